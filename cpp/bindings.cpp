@@ -1,0 +1,102 @@
+// The only file that includes pybind11: converts arrays, releases the GIL, calls the core.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "neuromfa/boxes.hpp"
+#include "neuromfa/partition.hpp"
+
+namespace py = pybind11;
+using namespace neuromfa;
+template <class T>
+using carray = py::array_t<T, py::array::c_style>;
+
+namespace {
+
+// Hands a vector to numpy without a copy.
+template <class T>
+py::array_t<T> to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape = {}) {
+    auto* owner = new std::vector<T>(std::move(v));
+    py::capsule free_when_done(owner, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+    if (shape.empty()) shape = {static_cast<py::ssize_t>(owner->size())};
+    return py::array_t<T>(shape, owner->data(), free_when_done);
+}
+
+WeightView weight_view(const py::array& w, const std::string& kind) {
+    auto need = [&](const py::dtype& dt) {
+        if (!w.dtype().is(dt) || !(w.flags() & py::array::c_style) || w.ndim() != 1)
+            throw py::type_error("weight must be a contiguous 1-d array of dtype " + std::string(py::str(dt)) +
+                                 " for weight_kind '" + kind + "'");
+    };
+    if (kind == "f64") return need(py::dtype::of<double>()), WeightView{w.data(), WeightKind::f64};
+    if (kind == "f32") return need(py::dtype::of<float>()), WeightView{w.data(), WeightKind::f32};
+    if (kind == "f16") return need(py::dtype::of<std::uint16_t>()), WeightView{w.data(), WeightKind::f16};
+    if (kind == "bf16") return need(py::dtype::of<std::uint16_t>()), WeightView{w.data(), WeightKind::bf16};
+    throw py::value_error("weight_kind must be one of 'f64', 'f32', 'f16', 'bf16', got '" + kind + "'");
+}
+
+py::dict histogram_dict(BoxHistogram&& h) {
+    py::dict d;
+    d["n_sources"] = h.n_sources;
+    d["n_distances"] = h.n_distances;
+    d["centre"] = to_numpy(std::move(h.centre));
+    d["indptr"] = to_numpy(std::move(h.indptr));
+    d["key"] = to_numpy(std::move(h.key));
+    d["count"] = to_numpy(std::move(h.count));
+    return d;
+}
+
+py::dict onehop_boxes_py(const carray<std::int64_t>& src, const py::array& weight, const std::string& weight_kind,
+                         double threshold, int decimals, std::int64_t min_edges, int n_threads) {
+    const WeightView w = weight_view(weight, weight_kind);
+    if (src.ndim() != 1 || src.shape(0) != weight.shape(0))
+        throw py::value_error("src and weight must be 1-d arrays of the same length");
+    const DistanceFilter filter(threshold, decimals);
+    BoxHistogram h;
+    {
+        py::gil_scoped_release release;
+        h = onehop_boxes(src.data(), w, src.shape(0), filter, min_edges, n_threads);
+    }
+    return histogram_dict(std::move(h));
+}
+
+py::dict log_partition_py(const carray<std::int64_t>& indptr, const carray<std::int64_t>& key,
+                          const carray<std::int64_t>& count, int decimals, const std::vector<double>& q,
+                          int n_threads) {
+    if (indptr.ndim() != 1 || indptr.shape(0) < 1) throw py::value_error("indptr must be a 1-d array of length >= 1");
+    if (key.ndim() != 1 || count.ndim() != 1 || key.shape(0) != count.shape(0))
+        throw py::value_error("key and count must be 1-d arrays of the same length");
+    const HistogramView h{indptr.data(), key.data(), count.data(), indptr.shape(0) - 1};
+    if (indptr.at(h.n_centres) != key.shape(0)) throw py::value_error("indptr[-1] must equal len(key)");
+    const Rounding rounding(decimals);
+    Partition p;
+    {
+        py::gil_scoped_release release;
+        p = log_partition(h, rounding, q, n_threads);
+    }
+    const auto n_r = static_cast<py::ssize_t>(p.radius.size());
+    py::dict d;
+    d["n_centres"] = p.n_centres;
+    d["max_mass"] = p.max_mass;
+    d["radius_key"] = to_numpy(std::move(p.radius_key));
+    d["radius"] = to_numpy(std::move(p.radius));
+    d["log_z"] = to_numpy(std::move(p.log_z), {static_cast<py::ssize_t>(q.size()), n_r});
+    return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "neuromfa_native C++ core: distance filtering, box histograms, partition functions";
+#ifdef NEUROMFA_VERSION
+    m.attr("__version__") = NEUROMFA_VERSION;
+#endif
+    m.def("openmp_enabled", &openmp_enabled, "True when the core was built with OpenMP.");
+    m.def("max_threads", [] { return resolve_threads(-1); }, "Threads that n_threads=-1 means.");
+    m.def("onehop_boxes", &onehop_boxes_py, py::arg("src"), py::arg("weight"), py::arg("weight_kind"),
+          py::arg("threshold"), py::arg("decimals"), py::arg("min_edges"), py::arg("n_threads"),
+          "One-hop box histograms (CSR of rounded-distance keys and counts) of every source node.");
+    m.def("log_partition", &log_partition_py, py::arg("indptr"), py::arg("key"), py::arg("count"),
+          py::arg("decimals"), py::arg("q"), py::arg("n_threads"),
+          "ln Z_q(r) of box histograms on their radius grid.");
+}

@@ -1,0 +1,172 @@
+// Box histograms: for every box centre, the multiset of rounded distances (as integer keys)
+// of the nodes inside its largest box, stored as a sparse histogram in CSR form.  One-hop
+// boxes (SPEC section 2, the reference) are built here from an edge list.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "neuromfa/distance.hpp"
+#include "neuromfa/parallel.hpp"
+
+namespace neuromfa {
+
+struct BoxHistogram {
+    std::vector<std::int64_t> centre;  // node id of each kept centre, ascending
+    std::vector<std::int64_t> indptr;  // size n_centres + 1, into key / count
+    std::vector<std::int64_t> key;     // rounded-distance keys, strictly ascending per centre
+    std::vector<std::int64_t> count;   // how many distances of the centre have that key
+    std::int64_t n_sources = 0;        // nodes with at least one edge passing the filter
+    std::int64_t n_distances = 0;      // edges (or reached nodes) passing the filter
+};
+
+// A view of the weights: float64, float32, or 16-bit patterns (float16 / bfloat16).
+enum class WeightKind { f64, f32, f16, bf16 };
+struct WeightView {
+    const void* data;
+    WeightKind kind;
+};
+
+namespace detail {
+
+// key[e] for every edge, in parallel; throws on the first (lowest-index) invalid weight.
+inline std::vector<std::int64_t> edge_keys(const WeightView& w, std::int64_t n, const DistanceFilter& filter,
+                                           int n_threads) {
+    std::vector<std::int64_t> keys(static_cast<std::size_t>(n));
+    std::vector<std::int64_t> table;
+    if (w.kind == WeightKind::f16 || w.kind == WeightKind::bf16) table = filter.half_table(w.kind == WeightKind::bf16);
+    const std::int64_t block = 1 << 16;
+    parallel_for(n_blocks(n, block), n_threads, [&](std::int64_t b) {
+        const std::int64_t lo = b * block, hi = std::min(n, lo + block);
+        switch (w.kind) {
+            case WeightKind::f64: {
+                const double* p = static_cast<const double*>(w.data);
+                for (std::int64_t e = lo; e < hi; ++e) keys[e] = filter.key_of_weight(p[e]);
+                break;
+            }
+            case WeightKind::f32: {
+                const float* p = static_cast<const float*>(w.data);
+                for (std::int64_t e = lo; e < hi; ++e) keys[e] = filter.key_of_weight(static_cast<double>(p[e]));
+                break;
+            }
+            default: {
+                const std::uint16_t* p = static_cast<const std::uint16_t*>(w.data);
+                for (std::int64_t e = lo; e < hi; ++e) keys[e] = table[p[e]];
+            }
+        }
+    });
+    for (std::int64_t e = 0; e < n; ++e) {
+        if (keys[e] == kInvalid)
+            throw std::invalid_argument("weight of edge " + std::to_string(e) + " is NaN or infinite");
+    }
+    return keys;
+}
+
+// Sorts each centre's slice of keys and run-length encodes it in place; then compacts.
+inline void encode_runs(BoxHistogram& h, std::vector<std::int64_t>& keys, int n_threads) {
+    const std::int64_t nc = static_cast<std::int64_t>(h.centre.size());
+    std::vector<std::int64_t> counts(keys.size());
+    std::vector<std::int64_t> n_runs(static_cast<std::size_t>(nc));
+    parallel_for(nc, n_threads, [&](std::int64_t c) {
+        const std::int64_t lo = h.indptr[c], hi = h.indptr[c + 1];
+        std::sort(keys.begin() + lo, keys.begin() + hi);
+        std::int64_t out = lo;
+        for (std::int64_t i = lo; i < hi;) {
+            std::int64_t j = i;
+            while (j < hi && keys[j] == keys[i]) ++j;
+            keys[out] = keys[i];
+            counts[out] = j - i;
+            ++out;
+            i = j;
+        }
+        n_runs[c] = out - lo;
+    });
+    std::vector<std::int64_t> indptr(static_cast<std::size_t>(nc) + 1, 0);
+    for (std::int64_t c = 0; c < nc; ++c) indptr[c + 1] = indptr[c] + n_runs[c];
+    h.key.resize(static_cast<std::size_t>(indptr[nc]));
+    h.count.resize(static_cast<std::size_t>(indptr[nc]));
+    parallel_for(nc, n_threads, [&](std::int64_t c) {
+        std::copy(keys.begin() + h.indptr[c], keys.begin() + h.indptr[c] + n_runs[c], h.key.begin() + indptr[c]);
+        std::copy(counts.begin() + h.indptr[c], counts.begin() + h.indptr[c] + n_runs[c],
+                  h.count.begin() + indptr[c]);
+    });
+    h.indptr = std::move(indptr);
+}
+
+}  // namespace detail
+
+// One-hop boxes: the out-edge distances of every source node.  Edges in any order; duplicate
+// edges are kept (each is a distance).  A node is a centre when at least `min_edges` of its
+// out-edges pass the filter.  Node ids must be >= 0; ids may be sparse and very large.
+inline BoxHistogram onehop_boxes(const std::int64_t* src, const WeightView& weight, std::int64_t n_edges,
+                                 const DistanceFilter& filter, std::int64_t min_edges, int n_threads) {
+    if (n_edges < 0) throw std::invalid_argument("n_edges must be >= 0");
+    if (min_edges < 0) throw std::invalid_argument("min_edges must be >= 0");
+    std::vector<std::int64_t> keys = detail::edge_keys(weight, n_edges, filter, n_threads);
+
+    std::int64_t max_id = -1;
+    for (std::int64_t e = 0; e < n_edges; ++e) {
+        if (src[e] < 0) throw std::invalid_argument("src[" + std::to_string(e) + "] is negative");
+        if (keys[e] >= 0 && src[e] > max_id) max_id = src[e];
+    }
+
+    // Compact ids of nodes that have kept edges: a dense table when ids are small, else sorted ids.
+    const bool dense = max_id < std::max<std::int64_t>(4 * n_edges, 1 << 20);
+    std::vector<std::int64_t> ids;  // sparse case: distinct ids, ascending
+    if (!dense) {
+        for (std::int64_t e = 0; e < n_edges; ++e)
+            if (keys[e] >= 0) ids.push_back(src[e]);
+        std::sort(ids.begin(), ids.end());
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    }
+    const std::int64_t n_slots = dense ? max_id + 1 : static_cast<std::int64_t>(ids.size());
+    auto slot_of = [&](std::int64_t id) -> std::int64_t {
+        if (dense) return id;
+        return std::lower_bound(ids.begin(), ids.end(), id) - ids.begin();
+    };
+    std::vector<std::int64_t> slot(static_cast<std::size_t>(dense ? 0 : n_edges));
+    if (!dense) {
+        parallel_for(n_blocks(n_edges, 1 << 16), n_threads, [&](std::int64_t b) {
+            const std::int64_t lo = b << 16, hi = std::min(n_edges, lo + (1 << 16));
+            for (std::int64_t e = lo; e < hi; ++e) slot[e] = keys[e] >= 0 ? slot_of(src[e]) : -1;
+        });
+    }
+    auto edge_slot = [&](std::int64_t e) { return dense ? src[e] : slot[e]; };
+
+    std::vector<std::int64_t> degree(static_cast<std::size_t>(n_slots), 0);
+    BoxHistogram h;
+    for (std::int64_t e = 0; e < n_edges; ++e) {
+        if (keys[e] >= 0) {
+            ++degree[edge_slot(e)];
+            ++h.n_distances;
+        }
+    }
+    // Centres in ascending id order; slot -> centre index (or -1).
+    std::vector<std::int64_t> centre_of(static_cast<std::size_t>(n_slots), -1);
+    h.indptr.push_back(0);
+    for (std::int64_t s = 0; s < n_slots; ++s) {
+        if (degree[s] > 0) ++h.n_sources;
+        if (degree[s] > 0 && degree[s] >= min_edges) {
+            centre_of[s] = static_cast<std::int64_t>(h.centre.size());
+            h.centre.push_back(dense ? s : ids[s]);
+            h.indptr.push_back(h.indptr.back() + degree[s]);
+        }
+    }
+    degree.clear();
+    degree.shrink_to_fit();
+    std::vector<std::int64_t> grouped(static_cast<std::size_t>(h.indptr.back()));
+    std::vector<std::int64_t> fill(h.indptr.begin(), h.indptr.end() - 1);
+    for (std::int64_t e = 0; e < n_edges; ++e) {
+        if (keys[e] < 0) continue;
+        const std::int64_t c = centre_of[edge_slot(e)];
+        if (c >= 0) grouped[fill[c]++] = keys[e];
+    }
+    keys.clear();
+    keys.shrink_to_fit();
+    detail::encode_runs(h, grouped, n_threads);
+    return h;
+}
+
+}  // namespace neuromfa

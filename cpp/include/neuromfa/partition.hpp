@@ -1,0 +1,213 @@
+// The partition function Z_q(r) = sum_i mu_i(r)^q of box histograms (SPEC section 2, steps
+// 3-6), computed in log space, in parallel over centres, bitwise independent of the thread
+// count.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "neuromfa/distance.hpp"
+#include "neuromfa/parallel.hpp"
+
+namespace neuromfa {
+
+// Read-only CSR view of box histograms (see BoxHistogram).
+struct HistogramView {
+    const std::int64_t* indptr;  // n_centres + 1
+    const std::int64_t* key;
+    const std::int64_t* count;
+    std::int64_t n_centres;
+};
+
+struct Partition {
+    std::vector<std::int64_t> radius_key;  // sorted distinct keys over all centres
+    std::vector<double> radius;            // numpy-rounded radius of each key
+    std::vector<double> log_z;             // ln Z_q(r), row-major (n_q x n_r)
+    std::int64_t n_centres = 0;
+    std::int64_t max_mass = 0;             // largest N_i(D)
+};
+
+inline void validate_histogram(const HistogramView& h) {
+    if (h.n_centres < 0) throw std::invalid_argument("histogram has a negative number of centres");
+    if (h.indptr[0] != 0) throw std::invalid_argument("histogram indptr must start at 0");
+    for (std::int64_t c = 0; c < h.n_centres; ++c) {
+        const std::int64_t lo = h.indptr[c], hi = h.indptr[c + 1];
+        if (hi < lo) throw std::invalid_argument("histogram indptr must be non-decreasing");
+        for (std::int64_t p = lo; p < hi; ++p) {
+            if (h.count[p] < 1) throw std::invalid_argument("histogram counts must be >= 1");
+            if (h.key[p] < 0) throw std::invalid_argument("histogram keys must be >= 0");
+            if (p > lo && h.key[p] <= h.key[p - 1])
+                throw std::invalid_argument("histogram keys must be strictly ascending within a centre");
+        }
+    }
+}
+
+namespace detail {
+
+// Adds exp(q*L - shift_q) to acc[q][r] for r in [a, b) and every moment q.  With a constant
+// shift per moment the exponential is taken once per segment.
+struct PartitionKernel {
+    const std::vector<double>& q;
+    const std::vector<double>& shift;  // n_q x n_r
+    const std::vector<char>& per_radius_shift;  // per q: 1 if shift varies with r
+    std::int64_t n_r;
+
+    void add_segment(double* acc, std::int64_t a, std::int64_t b, double L) const {
+        const std::size_t nq = q.size();
+        for (std::size_t k = 0; k < nq; ++k) {
+            double* row = acc + k * n_r;
+            const double* srow = shift.data() + k * n_r;
+            if (per_radius_shift[k]) {
+                for (std::int64_t r = a; r < b; ++r) row[r] += std::exp(q[k] * L - srow[r]);
+            } else {
+                const double t = std::exp(q[k] * L - srow[0]);
+                for (std::int64_t r = a; r < b; ++r) row[r] += t;
+            }
+        }
+    }
+
+    // Walks one centre's histogram: N_i(r) = 1 + #{d <= r}, L = ln N_i(r) - ln N_i(D).
+    template <class Visit>
+    static void walk(const HistogramView& h, std::int64_t c, const std::vector<std::int64_t>& rkeys, Visit&& visit) {
+        const std::int64_t lo = h.indptr[c], hi = h.indptr[c + 1];
+        std::int64_t total = 1;
+        for (std::int64_t p = lo; p < hi; ++p) total += h.count[p];
+        const double ln_total = std::log(static_cast<double>(total));
+        std::int64_t mass = 1, seg = 0;
+        auto it = rkeys.begin();
+        for (std::int64_t p = lo; p < hi; ++p) {
+            it = std::lower_bound(it, rkeys.end(), h.key[p]);
+            const std::int64_t ri = it - rkeys.begin();
+            if (ri > seg) visit(seg, ri, std::log(static_cast<double>(mass)) - ln_total);
+            mass += h.count[p];
+            seg = ri;
+        }
+        const std::int64_t n_r = static_cast<std::int64_t>(rkeys.size());
+        if (n_r > seg) visit(seg, n_r, 0.0);
+    }
+};
+
+// Centre ranges of roughly equal cost, fixed by the data alone.
+inline std::vector<std::int64_t> cost_blocks(const HistogramView& h, std::int64_t n_r, std::int64_t target) {
+    std::vector<std::int64_t> bounds{0};
+    std::int64_t cost = 0;
+    for (std::int64_t c = 0; c < h.n_centres; ++c) {
+        cost += (h.indptr[c + 1] - h.indptr[c]) + n_r;
+        if (cost >= target) {
+            bounds.push_back(c + 1);
+            cost = 0;
+        }
+    }
+    if (bounds.back() != h.n_centres) bounds.push_back(h.n_centres);
+    return bounds;
+}
+
+// sum over centres of exp(q*L_i(r) - shift[q][r]), reduced in block order.
+inline std::vector<double> shifted_sums(const HistogramView& h, const std::vector<std::int64_t>& rkeys,
+                                        const PartitionKernel& kernel, int n_threads) {
+    const std::int64_t n_r = static_cast<std::int64_t>(rkeys.size());
+    const std::size_t cells = kernel.q.size() * static_cast<std::size_t>(n_r);
+    const std::vector<std::int64_t> bounds = cost_blocks(h, n_r, 1 << 15);
+    const std::int64_t nb = static_cast<std::int64_t>(bounds.size()) - 1;
+    std::vector<double> total(cells, 0.0);
+    const std::int64_t wave = 64;
+    std::vector<double> partial(cells * static_cast<std::size_t>(std::min(wave, std::max<std::int64_t>(nb, 1))));
+    for (std::int64_t w0 = 0; w0 < nb; w0 += wave) {
+        const std::int64_t w1 = std::min(nb, w0 + wave);
+        parallel_for(w1 - w0, n_threads, [&](std::int64_t j) {
+            double* acc = partial.data() + cells * static_cast<std::size_t>(j);
+            std::fill(acc, acc + cells, 0.0);
+            for (std::int64_t c = bounds[w0 + j]; c < bounds[w0 + j + 1]; ++c)
+                PartitionKernel::walk(h, c, rkeys, [&](std::int64_t a, std::int64_t b, double L) {
+                    kernel.add_segment(acc, a, b, L);
+                });
+        });
+        for (std::int64_t j = 0; j < w1 - w0; ++j) {
+            const double* acc = partial.data() + cells * static_cast<std::size_t>(j);
+            for (std::size_t i = 0; i < cells; ++i) total[i] += acc[i];
+        }
+    }
+    return total;
+}
+
+}  // namespace detail
+
+// ln Z_q(r) on the radius grid of all centres' keys.  Each term is scaled by exp(-shift) so
+// that the largest possible term is 1: no overflow for any q.  Should a sum still underflow
+// (|q| * ln(max mass) beyond ~700), that moment is recomputed with a shift per radius.
+inline Partition log_partition(const HistogramView& h, const Rounding& rounding, const std::vector<double>& q,
+                               int n_threads) {
+    if (h.n_centres < 1) throw std::invalid_argument("no box centre: the histogram is empty");
+    if (q.empty()) throw std::invalid_argument("q must hold at least one moment");
+    for (double v : q)
+        if (!std::isfinite(v)) throw std::invalid_argument("q must be finite");
+    validate_histogram(h);
+
+    Partition out;
+    out.n_centres = h.n_centres;
+    const std::int64_t n_pairs = h.indptr[h.n_centres];
+    out.radius_key.assign(h.key, h.key + n_pairs);
+    std::sort(out.radius_key.begin(), out.radius_key.end());
+    out.radius_key.erase(std::unique(out.radius_key.begin(), out.radius_key.end()), out.radius_key.end());
+    if (out.radius_key.empty()) throw std::invalid_argument("no distance in any box: the radius grid is empty");
+    const std::int64_t n_r = static_cast<std::int64_t>(out.radius_key.size());
+    for (std::int64_t k : out.radius_key) out.radius.push_back(rounding.value(k));
+
+    for (std::int64_t c = 0; c < h.n_centres; ++c) {
+        std::int64_t total = 1;
+        for (std::int64_t p = h.indptr[c]; p < h.indptr[c + 1]; ++p) total += h.count[p];
+        out.max_mass = std::max(out.max_mass, total);
+    }
+    const double ln_max = std::log(static_cast<double>(out.max_mass));
+    const std::size_t nq = q.size();
+    std::vector<double> shift(nq * static_cast<std::size_t>(n_r));
+    std::vector<char> per_radius(nq, 0);
+    for (std::size_t k = 0; k < nq; ++k)
+        std::fill(shift.begin() + k * n_r, shift.begin() + (k + 1) * n_r, q[k] < 0 ? -q[k] * ln_max : 0.0);
+
+    detail::PartitionKernel kernel{q, shift, per_radius, n_r};
+    std::vector<double> sums = detail::shifted_sums(h, out.radius_key, kernel, n_threads);
+
+    // Moments whose shifted sums underflowed: shift each radius by its own largest term.
+    std::vector<std::size_t> redo;
+    for (std::size_t k = 0; k < nq; ++k)
+        for (std::int64_t r = 0; r < n_r; ++r)
+            if (!(sums[k * n_r + r] > 1e-280)) {
+                redo.push_back(k);
+                break;
+            }
+    if (!redo.empty()) {
+        std::vector<double> lmin(n_r, 0.0), lmax(n_r, -std::numeric_limits<double>::infinity());
+        for (std::int64_t c = 0; c < h.n_centres; ++c)
+            detail::PartitionKernel::walk(h, c, out.radius_key, [&](std::int64_t a, std::int64_t b, double L) {
+                for (std::int64_t r = a; r < b; ++r) {
+                    lmin[r] = std::min(lmin[r], L);
+                    lmax[r] = std::max(lmax[r], L);
+                }
+            });
+        std::vector<double> q2, shift2;
+        for (std::size_t k : redo) {
+            q2.push_back(q[k]);
+            for (std::int64_t r = 0; r < n_r; ++r) shift2.push_back(q[k] * (q[k] < 0 ? lmin[r] : lmax[r]));
+        }
+        std::vector<char> per_radius2(q2.size(), 1);
+        detail::PartitionKernel kernel2{q2, shift2, per_radius2, n_r};
+        std::vector<double> sums2 = detail::shifted_sums(h, out.radius_key, kernel2, n_threads);
+        for (std::size_t j = 0; j < redo.size(); ++j) {
+            const std::size_t k = redo[j];
+            for (std::int64_t r = 0; r < n_r; ++r) {
+                shift[k * n_r + r] = shift2[j * n_r + r];
+                sums[k * n_r + r] = sums2[j * n_r + r];
+            }
+        }
+    }
+    out.log_z.resize(sums.size());
+    for (std::size_t i = 0; i < sums.size(); ++i) out.log_z[i] = shift[i] + std::log(sums[i]);
+    return out;
+}
+
+}  // namespace neuromfa
