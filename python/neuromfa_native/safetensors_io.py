@@ -1,0 +1,434 @@
+"""A small, lazy reader of the safetensors format (no torch, no ``safetensors`` package).
+
+File layout (https://github.com/huggingface/safetensors):
+
+- 8 bytes: ``N``, the header length, unsigned little-endian 64-bit;
+- ``N`` bytes: a UTF-8 JSON object mapping each tensor name to
+  ``{"dtype": "F16", "shape": [..], "data_offsets": [begin, end]}`` (offsets relative to the
+  start of the data section), plus an optional ``"__metadata__"`` dict of strings;
+- the data section: every tensor's bytes, C order, little-endian.
+
+The file is memory-mapped once; :meth:`SafetensorsFile.get` returns numpy views into it (no
+copy, read-only) and :meth:`SafetensorsFile.get_slice` gathers only the requested rows and
+columns, so the operating system pages in only what is touched.
+
+``BF16`` has no numpy dtype: it is returned as ``float32`` (exact: the 16 bits are the high
+half of the float32 pattern). ``F16`` stays ``float16``; ``F32``/``F64`` and the integer and
+boolean types are returned as their numpy dtypes.
+
+Sharded checkpoints (``model.safetensors.index.json`` with a ``weight_map``) are read by
+:class:`ShardedSafetensors`, which opens each shard on first use.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+__all__ = [
+    "SAFETENSORS_DTYPES",
+    "SafetensorsFile",
+    "ShardedSafetensors",
+    "TensorInfo",
+    "bf16_to_float32",
+    "open_safetensors",
+    "write_safetensors",
+]
+
+#: safetensors dtype code -> (numpy storage dtype, numpy dtype of the arrays returned).
+SAFETENSORS_DTYPES: dict[str, tuple[np.dtype, np.dtype]] = {
+    "BOOL": (np.dtype("?"), np.dtype("?")),
+    "U8": (np.dtype("u1"), np.dtype("u1")),
+    "I8": (np.dtype("i1"), np.dtype("i1")),
+    "U16": (np.dtype("<u2"), np.dtype("<u2")),
+    "I16": (np.dtype("<i2"), np.dtype("<i2")),
+    "U32": (np.dtype("<u4"), np.dtype("<u4")),
+    "I32": (np.dtype("<i4"), np.dtype("<i4")),
+    "U64": (np.dtype("<u8"), np.dtype("<u8")),
+    "I64": (np.dtype("<i8"), np.dtype("<i8")),
+    "F16": (np.dtype("<f2"), np.dtype("<f2")),
+    "BF16": (np.dtype("<u2"), np.dtype("<f4")),
+    "F32": (np.dtype("<f4"), np.dtype("<f4")),
+    "F64": (np.dtype("<f8"), np.dtype("<f8")),
+}
+
+#: Human names of the stored dtypes, used by ``dtype()`` of the providers.
+DTYPE_NAMES = {
+    "BOOL": "bool",
+    "U8": "uint8",
+    "I8": "int8",
+    "U16": "uint16",
+    "I16": "int16",
+    "U32": "uint32",
+    "I32": "int32",
+    "U64": "uint64",
+    "I64": "int64",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F32": "float32",
+    "F64": "float64",
+}
+
+_MAX_HEADER = 100 * 1024 * 1024  # the reference implementation refuses headers above 100 MB
+
+
+def bf16_to_float32(raw: np.ndarray) -> np.ndarray:
+    """Widen raw bfloat16 bit patterns (``uint16``) to ``float32`` exactly."""
+    raw = np.asarray(raw)
+    if raw.dtype != np.uint16:
+        raise TypeError(f"bf16_to_float32: raw must be uint16 bit patterns, got dtype {raw.dtype}")
+    return (raw.astype(np.uint32) << np.uint32(16)).view(np.float32)
+
+
+def _close_names(name: str, names: Iterable[str], n: int = 5) -> str:
+    close = difflib.get_close_matches(name, list(names), n=n, cutoff=0.5)
+    return f"; close names: {close}" if close else ""
+
+
+def _as_index(idx: object, length: int, what: str, name: str) -> np.ndarray | slice:
+    """Validate a row/column selection: None (all) or a 1-d integer index array."""
+    if idx is None:
+        return slice(None)
+    arr = np.asarray(idx)
+    if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+        raise ValueError(
+            f"{what} of tensor {name!r} must be None or a 1-d integer array, "
+            f"got shape {arr.shape} dtype {arr.dtype}"
+        )
+    arr = arr.astype(np.intp, copy=False)
+    if arr.size and (arr.min() < -length or arr.max() >= length):
+        raise ValueError(
+            f"{what} of tensor {name!r} out of range for size {length}: "
+            f"min {arr.min()}, max {arr.max()}"
+        )
+    return arr
+
+
+def gather(array: np.ndarray, rows: object, cols: object, name: str) -> np.ndarray:
+    """``array[rows][:, cols]`` for a 2-d array, touching only the selected elements.
+
+    ``rows``/``cols`` are None (everything) or 1-d integer arrays (any order, repeats
+    allowed). Used on memory maps, where fancy indexing with ``np.ix_`` reads only the
+    selected elements' pages.
+    """
+    if array.ndim != 2:
+        raise ValueError(f"slicing needs a 2-d tensor; {name!r} has shape {array.shape}")
+    r = _as_index(rows, array.shape[0], "rows", name)
+    c = _as_index(cols, array.shape[1], "cols", name)
+    if isinstance(r, slice) and isinstance(c, slice):
+        return np.array(array)
+    if isinstance(r, slice):
+        return np.array(array[:, c])
+    if isinstance(c, slice):
+        return np.array(array[r, :])
+    return np.array(array[np.ix_(r, c)])
+
+
+class TensorInfo:
+    """Header entry of one tensor: dtype code, shape and absolute byte range in the file."""
+
+    __slots__ = ("name", "dtype", "shape", "begin", "end")
+
+    def __init__(self, name: str, dtype: str, shape: tuple[int, ...], begin: int, end: int):
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.begin = begin
+        self.end = end
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"TensorInfo({self.name!r}, {self.dtype}, {self.shape}, [{self.begin}, {self.end}))"
+
+
+class SafetensorsFile:
+    """One ``.safetensors`` file, parsed and validated eagerly, memory-mapped lazily.
+
+    Parameters
+    ----------
+    path:
+        the file. Every problem (truncated file, bad header, offsets out of range or not
+        matching the shape, unknown dtype) raises ``ValueError`` naming the file.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ValueError(f"safetensors file {str(self.path)!r} does not exist or is not a file")
+        size = self.path.stat().st_size
+        with open(self.path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ValueError(
+                    f"{self.path}: truncated safetensors file ({size} bytes, the 8-byte "
+                    "header length is missing)"
+                )
+            (n,) = struct.unpack("<Q", head)
+            if n > size - 8:
+                raise ValueError(
+                    f"{self.path}: header length {n} goes beyond the end of the file "
+                    f"({size} bytes): truncated or not a safetensors file"
+                )
+            if n > _MAX_HEADER:
+                raise ValueError(f"{self.path}: header length {n} exceeds {_MAX_HEADER} bytes")
+            raw = fh.read(n)
+        try:
+            header = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{self.path}: corrupt safetensors header (not UTF-8 JSON): {exc}") from None
+        if not isinstance(header, dict):
+            raise ValueError(
+                f"{self.path}: corrupt safetensors header: expected a JSON object, "
+                f"got {type(header).__name__}"
+            )
+        meta = header.pop("__metadata__", None)
+        if meta is not None and not isinstance(meta, dict):
+            raise ValueError(f"{self.path}: __metadata__ must be a JSON object, got {meta!r}")
+        self.metadata: dict[str, str] = dict(meta or {})
+        self._data_start = 8 + n
+        data_size = size - self._data_start
+        self._infos: dict[str, TensorInfo] = {}
+        for name, entry in header.items():
+            self._infos[name] = self._parse_entry(name, entry, data_size)
+        self._mm: np.memmap | None = None
+
+    def _parse_entry(self, name: str, entry: object, data_size: int) -> TensorInfo:
+        where = f"{self.path}: tensor {name!r}"
+        if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
+            raise ValueError(f"{where}: header entry must have dtype, shape and data_offsets, got {entry!r}")
+        dtype = entry["dtype"]
+        if dtype not in SAFETENSORS_DTYPES:
+            raise ValueError(
+                f"{where}: unknown or unsupported dtype {dtype!r}; supported: {sorted(SAFETENSORS_DTYPES)}"
+            )
+        shape = entry["shape"]
+        if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
+            raise ValueError(f"{where}: shape must be a list of non-negative integers, got {shape!r}")
+        offs = entry["data_offsets"]
+        if (
+            not isinstance(offs, list)
+            or len(offs) != 2
+            or not all(isinstance(o, int) for o in offs)
+            or not 0 <= offs[0] <= offs[1]
+        ):
+            raise ValueError(f"{where}: data_offsets must be [begin, end] with 0 <= begin <= end, got {offs!r}")
+        if offs[1] > data_size:
+            raise ValueError(
+                f"{where}: data_offsets {offs} go beyond the data section ({data_size} bytes): "
+                "truncated file"
+            )
+        itemsize = SAFETENSORS_DTYPES[dtype][0].itemsize
+        want = int(np.prod(shape, dtype=np.int64)) * itemsize
+        if offs[1] - offs[0] != want:
+            raise ValueError(
+                f"{where}: data_offsets {offs} span {offs[1] - offs[0]} bytes but shape {shape} "
+                f"of {dtype} needs {want}"
+            )
+        return TensorInfo(name, dtype, tuple(shape), self._data_start + offs[0], self._data_start + offs[1])
+
+    # ------------------------------------------------------------------ queries
+    def tensor_names(self) -> list[str]:
+        """Names of the tensors, in header order."""
+        return list(self._infos)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._infos
+
+    def info(self, name: str) -> TensorInfo:
+        """Header entry of ``name``; ``ValueError`` listing close names if it is missing."""
+        try:
+            return self._infos[name]
+        except KeyError:
+            raise ValueError(
+                f"{self.path}: no tensor named {name!r}{_close_names(name, self._infos)}"
+            ) from None
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.info(name).shape
+
+    def dtype(self, name: str) -> str:
+        """Stored dtype as a numpy-style name (``"float16"``, ``"bfloat16"``, ...)."""
+        return DTYPE_NAMES[self.info(name).dtype]
+
+    # ------------------------------------------------------------------ data
+    def _map(self) -> np.memmap:
+        if self._mm is None:
+            self._mm = np.memmap(self.path, dtype=np.uint8, mode="r")
+        return self._mm
+
+    def raw(self, name: str) -> np.ndarray:
+        """Read-only view of the stored values (``BF16`` as ``uint16`` bit patterns)."""
+        info = self.info(name)
+        storage = SAFETENSORS_DTYPES[info.dtype][0]
+        if info.end == info.begin:
+            return np.zeros(info.shape, dtype=storage)
+        view = self._map()[info.begin : info.end].view(storage).reshape(info.shape)
+        return view
+
+    def get(self, name: str) -> np.ndarray:
+        """The whole tensor: a read-only memory-mapped view (``BF16`` becomes a float32 copy)."""
+        info = self.info(name)
+        raw = self.raw(name)
+        if info.dtype == "BF16":
+            return bf16_to_float32(raw)
+        return raw
+
+    def get_slice(self, name: str, rows: object = None, cols: object = None) -> np.ndarray:
+        """``tensor[rows][:, cols]`` of a 2-d tensor, reading only those elements.
+
+        ``rows``/``cols``: None (all) or 1-d integer index arrays. Returns a new array
+        (``BF16`` widened to float32).
+        """
+        info = self.info(name)
+        out = gather(self.raw(name), rows, cols, f"{self.path}:{name}")
+        if info.dtype == "BF16":
+            return bf16_to_float32(out)
+        return out
+
+    def byte_range(self, name: str) -> tuple[int, int]:
+        """Absolute ``[begin, end)`` byte range of ``name`` in the file."""
+        info = self.info(name)
+        return info.begin, info.end
+
+    def raw_bytes(self, name: str) -> memoryview:
+        """The stored bytes of ``name`` (a view into the memory map)."""
+        info = self.info(name)
+        if info.end == info.begin:
+            return memoryview(b"")
+        return memoryview(self._map()[info.begin : info.end])
+
+    def close(self) -> None:
+        """Drop the memory map (views handed out keep it alive until they are freed)."""
+        self._mm = None
+
+    def __repr__(self) -> str:
+        return f"SafetensorsFile({str(self.path)!r}, {len(self._infos)} tensors)"
+
+
+class ShardedSafetensors:
+    """A sharded checkpoint described by ``model.safetensors.index.json``.
+
+    The index's ``weight_map`` maps tensor names to shard file names (relative to the index's
+    folder). Shards are opened on first use; each shard's header must list the tensors the
+    index assigns to it.
+    """
+
+    def __init__(self, index_path: str | os.PathLike):
+        self.path = Path(index_path)
+        try:
+            index = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValueError(f"safetensors index {str(self.path)!r} does not exist") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{self.path}: corrupt safetensors index (not JSON): {exc}") from None
+        wmap = index.get("weight_map") if isinstance(index, dict) else None
+        if not isinstance(wmap, dict) or not all(isinstance(v, str) for v in wmap.values()):
+            raise ValueError(f"{self.path}: index must hold a 'weight_map' of tensor name -> shard file")
+        self.metadata: dict = dict(index.get("metadata") or {})
+        self._weight_map: dict[str, str] = dict(wmap)
+        self._shards: dict[str, SafetensorsFile] = {}
+        for shard in sorted(set(wmap.values())):
+            p = self.path.parent / shard
+            if not p.is_file():
+                raise ValueError(f"{self.path}: shard {shard!r} listed in weight_map is missing ({p})")
+
+    def shard(self, name: str) -> SafetensorsFile:
+        """The opened shard holding tensor ``name``."""
+        try:
+            fname = self._weight_map[name]
+        except KeyError:
+            raise ValueError(
+                f"{self.path}: no tensor named {name!r}{_close_names(name, self._weight_map)}"
+            ) from None
+        f = self._shards.get(fname)
+        if f is None:
+            f = SafetensorsFile(self.path.parent / fname)
+            self._shards[fname] = f
+        if name not in f:
+            raise ValueError(
+                f"{self.path}: weight_map puts {name!r} in {fname!r}, but that shard does not hold it"
+            )
+        return f
+
+    def tensor_names(self) -> list[str]:
+        return list(self._weight_map)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._weight_map
+
+    def info(self, name: str) -> TensorInfo:
+        return self.shard(name).info(name)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.shard(name).shape(name)
+
+    def dtype(self, name: str) -> str:
+        return self.shard(name).dtype(name)
+
+    def raw(self, name: str) -> np.ndarray:
+        return self.shard(name).raw(name)
+
+    def get(self, name: str) -> np.ndarray:
+        return self.shard(name).get(name)
+
+    def get_slice(self, name: str, rows: object = None, cols: object = None) -> np.ndarray:
+        return self.shard(name).get_slice(name, rows, cols)
+
+    def raw_bytes(self, name: str) -> memoryview:
+        return self.shard(name).raw_bytes(name)
+
+    def close(self) -> None:
+        for f in self._shards.values():
+            f.close()
+
+    def __repr__(self) -> str:
+        return f"ShardedSafetensors({str(self.path)!r}, {len(self._weight_map)} tensors)"
+
+
+def open_safetensors(path: str | os.PathLike) -> SafetensorsFile | ShardedSafetensors:
+    """Open a ``.safetensors`` file or a ``*.safetensors.index.json`` sharded index."""
+    p = Path(path)
+    if p.name.endswith(".index.json"):
+        return ShardedSafetensors(p)
+    return SafetensorsFile(p)
+
+
+def write_safetensors(
+    path: str | os.PathLike,
+    tensors: Mapping[str, np.ndarray],
+    metadata: Mapping[str, str] | None = None,
+    dtypes: Mapping[str, str] | None = None,
+) -> None:
+    """Write numpy arrays as a safetensors file (small helper for tests and tools).
+
+    ``dtypes`` may force a stored code per tensor, e.g. ``{"w": "BF16"}`` with a uint16
+    array of bit patterns.
+    """
+    codes = {v[0]: k for k, v in SAFETENSORS_DTYPES.items() if k != "BF16"}
+    header: dict = {}
+    if metadata:
+        header["__metadata__"] = dict(metadata)
+    blobs: list[bytes] = []
+    off = 0
+    for name, arr in tensors.items():
+        a = np.ascontiguousarray(arr)
+        code = (dtypes or {}).get(name) or codes.get(a.dtype.newbyteorder("<"))
+        if code is None:
+            raise TypeError(f"write_safetensors: tensor {name!r} has unsupported dtype {a.dtype}")
+        storage = SAFETENSORS_DTYPES[code][0]
+        b = a.astype(storage, copy=False).tobytes()
+        header[name] = {"dtype": code, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    hb += b" " * (-len(hb) % 8)
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(hb)))
+        fh.write(hb)
+        for b in blobs:
+            fh.write(b)

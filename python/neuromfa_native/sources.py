@@ -1,0 +1,429 @@
+"""Resolving a *source* (a checkpoint in one of several forms) into a lazy tensor provider.
+
+:func:`resolve_source` accepts
+
+- a local Hugging Face model directory: ``config.json`` plus ``model.safetensors``, a sharded
+  ``model.safetensors.index.json``, or ``pytorch_model.bin`` (or its sharded index), the
+  latter loaded only with ``torch.load(..., weights_only=True, map_location="cpu")``;
+- a single ``.safetensors`` file (or a ``*.safetensors.index.json``); a ``config.json`` next
+  to it is used when present, otherwise the architecture is inferred from tensor names;
+- a torch ``nn.Module`` (its ``state_dict()``; meta-device tensors are an error) or a state
+  dict mapping names to torch tensors or numpy arrays;
+- a Hugging Face hub id, ``"org/name"`` or ``"org/name@revision"`` (or ``revision=``),
+  fetched with ``huggingface_hub.snapshot_download`` (config and weight files only), which
+  uses the local cache and honours ``HF_HUB_OFFLINE``;
+- an already resolved :class:`TensorSource` (returned as is).
+
+torch and huggingface_hub are imported only inside the functions that need them.
+
+Every provider offers ``config``, ``tensor_names()``, ``shape(name)``, ``dtype(name)``
+(``"float16"``, ``"bfloat16"``, ``"float32"``, ...), ``get(name)`` (float16 stays float16,
+bfloat16 becomes float32 exactly), ``get_slice(name, rows, cols)`` and ``fingerprint()``.
+
+Fingerprint: ``blake2b`` (16-byte digest) over, for each tensor in sorted name order, the name,
+the stored dtype name, the shape and the raw little-endian bytes of the tensor. Equal weights
+give the same fingerprint whatever the container (safetensors, ``.bin``, in-memory module).
+It reads every byte of the tensors it covers (about 1 GB/s on one core).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .safetensors_io import (
+    SafetensorsFile,
+    ShardedSafetensors,
+    bf16_to_float32,
+    gather,
+)
+
+__all__ = [
+    "HUB_ALLOW_PATTERNS",
+    "SafetensorsSource",
+    "StateDictSource",
+    "TensorSource",
+    "resolve_source",
+]
+
+#: Files fetched from the hub: config and weights only (no tokenizer, no code).
+HUB_ALLOW_PATTERNS = [
+    "config.json",
+    "*.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin*",
+]
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?$")
+_CHUNK = 1 << 24  # bytes hashed per update
+
+
+def _close(name: str, names: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.5)
+    return f"; close names: {close}" if close else ""
+
+
+class TensorSource:
+    """Base class of the providers: a named set of tensors plus a config dict."""
+
+    #: where the tensors come from (a path, a hub id, "state dict", ...)
+    description: str = ""
+
+    def __init__(self, config: Mapping[str, Any] | None, description: str):
+        self.config: dict[str, Any] = dict(config or {})
+        self.description = description
+
+    def tensor_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def dtype(self, name: str) -> str:
+        raise NotImplementedError
+
+    def get(self, name: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_slice(self, name: str, rows: Any = None, cols: Any = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def _byte_chunks(self, name: str) -> Iterable[memoryview | bytes]:
+        raise NotImplementedError
+
+    def fingerprint(self, names: Sequence[str] | None = None) -> str:
+        """Hex ``blake2b`` digest of the given tensors (default: all), see module docs."""
+        known = set(self.tensor_names())
+        chosen = sorted(known if names is None else set(names))
+        for n in chosen:
+            if n not in known:
+                raise ValueError(f"fingerprint: no tensor {n!r} in {self.description}{_close(n, known)}")
+        h = hashlib.blake2b(digest_size=16)
+        for n in chosen:
+            h.update(f"{n}\0{self.dtype(n)}\0{self.shape(n)}\0".encode())
+            for chunk in self._byte_chunks(n):
+                h.update(chunk)
+        return h.hexdigest()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description!r}, {len(self.tensor_names())} tensors)"
+
+
+class SafetensorsSource(TensorSource):
+    """Tensors of a safetensors file or sharded index, memory-mapped."""
+
+    def __init__(self, store: SafetensorsFile | ShardedSafetensors, config: Mapping[str, Any] | None, description: str):
+        super().__init__(config, description)
+        self.store = store
+
+    def tensor_names(self) -> list[str]:
+        return self.store.tensor_names()
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.store.shape(name)
+
+    def dtype(self, name: str) -> str:
+        return self.store.dtype(name)
+
+    def get(self, name: str) -> np.ndarray:
+        return self.store.get(name)
+
+    def get_slice(self, name: str, rows: Any = None, cols: Any = None) -> np.ndarray:
+        return self.store.get_slice(name, rows, cols)
+
+    def _byte_chunks(self, name: str) -> Iterable[memoryview]:
+        mv = self.store.raw_bytes(name)
+        for s in range(0, len(mv), _CHUNK):
+            yield mv[s : s + _CHUNK]
+
+
+def _torch_dtype_name(t: Any) -> str:
+    return str(t.dtype).replace("torch.", "")
+
+
+class StateDictSource(TensorSource):
+    """Tensors of a state dict: torch tensors (CPU or not; never meta) or numpy arrays."""
+
+    def __init__(self, tensors: Mapping[str, Any], config: Mapping[str, Any] | None, description: str):
+        super().__init__(config, description)
+        bad = [k for k in tensors if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"state dict keys must be str, got {bad[:3]!r}")
+        self._t: dict[str, Any] = {}
+        meta: list[str] = []
+        for k, v in tensors.items():
+            if isinstance(v, np.ndarray):
+                self._t[k] = v
+            elif _is_torch_tensor(v):
+                if v.device.type == "meta":
+                    meta.append(k)
+                self._t[k] = v
+            else:
+                raise TypeError(
+                    f"state dict value {k!r} must be a torch tensor or numpy array, got {type(v).__name__}"
+                )
+        if meta:
+            raise ValueError(
+                f"{description}: {len(meta)} tensors are on the meta device (no data), e.g. {meta[:3]}; "
+                "load the real weights (e.g. from_pretrained without device_map='meta' / init_empty_weights)"
+            )
+
+    def _tensor(self, name: str) -> Any:
+        try:
+            return self._t[name]
+        except KeyError:
+            raise ValueError(f"{self.description}: no tensor named {name!r}{_close(name, self._t)}") from None
+
+    def tensor_names(self) -> list[str]:
+        return list(self._t)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(int(s) for s in self._tensor(name).shape)
+
+    def dtype(self, name: str) -> str:
+        t = self._tensor(name)
+        return t.dtype.name if isinstance(t, np.ndarray) else _torch_dtype_name(t)
+
+    @staticmethod
+    def _to_numpy(t: Any) -> np.ndarray:
+        """torch tensor -> numpy (bfloat16 widened to float32 exactly); numpy passes."""
+        if isinstance(t, np.ndarray):
+            return t
+        import torch  # a torch object is at hand, so torch is already imported
+
+        t = t.detach()
+        if t.device.type != "cpu":
+            t = t.cpu()
+        if t.dtype == torch.bfloat16:
+            return bf16_to_float32(t.contiguous().view(torch.int16).numpy().view(np.uint16))
+        return t.numpy()
+
+    def get(self, name: str) -> np.ndarray:
+        arr = self._to_numpy(self._tensor(name)).view()
+        arr.flags.writeable = False
+        return arr
+
+    def get_slice(self, name: str, rows: Any = None, cols: Any = None) -> np.ndarray:
+        t = self._tensor(name)
+        if isinstance(t, np.ndarray):
+            return gather(t, rows, cols, name)
+        if t.ndim != 2:
+            raise ValueError(f"slicing needs a 2-d tensor; {name!r} has shape {tuple(t.shape)}")
+        import torch
+
+        t = t.detach()
+        for dim, idx, what in ((0, rows, "rows"), (1, cols, "cols")):
+            if idx is None:
+                continue
+            arr = np.asarray(idx)
+            if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+                raise ValueError(f"{what} of tensor {name!r} must be None or a 1-d integer array")
+            n = t.shape[dim]
+            if arr.size and (arr.min() < -n or arr.max() >= n):
+                raise ValueError(f"{what} of tensor {name!r} out of range for size {n}")
+            t = t.index_select(dim, torch.as_tensor(arr.astype(np.int64) % max(n, 1), device=t.device))
+        return np.array(self._to_numpy(t))
+
+    def _byte_chunks(self, name: str) -> Iterable[bytes | memoryview]:
+        t = self._tensor(name)
+        if isinstance(t, np.ndarray):
+            a = np.ascontiguousarray(t)
+            if a.dtype.byteorder == ">":
+                a = a.astype(a.dtype.newbyteorder("<"))
+        else:
+            import torch
+
+            t = t.detach().cpu().contiguous()
+            if t.dtype == torch.bfloat16:
+                t = t.view(torch.int16)
+            a = t.numpy()
+        mv = memoryview(a.reshape(-1).view(np.uint8))
+        for s in range(0, len(mv), _CHUNK):
+            yield mv[s : s + _CHUNK]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _is_torch_tensor(obj: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
+def _is_torch_module(obj: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def _read_config(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: corrupt config.json ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: config.json must hold a JSON object")
+    return cfg
+
+
+def _torch_load(path: Path) -> dict[str, Any]:
+    """Load a pickle checkpoint safely: weights_only=True, on CPU, memory-mapped if possible."""
+    try:
+        import torch
+    except ImportError:
+        raise ValueError(
+            f"{path} is a pickle checkpoint; reading it needs torch (pip install torch), "
+            "or convert it to safetensors"
+        ) from None
+    try:
+        sd = torch.load(path, weights_only=True, map_location="cpu", mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc):  # legacy (non-zip) files cannot be memory-mapped
+            raise ValueError(f"{path}: torch.load(weights_only=True) failed: {exc}") from exc
+        sd = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # UnpicklingError for anything that is not plain weights
+        raise ValueError(f"{path}: torch.load(weights_only=True) refused or failed: {exc}") from exc
+    if isinstance(sd, Mapping) and "state_dict" in sd and isinstance(sd["state_dict"], Mapping):
+        sd = sd["state_dict"]
+    if not isinstance(sd, Mapping):
+        raise ValueError(f"{path}: expected a state dict (name -> tensor), got {type(sd).__name__}")
+    return dict(sd)
+
+
+def _from_bin(paths: Sequence[Path], config: Mapping[str, Any] | None, description: str) -> StateDictSource:
+    tensors: dict[str, Any] = {}
+    for p in paths:
+        tensors.update(_torch_load(p))
+    return StateDictSource(tensors, config, description)
+
+
+def _from_directory(d: Path, config: Mapping[str, Any] | None) -> TensorSource:
+    cfg = config if config is not None else _read_config(d / "config.json")
+    if (d / "model.safetensors.index.json").is_file():
+        return SafetensorsSource(ShardedSafetensors(d / "model.safetensors.index.json"), cfg, str(d))
+    if (d / "model.safetensors").is_file():
+        return SafetensorsSource(SafetensorsFile(d / "model.safetensors"), cfg, str(d))
+    singles = sorted(d.glob("*.safetensors"))
+    if len(singles) == 1:
+        return SafetensorsSource(SafetensorsFile(singles[0]), cfg, str(d))
+    bin_index = d / "pytorch_model.bin.index.json"
+    if bin_index.is_file():
+        try:
+            wmap = json.loads(bin_index.read_text(encoding="utf-8"))["weight_map"]
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{bin_index}: corrupt index ({exc})") from None
+        shards = [d / s for s in sorted(set(wmap.values()))]
+        missing = [str(s) for s in shards if not s.is_file()]
+        if missing:
+            raise ValueError(f"{bin_index}: shards missing: {missing}")
+        return _from_bin(shards, cfg, str(d))
+    if (d / "pytorch_model.bin").is_file():
+        return _from_bin([d / "pytorch_model.bin"], cfg, str(d))
+    found = sorted(p.name for p in d.iterdir())[:20]
+    raise ValueError(
+        f"model directory {str(d)!r} holds no weights: expected model.safetensors, "
+        f"model.safetensors.index.json or pytorch_model.bin; found {found}"
+    )
+
+
+def _split_hub_id(source: str, revision: str | None) -> tuple[str, str | None]:
+    repo, _, rev = source.partition("@")
+    rev = rev or None
+    if rev is not None and revision is not None and rev != revision:
+        raise ValueError(f"revision given twice and differently: {source!r} and revision={revision!r}")
+    return repo, rev or revision
+
+
+def _from_hub(
+    source: str, revision: str | None, cache_dir: str | os.PathLike | None, config: Mapping[str, Any] | None
+) -> TensorSource:
+    repo, rev = _split_hub_id(source, revision)
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise ValueError(
+            f"{source!r} is not a local path and looks like a hub id; fetching it needs "
+            "huggingface_hub (pip install huggingface_hub)"
+        ) from None
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+    try:
+        folder = snapshot_download(
+            repo,
+            revision=rev,
+            allow_patterns=HUB_ALLOW_PATTERNS,
+            cache_dir=None if cache_dir is None else str(cache_dir),
+            local_files_only=offline,
+        )
+    except Exception as exc:  # the hub's errors are many; keep them as the cause
+        how = "in the local cache (HF_HUB_OFFLINE is set)" if offline else "on the hub or in the local cache"
+        raise ValueError(
+            f"could not find {repo!r} at revision {rev or 'main'!r} {how}: {type(exc).__name__}: {exc}"
+        ) from exc
+    src = _from_directory(Path(folder), config)
+    src.description = f"{repo}@{rev or 'main'} ({folder})"
+    return src
+
+
+def resolve_source(
+    source: Any,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> TensorSource:
+    """Turn ``source`` into a :class:`TensorSource` (see the module docstring for the forms).
+
+    Parameters
+    ----------
+    source:
+        path, hub id, torch module, state dict or ``TensorSource``.
+    revision:
+        hub revision (branch, tag such as ``"step3000"``, or commit); only for hub ids.
+    cache_dir:
+        hub cache folder (default: huggingface_hub's, ``HF_HUB_CACHE``/``HF_HOME``).
+    config:
+        a config dict to use instead of the source's own ``config.json``/``module.config``.
+    """
+    if config is not None and not isinstance(config, Mapping):
+        raise TypeError(f"config must be a mapping (a config.json dict) or None, got {type(config).__name__}")
+    if isinstance(source, TensorSource):
+        if config is not None:
+            source.config = dict(config)
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        p = Path(source)
+        if p.is_dir():
+            if revision is not None:
+                raise ValueError(f"revision={revision!r} only applies to hub ids, not to the directory {str(p)!r}")
+            return _from_directory(p, config)
+        if p.is_file():
+            cfg = config if config is not None else _read_config(p.parent / "config.json")
+            if p.name.endswith(".safetensors"):
+                return SafetensorsSource(SafetensorsFile(p), cfg, str(p))
+            if p.name.endswith(".index.json") and "safetensors" in p.name:
+                return SafetensorsSource(ShardedSafetensors(p), cfg, str(p))
+            if p.suffix in (".bin", ".pt", ".pth"):
+                return _from_bin([p], cfg, str(p))
+            raise ValueError(f"source {str(p)!r}: unknown file type (expected .safetensors, .index.json or .bin)")
+        if isinstance(source, str) and _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
+            return _from_hub(source, revision, cache_dir, config)
+        raise ValueError(f"source {str(source)!r} is not an existing file or directory, nor a hub id 'org/name[@revision]'")
+    if _is_torch_module(source):
+        cfg = config
+        if cfg is None and getattr(source, "config", None) is not None:
+            c = source.config
+            cfg = c.to_dict() if hasattr(c, "to_dict") else dict(c)
+        return StateDictSource(source.state_dict(), cfg, f"{type(source).__name__} module")
+    if isinstance(source, Mapping):
+        return StateDictSource(source, config, "state dict")
+    raise TypeError(
+        "source must be a path, a hub id 'org/name[@revision]', a torch nn.Module, a state dict "
+        f"or a TensorSource, got {type(source).__name__}"
+    )
