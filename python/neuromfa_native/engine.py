@@ -237,6 +237,10 @@ def analyze_histogram(indptr, key, count, *, decimals: int = 0, q=None, n_thread
             f"the radius grid has a single value ({radius[0]:g}): every kept distance rounds to it, so "
             "ln Z cannot be fitted against ln r; use more decimals or a larger threshold"
         )
+    if radius[0] <= 0:
+        raise ValueError(
+            f"a kept distance rounds to 0 with decimals={decimals}, so ln(r/D) is undefined; use decimals >= 0"
+        )
     tau, r2, stderr = _fit_tau(part["log_z"], radius)
     alpha, f, alpha0, width = spectrum_from_tau(q, tau)
     notes = []

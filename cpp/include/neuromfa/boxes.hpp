@@ -3,6 +3,7 @@
 // boxes (SPEC section 2, the reference) are built here from an edge list.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -64,33 +65,59 @@ inline std::vector<std::int64_t> edge_keys(const WeightView& w, std::int64_t n, 
     return keys;
 }
 
-// Sorts each centre's slice of keys and run-length encodes it in place; then compacts.
+// Run-length encodes each centre's slice of keys in place (ascending keys with their counts),
+// then compacts.  Keys of small range are counted in a per-block table, O(k + range); others
+// are sorted, O(k log k): whichever is cheaper for the centre.
 inline void encode_runs(BoxHistogram& h, std::vector<std::int64_t>& keys, int n_threads) {
     const std::int64_t nc = static_cast<std::int64_t>(h.centre.size());
+    std::int64_t kmin = 0, kmax = -1;
+    if (!keys.empty()) {
+        const auto mm = std::minmax_element(keys.begin(), keys.end());
+        kmin = *mm.first;
+        kmax = *mm.second;
+    }
+    const std::int64_t range = kmax - kmin + 1;
     std::vector<std::int64_t> counts(keys.size());
     std::vector<std::int64_t> n_runs(static_cast<std::size_t>(nc));
-    parallel_for(nc, n_threads, [&](std::int64_t c) {
-        const std::int64_t lo = h.indptr[c], hi = h.indptr[c + 1];
-        std::sort(keys.begin() + lo, keys.begin() + hi);
-        std::int64_t out = lo;
-        for (std::int64_t i = lo; i < hi;) {
-            std::int64_t j = i;
-            while (j < hi && keys[j] == keys[i]) ++j;
-            keys[out] = keys[i];
-            counts[out] = j - i;
-            ++out;
-            i = j;
+    const std::int64_t block = 256;
+    parallel_for(n_blocks(nc, block), n_threads, [&](std::int64_t b) {
+        std::vector<std::int64_t> table;
+        for (std::int64_t c = b * block; c < std::min(nc, (b + 1) * block); ++c) {
+            const std::int64_t lo = h.indptr[c], hi = h.indptr[c + 1], k = hi - lo;
+            std::int64_t out = lo;
+            if (range <= (1 << 22) && range <= 4 * k * (1 + static_cast<std::int64_t>(std::log2(1.0 + k)))) {
+                table.assign(static_cast<std::size_t>(range), 0);
+                for (std::int64_t i = lo; i < hi; ++i) ++table[keys[i] - kmin];
+                for (std::int64_t v = 0; v < range; ++v)
+                    if (table[v]) {
+                        keys[out] = v + kmin;
+                        counts[out] = table[v];
+                        ++out;
+                    }
+            } else {
+                std::sort(keys.begin() + lo, keys.begin() + hi);
+                for (std::int64_t i = lo; i < hi;) {
+                    std::int64_t j = i;
+                    while (j < hi && keys[j] == keys[i]) ++j;
+                    keys[out] = keys[i];
+                    counts[out] = j - i;
+                    ++out;
+                    i = j;
+                }
+            }
+            n_runs[c] = out - lo;
         }
-        n_runs[c] = out - lo;
     });
     std::vector<std::int64_t> indptr(static_cast<std::size_t>(nc) + 1, 0);
     for (std::int64_t c = 0; c < nc; ++c) indptr[c + 1] = indptr[c] + n_runs[c];
     h.key.resize(static_cast<std::size_t>(indptr[nc]));
     h.count.resize(static_cast<std::size_t>(indptr[nc]));
-    parallel_for(nc, n_threads, [&](std::int64_t c) {
-        std::copy(keys.begin() + h.indptr[c], keys.begin() + h.indptr[c] + n_runs[c], h.key.begin() + indptr[c]);
-        std::copy(counts.begin() + h.indptr[c], counts.begin() + h.indptr[c] + n_runs[c],
-                  h.count.begin() + indptr[c]);
+    parallel_for(n_blocks(nc, block), n_threads, [&](std::int64_t b) {
+        for (std::int64_t c = b * block; c < std::min(nc, (b + 1) * block); ++c) {
+            std::copy(keys.begin() + h.indptr[c], keys.begin() + h.indptr[c] + n_runs[c], h.key.begin() + indptr[c]);
+            std::copy(counts.begin() + h.indptr[c], counts.begin() + h.indptr[c] + n_runs[c],
+                      h.count.begin() + indptr[c]);
+        }
     });
     h.indptr = std::move(indptr);
 }

@@ -1,0 +1,79 @@
+"""Contract tests of the private C++ module: types, shapes, errors, no silent conversion."""
+import ast
+import pathlib
+
+import numpy as np
+import pytest
+
+from neuromfa_native import _core
+
+STUB = pathlib.Path(__file__).resolve().parents[1] / "python" / "neuromfa_native" / "_core.pyi"
+
+
+def test_stub_names_match_module():
+    tree = ast.parse(STUB.read_text())
+    stub = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    module = {n for n in dir(_core) if not n.startswith("_") and callable(getattr(_core, n))}
+    assert stub == module
+
+
+def test_openmp_flags():
+    assert isinstance(_core.openmp_enabled(), bool)
+    assert _core.max_threads() >= 1
+
+
+def test_onehop_boxes_layout():
+    src = np.array([5, 5, 5, 2, 2, 9], np.int64)
+    w = np.array([0.5, 0.5, 0.2, 0.1, 2.0, 0.3])
+    h = _core.onehop_boxes(src, w, "f64", 150.0, 0, 1, 1)
+    np.testing.assert_array_equal(h["centre"], [2, 5, 9])
+    np.testing.assert_array_equal(h["indptr"], [0, 1, 3, 4])
+    np.testing.assert_array_equal(h["key"], [10, 2, 5, 3])
+    np.testing.assert_array_equal(h["count"], [1, 2, 1, 1])
+    assert h["n_sources"] == 3 and h["n_distances"] == 5
+
+
+def test_refuses_silent_conversion():
+    src = np.zeros(3, np.int64)
+    with pytest.raises(TypeError, match="float32"):
+        _core.onehop_boxes(src, np.zeros(3, np.float64), "f32", 150.0, 0, 1, 1)
+    with pytest.raises(ValueError, match="weight_kind"):
+        _core.onehop_boxes(src, np.zeros(3, np.float64), "f8", 150.0, 0, 1, 1)
+    with pytest.raises(ValueError, match="same length"):
+        _core.onehop_boxes(src, np.zeros(4), "f64", 150.0, 0, 1, 1)
+
+
+def test_core_errors_are_value_errors():
+    src = np.zeros(3, np.int64)
+    with pytest.raises(ValueError, match="edge 1 is NaN"):
+        _core.onehop_boxes(src, np.array([0.1, np.nan, np.nan]), "f64", 150.0, 0, 1, 2)
+    with pytest.raises(ValueError, match="threshold"):
+        _core.onehop_boxes(src, np.zeros(3), "f64", 0.5, 0, 1, 1)
+    with pytest.raises(ValueError, match="ascending"):
+        _core.log_partition(np.array([0, 2]), np.array([3, 3]), np.array([1, 1]), 0, [0.0, 1.0], 1)
+    with pytest.raises(ValueError, match="counts"):
+        _core.log_partition(np.array([0, 1]), np.array([3]), np.array([0]), 0, [0.0, 1.0], 1)
+    with pytest.raises(ValueError, match="empty"):
+        _core.log_partition(np.array([0]), np.zeros(0, np.int64), np.zeros(0, np.int64), 0, [0.0, 1.0], 1)
+    with pytest.raises(ValueError, match="indptr"):
+        _core.log_partition(np.array([0, 5]), np.array([3]), np.array([1]), 0, [0.0, 1.0], 1)
+
+
+def test_float16_table_matches_numpy_widening():
+    bits = np.arange(65536, dtype=np.uint16)
+    w16 = bits.view(np.float16)
+    finite = np.isfinite(w16)
+    src = np.arange(int(finite.sum()), dtype=np.int64)
+    h = _core.onehop_boxes(src, np.ascontiguousarray(bits[finite]), "f16", 150.0, 0, 1, 2)
+    d = 1.0 / np.abs(w16[finite].astype(np.float64))
+    keep = (d > 1) & (d <= 150)
+    np.testing.assert_array_equal(h["centre"], np.flatnonzero(keep))
+    np.testing.assert_array_equal(h["key"], np.round(d[keep]).astype(np.int64))
+
+
+def test_log_partition_shapes():
+    p = _core.log_partition(np.array([0, 2, 3]), np.array([1, 4, 4]), np.array([2, 1, 3]), 0, [-1.0, 0.0, 2.0], 1)
+    assert p["log_z"].shape == (3, 2)
+    np.testing.assert_array_equal(p["radius"], [1.0, 4.0])
+    assert p["n_centres"] == 2 and p["max_mass"] == 4
+    np.testing.assert_allclose(p["log_z"][1], np.log(2.0))
