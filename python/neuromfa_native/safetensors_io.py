@@ -266,9 +266,10 @@ class SafetensorsFile:
         info = self.info(name)
         storage = SAFETENSORS_DTYPES[info.dtype][0]
         if info.end == info.begin:
-            return np.zeros(info.shape, dtype=storage)
-        view = self._map()[info.begin : info.end].view(storage).reshape(info.shape)
-        return view
+            view = np.zeros(info.shape, dtype=storage)
+            view.flags.writeable = False
+            return view
+        return self._map()[info.begin : info.end].view(storage).reshape(info.shape)
 
     def get(self, name: str) -> np.ndarray:
         """The whole tensor: a read-only memory-mapped view (``BF16`` becomes a float32 copy)."""

@@ -282,14 +282,15 @@ def _torch_load(path: Path) -> dict[str, Any]:
             f"{path} is a pickle checkpoint; reading it needs torch (pip install torch), "
             "or convert it to safetensors"
         ) from None
-    try:
-        sd = torch.load(path, weights_only=True, map_location="cpu", mmap=True)
-    except RuntimeError as exc:
-        if "mmap" not in str(exc):  # legacy (non-zip) files cannot be memory-mapped
-            raise ValueError(f"{path}: torch.load(weights_only=True) failed: {exc}") from exc
-        sd = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:  # UnpicklingError for anything that is not plain weights
-        raise ValueError(f"{path}: torch.load(weights_only=True) refused or failed: {exc}") from exc
+    sd: Any = None
+    for mmap in (True, False):
+        try:
+            sd = torch.load(path, weights_only=True, map_location="cpu", mmap=mmap)
+            break
+        except Exception as exc:  # UnpicklingError for anything that is not plain weights
+            if mmap and isinstance(exc, RuntimeError) and "mmap" in str(exc):
+                continue  # legacy (non-zip) files cannot be memory-mapped: load them whole
+            raise ValueError(f"{path}: torch.load(weights_only=True) refused or failed: {exc}") from exc
     if isinstance(sd, Mapping) and "state_dict" in sd and isinstance(sd["state_dict"], Mapping):
         sd = sd["state_dict"]
     if not isinstance(sd, Mapping):
