@@ -268,8 +268,9 @@ def _family(arch: str) -> str:
 
 
 def detect_architecture(config: Mapping[str, Any] | None, tensor_names: Sequence[str] = ()) -> str:
-    """Architecture from ``config["model_type"]``, else ``config["architectures"]``, else
-    tensor names. ``ValueError`` (listing the supported ones) when none fits."""
+    """Architecture from ``config["model_type"]``, else ``config["architectures"]``, else (only
+    when the config has no model_type) tensor names. ``ValueError`` (listing the supported
+    ones and how to pass a custom layer map) when none fits."""
     config = config or {}
     mt = config.get("model_type")
     if isinstance(mt, str) and mt in LAYOUTS:
@@ -278,13 +279,18 @@ def detect_architecture(config: Mapping[str, Any] | None, tensor_names: Sequence
         for pre, arch in _ARCH_CLASS_PREFIX.items():
             if isinstance(cls, str) and cls.startswith(pre) and not cls.startswith(pre + "J"):
                 return arch
+    if mt:  # a config that names an unsupported model is not second-guessed from tensor names
+        raise ValueError(
+            f"unsupported architecture (model_type {mt!r}); supported: {list(ARCHITECTURES)}; "
+            f"pass architecture=... if its tensors follow one of them, or {_CUSTOM_HELP}"
+        )
     names = set(tensor_names)
     for arch, (prefixes, probe) in _PREFIXES.items():
         if _first_prefix(names, prefixes, probe) is not None:
             return arch
-    what = f"model_type {mt!r}" if mt else "no model_type in the config and no known tensor names"
     raise ValueError(
-        f"unsupported architecture ({what}); supported: {list(ARCHITECTURES)}; {_CUSTOM_HELP}"
+        "unknown architecture (no model_type in the config and no known tensor names); "
+        f"supported: {list(ARCHITECTURES)}; {_CUSTOM_HELP}"
     )
 
 
@@ -587,8 +593,7 @@ def get_layout(
         raise ValueError(
             f"architecture must be one of {list(ARCHITECTURES)} or None, got {architecture!r}; {_CUSTOM_HELP}"
         )
-    if "model_type" not in config:
-        config["model_type"] = architecture
+    config["model_type"] = architecture  # the layout's name for it (may override the config's)
     allowed = LAYOUTS[architecture]
     if layout not in ("reference", "heads", "default"):
         raise ValueError(
