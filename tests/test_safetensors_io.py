@@ -87,6 +87,9 @@ def test_get_slice_reads_only_selection(tmp_path: Path, monkeypatch: pytest.Monk
     out = f.get_slice("w", rows, cols)
     np.testing.assert_array_equal(out, a[rows][:, cols])
     assert out.dtype == np.float16 and out.flags.writeable
+    assert f._mm is None  # rows were read with positioned reads, the file was never mapped
+    rows2 = np.array([3, 4, 5, 3, -1, 0])  # runs, repeats and a negative index
+    np.testing.assert_array_equal(f.get_slice("w", rows2, cols), a[rows2][:, cols])
     np.testing.assert_array_equal(f.get_slice("w", None, cols), a[:, cols])
     np.testing.assert_array_equal(f.get_slice("w", rows, None), a[rows])
     with pytest.raises(ValueError, match="out of range"):

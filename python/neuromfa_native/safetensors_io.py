@@ -130,6 +130,12 @@ def gather(array: np.ndarray, rows: object, cols: object, name: str) -> np.ndarr
     return np.array(array[np.ix_(r, c)])
 
 
+def _pread_into(fd: int, dst: memoryview, pos: int) -> int:
+    data = os.pread(fd, len(dst), pos)
+    dst[: len(data)] = data
+    return len(data)
+
+
 class TensorInfo:
     """Header entry of one tensor: dtype code, shape and absolute byte range in the file."""
 
@@ -280,16 +286,55 @@ class SafetensorsFile:
         return raw
 
     def get_slice(self, name: str, rows: object = None, cols: object = None) -> np.ndarray:
-        """``tensor[rows][:, cols]`` of a 2-d tensor, reading only those elements.
+        """``tensor[rows][:, cols]`` of a 2-d tensor, reading only the selected rows.
 
-        ``rows``/``cols``: None (all) or 1-d integer index arrays. Returns a new array
-        (``BF16`` widened to float32).
+        ``rows``/``cols``: None (all) or 1-d integer index arrays (any order, repeats
+        allowed). The selected rows are read with positioned reads (``os.preadv``), runs of
+        consecutive rows in one call, not through the memory map: page faults on a map pull
+        in neighbouring pages too (fault-around), which for a few random rows of a large
+        matrix would touch most of it. Returns a new array (``BF16`` widened to float32).
         """
         info = self.info(name)
-        out = gather(self.raw(name), rows, cols, f"{self.path}:{name}")
+        where = f"{self.path}:{name}"
+        if len(info.shape) != 2:
+            raise ValueError(f"slicing needs a 2-d tensor; {where} has shape {info.shape}")
+        n_rows, n_cols = info.shape
+        r = _as_index(rows, n_rows, "rows", where)
+        c = _as_index(cols, n_cols, "cols", where)
+        if isinstance(r, slice):
+            out = gather(self.raw(name), None, cols, where)
+        else:
+            r = np.where(r < 0, r + n_rows, r)
+            uniq, inverse = np.unique(r, return_inverse=True)
+            block = self._read_rows(info, uniq)
+            out = block[inverse] if isinstance(c, slice) else block[np.ix_(inverse, c)]
         if info.dtype == "BF16":
             return bf16_to_float32(out)
         return out
+
+    def _read_rows(self, info: TensorInfo, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (sorted, unique) of a 2-d tensor, read from the file."""
+        storage = SAFETENSORS_DTYPES[info.dtype][0]
+        row_bytes = info.shape[1] * storage.itemsize
+        buf = bytearray(len(rows) * row_bytes)
+        if len(rows) == 0 or row_bytes == 0:
+            return np.frombuffer(buf, dtype=storage).reshape(len(rows), info.shape[1])
+        view = memoryview(buf)
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1])
+        ends = np.concatenate([starts[1:], [len(rows)]])
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            for a, b in zip(starts.tolist(), ends.tolist()):
+                pos = info.begin + int(rows[a]) * row_bytes
+                dst = view[a * row_bytes : b * row_bytes]
+                while len(dst):
+                    n = os.preadv(fd, [dst], pos) if hasattr(os, "preadv") else _pread_into(fd, dst, pos)
+                    if n <= 0:
+                        raise ValueError(f"{self.path}: file shrank while reading tensor {info.name!r}")
+                    dst, pos = dst[n:], pos + n
+        finally:
+            os.close(fd)
+        return np.frombuffer(buf, dtype=storage).reshape(len(rows), info.shape[1])
 
     def byte_range(self, name: str) -> tuple[int, int]:
         """Absolute ``[begin, end)`` byte range of ``name`` in the file."""
