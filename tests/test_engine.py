@@ -193,6 +193,7 @@ def test_bad_inputs(kwargs, exc, match):
     (dict(threshold=float("nan")), "threshold"),
     (dict(threshold="x"), "threshold"),
     (dict(min_edges=-1), "min_edges"),
+    (dict(min_edges=0), "min_edges"),
     (dict(decimals=0.5), "decimals"),
     (dict(q=[0.0, 0.0, 1.0]), "strictly increasing"),
     (dict(q=[1.0]), "at least 2"),

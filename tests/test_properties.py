@@ -22,7 +22,7 @@ def graphs(draw):
     w = np.array(draw(st.lists(mags, min_size=n_edges, max_size=n_edges)))
     signs = np.array(draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=n_edges, max_size=n_edges)))
     dtype = draw(st.sampled_from([np.float64, np.float32, np.float16]))
-    min_edges = draw(st.integers(0, 12))
+    min_edges = draw(st.integers(1, 12))
     return src, (w * signs).astype(dtype), min_edges
 
 

@@ -130,8 +130,9 @@ def _check_params(threshold, min_edges, decimals):
         raise TypeError(f"threshold must be a number, got {threshold!r}") from None
     if not np.isfinite(threshold) or threshold <= 1:
         raise ValueError(f"threshold must be a finite number > 1 (distances are 1/|w| > 1), got {threshold!r}")
-    if isinstance(min_edges, bool) or not isinstance(min_edges, (int, np.integer)) or min_edges < 0:
-        raise ValueError(f"min_edges must be a non-negative integer, got {min_edges!r}")
+    if isinstance(min_edges, bool) or not isinstance(min_edges, (int, np.integer)) or min_edges < 1:
+        # 0 would make nodes whose every distance was filtered out centres with empty boxes
+        raise ValueError(f"min_edges must be an integer >= 1, got {min_edges!r}")
     if isinstance(decimals, bool) or not isinstance(decimals, (int, np.integer)) or not -15 <= decimals <= 15:
         raise ValueError(f"decimals must be an integer in [-15, 15], got {decimals!r}")
     return threshold, int(min_edges), int(decimals)

@@ -11,6 +11,10 @@
 
 #include "neuromfa/distance.hpp"
 #include "neuromfa/parallel.hpp"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <climits>
 
 namespace neuromfa {
 
@@ -124,40 +128,163 @@ inline void encode_runs(BoxHistogram& h, std::vector<std::int64_t>& keys, int n_
 
 }  // namespace detail
 
+namespace detail {
+
+struct IdRange {
+    std::int64_t min_id = 0, max_id = -1;
+};
+
+// Smallest and largest source id; throws for the first (lowest-index) negative id.
+inline IdRange id_range(const std::int64_t* src, std::int64_t n, int n_threads) {
+    const std::int64_t block = 1 << 16, nb = n_blocks(n, block);
+    std::vector<std::int64_t> lo(nb), hi(nb), neg(nb);
+    parallel_for(nb, n_threads, [&](std::int64_t b) {
+        std::int64_t mn = INT64_MAX, mx = -1, bad = -1;
+        for (std::int64_t e = b * block; e < std::min(n, (b + 1) * block); ++e) {
+            const std::int64_t v = src[e];
+            if (v < 0 && bad < 0) bad = e;
+            mn = std::min(mn, v);
+            mx = std::max(mx, v);
+        }
+        lo[b] = mn, hi[b] = mx, neg[b] = bad;
+    });
+    IdRange r;
+    r.min_id = INT64_MAX;
+    for (std::int64_t b = 0; b < nb; ++b) {
+        if (neg[b] >= 0) throw std::invalid_argument("src[" + std::to_string(neg[b]) + "] is negative");
+        r.min_id = std::min(r.min_id, lo[b]);
+        r.max_id = std::max(r.max_id, hi[b]);
+    }
+    if (nb == 0) r.min_id = 0;
+    return r;
+}
+
+// Dense path: one pass over the edges bins every weight straight into a (source x key) count
+// table, one private table per thread, summed afterwards.  No per-edge array is stored.
+inline BoxHistogram onehop_dense(const std::int64_t* src, const WeightView& w, std::int64_t n,
+                                 const DistanceFilter& filter, std::int64_t min_edges, IdRange ids, int n_threads) {
+    const std::int64_t kmin = filter.min_key(), nb = filter.max_key() - kmin + 1;
+    const std::int64_t n_slots = ids.max_id - ids.min_id + 1, cells = n_slots * nb;
+    std::vector<std::int64_t> table;
+    if (w.kind == WeightKind::f16 || w.kind == WeightKind::bf16) table = filter.half_table(w.kind == WeightKind::bf16);
+    const int nt = std::max(1, std::min<int>(resolve_threads(n_threads), static_cast<int>(n_blocks(n, 1 << 16))));
+    std::vector<std::vector<std::uint32_t>> hist(static_cast<std::size_t>(nt));
+    const std::int64_t block = 1 << 16, n_blk = n_blocks(n, block);
+    std::vector<std::int64_t> bad(static_cast<std::size_t>(n_blk), -1);
+    auto bin_block = [&](std::uint32_t* hp, std::int64_t b) {
+        const std::int64_t lo = b * block, hi = std::min(n, lo + block);
+        auto put = [&](std::int64_t e, std::int64_t k) {
+            if (k >= 0) {
+                ++hp[(src[e] - ids.min_id) * nb + (k - kmin)];
+            } else if (k == kInvalid && bad[b] < 0) {
+                bad[b] = e;
+            }
+        };
+        switch (w.kind) {
+            case WeightKind::f64: {
+                const double* p = static_cast<const double*>(w.data);
+                for (std::int64_t e = lo; e < hi; ++e) put(e, filter.key_of_weight(p[e]));
+                break;
+            }
+            case WeightKind::f32: {
+                const float* p = static_cast<const float*>(w.data);
+                for (std::int64_t e = lo; e < hi; ++e) put(e, filter.key_of_weight(static_cast<double>(p[e])));
+                break;
+            }
+            default: {
+                const std::uint16_t* p = static_cast<const std::uint16_t*>(w.data);
+                for (std::int64_t e = lo; e < hi; ++e) put(e, table[p[e]]);
+            }
+        }
+    };
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num();
+        hist[t].assign(static_cast<std::size_t>(cells), 0);
+#pragma omp for schedule(static)
+        for (std::int64_t b = 0; b < n_blk; ++b) bin_block(hist[t].data(), b);
+    }
+#else
+    hist[0].assign(static_cast<std::size_t>(cells), 0);
+    for (std::int64_t b = 0; b < n_blk; ++b) bin_block(hist[0].data(), b);
+#endif
+    for (std::int64_t b = 0; b < n_blk; ++b)
+        if (bad[b] >= 0) throw std::invalid_argument("weight of edge " + std::to_string(bad[b]) + " is NaN or infinite");
+    std::vector<std::uint32_t>& total = hist[0];
+    parallel_for(n_blocks(cells, 1 << 16), n_threads, [&](std::int64_t b) {
+        for (std::int64_t i = b << 16; i < std::min(cells, (b + 1) << 16); ++i)
+            for (int t = 1; t < nt; ++t) total[i] += hist[t][i];
+    });
+    for (int t = 1; t < nt; ++t) std::vector<std::uint32_t>().swap(hist[t]);
+
+    BoxHistogram h;
+    std::vector<std::int64_t> runs;
+    h.indptr.push_back(0);
+    for (std::int64_t s = 0; s < n_slots; ++s) {
+        const std::uint32_t* row = total.data() + s * nb;
+        std::int64_t degree = 0, n_runs = 0;
+        for (std::int64_t k = 0; k < nb; ++k) degree += row[k], n_runs += row[k] != 0;
+        h.n_distances += degree;
+        if (degree > 0) ++h.n_sources;
+        if (degree > 0 && degree >= min_edges) {
+            h.centre.push_back(s + ids.min_id);
+            h.indptr.push_back(h.indptr.back() + n_runs);
+        }
+    }
+    h.key.resize(static_cast<std::size_t>(h.indptr.back()));
+    h.count.resize(h.key.size());
+    const std::int64_t nc = static_cast<std::int64_t>(h.centre.size());
+    parallel_for(n_blocks(nc, 256), n_threads, [&](std::int64_t b) {
+        for (std::int64_t c = b * 256; c < std::min(nc, (b + 1) * 256); ++c) {
+            const std::uint32_t* row = total.data() + (h.centre[c] - ids.min_id) * nb;
+            std::int64_t out = h.indptr[c];
+            for (std::int64_t k = 0; k < nb; ++k)
+                if (row[k]) h.key[out] = k + kmin, h.count[out] = row[k], ++out;
+        }
+    });
+    return h;
+}
+
+}  // namespace detail
+
 // One-hop boxes: the out-edge distances of every source node.  Edges in any order; duplicate
 // edges are kept (each is a distance).  A node is a centre when at least `min_edges` of its
 // out-edges pass the filter.  Node ids must be >= 0; ids may be sparse and very large.
+// When the (source id range x key range) table is small, edges are binned into it directly;
+// otherwise keys are grouped by source with a counting sort.
 inline BoxHistogram onehop_boxes(const std::int64_t* src, const WeightView& weight, std::int64_t n_edges,
                                  const DistanceFilter& filter, std::int64_t min_edges, int n_threads) {
     if (n_edges < 0) throw std::invalid_argument("n_edges must be >= 0");
     if (min_edges < 0) throw std::invalid_argument("min_edges must be >= 0");
-    std::vector<std::int64_t> keys = detail::edge_keys(weight, n_edges, filter, n_threads);
-
-    std::int64_t max_id = -1;
-    for (std::int64_t e = 0; e < n_edges; ++e) {
-        if (src[e] < 0) throw std::invalid_argument("src[" + std::to_string(e) + "] is negative");
-        if (keys[e] >= 0 && src[e] > max_id) max_id = src[e];
+    const detail::IdRange ids = detail::id_range(src, n_edges, n_threads);
+    if (n_edges > 0) {
+        const double slots = static_cast<double>(ids.max_id) - static_cast<double>(ids.min_id) + 1.0;
+        const double cells = slots * static_cast<double>(filter.max_key() - filter.min_key() + 1);
+        if (cells <= std::min<double>(1 << 24, std::max<double>(n_edges, 1 << 18)) && n_edges < (1LL << 32))
+            return detail::onehop_dense(src, weight, n_edges, filter, min_edges, ids, n_threads);
     }
+    std::vector<std::int64_t> keys = detail::edge_keys(weight, n_edges, filter, n_threads);
+    std::int64_t max_id = -1;
+    for (std::int64_t e = 0; e < n_edges; ++e)
+        if (keys[e] >= 0 && src[e] > max_id) max_id = src[e];
 
     // Compact ids of nodes that have kept edges: a dense table when ids are small, else sorted ids.
     const bool dense = max_id < std::max<std::int64_t>(4 * n_edges, 1 << 20);
-    std::vector<std::int64_t> ids;  // sparse case: distinct ids, ascending
+    std::vector<std::int64_t> idlist;  // sparse case: distinct ids, ascending
     if (!dense) {
         for (std::int64_t e = 0; e < n_edges; ++e)
-            if (keys[e] >= 0) ids.push_back(src[e]);
-        std::sort(ids.begin(), ids.end());
-        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+            if (keys[e] >= 0) idlist.push_back(src[e]);
+        std::sort(idlist.begin(), idlist.end());
+        idlist.erase(std::unique(idlist.begin(), idlist.end()), idlist.end());
     }
-    const std::int64_t n_slots = dense ? max_id + 1 : static_cast<std::int64_t>(ids.size());
-    auto slot_of = [&](std::int64_t id) -> std::int64_t {
-        if (dense) return id;
-        return std::lower_bound(ids.begin(), ids.end(), id) - ids.begin();
-    };
+    const std::int64_t n_slots = dense ? max_id + 1 : static_cast<std::int64_t>(idlist.size());
     std::vector<std::int64_t> slot(static_cast<std::size_t>(dense ? 0 : n_edges));
     if (!dense) {
         parallel_for(n_blocks(n_edges, 1 << 16), n_threads, [&](std::int64_t b) {
             const std::int64_t lo = b << 16, hi = std::min(n_edges, lo + (1 << 16));
-            for (std::int64_t e = lo; e < hi; ++e) slot[e] = keys[e] >= 0 ? slot_of(src[e]) : -1;
+            for (std::int64_t e = lo; e < hi; ++e)
+                slot[e] = keys[e] >= 0 ? std::lower_bound(idlist.begin(), idlist.end(), src[e]) - idlist.begin() : -1;
         });
     }
     auto edge_slot = [&](std::int64_t e) { return dense ? src[e] : slot[e]; };
@@ -177,12 +304,11 @@ inline BoxHistogram onehop_boxes(const std::int64_t* src, const WeightView& weig
         if (degree[s] > 0) ++h.n_sources;
         if (degree[s] > 0 && degree[s] >= min_edges) {
             centre_of[s] = static_cast<std::int64_t>(h.centre.size());
-            h.centre.push_back(dense ? s : ids[s]);
+            h.centre.push_back(dense ? s : idlist[s]);
             h.indptr.push_back(h.indptr.back() + degree[s]);
         }
     }
-    degree.clear();
-    degree.shrink_to_fit();
+    std::vector<std::int64_t>().swap(degree);
     std::vector<std::int64_t> grouped(static_cast<std::size_t>(h.indptr.back()));
     std::vector<std::int64_t> fill(h.indptr.begin(), h.indptr.end() - 1);
     for (std::int64_t e = 0; e < n_edges; ++e) {
@@ -190,8 +316,7 @@ inline BoxHistogram onehop_boxes(const std::int64_t* src, const WeightView& weig
         const std::int64_t c = centre_of[edge_slot(e)];
         if (c >= 0) grouped[fill[c]++] = keys[e];
     }
-    keys.clear();
-    keys.shrink_to_fit();
+    std::vector<std::int64_t>().swap(keys);
     detail::encode_runs(h, grouped, n_threads);
     return h;
 }

@@ -55,8 +55,16 @@ public:
         }
     }
     int decimals() const { return decimals_; }
-    double key(double d) const {
-        return decimals_ >= 0 ? std::nearbyint(d * factor_) : std::nearbyint(d / factor_);
+    double key(double d) const { return rint_nonneg(decimals_ >= 0 ? d * factor_ : d / factor_); }
+
+    // rint (round half to even) of x >= 0 without a libm call: adding and removing 2^52 rounds
+    // to an integer in the default rounding mode, exactly as rint does.  Needs strict IEEE
+    // arithmetic (no -ffast-math), which the build guarantees.
+    static double rint_nonneg(double x) {
+        const double two52 = 4503599627370496.0;
+        if (!(x < two52)) return x;  // already an integer (or NaN / inf)
+        const double t = x + two52;
+        return t - two52;
     }
     double value(std::int64_t key) const {
         const double k = static_cast<double>(key);
@@ -90,6 +98,9 @@ public:
         if (!(d > 1.0 && d <= threshold_)) return kFiltered;
         return static_cast<std::int64_t>(rounding_.key(d));
     }
+    // Inclusive range of the keys that kept distances (1 < d <= threshold) can have.
+    std::int64_t min_key() const { return static_cast<std::int64_t>(rounding_.key(1.0)); }
+    std::int64_t max_key() const { return static_cast<std::int64_t>(rounding_.key(threshold_)); }
     // Key of an unrounded distance (path lengths).
     std::int64_t key_of_distance(double d) const {
         return static_cast<std::int64_t>(rounding_.key(d));

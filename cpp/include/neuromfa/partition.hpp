@@ -48,63 +48,50 @@ inline void validate_histogram(const HistogramView& h) {
 
 namespace detail {
 
-// Adds exp(q*L - shift[q][r]) to acc[q][r] for r in [a, b) and every moment q.
-// With a shift per moment of the form -q*offset (offset = ln(max mass) for q < 0, 0 for
-// q >= 0), each term is exp(q*(L + offset)); along evenly spaced moments the next term is the
-// previous one times exp(dq*(L + offset)), so a segment costs a few exponentials instead of
-// one per moment.  The chain restarts with a direct exponential every 8 moments, which keeps
-// the relative error near 1e-15.
+// Per-centre evaluation of the shifted terms exp(q*L_i(r) - shift[q][r]), added to a
+// block's accumulator acc[q][r].
+//
+// Constant-shift mode (the normal one): shift[q][r] = -q*offset_q with offset_q = ln(max mass)
+// for q < 0 and 0 for q >= 0, so every term is exp(q*y) with y = L + offset_q and at most 1.
+// Along evenly spaced moments the next term is the previous one times exp(dq*y): a centre
+// costs a few exponentials per radius (or per segment of constant mass) instead of one per
+// moment.  Chains restart with a direct exponential at the q < 0 / q >= 0 boundary and
+// wherever the spacing changes; a chain of k steps carries a relative error of about k*2e-16.
+//
+// Per-radius mode (the fallback for extreme moments): shift[q][r] varies with r and every
+// term is exponentiated directly.
 struct PartitionKernel {
     const std::vector<double>& q;
-    const std::vector<double>& shift;           // n_q x n_r
-    const std::vector<char>& per_radius_shift;  // per q: 1 if the shift varies with r
+    const std::vector<double>& shift;  // n_q x n_r
+    bool per_radius_shift;
     std::int64_t n_r;
-    std::vector<double> offset;   // per q, when the shift is -q*offset
-    std::vector<char> restart;    // per q: take a direct exponential
+    std::vector<double> offset;  // per q (constant-shift mode)
+    std::vector<char> restart;   // per q: take a direct exponential
     double dq = 0.0;
 
-    PartitionKernel(const std::vector<double>& q_, const std::vector<double>& shift_,
-                    const std::vector<char>& per_radius_, std::int64_t n_r_, double ln_max)
-        : q(q_), shift(shift_), per_radius_shift(per_radius_), n_r(n_r_) {
+    PartitionKernel(const std::vector<double>& q_, const std::vector<double>& shift_, bool per_radius, std::int64_t n_r_,
+                    double ln_max)
+        : q(q_), shift(shift_), per_radius_shift(per_radius), n_r(n_r_) {
         const std::size_t nq = q.size();
         offset.assign(nq, 0.0);
         restart.assign(nq, 1);
         if (nq > 1) dq = q[1] - q[0];
         for (std::size_t k = 0; k < nq; ++k) {
             offset[k] = q[k] < 0 ? ln_max : 0.0;
-            if (k == 0 || k % 8 == 0 || per_radius_shift[k] || per_radius_shift[k - 1]) continue;
+            if (k == 0) continue;
             const bool same_group = (q[k] < 0) == (q[k - 1] < 0);
             const bool even = std::fabs((q[k] - q[k - 1]) - dq) <= 1e-12 * std::max(1.0, std::fabs(dq));
             restart[k] = !(same_group && even);
         }
     }
 
-    void add_segment(double* acc, std::int64_t a, std::int64_t b, double L) const {
-        const std::size_t nq = q.size();
-        double t = 0.0, ratio_neg = 0.0, ratio_pos = 0.0;
-        bool have_neg = false, have_pos = false;
-        for (std::size_t k = 0; k < nq; ++k) {
-            double* row = acc + k * n_r;
-            if (per_radius_shift[k]) {
-                const double* srow = shift.data() + k * n_r;
-                for (std::int64_t r = a; r < b; ++r) row[r] += std::exp(q[k] * L - srow[r]);
-                continue;
-            }
-            const double y = L + offset[k];
-            if (restart[k]) {
-                t = std::exp(q[k] * y);
-            } else if (q[k] < 0) {
-                if (!have_neg) ratio_neg = std::exp(dq * y), have_neg = true;
-                t *= ratio_neg;
-            } else {
-                if (!have_pos) ratio_pos = std::exp(dq * y), have_pos = true;
-                t *= ratio_pos;
-            }
-            for (std::int64_t r = a; r < b; ++r) row[r] += t;
-        }
-    }
+    struct Scratch {
+        std::vector<std::int64_t> seg_a, seg_b;
+        std::vector<double> seg_L, L, y, t, ratio;
+    };
 
-    // Walks one centre's histogram: N_i(r) = 1 + #{d <= r}, L = ln N_i(r) - ln N_i(D).
+    // Walks one centre's histogram: N_i(r) = 1 + #{d <= r}, L = ln N_i(r) - ln N_i(D); calls
+    // visit(a, b, L) for each maximal radius-index range [a, b) of constant mass.
     template <class Visit>
     static void walk(const HistogramView& h, std::int64_t c, const std::vector<std::int64_t>& rkeys, Visit&& visit) {
         const std::int64_t lo = h.indptr[c], hi = h.indptr[c + 1];
@@ -122,6 +109,59 @@ struct PartitionKernel {
         }
         const std::int64_t n_r = static_cast<std::int64_t>(rkeys.size());
         if (n_r > seg) visit(seg, n_r, 0.0);
+    }
+
+    void add_centre(const HistogramView& h, std::int64_t c, const std::vector<std::int64_t>& rkeys, double* acc,
+                    Scratch& s) const {
+        s.seg_a.clear();
+        s.seg_b.clear();
+        s.seg_L.clear();
+        walk(h, c, rkeys, [&](std::int64_t a, std::int64_t b, double L) {
+            s.seg_a.push_back(a);
+            s.seg_b.push_back(b);
+            s.seg_L.push_back(L);
+        });
+        const std::size_t nq = q.size();
+        if (per_radius_shift) {
+            for (std::size_t k = 0; k < nq; ++k) {
+                double* row = acc + k * n_r;
+                const double* srow = shift.data() + k * n_r;
+                for (std::size_t u = 0; u < s.seg_L.size(); ++u)
+                    for (std::int64_t r = s.seg_a[u]; r < s.seg_b[u]; ++r) row[r] += std::exp(q[k] * s.seg_L[u] - srow[r]);
+            }
+            return;
+        }
+        // Units: radii (dense: many short segments) or segments (sparse centres).
+        const bool dense = 2 * static_cast<std::int64_t>(s.seg_L.size()) >= n_r;
+        const std::size_t n_units = dense ? static_cast<std::size_t>(n_r) : s.seg_L.size();
+        s.L.resize(n_units);
+        s.y.resize(n_units);
+        s.t.resize(n_units);
+        s.ratio.resize(n_units);
+        if (dense) {
+            for (std::size_t u = 0; u < s.seg_L.size(); ++u)
+                for (std::int64_t r = s.seg_a[u]; r < s.seg_b[u]; ++r) s.L[r] = s.seg_L[u];
+        } else {
+            std::copy(s.seg_L.begin(), s.seg_L.end(), s.L.begin());
+        }
+        for (std::size_t k = 0; k < nq; ++k) {
+            double* row = acc + k * n_r;
+            if (restart[k]) {
+                const double off = offset[k];
+                for (std::size_t u = 0; u < n_units; ++u) s.y[u] = s.L[u] + off;
+                for (std::size_t u = 0; u < n_units; ++u) s.t[u] = std::exp(q[k] * s.y[u]);
+                if (k + 1 < nq && !restart[k + 1])
+                    for (std::size_t u = 0; u < n_units; ++u) s.ratio[u] = std::exp(dq * s.y[u]);
+            } else {
+                for (std::size_t u = 0; u < n_units; ++u) s.t[u] *= s.ratio[u];
+            }
+            if (dense) {
+                for (std::size_t u = 0; u < n_units; ++u) row[u] += s.t[u];
+            } else {
+                for (std::size_t u = 0; u < n_units; ++u)
+                    for (std::int64_t r = s.seg_a[u]; r < s.seg_b[u]; ++r) row[r] += s.t[u];
+            }
+        }
     }
 };
 
@@ -155,10 +195,9 @@ inline std::vector<double> shifted_sums(const HistogramView& h, const std::vecto
         parallel_for(w1 - w0, n_threads, [&](std::int64_t j) {
             double* acc = partial.data() + cells * static_cast<std::size_t>(j);
             std::fill(acc, acc + cells, 0.0);
+            PartitionKernel::Scratch scratch;
             for (std::int64_t c = bounds[w0 + j]; c < bounds[w0 + j + 1]; ++c)
-                PartitionKernel::walk(h, c, rkeys, [&](std::int64_t a, std::int64_t b, double L) {
-                    kernel.add_segment(acc, a, b, L);
-                });
+                kernel.add_centre(h, c, rkeys, acc, scratch);
         });
         for (std::int64_t j = 0; j < w1 - w0; ++j) {
             const double* acc = partial.data() + cells * static_cast<std::size_t>(j);
@@ -199,11 +238,10 @@ inline Partition log_partition(const HistogramView& h, const Rounding& rounding,
     const double ln_max = std::log(static_cast<double>(out.max_mass));
     const std::size_t nq = q.size();
     std::vector<double> shift(nq * static_cast<std::size_t>(n_r));
-    std::vector<char> per_radius(nq, 0);
     for (std::size_t k = 0; k < nq; ++k)
         std::fill(shift.begin() + k * n_r, shift.begin() + (k + 1) * n_r, q[k] < 0 ? -q[k] * ln_max : 0.0);
 
-    const detail::PartitionKernel kernel(q, shift, per_radius, n_r, ln_max);
+    const detail::PartitionKernel kernel(q, shift, false, n_r, ln_max);
     std::vector<double> sums = detail::shifted_sums(h, out.radius_key, kernel, n_threads);
 
     // Moments whose shifted sums underflowed: shift each radius by its own largest term.
@@ -228,8 +266,7 @@ inline Partition log_partition(const HistogramView& h, const Rounding& rounding,
             q2.push_back(q[k]);
             for (std::int64_t r = 0; r < n_r; ++r) shift2.push_back(q[k] * (q[k] < 0 ? lmin[r] : lmax[r]));
         }
-        std::vector<char> per_radius2(q2.size(), 1);
-        const detail::PartitionKernel kernel2(q2, shift2, per_radius2, n_r, ln_max);
+        const detail::PartitionKernel kernel2(q2, shift2, true, n_r, ln_max);
         std::vector<double> sums2 = detail::shifted_sums(h, out.radius_key, kernel2, n_threads);
         for (std::size_t j = 0; j < redo.size(); ++j) {
             const std::size_t k = redo[j];
