@@ -1,0 +1,131 @@
+// Unit tests of the header-only core, without Python.  Plain checks (no assert: Release builds
+// disable it); exits non-zero on the first failure.  Built only when CMake is the top-level
+// project:  cmake -S . -B build-cpp && cmake --build build-cpp && ctest --test-dir build-cpp
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "neuromfa/boxes.hpp"
+#include "neuromfa/partition.hpp"
+
+using namespace neuromfa;
+
+static int failures = 0;
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            std::fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+            ++failures;                                                    \
+        }                                                                  \
+    } while (0)
+
+template <class F>
+static bool throws_invalid(F&& f) {
+    try {
+        f();
+    } catch (const std::invalid_argument&) {
+        return true;
+    }
+    return false;
+}
+
+static void test_rounding_is_half_to_even() {
+    Rounding r0(0), r1(1), rm1(-1);
+    CHECK(r0.key(2.5) == 2.0 && r0.key(3.5) == 4.0 && r0.key(149.5) == 150.0 && r0.key(1.4999) == 1.0);
+    CHECK(r1.key(2.25) == 22.0 && r1.value(22) == 2.2);
+    CHECK(rm1.key(25.0) == 2.0 && rm1.value(2) == 20.0);
+    CHECK(throws_invalid([] { Rounding bad(99); }));
+}
+
+static void test_half_widening() {
+    CHECK(half_to_double(0x3c00) == 1.0);
+    CHECK(half_to_double(0xc000) == -2.0);
+    CHECK(half_to_double(0x0001) == std::ldexp(1.0, -24));
+    CHECK(std::isinf(half_to_double(0x7c00)) && std::isnan(half_to_double(0x7e00)));
+    CHECK(bfloat16_to_double(0x3f80) == 1.0);
+}
+
+static void test_filter() {
+    DistanceFilter f(150.0, 0);
+    CHECK(f.key_of_weight(1.0) == kFiltered);
+    CHECK(f.key_of_weight(0.0) == kFiltered);
+    CHECK(f.key_of_weight(0.5) == 2);
+    CHECK(f.key_of_weight(-0.4) == 2);  // d = 2.5 rounds to 2
+    CHECK(f.key_of_weight(std::nan("")) == kInvalid);
+    CHECK(throws_invalid([] { DistanceFilter bad(1.0, 0); }));
+}
+
+// Both grouping paths (dense table and counting sort) give the same histograms.
+static void test_onehop_paths_agree() {
+    std::mt19937_64 g(7);
+    std::normal_distribution<double> nd(0.0, 0.05);
+    const std::int64_t n = 20000;
+    std::vector<std::int64_t> small(n), huge(n);
+    std::vector<double> w(n);
+    for (std::int64_t e = 0; e < n; ++e) {
+        small[e] = static_cast<std::int64_t>(g() % 300);
+        huge[e] = small[e] * 1000000007LL;  // forces the sparse path
+        w[e] = nd(g);
+    }
+    DistanceFilter f(150.0, 0);
+    const BoxHistogram a = onehop_boxes(small.data(), WeightView{w.data(), WeightKind::f64}, n, f, 11, 2);
+    const BoxHistogram b = onehop_boxes(huge.data(), WeightView{w.data(), WeightKind::f64}, n, f, 11, 1);
+    CHECK(a.indptr == b.indptr && a.key == b.key && a.count == b.count);
+    CHECK(a.centre.size() == b.centre.size());
+    for (std::size_t c = 0; c < a.centre.size(); ++c) CHECK(a.centre[c] * 1000000007LL == b.centre[c]);
+    CHECK(a.n_distances == b.n_distances && a.n_sources == b.n_sources);
+}
+
+static void test_partition_invariants_and_threads() {
+    std::mt19937_64 g(3);
+    std::normal_distribution<double> nd(0.0, 0.03);
+    const std::int64_t n = 200000;
+    std::vector<std::int64_t> src(n);
+    std::vector<double> w(n);
+    for (std::int64_t e = 0; e < n; ++e) src[e] = e / 200, w[e] = nd(g);
+    DistanceFilter f(150.0, 0);
+    const BoxHistogram h = onehop_boxes(src.data(), WeightView{w.data(), WeightKind::f64}, n, f, 11, 2);
+    const HistogramView v{h.indptr.data(), h.key.data(), h.count.data(), static_cast<std::int64_t>(h.centre.size())};
+    std::vector<double> q;
+    for (int k = -30; k <= 30; ++k) q.push_back(k / 10.0);
+    const Partition p1 = log_partition(v, f.rounding(), q, 1);
+    const Partition p8 = log_partition(v, f.rounding(), q, 8);
+    CHECK(p1.log_z == p8.log_z);  // bitwise
+    const std::size_t nr = p1.radius.size();
+    for (std::size_t r = 0; r < nr; ++r)
+        CHECK(std::fabs(p1.log_z[30 * nr + r] - std::log(static_cast<double>(h.centre.size()))) < 1e-12);
+    for (std::size_t k = 0; k < q.size(); ++k)
+        CHECK(std::fabs(p1.log_z[k * nr + nr - 1] - std::log(static_cast<double>(h.centre.size()))) < 1e-9);
+}
+
+static void test_bad_input() {
+    std::vector<std::int64_t> src{0, -1};
+    std::vector<double> w{0.1, 0.1};
+    DistanceFilter f(150.0, 0);
+    CHECK(throws_invalid([&] { onehop_boxes(src.data(), WeightView{w.data(), WeightKind::f64}, 2, f, 1, 1); }));
+    std::vector<std::int64_t> ok{0, 0};
+    std::vector<double> nanw{0.1, std::nan("")};
+    CHECK(throws_invalid([&] { onehop_boxes(ok.data(), WeightView{nanw.data(), WeightKind::f64}, 2, f, 1, 2); }));
+    std::vector<std::int64_t> indptr{0, 2}, key{3, 3}, count{1, 1};
+    const HistogramView v{indptr.data(), key.data(), count.data(), 1};
+    CHECK(throws_invalid([&] { log_partition(v, f.rounding(), {0.0, 1.0}, 1); }));
+}
+
+int main() {
+    test_rounding_is_half_to_even();
+    test_half_widening();
+    test_filter();
+    test_onehop_paths_agree();
+    test_partition_invariants_and_threads();
+    test_bad_input();
+    if (failures) {
+        std::fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    std::puts("all core checks passed");
+    return 0;
+}
