@@ -4,7 +4,9 @@
 #include <pybind11/stl.h>
 
 #include "neuromfa/boxes.hpp"
+#include "neuromfa/nfd.hpp"
 #include "neuromfa/partition.hpp"
+#include "neuromfa/paths.hpp"
 
 namespace py = pybind11;
 using namespace neuromfa;
@@ -22,11 +24,11 @@ py::array_t<T> to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape = {})
     return py::array_t<T>(shape, owner->data(), free_when_done);
 }
 
-WeightView weight_view(const py::array& w, const std::string& kind) {
+WeightView weight_view(const py::array& w, const std::string& kind, int ndim = 1) {
     auto need = [&](const py::dtype& dt) {
-        if (!w.dtype().is(dt) || !(w.flags() & py::array::c_style) || w.ndim() != 1)
-            throw py::type_error("weight must be a contiguous 1-d array of dtype " + std::string(py::str(dt)) +
-                                 " for weight_kind '" + kind + "'");
+        if (!w.dtype().is(dt) || !(w.flags() & py::array::c_style) || w.ndim() != ndim)
+            throw py::type_error("weight must be a contiguous " + std::to_string(ndim) + "-d array of dtype " +
+                                 std::string(py::str(dt)) + " for weight_kind '" + kind + "'");
     };
     if (kind == "f64") return need(py::dtype::of<double>()), WeightView{w.data(), WeightKind::f64};
     if (kind == "f32") return need(py::dtype::of<float>()), WeightView{w.data(), WeightKind::f32};
@@ -84,6 +86,76 @@ py::dict log_partition_py(const carray<std::int64_t>& indptr, const carray<std::
     return d;
 }
 
+py::tuple key_range_py(double threshold, int decimals) {
+    const DistanceFilter filter(threshold, decimals);
+    return py::make_tuple(filter.min_key(), filter.max_key() - filter.min_key() + 1);
+}
+
+std::int64_t accumulate_matrix_py(py::array_t<std::uint32_t, py::array::c_style> table, const py::array& weight,
+                                  const std::string& weight_kind, std::int64_t row_offset, double threshold,
+                                  int decimals, int n_threads) {
+    const WeightView w = weight_view(weight, weight_kind, 2);
+    const DistanceFilter filter(threshold, decimals);
+    const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
+    if (table.ndim() != 2 || table.shape(1) != nb || !table.writeable())
+        throw py::value_error("table must be a writeable uint32 array of shape (n_nodes, " + std::to_string(nb) + ")");
+    std::uint32_t* t = table.mutable_data();
+    const std::int64_t rows = table.shape(0), n_out = weight.shape(0), n_in = weight.shape(1);
+    py::gil_scoped_release release;
+    return accumulate_matrix(w, n_out, n_in, t, rows, row_offset, filter, n_threads);
+}
+
+py::dict table_histogram_py(const carray<std::uint32_t>& table, double threshold, int decimals, std::int64_t min_edges,
+                            int n_threads) {
+    const DistanceFilter filter(threshold, decimals);
+    const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
+    if (table.ndim() != 2 || table.shape(1) != nb)
+        throw py::value_error("table must have shape (n_nodes, " + std::to_string(nb) + ")");
+    BoxHistogram h;
+    {
+        py::gil_scoped_release release;
+        h = table_to_histogram(table.data(), table.shape(0), nb, filter.min_key(), 0, min_edges, n_threads);
+    }
+    return histogram_dict(std::move(h));
+}
+
+py::dict path_boxes_py(const carray<std::int64_t>& src, const carray<std::int64_t>& dst, const py::array& weight,
+                       const std::string& weight_kind, double threshold, int decimals, std::int64_t min_edges,
+                       bool undirected, int n_threads) {
+    const WeightView w = weight_view(weight, weight_kind);
+    if (src.ndim() != 1 || dst.ndim() != 1 || src.shape(0) != weight.shape(0) || dst.shape(0) != weight.shape(0))
+        throw py::value_error("src, dst and weight must be 1-d arrays of the same length");
+    const DistanceFilter filter(threshold, decimals);
+    BoxHistogram h;
+    {
+        py::gil_scoped_release release;
+        const DistanceGraph g = build_distance_graph(src.data(), dst.data(), w, src.shape(0), filter, undirected, n_threads);
+        h = path_boxes(g, filter, min_edges, n_threads);
+    }
+    return histogram_dict(std::move(h));
+}
+
+py::dict node_fractal_dimension_py(const carray<std::int64_t>& src, const py::array& weight,
+                                   const std::string& weight_kind, double threshold, std::int64_t min_distances,
+                                   int n_threads) {
+    const WeightView w = weight_view(weight, weight_kind);
+    if (src.ndim() != 1 || src.shape(0) != weight.shape(0))
+        throw py::value_error("src and weight must be 1-d arrays of the same length");
+    const DistanceFilter filter(threshold, 0, 0.0);
+    std::vector<double> nfd;
+    BoxHistogram h;
+    {
+        py::gil_scoped_release release;
+        h = onehop_boxes(src.data(), w, src.shape(0), filter, min_distances, n_threads);
+        const HistogramView v{h.indptr.data(), h.key.data(), h.count.data(), static_cast<std::int64_t>(h.centre.size())};
+        nfd = node_fractal_dimension(v, filter.rounding(), n_threads);
+    }
+    py::dict d;
+    d["node"] = to_numpy(std::move(h.centre));
+    d["dimension"] = to_numpy(std::move(nfd));
+    return d;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -99,4 +171,18 @@ PYBIND11_MODULE(_core, m) {
     m.def("log_partition", &log_partition_py, py::arg("indptr"), py::arg("key"), py::arg("count"),
           py::arg("decimals"), py::arg("q"), py::arg("n_threads"),
           "ln Z_q(r) of box histograms on their radius grid.");
+    m.def("key_range", &key_range_py, py::arg("threshold"), py::arg("decimals"),
+          "(first key, number of keys) that kept distances can have: the columns of a dense table.");
+    m.def("accumulate_matrix", &accumulate_matrix_py, py::arg("table"), py::arg("weight"), py::arg("weight_kind"),
+          py::arg("row_offset"), py::arg("threshold"), py::arg("decimals"), py::arg("n_threads"),
+          "Adds a weight matrix's column distances into a dense (node x key) table; returns the flat "
+          "index of the first NaN/Inf weight or -1.");
+    m.def("table_histogram", &table_histogram_py, py::arg("table"), py::arg("threshold"), py::arg("decimals"),
+          py::arg("min_edges"), py::arg("n_threads"), "Box histograms (CSR) from a dense (node x key) table.");
+    m.def("path_boxes", &path_boxes_py, py::arg("src"), py::arg("dst"), py::arg("weight"), py::arg("weight_kind"),
+          py::arg("threshold"), py::arg("decimals"), py::arg("min_edges"), py::arg("undirected"),
+          py::arg("n_threads"), "Path-box histograms: rounded shortest-path distances within the threshold.");
+    m.def("node_fractal_dimension", &node_fractal_dimension_py, py::arg("src"), py::arg("weight"),
+          py::arg("weight_kind"), py::arg("threshold"), py::arg("min_distances"), py::arg("n_threads"),
+          "Node fractal dimension (SPEC 5) of every source node with at least min_distances distances.");
 }

@@ -1,5 +1,5 @@
 """Type stubs of the C++ core (cpp/bindings.cpp)."""
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -13,4 +13,17 @@ def onehop_boxes(
 ) -> Dict[str, Any]: ...
 def log_partition(
     indptr: np.ndarray, key: np.ndarray, count: np.ndarray, decimals: int, q: List[float], n_threads: int
+) -> Dict[str, Any]: ...
+def key_range(threshold: float, decimals: int) -> Tuple[int, int]: ...
+def accumulate_matrix(
+    table: np.ndarray, weight: np.ndarray, weight_kind: str, row_offset: int, threshold: float, decimals: int,
+    n_threads: int,
+) -> int: ...
+def table_histogram(table: np.ndarray, threshold: float, decimals: int, min_edges: int, n_threads: int) -> Dict[str, Any]: ...
+def path_boxes(
+    src: np.ndarray, dst: np.ndarray, weight: np.ndarray, weight_kind: str, threshold: float, decimals: int,
+    min_edges: int, undirected: bool, n_threads: int,
+) -> Dict[str, Any]: ...
+def node_fractal_dimension(
+    src: np.ndarray, weight: np.ndarray, weight_kind: str, threshold: float, min_distances: int, n_threads: int
 ) -> Dict[str, Any]: ...

@@ -260,20 +260,39 @@ def analyze_histogram(indptr, key, count, *, decimals: int = 0, q=None, n_thread
     )
 
 
+BOXES = ("edge", "path")
+DIRECTIONS = ("forward", "undirected")
+
+
+def _check_box(box, direction):
+    if box not in BOXES:
+        raise ValueError(f"box must be one of {BOXES}, got {box!r}")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+
+
 def analyze_graph(src, dst, weight, *, threshold: float = 150.0, min_edges: int = 11, decimals: int = 0,
-                  q: Optional[Sequence[float]] = None, n_threads: Optional[int] = None) -> Spectrum:
-    """One-hop NeuroMFA spectrum of a weighted directed graph (the reference, SPEC 2-3).
+                  q: Optional[Sequence[float]] = None, box: str = "edge", direction: str = "forward",
+                  n_threads: Optional[int] = None) -> Spectrum:
+    """NeuroMFA spectrum of a weighted directed graph (SPEC 2-3).
+
+    ``box="edge"`` (the reference) grows one-hop boxes from each node's out-edge distances;
+    ``box="path"`` grows boxes along exact shortest paths up to ``threshold``.
 
     Parameters
     ----------
     src, dst : integer node ids (>= 0) of each edge, any order; duplicate edges are kept.
     weight : edge weights, float16, bfloat16, float32 or float64; distance ``d = 1/|w|``.
     threshold : keep distances with ``1 < d <= threshold``.
-    min_edges : a node is a box centre when at least this many of its distances survive.
+    min_edges : a node is a box centre when at least this many of its distances survive (path
+        boxes: when at least this many other nodes lie within ``threshold``).
     decimals : distances are rounded to this many decimals (numpy's half-to-even rounding).
     q : moments, strictly increasing; ``None`` means -3.0, -2.9, ..., 3.0.
+    box : ``"edge"`` (one-hop boxes, the reference) or ``"path"`` (shortest-path boxes).
+    direction : for path boxes, walk edges ``"forward"`` (src -> dst) or ``"undirected"``.
     n_threads : OpenMP threads; ``None`` or -1 means all cores.  Results do not depend on it.
     """
+    _check_box(box, direction)
     threshold, min_edges, decimals = _check_params(threshold, min_edges, decimals)
     q = _check_q(q)
     n_threads = _check_threads(n_threads)
@@ -284,16 +303,20 @@ def analyze_graph(src, dst, weight, *, threshold: float = 150.0, min_edges: int 
         raise ValueError(f"src, dst and weight must have the same length, got {src.size}, {dst.size}, {w.size}")
     if src.size == 0:
         raise ValueError("the graph is empty: src, dst and weight hold no edge")
-    try:
+    if box == "edge":
         boxes = _core.onehop_boxes(src, w, kind, threshold, decimals, min_edges, n_threads)
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
+        what = f"{boxes['n_sources']} nodes have distances 1 < d <= {threshold:g} " \
+               f"({boxes['n_distances']} of {src.size} edges pass)"
+    else:
+        boxes = _core.path_boxes(src, dst, w, kind, threshold, decimals, min_edges, direction == "undirected",
+                                 n_threads)
+        what = f"{boxes['n_sources']} nodes have edges with 1 < d <= {threshold:g}"
     if boxes["centre"].size == 0:
-        raise ValueError(
-            f"no node kept: {boxes['n_sources']} nodes have distances 1 < d <= {threshold:g} "
-            f"({boxes['n_distances']} of {src.size} edges pass), but none has at least min_edges={min_edges}"
-        )
-    params = {"box": "edge", "threshold": threshold, "min_edges": min_edges, "decimals": decimals}
+        raise ValueError(f"no node kept: {what}, but none has at least min_edges={min_edges} "
+                         f"{'distances' if box == 'edge' else 'nodes within the threshold'}")
+    params = {"box": box, "threshold": threshold, "min_edges": min_edges, "decimals": decimals}
+    if box == "path":
+        params["direction"] = direction
     return analyze_histogram(boxes["indptr"], boxes["key"], boxes["count"], decimals=decimals, q=q,
                              n_threads=n_threads, n_distances=boxes["n_distances"], params=params)
 

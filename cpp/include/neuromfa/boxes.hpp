@@ -159,6 +159,99 @@ inline IdRange id_range(const std::int64_t* src, std::int64_t n, int n_threads) 
     return r;
 }
 
+}  // namespace detail
+
+// Box histograms from a dense (slot x key) count table: slot s is node id s + id_offset, column
+// k is key k + kmin.  Slots with at least `min_edges` counts (and at least one) become centres.
+inline BoxHistogram table_to_histogram(const std::uint32_t* table, std::int64_t n_slots, std::int64_t nb,
+                                       std::int64_t kmin, std::int64_t id_offset, std::int64_t min_edges,
+                                       int n_threads) {
+    BoxHistogram h;
+    h.indptr.push_back(0);
+    for (std::int64_t s = 0; s < n_slots; ++s) {
+        const std::uint32_t* row = table + s * nb;
+        std::int64_t degree = 0, n_runs = 0;
+        for (std::int64_t k = 0; k < nb; ++k) degree += row[k], n_runs += row[k] != 0;
+        h.n_distances += degree;
+        if (degree > 0) ++h.n_sources;
+        if (degree > 0 && degree >= min_edges) {
+            h.centre.push_back(s + id_offset);
+            h.indptr.push_back(h.indptr.back() + n_runs);
+        }
+    }
+    h.key.resize(static_cast<std::size_t>(h.indptr.back()));
+    h.count.resize(h.key.size());
+    const std::int64_t nc = static_cast<std::int64_t>(h.centre.size());
+    parallel_for(n_blocks(nc, 256), n_threads, [&](std::int64_t b) {
+        for (std::int64_t c = b * 256; c < std::min(nc, (b + 1) * 256); ++c) {
+            const std::uint32_t* row = table + (h.centre[c] - id_offset) * nb;
+            std::int64_t out = h.indptr[c];
+            for (std::int64_t k = 0; k < nb; ++k)
+                if (row[k]) h.key[out] = k + kmin, h.count[out] = row[k], ++out;
+        }
+    });
+    return h;
+}
+
+// Streams one weight matrix W (n_out x n_in, row-major, torch orientation) into a dense count
+// table: column i is node `row_offset + i`'s out-edges.  Threads own disjoint column ranges, so
+// no two threads touch the same table row.  Returns the flat index (j * n_in + i) of the first
+// NaN/Inf weight in row-major order, or -1.  A float16 weight is binned with one table look-up.
+inline std::int64_t accumulate_matrix(const WeightView& w, std::int64_t n_out, std::int64_t n_in,
+                                      std::uint32_t* table, std::int64_t table_rows, std::int64_t row_offset,
+                                      const DistanceFilter& filter, int n_threads) {
+    const std::int64_t kmin = filter.min_key(), nb = filter.max_key() - kmin + 1;
+    if (n_out < 0 || n_in < 0) throw std::invalid_argument("matrix shape must be non-negative");
+    if (row_offset < 0 || row_offset + n_in > table_rows)
+        throw std::out_of_range("matrix columns " + std::to_string(row_offset) + ".." +
+                                std::to_string(row_offset + n_in) + " fall outside the table of " +
+                                std::to_string(table_rows) + " nodes");
+    std::vector<std::int32_t> half;
+    if (w.kind == WeightKind::f16 || w.kind == WeightKind::bf16) {
+        const std::vector<std::int64_t> keys = filter.half_table(w.kind == WeightKind::bf16);
+        half.resize(keys.size());
+        for (std::size_t i = 0; i < keys.size(); ++i)
+            half[i] = keys[i] >= 0 ? static_cast<std::int32_t>(keys[i] - kmin) : static_cast<std::int32_t>(keys[i]);
+    }
+    const std::int64_t cols = 512, n_chunks = n_blocks(n_in, cols);
+    std::vector<std::int64_t> bad(static_cast<std::size_t>(n_chunks), -1);
+    parallel_for(n_chunks, n_threads, [&](std::int64_t c) {
+        const std::int64_t i0 = c * cols, i1 = std::min(n_in, i0 + cols);
+        std::uint32_t* base = table + (row_offset + i0) * nb;
+        std::int64_t first_bad = -1;
+        for (std::int64_t j = 0; j < n_out; ++j) {
+            const std::int64_t row = j * n_in;
+            switch (w.kind) {
+                case WeightKind::f64:
+                case WeightKind::f32:
+                    for (std::int64_t i = i0; i < i1; ++i) {
+                        const double v = w.kind == WeightKind::f64 ? static_cast<const double*>(w.data)[row + i]
+                                                                   : static_cast<const float*>(w.data)[row + i];
+                        const std::int64_t k = filter.key_of_weight(v);
+                        if (k >= 0) ++base[(i - i0) * nb + (k - kmin)];
+                        else if (k == kInvalid && first_bad < 0) first_bad = row + i;
+                    }
+                    break;
+                default: {
+                    const std::uint16_t* p = static_cast<const std::uint16_t*>(w.data) + row;
+                    for (std::int64_t i = i0; i < i1; ++i) {
+                        const std::int32_t k = half[p[i]];
+                        if (k >= 0) ++base[(i - i0) * nb + k];
+                        else if (k == kInvalid && first_bad < 0) first_bad = row + i;
+                    }
+                }
+            }
+        }
+        bad[c] = first_bad;
+    });
+    std::int64_t first = -1;
+    for (std::int64_t b : bad)
+        if (b >= 0 && (first < 0 || b < first)) first = b;
+    return first;
+}
+
+namespace detail {
+
 // Dense path: one pass over the edges bins every weight straight into a (source x key) count
 // table, one private table per thread, summed afterwards.  No per-edge array is stored.
 inline BoxHistogram onehop_dense(const std::int64_t* src, const WeightView& w, std::int64_t n,
@@ -217,33 +310,7 @@ inline BoxHistogram onehop_dense(const std::int64_t* src, const WeightView& w, s
             for (int t = 1; t < nt; ++t) total[i] += hist[t][i];
     });
     for (int t = 1; t < nt; ++t) std::vector<std::uint32_t>().swap(hist[t]);
-
-    BoxHistogram h;
-    std::vector<std::int64_t> runs;
-    h.indptr.push_back(0);
-    for (std::int64_t s = 0; s < n_slots; ++s) {
-        const std::uint32_t* row = total.data() + s * nb;
-        std::int64_t degree = 0, n_runs = 0;
-        for (std::int64_t k = 0; k < nb; ++k) degree += row[k], n_runs += row[k] != 0;
-        h.n_distances += degree;
-        if (degree > 0) ++h.n_sources;
-        if (degree > 0 && degree >= min_edges) {
-            h.centre.push_back(s + ids.min_id);
-            h.indptr.push_back(h.indptr.back() + n_runs);
-        }
-    }
-    h.key.resize(static_cast<std::size_t>(h.indptr.back()));
-    h.count.resize(h.key.size());
-    const std::int64_t nc = static_cast<std::int64_t>(h.centre.size());
-    parallel_for(n_blocks(nc, 256), n_threads, [&](std::int64_t b) {
-        for (std::int64_t c = b * 256; c < std::min(nc, (b + 1) * 256); ++c) {
-            const std::uint32_t* row = total.data() + (h.centre[c] - ids.min_id) * nb;
-            std::int64_t out = h.indptr[c];
-            for (std::int64_t k = 0; k < nb; ++k)
-                if (row[k]) h.key[out] = k + kmin, h.count[out] = row[k], ++out;
-        }
-    });
-    return h;
+    return table_to_histogram(total.data(), n_slots, nb, kmin, ids.min_id, min_edges, n_threads);
 }
 
 }  // namespace detail

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -76,30 +77,42 @@ private:
     double factor_;
 };
 
+inline std::string fmt(double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+}
+
 // Key codes for edges that do not become distances.
 constexpr std::int64_t kFiltered = -1;  // zero weight, |w| >= 1 or d > threshold
 constexpr std::int64_t kInvalid = -2;   // NaN or infinite weight
 
 class DistanceFilter {
 public:
-    DistanceFilter(double threshold, int decimals) : threshold_(threshold), rounding_(decimals) {
-        if (!(threshold > 1.0) || !std::isfinite(threshold))
-            throw std::invalid_argument("threshold must be a finite number > 1, got " + std::to_string(threshold));
+    // Keeps lower < d <= threshold.  The box-counting filter has lower = 1 (SPEC 2); the node
+    // fractal dimension uses lower = 0 (SPEC 5).
+    DistanceFilter(double threshold, int decimals, double lower = 1.0)
+        : threshold_(threshold), lower_(lower), rounding_(decimals) {
+        if (!(lower >= 0.0) || !std::isfinite(lower))
+            throw std::invalid_argument("the lower distance bound must be finite and >= 0");
+        if (!(threshold > lower) || !std::isfinite(threshold))
+            throw std::invalid_argument("threshold must be a finite number > " + fmt(lower) + ", got " + fmt(threshold));
         if (rounding_.key(threshold) > 9.0e15)
             throw std::invalid_argument("threshold * 10**decimals is too large to key distances exactly");
     }
     double threshold() const { return threshold_; }
+    double lower() const { return lower_; }
     const Rounding& rounding() const { return rounding_; }
 
     // Key of one weight given in double precision.
     std::int64_t key_of_weight(double w) const {
         if (!std::isfinite(w)) return kInvalid;
         const double d = 1.0 / std::fabs(w);
-        if (!(d > 1.0 && d <= threshold_)) return kFiltered;
+        if (!(d > lower_ && d <= threshold_)) return kFiltered;
         return static_cast<std::int64_t>(rounding_.key(d));
     }
     // Inclusive range of the keys that kept distances (1 < d <= threshold) can have.
-    std::int64_t min_key() const { return static_cast<std::int64_t>(rounding_.key(1.0)); }
+    std::int64_t min_key() const { return static_cast<std::int64_t>(rounding_.key(lower_)); }
     std::int64_t max_key() const { return static_cast<std::int64_t>(rounding_.key(threshold_)); }
     // Key of an unrounded distance (path lengths).
     std::int64_t key_of_distance(double d) const {
@@ -117,6 +130,7 @@ public:
 
 private:
     double threshold_;
+    double lower_;
     Rounding rounding_;
 };
 

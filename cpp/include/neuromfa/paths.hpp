@@ -1,0 +1,142 @@
+// Path boxes (SPEC section 2, "path boxes"): the box of a centre holds every node within
+// shortest-path distance `threshold`, over edges whose distance passes the filter.  Exact
+// Dijkstra from every node, in parallel over centres, memory linear in the number of edges.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <queue>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "neuromfa/boxes.hpp"
+
+namespace neuromfa {
+
+// Filtered distance graph in CSR form over compact node indices.
+struct DistanceGraph {
+    std::vector<std::int64_t> node_id;  // compact index -> node id, ascending
+    std::vector<std::int64_t> indptr;   // out-edges of each node
+    std::vector<std::int64_t> target;   // compact index of each edge's head
+    std::vector<double> distance;       // unrounded 1/|w|
+};
+
+// CSR of the edges that pass the filter (1 < d <= threshold).  With `undirected`, every kept
+// edge is also walkable backwards.  Nodes are every id that appears in src or dst.
+inline DistanceGraph build_distance_graph(const std::int64_t* src, const std::int64_t* dst, const WeightView& w,
+                                          std::int64_t n_edges, const DistanceFilter& filter, bool undirected,
+                                          int n_threads) {
+    std::vector<std::int64_t> keys = detail::edge_keys(w, n_edges, filter, n_threads);  // validates weights
+    DistanceGraph g;
+    g.node_id.reserve(static_cast<std::size_t>(2 * n_edges));
+    for (std::int64_t e = 0; e < n_edges; ++e) {
+        if (src[e] < 0) throw std::invalid_argument("src[" + std::to_string(e) + "] is negative");
+        if (dst[e] < 0) throw std::invalid_argument("dst[" + std::to_string(e) + "] is negative");
+        g.node_id.push_back(src[e]);
+        g.node_id.push_back(dst[e]);
+    }
+    std::sort(g.node_id.begin(), g.node_id.end());
+    g.node_id.erase(std::unique(g.node_id.begin(), g.node_id.end()), g.node_id.end());
+    g.node_id.shrink_to_fit();
+    const std::int64_t n = static_cast<std::int64_t>(g.node_id.size());
+    auto index = [&](std::int64_t id) { return std::lower_bound(g.node_id.begin(), g.node_id.end(), id) - g.node_id.begin(); };
+    std::vector<std::int64_t> s_idx, d_idx;
+    std::vector<double> dist;
+    for (std::int64_t e = 0; e < n_edges; ++e) {
+        if (keys[e] < 0) continue;
+        double wv;
+        switch (w.kind) {
+            case WeightKind::f64: wv = static_cast<const double*>(w.data)[e]; break;
+            case WeightKind::f32: wv = static_cast<const float*>(w.data)[e]; break;
+            case WeightKind::f16: wv = half_to_double(static_cast<const std::uint16_t*>(w.data)[e]); break;
+            default: wv = bfloat16_to_double(static_cast<const std::uint16_t*>(w.data)[e]);
+        }
+        const double d = 1.0 / std::fabs(wv);
+        const std::int64_t a = index(src[e]), b = index(dst[e]);
+        s_idx.push_back(a), d_idx.push_back(b), dist.push_back(d);
+        if (undirected) s_idx.push_back(b), d_idx.push_back(a), dist.push_back(d);
+    }
+    g.indptr.assign(static_cast<std::size_t>(n) + 1, 0);
+    for (std::int64_t a : s_idx) ++g.indptr[a + 1];
+    for (std::int64_t i = 0; i < n; ++i) g.indptr[i + 1] += g.indptr[i];
+    g.target.resize(s_idx.size());
+    g.distance.resize(s_idx.size());
+    std::vector<std::int64_t> fill(g.indptr.begin(), g.indptr.end() - 1);
+    for (std::size_t e = 0; e < s_idx.size(); ++e) {
+        const std::int64_t p = fill[s_idx[e]]++;
+        g.target[p] = d_idx[e];
+        g.distance[p] = dist[e];
+    }
+    return g;
+}
+
+// Box histograms of path boxes: for every node, the rounded shortest-path distances of the
+// other nodes it reaches within the threshold.  A node is a centre when at least `min_edges`
+// other nodes lie within the threshold.  Results do not depend on the thread count.
+inline BoxHistogram path_boxes(const DistanceGraph& g, const DistanceFilter& filter, std::int64_t min_edges,
+                               int n_threads) {
+    const std::int64_t n = static_cast<std::int64_t>(g.node_id.size());
+    const double T = filter.threshold();
+    std::vector<std::vector<std::int64_t>> reached_keys(static_cast<std::size_t>(n));
+    const std::int64_t block = 256;
+    parallel_for(n_blocks(n, block), n_threads, [&](std::int64_t b) {
+        std::vector<double> best(static_cast<std::size_t>(n), std::numeric_limits<double>::infinity());
+        std::vector<char> done(static_cast<std::size_t>(n), 0);
+        std::vector<std::int64_t> touched;
+        using Item = std::pair<double, std::int64_t>;
+        std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap;
+        for (std::int64_t c = b * block; c < std::min(n, (b + 1) * block); ++c) {
+            best[c] = 0.0;
+            touched.push_back(c);
+            heap.emplace(0.0, c);
+            std::vector<std::int64_t>& keys = reached_keys[c];
+            while (!heap.empty()) {
+                const auto [du, u] = heap.top();
+                heap.pop();
+                if (done[u]) continue;
+                done[u] = 1;
+                if (u != c) keys.push_back(filter.key_of_distance(du));
+                for (std::int64_t p = g.indptr[u]; p < g.indptr[u + 1]; ++p) {
+                    const std::int64_t v = g.target[p];
+                    const double dv = du + g.distance[p];
+                    if (dv <= T && dv < best[v] && !done[v]) {
+                        if (best[v] == std::numeric_limits<double>::infinity()) touched.push_back(v);
+                        best[v] = dv;
+                        heap.emplace(dv, v);
+                    }
+                }
+            }
+            for (std::int64_t v : touched) best[v] = std::numeric_limits<double>::infinity(), done[v] = 0;
+            touched.clear();
+            if (static_cast<std::int64_t>(keys.size()) < std::max<std::int64_t>(min_edges, 1)) {
+                std::vector<std::int64_t>().swap(keys);
+                continue;
+            }
+            std::sort(keys.begin(), keys.end());
+        }
+    });
+    BoxHistogram h;
+    h.indptr.push_back(0);
+    for (std::int64_t c = 0; c < n; ++c) {
+        if (g.indptr[c + 1] > g.indptr[c]) ++h.n_sources;
+        const std::vector<std::int64_t>& keys = reached_keys[c];
+        h.n_distances += static_cast<std::int64_t>(keys.size());
+        if (keys.empty()) continue;
+        h.centre.push_back(g.node_id[c]);
+        for (std::size_t i = 0; i < keys.size();) {
+            std::size_t j = i;
+            while (j < keys.size() && keys[j] == keys[i]) ++j;
+            h.key.push_back(keys[i]);
+            h.count.push_back(static_cast<std::int64_t>(j - i));
+            i = j;
+        }
+        h.indptr.push_back(static_cast<std::int64_t>(h.key.size()));
+        std::vector<std::int64_t>().swap(reached_keys[c]);
+    }
+    return h;
+}
+
+}  // namespace neuromfa
