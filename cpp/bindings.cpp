@@ -49,11 +49,11 @@ py::dict histogram_dict(BoxHistogram&& h) {
 }
 
 py::dict onehop_boxes_py(const carray<std::int64_t>& src, const py::array& weight, const std::string& weight_kind,
-                         double threshold, int decimals, std::int64_t min_edges, int n_threads) {
+                         double threshold, int decimals, std::int64_t min_edges, int n_threads, double lower) {
     const WeightView w = weight_view(weight, weight_kind);
     if (src.ndim() != 1 || src.shape(0) != weight.shape(0))
         throw py::value_error("src and weight must be 1-d arrays of the same length");
-    const DistanceFilter filter(threshold, decimals);
+    const DistanceFilter filter(threshold, decimals, lower);
     BoxHistogram h;
     {
         py::gil_scoped_release release;
@@ -86,16 +86,16 @@ py::dict log_partition_py(const carray<std::int64_t>& indptr, const carray<std::
     return d;
 }
 
-py::tuple key_range_py(double threshold, int decimals) {
-    const DistanceFilter filter(threshold, decimals);
+py::tuple key_range_py(double threshold, int decimals, double lower) {
+    const DistanceFilter filter(threshold, decimals, lower);
     return py::make_tuple(filter.min_key(), filter.max_key() - filter.min_key() + 1);
 }
 
 std::int64_t accumulate_matrix_py(py::array_t<std::uint32_t, py::array::c_style> table, const py::array& weight,
                                   const std::string& weight_kind, std::int64_t row_offset, double threshold,
-                                  int decimals, int n_threads) {
+                                  int decimals, int n_threads, double lower) {
     const WeightView w = weight_view(weight, weight_kind, 2);
-    const DistanceFilter filter(threshold, decimals);
+    const DistanceFilter filter(threshold, decimals, lower);
     const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
     if (table.ndim() != 2 || table.shape(1) != nb || !table.writeable())
         throw py::value_error("table must be a writeable uint32 array of shape (n_nodes, " + std::to_string(nb) + ")");
@@ -106,8 +106,8 @@ std::int64_t accumulate_matrix_py(py::array_t<std::uint32_t, py::array::c_style>
 }
 
 py::dict table_histogram_py(const carray<std::uint32_t>& table, double threshold, int decimals, std::int64_t min_edges,
-                            int n_threads) {
-    const DistanceFilter filter(threshold, decimals);
+                            int n_threads, double lower) {
+    const DistanceFilter filter(threshold, decimals, lower);
     const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
     if (table.ndim() != 2 || table.shape(1) != nb)
         throw py::value_error("table must have shape (n_nodes, " + std::to_string(nb) + ")");
@@ -135,25 +135,18 @@ py::dict path_boxes_py(const carray<std::int64_t>& src, const carray<std::int64_
     return histogram_dict(std::move(h));
 }
 
-py::dict node_fractal_dimension_py(const carray<std::int64_t>& src, const py::array& weight,
-                                   const std::string& weight_kind, double threshold, std::int64_t min_distances,
-                                   int n_threads) {
-    const WeightView w = weight_view(weight, weight_kind);
-    if (src.ndim() != 1 || src.shape(0) != weight.shape(0))
-        throw py::value_error("src and weight must be 1-d arrays of the same length");
-    const DistanceFilter filter(threshold, 0, 0.0);
+py::array_t<double> node_fractal_dimension_py(const carray<std::int64_t>& indptr, const carray<std::int64_t>& key,
+                                              const carray<std::int64_t>& count, int n_threads) {
+    if (indptr.ndim() != 1 || indptr.shape(0) < 1 || key.shape(0) != count.shape(0) || indptr.at(indptr.shape(0) - 1) != key.shape(0))
+        throw py::value_error("indptr, key and count must form a CSR histogram");
+    const HistogramView h{indptr.data(), key.data(), count.data(), indptr.shape(0) - 1};
+    validate_histogram(h);
     std::vector<double> nfd;
-    BoxHistogram h;
     {
         py::gil_scoped_release release;
-        h = onehop_boxes(src.data(), w, src.shape(0), filter, min_distances, n_threads);
-        const HistogramView v{h.indptr.data(), h.key.data(), h.count.data(), static_cast<std::int64_t>(h.centre.size())};
-        nfd = node_fractal_dimension(v, filter.rounding(), n_threads);
+        nfd = node_fractal_dimension(h, Rounding(0), n_threads);
     }
-    py::dict d;
-    d["node"] = to_numpy(std::move(h.centre));
-    d["dimension"] = to_numpy(std::move(nfd));
-    return d;
+    return to_numpy(std::move(nfd));
 }
 
 }  // namespace
@@ -166,23 +159,24 @@ PYBIND11_MODULE(_core, m) {
     m.def("openmp_enabled", &openmp_enabled, "True when the core was built with OpenMP.");
     m.def("max_threads", [] { return resolve_threads(-1); }, "Threads that n_threads=-1 means.");
     m.def("onehop_boxes", &onehop_boxes_py, py::arg("src"), py::arg("weight"), py::arg("weight_kind"),
-          py::arg("threshold"), py::arg("decimals"), py::arg("min_edges"), py::arg("n_threads"),
+          py::arg("threshold"), py::arg("decimals"), py::arg("min_edges"), py::arg("n_threads"), py::arg("lower") = 1.0,
           "One-hop box histograms (CSR of rounded-distance keys and counts) of every source node.");
     m.def("log_partition", &log_partition_py, py::arg("indptr"), py::arg("key"), py::arg("count"),
           py::arg("decimals"), py::arg("q"), py::arg("n_threads"),
           "ln Z_q(r) of box histograms on their radius grid.");
-    m.def("key_range", &key_range_py, py::arg("threshold"), py::arg("decimals"),
+    m.def("key_range", &key_range_py, py::arg("threshold"), py::arg("decimals"), py::arg("lower") = 1.0,
           "(first key, number of keys) that kept distances can have: the columns of a dense table.");
     m.def("accumulate_matrix", &accumulate_matrix_py, py::arg("table"), py::arg("weight"), py::arg("weight_kind"),
           py::arg("row_offset"), py::arg("threshold"), py::arg("decimals"), py::arg("n_threads"),
+          py::arg("lower") = 1.0,
           "Adds a weight matrix's column distances into a dense (node x key) table; returns the flat "
           "index of the first NaN/Inf weight or -1.");
     m.def("table_histogram", &table_histogram_py, py::arg("table"), py::arg("threshold"), py::arg("decimals"),
-          py::arg("min_edges"), py::arg("n_threads"), "Box histograms (CSR) from a dense (node x key) table.");
+          py::arg("min_edges"), py::arg("n_threads"), py::arg("lower") = 1.0,
+          "Box histograms (CSR) from a dense (node x key) table.");
     m.def("path_boxes", &path_boxes_py, py::arg("src"), py::arg("dst"), py::arg("weight"), py::arg("weight_kind"),
           py::arg("threshold"), py::arg("decimals"), py::arg("min_edges"), py::arg("undirected"),
           py::arg("n_threads"), "Path-box histograms: rounded shortest-path distances within the threshold.");
-    m.def("node_fractal_dimension", &node_fractal_dimension_py, py::arg("src"), py::arg("weight"),
-          py::arg("weight_kind"), py::arg("threshold"), py::arg("min_distances"), py::arg("n_threads"),
-          "Node fractal dimension (SPEC 5) of every source node with at least min_distances distances.");
+    m.def("node_fractal_dimension", &node_fractal_dimension_py, py::arg("indptr"), py::arg("key"), py::arg("count"),
+          py::arg("n_threads"), "Node fractal dimension (SPEC 5) of every centre of an integer-keyed histogram.");
 }

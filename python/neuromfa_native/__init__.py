@@ -2,7 +2,10 @@
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from ._core import openmp_enabled
+from .analysis import Analysis, NodeDimensions, SampleResult, analyze, analyze_sample, node_fractal_dimension
 from .engine import Spectrum, analyze_graph, emergence, spectrum_from_tau
+from .nin import NIN, build_nin, describe, find_identical, fingerprint, iter_full_matrices
+from .sources import resolve_source
 
 try:
     __version__ = _version("neuromfa-native")
@@ -10,10 +13,23 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "Analysis",
+    "NIN",
+    "NodeDimensions",
+    "SampleResult",
     "Spectrum",
+    "analyze",
     "analyze_graph",
+    "analyze_sample",
+    "build_nin",
+    "describe",
     "emergence",
+    "find_identical",
+    "fingerprint",
+    "iter_full_matrices",
+    "node_fractal_dimension",
     "openmp_enabled",
+    "resolve_source",
     "spectrum_from_tau",
     "__version__",
 ]

@@ -250,7 +250,9 @@ def _make_nin(parts: list, node_ids: np.ndarray, lay: Layout, wdt: np.dtype, sam
     )
 
 
-def _iter_full(src: TensorSource, lay: Layout, wdt: np.dtype, include_synthetic: bool) -> Iterator[FullMatrix]:
+def _iter_full(
+    src: TensorSource, lay: Layout, wdt: np.dtype, include_synthetic: bool, check_finite: bool = True
+) -> Iterator[FullMatrix]:
     offs = lay.offsets
     for m in lay.matrices:
         nin = lay.node_layers[m.in_layer].size
@@ -265,7 +267,8 @@ def _iter_full(src: TensorSource, lay: Layout, wdt: np.dtype, include_synthetic:
         else:
             w = src.get(m.name)
             w = w.T if m.orientation == "conv1d" else w
-            _check_finite(w, m.name, "the tensor")
+            if check_finite:
+                _check_finite(w, m.name, "the tensor")
         yield FullMatrix(m.name, w, in_ids, out_ids, m.is_synthetic)
 
 
@@ -279,6 +282,7 @@ def iter_full_matrices(
     layout: str | Sequence[Sequence[Any]] = "reference",
     *,
     include_synthetic: bool = True,
+    check_finite: bool = True,
     revision: str | None = None,
     architecture: str | None = None,
     config: Mapping[str, Any] | None = None,
@@ -290,10 +294,11 @@ def iter_full_matrices(
     bfloat16 tensor is widened to float32; synthetic blocks come as 0/1 in the network's
     weight dtype), ``in_ids``/``out_ids`` the global node ids of its columns/rows. Real
     tensors are memory-mapped views where the source allows, so only one tensor needs to be
-    in memory at a time. Non-finite weights raise ``ValueError`` naming the tensor.
+    in memory at a time. Non-finite weights raise ``ValueError`` naming the tensor, unless
+    ``check_finite=False`` (for consumers that check while they read, saving a pass).
     """
     src, lay = load_layout(source, layout, revision=revision, architecture=architecture, config=config)
-    yield from _iter_full(src, lay, _weight_dtype(src, lay), include_synthetic)
+    yield from _iter_full(src, lay, _weight_dtype(src, lay), include_synthetic, check_finite)
 
 
 def describe(

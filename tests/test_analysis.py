@@ -1,0 +1,131 @@
+"""analyze / analyze_sample: sampled and streamed full networks, node dimensions, executors."""
+import json
+import pathlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import neuromfa_native as nm
+from model_factory import ARCHS, tiny_model  # noqa: F401  (fixture)
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="golden fixtures not found")
+
+
+@needs_fixtures
+def test_analyze_reproduces_published_spectra():
+    ref = json.loads((FIXTURES / "reference_results.json").read_text())
+    for step in range(3):
+        a = nm.analyze(FIXTURES / "neox_tiny" / f"step{step}", samples=2, per_layer=16)
+        assert [r.sample for r in a.results] == [0, 1]
+        for r in a.results:
+            case = ref["cases"][f"neox_tiny/step{step}/sample{r.sample}"]
+            np.testing.assert_allclose(r.spectrum.tau, case["tau"], atol=1e-9)
+        np.testing.assert_allclose(a.width_mean, ref["emergence"]["width_mean"][step], atol=1e-9)
+
+
+@needs_fixtures
+def test_streamed_full_network_equals_explicit_edge_list():
+    src = FIXTURES / "neox_tiny" / "step1"
+    streamed = nm.analyze_sample(src, per_layer=None)
+    nin = nm.build_nin(src, per_layer=None)
+    explicit = nm.analyze_graph(nin.src, nin.dst, nin.weight)
+    assert np.array_equal(streamed.spectrum.log_z, explicit.log_z)
+    assert streamed.sample is None and streamed.n_network_nodes == nin.n_nodes
+    nodes, dims = nm.node_fractal_dimension(nin.src, nin.weight)
+    np.testing.assert_array_equal(streamed.node_dimensions.dimension[nodes], dims)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "bert"])
+def test_full_streaming_on_other_architectures(tiny_model, arch):  # noqa: F811
+    folder = tiny_model(arch)
+    streamed = nm.analyze_sample(folder, per_layer=None, min_edges=5, node_dimension=False)
+    nin = nm.build_nin(folder, per_layer=None)
+    explicit = nm.analyze_graph(nin.src, nin.dst, nin.weight, min_edges=5)
+    assert np.array_equal(streamed.spectrum.log_z, explicit.log_z)
+
+
+def slow_nfd(distances, threshold=200.0):
+    d = np.asarray(distances, float)
+    d = d[(d > 0) & (d <= threshold)]
+    if d.size <= 10:
+        return 0.0
+    d = np.round(d)
+    radii = np.unique(d)
+    radii = radii[radii > 0]
+    if radii.size < 2:
+        return 0.0
+    c = np.array([1 + np.sum(d <= r) for r in radii])
+    return float(np.polyfit(np.log(radii), np.log(c), 1)[0])
+
+
+def test_node_fractal_dimension_against_slow_reference():
+    rng = np.random.default_rng(0)
+    src = np.repeat(np.arange(40), 30)
+    w = rng.standard_t(3, src.size) * 0.02
+    w[:5] = 0.9   # distances near 1 (rounded radius 1)
+    w[5] = 3.0    # d = 1/3 rounds to 0: counted in c(r), not a fit point
+    nodes, dims = nm.node_fractal_dimension(src, w)
+    np.testing.assert_array_equal(nodes, np.arange(40))
+    for n in nodes:
+        np.testing.assert_allclose(dims[n], slow_nfd(1 / np.abs(w[src == n])), atol=1e-10)
+    # too few distances -> 0
+    _, d2 = nm.node_fractal_dimension(np.zeros(10, int), np.full(10, 0.05))
+    assert d2[0] == 0.0
+
+
+@needs_fixtures
+def test_node_dimension_summary_per_layer():
+    a = nm.analyze(FIXTURES / "neox_tiny" / "step0", samples=2, per_layer=16)
+    rows = a.node_dimension_summary()
+    names = [r["layer"] for r in rows]
+    assert names[0] == "block0.input" and len(names) == len(set(names))
+    assert all(r["n_measured"] <= r["n_nodes"] for r in rows)
+    first = rows[0]
+    assert first["n_measured"] > 0 and 0 < first["mean"] < 3
+
+
+@needs_fixtures
+def test_executor_matches_in_process():
+    src = FIXTURES / "neox_tiny" / "step2"
+    local = nm.analyze(src, samples=3, per_layer=16)
+    with ThreadPoolExecutor(2) as ex:
+        remote = nm.analyze(str(src), samples=3, per_layer=16, executor=ex, n_threads=1)
+    for a, b in zip(local.results, remote.results):
+        assert np.array_equal(a.spectrum.tau, b.spectrum.tau)
+
+
+@needs_fixtures
+def test_filters_and_aggregate():
+    a = nm.analyze(FIXTURES / "neox_tiny" / "step0", samples=[1, 0], per_layer=16, filter="none")
+    assert [r.sample for r in a.results] == [1, 0]
+    assert a.alpha0_mean == pytest.approx(np.mean([r.alpha0 for r in a.results]))
+    assert a.alpha0_std == pytest.approx(np.std([r.alpha0 for r in a.results], ddof=1))
+    strict = nm.analyze(FIXTURES / "neox_tiny" / "step0", samples=2, per_layer=16, filter="both")
+    assert len(strict.kept) <= 2
+    if not strict.kept:
+        with pytest.raises(ValueError, match="passes the spectrum filter"):
+            strict.alpha0_mean
+    table = a.table()
+    assert list(table["sample"]) == [1, 0] and "alpha0" in table
+
+
+@needs_fixtures
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(samples=0), "samples"),
+    (dict(samples=[1, 1]), "samples"),
+    (dict(filter="x"), "filter"),
+    (dict(per_layer=None, box="path"), "sampled network"),
+    (dict(per_layer=97), "per_layer"),
+    (dict(threshold=0.5), "threshold"),
+    (dict(q=[]), "q"),
+])
+def test_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        nm.analyze(FIXTURES / "neox_tiny" / "step0", **{"per_layer": 16, **kwargs})
+
+
+def test_executor_needs_a_path():
+    with ThreadPoolExecutor(1) as ex, pytest.raises(TypeError, match="path or hub id"):
+        nm.analyze({"w": np.zeros((2, 2))}, executor=ex)
