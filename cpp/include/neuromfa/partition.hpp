@@ -87,7 +87,7 @@ struct PartitionKernel {
 
     struct Scratch {
         std::vector<std::int64_t> seg_a, seg_b;
-        std::vector<double> seg_L, L, y, t, ratio;
+        std::vector<double> seg_L, y, t, ratio;
     };
 
     // Walks one centre's histogram: N_i(r) = 1 + #{d <= r}, L = ln N_i(r) - ln N_i(D); calls
@@ -131,35 +131,32 @@ struct PartitionKernel {
             }
             return;
         }
-        // Units: radii (dense: many short segments) or segments (sparse centres).
-        const bool dense = 2 * static_cast<std::int64_t>(s.seg_L.size()) >= n_r;
-        const std::size_t n_units = dense ? static_cast<std::size_t>(n_r) : s.seg_L.size();
-        s.L.resize(n_units);
+        // Difference form: for q >= 0 a centre's term grows with r, so it adds the positive step
+        // t_u - t_(u-1) where segment u starts and a prefix sum over r rebuilds Z; for q < 0 the
+        // term shrinks with r, so it adds t_u - t_(u+1) where segment u ends and a suffix sum
+        // rebuilds Z.  Every summand is positive (no cancellation), and a centre costs one
+        // update per segment instead of one per radius.
+        const std::size_t n_units = s.seg_L.size();
         s.y.resize(n_units);
         s.t.resize(n_units);
         s.ratio.resize(n_units);
-        if (dense) {
-            for (std::size_t u = 0; u < s.seg_L.size(); ++u)
-                for (std::int64_t r = s.seg_a[u]; r < s.seg_b[u]; ++r) s.L[r] = s.seg_L[u];
-        } else {
-            std::copy(s.seg_L.begin(), s.seg_L.end(), s.L.begin());
-        }
         for (std::size_t k = 0; k < nq; ++k) {
             double* row = acc + k * n_r;
             if (restart[k]) {
                 const double off = offset[k];
-                for (std::size_t u = 0; u < n_units; ++u) s.y[u] = s.L[u] + off;
+                for (std::size_t u = 0; u < n_units; ++u) s.y[u] = s.seg_L[u] + off;
                 for (std::size_t u = 0; u < n_units; ++u) s.t[u] = std::exp(q[k] * s.y[u]);
                 if (k + 1 < nq && !restart[k + 1])
                     for (std::size_t u = 0; u < n_units; ++u) s.ratio[u] = std::exp(dq * s.y[u]);
             } else {
                 for (std::size_t u = 0; u < n_units; ++u) s.t[u] *= s.ratio[u];
             }
-            if (dense) {
-                for (std::size_t u = 0; u < n_units; ++u) row[u] += s.t[u];
+            if (q[k] >= 0) {
+                double prev = 0.0;
+                for (std::size_t u = 0; u < n_units; ++u) row[s.seg_a[u]] += s.t[u] - prev, prev = s.t[u];
             } else {
                 for (std::size_t u = 0; u < n_units; ++u)
-                    for (std::int64_t r = s.seg_a[u]; r < s.seg_b[u]; ++r) row[r] += s.t[u];
+                    row[s.seg_b[u] - 1] += s.t[u] - (u + 1 < n_units ? s.t[u + 1] : 0.0);
             }
         }
     }
@@ -202,6 +199,15 @@ inline std::vector<double> shifted_sums(const HistogramView& h, const std::vecto
         for (std::int64_t j = 0; j < w1 - w0; ++j) {
             const double* acc = partial.data() + cells * static_cast<std::size_t>(j);
             for (std::size_t i = 0; i < cells; ++i) total[i] += acc[i];
+        }
+    }
+    if (!kernel.per_radius_shift) {  // rebuild Z from the difference form
+        for (std::size_t k = 0; k < kernel.q.size(); ++k) {
+            double* row = total.data() + k * static_cast<std::size_t>(n_r);
+            if (kernel.q[k] >= 0)
+                for (std::int64_t r = 1; r < n_r; ++r) row[r] += row[r - 1];
+            else
+                for (std::int64_t r = n_r - 2; r >= 0; --r) row[r] += row[r + 1];
         }
     }
     return total;

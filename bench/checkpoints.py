@@ -1,0 +1,69 @@
+"""Random fp16 GPT-NeoX checkpoints of Pythia shapes, written tensor by tensor (low memory).
+
+    python bench/checkpoints.py 160m            # -> $NEUROMFA_BENCH_DIR/pythia-160m-shaped/
+
+Weights are N(0, 0.02) float16 (the Pythia initialiser scale), seeded per tensor, so a rerun
+writes the same bytes.  Only what the NIN uses plus the embeddings (for a realistic file
+size) is written; LayerNorms and biases are omitted.
+"""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+# name: (blocks, hidden) of the Pythia suite; vocabulary 50304, intermediate 4*hidden
+SHAPES = {"14m": (6, 128), "70m": (6, 512), "160m": (12, 768), "410m": (24, 1024), "1b": (16, 2048),
+          "1.4b": (24, 2048)}
+VOCAB = 50304
+ROOT = os.environ.get("NEUROMFA_BENCH_DIR", "/tmp/neuromfa-bench")
+
+
+def tensor_specs(blocks, h):
+    specs = [("gpt_neox.embed_in.weight", (VOCAB, h))]
+    for b in range(blocks):
+        p = f"gpt_neox.layers.{b}."
+        specs += [(p + "attention.query_key_value.weight", (3 * h, h)), (p + "attention.dense.weight", (h, h)),
+                  (p + "mlp.dense_h_to_4h.weight", (4 * h, h)), (p + "mlp.dense_4h_to_h.weight", (h, 4 * h))]
+    specs.append(("embed_out.weight", (VOCAB, h)))
+    return specs
+
+
+def make(shape: str) -> str:
+    blocks, h = SHAPES[shape]
+    folder = os.path.join(ROOT, f"pythia-{shape}-shaped")
+    path = os.path.join(folder, "model.safetensors")
+    if os.path.exists(path):
+        return folder
+    os.makedirs(folder, exist_ok=True)
+    specs = tensor_specs(blocks, h)
+    header, off = {}, 0
+    for name, shp in specs:
+        n = int(np.prod(shp)) * 2
+        header[name] = {"dtype": "F16", "shape": list(shp), "data_offsets": [off, off + n]}
+        off += n
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(struct.pack("<Q", len(raw)))
+        fh.write(raw)
+        for i, (name, shp) in enumerate(specs):
+            rng = np.random.default_rng(i)
+            rows_per_chunk = max(1, (1 << 24) // shp[1])
+            for r0 in range(0, shp[0], rows_per_chunk):
+                r = min(rows_per_chunk, shp[0] - r0)
+                fh.write((rng.standard_normal((r, shp[1]), dtype=np.float32) * 0.02).astype(np.float16).tobytes())
+    os.replace(tmp, path)
+    config = dict(architectures=["GPTNeoXForCausalLM"], model_type="gpt_neox", hidden_size=h,
+                  num_hidden_layers=blocks, num_attention_heads=max(1, h // 64), intermediate_size=4 * h,
+                  vocab_size=VOCAB, torch_dtype="float16", use_parallel_residual=True)
+    with open(os.path.join(folder, "config.json"), "w") as fh:
+        json.dump(config, fh, indent=1)
+    return folder
+
+
+if __name__ == "__main__":
+    for s in sys.argv[1:] or ["160m"]:
+        print(make(s))
