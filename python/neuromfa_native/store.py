@@ -1,0 +1,420 @@
+"""The run directory: an atomic, resumable store of (checkpoint, sample) results.
+
+Layout of a run directory ``DIR``::
+
+    DIR/run.json                       configuration, its hash, the series, library version
+    DIR/results/<fingerprint>/sample-00003.npz   one finished (checkpoint, sample) result
+    DIR/fingerprints.json              cache: local file sizes/mtimes -> weight fingerprint
+    DIR/.lock                          held (flock) by the run writing into DIR
+
+Guarantees:
+
+- Every file is written to a temporary file in the same directory, flushed, fsync'ed, and
+  moved into place with ``os.replace`` (then the directory is fsync'ed): a file under its
+  final name is always complete.  A run killed at any moment (even ``kill -9``) leaves at most
+  temporary files (``.tmp-*``), which the next run deletes and no reader ever trusts.
+- Results are keyed by the checkpoint's weight fingerprint (SPEC 7) and the sample index, so
+  a changed checkpoint is never matched with an old result, and identical checkpoints share
+  one result.
+- ``run.json`` holds the parameters that change the numbers (per_layer, layout, box,
+  direction, threshold, min_edges, decimals, q, node_dimension, nfd_threshold).  Opening a
+  directory with a different configuration is a ``ValueError`` naming the differences,
+  unless ``overwrite=True``, which deletes the old results first.  Every result file also
+  carries the configuration hash and is validated on load; a file that fails validation is
+  renamed ``*.corrupt``, warned about and recomputed.
+- Only one run writes into a directory at a time (an advisory ``flock`` on ``.lock``; the
+  lock dies with its process).  Reading (``neuromfa report``) needs no lock.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .analysis import NodeDimensions, SampleResult
+from .engine import Spectrum
+
+__all__ = ["RunStore", "atomic_write_bytes", "atomic_write_text", "config_hash", "load_run"]
+
+FORMAT = "neuromfa-run/1"
+RESULT_FORMAT = "neuromfa-result/1"
+TMP_PREFIX = ".tmp-"
+
+
+def _json_default(o: Any):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def dumps(obj: Any, **kw) -> str:
+    """JSON with numpy scalars/arrays converted; NaN written as ``NaN`` (Python's json)."""
+    return json.dumps(obj, default=_json_default, **kw)
+
+
+def config_hash(config: dict) -> str:
+    """Short stable hash of a configuration dict (sorted-key JSON)."""
+    return hashlib.sha256(dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, replace."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+# ---------------------------------------------------------------------------------------------
+# one result <-> one .npz (no pickle: numpy arrays plus a JSON header)
+
+
+def result_to_npz(result: SampleResult, *, key: str, chash: str) -> bytes:
+    """Serialise a :class:`SampleResult` as ``.npz`` bytes (``allow_pickle`` never needed)."""
+    arrays: dict = {}
+    spec_meta: dict = {}
+    tuples = []
+    for f in dataclasses.fields(Spectrum):
+        v = getattr(result.spectrum, f.name)
+        if isinstance(v, np.ndarray):
+            arrays[f"spectrum.{f.name}"] = v
+        else:
+            spec_meta[f.name] = v
+            if isinstance(v, tuple):
+                tuples.append(f.name)
+    meta = dict(format=RESULT_FORMAT, key=key, config_hash=chash, checkpoint=result.checkpoint,
+                sample=result.sample, n_network_nodes=result.n_network_nodes,
+                n_network_edges=result.n_network_edges, seconds=result.seconds,
+                architecture=result.architecture, layout=result.layout, spectrum=spec_meta,
+                spectrum_tuples=tuples, node_dimensions=None)
+    nd = result.node_dimensions
+    if nd is not None:
+        arrays["nd.node"], arrays["nd.layer"], arrays["nd.dimension"] = nd.node, nd.layer, nd.dimension
+        meta["node_dimensions"] = dict(layer_names=list(nd.layer_names), threshold=nd.threshold)
+    body = dumps(meta)
+    arrays["meta"] = np.array(body)
+    arrays["meta_sha256"] = np.array(hashlib.sha256(body.encode()).hexdigest())
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a = np.array(a)
+    a.setflags(write=False)
+    return a
+
+
+def result_from_npz(path: os.PathLike, *, key: Optional[str] = None, chash: Optional[str] = None,
+                    sample: Any = "any") -> SampleResult:
+    """Load and validate one result file; ``ValueError`` saying why when it cannot be trusted."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}  # reading every member checks the zip CRCs
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise ValueError(f"unreadable result file: {type(exc).__name__}: {exc}") from None
+    if "meta" not in data or "meta_sha256" not in data:
+        raise ValueError("not a result file (no header)")
+    body = str(data["meta"])
+    if hashlib.sha256(body.encode()).hexdigest() != str(data["meta_sha256"]):
+        raise ValueError("header checksum mismatch")
+    meta = json.loads(body)
+    if meta.get("format") != RESULT_FORMAT:
+        raise ValueError(f"unknown result format {meta.get('format')!r}")
+    if key is not None and meta.get("key") != key:
+        raise ValueError(f"belongs to checkpoint {meta.get('key')!r}, not {key!r}")
+    if chash is not None and meta.get("config_hash") != chash:
+        raise ValueError(f"computed with configuration {meta.get('config_hash')}, not {chash}")
+    if sample != "any" and meta.get("sample") != sample:
+        raise ValueError(f"holds sample {meta.get('sample')!r}, not {sample!r}")
+    kw = dict(meta["spectrum"])
+    for name in meta.get("spectrum_tuples", []):
+        kw[name] = tuple(kw[name])
+    names = {f.name for f in dataclasses.fields(Spectrum)}
+    for k, v in data.items():
+        if k.startswith("spectrum."):
+            kw[k[len("spectrum."):]] = _ro(v)
+    kw = {k: v for k, v in kw.items() if k in names}
+    try:
+        spectrum = Spectrum(**kw)
+    except TypeError as exc:
+        raise ValueError(f"spectrum fields do not match this library version: {exc}") from None
+    if spectrum.alpha.shape != (spectrum.q.size - 1,) or spectrum.tau.shape != spectrum.q.shape:
+        raise ValueError("inconsistent spectrum array shapes")
+    nd = None
+    if meta.get("node_dimensions") is not None:
+        m = meta["node_dimensions"]
+        nd = NodeDimensions(_ro(data["nd.node"]), _ro(data["nd.layer"]), _ro(data["nd.dimension"]),
+                            tuple(m["layer_names"]), m["threshold"])
+    return SampleResult(meta["checkpoint"], meta["sample"], spectrum, int(meta["n_network_nodes"]),
+                        int(meta["n_network_edges"]), float(meta["seconds"]), nd, meta.get("architecture", ""),
+                        meta.get("layout", ""))
+
+
+def _sample_name(sample: Optional[int]) -> str:
+    return "full.npz" if sample is None else f"sample-{int(sample):05d}.npz"
+
+
+def _sample_of(name: str) -> Any:
+    if name == "full.npz":
+        return None
+    if name.startswith("sample-") and name.endswith(".npz"):
+        try:
+            return int(name[len("sample-"):-len(".npz")])
+        except ValueError:
+            return "bad"
+    return "bad"
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class RunStore:
+    """Writer of a run directory (see the module docstring).  Use :meth:`close` (or ``with``)."""
+
+    def __init__(self, path: os.PathLike, config: dict, *, overwrite: bool = False):
+        self.path = Path(path)
+        self.config = dict(config)
+        self.hash = config_hash(self.config)
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"out {str(self.path)!r} exists and is not a directory")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_fh = None
+        self._lock()
+        try:
+            self._check_or_reset(overwrite)
+            self._clean_tmp()
+            self.results = self.path / "results"
+            self.results.mkdir(exist_ok=True)
+            fp = self.path / "fingerprints.json"
+            try:
+                self.fingerprint_cache = json.loads(fp.read_text()) if fp.exists() else {}
+                if not isinstance(self.fingerprint_cache, dict):
+                    raise ValueError
+            except ValueError:
+                self.fingerprint_cache = {}
+            self._run: dict = {}
+        except BaseException:
+            self.close()
+            raise
+
+    # -- locking -------------------------------------------------------------------------------
+    def _lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory lock
+            return
+        fh = open(self.path / ".lock", "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise ValueError(f"another neuromfa run is writing into {str(self.path)!r}; wait for it or use "
+                             "another --out") from None
+        self._lock_fh = fh
+
+    def close(self) -> None:
+        if self._lock_fh is not None:
+            self._lock_fh.close()  # releases the flock
+            self._lock_fh = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- configuration ---------------------------------------------------------------------------
+    def _check_or_reset(self, overwrite: bool) -> None:
+        run = self.path / "run.json"
+        entries = [p.name for p in self.path.iterdir() if p.name != ".lock" and not p.name.startswith(TMP_PREFIX)]
+        if not run.exists():
+            if "results" in entries or (entries and not overwrite):
+                raise ValueError(f"out {str(self.path)!r} is not empty and holds no neuromfa run (no run.json); "
+                                 "choose a new or empty directory" + ("" if "results" in entries else
+                                                                      ", or pass --overwrite"))
+            return
+        try:
+            old = json.loads(run.read_text())
+            old_config = old["config"]
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"{str(run)!r} is unreadable ({exc}); remove it or pass --overwrite") from None
+        if old.get("config_hash") == self.hash and old_config == json.loads(dumps(self.config)):
+            return
+        if not overwrite:
+            new = json.loads(dumps(self.config))
+            diff = [f"{k}: {old_config.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old_config) | set(new))
+                    if old_config.get(k) != new.get(k)]
+            shown = "; ".join(d if len(d) < 80 else d[:77] + "..." for d in diff)
+            raise ValueError(f"out {str(self.path)!r} holds results of another configuration ({shown}); "
+                             "pass --overwrite (overwrite=True) to discard them, or choose another --out")
+        shutil.rmtree(self.path / "results", ignore_errors=True)
+        run.unlink()
+
+    def _clean_tmp(self) -> None:
+        for p in list(self.path.rglob(f"{TMP_PREFIX}*")):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+    # -- the run ---------------------------------------------------------------------------------
+    def begin(self, checkpoints, fingerprints, aggregation: dict) -> None:
+        """Record the series and its configuration in ``run.json`` (before any result)."""
+        run = self.path / "run.json"
+        created = None
+        if run.exists():
+            try:
+                created = json.loads(run.read_text()).get("created")
+            except ValueError:
+                pass
+        series = [dict(c.to_dict(), fingerprint=fp) for c, fp in zip(checkpoints, fingerprints)]
+        self._run = dict(format=FORMAT, version=_version(), config=self.config, config_hash=self.hash,
+                         created=created or time.time(), updated=time.time(), series=series,
+                         aggregation=aggregation, status="running")
+        atomic_write_text(run, dumps(self._run, indent=1))
+        atomic_write_text(self.path / "fingerprints.json", dumps(self.fingerprint_cache, indent=0))
+
+    def finish(self, info: dict) -> None:
+        self._run.update(info, status="complete", updated=time.time())
+        atomic_write_text(self.path / "run.json", dumps(self._run, indent=1))
+
+    def load(self) -> dict:
+        """Valid finished results: ``{(key, sample): SampleResult}``; bad files are quarantined."""
+        return _load_results(self.path / "results", self.hash, quarantine=True)
+
+    def put(self, key: str, sample: Optional[int], result: SampleResult) -> Path:
+        """Store one result atomically; returns its path."""
+        d = self.results / key
+        if not d.exists():
+            d.mkdir()
+            _fsync_dir(self.results)
+        p = d / _sample_name(sample)
+        atomic_write_bytes(p, result_to_npz(result, key=key, chash=self.hash))
+        return p
+
+
+def _load_results(results: Path, chash: str, *, quarantine: bool) -> dict:
+    out: dict = {}
+    if not results.is_dir():
+        return out
+    bad = []
+    for d in sorted(results.iterdir()):
+        if not d.is_dir():
+            continue
+        for p in sorted(d.iterdir()):
+            if p.name.startswith(TMP_PREFIX) or not p.name.endswith(".npz"):
+                continue
+            s = _sample_of(p.name)
+            try:
+                if s == "bad":
+                    raise ValueError("unexpected file name")
+                out[(d.name, s)] = result_from_npz(p, key=d.name, chash=chash, sample=s)
+            except ValueError as exc:
+                bad.append(f"{p.relative_to(results.parent)} ({exc})")
+                if quarantine:
+                    try:
+                        os.replace(p, p.with_name(p.name + ".corrupt"))
+                    except OSError:
+                        pass
+    if bad:
+        what = "renamed *.corrupt and recomputed" if quarantine else "ignored"
+        warnings.warn(f"{len(bad)} result file(s) could not be trusted and are {what}: " + "; ".join(bad[:5]),
+                      RuntimeWarning, stacklevel=3)
+    return out
+
+
+def load_run(path: os.PathLike, *, n_bootstrap: Optional[int] = None, ci: Optional[float] = None,
+             seed: Optional[int] = None, baseline: Any = None, filter: Optional[str] = None):
+    """Read a (finished or partial) run directory into a :class:`~neuromfa_native.series.Series`.
+
+    Needs no checkpoint files: the series, fingerprints and configuration come from
+    ``run.json``.  The aggregation options default to the run's own.
+    """
+    from .series import Checkpoint, summarize
+
+    path = Path(path)
+    run = path / "run.json"
+    if not path.is_dir():
+        raise ValueError(f"run directory {str(path)!r} does not exist")
+    if not run.exists():
+        raise ValueError(f"{str(path)!r} is not a neuromfa run directory (no run.json)")
+    try:
+        info = json.loads(run.read_text())
+        config, series, agg = info["config"], info["series"], info["aggregation"]
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"{str(run)!r} is unreadable: {exc}") from None
+    names = {f.name for f in dataclasses.fields(Checkpoint)}
+    cps = [Checkpoint(**{k: v for k, v in c.items() if k in names}) for c in series]
+    fps = [c.get("fingerprint") for c in series]
+    done = _load_results(path / "results", info.get("config_hash") or config_hash(config), quarantine=False)
+    ids = [None] if config.get("per_layer") is None else agg["samples"]
+    results = []
+    for c, fp in zip(cps, fps):
+        rs = [done[(fp, s)] for s in ids if (fp, s) in done]
+        results.append([dataclasses.replace(r, checkpoint=c.label) for r in rs])
+    return summarize(cps, results, config=config, samples=agg["samples"],
+                     baseline=agg["baseline"] if baseline is None else baseline,
+                     filter=agg["filter"] if filter is None else filter, fingerprints=fps,
+                     n_bootstrap=agg["n_bootstrap"] if n_bootstrap is None else n_bootstrap,
+                     ci=agg["ci"] if ci is None else ci, seed=agg["seed"] if seed is None else seed,
+                     n_computed=int(info.get("n_computed", 0)), n_reused=int(info.get("n_reused", 0)))
+
+
+def run_info(path: os.PathLike) -> dict:
+    """The parsed ``run.json`` of a run directory."""
+    return json.loads((Path(path) / "run.json").read_text())
