@@ -1,0 +1,164 @@
+"""Plots of a checkpoint series (matplotlib; this module is imported only when plotting).
+
+Every function takes a :class:`~neuromfa_native.series.Series` and ``ax=None`` (a new figure
+when ``None``) and returns the axes.  The step axis is symmetric-logarithmic (linear below the
+first positive step, so step 0 shows) when the positive steps span at least a decade; with a
+few checkpoints the ticks sit at their steps.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["plot_alpha0", "plot_emergence", "plot_overview", "plot_spectra", "plot_width", "step_axis"]
+
+#: At most this many checkpoints get a legend in :func:`plot_spectra`; more get a colour bar.
+LEGEND_MAX = 8
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+        _, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    return ax
+
+
+def _log_steps(steps: np.ndarray):
+    pos = steps[steps > 0]
+    if pos.size >= 2 and pos.max() / pos.min() >= 10:
+        return float(pos.min())
+    return None
+
+
+def step_axis(ax, steps) -> None:
+    """Label the x axis "training step"; symlog when the steps span decades (step 0 stays)."""
+    steps = np.asarray(steps, dtype=float)
+    lin = _log_steps(steps)
+    if lin is not None:
+        ax.set_xscale("symlog", linthresh=lin, linscale=0.5)
+    ax.set_xlabel("training step" + (" (symmetric log scale)" if lin is not None else ""))
+    uniq = np.unique(steps)
+    if lin is not None and uniq.size <= LEGEND_MAX:
+        from matplotlib.ticker import FixedLocator, NullLocator
+        ax.xaxis.set_major_locator(FixedLocator(uniq))
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def _norm_cmap(steps: np.ndarray):
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    lin = _log_steps(steps)
+    lo, hi = float(steps.min()), float(steps.max())
+    if hi == lo:
+        hi = lo + 1
+    norm = mcolors.SymLogNorm(linthresh=lin, linscale=0.5, vmin=lo, vmax=hi, base=10) if lin is not None \
+        else mcolors.Normalize(lo, hi)
+    return norm, plt.get_cmap("viridis")
+
+
+def plot_spectra(series, ax=None, *, show_samples: bool = False):
+    """Mean spectrum f(alpha) of every checkpoint (mean of alpha and f over the kept samples at
+    each moment q), one colour per checkpoint by training step; a legend for a few checkpoints,
+    a colour bar for many.  ``show_samples`` adds every sample's spectrum, thin."""
+    ax = _axes(ax)
+    arr = series.spectra_arrays()
+    steps = np.asarray(arr["step"], dtype=float)
+    norm, cmap = _norm_cmap(steps)
+    many = len(steps) > LEGEND_MAX
+    drawn = 0
+    for t in range(len(steps)):
+        keep = arr["kept"][t]
+        if not keep.any():
+            continue
+        colour = cmap(norm(steps[t])) if many else cmap(0.9 * t / max(len(steps) - 1, 1))
+        if show_samples:
+            for j in np.flatnonzero(keep):
+                ax.plot(arr["alpha"][t, j], arr["f"][t, j], color=colour, lw=0.5, alpha=0.35)
+        a = arr["alpha"][t, keep].mean(axis=0)
+        f = arr["f"][t, keep].mean(axis=0)
+        c = series.checkpoints[t]
+        ax.plot(a, f, color=colour, lw=1.8, label=f"step {c.step}" if c.step_parsed else c.label)
+        drawn += 1
+    ax.set_xlabel(r"$\alpha$ (singularity exponent)")
+    ax.set_ylabel(r"$f(\alpha)$")
+    ax.set_title("Multifractal spectra over training")
+    ax.grid(True, alpha=0.3)
+    if drawn and not many:
+        ax.legend(title="checkpoint", fontsize="small", title_fontsize="small", frameon=False)
+    elif drawn:
+        import matplotlib.cm as cm
+        sm = cm.ScalarMappable(norm=norm, cmap=cmap)
+        ax.figure.colorbar(sm, ax=ax, label="training step")
+    if not drawn:
+        ax.text(0.5, 0.5, "no results yet", transform=ax.transAxes, ha="center", va="center")
+    return ax
+
+
+def _measure(series, name: str, ax, ylabel: str, title: str):
+    ax = _axes(ax)
+    arr = series.spectra_arrays()
+    steps = np.asarray(arr["step"], dtype=float)
+    mean = np.asarray(getattr(series, f"{name}_mean"))
+    sd = np.asarray(getattr(series, f"{name}_std"))
+    ok = np.isfinite(mean)
+    for t in range(len(steps)):
+        v = arr[name][t, arr["kept"][t]]
+        ax.plot(np.full(v.size, steps[t]), v, ".", color="0.55", ms=3, alpha=0.6,
+                label="samples" if t == 0 else None, zorder=1)
+    ax.fill_between(steps[ok], (mean - sd)[ok], (mean + sd)[ok], color="C0", alpha=0.2, lw=0,
+                    label="mean ± 1 sd", zorder=2)
+    ax.plot(steps[ok], mean[ok], "o-", color="C0", ms=4, lw=1.6, label="mean over samples", zorder=3)
+    step_axis(ax, steps)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize="small", frameon=False)
+    return ax
+
+
+def plot_alpha0(series, ax=None):
+    """alpha0 against the training step: samples (grey dots), mean and ±1 sd band."""
+    return _measure(series, "alpha0", ax, r"$\alpha_0$ (lower = more regular)", r"$\alpha_0$ over training")
+
+
+def plot_width(series, ax=None):
+    """Spectrum width against the training step: samples (grey dots), mean and ±1 sd band."""
+    return _measure(series, "width", ax, "width w (higher = more heterogeneous)", "Spectrum width over training")
+
+
+def plot_emergence(series, ax=None):
+    """Degree of emergence E against the training step with its bootstrap interval (band)."""
+    ax = _axes(ax)
+    steps = series.steps.astype(float)
+    e = np.asarray(series.emergence)
+    lo, hi = np.asarray(series.emergence_ci).T
+    ok = np.isfinite(e)
+    ci = int(round(100 * series.bootstrap.get("ci", 0.95)))
+    ax.axhline(0, color="0.4", lw=0.8)
+    band = ok & np.isfinite(lo) & np.isfinite(hi)
+    ax.fill_between(steps[band], lo[band], hi[band], color="C3", alpha=0.25, lw=0,
+                    label=f"{ci}% bootstrap CI")
+    ax.plot(steps[ok], e[ok], "o-", color="C3", ms=4, lw=1.6, label="E (from sample means)")
+    step_axis(ax, steps)
+    base = series.checkpoints[series.baseline]
+    ax.set_ylabel(f"degree of emergence E (baseline: {base.label})")
+    ax.set_title("Emergence over training")
+    ax.legend(fontsize="small", frameon=False, loc="best")
+    return ax
+
+
+def plot_overview(series):
+    """A 2x2 figure: spectra, alpha0, width and E; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axs = plt.subplots(2, 2, figsize=(11, 8), layout="constrained")
+    plot_spectra(series, ax=axs[0, 0])
+    plot_emergence(series, ax=axs[0, 1])
+    plot_alpha0(series, ax=axs[1, 0])
+    plot_width(series, ax=axs[1, 1])
+    k = len(series.samples) if series.config.get("per_layer") is not None else 1
+    fig.suptitle(f"NeuroMFA over training: {len(series.checkpoints)} checkpoints x {k} samples "
+                 f"({series.config.get('box')} boxes, S={series.config.get('per_layer')}, "
+                 f"T={series.config.get('threshold'):g})", fontsize="medium")
+    return fig
