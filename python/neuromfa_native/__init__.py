@@ -6,6 +6,9 @@ from .analysis import Analysis, NodeDimensions, SampleResult, analyze, analyze_s
 from .engine import Spectrum, analyze_graph, emergence, spectrum_from_tau
 from .nin import NIN, build_nin, describe, find_identical, fingerprint, iter_full_matrices
 from .sources import resolve_source
+from .series import Checkpoint, Series, analyze_series, make_series
+from .store import load_run
+from .report import write_report
 
 try:
     __version__ = _version("neuromfa-native")
@@ -32,4 +35,10 @@ __all__ = [
     "resolve_source",
     "spectrum_from_tau",
     "__version__",
+    "Checkpoint",
+    "Series",
+    "analyze_series",
+    "load_run",
+    "make_series",
+    "write_report",
 ]

@@ -505,7 +505,7 @@ def _progress(total: int, initial: int, enabled: bool):
         return None
     import sys
     return tqdm(total=total, initial=initial, desc="checkpoints x samples", unit="task", file=sys.stderr,
-                dynamic_ncols=True)
+                dynamic_ncols=True, mininterval=0.5)
 
 
 def _fingerprints(cps: Sequence[Checkpoint], layout: Any, executor: Any, cache: Optional[dict]) -> list:

@@ -1,0 +1,340 @@
+"""The ``neuromfa`` command: ``analyze`` a checkpoint series, ``report`` a run, ``info`` on a model.
+
+Exit status: 0 on success, 1 for an error (one line ``neuromfa: error: ...`` on stderr; add
+``--debug`` for the traceback), 2 for a bad command line, 130 when interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+import warnings
+from typing import Optional, Sequence
+
+__all__ = ["main"]
+
+PROG = "neuromfa"
+
+
+class UserError(Exception):
+    """An error to report as one line, without a traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not usage + line
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+ANALYZE_EXAMPLES = """\
+examples:
+  # the bundled example: 4 checkpoints of a tiny GPT-NeoX, 10 samples each
+  neuromfa analyze examples/pythia-tiny/step* --out pythia-tiny-out
+
+  # hub revisions of one model (downloads, or the cache with HF_HUB_OFFLINE=1)
+  neuromfa analyze EleutherAI/pythia-160m --revisions step0,step1000,step143000 --threads 8
+
+  # path boxes, 64 neurons per layer, E relative to step 1000
+  neuromfa analyze ckpts/step* --box path --per-layer 64 --baseline step1000 --out run-path
+
+  # on a Dask cluster (one task per checkpoint x sample)
+  neuromfa analyze ckpts/step* --scheduler tcp://10.0.0.5:8786 --threads 4
+
+Rerunning the same command resumes: finished (checkpoint, sample) results in --out are
+reused; a different configuration in the same --out is refused unless --overwrite.
+Checkpoint names such as step1000 or checkpoint-500 give the training step, and the
+checkpoints are ordered by it; otherwise the given order is kept.
+"""
+
+REPORT_EXAMPLES = """\
+examples:
+  neuromfa report pythia-tiny-out                   # tables + plots/*.png
+  neuromfa report pythia-tiny-out --no-plots        # tables only
+  neuromfa report run --baseline step1000 --ci 0.9  # re-aggregate without recomputing
+
+Works on a partial run (killed, or still running): missing results are listed and left out.
+"""
+
+INFO_EXAMPLES = """\
+examples:
+  neuromfa info examples/pythia-tiny/step250
+  neuromfa info EleutherAI/pythia-1.4b --revision step143000 --per-layer 64
+  neuromfa info ckpt/ --json --fingerprint
+"""
+
+
+def _positive_int(name):
+    def conv(s):
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
+        return v
+    return conv
+
+
+def _per_layer(s):
+    if s.lower() in ("full", "none", "all"):
+        return None
+    return _positive_int("--per-layer")(s)
+
+
+def _float(name):
+    def conv(s):
+        try:
+            return float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
+    return conv
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, formatter_class=_Formatter,
+                description="Neuron-based multifractal analysis (NeuroMFA) of neural-network weights over training.",
+                epilog="Run 'neuromfa COMMAND --help' for the options and examples of a command.")
+    from . import __version__
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    a = sub.add_parser("analyze", formatter_class=_Formatter, epilog=ANALYZE_EXAMPLES,
+                       help="analyse a checkpoint series: spectra, alpha0, width, emergence E",
+                       description="Analyse a series of checkpoints of one model: K sampled neuron "
+                                   "interaction networks per checkpoint (the same neurons in each), their "
+                                   "multifractal spectra, and the degree of emergence E with a bootstrap "
+                                   "confidence interval. Writes tables, spectra and plots to --out.")
+    a.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="checkpoint directories/files or hub ids (org/name@rev); one hub id with --revisions")
+    a.add_argument("--revisions", metavar="R1,R2,...", help="comma-separated hub revisions of the one hub id")
+    a.add_argument("--samples", type=_positive_int("--samples"), default=10, metavar="K",
+                   help="sampled networks per checkpoint (samples 0..K-1)")
+    a.add_argument("--per-layer", type=_per_layer, default=32, metavar="S",
+                   help="neurons sampled per layer; 'full' for the whole network (one-hop boxes)")
+    a.add_argument("--threshold", type=_float("--threshold"), default=150.0, metavar="T",
+                   help="largest distance 1/|w| kept")
+    a.add_argument("--box", choices=("edge", "path"), default="edge",
+                   help="one-hop boxes (reference) or shortest-path boxes")
+    a.add_argument("--direction", choices=("forward", "undirected"), default="forward",
+                   help="path direction for --box path")
+    a.add_argument("--min-edges", type=_positive_int("--min-edges"), default=11, metavar="N",
+                   help="distances a node needs to be a box centre")
+    a.add_argument("--decimals", type=int, default=0, metavar="D", help="rounding of distances")
+    a.add_argument("--layout", default="reference", help="layer map: reference, heads or default")
+    a.add_argument("--filter", choices=("none", "f_positive", "alpha_range", "both"), default="none",
+                   help="published spectrum filter applied to the statistics")
+    a.add_argument("--no-node-dimension", dest="node_dimension", action="store_false",
+                   help="skip node fractal dimensions")
+    a.add_argument("--nfd-threshold", type=_float("--nfd-threshold"), default=200.0, metavar="T",
+                   help="distance threshold of node fractal dimensions")
+    a.add_argument("--baseline", metavar="NAME",
+                   help="emergence baseline: a checkpoint label (step1000), source or step number "
+                        "(default: the first checkpoint)")
+    a.add_argument("--keep-order", action="store_true", help="keep the given order instead of sorting by step")
+    a.add_argument("--threads", type=_positive_int("--threads"), default=None, metavar="N",
+                   help="OpenMP threads per task (default: all cores in process; 1 with --jobs/--scheduler)")
+    a.add_argument("--jobs", type=_positive_int("--jobs"), default=None, metavar="N",
+                   help="run N tasks at once in local worker processes (spawned)")
+    a.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (needs dask.distributed)")
+    a.add_argument("--out", default="neuromfa-out", metavar="DIR", help="run directory")
+    a.add_argument("--overwrite", action="store_true",
+                   help="discard results of another configuration in --out")
+    _aggregation_args(a, defaults=True)
+    a.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
+    a.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    r = sub.add_parser("report", formatter_class=_Formatter, epilog=REPORT_EXAMPLES,
+                       help="tables and plots of a finished or partial run directory",
+                       description="Read a run directory written by 'neuromfa analyze' (finished or not), "
+                                   "print the per-checkpoint table and write tables, spectra.npz, "
+                                   "summary.json and plots into it. Needs no checkpoint files.")
+    r.add_argument("run", metavar="DIR", help="run directory (--out of neuromfa analyze)")
+    r.add_argument("--baseline", metavar="NAME", help="emergence baseline (default: the run's)")
+    r.add_argument("--filter", choices=("none", "f_positive", "alpha_range", "both"), default=None,
+                   help="spectrum filter (default: the run's)")
+    _aggregation_args(r, defaults=False)
+    r.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
+    r.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
+    r.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    i = sub.add_parser("info", formatter_class=_Formatter, epilog=INFO_EXAMPLES,
+                       help="architecture, tensors, node layers and network sizes of a checkpoint",
+                       description="Describe a checkpoint without reading its weights: architecture, the "
+                                   "tensors the network uses, node layers and sampled/full network sizes.")
+    i.add_argument("source", metavar="SOURCE", help="checkpoint directory/file or hub id")
+    i.add_argument("--revision", help="hub revision")
+    i.add_argument("--per-layer", type=_per_layer, default=32, metavar="S", help="neurons sampled per layer")
+    i.add_argument("--layout", default="reference", help="layer map: reference, heads or default")
+    i.add_argument("--fingerprint", action="store_true", help="also hash the weights (reads them all)")
+    i.add_argument("--json", action="store_true", help="print JSON")
+    i.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return p
+
+
+def _aggregation_args(p, *, defaults: bool) -> None:
+    p.add_argument("--bootstrap", type=_positive_int("--bootstrap"), default=1000 if defaults else None,
+                   metavar="N", help="bootstrap replicates of the E interval" + ("" if defaults else " (default: the run's)"))
+    p.add_argument("--ci", type=_float("--ci"), default=0.95 if defaults else None,
+                   help="confidence level of the E interval" + ("" if defaults else " (default: the run's)"))
+    p.add_argument("--seed", type=int, default=0 if defaults else None,
+                   help="bootstrap seed" + ("" if defaults else " (default: the run's)"))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _say(msg: str = "", *, err: bool = False) -> None:
+    print(msg, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def _make_executor(args):
+    """(executor, closer, n_threads) for --jobs / --scheduler."""
+    if args.jobs and args.scheduler:
+        raise UserError("--jobs and --scheduler exclude each other")
+    if args.scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UserError("--scheduler needs dask.distributed (pip install 'dask[distributed]')") from None
+        try:
+            client = Client(args.scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise UserError(f"cannot reach the Dask scheduler {args.scheduler!r}: {exc}") from None
+        return client.get_executor(), client.close, args.threads or 1
+    if args.jobs:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        ex = cf.ProcessPoolExecutor(args.jobs, mp_context=mp.get_context(method))
+        return ex, lambda: ex.shutdown(cancel_futures=True), args.threads or 1
+    return None, lambda: None, args.threads
+
+
+def cmd_analyze(args) -> int:
+    from .report import format_table, write_report
+    from .series import analyze_series
+
+    if args.plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UserError("plots need matplotlib (pip install matplotlib); or pass --no-plots") from None
+    executor, close, n_threads = _make_executor(args)
+    try:
+        series = analyze_series(
+            args.sources, revisions=args.revisions, samples=args.samples, per_layer=args.per_layer,
+            layout=args.layout, box=args.box, direction=args.direction, threshold=args.threshold,
+            min_edges=args.min_edges, decimals=args.decimals, filter=args.filter,
+            node_dimension=args.node_dimension, nfd_threshold=args.nfd_threshold, n_threads=n_threads,
+            baseline=args.baseline, sort=not args.keep_order, out=args.out, overwrite=args.overwrite,
+            executor=executor, progress=not args.quiet, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed)
+    finally:
+        close()
+    write_report(series, args.out, plots=args.plots)
+    if not args.quiet:
+        _say(format_table(series))
+        _say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/ "
+             f"(checkpoints.csv, samples.csv, spectra.npz{', plots/' if args.plots else ''})")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import format_table, write_report
+    from .store import load_run
+
+    series = load_run(args.run, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed, baseline=args.baseline,
+                      filter=args.filter)
+    write_report(series, args.run, plots=args.plots)
+    if not args.quiet:
+        _say(format_table(series))
+        missing = series.missing
+        if missing:
+            shown = ", ".join(f"{c}/{s}" for c, s in missing[:6]) + (" ..." if len(missing) > 6 else "")
+            _say(f"\npartial run: {len(missing)} result(s) missing ({shown}); rerun the analyze command to finish")
+        _say(f"\ntables, spectra.npz, summary.json{' and plots/' if args.plots else ''} written to {args.run}/")
+    return 0
+
+
+def _format_info(d: dict, fp: Optional[str]) -> str:
+    lines = [f"source        {d['source']}", f"architecture  {d['architecture']} (layout {d['layout']})",
+             f"weights       {d['weight_dtype']}, {d['n_tensors']} tensors used, "
+             f"{d['n_synthetic_blocks']} synthetic blocks"]
+    full = d["full"]
+    lines.append(f"full network  {full['nodes']:,} nodes, {full['edges']:,} edges")
+    if d.get("sampled"):
+        s = d["sampled"]
+        lines.append(f"sampled       {s['nodes']:,} nodes, {s['edges']:,} edges (per_layer={s['per_layer']}, sample 0)")
+    if fp:
+        lines.append(f"fingerprint   {fp}")
+    lines.append("")
+    nl = d["node_layers"]
+    w = max(len(x["name"]) for x in nl) if nl else 10
+    lines.append(f"{'node layer'.ljust(w)}  {'size':>7}  {'offset':>9}  {'sampled':>7}")
+    for x in nl:
+        smp = "" if x["sampled"] is None else str(x["sampled"])
+        lines.append(f"{x['name'].ljust(w)}  {x['size']:>7}  {x['offset']:>9}  {smp:>7}")
+    lines.append("")
+    t = d["tensors"]
+    w = max(len(x["name"]) for x in t) if t else 10
+    lines.append(f"{'tensor'.ljust(w)}  {'shape':>12}  {'dtype':>8}  edges")
+    for x in t:
+        shape = "x".join(map(str, x["shape"]))
+        lines.append(f"{x['name'].ljust(w)}  {shape:>12}  {x['dtype']:>8}  {x['input_layer']} -> {x['output_layer']}")
+    return "\n".join(lines)
+
+
+def cmd_info(args) -> int:
+    from .nin import describe, fingerprint
+
+    d = describe(args.source, per_layer=args.per_layer, layout=args.layout, revision=args.revision)
+    fp = fingerprint(args.source, layout=args.layout, revision=args.revision) if args.fingerprint else None
+    if args.json:
+        from .store import dumps
+        _say(dumps(dict(d, fingerprint=fp) if fp else d, indent=1))
+    else:
+        _say(_format_info(d, fp))
+    return 0
+
+
+def _showwarning(message, category, filename, lineno, file=None, line=None):
+    text = " ".join(str(message).split())
+    print(f"{PROG}: warning: {text}", file=sys.stderr, flush=True)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``neuromfa`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    debug = getattr(args, "debug", False)
+    old = warnings.showwarning
+    if not debug:
+        warnings.showwarning = _showwarning
+    try:
+        return {"analyze": cmd_analyze, "report": cmd_report, "info": cmd_info}[args.command](args)
+    except KeyboardInterrupt:
+        _say(f"{PROG}: interrupted" + ("; finished results are kept in --out, rerun the same command to resume"
+                                       if args.command == "analyze" else ""), err=True)
+        return 130
+    except (UserError, ValueError, TypeError, OSError, ImportError) as exc:
+        if debug:
+            raise
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in msg:
+            msg = f"{msg}: {exc.filename}"
+        _say(f"{PROG}: error: {msg}", err=True)
+        return 1
+    finally:
+        warnings.showwarning = old
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
