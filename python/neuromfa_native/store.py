@@ -248,6 +248,10 @@ class RunStore:
             except ValueError:
                 self.fingerprint_cache = {}
             self._run: dict = {}
+            if not (self.path / "run.json").exists():  # claim the directory before any slow step
+                atomic_write_text(self.path / "run.json", dumps(dict(
+                    format=FORMAT, version=_version(), config=self.config, config_hash=self.hash,
+                    created=time.time(), status="starting", series=[], aggregation={}), indent=1))
         except BaseException:
             self.close()
             raise
@@ -398,6 +402,8 @@ def load_run(path: os.PathLike, *, n_bootstrap: Optional[int] = None, ci: Option
         config, series, agg = info["config"], info["series"], info["aggregation"]
     except (ValueError, KeyError) as exc:
         raise ValueError(f"{str(run)!r} is unreadable: {exc}") from None
+    if not series:
+        raise ValueError(f"the run in {str(path)!r} has not started yet (no checkpoint recorded)")
     names = {f.name for f in dataclasses.fields(Checkpoint)}
     cps = [Checkpoint(**{k: v for k, v in c.items() if k in names}) for c in series]
     fps = [c.get("fingerprint") for c in series]
