@@ -231,3 +231,22 @@ def test_poor_fit_is_recorded_and_warned():
     assert any("radii" in n for n in spec.notes)
     assert any("radii" in str(c.message) for c in caught)
     assert np.all(np.isnan(spec.tau_stderr))
+
+
+@pytest.mark.parametrize("q", [[-3.0, -1.5, -0.2, 0.0, 0.7, 2.9], [0.5, 1.0, 1.5], [-2.0, -1.0], [-0.05, 0.05, 0.15]])
+def test_uneven_and_one_sided_moments_match_reference(q):
+    rng = np.random.default_rng(9)
+    src, dst, w = layered_graph(rng, n_src=30, fan=60, scale=0.03)
+    tau, _, _ = reference_graph(src, w, q=np.array(q))
+    spec = nm.analyze_graph(src, dst, w, q=q)
+    np.testing.assert_allclose(spec.tau, tau, atol=1e-9)
+
+
+def test_power_tables_and_exponentials_agree():
+    # the same graph with moments small enough for power tables and, scaled, too large for them
+    rng = np.random.default_rng(10)
+    src, dst, w = layered_graph(rng, n_src=40, fan=300, n_dst=3000, scale=0.03)
+    q = np.arange(-30, 31) / 10.0
+    a = nm.analyze_graph(src, dst, w, q=q)
+    b = nm.analyze_graph(src, dst, w, q=np.concatenate([q, [200.0]]))  # 200*ln(301) > 600: exp path
+    np.testing.assert_allclose(a.log_z, b.log_z[:-1], rtol=1e-13, atol=1e-13)

@@ -68,9 +68,14 @@ struct PartitionKernel {
     std::vector<double> offset;  // per q (constant-shift mode)
     std::vector<char> restart;   // per q: take a direct exponential
     double dq = 0.0;
+    // Power tables: with integer masses, exp(q*(ln m - ln T + off)) = m^q * exp(q*(off - ln T)),
+    // so a table of m^q (per restart moment) and of m^dq replaces every per-radius exponential.
+    bool use_tables = false;
+    std::vector<std::vector<double>> power;  // per q: m^q for m = 0..max_mass (restart moments only)
+    std::vector<double> step_power;          // m^dq
 
     PartitionKernel(const std::vector<double>& q_, const std::vector<double>& shift_, bool per_radius, std::int64_t n_r_,
-                    double ln_max)
+                    double ln_max, std::int64_t max_mass = 0)
         : q(q_), shift(shift_), per_radius_shift(per_radius), n_r(n_r_) {
         const std::size_t nq = q.size();
         offset.assign(nq, 0.0);
@@ -83,32 +88,49 @@ struct PartitionKernel {
             const bool even = std::fabs((q[k] - q[k - 1]) - dq) <= 1e-12 * std::max(1.0, std::fabs(dq));
             restart[k] = !(same_group && even);
         }
+        // Tables stay exact in range when every m^q and its companion factor are normal numbers.
+        double qmax = std::fabs(dq);
+        for (double v : q) qmax = std::max(qmax, std::fabs(v));
+        use_tables = !per_radius && max_mass >= 1 && max_mass <= (1 << 20) && qmax * ln_max < 600.0;
+        if (use_tables) {
+            std::vector<double> ln_m(static_cast<std::size_t>(max_mass) + 1, 0.0);
+            for (std::int64_t m = 1; m <= max_mass; ++m) ln_m[m] = std::log(static_cast<double>(m));
+            power.resize(nq);
+            bool chained = false;
+            for (std::size_t k = 0; k < nq; ++k) {
+                chained |= !restart[k];
+                if (!restart[k]) continue;
+                power[k].resize(ln_m.size());
+                for (std::size_t m = 1; m < ln_m.size(); ++m) power[k][m] = std::exp(q[k] * ln_m[m]);
+            }
+            if (chained) {
+                step_power.resize(ln_m.size());
+                for (std::size_t m = 1; m < ln_m.size(); ++m) step_power[m] = std::exp(dq * ln_m[m]);
+            }
+        }
     }
 
     struct Scratch {
-        std::vector<std::int64_t> seg_a, seg_b;
+        std::vector<std::int64_t> seg_a, seg_b, seg_m;
         std::vector<double> seg_L, y, t, ratio;
     };
 
-    // Walks one centre's histogram: N_i(r) = 1 + #{d <= r}, L = ln N_i(r) - ln N_i(D); calls
-    // visit(a, b, L) for each maximal radius-index range [a, b) of constant mass.
+    // Walks one centre's histogram: calls visit(a, b, mass) for each maximal radius-index range
+    // [a, b) of constant box mass N_i(r) = 1 + #{d <= r}; the last range has mass N_i(D).
     template <class Visit>
     static void walk(const HistogramView& h, std::int64_t c, const std::vector<std::int64_t>& rkeys, Visit&& visit) {
         const std::int64_t lo = h.indptr[c], hi = h.indptr[c + 1];
-        std::int64_t total = 1;
-        for (std::int64_t p = lo; p < hi; ++p) total += h.count[p];
-        const double ln_total = std::log(static_cast<double>(total));
         std::int64_t mass = 1, seg = 0;
         auto it = rkeys.begin();
         for (std::int64_t p = lo; p < hi; ++p) {
             it = std::lower_bound(it, rkeys.end(), h.key[p]);
             const std::int64_t ri = it - rkeys.begin();
-            if (ri > seg) visit(seg, ri, std::log(static_cast<double>(mass)) - ln_total);
+            if (ri > seg) visit(seg, ri, mass);
             mass += h.count[p];
             seg = ri;
         }
         const std::int64_t n_r = static_cast<std::int64_t>(rkeys.size());
-        if (n_r > seg) visit(seg, n_r, 0.0);
+        if (n_r > seg) visit(seg, n_r, mass);
     }
 
     void add_centre(const HistogramView& h, std::int64_t c, const std::vector<std::int64_t>& rkeys, double* acc,
@@ -116,11 +138,15 @@ struct PartitionKernel {
         s.seg_a.clear();
         s.seg_b.clear();
         s.seg_L.clear();
-        walk(h, c, rkeys, [&](std::int64_t a, std::int64_t b, double L) {
+        s.seg_m.clear();
+        walk(h, c, rkeys, [&](std::int64_t a, std::int64_t b, std::int64_t m) {
             s.seg_a.push_back(a);
             s.seg_b.push_back(b);
-            s.seg_L.push_back(L);
+            s.seg_m.push_back(m);
         });
+        const double ln_total = std::log(static_cast<double>(s.seg_m.back()));
+        if (per_radius_shift || !use_tables)  // L = ln N_i(r) - ln N_i(D)
+            for (std::int64_t m : s.seg_m) s.seg_L.push_back(std::log(static_cast<double>(m)) - ln_total);
         const std::size_t nq = q.size();
         if (per_radius_shift) {
             for (std::size_t k = 0; k < nq; ++k) {
@@ -136,13 +162,21 @@ struct PartitionKernel {
         // term shrinks with r, so it adds t_u - t_(u+1) where segment u ends and a suffix sum
         // rebuilds Z.  Every summand is positive (no cancellation), and a centre costs one
         // update per segment instead of one per radius.
-        const std::size_t n_units = s.seg_L.size();
+        const std::size_t n_units = s.seg_m.size();
         s.y.resize(n_units);
         s.t.resize(n_units);
         s.ratio.resize(n_units);
         for (std::size_t k = 0; k < nq; ++k) {
             double* row = acc + k * n_r;
-            if (restart[k]) {
+            if (restart[k] && use_tables) {
+                const double a = std::exp(q[k] * (offset[k] - ln_total));
+                const double* pk = power[k].data();
+                for (std::size_t u = 0; u < n_units; ++u) s.t[u] = pk[s.seg_m[u]] * a;
+                if (k + 1 < nq && !restart[k + 1]) {
+                    const double b = std::exp(dq * (offset[k] - ln_total));
+                    for (std::size_t u = 0; u < n_units; ++u) s.ratio[u] = step_power[s.seg_m[u]] * b;
+                }
+            } else if (restart[k]) {
                 const double off = offset[k];
                 for (std::size_t u = 0; u < n_units; ++u) s.y[u] = s.seg_L[u] + off;
                 for (std::size_t u = 0; u < n_units; ++u) s.t[u] = std::exp(q[k] * s.y[u]);
@@ -151,7 +185,16 @@ struct PartitionKernel {
             } else {
                 for (std::size_t u = 0; u < n_units; ++u) s.t[u] *= s.ratio[u];
             }
-            if (q[k] >= 0) {
+            if (static_cast<std::int64_t>(n_units) == n_r) {  // one segment per radius: contiguous
+                const double* t = s.t.data();
+                if (q[k] >= 0) {
+                    row[0] += t[0];
+                    for (std::int64_t u = 1; u < n_r; ++u) row[u] += t[u] - t[u - 1];
+                } else {
+                    for (std::int64_t u = 0; u + 1 < n_r; ++u) row[u] += t[u] - t[u + 1];
+                    row[n_r - 1] += t[n_r - 1];
+                }
+            } else if (q[k] >= 0) {
                 double prev = 0.0;
                 for (std::size_t u = 0; u < n_units; ++u) row[s.seg_a[u]] += s.t[u] - prev, prev = s.t[u];
             } else {
@@ -247,7 +290,7 @@ inline Partition log_partition(const HistogramView& h, const Rounding& rounding,
     for (std::size_t k = 0; k < nq; ++k)
         std::fill(shift.begin() + k * n_r, shift.begin() + (k + 1) * n_r, q[k] < 0 ? -q[k] * ln_max : 0.0);
 
-    const detail::PartitionKernel kernel(q, shift, false, n_r, ln_max);
+    const detail::PartitionKernel kernel(q, shift, false, n_r, ln_max, out.max_mass);
     std::vector<double> sums = detail::shifted_sums(h, out.radius_key, kernel, n_threads);
 
     // Moments whose shifted sums underflowed: shift each radius by its own largest term.
@@ -260,13 +303,18 @@ inline Partition log_partition(const HistogramView& h, const Rounding& rounding,
             }
     if (!redo.empty()) {
         std::vector<double> lmin(n_r, 0.0), lmax(n_r, -std::numeric_limits<double>::infinity());
-        for (std::int64_t c = 0; c < h.n_centres; ++c)
-            detail::PartitionKernel::walk(h, c, out.radius_key, [&](std::int64_t a, std::int64_t b, double L) {
+        for (std::int64_t c = 0; c < h.n_centres; ++c) {
+            std::int64_t total = 1;
+            for (std::int64_t p = h.indptr[c]; p < h.indptr[c + 1]; ++p) total += h.count[p];
+            const double ln_total = std::log(static_cast<double>(total));
+            detail::PartitionKernel::walk(h, c, out.radius_key, [&](std::int64_t a, std::int64_t b, std::int64_t m) {
+                const double L = std::log(static_cast<double>(m)) - ln_total;
                 for (std::int64_t r = a; r < b; ++r) {
                     lmin[r] = std::min(lmin[r], L);
                     lmax[r] = std::max(lmax[r], L);
                 }
             });
+        }
         std::vector<double> q2, shift2;
         for (std::size_t k : redo) {
             q2.push_back(q[k]);
