@@ -26,8 +26,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Examples kept as written; ``(default: X)`` only where a default says something."""
+
+    def _get_help_string(self, action):
+        h = action.help or ""
+        d = action.default
+        if "default" in h or d is None or isinstance(d, bool) or d is argparse.SUPPRESS or not action.option_strings:
+            return h
+        return f"{h} (default: {d})"
 
 
 ANALYZE_EXAMPLES = """\
