@@ -168,3 +168,13 @@ def test_not_a_run_directory_and_locking(dirs, tmp_path):
         with pytest.raises(ValueError, match="another neuromfa run is writing"):
             RunStore(out, cfg)
     RunStore(out, cfg).close()  # the lock is released
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    from neuromfa_native.store import atomic_write_text
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
