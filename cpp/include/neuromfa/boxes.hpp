@@ -206,39 +206,57 @@ inline std::int64_t accumulate_matrix(const WeightView& w, std::int64_t n_out, s
         throw std::out_of_range("matrix columns " + std::to_string(row_offset) + ".." +
                                 std::to_string(row_offset + n_in) + " fall outside the table of " +
                                 std::to_string(table_rows) + " nodes");
-    std::vector<std::int32_t> half;
-    if (w.kind == WeightKind::f16 || w.kind == WeightKind::bf16) {
+    // 16-bit weights: one look-up in a table of bins, as narrow as the number of bins allows
+    // (uint8 for the default 150 keys: 64 KiB, cache-resident).  kNone/kBad mark filtered and
+    // NaN/Inf patterns.
+    const bool half_kind = w.kind == WeightKind::f16 || w.kind == WeightKind::bf16;
+    const bool narrow = nb <= 250;
+    std::vector<std::uint8_t> lut8;
+    std::vector<std::int32_t> lut32;
+    if (half_kind) {
         const std::vector<std::int64_t> keys = filter.half_table(w.kind == WeightKind::bf16);
-        half.resize(keys.size());
-        for (std::size_t i = 0; i < keys.size(); ++i)
-            half[i] = keys[i] >= 0 ? static_cast<std::int32_t>(keys[i] - kmin) : static_cast<std::int32_t>(keys[i]);
+        if (narrow) lut8.resize(keys.size());
+        else lut32.resize(keys.size());
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            const std::int64_t k = keys[i] >= 0 ? keys[i] - kmin : keys[i];
+            if (narrow) lut8[i] = static_cast<std::uint8_t>(k >= 0 ? k : (k == kInvalid ? 255 : 254));
+            else lut32[i] = static_cast<std::int32_t>(k);
+        }
     }
-    const std::int64_t cols = 512, n_chunks = n_blocks(n_in, cols);
+    const std::int64_t cols = 64, n_chunks = n_blocks(n_in, cols);
     std::vector<std::int64_t> bad(static_cast<std::size_t>(n_chunks), -1);
+    auto scan_half = [&](auto lut, auto is_bin, auto is_bad, std::int64_t i0, std::int64_t i1, std::uint32_t* base,
+                         std::int64_t& first_bad) {
+        const std::uint16_t* const data = static_cast<const std::uint16_t*>(w.data);
+        for (std::int64_t j = 0; j < n_out; ++j) {
+            const std::uint16_t* __restrict p = data + j * n_in;
+            std::uint32_t* __restrict cell = base;
+            for (std::int64_t i = i0; i < i1; ++i, cell += nb) {
+                const auto k = lut[p[i]];
+                if (is_bin(k)) ++cell[k];
+                else if (is_bad(k) && first_bad < 0) first_bad = j * n_in + i;
+            }
+        }
+    };
     parallel_for(n_chunks, n_threads, [&](std::int64_t c) {
         const std::int64_t i0 = c * cols, i1 = std::min(n_in, i0 + cols);
         std::uint32_t* base = table + (row_offset + i0) * nb;
         std::int64_t first_bad = -1;
-        for (std::int64_t j = 0; j < n_out; ++j) {
-            const std::int64_t row = j * n_in;
-            switch (w.kind) {
-                case WeightKind::f64:
-                case WeightKind::f32:
-                    for (std::int64_t i = i0; i < i1; ++i) {
-                        const double v = w.kind == WeightKind::f64 ? static_cast<const double*>(w.data)[row + i]
-                                                                   : static_cast<const float*>(w.data)[row + i];
-                        const std::int64_t k = filter.key_of_weight(v);
-                        if (k >= 0) ++base[(i - i0) * nb + (k - kmin)];
-                        else if (k == kInvalid && first_bad < 0) first_bad = row + i;
-                    }
-                    break;
-                default: {
-                    const std::uint16_t* p = static_cast<const std::uint16_t*>(w.data) + row;
-                    for (std::int64_t i = i0; i < i1; ++i) {
-                        const std::int32_t k = half[p[i]];
-                        if (k >= 0) ++base[(i - i0) * nb + k];
-                        else if (k == kInvalid && first_bad < 0) first_bad = row + i;
-                    }
+        if (half_kind && narrow) {
+            scan_half(lut8.data(), [](std::uint8_t k) { return k < 250; }, [](std::uint8_t k) { return k == 255; },
+                      i0, i1, base, first_bad);
+        } else if (half_kind) {
+            scan_half(lut32.data(), [](std::int32_t k) { return k >= 0; },
+                      [](std::int32_t k) { return k == kInvalid; }, i0, i1, base, first_bad);
+        } else {
+            for (std::int64_t j = 0; j < n_out; ++j) {
+                const std::int64_t row = j * n_in;
+                for (std::int64_t i = i0; i < i1; ++i) {
+                    const double v = w.kind == WeightKind::f64 ? static_cast<const double*>(w.data)[row + i]
+                                                               : static_cast<const float*>(w.data)[row + i];
+                    const std::int64_t k = filter.key_of_weight(v);
+                    if (k >= 0) ++base[(i - i0) * nb + (k - kmin)];
+                    else if (k == kInvalid && first_bad < 0) first_bad = row + i;
                 }
             }
         }

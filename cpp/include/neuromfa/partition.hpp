@@ -110,10 +110,73 @@ struct PartitionKernel {
         }
     }
 
+    // Dense centres (one segment per radius, the rule in full networks) are evaluated in
+    // batches: the batch's terms are summed per radius before they touch the accumulator, so
+    // the accumulator is read and written once per batch rather than once per centre.
+    static constexpr int kBatch = 8;
+
     struct Scratch {
         std::vector<std::int64_t> seg_a, seg_b, seg_m;
         std::vector<double> seg_L, y, t, ratio;
+        std::vector<std::int64_t> batch_m;  // kBatch x n_r masses
+        std::vector<double> batch_ln, batch_t, batch_ratio;
+        int n_batch = 0;
     };
+
+    void flush_batch(double* direct, Scratch& s) const {
+        const int nb = s.n_batch;
+        if (nb == 0) return;
+        const std::size_t nq = q.size(), nr = static_cast<std::size_t>(n_r);
+        s.batch_t.resize(kBatch * nr);
+        s.batch_ratio.resize(kBatch * nr);
+        double* T = s.batch_t.data();
+        double* R = s.batch_ratio.data();
+        for (std::size_t k = 0; k < nq;) {
+            // restart moment k: direct terms from the power tables
+            const bool chain = k + 1 < nq && !restart[k + 1];
+            double* row = direct + k * nr;
+            for (int b = 0; b < nb; ++b) {
+                double* t = T + b * nr;
+                const std::int64_t* m = s.batch_m.data() + b * nr;
+                const double a = std::exp(q[k] * (offset[k] - s.batch_ln[b]));
+                const double* pk = power[k].data();
+                for (std::size_t u = 0; u < nr; ++u) t[u] = pk[m[u]] * a;
+                if (chain) {
+                    double* r = R + b * nr;
+                    const double c = std::exp(dq * (offset[k] - s.batch_ln[b]));
+                    for (std::size_t u = 0; u < nr; ++u) r[u] = step_power[m[u]] * c;
+                }
+                for (std::size_t u = 0; u < nr; ++u) row[u] += t[u];
+            }
+            std::size_t end = k + 1;
+            while (end < nq && !restart[end]) ++end;
+            // chained moments k+1 .. end-1, four at a time: terms stay in registers across moments
+            std::size_t j = k + 1;
+            for (; j + 4 <= end; j += 4) {
+                double *r0 = direct + j * nr, *r1 = r0 + nr, *r2 = r1 + nr, *r3 = r2 + nr;
+                for (std::size_t u = 0; u < nr; ++u) {
+                    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                    for (int b = 0; b < nb; ++b) {
+                        const double rr = R[b * nr + u];
+                        double tt = T[b * nr + u];
+                        tt *= rr, s0 += tt;
+                        tt *= rr, s1 += tt;
+                        tt *= rr, s2 += tt;
+                        tt *= rr, s3 += tt;
+                        T[b * nr + u] = tt;
+                    }
+                    r0[u] += s0, r1[u] += s1, r2[u] += s2, r3[u] += s3;
+                }
+            }
+            for (; j < end; ++j) {
+                double* rj = direct + j * nr;
+                for (int b = 0; b < nb; ++b)
+                    for (std::size_t u = 0; u < nr; ++u) T[b * nr + u] *= R[b * nr + u], rj[u] += T[b * nr + u];
+            }
+            k = end;
+        }
+        s.n_batch = 0;
+    }
 
     // Walks one centre's histogram: calls visit(a, b, mass) for each maximal radius-index range
     // [a, b) of constant box mass N_i(r) = 1 + #{d <= r}; the last range has mass N_i(D).
@@ -133,8 +196,10 @@ struct PartitionKernel {
         if (n_r > seg) visit(seg, n_r, mass);
     }
 
+    // Adds centre c's terms: dense centres join the batch (direct sums), others go to `acc` in
+    // difference form, and the per-radius fallback writes direct values.
     void add_centre(const HistogramView& h, std::int64_t c, const std::vector<std::int64_t>& rkeys, double* acc,
-                    Scratch& s) const {
+                    double* direct, Scratch& s) const {
         s.seg_a.clear();
         s.seg_b.clear();
         s.seg_L.clear();
@@ -145,12 +210,22 @@ struct PartitionKernel {
             s.seg_m.push_back(m);
         });
         const double ln_total = std::log(static_cast<double>(s.seg_m.back()));
+        if (use_tables && static_cast<std::int64_t>(s.seg_m.size()) == n_r) {
+            if (s.batch_m.empty()) {
+                s.batch_m.resize(kBatch * static_cast<std::size_t>(n_r));
+                s.batch_ln.resize(kBatch);
+            }
+            std::copy(s.seg_m.begin(), s.seg_m.end(), s.batch_m.begin() + s.n_batch * n_r);
+            s.batch_ln[s.n_batch] = ln_total;
+            if (++s.n_batch == kBatch) flush_batch(direct, s);
+            return;
+        }
         if (per_radius_shift || !use_tables)  // L = ln N_i(r) - ln N_i(D)
             for (std::int64_t m : s.seg_m) s.seg_L.push_back(std::log(static_cast<double>(m)) - ln_total);
         const std::size_t nq = q.size();
         if (per_radius_shift) {
             for (std::size_t k = 0; k < nq; ++k) {
-                double* row = acc + k * n_r;
+                double* row = direct + k * n_r;
                 const double* srow = shift.data() + k * n_r;
                 for (std::size_t u = 0; u < s.seg_L.size(); ++u)
                     for (std::int64_t r = s.seg_a[u]; r < s.seg_b[u]; ++r) row[r] += std::exp(q[k] * s.seg_L[u] - srow[r]);
@@ -205,6 +280,25 @@ struct PartitionKernel {
     }
 };
 
+// Sorted distinct values of keys[0..n): a presence bitmap when their range is small, else a sort.
+inline std::vector<std::int64_t> distinct_keys(const std::int64_t* keys, std::int64_t n) {
+    std::vector<std::int64_t> out;
+    if (n == 0) return out;
+    const auto mm = std::minmax_element(keys, keys + n);
+    const std::int64_t lo = *mm.first, range = *mm.second - lo + 1;
+    if (range <= std::max<std::int64_t>(4 * n, 1 << 16)) {
+        std::vector<char> seen(static_cast<std::size_t>(range), 0);
+        for (std::int64_t i = 0; i < n; ++i) seen[keys[i] - lo] = 1;
+        for (std::int64_t v = 0; v < range; ++v)
+            if (seen[v]) out.push_back(v + lo);
+        return out;
+    }
+    out.assign(keys, keys + n);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
 // Centre ranges of roughly equal cost, fixed by the data alone.
 inline std::vector<std::int64_t> cost_blocks(const HistogramView& h, std::int64_t n_r, std::int64_t target) {
     std::vector<std::int64_t> bounds{0};
@@ -229,30 +323,34 @@ inline std::vector<double> shifted_sums(const HistogramView& h, const std::vecto
     const std::int64_t nb = static_cast<std::int64_t>(bounds.size()) - 1;
     std::vector<double> total(cells, 0.0);
     const std::int64_t wave = 64;
-    std::vector<double> partial(cells * static_cast<std::size_t>(std::min(wave, std::max<std::int64_t>(nb, 1))));
+    std::vector<double> total_direct(cells, 0.0);
+    // per block: [difference form | direct sums]
+    std::vector<double> partial(2 * cells * static_cast<std::size_t>(std::min(wave, std::max<std::int64_t>(nb, 1))));
     for (std::int64_t w0 = 0; w0 < nb; w0 += wave) {
         const std::int64_t w1 = std::min(nb, w0 + wave);
         parallel_for(w1 - w0, n_threads, [&](std::int64_t j) {
-            double* acc = partial.data() + cells * static_cast<std::size_t>(j);
-            std::fill(acc, acc + cells, 0.0);
+            double* acc = partial.data() + 2 * cells * static_cast<std::size_t>(j);
+            std::fill(acc, acc + 2 * cells, 0.0);
             PartitionKernel::Scratch scratch;
             for (std::int64_t c = bounds[w0 + j]; c < bounds[w0 + j + 1]; ++c)
-                kernel.add_centre(h, c, rkeys, acc, scratch);
+                kernel.add_centre(h, c, rkeys, acc, acc + cells, scratch);
+            kernel.flush_batch(acc + cells, scratch);
         });
         for (std::int64_t j = 0; j < w1 - w0; ++j) {
-            const double* acc = partial.data() + cells * static_cast<std::size_t>(j);
+            const double* acc = partial.data() + 2 * cells * static_cast<std::size_t>(j);
             for (std::size_t i = 0; i < cells; ++i) total[i] += acc[i];
+            for (std::size_t i = 0; i < cells; ++i) total_direct[i] += acc[cells + i];
         }
     }
-    if (!kernel.per_radius_shift) {  // rebuild Z from the difference form
-        for (std::size_t k = 0; k < kernel.q.size(); ++k) {
-            double* row = total.data() + k * static_cast<std::size_t>(n_r);
-            if (kernel.q[k] >= 0)
-                for (std::int64_t r = 1; r < n_r; ++r) row[r] += row[r - 1];
-            else
-                for (std::int64_t r = n_r - 2; r >= 0; --r) row[r] += row[r + 1];
-        }
+    // rebuild Z from the difference form (prefix sums for q >= 0, suffix sums for q < 0)
+    for (std::size_t k = 0; k < kernel.q.size(); ++k) {
+        double* row = total.data() + k * static_cast<std::size_t>(n_r);
+        if (kernel.q[k] >= 0)
+            for (std::int64_t r = 1; r < n_r; ++r) row[r] += row[r - 1];
+        else
+            for (std::int64_t r = n_r - 2; r >= 0; --r) row[r] += row[r + 1];
     }
+    for (std::size_t i = 0; i < cells; ++i) total[i] += total_direct[i];
     return total;
 }
 
@@ -272,9 +370,7 @@ inline Partition log_partition(const HistogramView& h, const Rounding& rounding,
     Partition out;
     out.n_centres = h.n_centres;
     const std::int64_t n_pairs = h.indptr[h.n_centres];
-    out.radius_key.assign(h.key, h.key + n_pairs);
-    std::sort(out.radius_key.begin(), out.radius_key.end());
-    out.radius_key.erase(std::unique(out.radius_key.begin(), out.radius_key.end()), out.radius_key.end());
+    out.radius_key = detail::distinct_keys(h.key, n_pairs);
     if (out.radius_key.empty()) throw std::invalid_argument("no distance in any box: the radius grid is empty");
     const std::int64_t n_r = static_cast<std::int64_t>(out.radius_key.size());
     for (std::int64_t k : out.radius_key) out.radius.push_back(rounding.value(k));
