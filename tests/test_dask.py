@@ -85,7 +85,7 @@ def test_fork_process_pool_is_refused(dirs):
 
 def test_thread_pool_and_task_errors(dirs, tmp_path):
     with cf.ThreadPoolExecutor(2) as ex:
-        with pytest.raises(ValueError, match=r"step0, sample 0: .*per_layer|step0, sample 0: .*999"):
+        with pytest.raises(ValueError, match=r"step\d+, sample \d: .*999"):  # whichever fails first
             analyze_series(dirs, executor=ex, **{**OPTS, "per_layer": 999})
 
 
