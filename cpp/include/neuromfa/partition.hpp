@@ -31,12 +31,15 @@ struct Partition {
     std::int64_t max_mass = 0;             // largest N_i(D)
 };
 
+// Checks a histogram from outside the core.  indptr is checked whole before any key is read,
+// so a bad indptr can never send the reads out of bounds (callers check indptr[n] = len(key)).
 inline void validate_histogram(const HistogramView& h) {
     if (h.n_centres < 0) throw std::invalid_argument("histogram has a negative number of centres");
     if (h.indptr[0] != 0) throw std::invalid_argument("histogram indptr must start at 0");
+    for (std::int64_t c = 0; c < h.n_centres; ++c)
+        if (h.indptr[c + 1] < h.indptr[c]) throw std::invalid_argument("histogram indptr must be non-decreasing");
     for (std::int64_t c = 0; c < h.n_centres; ++c) {
         const std::int64_t lo = h.indptr[c], hi = h.indptr[c + 1];
-        if (hi < lo) throw std::invalid_argument("histogram indptr must be non-decreasing");
         for (std::int64_t p = lo; p < hi; ++p) {
             if (h.count[p] < 1) throw std::invalid_argument("histogram counts must be >= 1");
             if (h.key[p] < 0) throw std::invalid_argument("histogram keys must be >= 0");
@@ -86,7 +89,9 @@ struct PartitionKernel {
             if (k == 0) continue;
             const bool same_group = (q[k] < 0) == (q[k - 1] < 0);
             const bool even = std::fabs((q[k] - q[k - 1]) - dq) <= 1e-12 * std::max(1.0, std::fabs(dq));
-            restart[k] = !(same_group && even);
+            // a term near the underflow range has lost bits: never chain from it
+            const bool safe = std::fabs(q[k - 1]) * ln_max < 600.0 && std::fabs(q[k]) * ln_max < 600.0;
+            restart[k] = !(same_group && even && safe);
         }
         // Tables stay exact in range when every m^q and its companion factor are normal numbers.
         double qmax = std::fabs(dq);
@@ -328,7 +333,7 @@ inline std::vector<double> shifted_sums(const HistogramView& h, const std::vecto
     std::vector<double> partial(2 * cells * static_cast<std::size_t>(std::min(wave, std::max<std::int64_t>(nb, 1))));
     for (std::int64_t w0 = 0; w0 < nb; w0 += wave) {
         const std::int64_t w1 = std::min(nb, w0 + wave);
-        parallel_for(w1 - w0, n_threads, [&](std::int64_t j) {
+        parallel_for(w1 - w0, nb >= 4 ? n_threads : 1, [&](std::int64_t j) {
             double* acc = partial.data() + 2 * cells * static_cast<std::size_t>(j);
             std::fill(acc, acc + 2 * cells, 0.0);
             PartitionKernel::Scratch scratch;
