@@ -5,6 +5,7 @@ the partition function, fits the mass exponents and returns a :class:`Spectrum`.
 """
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
@@ -115,12 +116,34 @@ def _check_q(q) -> np.ndarray:
     return q
 
 
+# GNU OpenMP does not survive fork(): a child forked after the parent ran a parallel region
+# hangs in its first one.  Children of a fork therefore compute on one thread (and say so once);
+# spawn or forkserver process pools keep all threads.
+_FORKED_CHILD = False
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED_CHILD
+    _FORKED_CHILD = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _check_threads(n_threads) -> int:
-    if n_threads is None or n_threads == -1:
-        return -1
-    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
+    global _FORKED_CHILD
+    if not (n_threads is None or n_threads == -1) and (
+            isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1):
         raise ValueError(f"n_threads must be a positive integer, -1 or None, got {n_threads!r}")
-    return int(n_threads)
+    if _FORKED_CHILD and n_threads != 1:
+        if _FORKED_CHILD is True:
+            warnings.warn("neuromfa_native runs on one thread in a fork()ed process (GNU OpenMP is not fork-safe); "
+                          "use a 'spawn' or 'forkserver' process pool to keep all threads", RuntimeWarning,
+                          stacklevel=3)
+            _FORKED_CHILD = "warned"
+        return 1
+    return -1 if n_threads is None or n_threads == -1 else int(n_threads)
 
 
 def _check_params(threshold, min_edges, decimals):
