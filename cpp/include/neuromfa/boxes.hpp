@@ -43,7 +43,8 @@ inline std::vector<std::int64_t> edge_keys(const WeightView& w, std::int64_t n, 
     std::vector<std::int64_t> table;
     if (w.kind == WeightKind::f16 || w.kind == WeightKind::bf16) table = filter.half_table(w.kind == WeightKind::bf16);
     const std::int64_t block = 1 << 16;
-    parallel_for(n_blocks(n, block), n_threads, [&](std::int64_t b) {
+    const int nt = n_blocks(n, block) >= 4 ? n_threads : 1;  // small inputs: stay serial
+    parallel_for(n_blocks(n, block), nt, [&](std::int64_t b) {
         const std::int64_t lo = b * block, hi = std::min(n, lo + block);
         switch (w.kind) {
             case WeightKind::f64: {
@@ -138,7 +139,7 @@ struct IdRange {
 inline IdRange id_range(const std::int64_t* src, std::int64_t n, int n_threads) {
     const std::int64_t block = 1 << 16, nb = n_blocks(n, block);
     std::vector<std::int64_t> lo(nb), hi(nb), neg(nb);
-    parallel_for(nb, n_threads, [&](std::int64_t b) {
+    parallel_for(nb, nb >= 4 ? n_threads : 1, [&](std::int64_t b) {
         std::int64_t mn = INT64_MAX, mx = -1, bad = -1;
         for (std::int64_t e = b * block; e < std::min(n, (b + 1) * block); ++e) {
             const std::int64_t v = src[e];
@@ -278,7 +279,8 @@ inline BoxHistogram onehop_dense(const std::int64_t* src, const WeightView& w, s
     const std::int64_t n_slots = ids.max_id - ids.min_id + 1, cells = n_slots * nb;
     std::vector<std::int64_t> table;
     if (w.kind == WeightKind::f16 || w.kind == WeightKind::bf16) table = filter.half_table(w.kind == WeightKind::bf16);
-    const int nt = std::max(1, std::min<int>(resolve_threads(n_threads), static_cast<int>(n_blocks(n, 1 << 16))));
+    const std::int64_t blocks = n_blocks(n, 1 << 16);
+    const int nt = blocks < 4 ? 1 : std::max(1, std::min<int>(resolve_threads(n_threads), static_cast<int>(blocks)));
     std::vector<std::vector<std::uint32_t>> hist(static_cast<std::size_t>(nt));
     const std::int64_t block = 1 << 16, n_blk = n_blocks(n, block);
     std::vector<std::int64_t> bad(static_cast<std::size_t>(n_blk), -1);

@@ -34,14 +34,17 @@ inline int resolve_threads(int n_threads) {
 // remaining iterations are skipped.  Callers that need a deterministic error (for example
 // "the first bad edge") must find it deterministically themselves; this only guarantees
 // that some exception surfaces instead of std::terminate.
+//
+// Loops of fewer than `min_parallel` iterations run on the calling thread: for small inputs a
+// parallel region costs more than it saves (and under oversubscription, much more).
 template <class F>
-void parallel_for(std::int64_t n, int n_threads, F&& f) {
+void parallel_for(std::int64_t n, int n_threads, F&& f, std::int64_t min_parallel = 2) {
     std::exception_ptr error;
     std::mutex error_mutex;
     bool failed = false;
     (void)n_threads;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(resolve_threads(n_threads)) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(resolve_threads(n_threads)) schedule(dynamic, 1) if (n >= min_parallel)
 #endif
     for (std::int64_t i = 0; i < n; ++i) {
         bool skip;
