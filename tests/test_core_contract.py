@@ -77,3 +77,25 @@ def test_log_partition_shapes():
     np.testing.assert_array_equal(p["radius"], [1.0, 4.0])
     assert p["n_centres"] == 2 and p["max_mass"] == 4
     np.testing.assert_allclose(p["log_z"][1], np.log(2.0))
+
+
+@pytest.mark.parametrize("dtype,kind", [(np.float16, "f16"), (np.float32, "f32"), (np.float64, "f64")])
+def test_accumulate_matrix_matches_onehop_and_names_first_nan(dtype, kind):
+    rng = np.random.default_rng(0)
+    n_out, n_in = 70000, 130  # more rows than a 16-bit counter holds, columns over two chunks
+    w = rng.normal(0, 0.03, (n_out, n_in)).astype(dtype)
+    w[:, 5] = 0.01  # one column where every weight has the same key: counts beyond 65535
+    _, nb = _core.key_range(150.0, 0)
+    table = np.zeros((n_in + 3, nb), np.uint32)
+    bits = w.view(np.uint16) if kind == "f16" else w
+    assert _core.accumulate_matrix(table, bits, kind, 3, 150.0, 0, 2) == -1
+    src = np.tile(np.arange(n_in, dtype=np.int64) + 3, n_out)
+    flat = np.ascontiguousarray(bits.reshape(-1))
+    h = _core.onehop_boxes(src, flat, kind, 150.0, 0, 1, 2)
+    t = _core.table_histogram(table, 150.0, 0, 1, 2)
+    for name in ("centre", "indptr", "key", "count"):
+        np.testing.assert_array_equal(t[name], h[name])
+    w[40000, 77] = np.nan
+    w[50000, 3] = np.inf
+    bits = w.view(np.uint16) if kind == "f16" else w
+    assert _core.accumulate_matrix(table, bits, kind, 3, 150.0, 0, 2) == 40000 * n_in + 77

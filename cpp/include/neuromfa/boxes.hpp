@@ -211,7 +211,7 @@ inline std::int64_t accumulate_matrix(const WeightView& w, std::int64_t n_out, s
     // (uint8 for the default 150 keys: 64 KiB, cache-resident).  kNone/kBad mark filtered and
     // NaN/Inf patterns.
     const bool half_kind = w.kind == WeightKind::f16 || w.kind == WeightKind::bf16;
-    const bool narrow = nb <= 250;
+    const bool narrow = nb <= 253;
     std::vector<std::uint8_t> lut8;
     std::vector<std::int32_t> lut32;
     if (half_kind) {
@@ -220,7 +220,8 @@ inline std::int64_t accumulate_matrix(const WeightView& w, std::int64_t n_out, s
         else lut32.resize(keys.size());
         for (std::size_t i = 0; i < keys.size(); ++i) {
             const std::int64_t k = keys[i] >= 0 ? keys[i] - kmin : keys[i];
-            if (narrow) lut8[i] = static_cast<std::uint8_t>(k >= 0 ? k : (k == kInvalid ? 255 : 254));
+            // narrow: bins 0..nb-1, then nb = filtered, nb + 1 = NaN/Inf (counted, found later)
+            if (narrow) lut8[i] = static_cast<std::uint8_t>(k >= 0 ? k : (k == kInvalid ? nb + 1 : nb));
             else lut32[i] = static_cast<std::int32_t>(k);
         }
     }
@@ -244,8 +245,39 @@ inline std::int64_t accumulate_matrix(const WeightView& w, std::int64_t n_out, s
         std::uint32_t* base = table + (row_offset + i0) * nb;
         std::int64_t first_bad = -1;
         if (half_kind && narrow) {
-            scan_half(lut8.data(), [](std::uint8_t k) { return k < 250; }, [](std::uint8_t k) { return k == 255; },
-                      i0, i1, base, first_bad);
+            // Branch-free: every weight increments a 16-bit cell of a chunk-local table (L1-sized),
+            // filtered ones a spare column; flushed into the 32-bit table before 16 bits can wrap.
+            const std::int64_t stride = nb + 2, width = i1 - i0;
+            std::vector<std::uint16_t> local(static_cast<std::size_t>(width * stride), 0);
+            const std::uint16_t* const data = static_cast<const std::uint16_t*>(w.data);
+            const std::uint8_t* const lut = lut8.data();
+            std::int64_t n_bad = 0;
+            auto flush = [&]() {
+                for (std::int64_t i = 0; i < width; ++i) {
+                    std::uint16_t* row = local.data() + i * stride;
+                    std::uint32_t* out = base + i * nb;
+                    for (std::int64_t k = 0; k < nb; ++k) out[k] += row[k];
+                    n_bad += row[nb + 1];
+                    std::fill(row, row + stride, 0);
+                }
+            };
+            for (std::int64_t j0 = 0; j0 < n_out; j0 += 65535) {
+                const std::int64_t j1 = std::min(n_out, j0 + 65535);
+                for (std::int64_t j = j0; j < j1; ++j) {
+                    const std::uint16_t* __restrict p = data + j * n_in + i0;
+                    std::uint16_t* __restrict cell = local.data();
+                    for (std::int64_t i = 0; i < width; ++i, cell += stride) ++cell[lut[p[i]]];
+                }
+                flush();
+            }
+            if (n_bad > 0) {  // rare: find the first NaN/Inf of this chunk in row-major order
+                for (std::int64_t j = 0; j < n_out && first_bad < 0; ++j)
+                    for (std::int64_t i = i0; i < i1; ++i)
+                        if (lut[data[j * n_in + i]] == nb + 1) {
+                            first_bad = j * n_in + i;
+                            break;
+                        }
+            }
         } else if (half_kind) {
             scan_half(lut32.data(), [](std::int32_t k) { return k >= 0; },
                       [](std::int32_t k) { return k == kInvalid; }, i0, i1, base, first_bad);
