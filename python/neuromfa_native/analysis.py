@@ -20,7 +20,7 @@ from .engine import (
     SPECTRUM_FILTERS, Spectrum, _as_weights, _check_box, _check_params, _check_q, _check_threads, analyze_graph,
     analyze_histogram,
 )
-from .nin import build_nin, iter_full_matrices, load_layout
+from .nin import build_nin, load_layout
 from .sources import TensorSource, resolve_source
 
 __all__ = ["Analysis", "NodeDimensions", "SampleResult", "analyze", "analyze_sample", "node_fractal_dimension"]
@@ -195,13 +195,36 @@ def _label(source: Any, tsrc: TensorSource, revision: Optional[str]) -> str:
     return getattr(tsrc, "description", type(source).__name__)
 
 
-def _stream_full(tsrc, layout, threshold, decimals, min_edges, nfd_threshold, n_threads, n_nodes):
-    # layout: the layout argument (name or custom map), resolved again by iter_full_matrices
-    """Histograms of the full network's one-hop boxes (and the NFD table), one tensor at a time."""
+#: Rows of a weight matrix read per block when a full network is streamed (~16 MB of float16).
+STREAM_BLOCK_ELEMENTS = 8 << 20
+
+
+def _matrix_blocks(tsrc, lay, m):
+    """(n_out, n_in, block) row blocks of matrix ``m`` in torch (out, in) orientation.
+
+    Row blocks are read with positioned reads into fresh arrays, so the resident memory is one
+    block, not the memory-mapped tensor (whose pages would count towards the process's RSS)."""
+    shape = tuple(tsrc.shape(m.name))
+    if shape != lay.expected_shape(m):
+        raise ValueError(f"tensor {m.name} has shape {shape}, the config implies {lay.expected_shape(m)}")
+    if m.orientation == "conv1d":  # stored (in, out): one transposed copy
+        w = np.ascontiguousarray(tsrc.get(m.name).T)
+        yield w.shape[0], w.shape[1], w
+        return
+    n_out, n_in = shape
+    rows = max(1, STREAM_BLOCK_ELEMENTS // max(n_in, 1))
+    for j0 in range(0, n_out, rows):
+        idx = np.arange(j0, min(n_out, j0 + rows))
+        yield n_out, n_in, np.ascontiguousarray(tsrc.get_slice(m.name, rows=idx))
+
+
+def _stream_full(tsrc, lay, threshold, decimals, min_edges, nfd_threshold, n_threads):
+    """Histograms of the full network's one-hop boxes (and the NFD table), one row block at a
+    time: each weight is read once and binned straight into dense (node x key) count tables."""
+    n_nodes = lay.n_nodes
     tables = []
     for t, dec, low in ((threshold, decimals, 1.0), (nfd_threshold, 0, 0.0)):
         if t is None:
-            tables.append(None)
             continue
         _, nb = _core.key_range(t, dec, low)
         need = n_nodes * nb * 4
@@ -210,25 +233,23 @@ def _stream_full(tsrc, layout, threshold, decimals, min_edges, nfd_threshold, n_
                              f"decimals={dec}; use decimals=0 or a sampled network (per_layer=S)")
         tables.append((np.zeros((n_nodes, nb), np.uint32), t, dec, low))
     n_edges = 0
-    for fm in iter_full_matrices(tsrc, layout, include_synthetic=False, check_finite=False):
-        w = fm.weight
-        n_out, n_in = w.shape
-        if not np.array_equal(fm.in_ids, np.arange(fm.in_ids[0], fm.in_ids[0] + n_in)):
-            raise ValueError(f"tensor {fm.name}: input node ids are not contiguous; cannot stream it")
-        w, kind = _as_weights(np.ascontiguousarray(w).reshape(-1))
-        w = w.reshape(n_out, n_in)
-        for tab in tables:
-            if tab is None:
-                continue
-            bad = _core.accumulate_matrix(tab[0], w, kind, int(fm.in_ids[0]), tab[1], tab[2], n_threads, tab[3])
-            if bad >= 0:
-                raise ValueError(f"tensor {fm.name} holds a NaN or infinite weight at [{bad // n_in}, {bad % n_in}]")
+    offs = lay.offsets
+    for m in lay.matrices:
+        if m.is_synthetic:  # weight 1, distance 1: never passes the filter
+            continue
+        done = 0
+        for n_out, n_in, block in _matrix_blocks(tsrc, lay, m):
+            w, kind = _as_weights(block.reshape(-1))
+            w = w.reshape(block.shape)
+            for table, t, dec, low in tables:
+                bad = _core.accumulate_matrix(table, w, kind, int(offs[m.in_layer]), t, dec, n_threads, low)
+                if bad >= 0:
+                    raise ValueError(f"tensor {m.name} holds a NaN or infinite weight at "
+                                     f"[{done + bad // n_in}, {bad % n_in}]")
+            done += block.shape[0]
         n_edges += n_out * n_in
     hist = _core.table_histogram(tables[0][0], threshold, decimals, min_edges, n_threads, 1.0)
-    nfd = None
-    if tables[1] is not None:
-        h2 = _core.table_histogram(tables[1][0], nfd_threshold, 0, 11, n_threads, 0.0)
-        nfd = (h2, )
+    nfd = _core.table_histogram(tables[1][0], nfd_threshold, 0, 11, n_threads, 0.0) if len(tables) > 1 else None
     return hist, nfd, n_edges
 
 
@@ -257,8 +278,8 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     if per_layer is None:
         if box != "edge":
             raise ValueError("path boxes need a sampled network (per_layer=S); the full network supports box='edge'")
-        hist, nfd, n_edges = _stream_full(tsrc_, layout, threshold, decimals, min_edges,
-                                          nfd_threshold if node_dimension else None, n_threads, lay.n_nodes)
+        hist, nfd, n_edges = _stream_full(tsrc_, lay, threshold, decimals, min_edges,
+                                          nfd_threshold if node_dimension else None, n_threads)
         if hist["centre"].size == 0:
             raise ValueError(f"{label}: no node kept in the full network (no node has min_edges={min_edges} "
                              f"weights with 1/{threshold:g} <= |w| < 1)")
@@ -266,7 +287,7 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
                                      n_threads=n_threads, n_distances=hist["n_distances"], params=params)
         dims = None
         if nfd is not None:
-            h2 = nfd[0]
+            h2 = nfd
             node = np.arange(lay.n_nodes, dtype=np.int64)
             dim = np.zeros(lay.n_nodes)
             if h2["centre"].size:

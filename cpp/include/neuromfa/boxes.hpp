@@ -167,17 +167,23 @@ inline IdRange id_range(const std::int64_t* src, std::int64_t n, int n_threads) 
 inline BoxHistogram table_to_histogram(const std::uint32_t* table, std::int64_t n_slots, std::int64_t nb,
                                        std::int64_t kmin, std::int64_t id_offset, std::int64_t min_edges,
                                        int n_threads) {
+    std::vector<std::int64_t> degree(static_cast<std::size_t>(n_slots)), runs(static_cast<std::size_t>(n_slots));
+    parallel_for(n_blocks(n_slots, 1024), n_threads, [&](std::int64_t b) {
+        for (std::int64_t s = b * 1024; s < std::min(n_slots, (b + 1) * 1024); ++s) {
+            const std::uint32_t* row = table + s * nb;
+            std::int64_t d = 0, r = 0;
+            for (std::int64_t k = 0; k < nb; ++k) d += row[k], r += row[k] != 0;
+            degree[s] = d, runs[s] = r;
+        }
+    });
     BoxHistogram h;
     h.indptr.push_back(0);
     for (std::int64_t s = 0; s < n_slots; ++s) {
-        const std::uint32_t* row = table + s * nb;
-        std::int64_t degree = 0, n_runs = 0;
-        for (std::int64_t k = 0; k < nb; ++k) degree += row[k], n_runs += row[k] != 0;
-        h.n_distances += degree;
-        if (degree > 0) ++h.n_sources;
-        if (degree > 0 && degree >= min_edges) {
+        h.n_distances += degree[s];
+        if (degree[s] > 0) ++h.n_sources;
+        if (degree[s] > 0 && degree[s] >= min_edges) {
             h.centre.push_back(s + id_offset);
-            h.indptr.push_back(h.indptr.back() + n_runs);
+            h.indptr.push_back(h.indptr.back() + runs[s]);
         }
     }
     h.key.resize(static_cast<std::size_t>(h.indptr.back()));
