@@ -161,7 +161,8 @@ def _check_params(threshold, min_edges, decimals):
     return threshold, int(min_edges), int(decimals)
 
 
-def _as_ids(a, name: str) -> np.ndarray:
+def _as_ids(a, name: str, check_negative: bool = True) -> np.ndarray:
+    """1-d int64 ids; negative ids are refused here unless the core checks them itself."""
     a = np.asarray(a)
     if a.ndim != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {a.shape}")
@@ -179,7 +180,7 @@ def _as_ids(a, name: str) -> np.ndarray:
         ids = np.zeros(0, np.int64)
     else:
         raise TypeError(f"{name} must hold integer node ids, got dtype {a.dtype}")
-    if ids.size and ids.min() < 0:
+    if check_negative and ids.size and ids.min() < 0:
         i = int(np.argmax(ids < 0))
         raise ValueError(f"{name} holds negative node ids (first at index {i}: {ids[i]})")
     return ids
@@ -319,7 +320,7 @@ def analyze_graph(src, dst, weight, *, threshold: float = 150.0, min_edges: int 
     threshold, min_edges, decimals = _check_params(threshold, min_edges, decimals)
     q = _check_q(q)
     n_threads = _check_threads(n_threads)
-    src = _as_ids(src, "src")
+    src = _as_ids(src, "src", check_negative=False)  # the core names the first negative src
     dst = _as_ids(dst, "dst")
     w, kind = _as_weights(weight)
     if not (src.size == dst.size == w.size):

@@ -59,6 +59,35 @@ static void test_filter() {
     CHECK(throws_invalid([] { DistanceFilter bad(1.0, 0); }));
 }
 
+// The vectorised bins equal key_of_weight exactly, boundaries and rounding ties included.
+static void test_bins_match_scalar_keys() {
+    std::mt19937_64 g(11);
+    std::vector<double> w;
+    for (double d : {1.0, 1.5, 2.5, 3.5, 149.5, 150.0, 150.5, 0.5}) w.push_back(1.0 / d), w.push_back(-1.0 / d);
+    w.push_back(0.0), w.push_back(1e-300), w.push_back(std::nextafter(1.0 / 150.0, 0.0)), w.push_back(2.0);
+    std::uniform_real_distribution<double> u(-9.0, 1.0);
+    for (int i = 0; i < 200000; ++i) w.push_back((g() & 1 ? -1 : 1) * std::pow(10.0, u(g)));
+    for (int dec : {0, 1, 2, -1}) {
+        for (double T : {150.0, 1000.0, 3.3}) {
+            DistanceFilter f(T, dec);
+            const std::int64_t kmin = f.min_key();
+            std::vector<std::int32_t> out(w.size());
+            CHECK(!f.bins(w.data(), static_cast<std::int64_t>(w.size()), kmin, out.data()));
+            std::vector<float> wf(w.begin(), w.end());
+            std::vector<std::int32_t> outf(w.size());
+            f.bins(wf.data(), static_cast<std::int64_t>(wf.size()), kmin, outf.data());
+            for (std::size_t i = 0; i < w.size(); ++i) {
+                const std::int64_t k = f.key_of_weight(w[i]), kf = f.key_of_weight(static_cast<double>(wf[i]));
+                CHECK(out[i] == (k >= 0 ? k - kmin : -1));
+                CHECK(outf[i] == (kf >= 0 ? kf - kmin : -1));
+            }
+        }
+    }
+    std::vector<double> nan{0.1, std::nan(""), 0.2};
+    std::vector<std::int32_t> o(3);
+    CHECK(DistanceFilter(150.0, 0).bins(nan.data(), 3, 1, o.data()));
+}
+
 // Both grouping paths (dense table and counting sort) give the same histograms.
 static void test_onehop_paths_agree() {
     std::mt19937_64 g(7);
@@ -119,6 +148,7 @@ int main() {
     test_rounding_is_half_to_even();
     test_half_widening();
     test_filter();
+    test_bins_match_scalar_keys();
     test_onehop_paths_agree();
     test_partition_invariants_and_threads();
     test_bad_input();

@@ -131,6 +131,11 @@ inline void encode_runs(BoxHistogram& h, std::vector<std::int64_t>& keys, int n_
 
 namespace detail {
 
+inline std::string negative_id_message(const char* name, std::int64_t index, std::int64_t value) {
+    return std::string(name) + " holds negative node ids (first at index " + std::to_string(index) + ": " +
+           std::to_string(value) + ")";
+}
+
 struct IdRange {
     std::int64_t min_id = 0, max_id = -1;
 };
@@ -152,7 +157,7 @@ inline IdRange id_range(const std::int64_t* src, std::int64_t n, int n_threads) 
     IdRange r;
     r.min_id = INT64_MAX;
     for (std::int64_t b = 0; b < nb; ++b) {
-        if (neg[b] >= 0) throw std::invalid_argument("src[" + std::to_string(neg[b]) + "] is negative");
+        if (neg[b] >= 0) throw std::invalid_argument(negative_id_message("src", neg[b], src[neg[b]]));
         r.min_id = std::min(r.min_id, lo[b]);
         r.max_id = std::max(r.max_id, hi[b]);
     }
@@ -288,15 +293,24 @@ inline std::int64_t accumulate_matrix(const WeightView& w, std::int64_t n_out, s
             scan_half(lut32.data(), [](std::int32_t k) { return k >= 0; },
                       [](std::int32_t k) { return k == kInvalid; }, i0, i1, base, first_bad);
         } else {
+            std::vector<std::int32_t> row_bins(static_cast<std::size_t>(i1 - i0));
             for (std::int64_t j = 0; j < n_out; ++j) {
                 const std::int64_t row = j * n_in;
-                for (std::int64_t i = i0; i < i1; ++i) {
-                    const double v = w.kind == WeightKind::f64 ? static_cast<const double*>(w.data)[row + i]
-                                                               : static_cast<const float*>(w.data)[row + i];
-                    const std::int64_t k = filter.key_of_weight(v);
-                    if (k >= 0) ++base[(i - i0) * nb + (k - kmin)];
-                    else if (k == kInvalid && first_bad < 0) first_bad = row + i;
-                }
+                const bool any_bad =
+                    w.kind == WeightKind::f64
+                        ? filter.bins(static_cast<const double*>(w.data) + row + i0, i1 - i0, kmin, row_bins.data())
+                        : filter.bins(static_cast<const float*>(w.data) + row + i0, i1 - i0, kmin, row_bins.data());
+                for (std::int64_t i = 0; i < i1 - i0; ++i)
+                    if (row_bins[i] >= 0) ++base[i * nb + row_bins[i]];
+                if (any_bad && first_bad < 0)
+                    for (std::int64_t i = i0; i < i1; ++i) {
+                        const double v = w.kind == WeightKind::f64 ? static_cast<const double*>(w.data)[row + i]
+                                                                   : static_cast<const float*>(w.data)[row + i];
+                        if (!std::isfinite(v)) {
+                            first_bad = row + i;
+                            break;
+                        }
+                    }
             }
         }
         bad[c] = first_bad;
@@ -331,22 +345,26 @@ inline BoxHistogram onehop_dense(const std::int64_t* src, const WeightView& w, s
                 bad[b] = e;
             }
         };
-        switch (w.kind) {
-            case WeightKind::f64: {
-                const double* p = static_cast<const double*>(w.data);
-                for (std::int64_t e = lo; e < hi; ++e) put(e, filter.key_of_weight(p[e]));
-                break;
-            }
-            case WeightKind::f32: {
-                const float* p = static_cast<const float*>(w.data);
-                for (std::int64_t e = lo; e < hi; ++e) put(e, filter.key_of_weight(static_cast<double>(p[e])));
-                break;
-            }
-            default: {
-                const std::uint16_t* p = static_cast<const std::uint16_t*>(w.data);
-                for (std::int64_t e = lo; e < hi; ++e) put(e, table[p[e]]);
-            }
+        if (w.kind == WeightKind::f64 || w.kind == WeightKind::f32) {
+            // bins of the block first (vectorised), then the increments
+            thread_local std::vector<std::int32_t> bins;
+            bins.resize(static_cast<std::size_t>(hi - lo));
+            const bool any_bad = w.kind == WeightKind::f64
+                                     ? filter.bins(static_cast<const double*>(w.data) + lo, hi - lo, kmin, bins.data())
+                                     : filter.bins(static_cast<const float*>(w.data) + lo, hi - lo, kmin, bins.data());
+            const std::int64_t* __restrict s = src + lo;
+            for (std::int64_t e = 0; e < hi - lo; ++e)
+                if (bins[e] >= 0) ++hp[(s[e] - ids.min_id) * nb + bins[e]];
+            if (any_bad)
+                for (std::int64_t e = lo; e < hi && bad[b] < 0; ++e) {
+                    const double v = w.kind == WeightKind::f64 ? static_cast<const double*>(w.data)[e]
+                                                               : static_cast<const float*>(w.data)[e];
+                    if (!std::isfinite(v)) bad[b] = e;
+                }
+            return;
         }
+        const std::uint16_t* p = static_cast<const std::uint16_t*>(w.data);
+        for (std::int64_t e = lo; e < hi; ++e) put(e, table[p[e]]);
     };
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)

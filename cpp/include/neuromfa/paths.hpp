@@ -33,8 +33,8 @@ inline DistanceGraph build_distance_graph(const std::int64_t* src, const std::in
     DistanceGraph g;
     g.node_id.reserve(static_cast<std::size_t>(2 * n_edges));
     for (std::int64_t e = 0; e < n_edges; ++e) {
-        if (src[e] < 0) throw std::invalid_argument("src[" + std::to_string(e) + "] is negative");
-        if (dst[e] < 0) throw std::invalid_argument("dst[" + std::to_string(e) + "] is negative");
+        if (src[e] < 0) throw std::invalid_argument(detail::negative_id_message("src", e, src[e]));
+        if (dst[e] < 0) throw std::invalid_argument(detail::negative_id_message("dst", e, dst[e]));
         g.node_id.push_back(src[e]);
         g.node_id.push_back(dst[e]);
     }
