@@ -78,11 +78,12 @@ def main():
         base = run_job("bench_models", "numpy_job", folder, args.threads)
         row = dict(shape=shape, blocks=SHAPES[shape][0], hidden=SHAPES[shape][1], file_mib=round(size, 1),
                    engine_s=eng["seconds"], engine_per_sample_ms=1000 * eng["seconds"] / K,
+                   engine_per_sample_block_ms=1000 * eng["seconds"] / K / SHAPES[shape][0],
                    engine_peak_rss_mib=eng["peak_rss_mib"], numpy_s=base["seconds"],
                    numpy_peak_rss_mib=base["peak_rss_mib"], speedup=base["seconds"] / eng["seconds"])
         rows.append(row)
         print(f"{shape:>5} ({size:7.1f} MiB): engine {eng['seconds']:6.3f} s ({row['engine_per_sample_ms']:5.1f} "
-              f"ms/sample, peak {eng['peak_rss_mib']:6.0f} MiB) | numpy {base['seconds']:6.2f} s "
+              f"ms/sample, {row['engine_per_sample_block_ms']:4.2f} ms/sample/block, peak {eng['peak_rss_mib']:6.0f} MiB) | numpy {base['seconds']:6.2f} s "
               f"(peak {base['peak_rss_mib']:6.0f} MiB) | x{row['speedup']:.1f}", flush=True)
     save(args.out, rows, dict(machine(), threads=args.threads, samples=K, per_layer=S))
 

@@ -87,3 +87,12 @@ def test_bad_box_options():
         nm.analyze_graph(src, dst, w, box="path", direction="backward")
     with pytest.raises(ValueError, match="dst holds negative"):
         nm.analyze_graph(src, -dst, w, box="path")
+
+
+def test_path_boxes_with_huge_sparse_ids_equal_dense_ids():
+    rng = np.random.default_rng(5)
+    src, dst, w = layered(rng, scale=0.04)
+    big = 10 ** 12 + 7
+    a = nm.analyze_graph(src, dst, w, box="path", min_edges=5)
+    b = nm.analyze_graph(src * big, dst * big, w, box="path", min_edges=5)
+    assert np.array_equal(a.log_z, b.log_z)

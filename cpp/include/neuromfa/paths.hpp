@@ -31,33 +31,53 @@ inline DistanceGraph build_distance_graph(const std::int64_t* src, const std::in
                                           int n_threads) {
     std::vector<std::int64_t> keys = detail::edge_keys(w, n_edges, filter, n_threads);  // validates weights
     DistanceGraph g;
-    g.node_id.reserve(static_cast<std::size_t>(2 * n_edges));
+    std::int64_t max_id = -1;
     for (std::int64_t e = 0; e < n_edges; ++e) {
         if (src[e] < 0) throw std::invalid_argument(detail::negative_id_message("src", e, src[e]));
         if (dst[e] < 0) throw std::invalid_argument(detail::negative_id_message("dst", e, dst[e]));
-        g.node_id.push_back(src[e]);
-        g.node_id.push_back(dst[e]);
+        max_id = std::max(max_id, std::max(src[e], dst[e]));
     }
-    std::sort(g.node_id.begin(), g.node_id.end());
-    g.node_id.erase(std::unique(g.node_id.begin(), g.node_id.end()), g.node_id.end());
-    g.node_id.shrink_to_fit();
+    // Compact indices: a dense id table when ids are small, else sorted distinct ids.
+    const bool dense = max_id < std::max<std::int64_t>(4 * n_edges, 1 << 20);
+    std::vector<std::int64_t> table;
+    if (dense) {
+        table.assign(static_cast<std::size_t>(max_id + 1), -1);
+        for (std::int64_t e = 0; e < n_edges; ++e) table[src[e]] = table[dst[e]] = 0;
+        for (std::int64_t id = 0; id <= max_id; ++id)
+            if (table[id] == 0) table[id] = static_cast<std::int64_t>(g.node_id.size()), g.node_id.push_back(id);
+    } else {
+        g.node_id.reserve(static_cast<std::size_t>(2 * n_edges));
+        for (std::int64_t e = 0; e < n_edges; ++e) g.node_id.push_back(src[e]), g.node_id.push_back(dst[e]);
+        std::sort(g.node_id.begin(), g.node_id.end());
+        g.node_id.erase(std::unique(g.node_id.begin(), g.node_id.end()), g.node_id.end());
+        g.node_id.shrink_to_fit();
+    }
     const std::int64_t n = static_cast<std::int64_t>(g.node_id.size());
-    auto index = [&](std::int64_t id) { return std::lower_bound(g.node_id.begin(), g.node_id.end(), id) - g.node_id.begin(); };
+    auto index = [&](std::int64_t id) -> std::int64_t {
+        return dense ? table[id] : std::lower_bound(g.node_id.begin(), g.node_id.end(), id) - g.node_id.begin();
+    };
+    std::vector<std::int64_t> ea(static_cast<std::size_t>(n_edges)), eb(static_cast<std::size_t>(n_edges));
+    std::vector<double> ed(static_cast<std::size_t>(n_edges));
+    parallel_for(n_blocks(n_edges, 1 << 14), n_threads, [&](std::int64_t blk) {
+        for (std::int64_t e = blk << 14; e < std::min(n_edges, (blk + 1) << 14); ++e) {
+            if (keys[e] < 0) continue;
+            double wv;
+            switch (w.kind) {
+                case WeightKind::f64: wv = static_cast<const double*>(w.data)[e]; break;
+                case WeightKind::f32: wv = static_cast<const float*>(w.data)[e]; break;
+                case WeightKind::f16: wv = half_to_double(static_cast<const std::uint16_t*>(w.data)[e]); break;
+                default: wv = bfloat16_to_double(static_cast<const std::uint16_t*>(w.data)[e]);
+            }
+            ed[e] = 1.0 / std::fabs(wv);
+            ea[e] = index(src[e]), eb[e] = index(dst[e]);
+        }
+    });
     std::vector<std::int64_t> s_idx, d_idx;
     std::vector<double> dist;
     for (std::int64_t e = 0; e < n_edges; ++e) {
         if (keys[e] < 0) continue;
-        double wv;
-        switch (w.kind) {
-            case WeightKind::f64: wv = static_cast<const double*>(w.data)[e]; break;
-            case WeightKind::f32: wv = static_cast<const float*>(w.data)[e]; break;
-            case WeightKind::f16: wv = half_to_double(static_cast<const std::uint16_t*>(w.data)[e]); break;
-            default: wv = bfloat16_to_double(static_cast<const std::uint16_t*>(w.data)[e]);
-        }
-        const double d = 1.0 / std::fabs(wv);
-        const std::int64_t a = index(src[e]), b = index(dst[e]);
-        s_idx.push_back(a), d_idx.push_back(b), dist.push_back(d);
-        if (undirected) s_idx.push_back(b), d_idx.push_back(a), dist.push_back(d);
+        s_idx.push_back(ea[e]), d_idx.push_back(eb[e]), dist.push_back(ed[e]);
+        if (undirected) s_idx.push_back(eb[e]), d_idx.push_back(ea[e]), dist.push_back(ed[e]);
     }
     g.indptr.assign(static_cast<std::size_t>(n) + 1, 0);
     for (std::int64_t a : s_idx) ++g.indptr[a + 1];
