@@ -18,7 +18,7 @@ import numpy as np
 from . import _core
 from .engine import (
     SPECTRUM_FILTERS, Spectrum, _as_weights, _check_box, _check_params, _check_q, _check_threads, analyze_graph,
-    analyze_histogram,
+    spectrum_from_partition,
 )
 from .nin import build_nin, load_layout
 from .sources import TensorSource, resolve_source
@@ -218,9 +218,9 @@ def _matrix_blocks(tsrc, lay, m):
         yield n_out, n_in, np.ascontiguousarray(tsrc.get_slice(m.name, rows=idx))
 
 
-def _stream_full(tsrc, lay, threshold, decimals, min_edges, nfd_threshold, n_threads):
-    """Histograms of the full network's one-hop boxes (and the NFD table), one row block at a
-    time: each weight is read once and binned straight into dense (node x key) count tables."""
+def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads):
+    """Dense (node x key) count tables of the full network's one-hop distances (and of the NFD
+    distances), filled one row block at a time: each weight is read once and binned."""
     n_nodes = lay.n_nodes
     tables = []
     for t, dec, low in ((threshold, decimals, 1.0), (nfd_threshold, 0, 0.0)):
@@ -248,9 +248,7 @@ def _stream_full(tsrc, lay, threshold, decimals, min_edges, nfd_threshold, n_thr
                                      f"[{done + bad // n_in}, {bad % n_in}]")
             done += block.shape[0]
         n_edges += n_out * n_in
-    hist = _core.table_histogram(tables[0][0], threshold, decimals, min_edges, n_threads, 1.0)
-    nfd = _core.table_histogram(tables[1][0], nfd_threshold, 0, 11, n_threads, 0.0) if len(tables) > 1 else None
-    return hist, nfd, n_edges
+    return tables, n_edges
 
 
 def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optional[int] = 32,
@@ -278,20 +276,20 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     if per_layer is None:
         if box != "edge":
             raise ValueError("path boxes need a sampled network (per_layer=S); the full network supports box='edge'")
-        hist, nfd, n_edges = _stream_full(tsrc_, lay, threshold, decimals, min_edges,
-                                          nfd_threshold if node_dimension else None, n_threads)
-        if hist["centre"].size == 0:
+        tables, n_edges = _stream_full(tsrc_, lay, threshold, decimals, nfd_threshold if node_dimension else None,
+                                       n_threads)
+        part = _core.table_log_partition(tables[0][0], threshold, decimals, min_edges, q.tolist(), n_threads)
+        if part["centre"].size == 0:
             raise ValueError(f"{label}: no node kept in the full network (no node has min_edges={min_edges} "
                              f"weights with 1/{threshold:g} <= |w| < 1)")
-        spectrum = analyze_histogram(hist["indptr"], hist["key"], hist["count"], decimals=decimals, q=q,
-                                     n_threads=n_threads, n_distances=hist["n_distances"], params=params)
+        spectrum = spectrum_from_partition(part, q, decimals=decimals, n_distances=part["n_distances"],
+                                           params=params)
         dims = None
-        if nfd is not None:
-            h2 = nfd
+        if node_dimension:
+            nfd = _core.table_log_partition(tables[1][0], nfd_threshold, 0, 11, [0.0, 1.0], n_threads, 0.0, True)
             node = np.arange(lay.n_nodes, dtype=np.int64)
             dim = np.zeros(lay.n_nodes)
-            if h2["centre"].size:
-                dim[h2["centre"]] = _core.node_fractal_dimension(h2["indptr"], h2["key"], h2["count"], n_threads)
+            dim[nfd["centre"]] = nfd["dimension"]
             codes = (np.searchsorted(lay.offsets, node, side="right") - 1).astype(np.int32)
             dims = NodeDimensions(_readonly(node), _readonly(codes), _readonly(dim), names, nfd_threshold)
         return SampleResult(label, None, spectrum, lay.n_nodes, n_edges, time.perf_counter() - t0, dims,

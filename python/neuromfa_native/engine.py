@@ -256,6 +256,13 @@ def analyze_histogram(indptr, key, count, *, decimals: int = 0, q=None, n_thread
     key = np.ascontiguousarray(key, dtype=np.int64)
     count = np.ascontiguousarray(count, dtype=np.int64)
     part = _core.log_partition(indptr, key, count, int(decimals), q.tolist(), n_threads)
+    return spectrum_from_partition(part, q, decimals=decimals, n_distances=n_distances, params=params)
+
+
+def spectrum_from_partition(part: dict, q, *, decimals: int = 0, n_distances: int = 0,
+                            params: Optional[dict] = None) -> Spectrum:
+    """Fit and spectrum from a core partition result (``radius``, ``log_z``, ``n_centres``)."""
+    q = _check_q(q)
     radius = part["radius"]
     if radius.size < 2:
         raise ValueError(
@@ -275,7 +282,7 @@ def analyze_histogram(indptr, key, count, *, decimals: int = 0, q=None, n_thread
     if poor.size:
         notes.append(f"{poor.size} of {q.size} tau fits have r^2 < {POOR_FIT_R2} (worst {np.nanmin(r2):.3f})")
     for note in notes:
-        warnings.warn(note, RuntimeWarning, stacklevel=3)
+        warnings.warn(note, RuntimeWarning, stacklevel=4)
     return Spectrum(
         q=_readonly(q.copy()), tau=_readonly(tau), alpha=_readonly(alpha), f=_readonly(f), alpha0=alpha0,
         width=width, n_nodes=int(part["n_centres"]), radius=_readonly(radius), log_z=_readonly(part["log_z"]),

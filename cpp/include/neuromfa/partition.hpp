@@ -9,6 +9,9 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "neuromfa/distance.hpp"
 #include "neuromfa/parallel.hpp"
@@ -48,6 +51,34 @@ inline void validate_histogram(const HistogramView& h) {
         }
     }
 }
+
+// Box histograms as the partition kernel reads them: centres in order, each a run of
+// (key, count) pairs with ascending keys.  Two layouts: CSR arrays, or a dense (node x key)
+// count table (streamed full networks), read in place without building the CSR.
+struct CsrSource {
+    HistogramView h;
+    std::int64_t size() const { return h.n_centres; }
+    std::int64_t pairs(std::int64_t c) const { return h.indptr[c + 1] - h.indptr[c]; }
+    template <class F>
+    void for_each(std::int64_t c, F&& f) const {
+        for (std::int64_t p = h.indptr[c]; p < h.indptr[c + 1]; ++p) f(h.key[p], h.count[p]);
+    }
+};
+
+struct TableSource {
+    const std::uint32_t* table;
+    std::int64_t nb, kmin;
+    std::vector<std::int64_t> rows;     // table rows of the kept centres, ascending
+    std::vector<std::int64_t> nonzero;  // distinct keys of each kept centre (its CSR length)
+    std::int64_t size() const { return static_cast<std::int64_t>(rows.size()); }
+    std::int64_t pairs(std::int64_t c) const { return nonzero[c]; }
+    template <class F>
+    void for_each(std::int64_t c, F&& f) const {
+        const std::uint32_t* row = table + rows[c] * nb;
+        for (std::int64_t k = 0; k < nb; ++k)
+            if (row[k]) f(k + kmin, static_cast<std::int64_t>(row[k]));
+    }
+};
 
 namespace detail {
 
@@ -159,7 +190,26 @@ struct PartitionKernel {
             std::size_t j = k + 1;
             for (; j + 4 <= end; j += 4) {
                 double *r0 = direct + j * nr, *r1 = r0 + nr, *r2 = r1 + nr, *r3 = r2 + nr;
-                for (std::size_t u = 0; u < nr; ++u) {
+                std::size_t u0 = 0;
+#if defined(__SSE2__)
+                for (; u0 + 2 <= nr; u0 += 2) {  // two radii per vector: the same operations, in order
+                    __m128d s0 = _mm_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+                    for (int b = 0; b < nb; ++b) {
+                        const __m128d rr = _mm_loadu_pd(R + b * nr + u0);
+                        __m128d tt = _mm_loadu_pd(T + b * nr + u0);
+                        tt = _mm_mul_pd(tt, rr), s0 = _mm_add_pd(s0, tt);
+                        tt = _mm_mul_pd(tt, rr), s1 = _mm_add_pd(s1, tt);
+                        tt = _mm_mul_pd(tt, rr), s2 = _mm_add_pd(s2, tt);
+                        tt = _mm_mul_pd(tt, rr), s3 = _mm_add_pd(s3, tt);
+                        _mm_storeu_pd(T + b * nr + u0, tt);
+                    }
+                    _mm_storeu_pd(r0 + u0, _mm_add_pd(_mm_loadu_pd(r0 + u0), s0));
+                    _mm_storeu_pd(r1 + u0, _mm_add_pd(_mm_loadu_pd(r1 + u0), s1));
+                    _mm_storeu_pd(r2 + u0, _mm_add_pd(_mm_loadu_pd(r2 + u0), s2));
+                    _mm_storeu_pd(r3 + u0, _mm_add_pd(_mm_loadu_pd(r3 + u0), s3));
+                }
+#endif
+                for (std::size_t u = u0; u < nr; ++u) {
                     double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
                     for (int b = 0; b < nb; ++b) {
                         const double rr = R[b * nr + u];
@@ -185,25 +235,25 @@ struct PartitionKernel {
 
     // Walks one centre's histogram: calls visit(a, b, mass) for each maximal radius-index range
     // [a, b) of constant box mass N_i(r) = 1 + #{d <= r}; the last range has mass N_i(D).
-    template <class Visit>
-    static void walk(const HistogramView& h, std::int64_t c, const std::vector<std::int64_t>& rkeys, Visit&& visit) {
-        const std::int64_t lo = h.indptr[c], hi = h.indptr[c + 1];
+    template <class Src, class Visit>
+    static void walk(const Src& h, std::int64_t c, const std::vector<std::int64_t>& rkeys, Visit&& visit) {
         std::int64_t mass = 1, seg = 0;
         auto it = rkeys.begin();
-        for (std::int64_t p = lo; p < hi; ++p) {
-            it = std::lower_bound(it, rkeys.end(), h.key[p]);
+        h.for_each(c, [&](std::int64_t key, std::int64_t count) {
+            it = std::lower_bound(it, rkeys.end(), key);
             const std::int64_t ri = it - rkeys.begin();
             if (ri > seg) visit(seg, ri, mass);
-            mass += h.count[p];
+            mass += count;
             seg = ri;
-        }
+        });
         const std::int64_t n_r = static_cast<std::int64_t>(rkeys.size());
         if (n_r > seg) visit(seg, n_r, mass);
     }
 
     // Adds centre c's terms: dense centres join the batch (direct sums), others go to `acc` in
     // difference form, and the per-radius fallback writes direct values.
-    void add_centre(const HistogramView& h, std::int64_t c, const std::vector<std::int64_t>& rkeys, double* acc,
+    template <class Src>
+    void add_centre(const Src& h, std::int64_t c, const std::vector<std::int64_t>& rkeys, double* acc,
                     double* direct, Scratch& s) const {
         s.seg_a.clear();
         s.seg_b.clear();
@@ -215,12 +265,15 @@ struct PartitionKernel {
             s.seg_m.push_back(m);
         });
         const double ln_total = std::log(static_cast<double>(s.seg_m.back()));
-        if (use_tables && static_cast<std::int64_t>(s.seg_m.size()) == n_r) {
+        // Centres with segments for at least half the radii are evaluated per radius in batches
+        // (their masses expanded over each segment); sparser ones in difference form below.
+        if (use_tables && 2 * static_cast<std::int64_t>(s.seg_m.size()) >= n_r) {
             if (s.batch_m.empty()) {
                 s.batch_m.resize(kBatch * static_cast<std::size_t>(n_r));
                 s.batch_ln.resize(kBatch);
             }
-            std::copy(s.seg_m.begin(), s.seg_m.end(), s.batch_m.begin() + s.n_batch * n_r);
+            std::int64_t* m = s.batch_m.data() + s.n_batch * n_r;
+            for (std::size_t u = 0; u < s.seg_m.size(); ++u) std::fill(m + s.seg_a[u], m + s.seg_b[u], s.seg_m[u]);
             s.batch_ln[s.n_batch] = ln_total;
             if (++s.n_batch == kBatch) flush_batch(direct, s);
             return;
@@ -305,23 +358,25 @@ inline std::vector<std::int64_t> distinct_keys(const std::int64_t* keys, std::in
 }
 
 // Centre ranges of roughly equal cost, fixed by the data alone.
-inline std::vector<std::int64_t> cost_blocks(const HistogramView& h, std::int64_t n_r, std::int64_t target) {
+template <class Src>
+std::vector<std::int64_t> cost_blocks(const Src& h, std::int64_t n_r, std::int64_t target) {
     std::vector<std::int64_t> bounds{0};
     std::int64_t cost = 0;
-    for (std::int64_t c = 0; c < h.n_centres; ++c) {
-        cost += (h.indptr[c + 1] - h.indptr[c]) + n_r;
+    for (std::int64_t c = 0; c < h.size(); ++c) {
+        cost += h.pairs(c) + n_r;
         if (cost >= target) {
             bounds.push_back(c + 1);
             cost = 0;
         }
     }
-    if (bounds.back() != h.n_centres) bounds.push_back(h.n_centres);
+    if (bounds.back() != h.size()) bounds.push_back(h.size());
     return bounds;
 }
 
 // sum over centres of exp(q*L_i(r) - shift[q][r]), reduced in block order.
-inline std::vector<double> shifted_sums(const HistogramView& h, const std::vector<std::int64_t>& rkeys,
-                                        const PartitionKernel& kernel, int n_threads) {
+template <class Src>
+std::vector<double> shifted_sums(const Src& h, const std::vector<std::int64_t>& rkeys, const PartitionKernel& kernel,
+                                 int n_threads) {
     const std::int64_t n_r = static_cast<std::int64_t>(rkeys.size());
     const std::size_t cells = kernel.q.size() * static_cast<std::size_t>(n_r);
     const std::vector<std::int64_t> bounds = cost_blocks(h, n_r, 1 << 15);
@@ -361,38 +416,40 @@ inline std::vector<double> shifted_sums(const HistogramView& h, const std::vecto
 
 }  // namespace detail
 
-// ln Z_q(r) on the radius grid of all centres' keys.  Each term is scaled by exp(-shift) so
-// that the largest possible term is 1: no overflow for any q.  Should a sum still underflow
-// (|q| * ln(max mass) beyond ~700), that moment is recomputed with a shift per radius.
-inline Partition log_partition(const HistogramView& h, const Rounding& rounding, const std::vector<double>& q,
-                               int n_threads) {
-    if (h.n_centres < 1) throw std::invalid_argument("no box centre: the histogram is empty");
+namespace detail {
+
+inline void check_moments(const std::vector<double>& q) {
     if (q.empty()) throw std::invalid_argument("q must hold at least one moment");
     for (double v : q)
         if (!std::isfinite(v)) throw std::invalid_argument("q must be finite");
-    validate_histogram(h);
+}
 
+template <class Src>
+std::int64_t centre_mass(const Src& h, std::int64_t c) {
+    std::int64_t total = 1;
+    h.for_each(c, [&](std::int64_t, std::int64_t count) { total += count; });
+    return total;
+}
+
+// ln Z_q(r) of any histogram source on the given radius grid (see log_partition).
+template <class Src>
+Partition log_partition_impl(const Src& h, std::vector<std::int64_t> radius_key, const Rounding& rounding,
+                             const std::vector<double>& q, int n_threads) {
     Partition out;
-    out.n_centres = h.n_centres;
-    const std::int64_t n_pairs = h.indptr[h.n_centres];
-    out.radius_key = detail::distinct_keys(h.key, n_pairs);
+    out.n_centres = h.size();
+    out.radius_key = std::move(radius_key);
     if (out.radius_key.empty()) throw std::invalid_argument("no distance in any box: the radius grid is empty");
     const std::int64_t n_r = static_cast<std::int64_t>(out.radius_key.size());
     for (std::int64_t k : out.radius_key) out.radius.push_back(rounding.value(k));
-
-    for (std::int64_t c = 0; c < h.n_centres; ++c) {
-        std::int64_t total = 1;
-        for (std::int64_t p = h.indptr[c]; p < h.indptr[c + 1]; ++p) total += h.count[p];
-        out.max_mass = std::max(out.max_mass, total);
-    }
+    for (std::int64_t c = 0; c < h.size(); ++c) out.max_mass = std::max(out.max_mass, centre_mass(h, c));
     const double ln_max = std::log(static_cast<double>(out.max_mass));
     const std::size_t nq = q.size();
     std::vector<double> shift(nq * static_cast<std::size_t>(n_r));
     for (std::size_t k = 0; k < nq; ++k)
         std::fill(shift.begin() + k * n_r, shift.begin() + (k + 1) * n_r, q[k] < 0 ? -q[k] * ln_max : 0.0);
 
-    const detail::PartitionKernel kernel(q, shift, false, n_r, ln_max, out.max_mass);
-    std::vector<double> sums = detail::shifted_sums(h, out.radius_key, kernel, n_threads);
+    const PartitionKernel kernel(q, shift, false, n_r, ln_max, out.max_mass);
+    std::vector<double> sums = shifted_sums(h, out.radius_key, kernel, n_threads);
 
     // Moments whose shifted sums underflowed: shift each radius by its own largest term.
     std::vector<std::size_t> redo;
@@ -404,11 +461,9 @@ inline Partition log_partition(const HistogramView& h, const Rounding& rounding,
             }
     if (!redo.empty()) {
         std::vector<double> lmin(n_r, 0.0), lmax(n_r, -std::numeric_limits<double>::infinity());
-        for (std::int64_t c = 0; c < h.n_centres; ++c) {
-            std::int64_t total = 1;
-            for (std::int64_t p = h.indptr[c]; p < h.indptr[c + 1]; ++p) total += h.count[p];
-            const double ln_total = std::log(static_cast<double>(total));
-            detail::PartitionKernel::walk(h, c, out.radius_key, [&](std::int64_t a, std::int64_t b, std::int64_t m) {
+        for (std::int64_t c = 0; c < h.size(); ++c) {
+            const double ln_total = std::log(static_cast<double>(centre_mass(h, c)));
+            PartitionKernel::walk(h, c, out.radius_key, [&](std::int64_t a, std::int64_t b, std::int64_t m) {
                 const double L = std::log(static_cast<double>(m)) - ln_total;
                 for (std::int64_t r = a; r < b; ++r) {
                     lmin[r] = std::min(lmin[r], L);
@@ -421,8 +476,8 @@ inline Partition log_partition(const HistogramView& h, const Rounding& rounding,
             q2.push_back(q[k]);
             for (std::int64_t r = 0; r < n_r; ++r) shift2.push_back(q[k] * (q[k] < 0 ? lmin[r] : lmax[r]));
         }
-        const detail::PartitionKernel kernel2(q2, shift2, true, n_r, ln_max);
-        std::vector<double> sums2 = detail::shifted_sums(h, out.radius_key, kernel2, n_threads);
+        const PartitionKernel kernel2(q2, shift2, true, n_r, ln_max);
+        std::vector<double> sums2 = shifted_sums(h, out.radius_key, kernel2, n_threads);
         for (std::size_t j = 0; j < redo.size(); ++j) {
             const std::size_t k = redo[j];
             for (std::int64_t r = 0; r < n_r; ++r) {
@@ -434,6 +489,60 @@ inline Partition log_partition(const HistogramView& h, const Rounding& rounding,
     out.log_z.resize(sums.size());
     for (std::size_t i = 0; i < sums.size(); ++i) out.log_z[i] = shift[i] + std::log(sums[i]);
     return out;
+}
+
+}  // namespace detail
+
+// ln Z_q(r) on the radius grid of all centres' keys.  Each term is scaled by exp(-shift) so
+// that the largest possible term is 1: no overflow for any q.  Should a sum still underflow
+// (|q| * ln(max mass) beyond ~700), that moment is recomputed with a shift per radius.
+inline Partition log_partition(const HistogramView& h, const Rounding& rounding, const std::vector<double>& q,
+                               int n_threads) {
+    if (h.n_centres < 1) throw std::invalid_argument("no box centre: the histogram is empty");
+    detail::check_moments(q);
+    validate_histogram(h);
+    return detail::log_partition_impl(CsrSource{h}, detail::distinct_keys(h.key, h.indptr[h.n_centres]), rounding, q,
+                                      n_threads);
+}
+
+// Kept centres of a dense (node x key) count table: rows with at least `min_edges` (and at
+// least one) counts.  Also returns (n_sources, n_distances) like BoxHistogram.
+inline TableSource table_source(const std::uint32_t* table, std::int64_t n_rows, std::int64_t nb, std::int64_t kmin,
+                                std::int64_t min_edges, std::int64_t& n_sources, std::int64_t& n_distances,
+                                int n_threads) {
+    std::vector<std::int64_t> degree(static_cast<std::size_t>(n_rows)), nonzero(static_cast<std::size_t>(n_rows));
+    parallel_for(n_blocks(n_rows, 1024), n_threads, [&](std::int64_t b) {
+        for (std::int64_t s = b * 1024; s < std::min(n_rows, (b + 1) * 1024); ++s) {
+            const std::uint32_t* row = table + s * nb;
+            std::int64_t d = 0, z = 0;
+            for (std::int64_t k = 0; k < nb; ++k) d += row[k], z += row[k] != 0;
+            degree[s] = d, nonzero[s] = z;
+        }
+    });
+    TableSource src{table, nb, kmin, {}, {}};
+    n_sources = n_distances = 0;
+    for (std::int64_t s = 0; s < n_rows; ++s) {
+        n_distances += degree[s];
+        if (degree[s] > 0) ++n_sources;
+        if (degree[s] > 0 && degree[s] >= min_edges) src.rows.push_back(s), src.nonzero.push_back(nonzero[s]);
+    }
+    return src;
+}
+
+// ln Z_q(r) straight from a dense (node x key) count table: no CSR is built.
+inline Partition log_partition_table(const TableSource& src, const Rounding& rounding, const std::vector<double>& q,
+                                     int n_threads) {
+    if (src.size() < 1) throw std::invalid_argument("no box centre: the table holds no kept node");
+    detail::check_moments(q);
+    std::vector<char> present(static_cast<std::size_t>(src.nb), 0);
+    for (std::int64_t r : src.rows) {
+        const std::uint32_t* row = src.table + r * src.nb;
+        for (std::int64_t k = 0; k < src.nb; ++k) present[k] |= row[k] != 0;
+    }
+    std::vector<std::int64_t> keys;
+    for (std::int64_t k = 0; k < src.nb; ++k)
+        if (present[k]) keys.push_back(k + src.kmin);
+    return detail::log_partition_impl(src, std::move(keys), rounding, q, n_threads);
 }
 
 }  // namespace neuromfa
