@@ -48,6 +48,15 @@ py::dict histogram_dict(BoxHistogram&& h) {
     return d;
 }
 
+void put_partition(py::dict& d, Partition&& p, std::size_t n_q) {
+    const auto n_r = static_cast<py::ssize_t>(p.radius.size());
+    d["n_centres"] = p.n_centres;
+    d["max_mass"] = p.max_mass;
+    d["radius_key"] = to_numpy(std::move(p.radius_key));
+    d["radius"] = to_numpy(std::move(p.radius));
+    d["log_z"] = to_numpy(std::move(p.log_z), {static_cast<py::ssize_t>(n_q), n_r});
+}
+
 py::dict onehop_boxes_py(const carray<std::int64_t>& src, const py::array& weight, const std::string& weight_kind,
                          double threshold, int decimals, std::int64_t min_edges, int n_threads, double lower) {
     const WeightView w = weight_view(weight, weight_kind);
@@ -76,13 +85,8 @@ py::dict log_partition_py(const carray<std::int64_t>& indptr, const carray<std::
         py::gil_scoped_release release;
         p = log_partition(h, rounding, q, n_threads);
     }
-    const auto n_r = static_cast<py::ssize_t>(p.radius.size());
     py::dict d;
-    d["n_centres"] = p.n_centres;
-    d["max_mass"] = p.max_mass;
-    d["radius_key"] = to_numpy(std::move(p.radius_key));
-    d["radius"] = to_numpy(std::move(p.radius));
-    d["log_z"] = to_numpy(std::move(p.log_z), {static_cast<py::ssize_t>(q.size()), n_r});
+    put_partition(d, std::move(p), q.size());
     return d;
 }
 
@@ -179,12 +183,7 @@ py::dict table_log_partition_py(const carray<std::uint32_t>& table, double thres
         d["dimension"] = to_numpy(std::move(nfd));
         return d;
     }
-    const auto n_r = static_cast<py::ssize_t>(p.radius.size());
-    d["n_centres"] = p.n_centres;
-    d["max_mass"] = p.max_mass;
-    d["radius_key"] = to_numpy(std::move(p.radius_key));
-    d["radius"] = to_numpy(std::move(p.radius));
-    d["log_z"] = to_numpy(std::move(p.log_z), {static_cast<py::ssize_t>(q.size()), n_r});
+    put_partition(d, std::move(p), q.size());
     return d;
 }
 

@@ -193,6 +193,18 @@ def _unique_in_order(idx: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- sample maps
+def _fused_qkv_block_layers(b: int, h: int, inter: int, qkv_map: Callable) -> list:
+    """Node layers of a block with a fused QKV matrix (GPT-NeoX, GPT-2): input, QKV outputs
+    (sampled through the context set), context, attention output, MLP hidden (2S)."""
+    return [
+        NodeLayer(f"block{b}.input", h, f"block{b}.input", h),
+        NodeLayer(f"block{b}.qkv", 3 * h, f"block{b}.context", h, 1, qkv_map),
+        NodeLayer(f"block{b}.context", h, f"block{b}.context", h),
+        NodeLayer(f"block{b}.attn_out", h, f"block{b}.attn_out", h),
+        NodeLayer(f"block{b}.mlp_hidden", inter, f"block{b}.mlp_hidden", inter, 2),
+    ]
+
+
 def _offsets_map(idx: np.ndarray, offsets: tuple[int, ...]) -> np.ndarray:
     return np.concatenate([idx + o for o in offsets])
 
@@ -353,13 +365,7 @@ def _neox(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tu
     for b in range(nb):
         p = prefix.format(b=b)
         base = len(nls)
-        nls += [
-            NodeLayer(f"block{b}.input", h, f"block{b}.input", h),
-            NodeLayer(f"block{b}.qkv", 3 * h, f"block{b}.context", h, 1, qkv_map),
-            NodeLayer(f"block{b}.context", h, f"block{b}.context", h),
-            NodeLayer(f"block{b}.attn_out", h, f"block{b}.attn_out", h),
-            NodeLayer(f"block{b}.mlp_hidden", inter, f"block{b}.mlp_hidden", inter, 2),
-        ]
+        nls += _fused_qkv_block_layers(b, h, inter, qkv_map)
         mats += [
             MatrixSpec(p + "attention.query_key_value.weight", base, base + 1, "torch"),
             MatrixSpec(f"synthetic:block{b}.attention", base + 1, base + 2, "synthetic", syn, syn_nnz),
@@ -390,13 +396,7 @@ def _gpt2(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tu
     for b in range(nb):
         p = prefix.format(b=b)
         base = len(nls)
-        nls += [
-            NodeLayer(f"block{b}.input", h, f"block{b}.input", h),
-            NodeLayer(f"block{b}.qkv", 3 * h, f"block{b}.context", h, 1, qkv_map),
-            NodeLayer(f"block{b}.context", h, f"block{b}.context", h),
-            NodeLayer(f"block{b}.attn_out", h, f"block{b}.attn_out", h),
-            NodeLayer(f"block{b}.mlp_hidden", inter, f"block{b}.mlp_hidden", inter, 2),
-        ]
+        nls += _fused_qkv_block_layers(b, h, inter, qkv_map)
         mats += [
             MatrixSpec(p + "attn.c_attn.weight", base, base + 1, "conv1d"),
             MatrixSpec(f"synthetic:block{b}.attention", base + 1, base + 2, "synthetic", syn, 2 * h * hd + h),

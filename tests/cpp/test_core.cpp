@@ -9,30 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "check.hpp"
 #include "neuromfa/boxes.hpp"
 #include "neuromfa/nfd.hpp"
 #include "neuromfa/partition.hpp"
 
 using namespace neuromfa;
 
-static int failures = 0;
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            std::fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-            ++failures;                                                    \
-        }                                                                  \
-    } while (0)
-
-template <class F>
-static bool throws_invalid(F&& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument&) {
-        return true;
-    }
-    return false;
-}
+using neuromfa_test::failures;
+using neuromfa_test::throws_invalid;
+using neuromfa_test::where;
 
 static void test_rounding_is_half_to_even() {
     Rounding r0(0), r1(1), rm1(-1);

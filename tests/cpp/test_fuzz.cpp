@@ -19,31 +19,15 @@
 #include <string>
 #include <vector>
 
+#include "check.hpp"
 #include "neuromfa/boxes.hpp"
 #include "neuromfa/partition.hpp"
 
 using namespace neuromfa;
 
-static int failures = 0;
-static std::string where;  // description of the current case, printed with a failure
-
-#define CHECK(cond)                                                                                        \
-    do {                                                                                                   \
-        if (!(cond)) {                                                                                     \
-            std::fprintf(stderr, "%s:%d: CHECK(%s) failed [%s]\n", __FILE__, __LINE__, #cond, where.c_str()); \
-            if (++failures > 20) std::exit(1);                                                             \
-        }                                                                                                  \
-    } while (0)
-
-template <class F>
-static bool throws_invalid(F&& f) {
-    try {
-        f();
-    } catch (const std::invalid_argument&) {
-        return true;
-    }
-    return false;  // any other exception propagates and fails the run
-}
+using neuromfa_test::failures;
+using neuromfa_test::throws_invalid;
+using neuromfa_test::where;
 
 // ---------------------------------------------------------------------------- the slow reference
 // Widening of a binary16 pattern written independently of distance.hpp.
