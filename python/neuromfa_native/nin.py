@@ -250,9 +250,7 @@ def _make_nin(parts: list, node_ids: np.ndarray, lay: Layout, wdt: np.dtype, sam
     )
 
 
-def _iter_full(
-    src: TensorSource, lay: Layout, wdt: np.dtype, include_synthetic: bool, check_finite: bool = True
-) -> Iterator[FullMatrix]:
+def _iter_full(src: TensorSource, lay: Layout, wdt: np.dtype, include_synthetic: bool) -> Iterator[FullMatrix]:
     offs = lay.offsets
     for m in lay.matrices:
         nin = lay.node_layers[m.in_layer].size
@@ -267,8 +265,7 @@ def _iter_full(
         else:
             w = src.get(m.name)
             w = w.T if m.orientation == "conv1d" else w
-            if check_finite:
-                _check_finite(w, m.name, "the tensor")
+            _check_finite(w, m.name, "the tensor")
         yield FullMatrix(m.name, w, in_ids, out_ids, m.is_synthetic)
 
 
@@ -282,7 +279,6 @@ def iter_full_matrices(
     layout: str | Sequence[Sequence[Any]] = "reference",
     *,
     include_synthetic: bool = True,
-    check_finite: bool = True,
     revision: str | None = None,
     architecture: str | None = None,
     config: Mapping[str, Any] | None = None,
@@ -294,11 +290,10 @@ def iter_full_matrices(
     bfloat16 tensor is widened to float32; synthetic blocks come as 0/1 in the network's
     weight dtype), ``in_ids``/``out_ids`` the global node ids of its columns/rows. Real
     tensors are memory-mapped views where the source allows, so only one tensor needs to be
-    in memory at a time. Non-finite weights raise ``ValueError`` naming the tensor, unless
-    ``check_finite=False`` (for consumers that check while they read, saving a pass).
+    in memory at a time. Non-finite weights raise ``ValueError`` naming the tensor.
     """
     src, lay = load_layout(source, layout, revision=revision, architecture=architecture, config=config)
-    yield from _iter_full(src, lay, _weight_dtype(src, lay), include_synthetic, check_finite)
+    yield from _iter_full(src, lay, _weight_dtype(src, lay), include_synthetic)
 
 
 def describe(
