@@ -118,8 +118,23 @@ def test_plots(run, tmp_path):
     plt.close("all")
     written = write_report(s, tmp_path)
     pngs = sorted(p.name for p in written if p.suffix == ".png")
-    assert pngs == ["alpha0.png", "emergence.png", "overview.png", "spectra.png", "width.png"]
+    assert pngs == ["alpha0.png", "emergence.png", "node_dimensions.png", "overview.png", "spectra.png", "width.png"]
     assert all(p.stat().st_size > 10_000 for p in written if p.suffix == ".png")
+
+
+def test_node_dimension_plot(run):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from neuromfa_native import plotting
+    s, _ = run
+    ax = plotting.plot_node_dimensions(s)
+    assert ax.get_ylabel() == "node fractal dimension" and ax.get_title()
+    kinds = [t.get_text() for t in ax.get_xticklabels()]
+    assert kinds and all(not k.startswith("block") for k in kinds)  # pooled over blocks
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        f"step {s.checkpoints[0].step:,}", f"step {s.checkpoints[-1].step:,}"]
+    plt.close("all")
 
 
 def test_many_checkpoints_get_a_colour_bar(run):

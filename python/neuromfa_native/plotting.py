@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_alpha0", "plot_emergence", "plot_overview", "plot_spectra", "plot_width", "step_axis"]
+__all__ = ["plot_alpha0", "plot_emergence", "plot_node_dimensions", "plot_overview", "plot_spectra", "plot_width",
+           "step_axis"]
 
 #: At most this many checkpoints get a legend in :func:`plot_spectra`; more get a colour bar.
 LEGEND_MAX = 8
@@ -145,6 +146,65 @@ def plot_emergence(series, ax=None):
     ax.set_ylabel(f"degree of emergence E (baseline: {base.label})")
     ax.set_title("Emergence over training")
     ax.legend(fontsize="small", frameon=False, loc="best")
+    return ax
+
+
+def _layer_kind(name: str) -> str:
+    """'block3.mlp_hidden' -> 'mlp_hidden': layers of the same kind pooled over blocks."""
+    head, _, tail = name.partition(".")
+    return tail if head.startswith("block") and tail else name
+
+
+def plot_node_dimensions(series, ax=None, *, checkpoints=None):
+    """Distribution of node fractal dimensions (SPEC 5) per kind of node layer, pooled over
+    blocks and samples (nodes with too few distances left out), as box plots for the first and
+    the last checkpoint (or the checkpoint indices given); returns the axes."""
+    from matplotlib.patches import Patch
+
+    ax = _axes(ax)
+    n = len(series.checkpoints)
+    idx = list(checkpoints) if checkpoints is not None else sorted({0, n - 1})
+    kinds, values = [], {}
+    for i in idx:
+        for r in series.results[i]:
+            d = r.node_dimensions
+            if d is None:
+                continue
+            for code, name in enumerate(d.layer_names):
+                kind = _layer_kind(name)
+                v = d.dimension[(d.layer == code) & (d.dimension != 0)]
+                if v.size:
+                    if kind not in kinds:
+                        kinds.append(kind)
+                    values.setdefault((i, kind), []).append(v)
+    if not kinds:
+        ax.text(0.5, 0.5, "no node fractal dimensions in this run", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        return ax
+    steps = np.array([c.step for c in series.checkpoints], dtype=float)
+    norm, cmap = _norm_cmap(steps)
+    width = 0.8 / len(idx)
+    handles = []
+    for j, i in enumerate(idx):
+        colour = cmap(norm(steps[i]))
+        pos, data = [], []
+        for k, kind in enumerate(kinds):
+            if (i, kind) in values:
+                pos.append(k - 0.4 + width * (j + 0.5))
+                data.append(np.concatenate(values[(i, kind)]))
+        bp = ax.boxplot(data, positions=pos, widths=width * 0.85, patch_artist=True, showfliers=False,
+                        manage_ticks=False, medianprops=dict(color="black"))
+        for box in bp["boxes"]:
+            box.set_facecolor(colour)
+            box.set_alpha(0.8)
+        handles.append(Patch(facecolor=colour, alpha=0.8, label=f"step {series.checkpoints[i].step:,}"))
+    ax.set_xticks(range(len(kinds)), kinds, rotation=25, ha="right")
+    ax.set_xlim(-0.6, len(kinds) - 0.4)
+    ax.set_ylabel("node fractal dimension")
+    ax.set_title("Node fractal dimensions per layer kind")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(handles=handles, fontsize="small", title="checkpoint", title_fontsize="small")
     return ax
 
 

@@ -27,7 +27,7 @@ from .store import atomic_write_bytes, atomic_write_text, dumps, run_info
 
 __all__ = ["format_table", "write_report", "write_tables"]
 
-PLOTS = ("spectra", "alpha0", "width", "emergence", "overview")
+PLOTS = ("spectra", "alpha0", "width", "emergence", "node_dimensions", "overview")
 
 
 def _csv_bytes(rows: list, columns: list) -> bytes:
@@ -135,7 +135,8 @@ def write_plots(series, out: os.PathLike, *, dpi: int = 120) -> list:
         else:
             fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
             {"spectra": plotting.plot_spectra, "alpha0": plotting.plot_alpha0, "width": plotting.plot_width,
-             "emergence": plotting.plot_emergence}[name](series, ax=ax)
+             "emergence": plotting.plot_emergence,
+             "node_dimensions": plotting.plot_node_dimensions}[name](series, ax=ax)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi)
         plt.close(fig)
