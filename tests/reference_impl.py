@@ -49,3 +49,41 @@ def reference_spectrum(tau, q=Q):
 
 def reference_graph(src, weight, **kw):
     return reference_tau(distances_by_node(src, weight), **kw)
+
+
+def reference_path_lists(src, dst, w, threshold, undirected):
+    """{node: [shortest-path lengths to the other nodes within threshold]} by scipy's Dijkstra."""
+    from scipy import sparse
+    from scipy.sparse import csgraph
+    d = 1 / np.abs(w.astype(np.float64))
+    keep = (d > 1) & (d <= threshold)
+    ids = np.unique(np.concatenate([src, dst]))
+    a, b = np.searchsorted(ids, src[keep]), np.searchsorted(ids, dst[keep])
+    # parallel edges: keep the shortest (csr_matrix would add them up)
+    n = ids.size
+    best = {}
+    for i, j, dd in zip(a, b, d[keep]):
+        best[(i, j)] = min(best.get((i, j), np.inf), dd)
+    keys = np.array(list(best.keys())).reshape(-1, 2)
+    g = sparse.csr_matrix((list(best.values()), (keys[:, 0], keys[:, 1])), shape=(n, n))
+    dist = csgraph.dijkstra(g, directed=not undirected, limit=threshold)
+    lists = {}
+    for i in range(n):
+        row = np.delete(dist[i], i)
+        lists[int(ids[i])] = row[np.isfinite(row) & (row <= threshold)].tolist()
+    return lists
+
+
+def reference_nfd(distances, threshold=200.0):
+    """Node fractal dimension (SPEC 5) of one node's distances; radii rounding to 0 left out."""
+    d = np.asarray(distances, float)
+    d = d[(d > 0) & (d <= threshold)]
+    if d.size <= 10:
+        return 0.0
+    d = np.round(d)
+    radii = np.unique(d)
+    radii = radii[radii > 0]
+    if radii.size < 2:
+        return 0.0
+    c = np.array([1 + np.sum(d <= r) for r in radii])
+    return float(np.polyfit(np.log(radii), np.log(c), 1)[0])

@@ -8,6 +8,7 @@ import pytest
 
 import neuromfa_native as nm
 from model_factory import ARCHS, tiny_model  # noqa: F401  (fixture)
+from reference_impl import reference_nfd
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="golden fixtures not found")
@@ -46,20 +47,6 @@ def test_full_streaming_on_other_architectures(tiny_model, arch):  # noqa: F811
     assert np.array_equal(streamed.spectrum.log_z, explicit.log_z)
 
 
-def slow_nfd(distances, threshold=200.0):
-    d = np.asarray(distances, float)
-    d = d[(d > 0) & (d <= threshold)]
-    if d.size <= 10:
-        return 0.0
-    d = np.round(d)
-    radii = np.unique(d)
-    radii = radii[radii > 0]
-    if radii.size < 2:
-        return 0.0
-    c = np.array([1 + np.sum(d <= r) for r in radii])
-    return float(np.polyfit(np.log(radii), np.log(c), 1)[0])
-
-
 def test_node_fractal_dimension_against_slow_reference():
     rng = np.random.default_rng(0)
     src = np.repeat(np.arange(40), 30)
@@ -69,7 +56,7 @@ def test_node_fractal_dimension_against_slow_reference():
     nodes, dims = nm.node_fractal_dimension(src, w)
     np.testing.assert_array_equal(nodes, np.arange(40))
     for n in nodes:
-        np.testing.assert_allclose(dims[n], slow_nfd(1 / np.abs(w[src == n])), atol=1e-10)
+        np.testing.assert_allclose(dims[n], reference_nfd(1 / np.abs(w[src == n])), atol=1e-10)
     # too few distances -> 0
     _, d2 = nm.node_fractal_dimension(np.zeros(10, int), np.full(10, 0.05))
     assert d2[0] == 0.0

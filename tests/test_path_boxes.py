@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import neuromfa_native as nm
-from reference_impl import reference_tau
+from reference_impl import reference_path_lists, reference_tau
 
 csgraph = pytest.importorskip("scipy.sparse.csgraph")
 sparse = pytest.importorskip("scipy.sparse")
@@ -23,33 +23,13 @@ def layered(rng, sizes=(12, 20, 16, 10), fan=0.7, scale=0.05, dtype=np.float64):
     return np.array(src), np.array(dst), w
 
 
-def scipy_path_lists(src, dst, w, threshold, undirected):
-    d = 1 / np.abs(w.astype(np.float64))
-    keep = (d > 1) & (d <= threshold)
-    ids = np.unique(np.concatenate([src, dst]))
-    a, b = np.searchsorted(ids, src[keep]), np.searchsorted(ids, dst[keep])
-    # parallel edges: keep the shortest (csr_matrix would add them up)
-    n = ids.size
-    best = {}
-    for i, j, dd in zip(a, b, d[keep]):
-        best[(i, j)] = min(best.get((i, j), np.inf), dd)
-    keys = np.array(list(best.keys())).reshape(-1, 2)
-    g = sparse.csr_matrix((list(best.values()), (keys[:, 0], keys[:, 1])), shape=(n, n))
-    dist = csgraph.dijkstra(g, directed=not undirected, limit=threshold)
-    lists = {}
-    for i in range(n):
-        row = np.delete(dist[i], i)
-        lists[int(ids[i])] = row[np.isfinite(row) & (row <= threshold)].tolist()
-    return lists
-
-
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("direction", ["forward", "undirected"])
 def test_path_boxes_match_scipy(seed, direction):
     rng = np.random.default_rng(seed)
     src, dst, w = layered(rng, scale=[0.03, 0.05, 0.1][seed % 3])
     threshold = [150.0, 80.0][seed % 2]
-    lists = scipy_path_lists(src, dst, w, threshold, direction == "undirected")
+    lists = reference_path_lists(src, dst, w, threshold, direction == "undirected")
     # the lists hold path lengths, which the reference filters with 1 < d <= T: all are > 1
     tau, radii, n = reference_tau(lists, threshold=threshold, min_edges=5)
     spec = nm.analyze_graph(src, dst, w, box="path", direction=direction, threshold=threshold, min_edges=5)
