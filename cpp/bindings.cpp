@@ -95,15 +95,18 @@ py::tuple key_range_py(double threshold, int decimals, double lower) {
     return py::make_tuple(filter.min_key(), filter.max_key() - filter.min_key() + 1);
 }
 
-std::int64_t accumulate_matrix_py(py::array_t<std::uint32_t, py::array::c_style> table, const py::array& weight,
+std::int64_t accumulate_matrix_py(py::array table, const py::array& weight,
                                   const std::string& weight_kind, std::int64_t row_offset, double threshold,
                                   int decimals, int n_threads, double lower) {
     const WeightView w = weight_view(weight, weight_kind, 2);
     const DistanceFilter filter(threshold, decimals, lower);
     const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
-    if (table.ndim() != 2 || table.shape(1) != nb || !table.writeable())
-        throw py::value_error("table must be a writeable uint32 array of shape (n_nodes, " + std::to_string(nb) + ")");
-    std::uint32_t* t = table.mutable_data();
+    // the caller's own array, never a converted copy: the counts must land in it
+    if (!table.dtype().is(py::dtype::of<std::uint32_t>()) || !(table.flags() & py::array::c_style) ||
+        table.ndim() != 2 || table.shape(1) != nb || !table.writeable())
+        throw py::type_error("table must be a writeable C-contiguous uint32 array of shape (n_nodes, " +
+                             std::to_string(nb) + ")");
+    auto* t = static_cast<std::uint32_t*>(table.mutable_data());
     const std::int64_t rows = table.shape(0), n_out = weight.shape(0), n_in = weight.shape(1);
     py::gil_scoped_release release;
     return accumulate_matrix(w, n_out, n_in, t, rows, row_offset, filter, n_threads);
@@ -196,29 +199,29 @@ PYBIND11_MODULE(_core, m) {
 #endif
     m.def("openmp_enabled", &openmp_enabled, "True when the core was built with OpenMP.");
     m.def("max_threads", [] { return resolve_threads(-1); }, "Threads that n_threads=-1 means.");
-    m.def("onehop_boxes", &onehop_boxes_py, py::arg("src"), py::arg("weight"), py::arg("weight_kind"),
+    m.def("onehop_boxes", &onehop_boxes_py, py::arg("src").noconvert(), py::arg("weight"), py::arg("weight_kind"),
           py::arg("threshold"), py::arg("decimals"), py::arg("min_edges"), py::arg("n_threads"), py::arg("lower") = 1.0,
           "One-hop box histograms (CSR of rounded-distance keys and counts) of every source node.");
-    m.def("log_partition", &log_partition_py, py::arg("indptr"), py::arg("key"), py::arg("count"),
+    m.def("log_partition", &log_partition_py, py::arg("indptr").noconvert(), py::arg("key").noconvert(), py::arg("count").noconvert(),
           py::arg("decimals"), py::arg("q"), py::arg("n_threads"),
           "ln Z_q(r) of box histograms on their radius grid.");
     m.def("key_range", &key_range_py, py::arg("threshold"), py::arg("decimals"), py::arg("lower") = 1.0,
           "(first key, number of keys) that kept distances can have: the columns of a dense table.");
-    m.def("accumulate_matrix", &accumulate_matrix_py, py::arg("table"), py::arg("weight"), py::arg("weight_kind"),
+    m.def("accumulate_matrix", &accumulate_matrix_py, py::arg("table").noconvert(), py::arg("weight"), py::arg("weight_kind"),
           py::arg("row_offset"), py::arg("threshold"), py::arg("decimals"), py::arg("n_threads"),
           py::arg("lower") = 1.0,
           "Adds a weight matrix's column distances into a dense (node x key) table; returns the flat "
           "index of the first NaN/Inf weight or -1.");
-    m.def("table_histogram", &table_histogram_py, py::arg("table"), py::arg("threshold"), py::arg("decimals"),
+    m.def("table_histogram", &table_histogram_py, py::arg("table").noconvert(), py::arg("threshold"), py::arg("decimals"),
           py::arg("min_edges"), py::arg("n_threads"), py::arg("lower") = 1.0,
           "Box histograms (CSR) from a dense (node x key) table.");
-    m.def("table_log_partition", &table_log_partition_py, py::arg("table"), py::arg("threshold"), py::arg("decimals"),
+    m.def("table_log_partition", &table_log_partition_py, py::arg("table").noconvert(), py::arg("threshold"), py::arg("decimals"),
           py::arg("min_edges"), py::arg("q"), py::arg("n_threads"), py::arg("lower") = 1.0, py::arg("dimension") = false,
           "ln Z_q(r) straight from a dense (node x key) table (or, with dimension=True, node fractal "
           "dimensions); 'centre' holds the kept rows.");
-    m.def("path_boxes", &path_boxes_py, py::arg("src"), py::arg("dst"), py::arg("weight"), py::arg("weight_kind"),
+    m.def("path_boxes", &path_boxes_py, py::arg("src").noconvert(), py::arg("dst").noconvert(), py::arg("weight"), py::arg("weight_kind"),
           py::arg("threshold"), py::arg("decimals"), py::arg("min_edges"), py::arg("undirected"),
           py::arg("n_threads"), "Path-box histograms: rounded shortest-path distances within the threshold.");
-    m.def("node_fractal_dimension", &node_fractal_dimension_py, py::arg("indptr"), py::arg("key"), py::arg("count"),
+    m.def("node_fractal_dimension", &node_fractal_dimension_py, py::arg("indptr").noconvert(), py::arg("key").noconvert(), py::arg("count").noconvert(),
           py::arg("n_threads"), "Node fractal dimension (SPEC 5) of every centre of an integer-keyed histogram.");
 }

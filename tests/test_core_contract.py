@@ -99,3 +99,23 @@ def test_accumulate_matrix_matches_onehop_and_names_first_nan(dtype, kind):
     w[50000, 3] = np.inf
     bits = w.view(np.uint16) if kind == "f16" else w
     assert _core.accumulate_matrix(table, bits, kind, 3, 150.0, 0, 2) == 40000 * n_in + 77
+
+
+def test_arrays_are_never_silently_converted():
+    _, nb = _core.key_range(150.0, 0)
+    table_f = np.zeros((4, nb), np.uint32, order="F")  # a converted copy would swallow the counts
+    w = np.full((2, 4), 0.1, np.float64)
+    with pytest.raises(TypeError, match="C-contiguous uint32"):
+        _core.accumulate_matrix(table_f, w, "f64", 0, 150.0, 0, 1)
+    with pytest.raises(TypeError):
+        _core.onehop_boxes(np.zeros(3, np.int32), np.zeros(3), "f64", 150.0, 0, 1, 1)
+
+
+def test_default_threads_follow_omp_num_threads():
+    import os
+    import subprocess
+    import sys
+    code = "import neuromfa_native._core as c; print(c.max_threads())"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == ("1" if _core.openmp_enabled() else "1")

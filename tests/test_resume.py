@@ -178,3 +178,35 @@ def test_written_files_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_failing_checkpoint_does_not_lose_the_others(dirs, tmp_path):
+    """One checkpoint whose weights hold a NaN: every other result is stored, the error names
+    the checkpoint, run.json says 'failed', and a rerun after the repair computes only it."""
+    import json
+    import shutil
+
+    from neuromfa_native.safetensors_io import write_safetensors
+    from tiny_series import weights
+
+    series_dirs = []
+    for d in map(Path, dirs[:3]):
+        shutil.copytree(d, tmp_path / d.name)
+        series_dirs.append(tmp_path / d.name)
+    bad = series_dirs[1]
+    w = weights(int(bad.name.removeprefix("step")))
+    name = "gpt_neox.layers.0.attention.query_key_value.weight"
+    poisoned = dict(w)
+    poisoned[name] = np.full_like(w[name], np.nan)
+    write_safetensors(bad / "model.safetensors", poisoned)
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=rf"2 of 6 tasks failed.*{bad.name}"):
+        analyze_series(series_dirs, samples=2, per_layer=PER_LAYER, out=out, n_threads=1)
+    assert len(_result_files(out)) == 4
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+    write_safetensors(bad / "model.safetensors", w)
+    computed = []
+    analyze_series(series_dirs, samples=2, per_layer=PER_LAYER, out=out, n_threads=1,
+                   on_result=lambda c, r: computed.append(c.label))
+    assert sorted(computed) == [bad.name, bad.name]
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"

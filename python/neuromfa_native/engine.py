@@ -321,7 +321,8 @@ def analyze_graph(src, dst, weight, *, threshold: float = 150.0, min_edges: int 
     q : moments, strictly increasing; ``None`` means -3.0, -2.9, ..., 3.0.
     box : ``"edge"`` (one-hop boxes, the reference) or ``"path"`` (shortest-path boxes).
     direction : for path boxes, walk edges ``"forward"`` (src -> dst) or ``"undirected"``.
-    n_threads : OpenMP threads; ``None`` or -1 means all cores.  Results do not depend on it.
+    n_threads : OpenMP threads; ``None`` or -1 means all cores (``OMP_NUM_THREADS`` when set).
+        Results do not depend on it.
     """
     _check_box(box, direction)
     threshold, min_edges, decimals = _check_params(threshold, min_edges, decimals)

@@ -655,10 +655,18 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                 import signal
                 os.kill(os.getpid(), signal.SIGKILL)
 
+        # A failed task (a corrupt checkpoint, say) does not stop the others: every success is
+        # stored, and the failures are reported together at the end (a rerun retries them).
+        errors = []
         try:
             if executor is None:
                 for key, k, s in tasks:
-                    finish(key, k, s, _task_or_context(cps[k], s, config, n_threads))
+                    try:
+                        res = _task_or_context(cps[k], s, config, n_threads)
+                    except (ValueError, TypeError) as exc:
+                        errors.append(exc)
+                        continue
+                    finish(key, k, s, res)
             else:
                 futs = {executor.submit(_sample_task, cps[k].source, cps[k].revision, s, config, n_threads): (key, k, s)
                         for key, k, s in tasks}
@@ -668,7 +676,8 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                         try:
                             res = f.result()
                         except (ValueError, TypeError) as exc:
-                            raise type(exc)(f"{cps[k].label}, sample {s}: {exc}") from exc
+                            errors.append(_with_context(exc, cps[k], s))
+                            continue
                         finish(key, k, s, res)
                 except BaseException:
                     for f in futs:
@@ -677,6 +686,17 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
         finally:
             if bar is not None:
                 bar.close()
+        if errors:
+            if store is not None:
+                store.finish(dict(n_computed=len(tasks) - len(errors), n_reused=n_reused, n_failed=len(errors),
+                                  errors=[str(e) for e in errors[:20]], finished=time.time()), status="failed")
+            first = errors[0]
+            cls = TypeError if isinstance(first, TypeError) else ValueError
+            if len(errors) == len(tasks):
+                raise cls(str(first) if len(tasks) == 1 else f"all {len(tasks)} tasks failed; the first: {first}") \
+                    from first
+            raise cls(f"{len(errors)} of {len(tasks)} tasks failed (the {len(tasks) - len(errors)} others are "
+                      f"stored; rerun to retry the failed ones); the first: {first}") from first
         results = []
         for c, key in zip(cps, keys):
             rs = [done[(key, s)] for s in sample_ids_run if (key, s) in done]
@@ -692,11 +712,19 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
             store.close()
 
 
+def _with_context(exc: Exception, c: Checkpoint, s: Optional[int]) -> Exception:
+    """The error with the checkpoint and sample named (as ValueError/TypeError: subclasses such
+    as JSONDecodeError have other constructors)."""
+    msg = str(exc)
+    if c.label in msg or c.source in msg:
+        return exc
+    new = (TypeError if isinstance(exc, TypeError) else ValueError)(f"{c.label}, sample {s}: {msg}")
+    new.__cause__ = exc
+    return new
+
+
 def _task_or_context(c: Checkpoint, s: Optional[int], config: dict, n_threads: Optional[int]) -> SampleResult:
     try:
         return _sample_task(c.source, c.revision, s, config, n_threads)
     except (ValueError, TypeError) as exc:
-        msg = str(exc)
-        if c.label in msg or c.source in msg:
-            raise
-        raise type(exc)(f"{c.label}, sample {s}: {msg}") from exc
+        raise _with_context(exc, c, s) from exc

@@ -102,9 +102,15 @@ def atomic_write_bytes(path: os.PathLike, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent)
     try:
-        if hasattr(os, "fchmod"):  # mkstemp makes 0600 files; give the usual umask-based mode
-            os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
+        fh = os.fdopen(fd, "wb")  # owns fd from here on, closed on every path
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    try:
+        with fh:
+            if hasattr(os, "fchmod"):  # mkstemp makes 0600 files; give the usual umask-based mode
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -240,6 +246,10 @@ class RunStore:
         self.hash = config_hash(self.config)
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"out {str(self.path)!r} exists and is not a directory")
+        if self.path.is_dir() and not (self.path / "run.json").exists() and not overwrite and any(
+                p.name != ".lock" and not p.name.startswith(TMP_PREFIX) for p in self.path.iterdir()):
+            raise ValueError(f"out {str(self.path)!r} is not empty and holds no neuromfa run (no run.json); "
+                             "choose a new or empty directory, or pass --overwrite")
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_fh = None
         self._lock()
@@ -314,11 +324,17 @@ class RunStore:
             shown = "; ".join(d if len(d) < 80 else d[:77] + "..." for d in diff)
             raise ValueError(f"out {str(self.path)!r} holds results of another configuration ({shown}); "
                              "pass --overwrite (overwrite=True) to discard them, or choose another --out")
-        shutil.rmtree(self.path / "results", ignore_errors=True)
+        if (self.path / "results").exists():
+            shutil.rmtree(self.path / "results")  # an error here must stop, not leave stale results
+        fp = self.path / "fingerprints.json"
+        if fp.exists():
+            fp.unlink()  # fingerprints depend on the layout, which the new configuration may change
         run.unlink()
 
     def _clean_tmp(self) -> None:
-        for p in list(self.path.rglob(f"{TMP_PREFIX}*")):
+        """Temp files a killed run left in results/ or next to run.json (not the report's)."""
+        stray = list(self.path.glob(f"{TMP_PREFIX}*")) + list((self.path / "results").glob(f"*/{TMP_PREFIX}*"))
+        for p in stray:
             try:
                 p.unlink()
             except OSError:
@@ -341,8 +357,9 @@ class RunStore:
         atomic_write_text(run, dumps(self._run, indent=1))
         atomic_write_text(self.path / "fingerprints.json", dumps(self.fingerprint_cache, indent=0))
 
-    def finish(self, info: dict) -> None:
-        self._run.update(info, status="complete", updated=time.time())
+    def finish(self, info: dict, status: str = "complete") -> None:
+        """Record the end of the run: ``complete``, or ``failed`` with what failed in ``info``."""
+        self._run.update(info, status=status, updated=time.time())
         atomic_write_text(self.path / "run.json", dumps(self._run, indent=1))
 
     def load(self) -> dict:

@@ -18,10 +18,11 @@ inline bool openmp_enabled() {
 #endif
 }
 
-// Number of threads an `n_threads` argument means: <= 0 is "all cores".
+// Number of threads an `n_threads` argument means: <= 0 is "all cores", as OpenMP counts them
+// (OMP_NUM_THREADS when set, as on Dask workers, else every core).
 inline int resolve_threads(int n_threads) {
 #ifdef _OPENMP
-    if (n_threads <= 0) return omp_get_num_procs();
+    if (n_threads <= 0) return omp_get_max_threads();
     return n_threads;
 #else
     (void)n_threads;
