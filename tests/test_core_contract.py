@@ -118,4 +118,4 @@ def test_default_threads_follow_omp_num_threads():
     code = "import neuromfa_native._core as c; print(c.max_threads())"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == ("1" if _core.openmp_enabled() else "1")
+    assert out.stdout.strip() == "1"

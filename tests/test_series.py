@@ -215,3 +215,21 @@ def test_parameter_errors_name_the_parameter(dirs):
             analyze_series(srcs, **{**OPTS, **kw})
     with pytest.raises(TypeError, match="executor must be"):
         analyze_series(srcs, executor=object(), **OPTS)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(layout="typo"), "layout"),
+    (dict(per_layer=None, box="path"), "path boxes need a sampled network"),
+])
+def test_bad_configuration_fails_before_any_work(dirs, tmp_path, kwargs, match):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=match):
+        analyze_series(dirs, **{"samples": 2, "per_layer": PER_LAYER, "out": out, "n_threads": 1, **kwargs})
+    # nothing fingerprinted or claimed as running
+    assert not (out / "fingerprints.json").exists()
+    assert not (out / "results").exists() or not any((out / "results").iterdir())
+
+
+def test_fingerprint_with_a_layout_that_does_not_fit_is_an_error(dirs):
+    with pytest.raises(ValueError):
+        nm.fingerprint(dirs[0], layout="typo")

@@ -365,16 +365,13 @@ def fingerprint(
 ) -> str:
     """Hex digest of the weight bytes a network uses (see :meth:`.sources.TensorSource.fingerprint`).
 
-    With ``layout=None``, or when the architecture cannot be recognised, every tensor of the
-    checkpoint is hashed.
+    With ``layout=None`` every tensor of the checkpoint is hashed; a layout that does not fit the
+    checkpoint is an error (hashing other tensors would key results by the wrong bytes).
     """
     src = resolve_source(source, revision=revision, config=config)
     names: Sequence[str] | None = None
     if layout is not None:
-        try:
-            names = get_layout(src.config, src.tensor_names(), src.shape, layout, architecture).tensor_names
-        except ValueError:
-            names = None
+        names = get_layout(src.config, src.tensor_names(), src.shape, layout, architecture).tensor_names
     return src.fingerprint(names)
 
 

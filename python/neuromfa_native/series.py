@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import json
 import os
 import re
 import time
@@ -31,7 +32,8 @@ import numpy as np
 
 from .analysis import NodeDimensions, SampleResult, analyze_sample
 from .engine import SPECTRUM_FILTERS, _check_box, _check_params, _check_q, _check_threads
-from .nin import fingerprint
+from .nin import fingerprint, load_layout
+from .sources import resolve_source
 
 __all__ = ["Checkpoint", "Series", "analyze_series", "bootstrap_emergence", "make_series", "parse_step",
            "summarize"]
@@ -223,6 +225,8 @@ def analysis_config(*, per_layer: Optional[int] = 32, layout: Any = "reference",
     if per_layer is not None and (isinstance(per_layer, bool) or not isinstance(per_layer, (int, np.integer))
                                   or per_layer < 1):
         raise ValueError(f"per_layer must be a positive integer or None (the full network), got {per_layer!r}")
+    if per_layer is None and box != "edge":
+        raise ValueError("path boxes need a sampled network (per_layer=S); the full network supports box='edge'")
     if not isinstance(layout, str):
         try:
             layout = [list(map(str, entry)) for entry in layout]
@@ -508,10 +512,21 @@ def _progress(total: int, initial: int, enabled: bool):
                 dynamic_ncols=True, mininterval=0.5)
 
 
+def _check_layout(c: Checkpoint, layout: Any) -> None:
+    """Fail fast on a layout that does not fit the (local) first checkpoint: reads the header
+    and config only, before any weight is hashed or analysed.  Hub checkpoints are checked by
+    their first task (resolving them here would download them on the driver)."""
+    if c.revision is not None or not Path(c.source).exists():
+        return
+    lay = layout if isinstance(layout, str) else [tuple(e) for e in layout]
+    load_layout(resolve_source(c.source), lay)
+
+
 def _fingerprints(cps: Sequence[Checkpoint], layout: Any, executor: Any, cache: Optional[dict]) -> list:
-    """Weight fingerprints, reusing ``cache`` (stat signature -> digest) for local files."""
+    """Weight fingerprints, reusing ``cache`` (stat signature and layout -> digest) for local files."""
     out: list = [None] * len(cps)
-    sigs = [_stat_signature(c) for c in cps]
+    tag = json.dumps(layout, sort_keys=True)  # the hashed tensors depend on the layout
+    sigs = [None if sig is None else f"{sig}|layout={tag}" for sig in map(_stat_signature, cps)]
     todo = []
     for k, (c, sig) in enumerate(zip(cps, sigs)):
         if cache is not None and sig is not None and sig in cache:
@@ -602,6 +617,7 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
     b = _baseline_index(cps, baseline)
     bootstrap_emergence([[]], [[]], n_bootstrap=n_bootstrap, ci=ci, seed=seed)  # validates the options
     _check_executor(executor, n_threads)
+    _check_layout(cps[0], config["layout"])
     if config["per_layer"] is None:
         sample_ids_run: tuple = (None,)
     else:
