@@ -212,3 +212,22 @@ def test_hub_id_from_local_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         resolve_source("EleutherAI/pythia-tiny@step4000", cache_dir=cache)
     with pytest.raises(ValueError, match="revision given twice"):
         resolve_source("EleutherAI/pythia-tiny@step3000", revision="step1", cache_dir=cache)
+
+
+@needs_fixture
+def test_hub_revision_with_only_a_pickle_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Safetensors are asked for first; a revision without them falls back to pytorch_model.bin."""
+    pytest.importorskip("huggingface_hub")
+    torch = pytest.importorskip("torch")
+    from neuromfa_native.sources import _hub_snapshot
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _hub_snapshot.cache_clear()
+    bin_path = tmp_path / "pytorch_model.bin"
+    sd = {k: torch.from_numpy(np.array(v)) for k, v in
+          ((n, resolve_source(FIXTURE).get(n)) for n in resolve_source(FIXTURE).tensor_names())}
+    torch.save(sd, bin_path)
+    cache = tmp_path / "hub"
+    _hub_cache(cache, "org/pickled", "step1", {"config.json": FIXTURE / "config.json", "pytorch_model.bin": bin_path})
+    src = resolve_source("org/pickled@step1", cache_dir=cache)
+    assert src.fingerprint() == resolve_source(FIXTURE).fingerprint()

@@ -223,7 +223,18 @@ def _make_executor(args):
     return None, lambda: None, args.threads
 
 
+def _headless_plots(args) -> None:
+    """A command-line run draws files, never windows: select Agg before pyplot is imported."""
+    if getattr(args, "plots", False):
+        try:
+            import matplotlib
+        except ImportError:
+            return
+        matplotlib.use("Agg")
+
+
 def cmd_analyze(args) -> int:
+    _headless_plots(args)
     from .report import format_table, write_report
     from .series import analyze_series
 
@@ -252,6 +263,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_report(args) -> int:
+    _headless_plots(args)
     from .report import format_table, write_report
     from .store import load_run
 

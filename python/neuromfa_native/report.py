@@ -119,9 +119,8 @@ def _identical_groups(series) -> list:
 
 
 def write_plots(series, out: os.PathLike, *, dpi: int = 120) -> list:
-    """Render the PNG plots of ``series`` into ``out/plots`` (needs matplotlib)."""
-    import matplotlib
-    matplotlib.use("Agg", force=False)
+    """Render the PNG plots of ``series`` into ``out/plots`` (needs matplotlib).  The caller's
+    matplotlib backend is left alone (the CLI selects Agg itself)."""
     import matplotlib.pyplot as plt
 
     from . import plotting
@@ -138,8 +137,10 @@ def write_plots(series, out: os.PathLike, *, dpi: int = 120) -> list:
              "emergence": plotting.plot_emergence,
              "node_dimensions": plotting.plot_node_dimensions}[name](series, ax=ax)
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi)
-        plt.close(fig)
+        try:
+            fig.savefig(buf, format="png", dpi=dpi)
+        finally:
+            plt.close(fig)
         atomic_write_bytes(d / f"{name}.png", buf.getvalue())
         written.append(d / f"{name}.png")
     return written

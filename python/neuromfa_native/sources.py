@@ -31,6 +31,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import functools
 import os
 import re
 import sys
@@ -54,13 +55,10 @@ __all__ = [
     "resolve_source",
 ]
 
-#: Files fetched from the hub: config and weights only (no tokenizer, no code).
-HUB_ALLOW_PATTERNS = [
-    "config.json",
-    "*.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin*",
-]
+#: Files fetched from the hub: config and weights only (no tokenizer, no code), safetensors
+#: first; the pickle format only for revisions that have no safetensors (never both).
+HUB_ALLOW_PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json"]
+HUB_FALLBACK_PATTERNS = ["config.json", "pytorch_model.bin*"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?$")
 _CHUNK = 1 << 24  # bytes hashed per update
@@ -140,9 +138,20 @@ class SafetensorsSource(TensorSource):
         return self.store.get_slice(name, rows, cols)
 
     def _byte_chunks(self, name: str) -> Iterable[memoryview]:
-        mv = self.store.raw_bytes(name)
-        for s in range(0, len(mv), _CHUNK):
-            yield mv[s : s + _CHUNK]
+        # Positioned reads into one reused buffer, not the memory map: mapped pages would count
+        # towards the process's RSS (a whole checkpoint, for a fingerprint of every tensor).
+        f = self.store.shard(name) if isinstance(self.store, ShardedSafetensors) else self.store
+        begin, end = f.byte_range(name)
+        buf = memoryview(bytearray(min(_CHUNK, max(end - begin, 1))))
+        with open(f.path, "rb", buffering=0) as fh:
+            pos = begin
+            while pos < end:
+                fh.seek(pos)
+                got = fh.readinto(buf[: min(len(buf), end - pos)])
+                if not got:
+                    raise ValueError(f"{f.path}: file shrank while hashing tensor {name!r}")
+                yield buf[:got]
+                pos += got
 
 
 def _torch_dtype_name(t: Any) -> str:
@@ -342,6 +351,22 @@ def _split_hub_id(source: str, revision: str | None) -> tuple[str, str | None]:
     return repo, rev or revision
 
 
+@functools.lru_cache(maxsize=512)
+def _hub_snapshot(repo: str, rev: str | None, cache_dir: str | None, offline: bool) -> str:
+    """The local snapshot folder of ``repo@rev``, resolved once per process (a series runs one
+    task per sample: one hub round trip per checkpoint, not per task)."""
+    from huggingface_hub import snapshot_download
+
+    def fetch(patterns):
+        return snapshot_download(repo, revision=rev, allow_patterns=patterns, cache_dir=cache_dir,
+                                 local_files_only=offline)
+
+    folder = fetch(HUB_ALLOW_PATTERNS)
+    if not any(Path(folder).glob("*.safetensors")):
+        folder = fetch(HUB_FALLBACK_PATTERNS)
+    return folder
+
+
 def _from_hub(
     source: str, revision: str | None, cache_dir: str | os.PathLike | None, config: Mapping[str, Any] | None
 ) -> TensorSource:
@@ -355,13 +380,7 @@ def _from_hub(
         ) from None
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
     try:
-        folder = snapshot_download(
-            repo,
-            revision=rev,
-            allow_patterns=HUB_ALLOW_PATTERNS,
-            cache_dir=None if cache_dir is None else str(cache_dir),
-            local_files_only=offline,
-        )
+        folder = _hub_snapshot(repo, rev, None if cache_dir is None else str(cache_dir), offline)
     except Exception as exc:  # the hub's errors are many; keep them as the cause
         how = "in the local cache (HF_HUB_OFFLINE is set)" if offline else "on the hub or in the local cache"
         raise ValueError(
