@@ -157,36 +157,48 @@ py::array_t<double> node_fractal_dimension_py(const carray<std::int64_t>& indptr
 }
 
 py::dict table_log_partition_py(const carray<std::uint32_t>& table, double threshold, int decimals,
-                                std::int64_t min_edges, const std::vector<double>& q, int n_threads, double lower,
-                                bool dimension) {
+                                std::int64_t min_edges, const std::vector<double>& q, int n_threads, double lower) {
     const DistanceFilter filter(threshold, decimals, lower);
     const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
     if (table.ndim() != 2 || table.shape(1) != nb)
         throw py::value_error("table must have shape (n_nodes, " + std::to_string(nb) + ")");
     std::int64_t n_sources = 0, n_distances = 0;
     Partition p;
-    std::vector<double> nfd;
     std::vector<std::int64_t> rows;
     {
         py::gil_scoped_release release;
         TableSource src = table_source(table.data(), table.shape(0), nb, filter.min_key(), min_edges, n_sources,
                                        n_distances, n_threads);
-        if (dimension) {
-            nfd = node_fractal_dimension(src, filter.rounding(), n_threads);
-        } else if (src.size() > 0) {
-            p = log_partition_table(src, filter.rounding(), q, n_threads);
-        }
+        if (src.size() > 0) p = log_partition_table(src, filter.rounding(), q, n_threads);
         rows = std::move(src.rows);
     }
     py::dict d;
     d["centre"] = to_numpy(std::move(rows));
     d["n_sources"] = n_sources;
     d["n_distances"] = n_distances;
-    if (dimension) {
-        d["dimension"] = to_numpy(std::move(nfd));
-        return d;
-    }
     put_partition(d, std::move(p), q.size());
+    return d;
+}
+
+py::dict table_node_fractal_dimension_py(const carray<std::uint32_t>& table, double threshold,
+                                         std::int64_t min_distances, int n_threads) {
+    const DistanceFilter filter(threshold, 0, 0.0);  // SPEC 5: 0 < d <= T, integer radii
+    const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
+    if (table.ndim() != 2 || table.shape(1) != nb)
+        throw py::value_error("table must have shape (n_nodes, " + std::to_string(nb) + ")");
+    std::int64_t n_sources = 0, n_distances = 0;
+    std::vector<double> nfd;
+    std::vector<std::int64_t> rows;
+    {
+        py::gil_scoped_release release;
+        TableSource src = table_source(table.data(), table.shape(0), nb, filter.min_key(), min_distances, n_sources,
+                                       n_distances, n_threads);
+        nfd = node_fractal_dimension(src, filter.rounding(), n_threads);
+        rows = std::move(src.rows);
+    }
+    py::dict d;
+    d["centre"] = to_numpy(std::move(rows));
+    d["dimension"] = to_numpy(std::move(nfd));
     return d;
 }
 
@@ -215,10 +227,12 @@ PYBIND11_MODULE(_core, m) {
     m.def("table_histogram", &table_histogram_py, py::arg("table").noconvert(), py::arg("threshold"), py::arg("decimals"),
           py::arg("min_edges"), py::arg("n_threads"), py::arg("lower") = 1.0,
           "Box histograms (CSR) from a dense (node x key) table.");
-    m.def("table_log_partition", &table_log_partition_py, py::arg("table").noconvert(), py::arg("threshold"), py::arg("decimals"),
-          py::arg("min_edges"), py::arg("q"), py::arg("n_threads"), py::arg("lower") = 1.0, py::arg("dimension") = false,
-          "ln Z_q(r) straight from a dense (node x key) table (or, with dimension=True, node fractal "
-          "dimensions); 'centre' holds the kept rows.");
+    m.def("table_log_partition", &table_log_partition_py, py::arg("table").noconvert(), py::arg("threshold"),
+          py::arg("decimals"), py::arg("min_edges"), py::arg("q"), py::arg("n_threads"), py::arg("lower") = 1.0,
+          "ln Z_q(r) straight from a dense (node x key) table; 'centre' holds the kept rows.");
+    m.def("table_node_fractal_dimension", &table_node_fractal_dimension_py, py::arg("table").noconvert(),
+          py::arg("threshold"), py::arg("min_distances"), py::arg("n_threads"),
+          "Node fractal dimensions (SPEC 5) of the rows of a dense table built with 0 < d <= threshold.");
     m.def("path_boxes", &path_boxes_py, py::arg("src").noconvert(), py::arg("dst").noconvert(), py::arg("weight"), py::arg("weight_kind"),
           py::arg("threshold"), py::arg("decimals"), py::arg("min_edges"), py::arg("undirected"),
           py::arg("n_threads"), "Path-box histograms: rounded shortest-path distances within the threshold.");

@@ -29,5 +29,8 @@ def path_boxes(
 def node_fractal_dimension(indptr: np.ndarray, key: np.ndarray, count: np.ndarray, n_threads: int) -> np.ndarray: ...
 def table_log_partition(
     table: np.ndarray, threshold: float, decimals: int, min_edges: int, q: List[float], n_threads: int,
-    lower: float = 1.0, dimension: bool = False,
+    lower: float = 1.0,
+) -> Dict[str, Any]: ...
+def table_node_fractal_dimension(
+    table: np.ndarray, threshold: float, min_distances: int, n_threads: int
 ) -> Dict[str, Any]: ...

@@ -25,6 +25,9 @@ from .sources import TensorSource, resolve_source
 
 __all__ = ["Analysis", "NodeDimensions", "SampleResult", "analyze", "analyze_sample", "node_fractal_dimension"]
 
+#: A node has a fractal dimension when it has at least this many distances (SPEC 5: "more than 10").
+NFD_MIN_DISTANCES = 11
+
 #: Dense (node x key) tables of a streamed full network larger than this raise an error.
 MAX_TABLE_BYTES = 8 << 30
 
@@ -63,7 +66,7 @@ class NodeDimensions:
         return rows
 
 
-def node_fractal_dimension(src, weight, *, threshold: float = 200.0, min_distances: int = 11,
+def node_fractal_dimension(src, weight, *, threshold: float = 200.0, min_distances: int = NFD_MIN_DISTANCES,
                            n_threads: Optional[int] = None):
     """Node fractal dimension (SPEC section 5) of every source node of an edge list.
 
@@ -286,7 +289,7 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
                                            params=params)
         dims = None
         if node_dimension:
-            nfd = _core.table_log_partition(tables[1][0], nfd_threshold, 0, 11, [0.0, 1.0], n_threads, 0.0, True)
+            nfd = _core.table_node_fractal_dimension(tables[1][0], nfd_threshold, NFD_MIN_DISTANCES, n_threads)
             node = np.arange(lay.n_nodes, dtype=np.int64)
             dim = np.zeros(lay.n_nodes)
             dim[nfd["centre"]] = nfd["dimension"]

@@ -332,7 +332,12 @@ inline BoxHistogram onehop_dense(const std::int64_t* src, const WeightView& w, s
     std::vector<std::int64_t> table;
     if (w.kind == WeightKind::f16 || w.kind == WeightKind::bf16) table = filter.half_table(w.kind == WeightKind::bf16);
     const std::int64_t blocks = n_blocks(n, 1 << 16);
-    const int nt = blocks < 4 ? 1 : std::max(1, std::min<int>(resolve_threads(n_threads), static_cast<int>(blocks)));
+    // one private table per thread: cap the threads so the tables stay within a memory budget
+    const std::int64_t budget = std::max<std::int64_t>(std::int64_t(256) << 20, 8 * n);
+    const std::int64_t by_memory = std::max<std::int64_t>(1, budget / std::max<std::int64_t>(1, cells * 4));
+    const int nt = blocks < 4 ? 1
+                              : static_cast<int>(std::max<std::int64_t>(
+                                    1, std::min<std::int64_t>({resolve_threads(n_threads), blocks, by_memory})));
     std::vector<std::vector<std::uint32_t>> hist(static_cast<std::size_t>(nt));
     const std::int64_t block = 1 << 16, n_blk = n_blocks(n, block);
     std::vector<std::int64_t> bad(static_cast<std::size_t>(n_blk), -1);
