@@ -333,7 +333,8 @@ class RunStore:
 
     def _clean_tmp(self) -> None:
         """Temp files a killed run left in results/ or next to run.json (not the report's)."""
-        stray = list(self.path.glob(f"{TMP_PREFIX}*")) + list((self.path / "results").glob(f"*/{TMP_PREFIX}*"))
+        stray = [p for name in ("run.json", "fingerprints.json") for p in self.path.glob(f"{TMP_PREFIX}{name}-*")]
+        stray += list((self.path / "results").glob(f"*/{TMP_PREFIX}*"))
         for p in stray:
             try:
                 p.unlink()
