@@ -50,6 +50,12 @@ class NodeDimensions:
     layer_names: tuple
     threshold: float = 200.0
 
+    @classmethod
+    def pool(cls, dims: Sequence["NodeDimensions"]) -> "NodeDimensions":
+        """The nodes of several samples of one network together (same layout)."""
+        return cls(np.concatenate([d.node for d in dims]), np.concatenate([d.layer for d in dims]),
+                   np.concatenate([d.dimension for d in dims]), dims[0].layer_names, dims[0].threshold)
+
     def summary(self) -> list:
         """Per-layer statistics over the nodes that have a dimension (rows of plain dicts)."""
         rows = []
@@ -179,11 +185,7 @@ class Analysis:
     def node_dimension_summary(self) -> list:
         """Per-layer node fractal dimension statistics pooled over the samples."""
         dims = [r.node_dimensions for r in self.results if r.node_dimensions is not None]
-        if not dims:
-            return []
-        pooled = NodeDimensions(np.concatenate([d.node for d in dims]), np.concatenate([d.layer for d in dims]),
-                                np.concatenate([d.dimension for d in dims]), dims[0].layer_names, dims[0].threshold)
-        return pooled.summary()
+        return NodeDimensions.pool(dims).summary() if dims else []
 
     def table(self):
         """A pandas DataFrame, one row per sample (needs pandas)."""
@@ -314,14 +316,32 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
                         nin.architecture, nin.layout)
 
 
-def _progress(total: int, desc: str, enabled: bool):
+def check_samples(samples: Any) -> tuple:
+    """Sample indices from a count K (0..K-1) or explicit distinct non-negative indices."""
+    if isinstance(samples, (int, np.integer)) and not isinstance(samples, bool):
+        if samples < 1:
+            raise ValueError(f"samples must be >= 1, got {samples}")
+        return tuple(range(int(samples)))
+    try:
+        ids = [int(s) for s in samples]
+    except TypeError:
+        raise TypeError(f"samples must be a count or a sequence of indices, got {samples!r}") from None
+    if not ids or len(set(ids)) != len(ids) or min(ids) < 0:
+        raise ValueError(f"samples must be a positive count or distinct non-negative indices, got {samples!r}")
+    return tuple(ids)
+
+
+def progress_bar(total: int, desc: str, unit: str, enabled: bool, initial: int = 0):
+    """A tqdm bar on stderr, or None when disabled (or tqdm is missing)."""
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is optional
+    except ImportError:  # pragma: no cover - tqdm is a dependency, but stay usable without it
         return None
-    return tqdm(total=total, desc=desc, unit="sample")
+    import sys
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True,
+                mininterval=0.5)
 
 
 def analyze(source: Any, *, samples: Union[int, Sequence[int]] = 10, per_layer: Optional[int] = 32,
@@ -338,20 +358,13 @@ def analyze(source: Any, *, samples: Union[int, Sequence[int]] = 10, per_layer: 
     """
     if filter not in SPECTRUM_FILTERS:
         raise ValueError(f"filter must be one of {SPECTRUM_FILTERS}, got {filter!r}")
-    if isinstance(samples, (int, np.integer)) and not isinstance(samples, bool):
-        if samples < 1:
-            raise ValueError(f"samples must be >= 1, got {samples}")
-        ids = list(range(int(samples)))
-    else:
-        ids = [int(s) for s in samples]
-        if not ids or len(set(ids)) != len(ids) or min(ids) < 0:
-            raise ValueError(f"samples must be a positive count or distinct non-negative indices, got {samples!r}")
+    ids = list(check_samples(samples))
     if per_layer is None:
         ids = [None]
     opts = dict(per_layer=per_layer, layout=layout, box=box, direction=direction, threshold=threshold,
                 min_edges=min_edges, decimals=decimals, q=q, node_dimension=node_dimension,
                 nfd_threshold=nfd_threshold, n_threads=n_threads, revision=revision)
-    bar = _progress(len(ids), str(source), progress)
+    bar = progress_bar(len(ids), str(source), "sample", progress)
     if executor is not None:
         if not isinstance(source, (str, os.PathLike)):
             raise TypeError("with an executor, source must be a path or hub id (tasks carry paths, not tensors)")

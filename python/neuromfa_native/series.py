@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from .analysis import NodeDimensions, SampleResult, analyze_sample
+from .analysis import NodeDimensions, SampleResult, analyze_sample, check_samples, progress_bar
 from .engine import SPECTRUM_FILTERS, _check_box, _check_params, _check_q, _check_threads
 from .nin import fingerprint, load_layout
 from .sources import resolve_source
@@ -198,20 +198,6 @@ def _baseline_index(cps: Sequence[Checkpoint], baseline: Any) -> int:
         if len(hits) == 1:
             return hits[0]
     raise ValueError(f"baseline {b!r} names no checkpoint of the series (labels: {[c.label for c in cps]})")
-
-
-def _check_samples(samples: Any) -> tuple:
-    if isinstance(samples, (int, np.integer)) and not isinstance(samples, bool):
-        if samples < 1:
-            raise ValueError(f"samples must be >= 1, got {samples}")
-        return tuple(range(int(samples)))
-    try:
-        ids = [int(s) for s in samples]
-    except TypeError:
-        raise TypeError(f"samples must be a count or a sequence of indices, got {samples!r}") from None
-    if not ids or len(set(ids)) != len(ids) or min(ids) < 0:
-        raise ValueError(f"samples must be a positive count or distinct non-negative indices, got {samples!r}")
-    return tuple(ids)
 
 
 def analysis_config(*, per_layer: Optional[int] = 32, layout: Any = "reference", box: str = "edge",
@@ -398,10 +384,7 @@ class Series:
             dims = [r.node_dimensions for r in rs if r.node_dimensions is not None]
             if not dims:
                 continue
-            pooled = NodeDimensions(np.concatenate([d.node for d in dims]), np.concatenate([d.layer for d in dims]),
-                                    np.concatenate([d.dimension for d in dims]), dims[0].layer_names,
-                                    dims[0].threshold)
-            rows.extend(dict(step=c.step, checkpoint=c.label, **row) for row in pooled.summary())
+            rows.extend(dict(step=c.step, checkpoint=c.label, **row) for row in NodeDimensions.pool(dims).summary())
         return rows
 
     def table(self):
@@ -500,18 +483,6 @@ def _check_executor(executor: Any, n_threads: Optional[int]) -> None:
                       "pass n_threads explicitly (e.g. the cores per task you want)", RuntimeWarning, stacklevel=3)
 
 
-def _progress(total: int, initial: int, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional
-        return None
-    import sys
-    return tqdm(total=total, initial=initial, desc="checkpoints x samples", unit="task", file=sys.stderr,
-                dynamic_ncols=True, mininterval=0.5)
-
-
 def _check_layout(c: Checkpoint, layout: Any) -> None:
     """Fail fast on a layout that does not fit the (local) first checkpoint: reads the header
     and config only, before any weight is hashed or analysed.  Hub checkpoints are checked by
@@ -607,7 +578,7 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
     from .store import RunStore
 
     cps = make_series(checkpoints, revisions=revisions, steps=steps, sort=sort)
-    sample_ids = _check_samples(samples)
+    sample_ids = check_samples(samples)
     config = analysis_config(per_layer=per_layer, layout=layout, box=box, direction=direction,
                              threshold=threshold, min_edges=min_edges, decimals=decimals, q=q,
                              node_dimension=node_dimension, nfd_threshold=nfd_threshold)
@@ -653,7 +624,7 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                 if (key, s) not in done:
                     tasks.append((key, k, s))
         n_reused = len(seen) - len(tasks)
-        bar = _progress(len(seen), n_reused, progress)
+        bar = progress_bar(len(seen), "checkpoints x samples", "task", progress, initial=n_reused)
         kill_after = int(os.environ.get(_KILL_AFTER_ENV, "0") or 0)
         n_done = 0
 
