@@ -1,7 +1,6 @@
 """Run one measured job in a fresh interpreter and report wall time and peak RSS (for benches)."""
 import json
 import os
-import resource
 import subprocess
 import sys
 

@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _measure import machine, run_job, save  # noqa: E402
-from checkpoints import SHAPES, make  # noqa: E402
+from checkpoints import make  # noqa: E402
 
 
 def full_job(folder, threads):

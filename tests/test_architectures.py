@@ -158,6 +158,7 @@ def test_llama_gqa_and_gated_mlp(tiny_model) -> None:  # noqa: F811
     # 4 heads of 8, 2 kv heads: heads 0,1 use kv head 0
     assert syn_k[:16, :8].all() and not syn_k[:16, 8:].any() and syn_k[16:, 8:].all()
     nin = build_nin(folder, sample=0, per_layer=4)
+    assert nin.n_edges > 0
     samples = lay.sample(4, 0)
     np.testing.assert_array_equal(samples[6], samples[8])  # gate == up == hidden sample
     assert len(samples[8]) == 8

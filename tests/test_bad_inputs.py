@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 import neuromfa_native as nm
-from neuromfa_native.engine import analyze_histogram
 from neuromfa_native.nin import build_nin, describe, iter_full_matrices
 from neuromfa_native.safetensors_io import SafetensorsFile, write_safetensors
 from neuromfa_native.sources import resolve_source

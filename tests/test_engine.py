@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import neuromfa_native as nm
-from reference_impl import Q, reference_graph, reference_spectrum
+from reference_impl import reference_graph, reference_spectrum
 
 
 def layered_graph(rng, n_src=60, fan=40, scale=0.05, n_dst=500, dtype=np.float64):

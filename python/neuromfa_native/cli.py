@@ -6,9 +6,7 @@ Exit status: 0 on success, 1 for an error (one line ``neuromfa: error: ...`` on 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import textwrap
 import warnings
 from typing import Optional, Sequence
 

@@ -371,13 +371,13 @@ def _from_hub(
     source: str, revision: str | None, cache_dir: str | os.PathLike | None, config: Mapping[str, Any] | None
 ) -> TensorSource:
     repo, rev = _split_hub_id(source, revision)
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("huggingface_hub") is None:
         raise ValueError(
             f"{source!r} is not a local path and looks like a hub id; fetching it needs "
             "huggingface_hub (pip install huggingface_hub)"
-        ) from None
+        )
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
     try:
         folder = _hub_snapshot(repo, rev, None if cache_dir is None else str(cache_dir), offline)
