@@ -457,13 +457,9 @@ def _llama(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], t
             NodeLayer(f"block{b}.up", inter, f"block{b}.mlp_hidden", inter, 2),  # i0+7
             NodeLayer(f"block{b}.mlp_hidden", inter, f"block{b}.mlp_hidden", inter, 2),  # i0+8
         ]
+        mats += _separate_qkv_matrices(b, i0, [p + f"self_attn.{x}_proj.weight" for x in "qkv"],
+                                       (sq, sk, sv), (nq, nk, nv))
         mats += [
-            MatrixSpec(p + "self_attn.q_proj.weight", i0, i0 + 1, "torch"),
-            MatrixSpec(p + "self_attn.k_proj.weight", i0, i0 + 2, "torch"),
-            MatrixSpec(p + "self_attn.v_proj.weight", i0, i0 + 3, "torch"),
-            MatrixSpec(f"synthetic:block{b}.attention.q", i0 + 1, i0 + 4, "synthetic", sq, nq),
-            MatrixSpec(f"synthetic:block{b}.attention.k", i0 + 2, i0 + 4, "synthetic", sk, nk),
-            MatrixSpec(f"synthetic:block{b}.attention.v", i0 + 3, i0 + 4, "synthetic", sv, nv),
             MatrixSpec(p + "self_attn.o_proj.weight", i0 + 4, i0 + 5, "torch"),
             MatrixSpec(p + "mlp.gate_proj.weight", i0 + 5, i0 + 6, "torch"),
             MatrixSpec(p + "mlp.up_proj.weight", i0 + 5, i0 + 7, "torch"),
@@ -473,6 +469,15 @@ def _llama(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], t
         ]
     nls.append(NodeLayer("output", h, "output", h))
     return Layout(arch, layout, tuple(nls), tuple(mats), dict(config))
+
+
+def _separate_qkv_matrices(b: int, i0: int, names: Sequence[str], syn: tuple, nnz: tuple) -> list:
+    """Separate q, k, v projections from the block input (node layer i0) into layers i0+1..i0+3,
+    and their synthetic edges into the context layer i0+4 (Llama family, BERT)."""
+    mats = [MatrixSpec(name, i0, i0 + 1 + j, "torch") for j, name in enumerate(names)]
+    mats += [MatrixSpec(f"synthetic:block{b}.attention.{x}", i0 + 1 + j, i0 + 4, "synthetic", syn[j], nnz[j])
+             for j, x in enumerate("qkv")]
+    return mats
 
 
 def _bert(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tuple], layout: str) -> Layout:
@@ -499,13 +504,9 @@ def _bert(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tu
             NodeLayer(f"block{b}.attn_out", h, f"block{b}.attn_out", h),  # i0+5
             NodeLayer(f"block{b}.mlp_hidden", inter, f"block{b}.mlp_hidden", inter, 2),  # i0+6
         ]
+        mats += _separate_qkv_matrices(b, i0, [p + f"attention.self.{x}.weight" for x in ("query", "key", "value")],
+                                       (sq, sk, sv), (nq, nk, nv))
         mats += [
-            MatrixSpec(p + "attention.self.query.weight", i0, i0 + 1, "torch"),
-            MatrixSpec(p + "attention.self.key.weight", i0, i0 + 2, "torch"),
-            MatrixSpec(p + "attention.self.value.weight", i0, i0 + 3, "torch"),
-            MatrixSpec(f"synthetic:block{b}.attention.q", i0 + 1, i0 + 4, "synthetic", sq, nq),
-            MatrixSpec(f"synthetic:block{b}.attention.k", i0 + 2, i0 + 4, "synthetic", sk, nk),
-            MatrixSpec(f"synthetic:block{b}.attention.v", i0 + 3, i0 + 4, "synthetic", sv, nv),
             MatrixSpec(p + "attention.output.dense.weight", i0 + 4, i0 + 5, "torch"),
             MatrixSpec(p + "intermediate.dense.weight", i0 + 5, i0 + 6, "torch"),
             MatrixSpec(p + "output.dense.weight", i0 + 6, i0 + 7, "torch"),
