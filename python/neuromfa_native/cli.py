@@ -10,6 +10,8 @@ import sys
 import warnings
 from typing import Optional, Sequence
 
+from .engine import SPECTRUM_FILTERS
+
 __all__ = ["main"]
 
 PROG = "neuromfa"
@@ -131,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="distances a node needs to be a box centre")
     a.add_argument("--decimals", type=int, default=0, metavar="D", help="rounding of distances")
     a.add_argument("--layout", default="reference", help="layer map: reference, heads or default")
-    a.add_argument("--filter", choices=("none", "f_positive", "alpha_range", "both"), default="none",
+    a.add_argument("--filter", choices=SPECTRUM_FILTERS, default="none",
                    help="published spectrum filter applied to the statistics")
     a.add_argument("--no-node-dimension", dest="node_dimension", action="store_false",
                    help="skip node fractal dimensions")
@@ -161,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "summary.json and plots into it. Needs no checkpoint files.")
     r.add_argument("run", metavar="DIR", help="run directory (--out of neuromfa analyze)")
     r.add_argument("--baseline", metavar="NAME", help="emergence baseline (default: the run's)")
-    r.add_argument("--filter", choices=("none", "f_positive", "alpha_range", "both"), default=None,
+    r.add_argument("--filter", choices=SPECTRUM_FILTERS, default=None,
                    help="spectrum filter (default: the run's)")
     _aggregation_args(r, defaults=False)
     r.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
