@@ -13,6 +13,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "neuromfa/boxes.hpp"
 #include "neuromfa/distance.hpp"
 #include "neuromfa/parallel.hpp"
 
@@ -53,8 +54,8 @@ inline void validate_histogram(const HistogramView& h) {
 }
 
 // Box histograms as the partition kernel reads them: centres in order, each a run of
-// (key, count) pairs with ascending keys.  Two layouts: CSR arrays, or a dense (node x key)
-// count table (streamed full networks), read in place without building the CSR.
+// (key, count) pairs with ascending keys.  Two layouts: CSR arrays (CsrSource), or a dense
+// (node x key) count table read in place (TableSource, boxes.hpp).
 struct CsrSource {
     HistogramView h;
     std::int64_t size() const { return h.n_centres; }
@@ -65,20 +66,6 @@ struct CsrSource {
     }
 };
 
-struct TableSource {
-    const std::uint32_t* table;
-    std::int64_t nb, kmin;
-    std::vector<std::int64_t> rows;     // table rows of the kept centres, ascending
-    std::vector<std::int64_t> nonzero;  // distinct keys of each kept centre (its CSR length)
-    std::int64_t size() const { return static_cast<std::int64_t>(rows.size()); }
-    std::int64_t pairs(std::int64_t c) const { return nonzero[c]; }
-    template <class F>
-    void for_each(std::int64_t c, F&& f) const {
-        const std::uint32_t* row = table + rows[c] * nb;
-        for (std::int64_t k = 0; k < nb; ++k)
-            if (row[k]) f(k + kmin, static_cast<std::int64_t>(row[k]));
-    }
-};
 
 namespace detail {
 
@@ -503,30 +490,6 @@ inline Partition log_partition(const HistogramView& h, const Rounding& rounding,
     validate_histogram(h);
     return detail::log_partition_impl(CsrSource{h}, detail::distinct_keys(h.key, h.indptr[h.n_centres]), rounding, q,
                                       n_threads);
-}
-
-// Kept centres of a dense (node x key) count table: rows with at least `min_edges` (and at
-// least one) counts.  Also returns (n_sources, n_distances) like BoxHistogram.
-inline TableSource table_source(const std::uint32_t* table, std::int64_t n_rows, std::int64_t nb, std::int64_t kmin,
-                                std::int64_t min_edges, std::int64_t& n_sources, std::int64_t& n_distances,
-                                int n_threads) {
-    std::vector<std::int64_t> degree(static_cast<std::size_t>(n_rows)), nonzero(static_cast<std::size_t>(n_rows));
-    parallel_for(n_blocks(n_rows, 1024), n_threads, [&](std::int64_t b) {
-        for (std::int64_t s = b * 1024; s < std::min(n_rows, (b + 1) * 1024); ++s) {
-            const std::uint32_t* row = table + s * nb;
-            std::int64_t d = 0, z = 0;
-            for (std::int64_t k = 0; k < nb; ++k) d += row[k], z += row[k] != 0;
-            degree[s] = d, nonzero[s] = z;
-        }
-    });
-    TableSource src{table, nb, kmin, {}, {}};
-    n_sources = n_distances = 0;
-    for (std::int64_t s = 0; s < n_rows; ++s) {
-        n_distances += degree[s];
-        if (degree[s] > 0) ++n_sources;
-        if (degree[s] > 0 && degree[s] >= min_edges) src.rows.push_back(s), src.nonzero.push_back(nonzero[s]);
-    }
-    return src;
 }
 
 // ln Z_q(r) straight from a dense (node x key) count table: no CSR is built.
