@@ -36,10 +36,13 @@ def reference(dirs, tmp_path_factory):
     return s
 
 
-def _cli(args, env_extra=None, **kw):
-    env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "neuromfa_native.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=120, **kw)
+KILL_DRIVER = Path(__file__).with_name("kill_driver.py")
+
+
+def _cli(args, kill_after=None, **kw):
+    cmd = [sys.executable, "-m", "neuromfa_native.cli"] if kill_after is None else \
+        [sys.executable, str(KILL_DRIVER), str(kill_after)]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120, **kw)
 
 
 def _result_files(out: Path) -> list:
@@ -55,7 +58,7 @@ def test_sigkill_at_several_points_then_resume(dirs, reference, tmp_path):
     total = len(dirs) * K
     present = 0
     for n in (1, 3, 5):
-        p = _cli(["analyze", *dirs, "--out", str(out), *ARGS], {"_NEUROMFA_TEST_KILL_AFTER": str(n)})
+        p = _cli(["analyze", *dirs, "--out", str(out), *ARGS], kill_after=n)
         assert p.returncode == -signal.SIGKILL, p.stderr
         present += n
         files = _result_files(out)

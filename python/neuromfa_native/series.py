@@ -42,11 +42,6 @@ _STEP_RE = re.compile(r"(?:^|[^a-z0-9])(?:global[_-]?step|step|checkpoint|ckpt|i
                       re.IGNORECASE)
 _WEIGHT_FILE_RE = re.compile(r"^(model|pytorch_model).*\.(safetensors|bin|index\.json)$")
 
-#: Environment variable used by the resume tests only: the process SIGKILLs itself right after
-#: the N-th result of this run has been stored.
-_KILL_AFTER_ENV = "_NEUROMFA_TEST_KILL_AFTER"
-
-
 def parse_step(name: str) -> Optional[int]:
     """Training step from a checkpoint name such as ``step1000``, ``checkpoint-500`` or
     ``global_step20``, else ``None``.  The last match in the name wins."""
@@ -625,22 +620,15 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                     tasks.append((key, k, s))
         n_reused = len(seen) - len(tasks)
         bar = progress_bar(len(seen), "checkpoints x samples", "task", progress, initial=n_reused)
-        kill_after = int(os.environ.get(_KILL_AFTER_ENV, "0") or 0)
-        n_done = 0
 
         def finish(key, k, s, res):
-            nonlocal n_done
             done[(key, s)] = res
             if store is not None:
                 store.put(key, s, res)
-            n_done += 1
             if bar is not None:
                 bar.update(1)
             if on_result is not None:
                 on_result(cps[k], res)
-            if kill_after and n_done >= kill_after:  # resume tests only
-                import signal
-                os.kill(os.getpid(), signal.SIGKILL)
 
         # A failed task (a corrupt checkpoint, say) does not stop the others: every success is
         # stored, and the failures are reported together at the end (a rerun retries them).
