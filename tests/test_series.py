@@ -233,3 +233,32 @@ def test_bad_configuration_fails_before_any_work(dirs, tmp_path, kwargs, match):
 def test_fingerprint_with_a_layout_that_does_not_fit_is_an_error(dirs):
     with pytest.raises(ValueError):
         nm.fingerprint(dirs[0], layout="typo")
+
+
+def test_in_process_series_opens_each_checkpoint_once(dirs, series, tmp_path, monkeypatch):
+    """A .bin checkpoint is torch.load-ed once for all its samples, not once per sample; the
+    numbers equal those of the same weights read from safetensors."""
+    torch = pytest.importorskip("torch")
+    from tiny_series import config, weights
+    import json
+
+    bins = []
+    for t in (10, 100):
+        d = tmp_path / f"step{t}"
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps(config()))
+        torch.save({k: torch.from_numpy(v) for k, v in weights(t).items()}, d / "pytorch_model.bin")
+        bins.append(str(d))
+    calls = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **kw: calls.append(a[0]) or real_load(*a, **kw))
+    s = analyze_series(bins, check_identical=False, **OPTS)
+    # once per checkpoint (2 checkpoints x 3 samples; per sample it was 6), plus the up-front
+    # layout check of the first checkpoint
+    assert len(calls) == 1 + 2 and s.complete
+    by_label = dict(zip(series.labels, series.results))
+    for label, rs in zip(s.labels, s.results):
+        for r, ref in zip(rs, by_label[label]):
+            assert (r.checkpoint, r.sample) == (ref.checkpoint, ref.sample)
+            np.testing.assert_array_equal(r.spectrum.alpha, ref.spectrum.alpha)
+            np.testing.assert_array_equal(r.spectrum.f, ref.spectrum.f)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -225,13 +226,14 @@ def analysis_config(*, per_layer: Optional[int] = 32, layout: Any = "reference",
 # tasks: module-level functions of plain arguments, so any executor can pickle them
 
 
-def _sample_task(source: str, revision: Optional[str], sample: Optional[int], config: dict,
-                 n_threads: Optional[int]) -> SampleResult:
-    """One (checkpoint, sample) unit of work; runs in a worker process or machine."""
+def _sample_task(source: Any, revision: Optional[str], sample: Optional[int], config: dict,
+                 n_threads: Optional[int], label: Optional[str] = None) -> SampleResult:
+    """One (checkpoint, sample) unit of work; runs in a worker process or machine (``source``
+    is then a path or hub id), or in process on an already opened ``TensorSource``."""
     cfg = dict(config)
     if not isinstance(cfg["layout"], str):
         cfg["layout"] = [tuple(e) for e in cfg["layout"]]
-    return analyze_sample(source, sample, revision=revision, n_threads=n_threads, **cfg)
+    return analyze_sample(source, sample, revision=revision, n_threads=n_threads, label=label, **cfg)
 
 
 def _fingerprint_task(source: str, revision: Optional[str], layout: Any) -> str:
@@ -635,15 +637,28 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
         errors = []
         try:
             if executor is None:
-                for key, k, s in tasks:
+                # In process, each checkpoint is opened once for all its samples (a .bin state
+                # dict is loaded once, not once per sample) and let go before the next one.
+                for k, group in itertools.groupby(tasks, key=lambda t: t[1]):
+                    group = list(group)
                     try:
-                        res = _task_or_context(cps[k], s, config, n_threads)
+                        tsrc = resolve_source(cps[k].source, revision=cps[k].revision)
                     except (ValueError, TypeError) as exc:
-                        errors.append(exc)
+                        errors.extend(_with_context(exc, cps[k], s) for _, _, s in group)
                         continue
-                    finish(key, k, s, res)
+                    try:
+                        for key, _, s in group:
+                            try:
+                                res = _task_or_context(cps[k], s, config, n_threads, tsrc)
+                            except (ValueError, TypeError) as exc:
+                                errors.append(exc)
+                                continue
+                            finish(key, k, s, res)
+                    finally:
+                        del tsrc
             else:
-                futs = {executor.submit(_sample_task, cps[k].source, cps[k].revision, s, config, n_threads): (key, k, s)
+                futs = {executor.submit(_sample_task, cps[k].source, cps[k].revision, s, config, n_threads,
+                                        cps[k].label): (key, k, s)
                         for key, k, s in tasks}
                 try:
                     for f in cf.as_completed(futs):
@@ -698,8 +713,9 @@ def _with_context(exc: Exception, c: Checkpoint, s: Optional[int]) -> Exception:
     return new
 
 
-def _task_or_context(c: Checkpoint, s: Optional[int], config: dict, n_threads: Optional[int]) -> SampleResult:
+def _task_or_context(c: Checkpoint, s: Optional[int], config: dict, n_threads: Optional[int],
+                     tsrc: Any) -> SampleResult:
     try:
-        return _sample_task(c.source, c.revision, s, config, n_threads)
+        return _sample_task(tsrc, None, s, config, n_threads, label=c.label)
     except (ValueError, TypeError) as exc:
         raise _with_context(exc, c, s) from exc
