@@ -5,7 +5,10 @@
    used tensor once (np.abs(w).max()), each in a fresh process (peak RSS is its own).
 2. Path boxes on the sampled network (S=32) of a 1.4b-shaped checkpoint, 1 and 2 threads.
 
-    python bench/bench_full.py [--shapes 160m,410m,1b] [--threads 2] [--skip-paths]
+3. With --bf16: the same full analysis of bfloat16 copies of those shapes (same draws,
+   rounded to bfloat16), against the float16 run of the same shape in the same run.
+
+    python bench/bench_full.py [--shapes 160m,410m,1b] [--threads 2] [--skip-paths] [--bf16]
 """
 import argparse
 import os
@@ -53,6 +56,7 @@ def main():
     ap.add_argument("--shapes", default="160m,410m,1b")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-paths", action="store_true")
+    ap.add_argument("--bf16", action="store_true", help="also time bfloat16 copies of each shape")
     ap.add_argument("--out", default="bench/results/full.json")
     args = ap.parse_args()
     rows = []
@@ -71,6 +75,16 @@ def main():
               f"({row['engine_ns_per_weight']:.2f} ns/weight, peak {full['peak_rss_mib']:5.0f} MiB) | numpy read "
               f"pass {read['seconds']:6.2f} s (peak {read['peak_rss_mib']:5.0f} MiB) | engine/read "
               f"{row['ratio_to_read']:.2f}", flush=True)
+        if args.bf16:
+            bf = run_job("bench_full", "full_job", make(shape, "bfloat16"), args.threads)
+            rows.append(dict(kind="full-bf16", shape=shape, weights=bf["weights"], engine_s=bf["seconds"],
+                             engine_ns_per_weight=1e9 * bf["seconds"] / bf["weights"],
+                             engine_peak_rss_mib=bf["peak_rss_mib"], fp16_engine_s=full["seconds"],
+                             ratio_to_fp16=bf["seconds"] / full["seconds"], alpha0=bf["alpha0"],
+                             width=bf["width"]))
+            print(f"full {shape:>5} bf16: engine {bf['seconds']:6.2f} s ({rows[-1]['engine_ns_per_weight']:.2f} "
+                  f"ns/weight, peak {bf['peak_rss_mib']:5.0f} MiB) | bf16/fp16 {rows[-1]['ratio_to_fp16']:.2f}",
+                  flush=True)
     if not args.skip_paths:
         folder = make("1.4b")
         t1 = run_job("bench_full", "path_job", folder, 1)

@@ -1,9 +1,10 @@
-"""Random fp16 GPT-NeoX checkpoints of Pythia shapes, written tensor by tensor (low memory).
+"""Random fp16 (or bf16) GPT-NeoX checkpoints of Pythia shapes, written tensor by tensor (low memory).
 
     python bench/checkpoints.py 160m            # -> $NEUROMFA_BENCH_DIR/pythia-160m-shaped/
+    python bench/checkpoints.py 160m --bf16     # -> $NEUROMFA_BENCH_DIR/pythia-160m-shaped-bf16/
 
-Weights are N(0, 0.02) float16 (the Pythia initialiser scale), seeded per tensor, so a rerun
-writes the same bytes.  Only what the NIN uses plus the embeddings (for a realistic file
+Weights are N(0, 0.02) float16 (the Pythia initialiser scale), or the same float32 draws
+rounded to nearest-even bfloat16, seeded per tensor, so a rerun writes the same bytes.  Only what the NIN uses plus the embeddings (for a realistic file
 size) is written; LayerNorms and biases are omitted.
 """
 import json
@@ -30,9 +31,18 @@ def tensor_specs(blocks, h):
     return specs
 
 
-def make(shape: str) -> str:
+def _to_bf16_bits(x: np.ndarray) -> np.ndarray:
+    """float32 -> bfloat16 bit patterns, rounded to nearest even (finite inputs)."""
+    u = x.astype(np.float32).view(np.uint32)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def make(shape: str, dtype: str = "float16") -> str:
+    if dtype not in ("float16", "bfloat16"):
+        raise ValueError(f"dtype must be float16 or bfloat16, got {dtype!r}")
     blocks, h = SHAPES[shape]
-    folder = os.path.join(ROOT, f"pythia-{shape}-shaped")
+    bf16 = dtype == "bfloat16"
+    folder = os.path.join(ROOT, f"pythia-{shape}-shaped" + ("-bf16" if bf16 else ""))
     path = os.path.join(folder, "model.safetensors")
     if os.path.exists(path):
         return folder
@@ -41,7 +51,7 @@ def make(shape: str) -> str:
     header, off = {}, 0
     for name, shp in specs:
         n = int(np.prod(shp)) * 2
-        header[name] = {"dtype": "F16", "shape": list(shp), "data_offsets": [off, off + n]}
+        header[name] = {"dtype": "BF16" if bf16 else "F16", "shape": list(shp), "data_offsets": [off, off + n]}
         off += n
     raw = json.dumps(header).encode()
     raw += b" " * (-len(raw) % 8)
@@ -54,11 +64,12 @@ def make(shape: str) -> str:
             rows_per_chunk = max(1, (1 << 24) // shp[1])
             for r0 in range(0, shp[0], rows_per_chunk):
                 r = min(rows_per_chunk, shp[0] - r0)
-                fh.write((rng.standard_normal((r, shp[1]), dtype=np.float32) * 0.02).astype(np.float16).tobytes())
+                x = rng.standard_normal((r, shp[1]), dtype=np.float32) * 0.02
+                fh.write((_to_bf16_bits(x) if bf16 else x.astype(np.float16)).tobytes())
     os.replace(tmp, path)
     config = dict(architectures=["GPTNeoXForCausalLM"], model_type="gpt_neox", hidden_size=h,
                   num_hidden_layers=blocks, num_attention_heads=max(1, h // 64), intermediate_size=4 * h,
-                  vocab_size=VOCAB, torch_dtype="float16", use_parallel_residual=True)
+                  vocab_size=VOCAB, torch_dtype=dtype, use_parallel_residual=True)
     with open(os.path.join(folder, "config.json"), "w") as fh:
         json.dump(config, fh, indent=1)
     return folder

@@ -47,6 +47,39 @@ def test_full_streaming_on_other_architectures(tiny_model, arch):  # noqa: F811
     assert np.array_equal(streamed.spectrum.log_z, explicit.log_z)
 
 
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_full_streaming_of_bfloat16_keeps_the_bits(tiny_model, arch, monkeypatch):  # noqa: F811
+    """bfloat16 weights are binned as 16-bit patterns (kind bf16, table look-up), never widened
+    to float32, and give exactly the numbers of the widened edge list (conv1d included)."""
+    folder = tiny_model(arch, dtype="bfloat16")
+    kinds = []
+    accumulate = nm._core.accumulate_matrix
+    monkeypatch.setattr(nm._core, "accumulate_matrix",
+                        lambda table, w, kind, *a: kinds.append((w.dtype, kind)) or accumulate(table, w, kind, *a))
+    streamed = nm.analyze_sample(folder, per_layer=None, min_edges=5)
+    assert kinds and set(kinds) == {(np.dtype(np.uint16), "bf16")}
+    nin = nm.build_nin(folder, per_layer=None)
+    assert nin.weight.dtype == np.float32
+    explicit = nm.analyze_graph(nin.src, nin.dst, nin.weight, min_edges=5)
+    assert np.array_equal(streamed.spectrum.log_z, explicit.log_z)
+    nodes, dims = nm.node_fractal_dimension(nin.src, nin.weight)
+    np.testing.assert_array_equal(streamed.node_dimensions.dimension[nodes], dims)
+
+
+def test_full_streaming_finds_a_nan_in_bfloat16(tmp_path):
+    from neuromfa_native.safetensors_io import write_safetensors
+    from tiny_series import config, weights
+
+    ws = weights(100)
+    name = "gpt_neox.layers.1.mlp.dense_4h_to_h.weight"
+    bits = {k: (v.view(np.uint32) >> 16).astype(np.uint16) for k, v in ws.items()}
+    bits[name][7, 3] = 0x7FC0  # a bfloat16 NaN
+    (tmp_path / "config.json").write_text(json.dumps(config()))
+    write_safetensors(tmp_path / "model.safetensors", bits, dtypes={k: "BF16" for k in bits})
+    with pytest.raises(ValueError, match=rf"{name} holds a NaN or infinite weight at \[7, 3\]"):
+        nm.analyze_sample(tmp_path, per_layer=None)
+
+
 def test_node_fractal_dimension_against_slow_reference():
     rng = np.random.default_rng(0)
     src = np.repeat(np.arange(40), 30)

@@ -204,22 +204,37 @@ STREAM_BLOCK_ELEMENTS = 8 << 20
 
 
 def _matrix_blocks(tsrc, lay, m):
-    """(n_out, n_in, block) row blocks of matrix ``m`` in torch (out, in) orientation.
+    """(n_out, n_in, block, kind) row blocks of matrix ``m`` in torch (out, in) orientation,
+    with the engine's weight kind of ``block``.
 
     Row blocks are read with positioned reads into fresh arrays, so the resident memory is one
-    block, not the memory-mapped tensor (whose pages would count towards the process's RSS)."""
+    block, not the memory-mapped tensor (whose pages would count towards the process's RSS).
+    bfloat16 stays as its 16-bit patterns (kind ``bf16``): binned by table look-up like float16,
+    never widened to float32."""
     shape = tuple(tsrc.shape(m.name))
     if shape != lay.expected_shape(m):
         raise ValueError(f"tensor {m.name} has shape {shape}, the config implies {lay.expected_shape(m)}")
+    bf16 = tsrc.dtype(m.name) == "bfloat16"
     if m.orientation == "conv1d":  # stored (in, out): one transposed copy
-        w = np.ascontiguousarray(tsrc.get(m.name).T)
-        yield w.shape[0], w.shape[1], w
+        stored = tsrc.get_slice(m.name, bf16_bits=True) if bf16 else tsrc.get(m.name)
+        w = np.ascontiguousarray(stored.T)
+        yield (w.shape[0], w.shape[1], *_block_kind(w, bf16))
         return
     n_out, n_in = shape
     rows = max(1, STREAM_BLOCK_ELEMENTS // max(n_in, 1))
     for j0 in range(0, n_out, rows):
         idx = np.arange(j0, min(n_out, j0 + rows))
-        yield n_out, n_in, np.ascontiguousarray(tsrc.get_slice(m.name, rows=idx))
+        block = np.ascontiguousarray(tsrc.get_slice(m.name, rows=idx, bf16_bits=bf16))
+        yield (n_out, n_in, *_block_kind(block, bf16))
+
+
+def _block_kind(block: np.ndarray, bf16: bool) -> tuple:
+    if bf16:
+        if block.dtype != np.uint16:
+            raise TypeError(f"expected bfloat16 bit patterns (uint16), got {block.dtype}")
+        return block, "bf16"
+    w, kind = _as_weights(block.reshape(-1))
+    return w.reshape(block.shape), kind
 
 
 def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads):
@@ -242,15 +257,13 @@ def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads):
         if m.is_synthetic:  # weight 1, distance 1: never passes the filter
             continue
         done = 0
-        for n_out, n_in, block in _matrix_blocks(tsrc, lay, m):
-            w, kind = _as_weights(block.reshape(-1))
-            w = w.reshape(block.shape)
+        for n_out, n_in, w, kind in _matrix_blocks(tsrc, lay, m):
             for table, t, dec, low in tables:
                 bad = _core.accumulate_matrix(table, w, kind, int(offs[m.in_layer]), t, dec, n_threads, low)
                 if bad >= 0:
                     raise ValueError(f"tensor {m.name} holds a NaN or infinite weight at "
                                      f"[{done + bad // n_in}, {bad % n_in}]")
-            done += block.shape[0]
+            done += w.shape[0]
         n_edges += n_out * n_in
     return tables, n_edges
 

@@ -285,14 +285,16 @@ class SafetensorsFile:
             return bf16_to_float32(raw)
         return raw
 
-    def get_slice(self, name: str, rows: object = None, cols: object = None) -> np.ndarray:
+    def get_slice(self, name: str, rows: object = None, cols: object = None, *,
+                  bf16_bits: bool = False) -> np.ndarray:
         """``tensor[rows][:, cols]`` of a 2-d tensor, reading only the selected rows.
 
         ``rows``/``cols``: None (all) or 1-d integer index arrays (any order, repeats
         allowed). The selected rows are read with positioned reads (``os.preadv``), runs of
         consecutive rows in one call, not through the memory map: page faults on a map pull
         in neighbouring pages too (fault-around), which for a few random rows of a large
-        matrix would touch most of it. Returns a new array (``BF16`` widened to float32).
+        matrix would touch most of it. Returns a new array (``BF16`` widened to float32, or
+        kept as its ``uint16`` bit patterns with ``bf16_bits=True``).
         """
         info = self.info(name)
         where = f"{self.path}:{name}"
@@ -312,7 +314,7 @@ class SafetensorsFile:
                 uniq, inverse = np.unique(r, return_inverse=True)
                 block = self._read_rows(info, uniq)
                 out = block[inverse] if isinstance(c, slice) else block[np.ix_(inverse, c)]
-        if info.dtype == "BF16":
+        if info.dtype == "BF16" and not bf16_bits:
             return bf16_to_float32(out)
         return out
 
@@ -426,8 +428,9 @@ class ShardedSafetensors:
     def get(self, name: str) -> np.ndarray:
         return self.shard(name).get(name)
 
-    def get_slice(self, name: str, rows: object = None, cols: object = None) -> np.ndarray:
-        return self.shard(name).get_slice(name, rows, cols)
+    def get_slice(self, name: str, rows: object = None, cols: object = None, *,
+                  bf16_bits: bool = False) -> np.ndarray:
+        return self.shard(name).get_slice(name, rows, cols, bf16_bits=bf16_bits)
 
     def raw_bytes(self, name: str) -> memoryview:
         return self.shard(name).raw_bytes(name)

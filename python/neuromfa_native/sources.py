@@ -91,7 +91,10 @@ class TensorSource:
     def get(self, name: str) -> np.ndarray:
         raise NotImplementedError
 
-    def get_slice(self, name: str, rows: Any = None, cols: Any = None) -> np.ndarray:
+    def get_slice(self, name: str, rows: Any = None, cols: Any = None, *, bf16_bits: bool = False) -> np.ndarray:
+        """``tensor[rows][:, cols]`` as a new array; bfloat16 is widened to float32 exactly, or
+        returned as its ``uint16`` bit patterns with ``bf16_bits=True`` (for the engine's
+        ``bf16`` weight kind: half the bytes, and binned by table look-up)."""
         raise NotImplementedError
 
     def _byte_chunks(self, name: str) -> Iterable[memoryview | bytes]:
@@ -134,8 +137,8 @@ class SafetensorsSource(TensorSource):
     def get(self, name: str) -> np.ndarray:
         return self.store.get(name)
 
-    def get_slice(self, name: str, rows: Any = None, cols: Any = None) -> np.ndarray:
-        return self.store.get_slice(name, rows, cols)
+    def get_slice(self, name: str, rows: Any = None, cols: Any = None, *, bf16_bits: bool = False) -> np.ndarray:
+        return self.store.get_slice(name, rows, cols, bf16_bits=bf16_bits)
 
     def _byte_chunks(self, name: str) -> Iterable[memoryview]:
         # Positioned reads into one reused buffer, not the memory map: mapped pages would count
@@ -202,8 +205,9 @@ class StateDictSource(TensorSource):
         return t.dtype.name if isinstance(t, np.ndarray) else _torch_dtype_name(t)
 
     @staticmethod
-    def _to_numpy(t: Any) -> np.ndarray:
-        """torch tensor -> numpy (bfloat16 widened to float32 exactly); numpy passes."""
+    def _to_numpy(t: Any, bf16_bits: bool = False) -> np.ndarray:
+        """torch tensor -> numpy (bfloat16 widened to float32 exactly, or its uint16 bit
+        patterns with ``bf16_bits``); numpy passes."""
         if isinstance(t, np.ndarray):
             return t
         import torch  # a torch object is at hand, so torch is already imported
@@ -212,7 +216,8 @@ class StateDictSource(TensorSource):
         if t.device.type != "cpu":
             t = t.cpu()
         if t.dtype == torch.bfloat16:
-            return bf16_to_float32(t.contiguous().view(torch.int16).numpy().view(np.uint16))
+            bits = t.contiguous().view(torch.int16).numpy().view(np.uint16)
+            return bits if bf16_bits else bf16_to_float32(bits)
         return t.numpy()
 
     def get(self, name: str) -> np.ndarray:
@@ -220,7 +225,7 @@ class StateDictSource(TensorSource):
         arr.flags.writeable = False
         return arr
 
-    def get_slice(self, name: str, rows: Any = None, cols: Any = None) -> np.ndarray:
+    def get_slice(self, name: str, rows: Any = None, cols: Any = None, *, bf16_bits: bool = False) -> np.ndarray:
         t = self._tensor(name)
         if isinstance(t, np.ndarray):
             return gather(t, rows, cols, name)
@@ -239,7 +244,7 @@ class StateDictSource(TensorSource):
             if arr.size and (arr.min() < -n or arr.max() >= n):
                 raise ValueError(f"{what} of tensor {name!r} out of range for size {n}")
             t = t.index_select(dim, torch.as_tensor(arr.astype(np.int64) % max(n, 1), device=t.device))
-        return np.array(self._to_numpy(t))
+        return np.array(self._to_numpy(t, bf16_bits))
 
     def _byte_chunks(self, name: str) -> Iterable[bytes | memoryview]:
         t = self._tensor(name)
