@@ -69,6 +69,42 @@ def test_partial_run_report(run, tmp_path, capsys):
     assert arr["present"].sum() == 6 and np.isnan(arr["alpha"][3]).all()
 
 
+def test_report_waits_for_the_report_lock_and_loads_after_it(run, tmp_path):
+    """`neuromfa report` while another report is being written waits for it, then loads the
+    run as it is then (here: with results removed meanwhile), not as it was when it started."""
+    import fcntl
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    s, out = run
+    part = tmp_path / "run"
+    shutil.copytree(out, part)
+    with open(part / ".report.lock", "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # another writer holds the lock
+        proc = subprocess.Popen([sys.executable, "-m", "neuromfa_native.cli", "report", str(part), "--no-plots"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        assert proc.poll() is None and not (part / "summary.json").exists()  # still waiting
+        for p in (part / "results" / s.fingerprints[-1]).glob("*.npz"):
+            p.unlink()  # the state changes while it waits
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "partial run: 3 result(s) missing" in stdout
+    assert not json.loads((part / "summary.json").read_text())["complete"]
+
+
+def test_report_lock_needs_a_run_directory(tmp_path, capsys):
+    from neuromfa_native.store import report_lock
+
+    with pytest.raises(ValueError, match="does not exist"):
+        with report_lock(tmp_path / "nope"):
+            pass
+    assert cli.main(["report", str(tmp_path)]) == 1  # not a run: an error, and no lock file left there
+    assert "no run.json" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
 def test_tables_and_files(run, tmp_path):
     s, _ = run
     written = {p.name for p in write_tables(s, tmp_path)}

@@ -6,6 +6,7 @@ Exit status: 0 on success, 1 for an error (one line ``neuromfa: error: ...`` on 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from typing import Optional, Sequence
@@ -237,6 +238,7 @@ def cmd_analyze(args) -> int:
     _headless_plots(args)
     from .report import format_table, write_report
     from .series import analyze_series
+    from .store import report_lock
 
     if args.plots:
         try:
@@ -254,7 +256,8 @@ def cmd_analyze(args) -> int:
             executor=executor, progress=not args.quiet, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed)
     finally:
         close()
-    write_report(series, args.out, plots=args.plots)
+    with report_lock(args.out):  # `series` is the run's final state: nothing newer to load
+        write_report(series, args.out, plots=args.plots)
     if not args.quiet:
         _say(format_table(series))
         _say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/ "
@@ -265,11 +268,14 @@ def cmd_analyze(args) -> int:
 def cmd_report(args) -> int:
     _headless_plots(args)
     from .report import format_table, write_report
-    from .store import load_run
+    from .store import load_run, report_lock
 
-    series = load_run(args.run, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed, baseline=args.baseline,
-                      filter=args.filter)
-    write_report(series, args.run, plots=args.plots)
+    if not os.path.isfile(os.path.join(args.run, "run.json")):
+        load_run(args.run)  # raises the error saying what is missing, before a lock file is made
+    with report_lock(args.run):  # load under the lock: a concurrent writer's newer state is seen
+        series = load_run(args.run, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed,
+                          baseline=args.baseline, filter=args.filter)
+        write_report(series, args.run, plots=args.plots)
     if not args.quiet:
         _say(format_table(series))
         missing = series.missing

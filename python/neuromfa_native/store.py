@@ -6,6 +6,7 @@ Layout of a run directory ``DIR``::
     DIR/results/<fingerprint>/sample-00003.npz   one finished (checkpoint, sample) result
     DIR/fingerprints.json              cache: local file sizes/mtimes -> weight fingerprint
     DIR/.lock                          held (flock) by the run writing into DIR
+    DIR/.report.lock                   held (flock) while a report is loaded and written
 
 Guarantees:
 
@@ -23,10 +24,15 @@ Guarantees:
   carries the configuration hash and is validated on load; a file that fails validation is
   renamed ``*.corrupt``, warned about and recomputed.
 - Only one run writes into a directory at a time (an advisory ``flock`` on ``.lock``; the
-  lock dies with its process).  Reading (``neuromfa report``) needs no lock.
+  lock dies with its process).  Reading results needs no lock.  Report writers (``neuromfa
+  analyze`` at its end, ``neuromfa report``) take turns on ``.report.lock`` (:func:`report_lock`)
+  and load the run after taking it, so the tables, summary and plots on disk always come from
+  one writer, and a report started during a run cannot overwrite the final one with older
+  results.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -45,11 +51,12 @@ import numpy as np
 from .analysis import NodeDimensions, SampleResult
 from .engine import Spectrum
 
-__all__ = ["RunStore", "atomic_write_bytes", "atomic_write_text", "config_hash", "load_run"]
+__all__ = ["RunStore", "atomic_write_bytes", "atomic_write_text", "config_hash", "load_run", "report_lock"]
 
 FORMAT = "neuromfa-run/1"
 RESULT_FORMAT = "neuromfa-result/1"
 TMP_PREFIX = ".tmp-"
+LOCK_NAMES = (".lock", ".report.lock")
 
 
 def _json_default(o: Any):
@@ -247,7 +254,7 @@ class RunStore:
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"out {str(self.path)!r} exists and is not a directory")
         if self.path.is_dir() and not (self.path / "run.json").exists() and not overwrite and any(
-                p.name != ".lock" and not p.name.startswith(TMP_PREFIX) for p in self.path.iterdir()):
+                p.name not in LOCK_NAMES and not p.name.startswith(TMP_PREFIX) for p in self.path.iterdir()):
             raise ValueError(f"out {str(self.path)!r} is not empty and holds no neuromfa run (no run.json); "
                              "choose a new or empty directory, or pass --overwrite")
         self.path.mkdir(parents=True, exist_ok=True)
@@ -303,7 +310,8 @@ class RunStore:
     # -- configuration ---------------------------------------------------------------------------
     def _check_or_reset(self, overwrite: bool) -> None:
         run = self.path / "run.json"
-        entries = [p.name for p in self.path.iterdir() if p.name != ".lock" and not p.name.startswith(TMP_PREFIX)]
+        entries = [p.name for p in self.path.iterdir()
+                   if p.name not in LOCK_NAMES and not p.name.startswith(TMP_PREFIX)]
         if not run.exists():
             if "results" in entries or (entries and not overwrite):
                 raise ValueError(f"out {str(self.path)!r} is not empty and holds no neuromfa run (no run.json); "
@@ -406,6 +414,24 @@ def _load_results(results: Path, chash: str, *, quarantine: bool) -> dict:
         warnings.warn(f"{len(bad)} result file(s) could not be trusted and are {what}: " + "; ".join(bad[:5]),
                       RuntimeWarning, stacklevel=3)
     return out
+
+
+@contextlib.contextmanager
+def report_lock(path: os.PathLike):
+    """Hold the report lock of run directory ``path`` (blocking: waits for another report
+    writer).  Load the run *inside* it, then write the report: the last report written then
+    always reflects the latest results, and its files all come from one writer."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"run directory {str(path)!r} does not exist")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory lock
+        yield
+        return
+    with open(path / ".report.lock", "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
 
 
 def load_run(path: os.PathLike, *, n_bootstrap: Optional[int] = None, ci: Optional[float] = None,
