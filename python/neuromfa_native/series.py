@@ -43,6 +43,7 @@ _STEP_RE = re.compile(r"(?:^|[^a-z0-9])(?:global[_-]?step|step|checkpoint|ckpt|i
                       re.IGNORECASE)
 _WEIGHT_FILE_RE = re.compile(r"^(model|pytorch_model).*\.(safetensors|bin|index\.json)$")
 
+
 def parse_step(name: str) -> Optional[int]:
     """Training step from a checkpoint name such as ``step1000``, ``checkpoint-500`` or
     ``global_step20``, else ``None``.  The last match in the name wins."""
