@@ -10,9 +10,13 @@ def run_job(module: str, func: str, *args, threads=None) -> dict:
     env = dict(os.environ)
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
-    code = ("import json, resource, sys; sys.path.insert(0, %r); import %s as m; "
+    # Peak RSS is VmHWM of the child's own address space.  Not getrusage's ru_maxrss: Linux
+    # carries that across fork and exec, so it would report the parent's RSS (e.g. after the
+    # parent generated a checkpoint) whenever that is larger than the child's own peak.
+    code = ("import json, sys; sys.path.insert(0, %r); import %s as m; "
             "out = m.%s(*json.loads(sys.argv[1])); "
-            "out['peak_rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
+            "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM:')][0]; "
+            "out['peak_rss_mib'] = int(hwm.split()[1]) / 1024; "
             "print('@@' + json.dumps(out))") % (os.path.dirname(os.path.abspath(__file__)), module, func)
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(list(args))], capture_output=True, text=True,
                           env=env)
