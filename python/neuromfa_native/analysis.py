@@ -229,9 +229,7 @@ def _matrix_blocks(tsrc, lay, m):
 
 
 def _block_kind(block: np.ndarray, bf16: bool) -> tuple:
-    if bf16:
-        if block.dtype != np.uint16:
-            raise TypeError(f"expected bfloat16 bit patterns (uint16), got {block.dtype}")
+    if bf16 and block.dtype == np.uint16:  # raw bfloat16 patterns (a widened block takes the float path)
         return block, "bf16"
     w, kind = _as_weights(block.reshape(-1))
     return w.reshape(block.shape), kind
