@@ -4,8 +4,9 @@
     python bench/checkpoints.py 160m --bf16     # -> $NEUROMFA_BENCH_DIR/pythia-160m-shaped-bf16/
 
 Weights are N(0, 0.02) float16 (the Pythia initialiser scale), or the same float32 draws
-rounded to nearest-even bfloat16, seeded per tensor, so a rerun writes the same bytes.  Only what the NIN uses plus the embeddings (for a realistic file
-size) is written; LayerNorms and biases are omitted.
+rounded to nearest-even bfloat16, seeded per tensor, so a rerun writes the same bytes.  Only
+what the NIN uses plus the embeddings (for a realistic file size) is written; LayerNorms and
+biases are omitted.
 """
 import json
 import os
@@ -76,5 +77,7 @@ def make(shape: str, dtype: str = "float16") -> str:
 
 
 if __name__ == "__main__":
-    for s in sys.argv[1:] or ["160m"]:
-        print(make(s))
+    args = sys.argv[1:]
+    dtype = "bfloat16" if "--bf16" in args else "float16"
+    for s in [a for a in args if a != "--bf16"] or ["160m"]:
+        print(make(s, dtype))
