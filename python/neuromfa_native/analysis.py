@@ -133,6 +133,11 @@ class SampleResult:
                     seconds=self.seconds, notes="; ".join(s.notes))
 
 
+def _sample_sd(a: np.ndarray) -> float:
+    """Sample standard deviation (ddof=1); 0 for a single sample."""
+    return a.std(ddof=1) if a.size > 1 else 0.0
+
+
 @dataclass(frozen=True)
 class Analysis:
     """The K sampled spectra of one checkpoint and their aggregate."""
@@ -155,7 +160,7 @@ class Analysis:
     def width(self) -> np.ndarray:
         return np.array([r.width for r in self.kept])
 
-    def _stat(self, a: np.ndarray, fn) -> float:
+    def _stat(self, a: np.ndarray, fn) -> float:  # fn: np.mean or _sample_sd
         if a.size == 0:
             raise ValueError(f"no sample of {self.checkpoint} passes the spectrum filter {self.filter!r}")
         return float(fn(a))
@@ -166,7 +171,7 @@ class Analysis:
 
     @property
     def alpha0_std(self) -> float:
-        return self._stat(self.alpha0, lambda a: a.std(ddof=1) if a.size > 1 else 0.0)
+        return self._stat(self.alpha0, _sample_sd)
 
     @property
     def width_mean(self) -> float:
@@ -174,7 +179,7 @@ class Analysis:
 
     @property
     def width_std(self) -> float:
-        return self._stat(self.width, lambda a: a.std(ddof=1) if a.size > 1 else 0.0)
+        return self._stat(self.width, _sample_sd)
 
     def summary(self) -> dict:
         return dict(checkpoint=self.checkpoint, n_samples=len(self.results), n_kept=len(self.kept),

@@ -193,16 +193,36 @@ def _unique_in_order(idx: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- sample maps
-def _fused_qkv_block_layers(b: int, h: int, inter: int, qkv_map: Callable) -> list:
-    """Node layers of a block with a fused QKV matrix (GPT-NeoX, GPT-2): input, QKV outputs
-    (sampled through the context set), context, attention output, MLP hidden (2S)."""
-    return [
-        NodeLayer(f"block{b}.input", h, f"block{b}.input", h),
-        NodeLayer(f"block{b}.qkv", 3 * h, f"block{b}.context", h, 1, qkv_map),
-        NodeLayer(f"block{b}.context", h, f"block{b}.context", h),
-        NodeLayer(f"block{b}.attn_out", h, f"block{b}.attn_out", h),
-        NodeLayer(f"block{b}.mlp_hidden", inter, f"block{b}.mlp_hidden", inter, 2),
-    ]
+def _fused_qkv_network(nb: int, prefix: str, h: int, inter: int, qkv_map: Callable, tensors: tuple,
+                       orientation: str, syn: Callable, syn_nnz: int) -> tuple[tuple, tuple]:
+    """Node layers and matrices of a stack of blocks with a fused QKV matrix (GPT-NeoX, GPT-2).
+
+    Per block: input, QKV outputs (sampled through the context set), context, attention output,
+    MLP hidden (2S); then the output layer.  ``tensors`` names the block's (qkv, attention
+    output, MLP up, MLP down) weights after ``prefix.format(b=b)``; ``orientation`` is how they
+    are stored; the synthetic QKV -> context block uses ``syn`` with ``syn_nnz`` ones."""
+    qkv, dense, up, down = tensors
+    nls: list[NodeLayer] = []
+    mats: list[MatrixSpec] = []
+    for b in range(nb):
+        p = prefix.format(b=b)
+        base = len(nls)
+        nls += [
+            NodeLayer(f"block{b}.input", h, f"block{b}.input", h),
+            NodeLayer(f"block{b}.qkv", 3 * h, f"block{b}.context", h, 1, qkv_map),
+            NodeLayer(f"block{b}.context", h, f"block{b}.context", h),
+            NodeLayer(f"block{b}.attn_out", h, f"block{b}.attn_out", h),
+            NodeLayer(f"block{b}.mlp_hidden", inter, f"block{b}.mlp_hidden", inter, 2),
+        ]
+        mats += [
+            MatrixSpec(p + qkv, base, base + 1, orientation),
+            MatrixSpec(f"synthetic:block{b}.attention", base + 1, base + 2, "synthetic", syn, syn_nnz),
+            MatrixSpec(p + dense, base + 2, base + 3, orientation),
+            MatrixSpec(p + up, base + 3, base + 4, orientation),
+            MatrixSpec(p + down, base + 4, base + 5, orientation),
+        ]
+    nls.append(NodeLayer("output", h, "output", h))
+    return tuple(nls), tuple(mats)
 
 
 def _offsets_map(idx: np.ndarray, offsets: tuple[int, ...]) -> np.ndarray:
@@ -360,21 +380,10 @@ def _neox(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tu
         qkv_map = functools.partial(_offsets_map, offsets=(0, h, 2 * h))
         syn = functools.partial(_syn_neox_reference, h=h)
         syn_nnz = h + 2 * h * h
-    nls: list[NodeLayer] = []
-    mats: list[MatrixSpec] = []
-    for b in range(nb):
-        p = prefix.format(b=b)
-        base = len(nls)
-        nls += _fused_qkv_block_layers(b, h, inter, qkv_map)
-        mats += [
-            MatrixSpec(p + "attention.query_key_value.weight", base, base + 1, "torch"),
-            MatrixSpec(f"synthetic:block{b}.attention", base + 1, base + 2, "synthetic", syn, syn_nnz),
-            MatrixSpec(p + "attention.dense.weight", base + 2, base + 3, "torch"),
-            MatrixSpec(p + "mlp.dense_h_to_4h.weight", base + 3, base + 4, "torch"),
-            MatrixSpec(p + "mlp.dense_4h_to_h.weight", base + 4, base + 5, "torch"),
-        ]
-    nls.append(NodeLayer("output", h, "output", h))
-    return Layout("gpt_neox", layout, tuple(nls), tuple(mats), dict(config))
+    nls, mats = _fused_qkv_network(nb, prefix, h, inter, qkv_map, (
+        "attention.query_key_value.weight", "attention.dense.weight", "mlp.dense_h_to_4h.weight",
+        "mlp.dense_4h_to_h.weight"), "torch", syn, syn_nnz)
+    return Layout("gpt_neox", layout, nls, mats, dict(config))
 
 
 def _gpt2(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tuple], layout: str) -> Layout:
@@ -391,21 +400,10 @@ def _gpt2(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tu
     hd = h // nh
     qkv_map = functools.partial(_offsets_map, offsets=(0, h, 2 * h))
     syn = functools.partial(_syn_blocked_heads, hidden=h, head_dim=hd)
-    nls: list[NodeLayer] = []
-    mats: list[MatrixSpec] = []
-    for b in range(nb):
-        p = prefix.format(b=b)
-        base = len(nls)
-        nls += _fused_qkv_block_layers(b, h, inter, qkv_map)
-        mats += [
-            MatrixSpec(p + "attn.c_attn.weight", base, base + 1, "conv1d"),
-            MatrixSpec(f"synthetic:block{b}.attention", base + 1, base + 2, "synthetic", syn, 2 * h * hd + h),
-            MatrixSpec(p + "attn.c_proj.weight", base + 2, base + 3, "conv1d"),
-            MatrixSpec(p + "mlp.c_fc.weight", base + 3, base + 4, "conv1d"),
-            MatrixSpec(p + "mlp.c_proj.weight", base + 4, base + 5, "conv1d"),
-        ]
-    nls.append(NodeLayer("output", h, "output", h))
-    return Layout("gpt2", layout, tuple(nls), tuple(mats), dict(config))
+    nls, mats = _fused_qkv_network(nb, prefix, h, inter, qkv_map, (
+        "attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"), "conv1d",
+        syn, 2 * h * hd + h)
+    return Layout("gpt2", layout, nls, mats, dict(config))
 
 
 def _attention_nodes(
