@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuromfa_native.series import analyze_series
+from neuromfa_native import analyze_series
 from neuromfa_native.store import RunStore, load_run
 from tiny_series import PER_LAYER, make_series_dirs
 
