@@ -346,3 +346,30 @@ def test_nonfinite_counter_handles_every_float_dtype_and_split_chunks():
     c = _NonFiniteCounter("bfloat16")
     c.add(bf.tobytes())
     assert c.total == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# a run directory written before AnalysisConfig still loads and resumes
+
+OLD_RUN = Path(__file__).resolve().parent / "data" / "run_before_analysis_config"
+
+
+def test_a_run_directory_of_the_previous_code_loads_and_resumes(tmp_path):
+    import shutil
+
+    from neuromfa_native.store import load_run
+    from tiny_series import PER_LAYER, make_series_dirs
+    run = tmp_path / "run"
+    shutil.copytree(OLD_RUN, run)
+    old = load_run(run)
+    assert old.complete and old.labels == ("step0", "step1000") and old.config["per_layer"] == PER_LAYER
+    dirs = make_series_dirs(tmp_path / "ckpts", steps=(0, 1000))
+    resumed = nm.analyze_series(dirs, samples=2, per_layer=PER_LAYER, n_threads=1, out=run)
+    assert resumed.n_computed == 0 and resumed.n_reused == 4  # same config hash, same result keys
+    fresh = nm.analyze_series(dirs, samples=2, per_layer=PER_LAYER, n_threads=1)
+
+    def numbers(s):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in s.sample_rows()]
+
+    assert numbers(resumed) == numbers(fresh) == numbers(old)
+    assert np.array_equal(resumed.emergence, fresh.emergence)
