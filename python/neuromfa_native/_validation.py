@@ -22,15 +22,18 @@ def is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def positive_int(value: Any, name: str, *, allow_none: bool = False, none_means: str = "") -> Optional[int]:
-    """``value`` as an ``int >= 1`` (or ``None`` where ``allow_none``)."""
-    if value is None and allow_none:
-        return None
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as an ``int >= 1``."""
     if not is_int(value) or value < 1:
-        what = f"a positive integer or None{f' ({none_means})' if none_means else ''}" if allow_none \
-            else "a positive integer"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def positive_int_or_none(value: Any, name: str, none_means: str) -> Optional[int]:
+    """``value`` as an ``int >= 1``, or ``None`` (which means ``none_means``)."""
+    if value is not None and (not is_int(value) or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None ({none_means}), got {value!r}")
+    return None if value is None else int(value)
 
 
 def positive_number(value: Any, name: str) -> float:

@@ -145,8 +145,7 @@ class AnalysisConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "per_layer", v.positive_int(self.per_layer, "per_layer", allow_none=True,
-                                               none_means="the full network"))
+        set_(self, "per_layer", v.positive_int_or_none(self.per_layer, "per_layer", "the full network"))
         set_(self, "layout", _layout(self.layout))
         set_(self, "box", v.one_of(self.box, "box", BOXES))
         set_(self, "direction", v.one_of(self.direction, "direction", DIRECTIONS))

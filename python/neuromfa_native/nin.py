@@ -173,7 +173,7 @@ def _read_block(src: TensorSource, m: MatrixSpec, out_idx: np.ndarray, in_idx: n
 
 
 def _check_per_layer(per_layer: Any) -> None:
-    check.positive_int(per_layer, "per_layer", allow_none=True, none_means="the full network")
+    check.positive_int_or_none(per_layer, "per_layer", "the full network")
 
 
 # ----------------------------------------------------------------------------- public API

@@ -305,13 +305,13 @@ def _run_in_process(plan: _Plan, n_threads: Optional[int], sink: _Sink) -> None:
     not once per sample) and let go before the next one."""
     for k, group in itertools.groupby(plan.tasks, key=lambda t: t[1]):
         c = plan.cps[k]
-        group = list(group)
+        tasks = list(group)
         try:
             tsrc = resolve_source(c.source, revision=c.revision)
         except (ValueError, TypeError) as exc:
-            sink.errors.extend(_with_context(exc, c, s) for _, _, s in group)
+            sink.errors.extend(_with_context(exc, c, s) for _, _, s in tasks)
             continue
-        for key, _, s in group:
+        for key, _, s in tasks:
             try:
                 res = _sample_task(tsrc, None, s, plan.cfg, n_threads, label=c.label)
             except (ValueError, TypeError) as exc:

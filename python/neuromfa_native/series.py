@@ -27,8 +27,8 @@ __all__ = ["Series", "summarize"]
 
 
 def __getattr__(name: str) -> Any:
-    """``series.analyze_series``: where it lived before :mod:`.runner` (imported on first use,
-    so this module does not import the runner, which imports it)."""
+    """``series.analyze_series`` is :func:`.runner.analyze_series`, imported on first use (the
+    runner imports this module, so this module does not import the runner)."""
     if name == "analyze_series":
         import importlib
         return importlib.import_module(".runner", __package__).analyze_series
@@ -95,7 +95,7 @@ class Series:
     @property
     def missing(self) -> list:
         """``(label, sample)`` of every result not present yet."""
-        out = []
+        out: list = []
         ids = (None,) if self.config.get("per_layer") is None else self.samples
         for c, rs in zip(self.checkpoints, self.results):
             have = {r.sample for r in rs}
@@ -104,7 +104,7 @@ class Series:
 
     def checkpoint_rows(self) -> list:
         """One plain dict per checkpoint: step, statistics, E and its interval, identical_to."""
-        rows = []
+        rows: list = []
         for t, c in enumerate(self.checkpoints):
             rows.append(dict(
                 step=c.step, checkpoint=c.label, source=c.spec, n_samples=len(self.results[t]),
@@ -118,7 +118,7 @@ class Series:
 
     def sample_rows(self) -> list:
         """The tidy table: one plain dict per (checkpoint, sample)."""
-        rows = []
+        rows: list = []
         for c, rs in zip(self.checkpoints, self.results):
             for r in rs:
                 row = r.row()
@@ -129,7 +129,7 @@ class Series:
 
     def node_dimension_rows(self) -> list:
         """Per (checkpoint, node layer): node fractal dimension statistics pooled over samples."""
-        rows = []
+        rows: list = []
         for c, rs in zip(self.checkpoints, self.results):
             dims = [r.node_dimensions for r in rs if r.node_dimensions is not None]
             if not dims:
@@ -209,7 +209,7 @@ def summarize(checkpoints: Sequence[Checkpoint], results: Sequence[Sequence[Samp
 def _identical_to(cps: Sequence[Checkpoint], fps: Sequence[Optional[str]]) -> tuple:
     """For each checkpoint, the label of the first earlier one with the same fingerprint."""
     first: dict = {}
-    identical = []
+    identical: list = []
     for c, fp in zip(cps, fps):
         if fp is None:
             identical.append(None)

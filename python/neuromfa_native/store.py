@@ -44,7 +44,7 @@ import time
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
@@ -248,7 +248,7 @@ def _version() -> str:
 class RunStore:
     """Writer of a run directory (see the module docstring).  Use :meth:`close` (or ``with``)."""
 
-    def __init__(self, path: os.PathLike, config: Any, *, overwrite: bool = False):
+    def __init__(self, path: Union[str, os.PathLike], config: Any, *, overwrite: bool = False):
         """``config``: the run's :class:`~neuromfa_native.AnalysisConfig` (its
         :meth:`~neuromfa_native.AnalysisConfig.result_json` is stored) or that dict itself."""
         self.path = Path(path)
@@ -261,7 +261,7 @@ class RunStore:
             raise ValueError(f"out {str(self.path)!r} is not empty and holds no neuromfa run (no run.json); "
                              "choose a new or empty directory, or pass --overwrite")
         self.path.mkdir(parents=True, exist_ok=True)
-        self._lock_fh = None
+        self._lock_fh: Optional[Any] = None
         self._lock()
         try:
             self._check_or_reset(overwrite)
