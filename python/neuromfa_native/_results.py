@@ -8,7 +8,8 @@ hold numpy arrays made read-only by :func:`readonly` and mappings made read-only
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Optional
 
 import numpy as np
 

@@ -260,8 +260,7 @@ def _iter_full(src: TensorSource, lay: Layout, wdt: np.dtype, include_synthetic:
         if m.is_synthetic:
             if not include_synthetic:
                 continue
-            w = m.synthetic(np.arange(nout), np.arange(nin)).astype(wdt)
-            w.flags.writeable = False
+            w = readonly(m.synthetic(np.arange(nout), np.arange(nin)).astype(wdt))
         else:
             w = src.get(m.name)
             w = w.T if m.orientation == "conv1d" else w
