@@ -373,3 +373,18 @@ def test_a_run_directory_of_the_previous_code_loads_and_resumes(tmp_path):
 
     assert numbers(resumed) == numbers(fresh) == numbers(old)
     assert np.array_equal(resumed.emergence, fresh.emergence)
+
+
+def test_analyze_and_analyze_series_take_a_config(tmp_path):
+    from tiny_series import PER_LAYER, make_series_dirs
+    dirs = make_series_dirs(tmp_path, steps=(0, 100))
+    cfg = AnalysisConfig(per_layer=PER_LAYER, samples=2, threshold=120.0, node_dimension=False)
+    by_kw = nm.analyze(dirs[1], samples=2, per_layer=PER_LAYER, threshold=120.0, node_dimension=False, n_threads=1)
+    by_cfg = nm.analyze(dirs[1], config=cfg, n_threads=1)
+    assert [r.spectrum for r in by_kw.results] == [r.spectrum for r in by_cfg.results]
+    assert by_cfg.params["threshold"] == 120.0 and by_cfg.results[0].node_dimensions is None
+    one = nm.analyze_sample(dirs[1], 1, config=cfg, n_threads=1)
+    assert one.spectrum == by_cfg.results[1].spectrum
+    s = nm.analyze_series(dirs, config=cfg, samples=1, n_threads=1)  # a keyword overrides the config
+    assert s.samples == (0,) and s.config["threshold"] == 120.0
+    assert s.results[1][0].spectrum == by_cfg.results[0].spectrum
