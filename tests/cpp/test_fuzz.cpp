@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "check.hpp"
-#include "neuromfa/boxes.hpp"
+#include "neuromfa/onehop.hpp"
 #include "neuromfa/partition.hpp"
 
 using namespace neuromfa;
