@@ -7,7 +7,6 @@ import pathlib
 import re
 
 import pytest
-
 from neuromfa_native import _core
 
 STUB = pathlib.Path(__file__).resolve().parents[1] / "python" / "neuromfa_native" / "_core.pyi"
