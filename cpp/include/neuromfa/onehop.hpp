@@ -20,6 +20,20 @@ namespace neuromfa {
 
 namespace detail {
 
+// Counts the keys of the 16-bit weights of edges [lo, hi) into the (source x key) table hp
+// (keys: the half_key_table); returns the first NaN/Inf edge, or -1.
+inline std::int64_t count_half_block(const std::int64_t* src, const std::uint16_t* p, const std::int64_t* keys,
+                                     std::int64_t lo, std::int64_t hi, std::int64_t id0, std::int64_t nb,
+                                     std::int64_t kmin, std::uint32_t* hp) {
+    std::int64_t first_bad = -1;
+    for (std::int64_t e = lo; e < hi; ++e) {
+        const std::int64_t k = keys[p[e]];
+        if (k >= 0) ++hp[(src[e] - id0) * nb + (k - kmin)];
+        else if (k == kInvalid && first_bad < 0) first_bad = e;
+    }
+    return first_bad;
+}
+
 // Dense path: one pass over the edges bins every weight straight into a (source x key) count
 // table.  The edge blocks are split into nt fixed, contiguous chunks, each counted into its own
 // table; the tables are summed afterwards.  Counts are integers, so the sums (and the result)
@@ -51,12 +65,8 @@ inline BoxHistogram onehop_dense(const std::int64_t* src, const WeightView& w, s
                 if (bp[e] >= 0) ++hp[(s[e] - ids.min_id) * nb + bp[e]];
             return;
         }
-        const std::uint16_t* p = static_cast<const std::uint16_t*>(w.data);
-        for (std::int64_t e = lo; e < hi; ++e) {
-            const std::int64_t k = half[p[e]];
-            if (k >= 0) ++hp[(src[e] - ids.min_id) * nb + (k - kmin)];
-            else if (k == kInvalid && bad[b] < 0) bad[b] = e;
-        }
+        bad[b] = count_half_block(src, static_cast<const std::uint16_t*>(w.data), half.data(), lo, hi, ids.min_id, nb,
+                                  kmin, hp);
     };
     parallel_for(nt, static_cast<int>(nt), [&](std::int64_t t) {
         std::uint32_t* hp = hist[t].get();
