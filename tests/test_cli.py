@@ -42,6 +42,7 @@ def example_run(tmp_path_factory):
     return p, out, time.perf_counter() - t0, srcs
 
 
+@pytest.mark.slow
 def test_example_runs_in_under_a_minute_and_prints_the_e_table(example_run):
     p, out, seconds, srcs = example_run
     assert p.returncode == 0, p.stderr
@@ -55,13 +56,14 @@ def test_example_runs_in_under_a_minute_and_prints_the_e_table(example_run):
     assert e_last > 0  # the trained model is more regular than its initialisation
 
 
+@pytest.mark.slow
 def test_example_outputs(example_run):
     p, out, _, srcs = example_run
     for name in ("run.json", "summary.json", "samples.csv", "checkpoints.csv", "node_dimensions.csv",
                  "spectra.npz", "plots/spectra.png", "plots/alpha0.png", "plots/width.png",
                  "plots/emergence.png", "plots/overview.png"):
         assert (out / name).is_file(), name
-    pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow", reason="pyarrow is optional; it writes the Parquet tables")
     import pandas as pd
     for name in ("samples", "checkpoints", "node_dimensions"):
         a, b = pd.read_csv(out / f"{name}.csv"), pd.read_parquet(out / f"{name}.parquet")
