@@ -3,8 +3,10 @@
 :func:`resolve_source` accepts
 
 - a local Hugging Face model directory: ``config.json`` plus ``model.safetensors``, a sharded
-  ``model.safetensors.index.json``, or ``pytorch_model.bin`` (or its sharded index), the
-  latter loaded only with ``torch.load(..., weights_only=True, map_location="cpu")``;
+  ``model.safetensors.index.json``, or ``pytorch_model.bin`` (or its sharded index): torch's
+  zip format is read without torch, lazily, through a restricted unpickler
+  (:mod:`.torch_zip`); only the legacy non-zip format is loaded with
+  ``torch.load(..., weights_only=True, map_location="cpu")``;
 - a single ``.safetensors`` file (or a ``*.safetensors.index.json``); a ``config.json`` next
   to it is used when present, otherwise the architecture is inferred from tensor names;
 - a torch ``nn.Module`` (its ``state_dict()``; meta-device tensors are an error) or a state
@@ -312,7 +314,15 @@ def _torch_load(path: Path) -> dict[str, Any]:
     return dict(sd)
 
 
-def _from_bin(paths: Sequence[Path], config: Mapping[str, Any] | None, description: str) -> StateDictSource:
+def _from_bin(paths: Sequence[Path], config: Mapping[str, Any] | None, description: str) -> TensorSource:
+    # torch's zip checkpoints are read without torch, by byte range (torch_zip.py); only the
+    # legacy non-zip pickle format still goes through torch.load.
+    from .rangeio import LocalFile, RangedSource
+    from .torch_zip import is_torch_zip, open_torch_zip
+
+    files = [LocalFile(p) for p in paths]
+    if all(is_torch_zip(f) for f in files):
+        return RangedSource([open_torch_zip(f) for f in files], config, description)
     tensors: dict[str, Any] = {}
     for p in paths:
         tensors.update(_torch_load(p))
