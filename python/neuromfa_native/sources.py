@@ -14,6 +14,8 @@
 - a Hugging Face hub id, ``"org/name"`` or ``"org/name@revision"`` (or ``revision=``),
   fetched with ``huggingface_hub.snapshot_download`` (config and weight files only), which
   uses the local cache and honours ``HF_HUB_OFFLINE``;
+- an fsspec URL of a weights file or model folder (``https://...``, ``hf://org/name@rev``,
+  ``file://...``, ``s3://...``), read by byte range (:mod:`.remote`, needs fsspec);
 - an already resolved :class:`TensorSource` (returned as is).
 
 torch and huggingface_hub are imported only inside the functions that need them.
@@ -64,6 +66,7 @@ HUB_FALLBACK_PATTERNS = ["config.json", "pytorch_model.bin*"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?$")
 _CHUNK = 1 << 24  # bytes hashed per update
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # https://, hf://, file://, s3://: see remote.py
 
 
 def _close(name: str, names: Iterable[str]) -> str:
@@ -432,6 +435,12 @@ def resolve_source(
         if config is not None:
             source.config = dict(config)
         return source
+    if isinstance(source, str) and _URL.match(source):  # remote.py: range reads through fsspec
+        from .remote import resolve_url
+
+        if revision is not None:
+            raise ValueError(f"revision={revision!r} only applies to hub ids; put it in the URL (hf://org/name@rev)")
+        return resolve_url(source, config)
     if isinstance(source, (str, os.PathLike)):
         p = Path(source)
         if p.is_dir():

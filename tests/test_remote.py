@@ -1,0 +1,164 @@
+"""Range reads over HTTP (remote.py) against a real server on 127.0.0.1 (range_server.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from model_factory import tiny_model  # noqa: F401  (fixture)
+from neuromfa_native.analysis import analyze_sample
+from neuromfa_native.nin import build_nin, get_layout
+from neuromfa_native.rangeio import LocalFile
+from neuromfa_native.remote import LinkModel, RemoteFile, resolve_url
+from neuromfa_native.safetensors_io import SafetensorsFile, write_safetensors
+from neuromfa_native.sources import resolve_source
+from neuromfa_native.torch_zip import open_torch_zip
+from range_server import RangeServer
+
+pytest.importorskip("fsspec")
+pytest.importorskip("aiohttp")
+torch = pytest.importorskip("torch")
+
+KINDS = ("safetensors", "sharded-safetensors", "bin", "sharded-bin")
+
+
+@pytest.fixture(scope="module")
+def served(tiny_model, tmp_path_factory):  # noqa: F811
+    """One folder per checkpoint kind, all holding the same gpt_neox weights."""
+    root = tmp_path_factory.mktemp("served")
+    st, bn = tiny_model("gpt_neox"), tiny_model("gpt_neox", fmt="bin")
+    shutil.copytree(st, root / "safetensors")
+    shutil.copytree(bn, root / "bin")
+    src = resolve_source(st)
+    names = src.tensor_names()
+    halves = {"model-00001-of-00002.safetensors": names[: len(names) // 2],
+              "model-00002-of-00002.safetensors": names[len(names) // 2:]}
+    d = root / "sharded-safetensors"
+    d.mkdir()
+    shutil.copy(st / "config.json", d)
+    for f, ns in halves.items():
+        write_safetensors(d / f, {n: np.array(src.get(n)) for n in ns})
+    (d / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {n: f for f, ns in halves.items() for n in ns}}))
+    sd = torch.load(bn / "pytorch_model.bin", weights_only=True)
+    d = root / "sharded-bin"
+    d.mkdir()
+    shutil.copy(st / "config.json", d)
+    wm = {}
+    bnames = list(sd)
+    for i, ns in enumerate((bnames[: len(bnames) // 2], bnames[len(bnames) // 2:])):
+        f = f"pytorch_model-0000{i + 1}-of-00002.bin"
+        torch.save({n: sd[n] for n in ns}, d / f)
+        wm.update({n: f for n in ns})
+    (d / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": wm}))
+    return root
+
+
+def _data_spans(folder: Path) -> dict[str, tuple[str, int, int]]:
+    """name -> (file name, begin, end) of every tensor's bytes, from the local files."""
+    out = {}
+    for f in sorted(folder.iterdir()):
+        if f.suffix == ".safetensors":
+            sf = SafetensorsFile(f)
+            out.update({n: (f.name, *sf.byte_range(n)) for n in sf.tensor_names()})
+        elif f.suffix == ".bin":
+            z = open_torch_zip(LocalFile(f))
+            out.update({n: (f.name, *z.info(n).span) for n in z.tensor_names()})
+    return out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_remote_equals_local_and_reads_only_used_rows(served, kind) -> None:
+    local = served / kind
+    with RangeServer(served) as srv:
+        src = resolve_url(srv.url(kind))
+        assert src.size == sum(f.stat().st_size for f in local.iterdir() if f.suffix in (".bin", ".safetensors"))
+        header_bytes = srv.bytes_served
+        srv.reset()
+        a = build_nin(src, sample=3, per_layer=4)
+        np.testing.assert_array_equal(a.edge_array(), build_nin(local, sample=3, per_layer=4).edge_array())
+        # nothing outside the used tensors, and less than the used tensors whole
+        lay = get_layout(src.config, src.tensor_names(), src.shape)
+        used = set(lay.tensor_names)
+        spans = _data_spans(local)
+        for fname, s, e in srv.ranges:
+            for n, (f2, b, end) in spans.items():
+                if f2 == fname and s < end and b < e and end > b:
+                    assert n in used, f"read bytes of unused tensor {n}"
+        used_bytes = sum(spans[n][2] - spans[n][1] for n in used)
+        assert 0 < srv.bytes_served < used_bytes
+        assert src.bytes_read == header_bytes + srv.bytes_served
+        r1 = analyze_sample(src, 1, per_layer=8)
+        r2 = analyze_sample(local, 1, per_layer=8)
+        assert (r1.alpha0, r1.width) == (r2.alpha0, r2.width)
+        full = analyze_sample(src, None, per_layer=None)
+        assert full.alpha0 == analyze_sample(local, None, per_layer=None).alpha0
+        srv.reset()
+        before = src.bytes_read
+        fp = src.fingerprint()
+        assert src.bytes_read == before and srv.bytes_served == 0  # from the server's ETags, no reading
+        assert fp == resolve_url(srv.url(kind)).fingerprint()
+
+
+def test_folder_file_and_resolve_source(served) -> None:
+    with RangeServer(served) as srv:
+        a = resolve_source(srv.url("safetensors/model.safetensors"))
+        b = resolve_source(srv.url("safetensors/"))
+        assert a.config["model_type"] == "gpt_neox" == b.config["model_type"]
+        np.testing.assert_array_equal(build_nin(a, per_layer=4).edge_array(), build_nin(b, per_layer=4).edge_array())
+        with pytest.raises(ValueError, match=r"revision='x' only applies to hub ids"):
+            resolve_source(srv.url("safetensors"), revision="x")
+
+
+def test_not_found(served) -> None:
+    with RangeServer(served) as srv:
+        with pytest.raises(ValueError, match=r"no weights found: tried \['model.safetensors.index.json'"):
+            resolve_url(srv.url("nothing-here"))
+        with pytest.raises(ValueError, match=r"nothing.safetensors: not found"):
+            resolve_url(srv.url("safetensors/nothing.safetensors"))
+
+
+def test_server_ignoring_range_is_an_error(served) -> None:
+    with RangeServer(served, mode="ignore-range") as srv:
+        with pytest.raises(ValueError, match=r"ignores Range requests"):
+            build_nin(resolve_url(srv.url("safetensors")), per_layer=4)
+
+
+@pytest.mark.parametrize("kind", ["safetensors", "bin"])
+def test_short_reads_are_completed(served, kind) -> None:
+    with RangeServer(served, mode="short") as srv:
+        a = build_nin(resolve_url(srv.url(kind)), sample=2, per_layer=4)
+    np.testing.assert_array_equal(a.edge_array(), build_nin(served / kind, sample=2, per_layer=4).edge_array())
+
+
+def test_dropped_connection_is_retried_or_an_error(served) -> None:
+    want = build_nin(served / "bin", sample=2, per_layer=4).edge_array()
+    with RangeServer(served, mode="drop", drops=2) as srv:
+        np.testing.assert_array_equal(build_nin(resolve_url(srv.url("bin")), sample=2, per_layer=4).edge_array(), want)
+    with RangeServer(served, mode="drop", drops=10**6) as srv:
+        with pytest.raises(ValueError, match=r"failed after 3 tries"):
+            build_nin(resolve_url(srv.url("bin")), sample=2, per_layer=4)
+
+
+def test_merge_plan_follows_the_link() -> None:
+    class F(RemoteFile):
+        def __init__(self, link):
+            self.link, self.workers, self.size, self.name = link, 16, 10**9, "x"
+
+    ranges = [(0, 100), (1_000, 1_100), (50_000, 50_100)]
+    assert F(LinkModel(1e-7, 1e9)).plan(ranges) == ranges  # 0.1 us per request: 100 B gaps, nothing merged
+    assert F(LinkModel(0.1, 1e6)).plan(ranges) == [(0, 50_100)]  # 100 ms at 1 MB/s: 100 kB gaps read through
+    assert F(LinkModel(0.001, 1e7)).plan(ranges) == [(0, 1_100), (50_000, 50_100)]
+
+
+def test_import_pulls_no_fsspec() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, neuromfa_native, neuromfa_native.sources, neuromfa_native.torch_zip; "
+            "print([m for m in ('fsspec', 'aiohttp', 'torch') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
