@@ -539,7 +539,8 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                    sort: bool = True, out: Union[str, os.PathLike, None] = None, overwrite: bool = False,
                    executor: Any = None, progress: bool = False, check_identical: bool = True,
                    n_bootstrap: int = 1000, ci: float = 0.95, seed: int = 0,
-                   on_result: Optional[Callable[[Checkpoint, SampleResult], None]] = None) -> Series:
+                   on_result: Optional[Callable[[Checkpoint, SampleResult], None]] = None,
+                   cache: str = "keep") -> Series:
     """Analyse a checkpoint series: K sampled networks per checkpoint, the same neurons in each.
 
     Parameters
@@ -572,10 +573,30 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
         the bootstrap interval of E (:func:`bootstrap_emergence`).
     on_result:
         called as ``on_result(checkpoint, result)`` for every new result, in completion order.
+    cache:
+        hub checkpoints: ``"keep"`` (download into the Hugging Face cache and keep),
+        ``"evict"`` (download, analyse, delete what this run downloaded) or ``"none"`` (range
+        reads, nothing written); see :mod:`.checkpoint_reader` and docs/remote.md.
     """
     from .store import RunStore
 
     cps = make_series(checkpoints, revisions=revisions, steps=steps, sort=sort)
+    # --- bounded disk for hub series (checkpoint_reader.py, issue 12) ---
+    from .checkpoint_reader import CACHE_MODES, CheckpointReader, hub_url
+
+    if cache not in CACHE_MODES:
+        raise ValueError(f"cache must be one of {CACHE_MODES}, got {cache!r}")
+    if cache == "evict" and executor is not None:
+        raise ValueError("cache='evict' runs in process (it deletes each checkpoint after its analysis); "
+                         "drop the executor or use cache='none'")
+    # fingerprints of hub checkpoints from the hub's metadata, not from downloading them
+    fp_cps = [dataclasses.replace(c, source=hub_url(c.source, c.revision) or c.source,
+                                  revision=None if hub_url(c.source, c.revision) else c.revision)
+              for c in cps] if cache != "keep" else cps
+    if cache == "none":
+        cps = fp_cps
+    reading: dict = {}
+    # --- end of the cache block ---
     sample_ids = check_samples(samples)
     config = analysis_config(per_layer=per_layer, layout=layout, box=box, direction=direction,
                              threshold=threshold, min_edges=min_edges, decimals=decimals, q=q,
@@ -598,7 +619,7 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
     try:
         fps: list = [None] * len(cps)
         if check_identical or store is not None:
-            fps = _fingerprints(cps, config["layout"], executor, store.fingerprint_cache if store else None)
+            fps = _fingerprints(fp_cps, config["layout"], executor, store.fingerprint_cache if store else None)
         keys = [fp if fp is not None else f"#{k}" for k, fp in enumerate(fps)]
         if store is not None:
             store.begin(cps, fps, aggregation)
@@ -640,23 +661,29 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
             if executor is None:
                 # In process, each checkpoint is opened once for all its samples (a .bin state
                 # dict is loaded once, not once per sample) and let go before the next one.
-                for k, group in itertools.groupby(tasks, key=lambda t: t[1]):
-                    group = list(group)
-                    try:
-                        tsrc = resolve_source(cps[k].source, revision=cps[k].revision)
-                    except (ValueError, TypeError) as exc:
-                        errors.extend(_with_context(exc, cps[k], s) for _, _, s in group)
-                        continue
-                    try:
-                        for key, _, s in group:
-                            try:
-                                res = _task_or_context(cps[k], s, config, n_threads, tsrc)
-                            except (ValueError, TypeError) as exc:
-                                errors.append(exc)
-                                continue
-                            finish(key, k, s, res)
-                    finally:
-                        del tsrc
+                groups_k = [(k, list(g)) for k, g in itertools.groupby(tasks, key=lambda t: t[1])]
+                reader = CheckpointReader([(cps[k].source, cps[k].revision) for k, _ in groups_k], cache)
+                try:
+                    for i, (k, group) in enumerate(groups_k):
+                        try:
+                            tsrc = reader.open(i)
+                        except (ValueError, TypeError) as exc:
+                            errors.extend(_with_context(exc, cps[k], s) for _, _, s in group)
+                            continue
+                        try:
+                            for key, _, s in group:
+                                try:
+                                    res = _task_or_context(cps[k], s, config, n_threads, tsrc)
+                                except (ValueError, TypeError) as exc:
+                                    errors.append(exc)
+                                    continue
+                                finish(key, k, s, res)
+                        finally:
+                            reading[cps[k].label] = reader.read_stats(i, tsrc)
+                            del tsrc
+                            reader.release(i)
+                finally:
+                    reader.close()
             else:
                 futs = {executor.submit(_sample_task, cps[k].source, cps[k].revision, s, config, n_threads,
                                         cps[k].label): (key, k, s)
@@ -696,7 +723,8 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                            fingerprints=fps, n_bootstrap=n_bootstrap, ci=ci, seed=seed, n_computed=len(tasks),
                            n_reused=n_reused)
         if store is not None:
-            store.finish(dict(n_computed=len(tasks), n_reused=n_reused, finished=time.time()))
+            store.finish(dict(n_computed=len(tasks), n_reused=n_reused, finished=time.time(),
+                              reading=_reading_record(reading)))
         return series
     finally:
         if store is not None:
@@ -720,3 +748,11 @@ def _task_or_context(c: Checkpoint, s: Optional[int], config: dict, n_threads: O
         return _sample_task(tsrc, None, s, config, n_threads, label=c.label)
     except (ValueError, TypeError) as exc:
         raise _with_context(exc, c, s) from exc
+
+
+def _reading_record(reading: dict) -> dict:
+    """run.json's ``reading``: bytes fetched and checkpoint size per checkpoint (issue 12)."""
+    per = {label: dict(bytes_read=got, size=size) for label, (got, size) in reading.items()}
+    known = [v for v in per.values() if v["bytes_read"] is not None and v["size"] is not None]
+    return dict(checkpoints=per, bytes_read=sum(v["bytes_read"] for v in known),
+                size=sum(v["size"] for v in known), n_known=len(known))
