@@ -217,6 +217,9 @@ def build_nin(
     if per_layer is None:
         return _build_full(src, lay, wdt)
     samples = lay.sample(int(per_layer), sample)
+    if hasattr(src, "prefetch_rows"):  # range readers (issue 12): every tensor's rows in one parallel batch
+        src.prefetch_rows([(m.name, samples[m.in_layer] if m.orientation == "conv1d" else samples[m.out_layer])
+                           for m in lay.matrices if not m.is_synthetic])
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for m in lay.matrices:
         in_idx, out_idx = samples[m.in_layer], samples[m.out_layer]

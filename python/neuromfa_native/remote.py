@@ -212,26 +212,38 @@ class RemoteFile:
         return out
 
     def readinto_many(self, jobs: Sequence[tuple[int, memoryview]]) -> None:
-        if not jobs:
+        self.readinto_groups([jobs])
+
+    def readinto_groups(self, groups: Sequence[Sequence[tuple[int, memoryview]]]) -> None:
+        """Fill every job of every group; ranges are merged only within a group (one tensor),
+        never across groups, so no byte between two tensors is read; all requests of all groups
+        go out in parallel."""
+        plans = []
+        for jobs in groups:
+            for pos, dst in jobs:
+                if pos < 0 or pos + len(dst) > self.size:
+                    raise ValueError(f"{self.name}: read of {len(dst)} bytes at {pos} goes beyond the end of the "
+                                     f"file ({self.size} bytes)")
+            order = sorted(range(len(jobs)), key=lambda i: jobs[i][0])
+            plans.append((jobs, order, self.plan([(jobs[i][0], jobs[i][0] + len(jobs[i][1])) for i in order])))
+        ranges = [r for _, _, rs in plans for r in rs]
+        if not ranges:
             return
-        for pos, dst in jobs:
-            if pos < 0 or pos + len(dst) > self.size:
-                raise ValueError(f"{self.name}: read of {len(dst)} bytes at {pos} goes beyond the end of the file "
-                                 f"({self.size} bytes)")
-        order = sorted(range(len(jobs)), key=lambda i: jobs[i][0])
-        ranges = self.plan([(jobs[i][0], jobs[i][0] + len(jobs[i][1])) for i in order])
         if len(ranges) == 1:
             blobs = [self._fetch(*ranges[0])]
         else:
             with ThreadPoolExecutor(min(self.workers, len(ranges))) as ex:
                 blobs = list(ex.map(lambda r: self._fetch(*r), ranges))
-        k = 0
-        for i in order:
-            pos, dst = jobs[i]
-            while not ranges[k][0] <= pos < ranges[k][1] or pos + len(dst) > ranges[k][1]:
-                k += 1
-            a = pos - ranges[k][0]
-            dst[:] = blobs[k][a: a + len(dst)]
+        base = 0
+        for jobs, order, rs in plans:
+            k = 0
+            for i in order:
+                pos, dst = jobs[i]
+                while not rs[k][0] <= pos < rs[k][1] or pos + len(dst) > rs[k][1]:
+                    k += 1
+                a = pos - rs[k][0]
+                dst[:] = blobs[base + k][a: a + len(dst)]
+            base += len(rs)
 
     def read(self, pos: int, n: int) -> bytes:
         return self._fetch(pos, pos + n) if n else b""
