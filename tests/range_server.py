@@ -12,8 +12,8 @@ on a free port from a thread, and stops at the end. It counts what it serves
 - ``"drop"``: the first ``drops`` range answers announce the full length, send half and close
   the connection; later ones are served normally.
 
-``latency`` (seconds added per request) and ``bandwidth`` (bytes/s cap per response) simulate
-a slow link.
+``latency`` (seconds added per request) and ``bandwidth`` (bytes/s, one cap shared by all
+connections) simulate a slow link.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class RangeServer:
         self.requests = 0
         self.ranges: list[tuple[str, int, int]] = []
         self._lock = threading.Lock()
+        self._free_at = 0.0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -116,8 +117,13 @@ class RangeServer:
                         chunk = fh.read(min(left, 1 << 16))
                         if not chunk:
                             break
-                        if outer.bandwidth:
-                            time.sleep(len(chunk) / outer.bandwidth)
+                        if outer.bandwidth:  # one link shared by all connections
+                            with outer._lock:
+                                start = max(time.perf_counter(), outer._free_at)
+                                outer._free_at = start + len(chunk) / outer.bandwidth
+                                wait = outer._free_at - time.perf_counter()
+                            if wait > 0:
+                                time.sleep(wait)
                         try:
                             self.wfile.write(chunk)
                         except (BrokenPipeError, ConnectionResetError):

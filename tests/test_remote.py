@@ -148,9 +148,10 @@ def test_merge_plan_follows_the_link() -> None:
             self.link, self.workers, self.size, self.name = link, 16, 10**9, "x"
 
     ranges = [(0, 100), (1_000, 1_100), (50_000, 50_100)]
-    assert F(LinkModel(1e-7, 1e9)).plan(ranges) == ranges  # 0.1 us per request: 100 B gaps, nothing merged
-    assert F(LinkModel(0.1, 1e6)).plan(ranges) == [(0, 50_100)]  # 100 ms at 1 MB/s: 100 kB gaps read through
-    assert F(LinkModel(0.001, 1e7)).plan(ranges) == [(0, 1_100), (50_000, 50_100)]
+    # 16 requests in flight: a gap is read through when smaller than latency x bandwidth / 16
+    assert F(LinkModel(1e-6, 1e9)).plan(ranges) == ranges  # 1 us per request: 62 B gaps, nothing merged
+    assert F(LinkModel(1.6, 1e6)).plan(ranges) == [(0, 50_100)]  # 1.6 s at 1 MB/s: 100 kB gaps read through
+    assert F(LinkModel(0.016, 1e6)).plan(ranges) == [(0, 1_100), (50_000, 50_100)]  # 1 kB gaps
 
 
 def test_import_pulls_no_fsspec() -> None:

@@ -10,10 +10,11 @@ What is fetched: each weights file's header (safetensors: 8 bytes + the JSON hea
 zip: the central directory, ``data.pkl`` and 30-byte local headers) and then only the byte
 ranges of the rows the network asks for, never a tensor it does not use. Within one request
 for rows (:meth:`RemoteFile.readinto_many`) the ranges are sorted and merged when the gap
-between two costs less than a new request (``gap < latency x bandwidth`` of the link, both
-measured on the requests made so far), the whole span is fetched instead when that is cheaper
-still, and the pieces are fetched in parallel (a thread pool). A fast local disk has a
-latency near zero, so nothing is merged there.
+between two costs less than a new request (``gap < latency x bandwidth / workers``: latency the
+fastest request so far, bandwidth the aggregate rate of a batch of large requests; nothing is
+merged until the bandwidth has been measured), the whole span is fetched instead when that is
+cheaper still, and the pieces are fetched in parallel (a thread pool of 32). A fast local disk
+has a latency near zero, so nothing is merged there.
 
 Errors: a missing file is a ``ValueError`` naming the URL; a dropped connection or a short
 read is retried (3 tries, only the missing bytes) and then a ``ValueError``; a server that
@@ -48,7 +49,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import threading
 import time
@@ -68,7 +68,7 @@ __all__ = ["RemoteFile", "RemoteSource", "is_url", "resolve_url"]
 FOLDER_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_model.bin.index.json",
                 "pytorch_model.bin")
 RETRIES = 3
-MAX_WORKERS = 16
+MAX_WORKERS = 32
 
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -97,22 +97,30 @@ class LinkModel:
         self._lock = threading.Lock()
 
     def observe(self, nbytes: int, seconds: float) -> None:
+        """One request: the fastest one seen is the latency estimate."""
         with self._lock:
             if self.latency is None or seconds < self.latency:
                 self.latency = seconds
-            lat = self.latency or 0.0
-            if nbytes >= 1 << 16 and seconds > lat:
-                bw = nbytes / (seconds - lat)
-                if self.bandwidth is None or bw > self.bandwidth:
-                    self.bandwidth = bw
 
-    @property
-    def gap_bytes(self) -> int:
-        """Bytes the link moves in one request's latency: a smaller gap is cheaper to read through."""
-        return int((self.latency or 0.0) * (self.bandwidth or 100e6))
+    def observe_batch(self, nbytes: int, seconds: float) -> None:
+        """A batch of parallel requests: its aggregate rate is the bandwidth estimate (single
+        requests under-measure it when several share the link)."""
+        with self._lock:
+            lat = self.latency or 0.0
+            if nbytes >= 1 << 20 and seconds > lat:
+                self.bandwidth = nbytes / (seconds - lat)
+
+    def gap_bytes(self, workers: int = 1) -> int:
+        """Bytes the link moves in the latency one request adds when ``workers`` requests are in
+        flight at once: a smaller gap is cheaper to read through than to skip. 0 (merge nothing)
+        until the bandwidth has been measured."""
+        if self.bandwidth is None:
+            return 0
+        return int((self.latency or 0.0) * self.bandwidth / max(workers, 1))
 
     def cost(self, n_requests: int, nbytes: int, workers: int) -> float:
-        return math.ceil(n_requests / max(workers, 1)) * (self.latency or 0.0) + nbytes / (self.bandwidth or 100e6)
+        """Seconds for ``n_requests`` requests (``workers`` in flight) moving ``nbytes`` in all."""
+        return n_requests / max(workers, 1) * (self.latency or 0.0) + nbytes / (self.bandwidth or 100e6)
 
 
 class RemoteFile:
@@ -197,7 +205,7 @@ class RemoteFile:
         one covering range if that is cheaper still."""
         if not ranges:
             return []
-        gap = self.link.gap_bytes
+        gap = self.link.gap_bytes(self.workers)
         merged = [list(ranges[0])]
         for s, e in ranges[1:]:
             if s - merged[-1][1] <= gap:
@@ -206,7 +214,7 @@ class RemoteFile:
                 merged.append([s, e])
         out = [(s, e) for s, e in merged]
         whole = (out[0][0], max(e for _, e in out))
-        if len(out) > 1 and self.link.cost(1, whole[1] - whole[0], self.workers) < self.link.cost(
+        if len(out) > 1 and self.link.bandwidth is not None and self.link.cost(1, whole[1] - whole[0], self.workers) < self.link.cost(
                 len(out), sum(e - s for s, e in out), self.workers):
             return [whole]
         return out
@@ -229,11 +237,15 @@ class RemoteFile:
         ranges = [r for _, _, rs in plans for r in rs]
         if not ranges:
             return
+        t0 = time.perf_counter()
         if len(ranges) == 1:
             blobs = [self._fetch(*ranges[0])]
         else:
             with ThreadPoolExecutor(min(self.workers, len(ranges))) as ex:
                 blobs = list(ex.map(lambda r: self._fetch(*r), ranges))
+        nbytes = sum(e - s for s, e in ranges)
+        if nbytes >= len(ranges) << 18:  # >= 256 kB a request: bandwidth-bound enough to measure it
+            self.link.observe_batch(nbytes, time.perf_counter() - t0)
         base = 0
         for jobs, order, rs in plans:
             k = 0
