@@ -163,3 +163,12 @@ def test_import_pulls_no_fsspec() -> None:
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_hub_url_quotes_revisions_with_slashes() -> None:
+    from neuromfa_native.remote import _hub_url
+
+    assert _hub_url("hf://org/m@step1000") == "hf://org/m@step1000"
+    assert _hub_url("hf://org/m@step1000/model.safetensors") == "hf://org/m@step1000/model.safetensors"
+    assert _hub_url("hf://org/m@refs/pr/1/config.json") == "hf://org/m@refs%2Fpr%2F1/config.json"
+    assert _hub_url("https://host/a@b/c") == "https://host/a@b/c"
