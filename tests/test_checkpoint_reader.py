@@ -89,7 +89,8 @@ def test_evict_and_keep_give_the_same_numbers_from_the_offline_cache(steps, tmp_
     _hub_snapshot.cache_clear()
     before = _tree(cache)
     keep = analyze_series("org/m", revisions=["step0", "step10", "step100"], **OPTS)
-    evict = analyze_series("org/m", revisions=["step0", "step10", "step100"], cache="evict", **OPTS)
+    evict = analyze_series("org/m", revisions=["step0", "step10", "step100"], cache="evict", out=tmp_path / "run",
+                           **OPTS)  # a run directory: fingerprints too (from the cache, offline)
     assert _tree(cache) == before  # all was cached already: nothing deleted
     for a, b in zip(keep.results, evict.results):
         assert [r.alpha0 for r in a] == [r.alpha0 for r in b]

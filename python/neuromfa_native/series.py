@@ -589,10 +589,12 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
     if cache == "evict" and executor is not None:
         raise ValueError("cache='evict' runs in process (it deletes each checkpoint after its analysis); "
                          "drop the executor or use cache='none'")
-    # fingerprints of hub checkpoints from the hub's metadata, not from downloading them
+    # fingerprints of hub checkpoints from the hub's metadata, not from downloading them (offline,
+    # evict finds them in the cache: fingerprinted from the files, as keep does)
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
     fp_cps = [dataclasses.replace(c, source=hub_url(c.source, c.revision) or c.source,
                                   revision=None if hub_url(c.source, c.revision) else c.revision)
-              for c in cps] if cache != "keep" else cps
+              for c in cps] if cache == "none" or (cache == "evict" and not offline) else cps
     if cache == "none":
         cps = fp_cps
     reading: dict = {}
