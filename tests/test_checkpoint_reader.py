@@ -76,7 +76,7 @@ def test_evict_deletes_only_what_this_run_downloaded(steps, tmp_path) -> None:
 
 
 def test_evict_and_keep_give_the_same_numbers_from_the_offline_cache(steps, tmp_path, monkeypatch) -> None:
-    from neuromfa_native.sources import _hub_snapshot
+    from neuromfa_native.sources import hub_snapshot
 
     cache = tmp_path / "hub"
     for t, d in zip((0, 10, 100), steps):
@@ -86,7 +86,7 @@ def test_evict_and_keep_give_the_same_numbers_from_the_offline_cache(steps, tmp_
     import huggingface_hub.constants as hc
 
     monkeypatch.setattr(hc, "HF_HUB_CACHE", str(cache))
-    _hub_snapshot.cache_clear()
+    hub_snapshot.cache_clear()
     before = _tree(cache)
     keep = analyze_series("org/m", revisions=["step0", "step10", "step100"], **OPTS)
     evict = analyze_series("org/m", revisions=["step0", "step10", "step100"], cache="evict", out=tmp_path / "run",

@@ -23,22 +23,18 @@ they were already cached) and the size of its weight files.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .sources import TensorSource, _HUB_ID, _URL, _split_hub_id, resolve_source
+from .sources import TensorSource, hub_snapshot, is_hub_id, resolve_source, split_hub_id
 
-__all__ = ["CACHE_MODES", "CheckpointReader", "hub_url"]
+__all__ = ["CACHE_MODES", "CheckpointReader", "hub_url", "reading_checkpoints", "reading_record"]
 
 CACHE_MODES = ("keep", "evict", "none")
-
-
-def _is_hub(source: Any, revision: Optional[str]) -> bool:
-    return (isinstance(source, str) and not _URL.match(source) and not Path(source).exists()
-            and bool(_HUB_ID.match(source)))
 
 
 def _repo_dir(cache_dir: Optional[str], repo: str) -> Path:
@@ -74,17 +70,14 @@ class CheckpointReader:
 
     # ------------------------------------------------------------------ fetching
     def _snapshot(self, repo: str, rev: Optional[str], cache_dir: Optional[str]) -> str:
-        from .sources import _hub_snapshot
-
-        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
-        return _hub_snapshot(repo, rev, cache_dir, offline)
+        return hub_snapshot(repo, rev, cache_dir, hub_offline())
 
     def _fetch(self, k: int) -> Any:
         """What :meth:`open` needs for checkpoint ``k``: a local folder, or a resolved source."""
         source, revision = self.checkpoints[k]
-        if not _is_hub(source, revision):
+        if not is_hub_id(source):
             return resolve_source(source, revision=revision)
-        repo, rev = _split_hub_id(source, revision)
+        repo, rev = split_hub_id(source, revision)
         if self.cache == "none":
             return resolve_source(hub_url(repo, rev))
         d = _repo_dir(self.cache_dir, repo)
@@ -160,7 +153,37 @@ def _weights_size(folder: Path) -> int:
 
 def hub_url(source: Any, revision: Optional[str]) -> Optional[str]:
     """``hf://org/name@rev`` for a hub id (read by range through HfFileSystem), else None."""
-    if not _is_hub(source, revision):
+    if not is_hub_id(source):
         return None
-    repo, rev = _split_hub_id(source, revision)
+    repo, rev = split_hub_id(source, revision)
     return f"hf://{repo}" + (f"@{rev}" if rev else "")
+
+
+def hub_offline() -> bool:
+    """True under ``HF_HUB_OFFLINE`` (the hub is not asked; files come from the cache)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def reading_checkpoints(cps: Sequence[Any], cache: str) -> tuple[list, list]:
+    """``(checkpoints to analyse, checkpoints to fingerprint)`` for a series read with
+    ``cache``. With ``none`` a hub checkpoint becomes its ``hf://`` URL for both; with
+    ``evict`` online it is fingerprinted through ``hf://`` (the hub's LFS sha256, no download)
+    and analysed from the download; offline, and with ``keep``, both are the checkpoints as
+    given (fingerprinted from the cached files' bytes). ``cps`` are
+    :class:`~.checkpoints.Checkpoint` objects (any dataclass with ``source`` and ``revision``)."""
+    if cache == "keep" or (cache == "evict" and hub_offline()):
+        return list(cps), list(cps)
+    remote = []
+    for c in cps:
+        url = hub_url(c.source, c.revision)
+        remote.append(c if url is None else dataclasses.replace(c, source=url, revision=None))
+    return (remote if cache == "none" else list(cps)), remote
+
+
+def reading_record(reading: dict) -> dict:
+    """run.json's ``reading``: bytes fetched and checkpoint size per checkpoint label, and the
+    totals over the checkpoints where both are known (issue 12)."""
+    per = {label: dict(bytes_read=got, size=size) for label, (got, size) in reading.items()}
+    known = [v for v in per.values() if v["bytes_read"] is not None and v["size"] is not None]
+    return dict(checkpoints=per, bytes_read=sum(v["bytes_read"] for v in known),
+                size=sum(v["size"] for v in known), n_known=len(known))

@@ -33,8 +33,8 @@ import numpy as np
 from .safetensors_io import (
     DTYPE_NAMES,
     SAFETENSORS_DTYPES,
-    _as_index,
-    _close_names,
+    as_index,
+    close_names,
     bf16_to_float32,
 )
 from .sources import TensorSource
@@ -148,7 +148,7 @@ class RangedTensors:
             return self._entries[name]
         except KeyError:
             raise ValueError(f"{self.reader.name}: no tensor named {name!r}"
-                             f"{_close_names(name, self._entries)}") from None
+                             f"{close_names(name, self._entries)}") from None
 
     def shape(self, name: str) -> tuple[int, ...]:
         return self.info(name).shape
@@ -193,8 +193,8 @@ class RangedTensors:
         if len(e.shape) != 2:
             raise ValueError(f"slicing needs a 2-d tensor; {where} has shape {e.shape}")
         n_rows, n_cols = e.shape
-        r = _as_index(rows, n_rows, "rows", where)
-        c = _as_index(cols, n_cols, "cols", where)
+        r = as_index(rows, n_rows, "rows", where)
+        c = as_index(cols, n_cols, "cols", where)
         if isinstance(r, slice) or e.strides is not None:
             full = self.raw(name)
             out = full[r] if isinstance(c, slice) else full[r][:, c]
@@ -293,7 +293,7 @@ class RangedSource(TensorSource):
         try:
             return self._where[name]
         except KeyError:
-            raise ValueError(f"{self.description}: no tensor named {name!r}{_close_names(name, self._where)}") from None
+            raise ValueError(f"{self.description}: no tensor named {name!r}{close_names(name, self._where)}") from None
 
     @property
     def bytes_read(self) -> int:
@@ -318,7 +318,7 @@ class RangedSource(TensorSource):
     def get_slice(self, name: str, rows: Any = None, cols: Any = None, *, bf16_bits: bool = False) -> np.ndarray:
         return self._store(name).get_slice(name, rows, cols, bf16_bits=bf16_bits)
 
-    def _byte_chunks(self, name: str) -> Iterable[memoryview]:
+    def byte_chunks(self, name: str) -> Iterable[memoryview]:
         return self._store(name).byte_chunks(name)
 
     def prefetch_rows(self, wants: Sequence[tuple[str, Any]]) -> None:

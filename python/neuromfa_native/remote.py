@@ -60,7 +60,8 @@ from urllib.parse import quote
 import numpy as np
 
 from .rangeio import RangedSource, RangedTensors, TensorEntry
-from .safetensors_io import _MAX_HEADER, SAFETENSORS_DTYPES
+from .safetensors_io import MAX_HEADER, SAFETENSORS_DTYPES
+from .sources import is_url
 
 __all__ = ["RemoteFile", "RemoteSource", "is_url", "resolve_url"]
 
@@ -69,14 +70,6 @@ FOLDER_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_mo
                 "pytorch_model.bin")
 RETRIES = 3
 MAX_WORKERS = 32
-
-
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def is_url(source: Any) -> bool:
-    """True for ``scheme://...`` strings (what fsspec opens)."""
-    return isinstance(source, str) and bool(_URL.match(source))
 
 
 def _fsspec():
@@ -266,7 +259,7 @@ def _open_safetensors(f: RemoteFile) -> RangedTensors:
     if f.size < 8:
         raise ValueError(f"{f.name}: truncated safetensors file ({f.size} bytes)")
     (n,) = np.frombuffer(f.read(0, 8), "<u8").tolist()
-    if n > f.size - 8 or n > _MAX_HEADER:
+    if n > f.size - 8 or n > MAX_HEADER:
         raise ValueError(f"{f.name}: header length {n} does not fit the file ({f.size} bytes)")
     try:
         header = json.loads(f.read(8, n).decode("utf-8"))
@@ -306,9 +299,13 @@ class RemoteSource(RangedSource):
         super().__init__(stores, config, description)
 
     def fingerprint(self, names: Sequence[str] | None = None) -> str:
+        fp = self.metadata_fingerprint(names)
+        return super().fingerprint(names) if fp is None else fp  # None: nothing from the server to go by
+
+    def metadata_fingerprint(self, names: Sequence[str] | None = None) -> str | None:
         ids = {id(s.reader): s.reader.content_id() for s in self.stores}
         if any(v is None for v in ids.values()):
-            return super().fingerprint(names)  # nothing from the server to go by: read the bytes
+            return None
         known = set(self.tensor_names())
         chosen = sorted(known if names is None else set(names))
         h = hashlib.blake2b(digest_size=16)
