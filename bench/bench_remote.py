@@ -25,14 +25,21 @@ from checkpoints import make  # noqa: E402
 
 
 def range_job(url, samples):
+    """What analyze_series does in process for one checkpoint: resolve, fetch the rows of all
+    samples in one batch (nin.prefetch_samples), analyse each sample."""
     from neuromfa_native.analysis import analyze_sample
+    from neuromfa_native.nin import prefetch_samples
     from neuromfa_native.sources import resolve_source
 
     t0 = time.perf_counter()
     src = resolve_source(url)
+    prefetch_samples(src, list(range(samples)), 32)
     for s in range(samples):
         analyze_sample(src, s, per_layer=32, n_threads=2)
-    return dict(seconds=time.perf_counter() - t0, bytes=src.bytes_read, size=src.size)
+    link = src.stores[0].reader.link
+    return dict(seconds=time.perf_counter() - t0, bytes=src.bytes_read, size=src.size,
+                requests=sum(s.reader.requests for s in src.stores), per_request_s=link.per_request,
+                bandwidth_Bps=link.bandwidth)
 
 
 def download_job(url, samples, tmp):
@@ -92,6 +99,8 @@ def main():
     ap.add_argument("--bandwidth", type=float, default=100e6)
     ap.add_argument("--samples", default="1,10")
     ap.add_argument("--skip-download", action="store_true")
+    ap.add_argument("--skip-bin", action="store_true")
+    ap.add_argument("--out", default="remote.json", help="file name under bench/results/")
     a = ap.parse_args()
     from range_server import RangeServer
 
@@ -109,14 +118,14 @@ def main():
                     r = download_job(url, k, os.path.join(tmp, "ckpt"))
                 rows.append(dict(case="download, then analyse", shape=a.shape, samples=k, **r))
                 print(rows[-1], flush=True)
-    bdir = make_bin(folder)
-    for how in ("lazy", "torch.load(mmap=True)"):
+    bdir = None if a.skip_bin else make_bin(folder)
+    for how in ("lazy", "torch.load(mmap=True)") if bdir else ():
         for k in ks:
             r = run_job("bench_remote", "bin_job", bdir, how, k)
             rows.append(dict(case=f".bin {how}", shape=a.shape, samples=k, **r))
             print(rows[-1], flush=True)
     meta = dict(machine(), latency_s=a.latency, bandwidth_Bps=a.bandwidth, per_layer=32, n_threads=2)
-    save(os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "remote.json"), rows, meta)
+    save(os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", a.out), rows, meta)
 
 
 if __name__ == "__main__":

@@ -172,3 +172,90 @@ def test_hub_url_quotes_revisions_with_slashes() -> None:
     assert _hub_url("hf://org/m@step1000/model.safetensors") == "hf://org/m@step1000/model.safetensors"
     assert _hub_url("hf://org/m@refs/pr/1/config.json") == "hf://org/m@refs%2Fpr%2F1/config.json"
     assert _hub_url("https://host/a@b/c") == "https://host/a@b/c"
+
+
+def test_plan_takes_the_whole_span_when_requests_cost_more_than_bytes() -> None:
+    class F(RemoteFile):
+        def __init__(self, link):
+            self.link, self.workers, self.size, self.name = link, 32, 10**9, "x"
+
+    ranges = [(i * 10_000, i * 10_000 + 2_000) for i in range(100)]  # 100 rows of 2 kB, 1 MB apart in all
+    # a Python client: 4 ms per request at 100 MB/s: 100 requests (0.4 s) cost more than 1 MB (0.01 s)
+    assert F(LinkModel(0.02, 100e6, per_request=0.004)).plan(ranges) == [(0, 992_000)]
+    # 1 us per request at 1 GB/s: a gap of 8 kB costs more than a request; nothing merged
+    assert F(LinkModel(1e-4, 1e9, per_request=1e-6)).plan(ranges) == ranges
+
+
+def test_link_model_measures_bandwidth_and_request_cost() -> None:
+    link = LinkModel(latency=0.02)
+    link.observe_batch(100 << 20, 1.0 + 4 * 0.02, n_requests=4)  # 4 large requests: 100 MB in ~1 s
+    assert link.bandwidth == pytest.approx((100 << 20) / 1.0)
+    link.observe_batch(64 * 2048, 0.256 + 64 * 2048 / link.bandwidth, n_requests=64)  # 64 small ones: 4 ms each
+    assert link.per_request == pytest.approx(0.004) and link.calibrated
+    assert link.gap_bytes() == int(0.004 * link.bandwidth)
+
+
+def test_samples_of_a_checkpoint_are_fetched_in_one_batch_each_byte_once(served, tmp_path) -> None:
+    from neuromfa_native.runner import analyze_series
+
+    opts = dict(samples=5, per_layer=4, check_identical=False, n_threads=1)
+    with RangeServer(served) as srv:
+        s = analyze_series([srv.url("safetensors")], **opts)
+        ranges = sorted(srv.ranges)
+    ref = analyze_series([str(served / "safetensors")], **opts)
+    assert [r.spectrum for r in s.results[0]] == [r.spectrum for r in ref.results[0]]
+    for (f1, _, b1), (f2, a2, _) in zip(ranges, ranges[1:]):
+        assert f1 != f2 or b1 <= a2, "a byte was fetched twice"
+    spans = _data_spans(served / "safetensors")
+    lay = get_layout(s_config(served), list(spans), SafetensorsFile(served / "safetensors" / "model.safetensors").shape)
+    used = [spans[n] for n in set(lay.tensor_names)]
+    data_start = min(b for _, b, _ in spans.values())  # the header lies before
+    fetched = sum(b - a for _, a, b in ranges if a >= data_start)
+    assert 0 < fetched <= sum(e - b for _, b, e in used)  # never more than the used tensors whole
+
+
+def s_config(served: Path) -> dict:
+    return json.loads((served / "safetensors" / "config.json").read_text())
+
+
+def test_killed_mid_download_then_resumed(served, tmp_path) -> None:
+    """SIGKILL a series while the server is slowly serving the second checkpoint's rows: what is
+    stored is the first checkpoint's results only, and the rerun reuses them and computes the
+    rest, equal to a run from the local files, counting only what it read."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from neuromfa_native.runner import analyze_series
+
+    out = tmp_path / "run"
+    opts = dict(samples=3, per_layer=4, n_threads=1)
+    files = lambda: sorted((out / "results").rglob("*.npz")) if (out / "results").exists() else []  # noqa: E731
+    with RangeServer(served, latency=0.2) as srv:
+        urls = [srv.url("safetensors"), srv.url("bin")]
+        code = ("import sys; from neuromfa_native.runner import analyze_series; "
+                f"analyze_series({urls!r}, out={str(out)!r}, sort=False, **{opts!r})")
+        p = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 90
+            while len(files()) < 3 and p.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            seen = srv.requests
+            while srv.requests == seen and p.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.005)  # the next request (checkpoint 2's rows) is being served
+            assert p.poll() is None, p.stderr.read().decode() if p.stderr else ""
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        assert p.returncode == -signal.SIGKILL
+        assert len(files()) == 3  # checkpoint 1's samples, nothing of checkpoint 2
+        again = analyze_series(urls, out=out, sort=False, **opts)
+        assert not list(out.rglob(".tmp-*"))  # a temp file a kill could leave is cleaned by the rerun
+    assert (again.n_reused, again.n_computed) == (3, 3) and again.complete
+    local = analyze_series([str(served / "safetensors"), str(served / "bin")], sort=False, check_identical=False, **opts)
+    assert [[r.spectrum for r in rs] for rs in again.results] == [[r.spectrum for r in rs] for rs in local.results]
+    reading = json.loads((out / "run.json").read_text())["reading"]
+    assert list(reading["checkpoints"]) == [again.labels[1]] and reading["bytes_read"] > 0

@@ -36,6 +36,7 @@ __all__ = [
     "find_identical",
     "fingerprint",
     "fingerprint_and_scan",
+    "prefetch_samples",
     "iter_full_matrices",
     "load_layout",
 ]
@@ -232,6 +233,26 @@ def build_nin(
         parts.append(_edges(block, offs[m.in_layer] + in_idx, offs[m.out_layer] + out_idx))
     node_ids = np.sort(np.concatenate([offs[k] + s for k, s in enumerate(samples)]))
     return _make_nin(parts, node_ids, lay, wdt, int(sample), int(per_layer))
+
+
+def prefetch_samples(src: Any, samples: Sequence[int], per_layer: int | None,
+                     layout: str | Sequence[Sequence[Any]] = "reference") -> bool:
+    """Fetch, in one batch, the rows every one of ``samples`` will read, for a source read by
+    range from a server (``src.batch_reads``): the union of the samples' rows, planned per
+    tensor by the link's cost model, instead of one batch per sample. :func:`build_nin` then
+    takes each sample's rows from memory. Returns whether anything was prefetched (not for
+    local sources, a full network, or a single sample)."""
+    if per_layer is None or len(samples) < 2 or not getattr(src, "batch_reads", False):
+        return False
+    src, lay = load_layout(src, layout)
+    draws = [lay.sample(int(per_layer), int(s)) for s in samples]
+    wants = []
+    for m in lay.matrices:
+        if not m.is_synthetic:
+            layer = m.in_layer if m.orientation == "conv1d" else m.out_layer
+            wants.append((m.name, np.unique(np.concatenate([d[layer] for d in draws]))))
+    src.prefetch_rows(wants)
+    return True
 
 
 def _make_nin(parts: list, node_ids: np.ndarray, lay: Layout, wdt: np.dtype, sample: int | None, per_layer: int | None) -> NIN:

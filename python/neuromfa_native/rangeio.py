@@ -130,7 +130,7 @@ class RangedTensors:
     def __init__(self, reader: Any, entries: Mapping[str, TensorEntry]):
         self.reader = reader
         self._entries = dict(entries)
-        self._prefetched: dict[tuple[str, bytes], np.ndarray] = {}
+        self._rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # name -> (rows held, their block)
         for e in self._entries.values():
             begin, end = e.span
             if begin < 0 or end > reader.size:
@@ -213,17 +213,19 @@ class RangedTensors:
         return out
 
     def prefetch_rows(self, wants: Sequence[tuple[str, np.ndarray]]) -> None:
-        """Read the rows of several tensors in one batch (one merged, parallel request plan on a
-        remote file instead of one round trip per tensor); :meth:`get_slice` then takes each
-        block once from memory. ``wants``: (name, sorted unique non-negative rows)."""
+        """Read the rows of several tensors in one batch (one planned, parallel batch of
+        requests on a remote file instead of one round trip per tensor) and hold them:
+        :meth:`get_slice` then takes any subset of them from memory, until the next prefetch
+        of that tensor replaces them. ``wants``: (name, sorted unique non-negative rows);
+        rows already held are not read again."""
         groups: list[list[tuple[int, memoryview]]] = []
         for name, rows in wants:
             e = self.info(name)
-            if len(e.shape) != 2 or e.strides is not None:
-                continue
             rows = np.asarray(rows, np.intp)
+            if len(e.shape) != 2 or e.strides is not None or self._held(name, rows) is not None:
+                continue
             groups.append([])
-            self._prefetched[(name, rows.tobytes())] = self._row_jobs(e, rows, groups[-1])
+            self._rows[name] = (rows, self._row_jobs(e, rows, groups[-1]))
         if hasattr(self.reader, "readinto_groups"):  # remote: merged per tensor, fetched together
             self.reader.readinto_groups(groups)
         else:
@@ -241,8 +243,16 @@ class RangedTensors:
                         for a, b in zip(starts.tolist(), ends.tolist()))
         return buf.view(storage).reshape(len(rows), e.shape[1])
 
+    def _held(self, name: str, rows: np.ndarray) -> np.ndarray | None:
+        """The given (sorted unique) rows from the prefetched block, or None if not all held."""
+        held = self._rows.get(name)
+        if held is None or not len(held[0]):
+            return None
+        at = np.minimum(np.searchsorted(held[0], rows), len(held[0]) - 1)
+        return held[1][at] if np.array_equal(held[0][at], rows) else None
+
     def _read_rows(self, e: TensorEntry, rows: np.ndarray) -> np.ndarray:
-        got = self._prefetched.pop((e.name, np.asarray(rows, np.intp).tobytes()), None)
+        got = self._held(e.name, np.asarray(rows, np.intp))
         if got is not None:
             return got
         storage = SAFETENSORS_DTYPES[e.dtype][0]

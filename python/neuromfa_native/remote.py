@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -82,11 +81,21 @@ def _fsspec():
 
 
 class LinkModel:
-    """Latency and bandwidth of a link, from the requests made on it (thread-safe)."""
+    """Cost of requests on a link, from the requests made on it (thread-safe).
 
-    def __init__(self, latency: float | None = None, bandwidth: float | None = None):
+    A batch of ``n`` parallel requests moving ``b`` bytes is modelled as taking
+    ``n x per_request + b / bandwidth`` seconds: ``per_request`` is the aggregate cost one more
+    request adds to a batch on *this client* (the link's latency shared by the requests in
+    flight, plus the client's and server's per-request work, which dominates on a Python HTTP
+    client), ``bandwidth`` the aggregate rate. Both are measured: ``bandwidth`` on batches of
+    large requests, ``per_request`` on batches of many small ones; until ``per_request`` is
+    measured it is taken as ``latency / workers`` (latency: the fastest request seen)."""
+
+    def __init__(self, latency: float | None = None, bandwidth: float | None = None,
+                 per_request: float | None = None):
         self.latency = latency  # seconds of the fastest request seen (small ones measure latency)
-        self.bandwidth = bandwidth  # bytes/s, best seen on a large request
+        self.bandwidth = bandwidth  # bytes/s, aggregate, measured on a batch of large requests
+        self.per_request = per_request  # seconds one request adds to a parallel batch
         self._lock = threading.Lock()
 
     def observe(self, nbytes: int, seconds: float) -> None:
@@ -95,25 +104,40 @@ class LinkModel:
             if self.latency is None or seconds < self.latency:
                 self.latency = seconds
 
-    def observe_batch(self, nbytes: int, seconds: float) -> None:
-        """A batch of parallel requests: its aggregate rate is the bandwidth estimate (single
-        requests under-measure it when several share the link)."""
+    def observe_batch(self, nbytes: int, seconds: float, n_requests: int = 1) -> None:
+        """A batch of parallel requests. Large requests (>= 256 kB on average) measure the
+        bandwidth (less the requests' own cost); many small ones (>= 8) measure ``per_request``
+        (less the bytes' time; without a bandwidth yet, the whole time: an upper bound)."""
         with self._lock:
-            lat = self.latency or 0.0
-            if nbytes >= 1 << 20 and seconds > lat:
-                self.bandwidth = nbytes / (seconds - lat)
+            if nbytes >= max(n_requests, 1) << 18:
+                own = n_requests * (self.per_request if self.per_request is not None else (self.latency or 0.0))
+                if nbytes >= 1 << 20 and seconds > own:
+                    self.bandwidth = nbytes / (seconds - own)
+            elif n_requests >= 8:
+                moving = nbytes / self.bandwidth if self.bandwidth else 0.0
+                self.per_request = max(seconds - moving, 0.0) / n_requests
+
+    def request_cost(self, workers: int = 1) -> float:
+        """Seconds one more request adds to a batch with ``workers`` requests in flight."""
+        if self.per_request is not None:
+            return self.per_request
+        return (self.latency or 0.0) / max(workers, 1)
+
+    @property
+    def calibrated(self) -> bool:
+        return self.bandwidth is not None and self.per_request is not None
 
     def gap_bytes(self, workers: int = 1) -> int:
-        """Bytes the link moves in the latency one request adds when ``workers`` requests are in
-        flight at once: a smaller gap is cheaper to read through than to skip. 0 (merge nothing)
-        until the bandwidth has been measured."""
+        """Bytes the link moves in the time one more request costs: a smaller gap between two
+        ranges is cheaper to read through than to skip. 0 (merge nothing) until the bandwidth
+        has been measured."""
         if self.bandwidth is None:
             return 0
-        return int((self.latency or 0.0) * self.bandwidth / max(workers, 1))
+        return int(self.request_cost(workers) * self.bandwidth)
 
     def cost(self, n_requests: int, nbytes: int, workers: int) -> float:
         """Seconds for ``n_requests`` requests (``workers`` in flight) moving ``nbytes`` in all."""
-        return n_requests / max(workers, 1) * (self.latency or 0.0) + nbytes / (self.bandwidth or 100e6)
+        return n_requests * self.request_cost(workers) + nbytes / (self.bandwidth or 100e6)
 
 
 class RemoteFile:
@@ -195,7 +219,7 @@ class RemoteFile:
 
     def plan(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
         """Merge sorted ``[start, end)`` ranges whose gap is cheaper to read than a new request;
-        one covering range if that is cheaper still."""
+        one covering range if that is cheaper still (by :meth:`LinkModel.cost`)."""
         if not ranges:
             return []
         gap = self.link.gap_bytes(self.workers)
@@ -216,17 +240,48 @@ class RemoteFile:
         self.readinto_groups([jobs])
 
     def readinto_groups(self, groups: Sequence[Sequence[tuple[int, memoryview]]]) -> None:
-        """Fill every job of every group; ranges are merged only within a group (one tensor),
-        never across groups, so no byte between two tensors is read; all requests of all groups
-        go out in parallel."""
-        plans = []
+        """Fill every job of every group (a group: the rows wanted of one tensor). Ranges are
+        merged only within a group, never across groups, so no byte between two tensors is
+        read; each group is fetched as its (merged) ranges or as one covering range, whichever
+        the link model says is cheaper; all requests of all groups go out in parallel.
+
+        On a link not measured yet, a batch of several groups first calibrates the model on
+        its own groups: a few fetched whole (bandwidth), then the one with the most ranges
+        fetched range by range (the cost of one request on this client); the rest is planned
+        with the measured model."""
         for jobs in groups:
             for pos, dst in jobs:
                 if pos < 0 or pos + len(dst) > self.size:
                     raise ValueError(f"{self.name}: read of {len(dst)} bytes at {pos} goes beyond the end of the "
                                      f"file ({self.size} bytes)")
+        todo = [g for g in groups if g]
+        if len(todo) > 2 and self.link.bandwidth is None:
+            first = sorted(todo, key=_span_bytes)[-min(4, len(todo) // 2):]  # the largest: bandwidth-bound
+            self._fetch_groups(first, whole=True)
+            todo = [g for g in todo if not any(g is f for f in first)]
+        if len(todo) > 2 and self.link.per_request is None:
+            many = max(todo, key=len)
+            if len(many) >= 8:
+                self._fetch_groups([many], whole=False, merge=False)
+                todo = [g for g in todo if g is not many]
+        self._fetch_groups(todo)
+
+    def _fetch_groups(self, groups: Sequence[Sequence[tuple[int, memoryview]]], *, whole: bool | None = None,
+                      merge: bool = True) -> None:
+        """Fetch the groups in one parallel batch (``whole``: each as one covering range;
+        ``merge=False``: each job as its own range; default: as :meth:`plan` says) and tell the
+        link model how long the batch took."""
+        plans = []
+        for jobs in groups:
             order = sorted(range(len(jobs)), key=lambda i: jobs[i][0])
-            plans.append((jobs, order, self.plan([(jobs[i][0], jobs[i][0] + len(jobs[i][1])) for i in order])))
+            ranges = [(jobs[i][0], jobs[i][0] + len(jobs[i][1])) for i in order]
+            if whole:
+                rs = [(ranges[0][0], max(e for _, e in ranges))]
+            elif not merge:
+                rs = _touching(ranges)
+            else:
+                rs = self.plan(ranges)
+            plans.append((jobs, order, rs))
         ranges = [r for _, _, rs in plans for r in rs]
         if not ranges:
             return
@@ -236,9 +291,7 @@ class RemoteFile:
         else:
             with ThreadPoolExecutor(min(self.workers, len(ranges))) as ex:
                 blobs = list(ex.map(lambda r: self._fetch(*r), ranges))
-        nbytes = sum(e - s for s, e in ranges)
-        if nbytes >= len(ranges) << 18:  # >= 256 kB a request: bandwidth-bound enough to measure it
-            self.link.observe_batch(nbytes, time.perf_counter() - t0)
+        self.link.observe_batch(sum(e - s for s, e in ranges), time.perf_counter() - t0, len(ranges))
         base = 0
         for jobs, order, rs in plans:
             k = 0
@@ -252,6 +305,21 @@ class RemoteFile:
 
     def read(self, pos: int, n: int) -> bytes:
         return self._fetch(pos, pos + n) if n else b""
+
+
+def _span_bytes(jobs: Sequence[tuple[int, memoryview]]) -> int:
+    return max(p + len(d) for p, d in jobs) - min(p for p, _ in jobs)
+
+
+def _touching(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ranges with only those that touch or overlap joined (no gap read through)."""
+    out = [list(ranges[0])]
+    for s, e in ranges[1:]:
+        if s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(s, e) for s, e in out]
 
 
 # ----------------------------------------------------------------------------- formats
@@ -294,6 +362,9 @@ def _open_weights(f: RemoteFile) -> RangedTensors:
 
 class RemoteSource(RangedSource):
     """A checkpoint read by range requests; see the module docs for fingerprints."""
+
+    #: rows are best fetched for all samples of a checkpoint in one batch (see nin.prefetch_samples)
+    batch_reads = True
 
     def __init__(self, stores: Sequence[RangedTensors], config: Mapping[str, Any] | None, description: str):
         super().__init__(stores, config, description)

@@ -35,7 +35,7 @@ from .analysis import SampleResult, analyze_sample, progress_bar
 from .checkpoint_reader import CACHE_MODES, CheckpointReader, reading_checkpoints, reading_record
 from .checkpoints import Checkpoint, baseline_index, make_series
 from .config import DEFAULT, AnalysisConfig
-from .nin import fingerprint_and_scan, load_layout
+from .nin import fingerprint_and_scan, load_layout, prefetch_samples
 from .series import Series, summarize
 from .sources import resolve_source
 from .store import RunStore
@@ -334,6 +334,7 @@ def _run_in_process(plan: _Plan, n_threads: Optional[int], sink: _Sink, cache: s
                 sink.errors.extend(_with_context(exc, c, s) for _, _, s in tasks)
                 continue
             try:
+                _prefetch(tsrc, plan.cfg, [s for _, _, s in tasks])
                 for key, _, s in tasks:
                     try:
                         res = _sample_task(tsrc, None, s, plan.cfg, n_threads, label=c.label)
@@ -347,6 +348,15 @@ def _run_in_process(plan: _Plan, n_threads: Optional[int], sink: _Sink, cache: s
                 reader.release(i)
     finally:
         reader.close()
+
+
+def _prefetch(tsrc: Any, cfg: AnalysisConfig, samples: list) -> None:
+    """A checkpoint read by range from a server: the rows of all its samples in one batch
+    (errors are left to the tasks, which name the sample)."""
+    try:
+        prefetch_samples(tsrc, [s for s in samples if s is not None], cfg.per_layer, cfg.layout)
+    except (ValueError, TypeError):
+        pass
 
 
 def _run_on_executor(plan: _Plan, n_threads: Optional[int], executor: Any, sink: _Sink) -> None:
