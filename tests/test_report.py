@@ -9,7 +9,7 @@ import pytest
 
 from neuromfa_native import cli
 from neuromfa_native.report import format_table, write_report, write_tables
-from neuromfa_native.series import analyze_series
+from neuromfa_native import analyze_series
 from neuromfa_native.store import load_run
 from tiny_series import PER_LAYER, make_series_dirs
 
@@ -130,8 +130,9 @@ def test_format_table(run):
     assert "±" in lines[2] and "[" in lines[2]
 
 
+@pytest.mark.slow
 def test_plots(run, tmp_path):
-    mpl = pytest.importorskip("matplotlib")
+    mpl = pytest.importorskip("matplotlib", reason="matplotlib is optional; this test draws a figure")
     mpl.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -159,7 +160,7 @@ def test_plots(run, tmp_path):
 
 
 def test_node_dimension_plot(run):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="matplotlib is optional; this test draws a figure")
     import matplotlib.pyplot as plt
 
     from neuromfa_native import plotting
@@ -174,7 +175,7 @@ def test_node_dimension_plot(run):
 
 
 def test_many_checkpoints_get_a_colour_bar(run):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="matplotlib is optional; this test draws a figure")
     import matplotlib.pyplot as plt
 
     from neuromfa_native import plotting

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 import neuromfa_native as nm
-from neuromfa_native.series import (Checkpoint, analyze_series, bootstrap_emergence, make_series, parse_step,
-                                    summarize)
+from neuromfa_native import Checkpoint, analyze_series, make_series
+from neuromfa_native.checkpoints import parse_step
+from neuromfa_native.series import summarize
+from neuromfa_native.stats import bootstrap_emergence
 from tiny_series import PER_LAYER, make_series_dirs
 
 OPTS = dict(samples=3, per_layer=PER_LAYER, n_threads=1)
@@ -238,7 +240,7 @@ def test_fingerprint_with_a_layout_that_does_not_fit_is_an_error(dirs):
 def test_in_process_series_opens_each_checkpoint_once(dirs, series, tmp_path, monkeypatch):
     """A .bin checkpoint is torch.load-ed once for all its samples, not once per sample; the
     numbers equal those of the same weights read from safetensors."""
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is optional; this test reads or writes torch objects")
     from tiny_series import config, weights
     import json
 
