@@ -53,7 +53,7 @@ class NodeDimensions:
         object.__setattr__(self, "layer_names", tuple(self.layer_names))
 
     @classmethod
-    def pool(cls, dims: Sequence["NodeDimensions"]) -> "NodeDimensions":
+    def pool(cls, dims: Sequence[NodeDimensions]) -> NodeDimensions:
         """The nodes of several samples of one network together (same layout)."""
         return cls(node=np.concatenate([d.node for d in dims]), layer=np.concatenate([d.layer for d in dims]),
                    dimension=np.concatenate([d.dimension for d in dims]), layer_names=dims[0].layer_names,
@@ -302,7 +302,7 @@ def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads):
         if m.is_synthetic:  # weight 1, distance 1: never passes the filter
             continue
         done = 0
-        for n_out, n_in, w, kind in _matrix_blocks(tsrc, lay, m):
+        for n_out, n_in, w, kind in _matrix_blocks(tsrc, lay, m):  # noqa: B007 (n_out is the matrix's, used below)
             for table, t, dec, low in tables:
                 bad = _core.accumulate_matrix(table, w, kind, int(offs[m.in_layer]), t, dec, n_threads, low)
                 if bad >= 0:
@@ -357,7 +357,7 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     label = label or _label(source, tsrc, revision)
     if cfg.per_layer is None:
         return _analyze_full(tsrc, cfg, n_threads, label, t0)
-    return _analyze_sampled(tsrc, int(sample), cfg, n_threads, label, t0)
+    return _analyze_sampled(tsrc, int(sample), cfg, n_threads, label, t0)  # type: ignore[arg-type]  # checked above
 
 
 def _box_params(cfg: AnalysisConfig) -> dict:

@@ -229,7 +229,7 @@ def analyze_graph(src, dst, weight, *, threshold: float = DEFAULT, min_edges: in
     """
     cfg = AnalysisConfig.from_options(config, threshold=threshold, min_edges=min_edges, decimals=decimals, q=q,
                                       box=box, direction=direction)
-    q = np.asarray(cfg.q)
+    q = np.asarray(cfg.q)  # type: ignore[assignment]  # the config's moments, as an array
     n_threads = check.threads(n_threads)
     src = check.ids(src, "src", check_negative=False)  # the core names the first negative src
     dst = check.ids(dst, "dst")

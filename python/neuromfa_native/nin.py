@@ -40,7 +40,7 @@ __all__ = [
     "load_layout",
 ]
 
-_FLOAT_OUT = {
+_FLOAT_OUT: dict[str, np.dtype] = {
     "float16": np.dtype(np.float16),
     "bfloat16": np.dtype(np.float32),
     "float32": np.dtype(np.float32),
@@ -217,11 +217,11 @@ def build_nin(
     if per_layer is None:
         return _build_full(src, lay, wdt)
     samples = lay.sample(int(per_layer), sample)
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, ...]] = []
     for m in lay.matrices:
         in_idx, out_idx = samples[m.in_layer], samples[m.out_layer]
         if m.is_synthetic:
-            block = m.synthetic(out_idx, in_idx).astype(wdt)
+            block = m.synthetic(out_idx, in_idx).astype(wdt)  # type: ignore[misc]  # synthetic is set for every is_synthetic block
         else:
             block = _read_block(src, m, out_idx, in_idx)
             _check_finite(block, m.name, "the sampled rows/columns")
@@ -260,7 +260,7 @@ def _iter_full(src: TensorSource, lay: Layout, wdt: np.dtype, include_synthetic:
         if m.is_synthetic:
             if not include_synthetic:
                 continue
-            w = readonly(m.synthetic(np.arange(nout), np.arange(nin)).astype(wdt))
+            w = readonly(m.synthetic(np.arange(nout), np.arange(nin)).astype(wdt))  # type: ignore[misc]  # synthetic is set for every is_synthetic block
         else:
             w = src.get(m.name)
             w = w.T if m.orientation == "conv1d" else w
@@ -330,7 +330,7 @@ def describe(
         edges = 0
         for m in lay.matrices:
             a, b = samples[m.in_layer], samples[m.out_layer]
-            edges += int(np.count_nonzero(m.synthetic(b, a))) if m.is_synthetic else len(a) * len(b)
+            edges += int(np.count_nonzero(m.synthetic(b, a))) if m.is_synthetic else len(a) * len(b)  # type: ignore[misc]  # synthetic is set for every is_synthetic block
         sampled = {"per_layer": int(per_layer), "nodes": int(sum(len(s) for s in samples)), "edges": edges}
     return {
         "source": src.description,
@@ -408,7 +408,7 @@ def fingerprint_and_scan(
 #: dtype -> (numpy view of its little-endian bytes, exponent mask): a value is non-finite when
 #: its exponent bits are all ones.  float32/float64 use ``numpy.isfinite`` (mask None), faster
 #: there; the 16-bit types test the bits.
-_FLOAT_BITS = {
+_FLOAT_BITS: dict[str, tuple[str, int | None]] = {
     "float16": ("<u2", 0x7C00),
     "bfloat16": ("<u2", 0x7F80),
     "float32": ("<f4", None),
@@ -421,6 +421,8 @@ class _NonFiniteCounter:
     may end inside a value: the remainder is kept for the next one)."""
 
     def __init__(self, dtype: str):
+        view: str | None
+        self.mask: int | None
         view, self.mask = _FLOAT_BITS.get(dtype, (None, None))
         self.view = None if view is None else np.dtype(view)
         self.rest = b""

@@ -259,7 +259,7 @@ class StateDictSource(TensorSource):
             if t.dtype == torch.bfloat16:
                 t = t.view(torch.int16)
             a = t.numpy()
-        mv = memoryview(a.reshape(-1).view(np.uint8))
+        mv = memoryview(a.reshape(-1).view(np.uint8))  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
         for s in range(0, len(mv), _CHUNK):
             yield mv[s : s + _CHUNK]
 
@@ -349,6 +349,7 @@ def _from_directory(d: Path, config: Mapping[str, Any] | None) -> TensorSource:
 
 
 def _split_hub_id(source: str, revision: str | None) -> tuple[str, str | None]:
+    rev: str | None
     repo, _, rev = source.partition("@")
     rev = rev or None
     if rev is not None and revision is not None and rev != revision:
