@@ -347,6 +347,13 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     ValueError, TypeError
         a bad option or source, a layout that does not fit, non-finite sampled weights, or a
         network without any box centre.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> r = nm.analyze_sample("examples/pythia-tiny/step0", 0, per_layer=8, n_threads=1)
+    >>> r.n_network_nodes, round(r.spectrum.alpha0, 4)
+    (264, 1.2494)
     """
     t0 = time.perf_counter()
     cfg = AnalysisConfig.from_options(config, per_layer=per_layer, layout=layout, box=box, direction=direction,
@@ -455,6 +462,13 @@ def analyze(source: Any, *, samples: Union[int, Sequence[int]] = DEFAULT, per_la
     ------
     ValueError, TypeError
         as :func:`analyze_sample`; ``TypeError`` for an executor with an in-memory source.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> a = nm.analyze("examples/pythia-tiny/step0", samples=2, per_layer=8, n_threads=1)
+    >>> len(a.results), a.results[0].sample
+    (2, 0)
     """
     cfg = AnalysisConfig.from_options(config, samples=samples, per_layer=per_layer, layout=layout, box=box,
                                       direction=direction, threshold=threshold, min_edges=min_edges,

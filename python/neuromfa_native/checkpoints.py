@@ -77,6 +77,22 @@ def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: O
     sort:
         order the checkpoints by step when every step was given or parsed (a shell glob such as
         ``step*`` lists ``step250`` before ``step64``).  Otherwise the given order is kept.
+
+    Returns
+    -------
+    tuple of Checkpoint
+
+    Raises
+    ------
+    ValueError, TypeError
+        no sources, mismatched ``steps``/``labels``/``revisions``, or duplicate checkpoints.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> cps = nm.make_series(["examples/pythia-tiny/step250", "examples/pythia-tiny/step16"])
+    >>> [(c.label, c.step) for c in cps]
+    [('step16', 16), ('step250', 250)]
     """
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]

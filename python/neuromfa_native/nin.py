@@ -209,6 +209,24 @@ def build_nin(
     architecture, config:
         override the detected architecture / the source's config (e.g. for a bare
         ``.safetensors`` file without config.json).
+
+    Returns
+    -------
+    NIN
+        the edge arrays (``src``, ``dst``, ``weight``), the node ids and layers, and what was built.
+
+    Raises
+    ------
+    ValueError, TypeError
+        a source that cannot be read, a layout that does not fit it, non-finite sampled weights,
+        or a bad option (each naming the problem).
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> net = nm.build_nin("examples/pythia-tiny/step0", sample=0, per_layer=8)
+    >>> net.architecture, net.src.size == net.dst.size == net.weight.size
+    ('gpt_neox', True)
     """
     _check_per_layer(per_layer)
     src, lay = load_layout(source, layout, revision=revision, architecture=architecture, config=config)
@@ -290,6 +308,34 @@ def iter_full_matrices(
     weight dtype), ``in_ids``/``out_ids`` the global node ids of its columns/rows. Real
     tensors are memory-mapped views where the source allows, so only one tensor needs to be
     in memory at a time. Non-finite weights raise ``ValueError`` naming the tensor.
+
+    Parameters
+    ----------
+    source:
+        a checkpoint (anything :func:`~.sources.resolve_source` takes).
+    layout:
+        as for :func:`build_nin`.
+    include_synthetic:
+        also yield the synthetic 0/1 blocks (attention wiring).
+    revision, architecture, config:
+        as for :func:`build_nin`.
+
+    Returns
+    -------
+    iterator of FullMatrix
+        one per matrix of the layout, in layout order.
+
+    Raises
+    ------
+    ValueError, TypeError
+        a source that cannot be read, a layout that does not fit it, or a non-finite weight.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> m = next(nm.iter_full_matrices("examples/pythia-tiny/step0"))
+    >>> m.name, m.weight.shape, str(m.weight.dtype)
+    ('gpt_neox.layers.0.attention.query_key_value.weight', (192, 64), 'float16')
     """
     src, lay = load_layout(source, layout, revision=revision, architecture=architecture, config=config)
     yield from _iter_full(src, lay, _weight_dtype(src, lay), include_synthetic)
@@ -308,6 +354,29 @@ def describe(
 
     Edge counts assume no weight is exactly zero (zero weights give no edge); synthetic
     blocks are counted exactly, for the sampled network with sample 0's draw.
+
+    Parameters
+    ----------
+    source, per_layer, layout, revision, architecture, config:
+        as for :func:`build_nin`.
+
+    Returns
+    -------
+    dict
+        ``source``, ``architecture``, ``layout``, ``weight_dtype``, ``tensors``, ``node_layers``,
+        and the node and edge counts of the ``sampled`` and the ``full`` network.
+
+    Raises
+    ------
+    ValueError, TypeError
+        a source that cannot be read or a layout that does not fit it.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> d = nm.describe("examples/pythia-tiny/step0", per_layer=32)
+    >>> d["architecture"], d["sampled"]["nodes"], d["full"]["nodes"]
+    ('gpt_neox', 1056, 2624)
     """
     _check_per_layer(per_layer)
     src, lay = load_layout(source, layout, revision=revision, architecture=architecture, config=config)
@@ -366,6 +435,32 @@ def fingerprint(
 
     With ``layout=None`` every tensor of the checkpoint is hashed; a layout that does not fit the
     checkpoint is an error (hashing other tensors would key results by the wrong bytes).
+
+    Parameters
+    ----------
+    source:
+        a checkpoint (anything :func:`~.sources.resolve_source` takes).
+    layout:
+        the layout whose tensors are hashed, or ``None`` for every tensor.
+    revision, architecture, config:
+        as for :func:`build_nin`.
+
+    Returns
+    -------
+    str
+        32 hex digits (blake2b-128 of the names, dtypes, shapes and bytes).
+
+    Raises
+    ------
+    ValueError, TypeError
+        a source that cannot be read or a layout that does not fit it.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> fp = nm.fingerprint("examples/pythia-tiny/step0")
+    >>> len(fp), fp == nm.fingerprint("examples/pythia-tiny/step0")
+    (32, True)
     """
     src = resolve_source(source, revision=revision, config=config)
     names: Sequence[str] | None = None
@@ -454,6 +549,29 @@ def find_identical(
     Returns a list of groups, each the sorted indices (into ``sources``) of two or more
     sources with the same :func:`fingerprint`; groups are ordered by their first index.
     An empty list means all checkpoints differ.
+
+    Parameters
+    ----------
+    sources:
+        checkpoints (anything :func:`~.sources.resolve_source` takes).
+    layout, revision:
+        as for :func:`fingerprint`.
+
+    Returns
+    -------
+    list of list of int
+        the groups of identical checkpoints (empty when all differ).
+
+    Raises
+    ------
+    ValueError, TypeError
+        a source that cannot be read or a layout that does not fit it.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> nm.find_identical(["examples/pythia-tiny/step0", "examples/pythia-tiny/step0", "examples/pythia-tiny/step16"])
+    [[0, 1]]
     """
     if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence):
         raise TypeError(f"sources must be a sequence of sources, got {type(sources).__name__}")

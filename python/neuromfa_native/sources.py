@@ -416,6 +416,23 @@ def resolve_source(
         hub cache folder (default: huggingface_hub's, ``HF_HUB_CACHE``/``HF_HOME``).
     config:
         a config dict to use instead of the source's own ``config.json``/``module.config``.
+
+    Returns
+    -------
+    TensorSource
+        reads tensor names, dtypes, shapes, rows and fingerprints of the checkpoint.
+
+    Raises
+    ------
+    ValueError, TypeError
+        a path without weights, an unknown form of source, or a revision given for a local path.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> src = nm.resolve_source("examples/pythia-tiny/step0")
+    >>> type(src).__name__
+    'SafetensorsSource'
     """
     if config is not None and not isinstance(config, Mapping):
         raise TypeError(f"config must be a mapping (a config.json dict) or None, got {type(config).__name__}")
