@@ -82,7 +82,7 @@ def node_fractal_dimension(src, weight, *, threshold: float = DEFAULT, min_dista
 
     Per node: distances ``0 < d <= threshold``, at least ``min_distances`` of them (the spec's
     "more than 10"), rounded to integers; the least-squares slope of ``ln c(r)`` against ``ln r``
-    over the node's distinct radii.  Radii that round to 0 (|w| > 2) have no logarithm and are
+    over the node's distinct radii.  Radii that round to 0 (``|w| > 2``) have no logarithm and are
     left out of the fit.
 
     Parameters
