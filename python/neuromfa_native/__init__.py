@@ -9,6 +9,10 @@ from .sources import resolve_source
 from .series import Checkpoint, Series, analyze_series, make_series
 from .store import load_run
 from .report import write_report
+# -- benchmark scores and correlation (issue 10) --
+from .evals import EvalTable, read_evals
+from .correlation import Correlation, correlate, correlate_models
+# -- end --
 
 try:
     __version__ = _version("neuromfa-native")
@@ -41,4 +45,10 @@ __all__ = [
     "load_run",
     "make_series",
     "write_report",
+    # -- benchmark scores and correlation (issue 10) --
+    "Correlation",
+    "EvalTable",
+    "correlate",
+    "correlate_models",
+    "read_evals",
 ]

@@ -366,41 +366,40 @@ def _pythia_bytes() -> bytes:
     return (files("neuromfa_native") / "data" / PYTHIA_DATA).read_bytes()
 
 
+def _source_name(model: str, shots: str) -> str:
+    return f"pythia:{model}" + ("" if shots == "0" else f":{shots}shot")
+
+
 @lru_cache(maxsize=1)
-def _pythia_lines() -> tuple:
-    """The header and the data lines of the shipped table (parsed lazily, per model)."""
+def _pythia_index() -> tuple:
+    """The header and ``{source name: data lines}`` of the shipped table (parsed per model, lazily)."""
     lines = gzip.decompress(_pythia_bytes()).decode("utf-8").splitlines()
-    return lines[0], tuple(lines[1:])
+    index: dict = {}
+    for line in lines[1:]:
+        model, shots, _ = line.split(",", 2)
+        index.setdefault(_source_name(model, shots), []).append(line)
+    return lines[0], index
 
 
 def pythia_models() -> dict:
     """``{name: n_records}`` of every ``pythia:`` source shipped (``"pythia:160m"``, ``"pythia:160m:5shot"``, ...)."""
-    out: dict = {}
-    for line in _pythia_lines()[1]:
-        model, shots, _ = line.split(",", 2)
-        name = f"pythia:{model}" + ("" if shots == "0" else f":{shots}shot")
-        out[name] = out.get(name, 0) + 1
-    return dict(sorted(out.items()))
+    return {k: len(v) for k, v in sorted(_pythia_index()[1].items())}
 
 
 @lru_cache(maxsize=8)
 def _read_pythia(name: str) -> EvalTable:
     parts = name.split(":")
-    if len(parts) not in (2, 3) or (len(parts) == 3 and not re.fullmatch(r"\d+shot", parts[2])):
+    canonical = None
+    if len(parts) == 2 or (len(parts) == 3 and re.fullmatch(r"\d+shot", parts[2])):
+        canonical = _source_name(parts[1], str(int(parts[2][:-4])) if len(parts) == 3 else "0")
+    header, index = _pythia_index()
+    if canonical not in index:
         raise ValueError(f"unknown Pythia eval source {name!r}; known: {', '.join(pythia_models())}")
-    model, shots = parts[1], (parts[2][:-4] if len(parts) == 3 else "0")
-    shots = str(int(shots))
-    canonical = f"pythia:{model}" + ("" if shots == "0" else f":{shots}shot")
-    header, lines = _pythia_lines()
-    prefix = f"{model},{shots},"
-    rows = list(csv.reader(line for line in lines if line.startswith(prefix)))
     cols = next(csv.reader([header]))
     i = {c: cols.index(c) for c in cols}
     recs = [(int(r[i["step"]]), r[i["task"]], r[i["metric"]], float(r[i["value"]]),
              math.nan if r[i["stderr"]] == "" else float(r[i["stderr"]]), None, r[i["source_file"]])
-            for r in rows]
-    if not recs:
-        raise ValueError(f"unknown Pythia eval source {name!r}; known: {', '.join(pythia_models())}")
+            for r in csv.reader(index[canonical])]
     return _table(recs, name=canonical)
 
 
