@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 
-__all__ = ["rankdata", "rank_columns", "spearman", "spearman_pvalue", "kendall_tau_b", "pearson",
+__all__ = ["rankdata", "rank_columns", "rank_rows", "standardized_rows", "sign_matrix", "kendall_from_signs",
+           "spearman_from_ranks", "spearman", "spearman_pvalue", "kendall_tau_b", "pearson",
            "t_sf", "betainc", "column_spearman", "partial"]
 
 
@@ -33,28 +34,53 @@ def rankdata(a) -> np.ndarray:
 
 def rank_columns(a: np.ndarray) -> np.ndarray:
     """Average ranks of every column of a 2-D array (ranking along axis 0), vectorised."""
-    a = np.asarray(a, dtype=float)
-    n, m = a.shape
-    order = np.argsort(a, axis=0, kind="stable")
-    s = np.take_along_axis(a, order, axis=0)
-    new = np.ones((n, m), dtype=bool)
-    new[1:] = s[1:] != s[:-1]
-    pos = np.arange(n)[:, None]
-    start = np.maximum.accumulate(np.where(new, pos, 0), axis=0)
-    last = np.ones((n, m), dtype=bool)
-    last[:-1] = new[1:]
-    end = np.minimum.accumulate(np.where(last, pos, n - 1)[::-1], axis=0)[::-1]
-    ranks = np.empty_like(s)
-    np.put_along_axis(ranks, order, 0.5 * (start + end) + 1.0, axis=0)
+    return rank_rows(np.ascontiguousarray(np.asarray(a, dtype=float).T)).T
+
+
+def rank_rows(a: np.ndarray) -> np.ndarray:
+    """Average ranks within every row of a 2-D array (ties share their mean rank)."""
+    m, n = a.shape
+    order = np.argsort(a, axis=1, kind="stable")
+    s = np.take_along_axis(a, order, axis=1)
+    new = np.ones((m, n), dtype=bool)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    ranks = np.empty((m, n))
+    if new.all():  # no ties (the usual case for continuous replicates)
+        np.put_along_axis(ranks, order, np.broadcast_to(np.arange(1.0, n + 1), (m, n)), axis=1)
+        return ranks
+    pos = np.arange(n)
+    start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
+    last = np.ones((m, n), dtype=bool)
+    last[:, :-1] = new[:, 1:]
+    end = np.minimum.accumulate(np.where(last, pos, n - 1)[:, ::-1], axis=1)[:, ::-1]
+    np.put_along_axis(ranks, order, 0.5 * (start + end) + 1.0, axis=1)
     return ranks
+
+
+def standardized_rows(r: np.ndarray) -> np.ndarray:
+    """Rows centred and scaled to unit norm (NaN for a constant row): rho = sum of products."""
+    d = r - r.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("ij,ij->i", d, d))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return d / norm[:, None]
 
 
 def spearman(x, y) -> float:
     """Spearman's rho of two 1-D arrays (NaN if either is constant), as ``scipy.stats.spearmanr``."""
-    rx, ry = rankdata(x), rankdata(y)
-    if np.all(rx == rx[0]) or np.all(ry == ry[0]):
+    return spearman_from_ranks(rankdata(x), rankdata(y))
+
+
+def spearman_from_ranks(rx: np.ndarray, ry: np.ndarray) -> float:
+    """Pearson's r of two rank vectors, computed as ``numpy.corrcoef`` does (what scipy uses)."""
+    n = rx.size
+    if n < 2 or np.all(rx == rx[0]) or np.all(ry == ry[0]):
         return math.nan
-    return float(np.corrcoef(rx, ry)[0, 1])
+    X = np.vstack([rx, ry]).astype(float)  # numpy.cov then numpy.corrcoef, step by step
+    X -= X.mean(axis=1)[:, None]
+    c = X @ X.T
+    c *= np.true_divide(1, n - 1)
+    sd = np.sqrt(np.diag(c))
+    return float(min(1.0, max(-1.0, c[0, 1] / sd[0] / sd[1])))
 
 
 def spearman_pvalue(rho: float, n: int) -> float:
@@ -69,17 +95,24 @@ def spearman_pvalue(rho: float, n: int) -> float:
     return 2.0 * t_sf(abs(t), dof)
 
 
+def sign_matrix(x) -> np.ndarray:
+    """``sign(x_i - x_j)`` for all pairs (int8), the input of :func:`kendall_from_signs`."""
+    x = np.asarray(x)
+    return np.sign(x[:, None] - x[None, :]).astype(np.int8)
+
+
 def kendall_tau_b(x, y) -> float:
     """Kendall's tau-b (ties in either variable accounted), as ``scipy.stats.kendalltau``."""
-    x, y = np.asarray(x), np.asarray(y)
-    n = x.size
-    iu = np.triu_indices(n, 1)
-    sx = np.sign(x[:, None] - x[None, :])[iu]
-    sy = np.sign(y[:, None] - y[None, :])[iu]
+    return kendall_from_signs(sign_matrix(x), sign_matrix(y))
+
+
+def kendall_from_signs(sx: np.ndarray, sy: np.ndarray) -> float:
+    """Kendall's tau-b from two :func:`sign_matrix` results (each pair counted twice, halved)."""
+    n = sx.shape[0]
     tot = n * (n - 1) // 2
-    con_minus_dis = int(np.sum(sx * sy))
-    xtie = tot - int(np.count_nonzero(sx))
-    ytie = tot - int(np.count_nonzero(sy))
+    con_minus_dis = int(np.einsum("ij,ij->", sx, sy, dtype=np.int64)) // 2
+    xtie = tot - int(np.count_nonzero(sx)) // 2
+    ytie = tot - int(np.count_nonzero(sy)) // 2
     if xtie == tot or ytie == tot:
         return math.nan
     tau = con_minus_dis / np.sqrt(tot - xtie) / np.sqrt(tot - ytie)

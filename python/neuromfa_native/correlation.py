@@ -342,14 +342,17 @@ def _pairs(ev: EvalTable, tasks: Optional[Sequence[str]], metric: Any) -> list:
     if isinstance(tasks, str):
         tasks = [t for t in tasks.split(",") if t]
     metrics = [m for m in metric.split(",") if m] if isinstance(metric, str) else (None if metric is None else list(metric))
-    known = ev.tasks
+    by_task: dict = {}
+    for t, m in _groups(ev):
+        by_task.setdefault(t, []).append(m)
+    known = tuple(sorted(by_task))
     if tasks is not None:
         unknown = [t for t in tasks if t not in known]
         if unknown:
             raise ValueError(f"task(s) {', '.join(unknown)} not in the eval records {ev.name!r}; known: {_short(known, 12)}")
     pairs = []
     for t in (known if tasks is None else tasks):
-        have = ev.metrics(t)
+        have = sorted(by_task[t])
         want = have if metrics is None else [m for m in metrics if m in have]
         if tasks is not None and metrics is not None and not want:
             raise ValueError(f"task {t!r} has no metric {', '.join(metrics)}; it has {', '.join(have)}")
@@ -373,15 +376,36 @@ def _quantity_names(run: _Run, quantities: Optional[Sequence[str]]) -> list:
 
 def _statistics(labels, values: dict, boot: Optional[dict], scores: dict, hib: dict, cov: Optional[np.ndarray],
                 covariate: Optional[str], n_boot: int, seed: Any, ci: float) -> list:
-    """Rows for every quantity x (task, metric) over the given units."""
+    """Rows for every quantity x (task, metric) over the given units.
+
+    Everything that depends on one side only (ranks, sign matrices, standardised bootstrap
+    ranks of a quantity) is computed once per quantity and once per score and reused."""
     lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
     rows = []
-    rank_cache: dict = {}
+    qcache: dict = {}
     seed_list = [int(s) for s in np.atleast_1d(seed)]
+    do_boot = boot is not None and n_boot > 0
+
+    def qside(q, mask):
+        key = (q, mask.tobytes())
+        if key not in qcache:
+            x = values[q][mask]
+            z = None
+            if do_boot:
+                z = _stats.standardized_rows(_stats.rank_rows(np.ascontiguousarray(boot[q][mask].T)))
+            rz = None
+            if cov is not None and q != covariate:
+                rz = _stats.spearman_from_ranks(_stats.rankdata(x), _stats.rankdata(cov[mask]))
+            qcache[key] = (x, _stats.rankdata(x), _stats.sign_matrix(x), z, rz)
+        return qcache[key]
+
     for (task, metric), (val, err) in scores.items():
         score_ok = np.isfinite(val)
-        noise_rng = np.random.default_rng([*seed_list, zlib.crc32(f"{task}\0{metric}".encode())])
-        noise = noise_rng.standard_normal((len(labels), n_boot)) if boot is not None else None
+        noise = None
+        if do_boot:
+            noise_rng = np.random.default_rng([*seed_list, zlib.crc32(f"{task}\0{metric}".encode())])
+            noise = noise_rng.standard_normal((n_boot, len(labels)))
+        ycache: dict = {}
         for q, qv in values.items():
             mask = score_ok & np.isfinite(qv)
             if cov is not None:
@@ -393,20 +417,25 @@ def _statistics(labels, values: dict, boot: Optional[dict], scores: dict, hib: d
             rows.append(row)
             if n < MIN_MATCHED:
                 continue
-            x, y = qv[mask], val[mask]
-            rho = _stats.spearman(x, y)
-            row.update(spearman=rho, p_spearman=_stats.spearman_pvalue(rho, n), kendall=_stats.kendall_tau_b(x, y),
-                       pearson=_stats.pearson(x, y))
-            if cov is not None and q != covariate:
-                z = cov[mask]
-                row["partial_spearman"] = _stats.partial(rho, _stats.spearman(x, z), _stats.spearman(y, z))
-            if boot is not None and n_boot > 0:
-                key = (q, mask.tobytes())
-                if key not in rank_cache:
-                    rank_cache[key] = _stats.rank_columns(boot[q][mask])
-                e = np.where(np.isfinite(err), err, 0.0)
-                ys = val[:, None] + e[:, None] * noise
-                r = _stats.column_spearman(rank_cache[key], _stats.rank_columns(ys[mask]))
+            x, rx, sx, zq, r_xz = qside(q, mask)
+            mkey = mask.tobytes()
+            if mkey not in ycache:
+                y = val[mask]
+                ry = _stats.rankdata(y)
+                zy = None
+                if do_boot:
+                    e = np.where(np.isfinite(err), err, 0.0)[mask]
+                    zy = _stats.standardized_rows(_stats.rank_rows(y[None, :] + e[None, :] * noise[:, mask]))
+                r_yz = _stats.spearman_from_ranks(ry, _stats.rankdata(cov[mask])) if cov is not None else None
+                ycache[mkey] = (y, ry, _stats.sign_matrix(y), zy, r_yz)
+            y, ry, sy, zy, r_yz = ycache[mkey]
+            rho = _stats.spearman_from_ranks(rx, ry)
+            row.update(spearman=rho, p_spearman=_stats.spearman_pvalue(rho, n),
+                       kendall=_stats.kendall_from_signs(sx, sy), pearson=_stats.pearson(x, y))
+            if r_xz is not None:
+                row["partial_spearman"] = _stats.partial(rho, r_xz, r_yz)
+            if do_boot:
+                r = np.clip(np.einsum("ij,ij->i", zq, zy), -1.0, 1.0)
                 r = r[np.isfinite(r)]
                 if r.size:
                     row["spearman_lo"], row["spearman_hi"] = (float(v) for v in np.percentile(r, [lo_q, hi_q]))
@@ -448,8 +477,9 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = None, me
             raise ValueError(f"covariate {covariate!r} is neither 'step' nor a quantity of this run "
                              f"({', '.join(avail)})")
     pairs = _pairs(ev, tasks, metric)
-    sel = {p: ev.select(*p) for p in pairs}
-    score_steps = sorted({int(s) for st, _, _ in sel.values() for s in st})
+    groups = _groups(ev)
+    sel = {p: groups[p] for p in pairs}
+    score_steps = sorted({int(s) for st, *_ in sel.values() for s in st})
     point = _point_values(r, sorted(set(names) | ({covariate} - {None, "step"})))
     has_result = np.array([all(np.isfinite(point[q][i]) for q in names) for i in range(len(r.labels))])
     ck_steps = set(s for s in r.steps if s is not None)
@@ -468,7 +498,7 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = None, me
                          f"(steps {list(join.matched_steps)}); a correlation needs at least {MIN_MATCHED}. "
                          + "; ".join(join.lines()))
     scores, hib = {}, {}
-    for p, (st, val, err) in sel.items():
+    for p, (st, val, err, _) in sel.items():
         pos = {int(s): k for k, s in enumerate(st)}
         v = np.full(len(idx), np.nan)
         e = np.full(len(idx), np.nan)
@@ -477,8 +507,7 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = None, me
             if k is not None:
                 v[j], e[j] = val[k], err[k]
         scores[p] = (v, e)
-        m = (ev.task == p[0]) & (ev.metric == p[1])
-        hib[p] = bool(ev.higher_is_better[m][0])
+        hib[p] = bool(groups[p][3])
     boot_all = _boot_values(r, sorted(set(names) | ({covariate} - {None, "step"})), n_boot, seed) if n_boot else None
     values = {q: point[q][idx] for q in names}
     boot = None if boot_all is None else {q: boot_all[q][idx] for q in names}
@@ -493,6 +522,18 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = None, me
     return Correlation(tuple(rows), join, "checkpoint", join.matched, join.matched_steps, values,
                        {q: iv[idx] for q, iv in intervals.items()}, scores, int(n_boot), seed, float(ci),
                        covariate, ev.name, tuple(notes))
+
+
+def _groups(ev: EvalTable) -> dict:
+    """``{(task, metric): (step, value, stderr, higher_is_better)}`` in one pass over the table."""
+    idx: dict = {}
+    for i, key in enumerate(zip(ev.task.tolist(), ev.metric.tolist())):
+        idx.setdefault(key, []).append(i)
+    out = {}
+    for key, ii in idx.items():
+        ii = np.array(ii)
+        out[key] = (ev.step[ii], ev.value[ii], ev.stderr[ii], bool(ev.higher_is_better[ii[0]]))
+    return out
 
 
 def _dup_subset(ev: EvalTable, pairs) -> dict:
