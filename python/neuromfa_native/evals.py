@@ -456,7 +456,7 @@ def read_evals(source: Any, *, metric: str = "acc") -> EvalTable:
         if not p.exists():
             raise ValueError(f"eval source {str(source)!r} does not exist (a directory or file of "
                              f"lm-evaluation-harness JSON, a .csv/.parquet table, or 'pythia:MODEL')")
-        return _read_harness([p], p.name)
+        return _read_harness([p], str(source))
     if isinstance(source, (list, tuple)):
         if not source:
             raise ValueError("eval source is an empty list")
