@@ -1,5 +1,5 @@
 """Benchmark of ``neuromfa_native.correlate`` (issue 10): a 27-checkpoint x 10-sample run against
-all 87 zero-shot Pythia tasks (every metric: 174 (task, metric) pairs x 3 quantities).
+all 87 zero-shot Pythia tasks (every metric: 172 (task, metric) pairs x 3 quantities).
 
 The run is synthetic but has the shape of the paper's: the 27 zero-shot Pythia steps, 10
 per-sample alpha0/width values per checkpoint (seeded), E relative to step 0.  Scores are the
