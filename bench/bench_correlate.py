@@ -22,10 +22,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-from _measure import machine, save  # noqa: E402
-from fake_series import fake  # noqa: E402
-
-import neuromfa_native as nm  # noqa: E402
+import neuromfa_native as nm
+from _measure import machine, save
+from fake_series import fake
 
 
 def synthetic_run(steps, k=10, seed=0):
@@ -60,7 +59,7 @@ def main() -> int:
     pairs = sum(len(ev.metrics(t)) for t in ev.tasks)
     rows = [dict(what="read_evals('pythia:160m-deduped'), first read", seconds=round(t_read, 3))]
     for n_boot in (0, 2000):
-        secs, corr = best(lambda: nm.correlate(run, ev, metric=None, n_boot=n_boot), args.repeat)
+        secs, corr = best(lambda nb=n_boot: nm.correlate(run, ev, metric=None, n_boot=nb), args.repeat)
         rows.append(dict(what=f"correlate, n_boot={n_boot}", seconds=round(secs, 3), rows=len(corr.rows),
                          checkpoints=len(corr.labels), samples=10, tasks=len(ev.tasks), pairs=pairs))
     meta = machine()

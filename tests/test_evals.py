@@ -187,7 +187,7 @@ def test_missing_and_empty_sources(tmp_path):
 
 
 def test_csv_parquet_dataframe_and_mapping_agree(tmp_path):
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     m = {0: {"piqa": 0.5, "arc_easy": {"acc": (0.3, 0.01), "acc_norm": 0.31}},
          "step10": {"piqa": 0.6, "arc_easy": {"acc": (0.35, 0.01), "acc_norm": 0.33}}}
     t = read_evals(m)

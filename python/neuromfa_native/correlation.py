@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 import os
 import zlib
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -566,7 +566,7 @@ def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], 
     loaded = {k: _as_run(v) for k, v in runs.items()}
     evs = {k: read_evals(evals_by_name[k]) for k in runs}
     names = None
-    for k, r in loaded.items():
+    for r in loaded.values():
         avail = set(_quantity_names(r, quantities))
         names = avail if names is None else names & avail
     names = [q for q in _QUANTITIES if q in (names or set())]
