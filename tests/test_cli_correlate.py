@@ -69,7 +69,7 @@ def test_correlate_prints_sorted_table_writes_csv_and_plots_and_keeps_the_run(ti
     p = _cli("correlate", run, "--evals", evals, "--metric", "acc,ppl", "--bootstrap", 300)
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert lines[0].startswith(f"Correlation over {len(STEPS)} checkpoints (steps 0..1000) with evals")
+    assert lines[0].startswith(f"Correlation over {len(STEPS)} checkpoints (steps 0..1000) with {evals};")
     assert "not the dependence between neighbouring checkpoints" in lines[1]
     body = [ln for ln in lines[3:] if ln and ln.split()[0] in ("E", "alpha0", "width")]
     assert len(body) == 9
