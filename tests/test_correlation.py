@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from fake_series import fake
 
-from neuromfa_native import _stats, correlation
+from neuromfa_native import _rankcorr as _stats, correlation
 from neuromfa_native.correlation import COLUMNS, correlate, correlate_models, register_component, register_quantity
 
 st = pytest.importorskip("scipy.stats")
@@ -148,7 +148,7 @@ def test_bootstrap_is_seeded_and_scores_noise_moves_the_interval():
 
 def test_e_interval_per_checkpoint_is_the_series_own():
     """Same scheme and draw order as series.bootstrap_emergence: equal intervals for equal seeds."""
-    from neuromfa_native.series import bootstrap_emergence
+    from neuromfa_native.stats import bootstrap_emergence
 
     s, a, w = _run(n=7, k=6, noise=0.02)
     ev = {t: {"piqa": 0.4 + 0.02 * i} for i, t in enumerate(s.steps)}
@@ -214,7 +214,7 @@ def test_bad_arguments():
         correlate(s, ev, tasks=["nope"])
     with pytest.raises(ValueError, match="task 'piqa' has no metric f1; it has acc"):
         correlate(s, ev, tasks="piqa", metric="f1")
-    with pytest.raises(ValueError, match="no task of 'mapping' has the metric 'f1'"):
+    with pytest.raises(ValueError, match="no task of 'mapping' has the metric f1;"):
         correlate(s, ev, metric="f1")
     with pytest.raises(ValueError, match=r"quantity\(ies\) rms not available for this run; available: E, alpha0, width"):
         correlate(s, ev, quantities=["rms"])
@@ -246,6 +246,42 @@ def test_registered_quantities_plug_in():
         correlation._COMPONENTS.pop("width_doubled", None)
     with pytest.raises(ValueError, match="unknown component"):
         register_quantity("x", ("nope",), lambda m, b: m["nope"])
+
+
+def test_quantities_a_run_reports_are_correlated_beside_e():
+    """A run with a ``quantities()`` method (controls, rival statistics) has those quantities
+    ranked beside E: scipy's values on their per-checkpoint values, no bootstrap interval (no
+    per-sample values), and usable as the covariate; the registry's own E/alpha0/width win."""
+    s0, a, w = _run(n=9, noise=0.02, seed=2)
+    rng = np.random.default_rng(11)
+    rms = np.linspace(0.02, 0.06, 9) + 0.02 * rng.standard_normal(9)
+    e_gauss = 0.3 * np.linspace(0, 1, 9) + 0.05 * rng.standard_normal(9)
+    reported = {"E": np.full(9, 99.0), "E_gaussian": e_gauss, "rms": rms}
+    s = fake(list(s0.steps), a, w, quantities=reported)
+    ev = {t: {"piqa": {"acc": (0.3 + 0.02 * i + 0.01 * rng.standard_normal(), 0.01)}} for i, t in enumerate(s.steps)}
+    assert correlation.available_quantities(s) == ("E", "alpha0", "width", "E_gaussian", "rms")
+    c = correlate(s, ev, n_boot=200, covariate="rms")
+    rows = {r["quantity"]: r for r in c.rows}
+    y = np.array([ev[t]["piqa"]["acc"][0] for t in s.steps])
+    for name, x in (("E_gaussian", e_gauss), ("rms", rms)):
+        assert rows[name]["spearman"] == pytest.approx(st.spearmanr(x, y).statistic, abs=1e-12)
+        assert rows[name]["kendall"] == pytest.approx(st.kendalltau(x, y).statistic, abs=1e-12)
+        assert rows[name]["pearson"] == pytest.approx(st.pearsonr(x, y).statistic, abs=1e-12)
+        assert math.isnan(rows[name]["spearman_lo"]) and math.isnan(rows[name]["spearman_hi"])
+        assert np.isnan(c.intervals[name]).all()
+        np.testing.assert_array_equal(c.values[name], x)
+    rxy, rxz, ryz = (st.spearmanr(e_gauss, y).statistic, st.spearmanr(e_gauss, rms).statistic,
+                     st.spearmanr(y, rms).statistic)
+    assert rows["E_gaussian"]["partial_spearman"] == pytest.approx(
+        (rxy - rxz * ryz) / math.sqrt((1 - rxz ** 2) * (1 - ryz ** 2)), abs=1e-12)
+    assert rows["E"]["spearman_lo"] < rows["E"]["spearman_hi"]  # E still from the samples, with its interval
+    assert c.values["E"][0] == 0.0 and not np.any(c.values["E"] == 99.0)
+    plain = correlate(fake(list(s0.steps), a, w), ev, n_boot=200)
+    assert [r for r in plain.rows if r["quantity"] == "E"] == [r for r in correlate(s, ev, n_boot=200).rows
+                                                               if r["quantity"] == "E"]
+    bad = fake(list(s0.steps), a, w, quantities={"rms": rms[:4]})
+    with pytest.raises(ValueError, match=r"quantity 'rms' has shape \(4,\); expected one value per checkpoint \(9,\)"):
+        correlate(bad, ev)
 
 
 def test_correlate_models_across_sizes():

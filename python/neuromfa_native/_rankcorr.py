@@ -6,6 +6,10 @@ ranks, ``numpy.corrcoef``, a two-sided p-value from Student's t with n - 2 degre
 ``scipy.stats.pearsonr``.  The t distribution's tail comes from the regularized incomplete beta
 function, evaluated by its continued fraction (modified Lentz).  The tests compare all of them
 with scipy.
+
+Private to the package (used by :mod:`~neuromfa_native.correlation`), like ``_validation``.
+Statistics of a series over its samples (means, E, the bootstrap of means, percentile
+intervals) are :mod:`~neuromfa_native.stats`; nothing here repeats them.
 """
 from __future__ import annotations
 

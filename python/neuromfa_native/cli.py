@@ -364,6 +364,9 @@ checkpoints.
 
 
 def _correlate_parser(sub) -> None:
+    from .config import correlation_defaults
+
+    d = correlation_defaults()
     c = sub.add_parser("correlate", formatter_class=_Formatter, epilog=CORRELATE_EXAMPLES,
                        help="correlate E, alpha0 and width of a run with benchmark scores",
                        description="Join the checkpoints of a run directory with benchmark scores on the "
@@ -374,24 +377,27 @@ def _correlate_parser(sub) -> None:
                    help="lm-evaluation-harness JSON file(s) or directory, a .csv/.parquet table, or pythia:MODEL "
                         "(pythia:MODEL:5shot for five-shot)")
     c.add_argument("--tasks", metavar="A,B,...", help="tasks to use (default: every task with the metric)")
-    c.add_argument("--metric", default="acc", metavar="M[,M2]", help="metric(s); 'all' for every metric")
+    c.add_argument("--metric", default=d["metric"], metavar="M[,M2]", help="metric(s); 'all' for every metric")
     c.add_argument("--quantities", metavar="Q1,Q2", help="quantities (default: all the run holds)")
     c.add_argument("--covariate", metavar="NAME", help="partial rho given this quantity, or 'step'")
-    c.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="bootstrap replicates (0: none)")
-    c.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    c.add_argument("--bootstrap", type=int, default=d["n_boot"], metavar="N", help="bootstrap replicates (0: none)")
+    c.add_argument("--seed", type=int, default=d["seed"], help="bootstrap seed")
     c.add_argument("--rows", type=int, default=20, metavar="N", help="rows printed (all are written)")
     c.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     c.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
     c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
-def _correlate_and_write(series, out, evals, *, tasks=None, metric="acc", quantities=None, covariate=None,
-                         n_boot=2000, seed=0, plots=True, quiet=False, rows=20):
+def _correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20, **options):
+    """Correlate ``series`` with ``evals`` (``options``: :class:`~.config.CorrelationConfig`'s, the
+    defaults where not given), write correlations.csv and the plots into ``out``, print the table."""
+    from .config import CorrelationConfig
     from .correlation import correlate
     from .store import atomic_write_text
 
-    corr = correlate(series, evals, tasks=tasks, metric=None if metric == "all" else metric,
-                     quantities=quantities, n_boot=n_boot, seed=seed, covariate=covariate)
+    if options.get("metric") == "all":
+        options["metric"] = None
+    corr = correlate(series, evals, config=CorrelationConfig(**options))
     atomic_write_text(os.path.join(out, "correlations.csv"), corr.to_csv())
     written = []
     if plots:

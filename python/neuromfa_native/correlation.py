@@ -28,7 +28,9 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from . import _stats
+from . import _rankcorr as rc
+from . import stats
+from .config import DEFAULT, CorrelationConfig
 from .evals import EvalTable, read_evals
 
 __all__ = ["Correlation", "JoinReport", "Quantity", "available_quantities", "correlate", "correlate_models",
@@ -50,12 +52,10 @@ MIN_MATCHED = 3
 
 def _series_samples(series, which: str) -> list:
     """Per-checkpoint arrays of the per-sample ``alpha0`` or ``width`` values that enter the
-    series' statistics (the samples passing its spectrum filter).  The one place that reads a
-    Series' per-sample results."""
-    out = []
-    for rs in series.results:
-        out.append(np.array([getattr(r, which) for r in rs if r.spectrum.passes(series.filter)], dtype=float))
-    return out
+    series' statistics (the samples passing its spectrum filter), from
+    :meth:`~neuromfa_native.series.Series.spectra_arrays`."""
+    arrays = series.spectra_arrays()
+    return [arrays[which][t][arrays["kept"][t]] for t in range(len(series.checkpoints))]
 
 
 #: name -> function(series) returning per-checkpoint per-sample arrays, or None if the run lacks it.
@@ -102,11 +102,7 @@ def register_quantity(name: str, components: Sequence[str], value: Callable, des
 def emergence_of(alpha0: str, width: str) -> Callable:
     """The value function of E (SPEC 4) from an alpha0 and a width component."""
     def value(means: dict, baseline: int) -> np.ndarray:
-        a, w = means[alpha0], means[width]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            e = (w / w[baseline]) * np.log(a[baseline] / a)
-        e[baseline] = np.where(np.isfinite(a[baseline]), 0.0, np.nan)
-        return e
+        return stats.emergence_from_means(means[alpha0], means[width], baseline)
     return value
 
 
@@ -125,9 +121,8 @@ class _Run:
     labels: tuple
     steps: tuple          # int or None per checkpoint
     baseline: int
-    components: dict      # name -> list of per-checkpoint arrays
-    bootstrap: dict       # the series' own E interval settings (n_bootstrap, seed) when known
-    emergence_ci: Optional[np.ndarray]
+    components: dict      # name -> list of per-checkpoint arrays of per-sample values
+    point_only: dict      # name -> per-checkpoint values the run reports without samples (no interval)
 
 
 def _as_run(run: Any) -> _Run:
@@ -146,53 +141,65 @@ def _as_run(run: Any) -> _Run:
     if len(set(known)) != len(known):
         dup = sorted({s for s in known if known.count(s) > 1})
         raise ValueError(f"the run has several checkpoints at step(s) {dup}: cannot join scores on the step")
-    return _Run(tuple(run.labels), steps, int(run.baseline), comps, dict(getattr(run, "bootstrap", {}) or {}),
-                getattr(run, "emergence_ci", None))
+    return _Run(tuple(run.labels), steps, int(run.baseline), comps, _reported_quantities(run, comps))
+
+
+def _reported_quantities(run: Any, components: dict) -> dict:
+    """The per-checkpoint quantities a run reports through a ``quantities()`` method (controls,
+    rival statistics: ``E_<control>``, ``rms``, ...) that the registry does not compute from
+    per-sample components: correlated on their values, without a bootstrap interval."""
+    method = getattr(run, "quantities", None)
+    if not callable(method):
+        return {}
+    computed = {q.name for q in _QUANTITIES.values() if all(c in components for c in q.components)}
+    n = len(run.checkpoints)
+    out = {}
+    for name, values in dict(method()).items():
+        if name in computed:
+            continue
+        arr = np.asarray(values, dtype=float)
+        if arr.shape != (n,):
+            raise ValueError(f"the run's quantity {name!r} has shape {arr.shape}; expected one value per "
+                             f"checkpoint ({n},)")
+        out[str(name)] = arr
+    return out
 
 
 def available_quantities(run: Any) -> tuple:
     """Names of the registered quantities whose components the run holds."""
     r = run if isinstance(run, _Run) else _as_run(run)
-    return tuple(q.name for q in _QUANTITIES.values() if all(c in r.components for c in q.components))
+    return _computed(r) + tuple(r.point_only)
 
 
-def _means(arrs: list) -> np.ndarray:
-    return np.array([a.mean() if a.size else np.nan for a in arrs])
+def _computed(run: _Run) -> tuple:
+    """Names of the registered quantities computed from the run's per-sample components."""
+    return tuple(q.name for q in _QUANTITIES.values() if all(c in run.components for c in q.components))
 
 
 def _point_values(run: _Run, names: Sequence[str]) -> dict:
-    means = {c: _means(a) for c, a in run.components.items()}
-    return {q: np.asarray(_QUANTITIES[q].value(means, run.baseline), dtype=float) for q in names}
+    means = {c: stats.means(a) for c, a in run.components.items()}
+    return {q: (run.point_only[q] if q in run.point_only
+                else np.asarray(_QUANTITIES[q].value(means, run.baseline), dtype=float)) for q in names}
 
 
 def _boot_values(run: _Run, names: Sequence[str], n_boot: int, seed: Any) -> dict:
-    """Replicates ``(n_checkpoints, n_boot)`` of each quantity.  The first group of components
-    with equal sample counts (alpha0 and width) is resampled exactly as
-    :func:`~neuromfa_native.series.bootstrap_emergence` draws (one generator seeded ``seed``,
-    checkpoint by checkpoint), so E's per-checkpoint interval reproduces the series' own."""
-    needed = sorted({c for q in names for c in _QUANTITIES[q].components}, key=list(run.components).index)
-    n = len(run.labels)
-    groups: list = []
+    """Replicates ``(n_checkpoints, n_boot)`` of each quantity (None for a point-only one).
+
+    Components with equal sample counts are resampled together by
+    :func:`~neuromfa_native.stats.bootstrap_means`, the draw of the series' own E interval: the
+    first group (alpha0 and width) with ``seed``, so E's per-checkpoint interval reproduces
+    the series' ``emergence_ci``; further groups with seeds derived from it."""
+    computed = [q for q in names if q not in run.point_only]
+    needed = sorted({c for q in computed for c in _QUANTITIES[q].components}, key=list(run.components).index)
+    groups: dict = {}
     for c in needed:
-        sizes = tuple(a.size for a in run.components[c])
-        for g in groups:
-            if g[0] == sizes:
-                g[1].append(c)
-                break
-        else:
-            groups.append((sizes, [c]))
-    means = {}
-    for gi, (sizes, comps) in enumerate(groups):
-        rng = np.random.default_rng(seed if gi == 0 else [*np.atleast_1d(seed).tolist(), 7919, gi])
-        for c in comps:
-            means[c] = np.full((n, n_boot), np.nan)
-        for t in range(n):
-            if sizes[t] == 0:
-                continue
-            idx = rng.integers(0, sizes[t], size=(n_boot, sizes[t]))
-            for c in comps:
-                means[c][t] = run.components[c][t][idx].mean(axis=1)
-    return {q: np.asarray(_QUANTITIES[q].value(means, run.baseline), dtype=float) for q in names}
+        groups.setdefault(tuple(a.size for a in run.components[c]), []).append(c)
+    means: dict = {}
+    for gi, comps in enumerate(groups.values()):
+        g_seed = seed if gi == 0 else [*np.atleast_1d(seed).tolist(), 7919, gi]
+        means.update(stats.bootstrap_means({c: run.components[c] for c in comps}, n_boot, g_seed))
+    return {q: None if q in run.point_only else np.asarray(_QUANTITIES[q].value(means, run.baseline), dtype=float)
+            for q in names}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,18 +337,10 @@ def _p(x: float) -> str:
 # the statistics
 
 
-def _check_args(n_boot: int, seed: Any, ci: float) -> None:
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise ValueError(f"n_boot must be a non-negative integer (0 = no interval), got {n_boot!r}")
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must be in (0, 1), got {ci!r}")
-
-
 def _pairs(ev: EvalTable, tasks: Optional[Sequence[str]], metric: Any) -> list:
-    """The (task, metric) pairs to correlate, validated against the table."""
-    if isinstance(tasks, str):
-        tasks = [t for t in tasks.split(",") if t]
-    metrics = [m for m in metric.split(",") if m] if isinstance(metric, str) else (None if metric is None else list(metric))
+    """The (task, metric) pairs to correlate, validated against the table (``tasks`` and
+    ``metric`` as :class:`CorrelationConfig` holds them: tuples of names or None)."""
+    metrics = metric
     by_task: dict = {}
     for t, m in _groups(ev):
         by_task.setdefault(t, []).append(m)
@@ -358,7 +357,8 @@ def _pairs(ev: EvalTable, tasks: Optional[Sequence[str]], metric: Any) -> list:
             raise ValueError(f"task {t!r} has no metric {', '.join(metrics)}; it has {', '.join(have)}")
         pairs.extend((t, m) for m in want)
     if not pairs:
-        raise ValueError(f"no task of {ev.name!r} has the metric {metric!r}; metrics: {', '.join(ev.metrics())}")
+        raise ValueError(f"no task of {ev.name!r} has the metric {', '.join(metric or ())}; metrics: "
+                         f"{', '.join(ev.metrics())}")
     return pairs
 
 
@@ -366,8 +366,6 @@ def _quantity_names(run: _Run, quantities: Optional[Sequence[str]]) -> list:
     avail = available_quantities(run)
     if quantities is None:
         return list(avail)
-    if isinstance(quantities, str):
-        quantities = [q for q in quantities.split(",") if q]
     bad = [q for q in quantities if q not in avail]
     if bad:
         raise ValueError(f"quantity(ies) {', '.join(bad)} not available for this run; available: {', '.join(avail)}")
@@ -380,7 +378,6 @@ def _statistics(labels, values: dict, boot: Optional[dict], scores: dict, hib: d
 
     Everything that depends on one side only (ranks, sign matrices, standardised bootstrap
     ranks of a quantity) is computed once per quantity and once per score and reused."""
-    lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
     rows = []
     qcache: dict = {}
     seed_list = [int(s) for s in np.atleast_1d(seed)]
@@ -391,12 +388,12 @@ def _statistics(labels, values: dict, boot: Optional[dict], scores: dict, hib: d
         if key not in qcache:
             x = values[q][mask]
             z = None
-            if do_boot:
-                z = _stats.standardized_rows(_stats.rank_rows(np.ascontiguousarray(boot[q][mask].T)))
+            if do_boot and boot[q] is not None:
+                z = rc.standardized_rows(rc.rank_rows(np.ascontiguousarray(boot[q][mask].T)))
             rz = None
             if cov is not None and q != covariate:
-                rz = _stats.spearman_from_ranks(_stats.rankdata(x), _stats.rankdata(cov[mask]))
-            qcache[key] = (x, _stats.rankdata(x), _stats.sign_matrix(x), z, rz)
+                rz = rc.spearman_from_ranks(rc.rankdata(x), rc.rankdata(cov[mask]))
+            qcache[key] = (x, rc.rankdata(x), rc.sign_matrix(x), z, rz)
         return qcache[key]
 
     for (task, metric), (val, err) in scores.items():
@@ -421,43 +418,37 @@ def _statistics(labels, values: dict, boot: Optional[dict], scores: dict, hib: d
             mkey = mask.tobytes()
             if mkey not in ycache:
                 y = val[mask]
-                ry = _stats.rankdata(y)
+                ry = rc.rankdata(y)
                 zy = None
                 if do_boot:
                     e = np.where(np.isfinite(err), err, 0.0)[mask]
-                    zy = _stats.standardized_rows(_stats.rank_rows(y[None, :] + e[None, :] * noise[:, mask]))
-                r_yz = _stats.spearman_from_ranks(ry, _stats.rankdata(cov[mask])) if cov is not None else None
-                ycache[mkey] = (y, ry, _stats.sign_matrix(y), zy, r_yz)
+                    zy = rc.standardized_rows(rc.rank_rows(y[None, :] + e[None, :] * noise[:, mask]))
+                r_yz = rc.spearman_from_ranks(ry, rc.rankdata(cov[mask])) if cov is not None else None
+                ycache[mkey] = (y, ry, rc.sign_matrix(y), zy, r_yz)
             y, ry, sy, zy, r_yz = ycache[mkey]
-            rho = _stats.spearman_from_ranks(rx, ry)
-            row.update(spearman=rho, p_spearman=_stats.spearman_pvalue(rho, n),
-                       kendall=_stats.kendall_from_signs(sx, sy), pearson=_stats.pearson(x, y))
+            rho = rc.spearman_from_ranks(rx, ry)
+            row.update(spearman=rho, p_spearman=rc.spearman_pvalue(rho, n),
+                       kendall=rc.kendall_from_signs(sx, sy), pearson=rc.pearson(x, y))
             if r_xz is not None:
-                row["partial_spearman"] = _stats.partial(rho, r_xz, r_yz)
-            if do_boot:
+                row["partial_spearman"] = rc.partial(rho, r_xz, r_yz)
+            if zq is not None:
                 r = np.clip(np.einsum("ij,ij->i", zq, zy), -1.0, 1.0)
                 r = r[np.isfinite(r)]
                 if r.size:
-                    row["spearman_lo"], row["spearman_hi"] = (float(v) for v in np.percentile(r, [lo_q, hi_q]))
+                    row["spearman_lo"], row["spearman_hi"] = map(float, stats.percentile_interval(r[None, :], ci)[0])
     return rows
 
 
 def _intervals(boot: Optional[dict], names, n: int, ci: float) -> dict:
-    out = {}
-    for q in names:
-        iv = np.full((n, 2), np.nan)
-        if boot is not None:
-            b = boot[q]
-            for i in range(n):
-                if np.all(np.isfinite(b[i])) and b.shape[1]:
-                    iv[i] = np.percentile(b[i], [100 * (1 - ci) / 2, 100 * (1 + ci) / 2])
-        out[q] = iv
-    return out
+    """Per-unit percentile interval of each quantity (NaN without replicates)."""
+    return {q: np.full((n, 2), np.nan) if boot is None or boot[q] is None else stats.percentile_interval(boot[q], ci)
+            for q in names}
 
 
-def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = None, metric: Any = "acc",
-              quantities: Optional[Sequence[str]] = None, n_boot: int = 2000, seed: int = 0,
-              covariate: Optional[str] = None, ci: float = 0.95) -> Correlation:
+def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT, metric: Any = DEFAULT,
+              quantities: Optional[Sequence[str]] = DEFAULT, n_boot: int = DEFAULT, seed: int = DEFAULT,
+              covariate: Optional[str] = DEFAULT, ci: float = DEFAULT,
+              config: Optional[CorrelationConfig] = None) -> Correlation:
     """Correlate the quantities of a run with benchmark scores over its checkpoints (SPEC 8).
 
     ``run`` is a :class:`~neuromfa_native.series.Series` or a run directory; ``evals`` anything
@@ -466,8 +457,16 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = None, me
     the scores; ``quantities`` defaults to every registered quantity the run holds.
     ``covariate`` (a quantity name, or ``"step"``) adds the partial Spearman rho given it.
     ``n_boot`` = 0 skips the bootstrap.  Fewer than 3 matched checkpoints is a ``ValueError``.
+    The defaults are :class:`~neuromfa_native.config.CorrelationConfig`'s; ``config=`` gives
+    them all at once (keywords given override it).
+
+    Quantities a run reports only as per-checkpoint values (its ``quantities()`` method:
+    controls, rival statistics) are correlated on those values, without a bootstrap interval.
     """
-    _check_args(n_boot, seed, ci)
+    cfg = CorrelationConfig.from_options(config, tasks=tasks, metric=metric, quantities=quantities, n_boot=n_boot,
+                                         seed=seed, covariate=covariate, ci=ci)
+    tasks, metric, quantities, covariate = cfg.tasks, cfg.metric, cfg.quantities, cfg.covariate
+    n_boot, seed, ci = cfg.n_boot, cfg.seed, cfg.ci
     r = _as_run(run)
     ev = read_evals(evals)
     names = _quantity_names(r, quantities)
@@ -510,7 +509,7 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = None, me
         hib[p] = bool(groups[p][3])
     boot_all = _boot_values(r, sorted(set(names) | ({covariate} - {None, "step"})), n_boot, seed) if n_boot else None
     values = {q: point[q][idx] for q in names}
-    boot = None if boot_all is None else {q: boot_all[q][idx] for q in names}
+    boot = None if boot_all is None else {q: None if boot_all[q] is None else boot_all[q][idx] for q in names}
     cov = None
     if covariate == "step":
         cov = np.array([float(r.steps[i]) for i in idx])
@@ -546,17 +545,22 @@ def _dup_subset(ev: EvalTable, pairs) -> dict:
 
 
 def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], *, step: int,
-                     tasks: Optional[Sequence[str]] = None, metric: Any = "acc",
-                     quantities: Optional[Sequence[str]] = None, n_boot: int = 2000, seed: int = 0,
-                     covariate: Optional[str] = None, ci: float = 0.95) -> Correlation:
+                     tasks: Optional[Sequence[str]] = DEFAULT, metric: Any = DEFAULT,
+                     quantities: Optional[Sequence[str]] = DEFAULT, n_boot: int = DEFAULT, seed: int = DEFAULT,
+                     covariate: Optional[str] = DEFAULT, ci: float = DEFAULT,
+                     config: Optional[CorrelationConfig] = None) -> Correlation:
     """Correlate across models at one training step (SPEC 8): ``runs`` maps a model name to a
     Series or run directory, ``evals_by_name`` the same names to eval sources; n = models.
 
     Each model's quantities come from its own run (E relative to its own baseline) at the
     checkpoint with that ``step``; the bootstrap resamples each model's samples independently.
     Models without that step, without results there or without scores are listed in the join.
+    Options and defaults as :func:`correlate`.
     """
-    _check_args(n_boot, seed, ci)
+    cfg = CorrelationConfig.from_options(config, tasks=tasks, metric=metric, quantities=quantities, n_boot=n_boot,
+                                         seed=seed, covariate=covariate, ci=ci)
+    tasks, metric, quantities, covariate = cfg.tasks, cfg.metric, cfg.quantities, cfg.covariate
+    n_boot, seed, ci = cfg.n_boot, cfg.seed, cfg.ci
     if not isinstance(runs, Mapping) or not isinstance(evals_by_name, Mapping):
         raise TypeError("runs and evals_by_name must be mappings from model name")
     missing = [k for k in runs if k not in evals_by_name]
@@ -596,7 +600,7 @@ def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], 
         b = _boot_values(r, names, n_boot, [*[int(s) for s in np.atleast_1d(seed)], mi]) if n_boot else None
         for q in names:
             values[q].append(point[q][i])
-            boots[q].append(None if b is None else b[q][i])
+            boots[q].append(None if b is None or b[q] is None else b[q][i])
         for p, (st, val, err) in got.items():
             hit = np.nonzero(st == step)[0]
             scores[p][0].append(val[hit[0]] if hit.size else np.nan)
@@ -612,7 +616,7 @@ def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], 
                              + [f"no result: {', '.join(no_result)}"] * bool(no_result)
                              + [f"no score: {', '.join(no_score)}"] * bool(no_score)))
     vals = {q: np.array(v, dtype=float) for q, v in values.items()}
-    boot = None if not n_boot else {q: np.vstack(b) for q, b in boots.items()}
+    boot = None if not n_boot else {q: None if any(x is None for x in b) else np.vstack(b) for q, b in boots.items()}
     sc = {p: (np.array(v, dtype=float), np.array(e, dtype=float)) for p, (v, e) in scores.items()}
     for p in pairs:
         hib.setdefault(p, True)

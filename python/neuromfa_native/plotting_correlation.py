@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .correlation import INTERVAL_NOTE
-from .plotting import _axes, _norm_cmap, step_axis
+from .plotting import axes_or_new, step_norm_cmap, step_axis
 
 __all__ = ["plot_quantity_vs_score", "plot_over_training", "plot_rho_heatmap", "write_correlation_plots"]
 
@@ -41,7 +41,7 @@ def _top_pairs(corr, quantity: str, k: int) -> list:
 
 def plot_quantity_vs_score(corr, task: str, metric: str, quantity: str = "E", ax=None):
     """``quantity`` against the score of (task, metric), one point per matched checkpoint."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     v, e = corr.scores[(task, metric)]
     y = corr.values[quantity]
     iv = corr.intervals[quantity]
@@ -53,7 +53,7 @@ def plot_quantity_vs_score(corr, task: str, metric: str, quantity: str = "E", ax
                 capsize=2, zorder=1)
     if corr.unit == "checkpoint":
         steps = np.array(corr.steps, dtype=float)
-        norm, cmap = _norm_cmap(steps)
+        norm, cmap = step_norm_cmap(steps)
         sc = ax.scatter(v[ok], y[ok], c=steps[ok], cmap=cmap, norm=norm, zorder=2, edgecolors="k", linewidths=0.4)
         ax.figure.colorbar(sc, ax=ax, label="training step")
     else:
@@ -76,7 +76,7 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 def plot_over_training(corr, quantity: str = "E", ax=None, *, pairs=None):
     """``quantity`` and the scores over training, each min-max normalised to [0, 1]."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     if corr.unit != "checkpoint":
         raise ValueError("plot_over_training needs a correlation over checkpoints (correlate), not models")
     steps = np.array(corr.steps, dtype=float)
