@@ -1,4 +1,4 @@
-"""Benchmark of ``neuromfa_native.correlate`` (issue 10): a 27-checkpoint x 10-sample run against
+"""Benchmark of ``neuromfa_native.correlate``: a 27-checkpoint x 10-sample run against
 all 87 zero-shot Pythia tasks (every metric: 172 (task, metric) pairs x 3 quantities).
 
 The run is synthetic but has the shape of the paper's: the 27 zero-shot Pythia steps, 10

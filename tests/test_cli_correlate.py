@@ -1,4 +1,4 @@
-"""``neuromfa correlate`` and ``neuromfa analyze --evals`` end to end (issue 10)."""
+"""``neuromfa correlate`` and ``neuromfa analyze --evals`` end to end (docs/correlation.md)."""
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,4 @@
-"""correlate / correlate_models (SPEC 8): statistics equal to scipy.stats, the bootstrap interval,
+"""correlate / correlate_models (docs/spec.md section 8): statistics equal to scipy.stats, the bootstrap interval,
 the join, the quantity registry, and every bad input."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""read_evals / EvalTable (SPEC 8): lm-evaluation-harness JSON (both layouts), tables, the shipped
+"""read_evals / EvalTable (docs/spec.md section 8): lm-evaluation-harness JSON (both layouts), tables, the shipped
 Pythia scores, mappings, and every bad input.  Test data: tests/data/evals (see NOTE.md there)."""
 from __future__ import annotations
 

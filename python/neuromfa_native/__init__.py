@@ -12,7 +12,7 @@ from .series import Series
 from .runner import analyze_series
 from .store import load_run
 from .report import write_report
-# -- benchmark scores and correlation (issue 10) --
+# -- benchmark scores and correlation (docs/correlation.md) --
 from .evals import EvalTable, read_evals
 from .correlation import Correlation, correlate, correlate_models
 # -- end --
@@ -49,7 +49,7 @@ __all__ = [
     "load_run",
     "make_series",
     "write_report",
-    # -- benchmark scores and correlation (issue 10) --
+    # -- benchmark scores and correlation (docs/correlation.md) --
     "Correlation",
     "EvalTable",
     "correlate",

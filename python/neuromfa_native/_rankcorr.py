@@ -1,4 +1,4 @@
-"""Rank and linear correlations in numpy, equal to scipy.stats on the same pairs (SPEC 8).
+"""Rank and linear correlations in numpy, equal to scipy.stats on the same pairs (docs/spec.md section 8).
 
 scipy is not a runtime dependency: ``spearman`` follows ``scipy.stats.spearmanr`` (average
 ranks, ``numpy.corrcoef``, a two-sided p-value from Student's t with n - 2 degrees of freedom),
@@ -136,7 +136,7 @@ def pearson(x, y) -> float:
 
 
 def partial(r_xy: float, r_xz: float, r_yz: float) -> float:
-    """Partial correlation of x and y given z from the three pairwise coefficients (SPEC 8)."""
+    """Partial correlation of x and y given z from the three pairwise coefficients (docs/spec.md section 8)."""
     d = (1.0 - r_xz ** 2) * (1.0 - r_yz ** 2)
     if not (math.isfinite(d) and d > 0):
         return math.nan

@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     _aggregation_args(a, defaults=True)
     a.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
-    # -- correlation with benchmark scores (issue 10) --
+    # -- correlation with benchmark scores (docs/correlation.md) --
     a.add_argument("--evals", metavar="SOURCE",
                    help="at the end, correlate with these scores as 'neuromfa correlate' does (lm-eval JSON "
                         "directory, .csv/.parquet table or pythia:MODEL)")
@@ -275,7 +275,7 @@ def cmd_analyze(args) -> int:
         _say(format_table(series))
         _say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/ "
              f"(checkpoints.csv, samples.csv, spectra.npz{', plots/' if args.plots else ''})")
-    if args.evals:  # correlation with benchmark scores (issue 10)
+    if args.evals:  # correlation with benchmark scores (docs/correlation.md)
         _correlate_and_write(series, args.out, args.evals, plots=args.plots, quiet=args.quiet)
     return 0
 
@@ -342,7 +342,7 @@ def cmd_info(args) -> int:
     return 0
 
 # ---------------------------------------------------------------------------------------------
-# correlate: E and the other quantities of a run against benchmark scores (issue 10, SPEC 8)
+# correlate: E and the other quantities of a run against benchmark scores (docs/spec.md section 8)
 
 CORRELATE_EXAMPLES = """\
 examples:

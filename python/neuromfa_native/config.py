@@ -226,7 +226,7 @@ def defaults() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# correlation with benchmark scores (docs/correlation.md, SPEC 8)
+# correlation with benchmark scores (docs/correlation.md, docs/spec.md section 8)
 
 
 def _names(value: Any, name: str) -> Optional[tuple]:

@@ -1,4 +1,4 @@
-"""Does emergence track capability?  Correlations of run quantities with benchmark scores (SPEC 8).
+"""Does emergence track capability?  Correlations of run quantities with benchmark scores (docs/spec.md section 8).
 
 :func:`correlate` joins the checkpoints of a run (a :class:`~neuromfa_native.series.Series` or a
 run directory) with eval records (:func:`~neuromfa_native.evals.read_evals`) on the training
@@ -100,14 +100,14 @@ def register_quantity(name: str, components: Sequence[str], value: Callable, des
 
 
 def emergence_of(alpha0: str, width: str) -> Callable:
-    """The value function of E (SPEC 4) from an alpha0 and a width component."""
+    """The value function of E (docs/spec.md section 4) from an alpha0 and a width component."""
     def value(means: dict, baseline: int) -> np.ndarray:
         return stats.emergence_from_means(means[alpha0], means[width], baseline)
     return value
 
 
 register_quantity("E", ("alpha0", "width"), emergence_of("alpha0", "width"),
-                  "degree of emergence (SPEC 4) relative to the run's baseline")
+                  "degree of emergence (docs/spec.md section 4) relative to the run's baseline")
 register_quantity("alpha0", ("alpha0",), lambda m, b: m["alpha0"], "mean alpha0 over the samples")
 register_quantity("width", ("width",), lambda m, b: m["width"], "mean spectrum width over the samples")
 
@@ -449,7 +449,7 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
               quantities: Optional[Sequence[str]] = DEFAULT, n_boot: int = DEFAULT, seed: int = DEFAULT,
               covariate: Optional[str] = DEFAULT, ci: float = DEFAULT,
               config: Optional[CorrelationConfig] = None) -> Correlation:
-    """Correlate the quantities of a run with benchmark scores over its checkpoints (SPEC 8).
+    """Correlate the quantities of a run with benchmark scores over its checkpoints (docs/spec.md section 8).
 
     ``run`` is a :class:`~neuromfa_native.series.Series` or a run directory; ``evals`` anything
     :func:`~neuromfa_native.evals.read_evals` reads.  ``tasks`` (default: every task having
@@ -549,7 +549,7 @@ def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], 
                      quantities: Optional[Sequence[str]] = DEFAULT, n_boot: int = DEFAULT, seed: int = DEFAULT,
                      covariate: Optional[str] = DEFAULT, ci: float = DEFAULT,
                      config: Optional[CorrelationConfig] = None) -> Correlation:
-    """Correlate across models at one training step (SPEC 8): ``runs`` maps a model name to a
+    """Correlate across models at one training step (docs/spec.md section 8): ``runs`` maps a model name to a
     Series or run directory, ``evals_by_name`` the same names to eval sources; n = models.
 
     Each model's quantities come from its own run (E relative to its own baseline) at the

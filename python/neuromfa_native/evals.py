@@ -1,4 +1,4 @@
-"""Benchmark scores of checkpoints: ``read_evals`` and the tidy :class:`EvalTable` (SPEC 8).
+"""Benchmark scores of checkpoints: ``read_evals`` and the tidy :class:`EvalTable` (docs/spec.md section 8).
 
 An eval record is ``(step, task, metric, value, stderr, higher_is_better)``; ``stderr`` is NaN
 where the source has none.  Sources:
@@ -37,7 +37,7 @@ import numpy as np
 
 __all__ = ["EvalTable", "read_evals", "pythia_models", "LOWER_IS_BETTER"]
 
-#: Metrics where a smaller value is better (SPEC 8); matched on the name before any ``,filter``.
+#: Metrics where a smaller value is better (docs/spec.md section 8); matched on the name before any ``,filter``.
 LOWER_IS_BETTER = frozenset({"ppl", "perplexity", "loss", "bits_per_byte", "word_perplexity",
                              "byte_perplexity"})
 
@@ -49,7 +49,7 @@ _NAME_STEP_RE = re.compile(r"(?:^|[^a-z0-9])step[_-]?(\d+)(?![0-9])", re.IGNOREC
 
 
 def higher_is_better(metric: str) -> bool:
-    """False for the lower-is-better metrics of SPEC 8 (``loss``, ``ppl``, ...; any ``,filter``)."""
+    """False for the lower-is-better metrics of docs/spec.md section 8 (``loss``, ``ppl``, ...; any ``,filter``)."""
     return metric.split(",", 1)[0] not in LOWER_IS_BETTER
 
 
