@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import glob
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -94,7 +95,7 @@ def test_correlate_covariate_tasks_and_no_plots(tiny_run, tmp_path):
              "--bootstrap", 0, "-q")
     assert p.returncode == 0, p.stderr
     assert p.stdout == "" and not (run / "plots").exists()
-    rows = list(csv.DictReader(open(run / "correlations.csv")))
+    rows = list(csv.DictReader(io.StringIO((run / "correlations.csv").read_text())))
     assert {r["task"] for r in rows} == {"piqa"} and {r["covariate"] for r in rows} == {"step"}
 
 
@@ -167,6 +168,6 @@ def test_example_end_to_end(tmp_path):
     p = _cli("correlate", out, "--evals", evals, "--metric", "acc,loss", "--bootstrap", 500)
     assert p.returncode == 0, p.stderr
     assert f"Correlation over {len(srcs)} checkpoints" in p.stdout
-    rows = list(csv.DictReader(open(out / "correlations.csv")))
+    rows = list(csv.DictReader(io.StringIO((out / "correlations.csv").read_text())))
     e_acc = [r for r in rows if (r["quantity"], r["metric"]) == ("E", "acc")][0]
     assert int(e_acc["n"]) == len(srcs) and float(e_acc["spearman"]) > 0.8  # E rises with accuracy here

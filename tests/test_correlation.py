@@ -323,3 +323,30 @@ def test_to_pandas_and_repr_sorted_by_abs_rho():
     assert text.splitlines()[0].startswith("Correlation over 8 checkpoints (steps 0..700)")
     assert "not the dependence between neighbouring checkpoints" in text and "more row(s)" in text
     assert isinstance(pd.read_csv(__import__("io").StringIO(c.to_csv())), pd.DataFrame)
+
+
+def test_options_and_defaults_live_in_correlation_config():
+    """One place for correlate's defaults and checks; config= gives them at once, keywords override."""
+    from neuromfa_native import CorrelationConfig
+    from neuromfa_native.cli import build_parser
+
+    cfg = CorrelationConfig()
+    assert (cfg.tasks, cfg.metric, cfg.quantities, cfg.n_boot, cfg.seed, cfg.covariate, cfg.ci) == (
+        None, ("acc",), None, 2000, 0, None, 0.95)
+    assert CorrelationConfig(tasks="piqa, lambada", metric=["acc", "loss"]).tasks == ("piqa", "lambada")
+    args = build_parser().parse_args(["correlate", "run", "--evals", "x"])
+    assert (args.metric, args.bootstrap, args.seed) == ("acc", cfg.n_boot, cfg.seed)
+    for bad, msg in ((dict(n_boot=-1), "n_boot must be a non-negative integer"), (dict(ci=1.0), r"ci must be in \(0, 1\)"),
+                     (dict(seed=0.5), "seed must be an integer"), (dict(tasks=","), "tasks names nothing"),
+                     (dict(metric=[1]), r"metric must be names \(str\)"), (dict(covariate=""), "covariate must be")):
+        with pytest.raises((ValueError, TypeError), match=msg):
+            CorrelationConfig(**bad)
+    s, _, _ = _run(n=6)
+    ev = {t: {"piqa": {"acc": 0.3 + 0.01 * i, "loss": 3 - 0.1 * i}} for i, t in enumerate(s.steps)}
+    base = CorrelationConfig(metric="loss", n_boot=50, seed=3)
+    c = correlate(s, ev, config=base)
+    assert {r["metric"] for r in c.rows} == {"loss"} and c.n_boot == 50 and c.seed == 3
+    c2 = correlate(s, ev, config=base, metric="acc")
+    assert {r["metric"] for r in c2.rows} == {"acc"} and c2.n_boot == 50
+    with pytest.raises(TypeError, match="config must be a CorrelationConfig"):
+        correlate(s, ev, config={"n_boot": 5})

@@ -14,6 +14,7 @@ from .store import load_run
 from .report import write_report
 # -- benchmark scores and correlation (docs/correlation.md) --
 from .evals import EvalTable, read_evals
+from .config import CorrelationConfig
 from .correlation import Correlation, correlate, correlate_models
 # -- end --
 
@@ -51,6 +52,7 @@ __all__ = [
     "write_report",
     # -- benchmark scores and correlation (docs/correlation.md) --
     "Correlation",
+    "CorrelationConfig",
     "EvalTable",
     "correlate",
     "correlate_models",
