@@ -462,6 +462,28 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
 
     Quantities a run reports only as per-checkpoint values (its ``quantities()`` method:
     controls, rival statistics) are correlated on those values, without a bootstrap interval.
+
+    Parameters
+    ----------
+    run : Series or path
+    evals : a source of read_evals
+    tasks, metric, quantities, n_boot, seed, covariate, ci :
+        as :class:`~neuromfa_native.config.CorrelationConfig`.
+    config : CorrelationConfig, optional
+
+    Returns
+    -------
+    Correlation
+
+    Raises
+    ------
+    ValueError
+        fewer than 3 matched checkpoints, an unknown task, metric, quantity or covariate.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> nm.correlate("no-such-run", {0: {"piqa": 0.5}})  # doctest: +SKIP
     """
     cfg = CorrelationConfig.from_options(config, tasks=tasks, metric=metric, quantities=quantities, n_boot=n_boot,
                                          seed=seed, covariate=covariate, ci=ci)
@@ -556,6 +578,28 @@ def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], 
     checkpoint with that ``step``; the bootstrap resamples each model's samples independently.
     Models without that step, without results there or without scores are listed in the join.
     Options and defaults as :func:`correlate`.
+
+    Parameters
+    ----------
+    runs : mapping of name to Series or path
+    evals_by_name : mapping of name to eval source
+    step : int
+    tasks, metric, quantities, n_boot, seed, covariate, ci, config :
+        as :func:`correlate`.
+
+    Returns
+    -------
+    Correlation
+
+    Raises
+    ------
+    ValueError
+        fewer than 3 models with a result and a score at ``step``.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> nm.correlate_models({"a": "run-a"}, {"a": "pythia:70m"}, step=1000)  # doctest: +SKIP
     """
     cfg = CorrelationConfig.from_options(config, tasks=tasks, metric=metric, quantities=quantities, n_boot=n_boot,
                                          seed=seed, covariate=covariate, ci=ci)

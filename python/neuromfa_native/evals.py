@@ -436,6 +436,28 @@ def read_evals(source: Any, *, metric: str = "acc") -> EvalTable:
     ``ValueError`` naming the file (or key) for anything that cannot be read whole: not JSON, no
     ``results``, a non-numeric value, the same ``(step, task, metric)`` with different values,
     a file without a step, an unknown ``pythia:`` name (the known ones are listed).
+
+    Parameters
+    ----------
+    source : str, path, sequence of paths, mapping or EvalTable
+        lm-evaluation-harness JSON file(s) or a directory, a ``.csv``/``.parquet`` table,
+        ``"pythia:MODEL"`` (``"pythia:MODEL:5shot"``), or ``{step: {task: value}}``.
+
+    Returns
+    -------
+    EvalTable
+
+    Raises
+    ------
+    ValueError
+        a file that is not JSON, a result without ``results``, a non-numeric value, a step given
+        twice with different values, an unknown ``pythia:`` name.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> nm.read_evals({0: {"piqa": 0.5}, 1000: {"piqa": 0.6}}).value.tolist()
+    [0.5, 0.6]
     """
     if isinstance(source, EvalTable):
         return source
