@@ -7,6 +7,7 @@
 #include "neuromfa/nfd.hpp"
 #include "neuromfa/partition.hpp"
 #include "neuromfa/paths.hpp"
+#include "neuromfa/weight_stats.hpp"  // rival statistics (SPEC 10)
 
 namespace py = pybind11;
 using namespace neuromfa;
@@ -238,4 +239,65 @@ PYBIND11_MODULE(_core, m) {
           py::arg("n_threads"), "Path-box histograms: rounded shortest-path distances within the threshold.");
     m.def("node_fractal_dimension", &node_fractal_dimension_py, py::arg("indptr").noconvert(), py::arg("key").noconvert(), py::arg("count").noconvert(),
           py::arg("n_threads"), "Node fractal dimension (SPEC 5) of every centre of an integer-keyed histogram.");
+
+    // ---- rival statistics (SPEC 10): weight_stats.hpp --------------------------------------
+    m.def("weight_moments", [](const py::array& weight, const std::string& weight_kind, double threshold,
+                               int n_threads) {
+        if (weight.ndim() != 2) throw py::value_error("weight must be a 2-d (rows x cols) block");
+        const WeightView w = weight_view(weight, weight_kind, 2);
+        const std::int64_t rows = weight.shape(0), cols = weight.shape(1);
+        WeightMoments mo;
+        {
+            py::gil_scoped_release release;
+            if (w.kind == WeightKind::f64) {
+                const auto* p = static_cast<const double*>(w.data);
+                mo = weight_moments([p](std::int64_t i) { return p[i]; }, rows, cols, threshold, n_threads);
+            } else if (w.kind == WeightKind::f32) {
+                const auto* p = static_cast<const float*>(w.data);
+                mo = weight_moments([p](std::int64_t i) { return static_cast<double>(p[i]); }, rows, cols, threshold,
+                                    n_threads);
+            } else {
+                std::vector<double> table(1 << 16);
+                const bool bf = w.kind == WeightKind::bf16;
+                for (std::uint32_t h = 0; h < (1u << 16); ++h)
+                    table[h] = bf ? bfloat16_to_double(static_cast<std::uint16_t>(h))
+                                  : half_to_double(static_cast<std::uint16_t>(h));
+                const auto* p = static_cast<const std::uint16_t*>(w.data);
+                const double* t = table.data();
+                mo = weight_moments([p, t](std::int64_t i) { return t[p[i]]; }, rows, cols, threshold, n_threads);
+            }
+        }
+        py::dict d;
+        d["n"] = mo.n, d["n_zero"] = mo.n_zero, d["n_kept"] = mo.n_kept, d["n_nonfinite"] = mo.n_nonfinite;
+        d["s1"] = mo.s1, d["s2"] = mo.s2, d["s3"] = mo.s3, d["s4"] = mo.s4, d["s_abs"] = mo.s_abs;
+        d["row_abs"] = to_numpy(std::move(mo.row_abs));
+        return d;
+    }, py::arg("weight"), py::arg("weight_kind"), py::arg("threshold"), py::arg("n_threads"),
+       "Sums of w, w^2, w^3, w^4, |w|, counts of zero/kept/non-finite weights and the |w| sum of each "
+       "row of a 2-d block, one pass, ordered reduction.");
+    m.def("magnitude_histogram16", [](const carray<std::uint16_t>& bits, carray<std::int64_t>& counts,
+                                      int n_threads) {
+        if (counts.ndim() != 1 || counts.shape(0) != (1 << 15))
+            throw py::value_error("counts must be a 1-d int64 array of length 32768");
+        auto* out = counts.mutable_data();
+        const auto* b = bits.data();
+        const std::int64_t n = bits.size();
+        py::gil_scoped_release release;
+        magnitude_histogram16(b, n, out, n_threads);
+    }, py::arg("bits").noconvert(), py::arg("counts").noconvert(), py::arg("n_threads"),
+       "Adds the magnitude patterns (bits & 0x7fff) of 16-bit weights to a 32768-bin histogram.");
+    m.def("weibull_fit", [](const carray<double>& x, const carray<double>& c) {
+        if (x.ndim() != 1 || c.ndim() != 1 || x.shape(0) != c.shape(0))
+            throw py::value_error("x and c must be 1-d float64 arrays of the same length");
+        WeibullFit f;
+        {
+            py::gil_scoped_release release;
+            f = weibull_fit(x.data(), c.data(), x.shape(0));
+        }
+        py::dict d;
+        d["shape"] = f.shape, d["scale"] = f.scale, d["iterations"] = f.iterations, d["converged"] = f.converged;
+        return d;
+    }, py::arg("x").noconvert(), py::arg("c").noconvert(),
+       "Weibull maximum-likelihood fit (location 0) of positive values x with weights c.");
+    // ---- end rival statistics ---------------------------------------------------------------
 }

@@ -113,6 +113,9 @@ class SampleResult:
     node_dimensions: Optional[NodeDimensions] = None
     architecture: str = ""
     layout: str = ""
+    # --- controls and rival statistics (SPEC 9, 10; see controls.py, weight_stats.py) ---
+    controls: Optional[dict] = None       # {control name: Spectrum} of the null networks
+    weight_stats: Optional[Any] = None    # weight_stats.WeightStats of the rows read
 
     @property
     def alpha0(self) -> float:
@@ -240,7 +243,7 @@ def _block_kind(block: np.ndarray, bf16: bool) -> tuple:
     return w.reshape(block.shape), kind
 
 
-def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads):
+def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads, stats_acc=None):
     """Dense (node x key) count tables of the full network's one-hop distances (and of the NFD
     distances), filled one row block at a time: each weight is read once and binned."""
     n_nodes = lay.n_nodes
@@ -261,6 +264,8 @@ def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads):
             continue
         done = 0
         for n_out, n_in, w, kind in _matrix_blocks(tsrc, lay, m):
+            if stats_acc is not None:  # rival statistics on the block just read
+                stats_acc.add(m.name, w, kind)
             for table, t, dec, low in tables:
                 bad = _core.accumulate_matrix(table, w, kind, int(offs[m.in_layer]), t, dec, n_threads, low)
                 if bad >= 0:
@@ -275,15 +280,24 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
                    layout: Any = "reference", box: str = "edge", direction: str = "forward",
                    threshold: float = 150.0, min_edges: int = 11, decimals: int = 0, q=None,
                    node_dimension: bool = True, nfd_threshold: float = 200.0, n_threads: Optional[int] = None,
-                   revision: Optional[str] = None, label: Optional[str] = None) -> SampleResult:
+                   revision: Optional[str] = None, label: Optional[str] = None, controls: Sequence[str] = (),
+                   stats: bool = False, scale_to: Any = None) -> SampleResult:
     """Spectrum of one sampled network (``per_layer=S``) or of the full network (``per_layer=None``).
 
     ``source`` is anything :func:`~neuromfa_native.sources.resolve_source` takes.  The same
     ``sample`` selects the same neurons in every checkpoint of a model (SPEC 1.2).  With
     ``per_layer=None`` the network is streamed one tensor at a time into a dense
     (node x radius) count table (one-hop boxes only): no edge list is ever built.
+
+    ``controls`` (any of ``"gaussian"``, ``"shuffle"``; ``"scaled"`` in a series, with
+    ``scale_to``) adds the spectra of null networks (SPEC 9) on the same sampled neurons, and
+    ``stats=True`` the rival statistics (SPEC 10), both from the same read of the rows
+    (:mod:`.controls`, :mod:`.weight_stats`); they land in ``result.controls`` and
+    ``result.weight_stats``.
     """
     t0 = time.perf_counter()
+    from .controls import check_controls  # controls / rival statistics
+    controls = check_controls(controls, series=scale_to is not None)
     _check_box(box, direction)
     threshold, min_edges, decimals = _check_params(threshold, min_edges, decimals)
     q = _check_q(q)
@@ -296,8 +310,13 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     if per_layer is None:
         if box != "edge":
             raise ValueError("path boxes need a sampled network (per_layer=S); the full network supports box='edge'")
+        if controls:  # controls / rival statistics
+            raise ValueError("controls need a sampled network (per_layer=S) in this version; the full network "
+                             "supports stats=True")
+        from .weight_stats import StatsAccumulator
+        acc = StatsAccumulator(threshold, n_threads) if stats else None
         tables, n_edges = _stream_full(tsrc_, lay, threshold, decimals, nfd_threshold if node_dimension else None,
-                                       n_threads)
+                                       n_threads, acc)
         part = _core.table_log_partition(tables[0][0], threshold, decimals, min_edges, q.tolist(), n_threads)
         if part["centre"].size == 0:
             raise ValueError(f"{label}: no node kept in the full network (no node has min_edges={min_edges} "
@@ -313,8 +332,15 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
             codes = (np.searchsorted(lay.offsets, node, side="right") - 1).astype(np.int32)
             dims = NodeDimensions(_readonly(node), _readonly(codes), _readonly(dim), names, nfd_threshold)
         return SampleResult(label, None, spectrum, lay.n_nodes, n_edges, time.perf_counter() - t0, dims,
-                            lay.architecture, lay.name)
-    nin = build_nin(tsrc_, sample=sample, per_layer=per_layer, layout=layout)
+                            lay.architecture, lay.name, weight_stats=acc.result() if acc is not None else None)
+    nets, wstats = None, None
+    if controls or stats:  # controls / rival statistics: one read builds every network
+        from .controls import build_variants
+        nin, nets, wstats, _ = build_variants(tsrc_, lay, sample=sample, per_layer=per_layer, controls=controls,
+                                              stats=stats, scale_to=scale_to, threshold=threshold,
+                                              n_threads=n_threads)
+    else:
+        nin = build_nin(tsrc_, sample=sample, per_layer=per_layer, layout=layout)
     try:
         spectrum = analyze_graph(nin.src, nin.dst, nin.weight, threshold=threshold, min_edges=min_edges,
                                  decimals=decimals, q=q, box=box, direction=direction, n_threads=n_threads)
@@ -327,8 +353,13 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
         all_dim = np.zeros(nin.node_ids.size)
         all_dim[np.searchsorted(nin.node_ids, node)] = dim
         dims = NodeDimensions(nin.node_ids, nin.node_layer, _readonly(all_dim), nin.layer_names, nfd_threshold)
+    ctl = None
+    if nets:  # controls
+        from .controls import spectra_of
+        ctl = spectra_of(nets, label, sample, threshold=threshold, min_edges=min_edges, decimals=decimals, q=q,
+                         box=box, direction=direction, n_threads=n_threads)
     return SampleResult(label, int(sample), spectrum, nin.n_nodes, nin.n_edges, time.perf_counter() - t0, dims,
-                        nin.architecture, nin.layout)
+                        nin.architecture, nin.layout, controls=ctl, weight_stats=wstats)
 
 
 def check_samples(samples: Any) -> tuple:
@@ -363,7 +394,7 @@ def analyze(source: Any, *, samples: Union[int, Sequence[int]] = 10, per_layer: 
             layout: Any = "reference", box: str = "edge", direction: str = "forward", threshold: float = 150.0,
             min_edges: int = 11, decimals: int = 0, q=None, filter: str = "none", node_dimension: bool = True,
             nfd_threshold: float = 200.0, n_threads: Optional[int] = None, revision: Optional[str] = None,
-            executor=None, progress: bool = False) -> Analysis:
+            executor=None, progress: bool = False, controls: Sequence[str] = (), stats: bool = False) -> Analysis:
     """Spectra of K sampled networks of one checkpoint and their aggregate (mean, spread).
 
     ``samples`` is K (samples 0..K-1) or explicit sample indices.  ``per_layer=None`` analyses
@@ -379,6 +410,8 @@ def analyze(source: Any, *, samples: Union[int, Sequence[int]] = 10, per_layer: 
     opts = dict(per_layer=per_layer, layout=layout, box=box, direction=direction, threshold=threshold,
                 min_edges=min_edges, decimals=decimals, q=q, node_dimension=node_dimension,
                 nfd_threshold=nfd_threshold, n_threads=n_threads, revision=revision)
+    if controls or stats:  # controls / rival statistics (analyze_sample validates them)
+        opts.update(controls=tuple(controls) if not isinstance(controls, str) else controls, stats=bool(stats))
     bar = progress_bar(len(ids), str(source), "sample", progress)
     if executor is not None:
         if not isinstance(source, (str, os.PathLike)):

@@ -1,0 +1,183 @@
+"""Rival statistics of the weights a network reads (SPEC 10).
+
+Per tensor, over the rows the network reads (a sampled network: the rows of the sampled
+output neurons; GPT-2 ``Conv1D`` tensors are stored ``(in, out)``, so there the stored rows of
+the sampled *input* neurons, the bytes actually read; a full network: the whole tensor), and
+pooled over the used tensors:
+
+``rms``             sqrt(mean w^2)
+``mean_abs``        mean |w|
+``kurtosis``        excess kurtosis (Fisher, biased: ``scipy.stats.kurtosis`` defaults)
+``weibull_k``       Weibull shape of the nonzero |w|, maximum likelihood, location 0
+``weibull_lambda``  Weibull scale, same fit (``scipy.stats.weibull_min.fit(|w|, floc=0)``)
+``kept_fraction``   share of weights with ``1/T <= |w| < 1`` (the ones that become distances)
+``mean_strength``   mean over the read rows of the sum of |w| along the row
+
+Pooling ("all"): ``rms``, ``mean_abs``, ``kurtosis`` and ``kept_fraction`` are those of all
+read elements together (their sums add, so this is the element-weighted combination);
+``mean_strength`` is the element-weighted mean of the per-tensor values; the Weibull fit is
+refitted on the pooled |w| exactly: for 16-bit weights each tensor keeps the histogram of its
+2^15 magnitude patterns (histograms add), for 32/64-bit weights the distinct |w| with their
+counts. Zero weights enter the moments and ``kept_fraction`` but not the Weibull fit (a
+Weibull likelihood is 0 at |w| = 0); a tensor whose |w| are all equal has NaN Weibull values.
+
+All sums are computed by the C++ core (:func:`_core.weight_moments`) on the block that was just
+read for the network, so no weight byte is read twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from . import _core
+from .engine import _as_weights
+
+__all__ = ["STATISTICS", "WeightStats", "StatsAccumulator", "weibull_fit"]
+
+STATISTICS = ("rms", "mean_abs", "kurtosis", "weibull_k", "weibull_lambda", "kept_fraction", "mean_strength")
+_SUMS = ("n", "n_zero", "n_kept", "s1", "s2", "s3", "s4", "s_abs", "n_rows")
+
+
+def weibull_fit(x, weights=None) -> tuple:
+    """``(shape, scale)`` of the maximum-likelihood Weibull fit (location 0) of positive ``x``,
+    optionally with (count) ``weights``; NaN when all values are equal or none is given."""
+    x = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
+    c = np.ones_like(x) if weights is None else np.ascontiguousarray(weights, dtype=np.float64).reshape(-1)
+    if c.shape != x.shape:
+        raise ValueError(f"weights must match x, got {c.shape} and {x.shape}")
+    if x.size and (not np.all(np.isfinite(x)) or x.min() <= 0):
+        raise ValueError("weibull_fit needs positive finite values (drop zeros first)")
+    f = _core.weibull_fit(x, c)
+    return float(f["shape"]), float(f["scale"])
+
+
+def _kurtosis(n, s1, s2, s3, s4) -> float:
+    if n == 0:
+        return float("nan")
+    mu = s1 / n
+    m2 = s2 / n - mu * mu
+    m4 = s4 / n - 4 * mu * s3 / n + 6 * mu * mu * s2 / n - 3 * mu ** 4
+    return float(m4 / (m2 * m2) - 3.0) if m2 > 0 else float("nan")
+
+
+@dataclass(frozen=True)
+class WeightStats:
+    """Rival statistics of one network: ``values[i, j]`` is statistic ``statistics[j]`` of
+    tensor ``tensors[i]``; the last tensor is ``"all"`` (pooled)."""
+
+    tensors: tuple
+    statistics: tuple
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        v = np.array(self.values, dtype=np.float64)
+        if v.shape != (len(self.tensors), len(self.statistics)):
+            raise ValueError(f"values must have shape {(len(self.tensors), len(self.statistics))}, got {v.shape}")
+        v.setflags(write=False)
+        object.__setattr__(self, "values", v)
+        object.__setattr__(self, "tensors", tuple(self.tensors))
+        object.__setattr__(self, "statistics", tuple(self.statistics))
+
+    def get(self, statistic: str, tensor: str = "all") -> float:
+        try:
+            return float(self.values[self.tensors.index(tensor), self.statistics.index(statistic)])
+        except ValueError:
+            raise KeyError(f"no statistic {statistic!r} of tensor {tensor!r}") from None
+
+    @property
+    def pooled(self) -> dict:
+        """``{statistic: value}`` of the pooled row ("all")."""
+        return dict(zip(self.statistics, map(float, self.values[-1])))
+
+    def rows(self) -> list:
+        """Tidy rows ``dict(tensor, statistic, value)``."""
+        return [dict(tensor=t, statistic=s, value=float(self.values[i, j]))
+                for i, t in enumerate(self.tensors) for j, s in enumerate(self.statistics)]
+
+
+class StatsAccumulator:
+    """Collects the sums and |w| summaries of each tensor as its rows are read; a tensor may
+    come in several row blocks (full networks are streamed)."""
+
+    def __init__(self, threshold: float = 150.0, n_threads: int = -1):
+        self.threshold = float(threshold)
+        self.n_threads = int(n_threads)
+        self._sums: dict = {}
+        self._hist: dict = {}   # 16-bit: name -> int64[32768]
+        self._vals: dict = {}   # 32/64-bit: name -> list of (unique |w|, counts)
+        self.rms_rows: dict = {}
+
+    def add(self, name: str, block: np.ndarray, kind: Optional[str] = None) -> dict:
+        """Adds a 2-d ``(rows, cols)`` block of tensor ``name`` (``kind`` given when ``block``
+        holds 16-bit patterns as uint16); returns the block's sums."""
+        block = np.asarray(block)
+        if block.ndim != 2:
+            raise ValueError(f"block of {name!r} must be 2-d, got shape {block.shape}")
+        if kind is None:
+            flat, kind = _as_weights(block.reshape(-1))
+            data = flat.reshape(block.shape)
+        else:
+            data = np.ascontiguousarray(block)
+        m = _core.weight_moments(data, kind, self.threshold, self.n_threads)
+        if m["n_nonfinite"]:
+            raise ValueError(f"tensor {name!r} has {m['n_nonfinite']} non-finite weights (NaN or inf) in the read rows")
+        s = self._sums.setdefault(name, dict.fromkeys(_SUMS, 0))
+        for k in _SUMS[:-1]:
+            s[k] += m[k]
+        s["n_rows"] += block.shape[0]
+        if kind in ("f16", "bf16"):
+            h = self._hist.setdefault(name, (kind, np.zeros(1 << 15, np.int64)))
+            if h[0] != kind:
+                raise ValueError(f"tensor {name!r} mixes float16 and bfloat16 blocks")
+            _core.magnitude_histogram16(data.reshape(-1), h[1], self.n_threads)
+        else:
+            a = np.abs(data[data != 0]).astype(np.float64)
+            self._vals.setdefault(name, []).append(np.unique(a, return_counts=True))
+        return m
+
+    def _weibull_data(self, names) -> tuple:
+        xs, cs = [], []
+        kinds = {self._hist[n][0] for n in names if n in self._hist}
+        for kind in sorted(kinds):
+            h = sum(self._hist[n][1] for n in names if n in self._hist and self._hist[n][0] == kind)
+            nz = np.flatnonzero(h)
+            bits = nz.astype(np.uint16)
+            x = (bits.view(np.float16).astype(np.float64) if kind == "f16"
+                 else (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64))
+            keep = x > 0
+            xs.append(x[keep]), cs.append(h[nz][keep].astype(np.float64))
+        for n in names:
+            for x, c in self._vals.get(n, ()):
+                xs.append(x), cs.append(c.astype(np.float64))
+        if not xs:
+            return np.zeros(0), np.zeros(0)
+        x, c = np.concatenate(xs), np.concatenate(cs)
+        # merge equal values so the fit's input does not depend on how the blocks came
+        u, inv = np.unique(x, return_inverse=True)
+        return u, np.bincount(inv, weights=c, minlength=u.size)
+
+    def _row(self, s: dict, names) -> list:
+        n = s["n"]
+        if n == 0:
+            return [np.nan] * len(STATISTICS)
+        k, lam = weibull_fit(*self._weibull_data(names))
+        return [np.sqrt(s["s2"] / n), s["s_abs"] / n, _kurtosis(n, s["s1"], s["s2"], s["s3"], s["s4"]), k, lam,
+                s["n_kept"] / n, s["s_abs"] / s["n_rows"] if s["n_rows"] else np.nan]
+
+    def result(self) -> WeightStats:
+        names = list(self._sums)
+        rows = [self._row(self._sums[n], [n]) for n in names]
+        pooled = {k: sum(self._sums[n][k] for n in names) for k in _SUMS}
+        all_row = self._row(pooled, names)
+        if names:  # mean_strength pooled: element-weighted mean of the per-tensor values
+            ns = np.array([self._sums[n]["n"] for n in names], dtype=float)
+            ms = np.array([r[-1] for r in rows])
+            all_row[-1] = float(ns @ ms / ns.sum())
+        return WeightStats(tuple(names) + ("all",), STATISTICS, np.array(rows + [all_row], dtype=float))
+
+    def rms(self, name: str) -> float:
+        """RMS of the rows of ``name`` added so far."""
+        s = self._sums[name]
+        return float(np.sqrt(s["s2"] / s["n"])) if s["n"] else float("nan")
