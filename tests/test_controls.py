@@ -101,3 +101,52 @@ def test_controls_validation(ckpts):
     with pytest.raises(ValueError, match="sampled network"):
         analyze_sample(ckpts[0], None, per_layer=None, controls=("gaussian",))
     assert check_controls("shuffle,gaussian", series=False) == ("gaussian", "shuffle")
+
+
+def _write_series(root, weight_fn, steps):
+    import json
+
+    from neuromfa_native.safetensors_io import write_safetensors
+    dirs = []
+    for t in steps:
+        d = root / f"step{t}"
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps(tiny_series.config()))
+        write_safetensors(d / "model.safetensors", weight_fn(t))
+        dirs.append(d)
+    return dirs
+
+
+def test_pure_scale_series_has_zero_scaled_E(tmp_path):
+    from neuromfa_native import analyze_series
+    w0 = {k: v.astype(np.float64) * 3 for k, v in tiny_series.weights(1000).items()}
+    scale = {0: 1.0, 1: 1.5, 2: 2.5}
+    dirs = _write_series(tmp_path, lambda t: {k: v * scale[t] for k, v in w0.items()}, (0, 1, 2))
+    s = analyze_series(dirs, samples=3, per_layer=S, controls=("gaussian", "shuffle", "scaled"), n_bootstrap=50,
+                       node_dimension=False)
+    q = s.quantities()
+    assert np.all(np.abs(q["E_scaled"]) < 1e-9)
+    assert np.abs(q["E"][1:]).max() > 1e-3  # the real network does change with the scale
+    rows = s.control_rows()
+    assert {r["control"] for r in rows} == {"none", "gaussian", "shuffle", "scaled"}
+    assert len(rows) == 3 * 4 and all(r["n"] == 3 for r in rows)
+    real = [r for r in rows if r["control"] == "none"]
+    np.testing.assert_allclose([r["E"] for r in real], s.emergence)
+
+
+def test_constant_rms_series_has_zero_gaussian_E(tmp_path):
+    from neuromfa_native import analyze_series
+    w0 = {k: v.astype(np.float64) for k, v in tiny_series.weights(1000).items()}
+
+    def weights(t):  # each row permuted: every row keeps its RMS, the network changes
+        rng = np.random.default_rng(t)
+        return {k: rng.permuted(v, axis=1) if t else v for k, v in w0.items()}
+
+    dirs = _write_series(tmp_path, weights, (0, 1, 2))
+    s = analyze_series(dirs, samples=3, per_layer=S, controls=("gaussian",), stats=True, n_bootstrap=50,
+                       node_dimension=False)
+    q = s.quantities()
+    assert np.all(np.abs(q["E_gaussian"]) < 1e-9)
+    assert np.abs(q["E"][1:]).max() > 1e-3
+    np.testing.assert_allclose(q["rms"], q["rms"][0], rtol=1e-12)
+    assert {"rms", "kurtosis", "weibull_k", "kept_fraction"} <= set(q)

@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--overwrite", action="store_true",
                    help="discard results of another configuration in --out")
     _aggregation_args(a, defaults=True)
+    # --- controls and rival statistics (SPEC 9, 10) ---
+    a.add_argument("--controls", default="", metavar="C1,C2",
+                   help="null-network controls: any of gaussian,shuffle,scaled (writes controls.csv)")
+    a.add_argument("--stats", action="store_true",
+                   help="rival weight statistics (rms, kurtosis, Weibull fit, ...; writes stats.csv)")
     a.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
     a.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -253,7 +258,8 @@ def cmd_analyze(args) -> int:
             min_edges=args.min_edges, decimals=args.decimals, filter=args.filter,
             node_dimension=args.node_dimension, nfd_threshold=args.nfd_threshold, n_threads=n_threads,
             baseline=args.baseline, sort=not args.keep_order, out=args.out, overwrite=args.overwrite,
-            executor=executor, progress=not args.quiet, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed)
+            executor=executor, progress=not args.quiet, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed,
+            controls=args.controls, stats=args.stats)
     finally:
         close()
     with report_lock(args.out):  # `series` is the run's final state: nothing newer to load

@@ -157,3 +157,209 @@ def spectra_of(nets: dict, label: str, sample: Any, **graph_opts) -> dict:
         except ValueError as exc:
             raise ValueError(f"{label}, sample {sample}, control {c!r}: {exc}") from None
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# storage of a result's controls and statistics (called by store.result_to_npz / result_from_npz)
+
+
+def extras_to_npz(result, arrays: dict, meta: dict) -> None:
+    """Adds ``result.controls`` (each control's spectrum) and ``result.weight_stats`` to the
+    arrays and header of a result file."""
+    import dataclasses
+
+    from .engine import Spectrum
+
+    if result.controls:
+        meta["controls"] = {}
+        for c, spec in result.controls.items():
+            m = {}
+            for f in dataclasses.fields(Spectrum):
+                v = getattr(spec, f.name)
+                if isinstance(v, np.ndarray):
+                    arrays[f"control.{c}.{f.name}"] = v
+                else:
+                    m[f.name] = list(v) if isinstance(v, tuple) else v
+            meta["controls"][c] = m
+    ws = result.weight_stats
+    if ws is not None:
+        arrays["ws.values"] = ws.values
+        meta["weight_stats"] = dict(tensors=list(ws.tensors), statistics=list(ws.statistics))
+
+
+def extras_from_npz(data: dict, meta: dict) -> dict:
+    """``dict(controls=..., weight_stats=...)`` read back by :func:`extras_to_npz`'s layout."""
+    import dataclasses
+
+    from .engine import Spectrum
+    from .weight_stats import WeightStats
+
+    out: dict = {}
+    if meta.get("controls"):
+        names = {f.name: f for f in dataclasses.fields(Spectrum)}
+        ctl = {}
+        for c, m in meta["controls"].items():
+            kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in m.items() if k in names}
+            pre = f"control.{c}."
+            for k, v in data.items():
+                if k.startswith(pre) and k[len(pre):] in names:
+                    a = np.array(v)
+                    a.setflags(write=False)
+                    kw[k[len(pre):]] = a
+            try:
+                ctl[c] = Spectrum(**kw)
+            except TypeError as exc:
+                raise ValueError(f"control {c!r} spectrum fields do not match this library version: {exc}") from None
+        out["controls"] = ctl
+    if meta.get("weight_stats"):
+        m = meta["weight_stats"]
+        out["weight_stats"] = WeightStats(tuple(m["tensors"]), tuple(m["statistics"]), data["ws.values"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# series: configuration, per-task options, aggregation (called from series.py / report.py)
+
+CONTROL_COLUMNS = ["step", "checkpoint", "control", "n", "alpha0_mean", "alpha0_sd", "width_mean", "width_sd", "E",
+                   "E_lo", "E_hi"]
+STATS_COLUMNS = ["step", "checkpoint", "tensor", "statistic", "value"]
+
+
+def series_config(controls: Any, stats: bool, baseline_label: str) -> dict:
+    """Keys added to a series' stored configuration (none when neither is asked for, so the
+    configuration hash of a plain run is unchanged).  ``scaled`` results depend on the
+    baseline, so its label is part of the configuration."""
+    ctl = check_controls(controls, series=True)
+    out: dict = {}
+    if ctl:
+        out["controls"] = list(ctl)
+    if stats:
+        out["stats"] = True
+    if "scaled" in ctl:
+        out["scaled_baseline"] = baseline_label
+    return out
+
+
+def task_config(config: dict, sample: Any, is_baseline: bool, baseline_result: Any) -> dict:
+    """The options of one (checkpoint, sample) task: ``scale_to`` from the baseline's result of
+    the same sample (``"baseline"`` on the baseline itself)."""
+    cfg = {k: v for k, v in config.items() if k != "scaled_baseline"}
+    if "scaled" in cfg.get("controls", ()):
+        cfg["stats"] = True  # the RMS of the read rows, kept for the checkpoints after
+        if is_baseline:
+            cfg["scale_to"] = BASELINE
+        else:
+            ws = getattr(baseline_result, "weight_stats", None)
+            if ws is None:
+                raise ValueError(f"sample {sample}: the baseline's result is missing or has no statistics; the "
+                                 "'scaled' control needs the baseline's RMS (rerun to retry the baseline)")
+            cfg["scale_to"] = {t: ws.get("rms", t) for t in ws.tensors if t != "all"}
+    return cfg
+
+
+def _filtered(spectra: list, filter: str) -> tuple:
+    kept = [s for s in spectra if s.passes(filter)]
+    return np.array([s.alpha0 for s in kept], float), np.array([s.width for s in kept], float)
+
+
+def control_summary(series) -> dict:
+    """``{control: dict(n, alpha0_mean, alpha0_sd, width_mean, width_sd, E, E_lo, E_hi)}`` of
+    arrays over the checkpoints; the real network is control ``"none"``.  E follows SPEC 4
+    relative to the series' baseline, its interval the series' bootstrap settings."""
+    from .series import bootstrap_emergence
+
+    names = ["none"] + list(series.config.get("controls", ()))
+    b = series.baseline
+    boot = series.bootstrap or {}
+    out = {}
+    for c in names:
+        a0, wd = [], []
+        for rs in series.results:
+            specs = [r.spectrum if c == "none" else (r.controls or {}).get(c) for r in rs]
+            a, w = _filtered([s for s in specs if s is not None], series.filter)
+            a0.append(a), wd.append(w)
+        sd = lambda x: float(x.std(ddof=1)) if x.size > 1 else (0.0 if x.size else np.nan)  # noqa: E731
+        am = np.array([x.mean() if x.size else np.nan for x in a0])
+        wm = np.array([x.mean() if x.size else np.nan for x in wd])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = (wm / wm[b]) * np.log(am[b] / am)
+        e[b] = 0.0 if np.isfinite(am[b]) else np.nan
+        ci = bootstrap_emergence(a0, wd, baseline=b, n_bootstrap=int(boot.get("n_bootstrap", 1000)),
+                                 ci=float(boot.get("ci", 0.95)), seed=int(boot.get("seed", 0)))
+        out[c] = dict(n=np.array([x.size for x in a0]), alpha0_mean=am, alpha0_sd=np.array([sd(x) for x in a0]),
+                      width_mean=wm, width_sd=np.array([sd(x) for x in wd]), E=e, E_lo=ci[:, 0], E_hi=ci[:, 1])
+    return out
+
+
+def control_rows(series) -> list:
+    """Rows of ``controls.csv``: one per (checkpoint, control), the real network as ``none``."""
+    if not series.config.get("controls"):
+        return []
+    summ = control_summary(series)
+    rows = []
+    for t, cp in enumerate(series.checkpoints):
+        for c, d in summ.items():
+            rows.append(dict(step=cp.step, checkpoint=cp.label, control=c, n=int(d["n"][t]),
+                             **{k: float(d[k][t]) for k in CONTROL_COLUMNS[4:]}))
+    return rows
+
+
+def stats_summary(series) -> tuple:
+    """``(tensors, statistics, values)``: ``values[t, i, j]`` the mean over checkpoint ``t``'s
+    samples of statistic ``j`` of tensor ``i`` (NaN where missing); tensor ``"all"`` last."""
+    wss = [[r.weight_stats for r in rs if r.weight_stats is not None] for rs in series.results]
+    first = next((w[0] for w in wss if w), None)
+    if first is None:
+        return (), (), np.zeros((len(series.checkpoints), 0, 0))
+    vals = np.full((len(wss), len(first.tensors), len(first.statistics)), np.nan)
+    for t, ws in enumerate(wss):
+        if ws:
+            vals[t] = np.mean([w.values for w in ws], axis=0)
+    return first.tensors, first.statistics, vals
+
+
+def stats_rows(series) -> list:
+    """Rows of ``stats.csv`` (a sampled series: the mean over the checkpoint's samples)."""
+    tensors, statistics, vals = stats_summary(series)
+    return [dict(step=cp.step, checkpoint=cp.label, tensor=tn, statistic=s, value=float(vals[t, i, j]))
+            for t, cp in enumerate(series.checkpoints) for i, tn in enumerate(tensors)
+            for j, s in enumerate(statistics)]
+
+
+def quantities(series) -> dict:
+    """``{quantity: per-checkpoint float array}`` for correlation: ``E``, ``alpha0``, ``width``;
+    ``E_<control>``, ``alpha0_<control>``, ``width_<control>`` per control; and the pooled rival
+    statistics by name (``rms``, ``kurtosis``, ...)."""
+    out = dict(E=np.asarray(series.emergence, float), alpha0=np.asarray(series.alpha0_mean, float),
+               width=np.asarray(series.width_mean, float))
+    if series.config.get("controls"):
+        for c, d in control_summary(series).items():
+            if c != "none":
+                out[f"E_{c}"], out[f"alpha0_{c}"], out[f"width_{c}"] = d["E"], d["alpha0_mean"], d["width_mean"]
+    tensors, statistics, vals = stats_summary(series)
+    if tensors:
+        for j, s in enumerate(statistics):
+            out[s] = vals[:, -1, j]
+    for v in out.values():
+        v.setflags(write=False)
+    return out
+
+
+def scale_sentence(series) -> str:
+    """How much of the final E the scale-only control reproduces, in words ('' without it)."""
+    ctl = series.config.get("controls", ())
+    if "gaussian" not in ctl and "scaled" not in ctl:
+        return ""
+    summ = control_summary(series)
+    t = len(series.checkpoints) - 1
+    e = summ["none"]["E"][t]
+    parts = []
+    if "gaussian" in summ:
+        g = summ["gaussian"]["E"][t]
+        parts.append(f"the scale-only (gaussian) control reproduces E = {g:.3f} of the real network's final "
+                     f"E = {e:.3f} ({100 * g / e:.0f}%)" if np.isfinite(g) and np.isfinite(e) and e != 0 else
+                     f"the scale-only (gaussian) control has final E = {g:.3f} (real E = {e:.3f})")
+    if "scaled" in summ:
+        s = summ["scaled"]["E"][t]
+        parts.append(f"with the scale growth removed (scaled) E = {s:.3f}")
+    return "At the last checkpoint, " + "; ".join(parts) + "."

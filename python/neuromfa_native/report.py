@@ -81,6 +81,12 @@ def write_tables(series, out: os.PathLike) -> list:
     crow = series.checkpoint_rows()
     written += _write_table(out, "checkpoints", crow, list(crow[0]))
     written += _write_table(out, "node_dimensions", series.node_dimension_rows(), NODE_DIM_COLUMNS)
+    from .controls import CONTROL_COLUMNS, STATS_COLUMNS, scale_sentence  # controls / rival statistics
+    if series.config.get("controls"):
+        written += _write_table(out, "controls", series.control_rows(), CONTROL_COLUMNS)
+    stat_rows = series.stats_rows()
+    if stat_rows:
+        written += _write_table(out, "stats", stat_rows, STATS_COLUMNS)
     arrays = series.spectra_arrays()
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -92,6 +98,8 @@ def write_tables(series, out: os.PathLike) -> list:
         complete=series.complete, missing=[list(m) for m in series.missing],
         identical=_identical_groups(series), n_computed=series.n_computed, n_reused=series.n_reused,
         checkpoints=[{k: _finite(v) for k, v in r.items()} for r in crow])
+    if scale_sentence(series):  # controls
+        summary["controls"] = scale_sentence(series)
     try:
         summary["run"] = {k: v for k, v in run_info(out).items() if k not in ("config",)}
     except (OSError, ValueError):
@@ -143,6 +151,8 @@ def write_plots(series, out: os.PathLike, *, dpi: int = 120) -> list:
             plt.close(fig)
         atomic_write_bytes(d / f"{name}.png", buf.getvalue())
         written.append(d / f"{name}.png")
+    from .controls_plots import write_control_plots  # controls / rival statistics
+    written += write_control_plots(series, d, dpi=dpi)
     return written
 
 

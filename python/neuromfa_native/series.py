@@ -395,6 +395,25 @@ class Series:
         import pandas as pd
         return pd.DataFrame(self.sample_rows())
 
+    # --- controls and rival statistics (SPEC 9, 10; computed in controls.py) ---
+    def quantities(self) -> dict:
+        """``{quantity name: per-checkpoint float array}`` for correlation with benchmark scores:
+        ``E``, ``alpha0``, ``width``; per control ``E_<c>``, ``alpha0_<c>``, ``width_<c>``; and
+        the pooled rival statistics (``rms``, ``mean_abs``, ``kurtosis``, ``weibull_k``,
+        ``weibull_lambda``, ``kept_fraction``, ``mean_strength``) when the run has them."""
+        from .controls import quantities
+        return quantities(self)
+
+    def control_rows(self) -> list:
+        """Rows of ``controls.csv`` (empty without controls)."""
+        from .controls import control_rows
+        return control_rows(self)
+
+    def stats_rows(self) -> list:
+        """Rows of ``stats.csv`` (empty without statistics)."""
+        from .controls import stats_rows
+        return stats_rows(self)
+
     def spectra_arrays(self) -> dict:
         """Spectra as dense arrays ``(checkpoint, sample, ...)``, NaN where a result is missing."""
         ids = (None,) if self.config.get("per_layer") is None else self.samples
@@ -539,7 +558,8 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                    sort: bool = True, out: Union[str, os.PathLike, None] = None, overwrite: bool = False,
                    executor: Any = None, progress: bool = False, check_identical: bool = True,
                    n_bootstrap: int = 1000, ci: float = 0.95, seed: int = 0,
-                   on_result: Optional[Callable[[Checkpoint, SampleResult], None]] = None) -> Series:
+                   on_result: Optional[Callable[[Checkpoint, SampleResult], None]] = None,
+                   controls: Sequence[str] = (), stats: bool = False) -> Series:
     """Analyse a checkpoint series: K sampled networks per checkpoint, the same neurons in each.
 
     Parameters
@@ -572,6 +592,10 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
         the bootstrap interval of E (:func:`bootstrap_emergence`).
     on_result:
         called as ``on_result(checkpoint, result)`` for every new result, in completion order.
+    controls, stats:
+        null-network controls (``"gaussian"``, ``"shuffle"``, ``"scaled"``; SPEC 9) and rival
+        statistics (SPEC 10) of every (checkpoint, sample), stored with its result; see
+        :mod:`.controls` and :meth:`Series.quantities`.
     """
     from .store import RunStore
 
@@ -584,6 +608,8 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
         raise ValueError(f"filter must be one of {SPECTRUM_FILTERS}, got {filter!r}")
     n_threads = None if n_threads is None else _check_threads(n_threads)
     b = _baseline_index(cps, baseline)
+    from .controls import series_config, task_config  # controls / rival statistics (SPEC 9, 10)
+    config.update(series_config(controls, stats, cps[b].label))
     bootstrap_emergence([[]], [[]], n_bootstrap=n_bootstrap, ci=ci, seed=seed)  # validates the options
     _check_executor(executor, n_threads)
     _check_layout(cps[0], config["layout"])
@@ -622,6 +648,14 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                 if (key, s) not in done:
                     tasks.append((key, k, s))
         n_reused = len(seen) - len(tasks)
+        # controls: 'scaled' rescales to the baseline's RMS, so the baseline's samples run first
+        scaled = "scaled" in config.get("controls", ())
+        if scaled:
+            tasks.sort(key=lambda t: t[0] != keys[b])
+
+        def cfg_of(key, s):
+            return task_config(config, s, key == keys[b], done.get((keys[b], s)))
+
         bar = progress_bar(len(seen), "checkpoints x samples", "task", progress, initial=n_reused)
 
         def finish(key, k, s, res):
@@ -650,7 +684,7 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                     try:
                         for key, _, s in group:
                             try:
-                                res = _task_or_context(cps[k], s, config, n_threads, tsrc)
+                                res = _task_or_context(cps[k], s, cfg_of(key, s), n_threads, tsrc)
                             except (ValueError, TypeError) as exc:
                                 errors.append(exc)
                                 continue
@@ -658,22 +692,32 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                     finally:
                         del tsrc
             else:
-                futs = {executor.submit(_sample_task, cps[k].source, cps[k].revision, s, config, n_threads,
-                                        cps[k].label): (key, k, s)
-                        for key, k, s in tasks}
-                try:
-                    for f in cf.as_completed(futs):
-                        key, k, s = futs[f]
+                waves = [tasks]
+                if scaled:  # controls: the baseline's samples complete before the others start
+                    waves = [[t for t in tasks if t[0] == keys[b]], [t for t in tasks if t[0] != keys[b]]]
+                for wave in waves:
+                    futs = {}
+                    for key, k, s in wave:
                         try:
-                            res = f.result()
-                        except (ValueError, TypeError) as exc:
+                            cfg = cfg_of(key, s)
+                        except ValueError as exc:
                             errors.append(_with_context(exc, cps[k], s))
                             continue
-                        finish(key, k, s, res)
-                except BaseException:
-                    for f in futs:
-                        f.cancel()
-                    raise
+                        futs[executor.submit(_sample_task, cps[k].source, cps[k].revision, s, cfg, n_threads,
+                                             cps[k].label)] = (key, k, s)
+                    try:
+                        for f in cf.as_completed(futs):
+                            key, k, s = futs[f]
+                            try:
+                                res = f.result()
+                            except (ValueError, TypeError) as exc:
+                                errors.append(_with_context(exc, cps[k], s))
+                                continue
+                            finish(key, k, s, res)
+                    except BaseException:
+                        for f in futs:
+                            f.cancel()
+                        raise
         finally:
             if bar is not None:
                 bar.close()

@@ -161,6 +161,9 @@ def result_to_npz(result: SampleResult, *, key: str, chash: str) -> bytes:
     if nd is not None:
         arrays["nd.node"], arrays["nd.layer"], arrays["nd.dimension"] = nd.node, nd.layer, nd.dimension
         meta["node_dimensions"] = dict(layer_names=list(nd.layer_names), threshold=nd.threshold)
+    if result.controls or result.weight_stats is not None:  # controls / rival statistics (controls.py)
+        from .controls import extras_to_npz
+        extras_to_npz(result, arrays, meta)
     body = dumps(meta)
     arrays["meta"] = np.array(body)
     arrays["meta_sha256"] = np.array(hashlib.sha256(body.encode()).hexdigest())
@@ -216,9 +219,10 @@ def result_from_npz(path: os.PathLike, *, key: Optional[str] = None, chash: Opti
         m = meta["node_dimensions"]
         nd = NodeDimensions(_ro(data["nd.node"]), _ro(data["nd.layer"]), _ro(data["nd.dimension"]),
                             tuple(m["layer_names"]), m["threshold"])
+    from .controls import extras_from_npz  # controls / rival statistics
     return SampleResult(meta["checkpoint"], meta["sample"], spectrum, int(meta["n_network_nodes"]),
                         int(meta["n_network_edges"]), float(meta["seconds"]), nd, meta.get("architecture", ""),
-                        meta.get("layout", ""))
+                        meta.get("layout", ""), **extras_from_npz(data, meta))
 
 
 def _sample_name(sample: Optional[int]) -> str:
