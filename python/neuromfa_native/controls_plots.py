@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-
 from .plotting import _axes, step_axis
 
 __all__ = ["plot_control_emergence", "plot_statistics", "write_control_plots"]
