@@ -98,8 +98,8 @@ def test_controls_validation(ckpts):
         check_controls(("gauss",), series=False)
     with pytest.raises(ValueError, match="needs a series"):
         analyze(ckpts[0], samples=1, per_layer=S, controls=("scaled",))
-    with pytest.raises(ValueError, match="sampled network"):
-        analyze_sample(ckpts[0], None, per_layer=None, controls=("gaussian",))
+    with pytest.raises(ValueError, match="needs a series"):
+        analyze_sample(ckpts[0], None, per_layer=None, controls=("scaled",))
     assert check_controls("shuffle,gaussian", series=False) == ("gaussian", "shuffle")
 
 
@@ -150,3 +150,22 @@ def test_constant_rms_series_has_zero_gaussian_E(tmp_path):
     assert np.abs(q["E"][1:]).max() > 1e-3
     np.testing.assert_allclose(q["rms"], q["rms"][0], rtol=1e-12)
     assert {"rms", "kurtosis", "weibull_k", "kept_fraction"} <= set(q)
+
+
+def test_full_network_controls_equal_the_null_edge_lists(ckpts):
+    from neuromfa_native import analyze_graph, iter_full_matrices
+    res = analyze_sample(ckpts[1], None, per_layer=None, controls=("gaussian", "shuffle"), stats=True,
+                         node_dimension=False)
+    for c in ("gaussian", "shuffle"):
+        src, dst, wt = [], [], []
+        for fm in iter_full_matrices(ckpts[1], include_synthetic=False):
+            w = np.asarray(fm.weight, dtype=np.float64)
+            rng = control_rng(None, fm.name, c)
+            v = rng.standard_normal(w.shape) * np.sqrt(np.mean(w ** 2)) if c == "gaussian" else \
+                w.reshape(-1)[rng.permutation(w.size)].reshape(w.shape)
+            jj, ii = np.nonzero(v)
+            src.append(fm.in_ids[ii]), dst.append(fm.out_ids[jj]), wt.append(v[jj, ii])
+        ref = analyze_graph(np.concatenate(src), np.concatenate(dst), np.concatenate(wt))
+        np.testing.assert_allclose(res.controls[c].tau, ref.tau, rtol=1e-12, atol=1e-12)
+        assert res.controls[c].alpha0 == pytest.approx(ref.alpha0, rel=1e-12)
+    assert res.weight_stats.get("rms") > 0

@@ -264,7 +264,7 @@ def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads, stats
             continue
         done = 0
         for n_out, n_in, w, kind in _matrix_blocks(tsrc, lay, m):
-            if stats_acc is not None:  # rival statistics on the block just read
+            if stats_acc is not None:  # controls / rival statistics on the block just read
                 stats_acc.add(m.name, w, kind)
             for table, t, dec, low in tables:
                 bad = _core.accumulate_matrix(table, w, kind, int(offs[m.in_layer]), t, dec, n_threads, low)
@@ -310,13 +310,12 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     if per_layer is None:
         if box != "edge":
             raise ValueError("path boxes need a sampled network (per_layer=S); the full network supports box='edge'")
-        if controls:  # controls / rival statistics
-            raise ValueError("controls need a sampled network (per_layer=S) in this version; the full network "
-                             "supports stats=True")
-        from .weight_stats import StatsAccumulator
-        acc = StatsAccumulator(threshold, n_threads) if stats else None
+        hook = None
+        if controls or stats:  # controls / rival statistics: fed the blocks the stream reads
+            from .controls import FullNetworkHook
+            hook = FullNetworkHook(lay, controls, scale_to, threshold, decimals, n_threads)
         tables, n_edges = _stream_full(tsrc_, lay, threshold, decimals, nfd_threshold if node_dimension else None,
-                                       n_threads, acc)
+                                       n_threads, hook)
         part = _core.table_log_partition(tables[0][0], threshold, decimals, min_edges, q.tolist(), n_threads)
         if part["centre"].size == 0:
             raise ValueError(f"{label}: no node kept in the full network (no node has min_edges={min_edges} "
@@ -331,8 +330,18 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
             dim[nfd["centre"]] = nfd["dimension"]
             codes = (np.searchsorted(lay.offsets, node, side="right") - 1).astype(np.int32)
             dims = NodeDimensions(_readonly(node), _readonly(codes), _readonly(dim), names, nfd_threshold)
+        ctl, wstats = None, None
+        if hook is not None:  # controls / rival statistics
+            hook.finish()
+            wstats = hook.acc.result() if stats or "scaled" in controls else None
+            ctl = {}
+            for c, table in hook.tables.items():
+                p = _core.table_log_partition(table, threshold, decimals, min_edges, q.tolist(), n_threads)
+                if p["centre"].size == 0:
+                    raise ValueError(f"{label}, control {c!r}: no node kept in the full network")
+                ctl[c] = spectrum_from_partition(p, q, decimals=decimals, n_distances=p["n_distances"], params=params)
         return SampleResult(label, None, spectrum, lay.n_nodes, n_edges, time.perf_counter() - t0, dims,
-                            lay.architecture, lay.name, weight_stats=acc.result() if acc is not None else None)
+                            lay.architecture, lay.name, controls=ctl or None, weight_stats=wstats)
     nets, wstats = None, None
     if controls or stats:  # controls / rival statistics: one read builds every network
         from .controls import build_variants

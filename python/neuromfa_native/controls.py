@@ -20,6 +20,9 @@ every control: their distance 1 never passes the filter.
 
 :func:`build_variants` reads each used matrix once (full rows), and from that one block builds
 the real network, every requested control and the rival statistics (:mod:`.weight_stats`).
+For a full network (``U`` = all of ``W``, RMS over all of ``W``) :class:`FullNetworkHook` gets
+the row blocks the streamed analysis reads, holds one tensor at a time, and fills one dense
+(node x key) table per control.
 """
 from __future__ import annotations
 
@@ -363,3 +366,72 @@ def scale_sentence(series) -> str:
         s = summ["scaled"]["E"][t]
         parts.append(f"with the scale growth removed (scaled) E = {s:.3f}")
     return "At the last checkpoint, " + "; ".join(parts) + "."
+
+
+# ---------------------------------------------------------------------------------------------
+# full networks: the controls from the row blocks the real analysis streams (no second read)
+
+
+class FullNetworkHook:
+    """Receives every row block :func:`~.analysis._stream_full` reads (``add``), keeps the rival
+    statistics, and per tensor (once its last block has come) accumulates each control's
+    matrix into the control's own dense (node x key) table.  Holds one tensor at a time."""
+
+    def __init__(self, lay, controls: Sequence[str], scale_to: Any, threshold: float, decimals: int,
+                 n_threads: int):
+        from . import _core
+        from .weight_stats import StatsAccumulator
+
+        if "scaled" in controls and scale_to is None:
+            raise ValueError("the 'scaled' control needs the baseline RMS (scale_to); it runs only in a series")
+        self.lay, self.controls, self.scale_to = lay, tuple(controls), scale_to
+        self.threshold, self.decimals, self.n_threads = float(threshold), int(decimals), int(n_threads)
+        self.acc = StatsAccumulator(threshold, n_threads)
+        self._spec = {m.name: m for m in lay.matrices if not m.is_synthetic}
+        _, nb = _core.key_range(self.threshold, self.decimals, 1.0)
+        self.tables = {c: np.zeros((lay.n_nodes, nb), np.uint32) for c in self.controls}
+        self._name: Optional[str] = None
+        self._blocks: list = []
+
+    def add(self, name: str, block: np.ndarray, kind: str) -> None:
+        if name != self._name:
+            self._flush()
+            self._name = name
+        self.acc.add(name, block, kind)
+        if self.controls:
+            self._blocks.append((block, kind))
+
+    def _values(self, block, kind) -> np.ndarray:
+        if kind == "f16":
+            return block.view(np.float16)
+        if kind == "bf16":
+            return (block.astype(np.uint32) << 16).view(np.float32)
+        return block
+
+    def _flush(self) -> None:
+        from . import _core
+
+        name, blocks = self._name, self._blocks
+        self._blocks = []
+        if name is None or not blocks or not self.controls:
+            return
+        m = self._spec[name]
+        kind = blocks[0][1]
+        raw = np.concatenate([b for b, _ in blocks]) if len(blocks) > 1 else blocks[0][0]
+        w = self._values(raw, kind)
+        r = self.acc.rms(name)
+        for c in self.controls:
+            rng = control_rng(None, name, c)
+            if c == "gaussian":
+                v, k = gaussian_control(w, r, rng), "f64"
+            elif c == "shuffle":
+                v, k = shuffle_control(raw, rng), kind
+            else:
+                factor = 1.0 if isinstance(self.scale_to, str) else float(self.scale_to[name]) / r
+                v, k = w.astype(np.float64) * factor, "f64"
+            _core.accumulate_matrix(self.tables[c], np.ascontiguousarray(v), k, int(self.lay.offsets[m.in_layer]),
+                                    self.threshold, self.decimals, self.n_threads, 1.0)
+
+    def finish(self) -> None:
+        self._flush()
+        self._name = None
