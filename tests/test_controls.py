@@ -169,3 +169,14 @@ def test_full_network_controls_equal_the_null_edge_lists(ckpts):
         np.testing.assert_allclose(res.controls[c].tau, ref.tau, rtol=1e-12, atol=1e-12)
         assert res.controls[c].alpha0 == pytest.approx(ref.alpha0, rel=1e-12)
     assert res.weight_stats.get("rms") > 0
+
+
+def test_path_box_controls_are_analyze_graph_on_the_null_network(ckpts):
+    from neuromfa_native import analyze_graph
+    res = analyze_sample(ckpts[1], 1, per_layer=S, box="path", controls=("shuffle", "gaussian"),
+                         node_dimension=False)
+    src, lay = load_layout(ckpts[1])
+    _, nets, _, _ = build_variants(src, lay, sample=1, per_layer=S, controls=("shuffle", "gaussian"))
+    for c, nin in nets.items():
+        ref = analyze_graph(nin.src, nin.dst, nin.weight, box="path")
+        np.testing.assert_array_equal(res.controls[c].tau, ref.tau)
