@@ -116,6 +116,7 @@ class SampleResult:
     # --- controls and rival statistics (SPEC 9, 10; see controls.py, weight_stats.py) ---
     controls: Optional[dict] = None       # {control name: Spectrum} of the null networks
     weight_stats: Optional[Any] = None    # weight_stats.WeightStats of the rows read
+    by_layer: Optional[tuple] = None      # by_layer.py: rows (group, alpha0, width, n_centres, note), SPEC 11
 
     @property
     def alpha0(self) -> float:
@@ -281,7 +282,7 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
                    threshold: float = 150.0, min_edges: int = 11, decimals: int = 0, q=None,
                    node_dimension: bool = True, nfd_threshold: float = 200.0, n_threads: Optional[int] = None,
                    revision: Optional[str] = None, label: Optional[str] = None, controls: Sequence[str] = (),
-                   stats: bool = False, scale_to: Any = None) -> SampleResult:
+                   stats: bool = False, scale_to: Any = None, by_layer: bool = False) -> SampleResult:
     """Spectrum of one sampled network (``per_layer=S``) or of the full network (``per_layer=None``).
 
     ``source`` is anything :func:`~neuromfa_native.sources.resolve_source` takes.  The same
@@ -293,7 +294,8 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     ``scale_to``) adds the spectra of null networks (SPEC 9) on the same sampled neurons, and
     ``stats=True`` the rival statistics (SPEC 10), both from the same read of the rows
     (:mod:`.controls`, :mod:`.weight_stats`); they land in ``result.controls`` and
-    ``result.weight_stats``.
+    ``result.weight_stats``.  ``by_layer=True`` adds the spectra of groups of centres (node-layer
+    kinds, blocks, node layers; SPEC 11, :mod:`.by_layer`) in ``result.by_layer``.
     """
     t0 = time.perf_counter()
     from .controls import check_controls  # controls / rival statistics
@@ -340,8 +342,13 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
                 if p["centre"].size == 0:
                     raise ValueError(f"{label}, control {c!r}: no node kept in the full network")
                 ctl[c] = spectrum_from_partition(p, q, decimals=decimals, n_distances=p["n_distances"], params=params)
+        layers = None
+        if by_layer:  # by_layer.py: rows of the dense table = out-edges of those centres
+            from .by_layer import by_layer_table_rows
+            layers = tuple(by_layer_table_rows(tables[0][0], lay, threshold=threshold, decimals=decimals,
+                                               min_edges=min_edges, q=q, n_threads=n_threads, params=params))
         return SampleResult(label, None, spectrum, lay.n_nodes, n_edges, time.perf_counter() - t0, dims,
-                            lay.architecture, lay.name, controls=ctl or None, weight_stats=wstats)
+                            lay.architecture, lay.name, controls=ctl or None, weight_stats=wstats, by_layer=layers)
     nets, wstats = None, None
     if controls or stats:  # controls / rival statistics: one read builds every network
         from .controls import build_variants
@@ -367,8 +374,13 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
         from .controls import spectra_of
         ctl = spectra_of(nets, label, sample, threshold=threshold, min_edges=min_edges, decimals=decimals, q=q,
                          box=box, direction=direction, n_threads=n_threads)
+    layers = None
+    if by_layer:  # by_layer.py: analyze_graph on the out-edges of each group of centres
+        from .by_layer import by_layer_rows
+        layers = tuple(by_layer_rows(nin, lay, threshold=threshold, min_edges=min_edges, decimals=decimals, q=q,
+                                     box=box, direction=direction, n_threads=n_threads))
     return SampleResult(label, int(sample), spectrum, nin.n_nodes, nin.n_edges, time.perf_counter() - t0, dims,
-                        nin.architecture, nin.layout, controls=ctl, weight_stats=wstats)
+                        nin.architecture, nin.layout, controls=ctl, weight_stats=wstats, by_layer=layers)
 
 
 def check_samples(samples: Any) -> tuple:
@@ -403,7 +415,8 @@ def analyze(source: Any, *, samples: Union[int, Sequence[int]] = 10, per_layer: 
             layout: Any = "reference", box: str = "edge", direction: str = "forward", threshold: float = 150.0,
             min_edges: int = 11, decimals: int = 0, q=None, filter: str = "none", node_dimension: bool = True,
             nfd_threshold: float = 200.0, n_threads: Optional[int] = None, revision: Optional[str] = None,
-            executor=None, progress: bool = False, controls: Sequence[str] = (), stats: bool = False) -> Analysis:
+            executor=None, progress: bool = False, controls: Sequence[str] = (), stats: bool = False,
+            by_layer: bool = False) -> Analysis:
     """Spectra of K sampled networks of one checkpoint and their aggregate (mean, spread).
 
     ``samples`` is K (samples 0..K-1) or explicit sample indices.  ``per_layer=None`` analyses
@@ -419,8 +432,9 @@ def analyze(source: Any, *, samples: Union[int, Sequence[int]] = 10, per_layer: 
     opts = dict(per_layer=per_layer, layout=layout, box=box, direction=direction, threshold=threshold,
                 min_edges=min_edges, decimals=decimals, q=q, node_dimension=node_dimension,
                 nfd_threshold=nfd_threshold, n_threads=n_threads, revision=revision)
-    if controls or stats:  # controls / rival statistics (analyze_sample validates them)
-        opts.update(controls=tuple(controls) if not isinstance(controls, str) else controls, stats=bool(stats))
+    if controls or stats or by_layer:  # controls / rival statistics / by layer (analyze_sample validates them)
+        opts.update(controls=tuple(controls) if not isinstance(controls, str) else controls, stats=bool(stats),
+                    by_layer=bool(by_layer))
     bar = progress_bar(len(ids), str(source), "sample", progress)
     if executor is not None:
         if not isinstance(source, (str, os.PathLike)):

@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="null-network controls: any of gaussian,shuffle,scaled (writes controls.csv)")
     a.add_argument("--stats", action="store_true",
                    help="rival weight statistics (rms, kurtosis, Weibull fit, ...; writes stats.csv)")
+    a.add_argument("--by-layer", action="store_true",
+                   help="spectra of node-layer kinds, blocks and node layers (writes by_layer.csv)")
     a.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
     a.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -259,7 +261,7 @@ def cmd_analyze(args) -> int:
             node_dimension=args.node_dimension, nfd_threshold=args.nfd_threshold, n_threads=n_threads,
             baseline=args.baseline, sort=not args.keep_order, out=args.out, overwrite=args.overwrite,
             executor=executor, progress=not args.quiet, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed,
-            controls=args.controls, stats=args.stats)
+            controls=args.controls, stats=args.stats, by_layer=args.by_layer)
     finally:
         close()
     with report_lock(args.out):  # `series` is the run's final state: nothing newer to load

@@ -184,6 +184,8 @@ def extras_to_npz(result, arrays: dict, meta: dict) -> None:
                 else:
                     m[f.name] = list(v) if isinstance(v, tuple) else v
             meta["controls"][c] = m
+    if result.by_layer is not None:
+        meta["by_layer"] = [dict(r) for r in result.by_layer]
     ws = result.weight_stats
     if ws is not None:
         arrays["ws.values"] = ws.values
@@ -214,6 +216,8 @@ def extras_from_npz(data: dict, meta: dict) -> dict:
             except TypeError as exc:
                 raise ValueError(f"control {c!r} spectrum fields do not match this library version: {exc}") from None
         out["controls"] = ctl
+    if meta.get("by_layer") is not None:
+        out["by_layer"] = tuple(meta["by_layer"])
     if meta.get("weight_stats"):
         m = meta["weight_stats"]
         out["weight_stats"] = WeightStats(tuple(m["tensors"]), tuple(m["statistics"]), data["ws.values"])
@@ -228,7 +232,7 @@ CONTROL_COLUMNS = ["step", "checkpoint", "control", "n", "alpha0_mean", "alpha0_
 STATS_COLUMNS = ["step", "checkpoint", "tensor", "statistic", "value"]
 
 
-def series_config(controls: Any, stats: bool, baseline_label: str) -> dict:
+def series_config(controls: Any, stats: bool, baseline_label: str, by_layer: bool = False) -> dict:
     """Keys added to a series' stored configuration (none when neither is asked for, so the
     configuration hash of a plain run is unchanged).  ``scaled`` results depend on the
     baseline, so its label is part of the configuration."""
@@ -238,6 +242,8 @@ def series_config(controls: Any, stats: bool, baseline_label: str) -> dict:
         out["controls"] = list(ctl)
     if stats:
         out["stats"] = True
+    if by_layer:
+        out["by_layer"] = True
     if "scaled" in ctl:
         out["scaled_baseline"] = baseline_label
     return out

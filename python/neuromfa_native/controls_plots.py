@@ -69,6 +69,11 @@ def write_control_plots(series, d: Path, *, dpi: int = 120) -> list:
         figs.append(("controls", fig))
     if series.stats_rows():
         figs.append(("statistics", plot_statistics(series)))
+    if series.config.get("by_layer"):
+        from .by_layer import plot_heatmap
+        fig = plot_heatmap(series)
+        if fig is not None:
+            figs.append(("by_layer", fig))
     for name, fig in figs:
         buf = io.BytesIO()
         try:

@@ -87,6 +87,9 @@ def write_tables(series, out: os.PathLike) -> list:
     stat_rows = series.stats_rows()
     if stat_rows:
         written += _write_table(out, "stats", stat_rows, STATS_COLUMNS)
+    if series.config.get("by_layer"):
+        from .by_layer import BY_LAYER_COLUMNS, series_rows
+        written += _write_table(out, "by_layer", series_rows(series), BY_LAYER_COLUMNS)
     arrays = series.spectra_arrays()
     buf = io.BytesIO()
     np.savez(buf, **arrays)

@@ -559,7 +559,7 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                    executor: Any = None, progress: bool = False, check_identical: bool = True,
                    n_bootstrap: int = 1000, ci: float = 0.95, seed: int = 0,
                    on_result: Optional[Callable[[Checkpoint, SampleResult], None]] = None,
-                   controls: Sequence[str] = (), stats: bool = False) -> Series:
+                   controls: Sequence[str] = (), stats: bool = False, by_layer: bool = False) -> Series:
     """Analyse a checkpoint series: K sampled networks per checkpoint, the same neurons in each.
 
     Parameters
@@ -596,6 +596,8 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
         null-network controls (``"gaussian"``, ``"shuffle"``, ``"scaled"``; SPEC 9) and rival
         statistics (SPEC 10) of every (checkpoint, sample), stored with its result; see
         :mod:`.controls` and :meth:`Series.quantities`.
+    by_layer:
+        spectra of node-layer kinds, blocks and node layers (SPEC 11, :mod:`.by_layer`).
     """
     from .store import RunStore
 
@@ -609,7 +611,7 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
     n_threads = None if n_threads is None else _check_threads(n_threads)
     b = _baseline_index(cps, baseline)
     from .controls import series_config, task_config  # controls / rival statistics (SPEC 9, 10)
-    config.update(series_config(controls, stats, cps[b].label))
+    config.update(series_config(controls, stats, cps[b].label, by_layer))
     bootstrap_emergence([[]], [[]], n_bootstrap=n_bootstrap, ci=ci, seed=seed)  # validates the options
     _check_executor(executor, n_threads)
     _check_layout(cps[0], config["layout"])

@@ -161,7 +161,7 @@ def result_to_npz(result: SampleResult, *, key: str, chash: str) -> bytes:
     if nd is not None:
         arrays["nd.node"], arrays["nd.layer"], arrays["nd.dimension"] = nd.node, nd.layer, nd.dimension
         meta["node_dimensions"] = dict(layer_names=list(nd.layer_names), threshold=nd.threshold)
-    if result.controls or result.weight_stats is not None:  # controls / rival statistics (controls.py)
+    if result.controls or result.weight_stats is not None or result.by_layer is not None:  # controls.py
         from .controls import extras_to_npz
         extras_to_npz(result, arrays, meta)
     body = dumps(meta)
