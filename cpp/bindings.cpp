@@ -275,17 +275,16 @@ PYBIND11_MODULE(_core, m) {
     }, py::arg("weight"), py::arg("weight_kind"), py::arg("threshold"), py::arg("n_threads"),
        "Sums of w, w^2, w^3, w^4, |w|, counts of zero/kept/non-finite weights and the |w| sum of each "
        "row of a 2-d block, one pass, ordered reduction.");
-    m.def("magnitude_histogram16", [](const carray<std::uint16_t>& bits, carray<std::int64_t>& counts,
-                                      int n_threads) {
-        if (counts.ndim() != 1 || counts.shape(0) != (1 << 15))
-            throw py::value_error("counts must be a 1-d int64 array of length 32768");
+    m.def("histogram16", [](const carray<std::uint16_t>& bits, carray<std::int64_t>& counts, int n_threads) {
+        if (counts.ndim() != 1 || counts.shape(0) != (1 << 16))
+            throw py::value_error("counts must be a 1-d int64 array of length 65536");
         auto* out = counts.mutable_data();
         const auto* b = bits.data();
         const std::int64_t n = bits.size();
         py::gil_scoped_release release;
-        magnitude_histogram16(b, n, out, n_threads);
+        histogram16(b, n, out, n_threads);
     }, py::arg("bits").noconvert(), py::arg("counts").noconvert(), py::arg("n_threads"),
-       "Adds the magnitude patterns (bits & 0x7fff) of 16-bit weights to a 32768-bin histogram.");
+       "Adds the bit patterns of 16-bit weights to a 65536-bin histogram (counts).");
     m.def("weibull_fit", [](const carray<double>& x, const carray<double>& c) {
         if (x.ndim() != 1 || c.ndim() != 1 || x.shape(0) != c.shape(0))
             throw py::value_error("x and c must be 1-d float64 arrays of the same length");

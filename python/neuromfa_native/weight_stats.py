@@ -17,15 +17,17 @@ Pooling ("all"): ``rms``, ``mean_abs``, ``kurtosis`` and ``kept_fraction`` are t
 read elements together (their sums add, so this is the element-weighted combination);
 ``mean_strength`` is the element-weighted mean of the per-tensor values; the Weibull fit is
 refitted on the pooled |w| exactly: for 16-bit weights each tensor keeps the histogram of its
-2^15 magnitude patterns (histograms add), for 32/64-bit weights the distinct |w| with their
+2^16 bit patterns (histograms add; the moments follow from it too), for 32/64-bit weights the distinct |w| with their
 counts. Zero weights enter the moments and ``kept_fraction`` but not the Weibull fit (a
 Weibull likelihood is 0 at |w| = 0); a tensor whose |w| are all equal has NaN Weibull values.
 
-All sums are computed by the C++ core (:func:`_core.weight_moments`) on the block that was just
-read for the network, so no weight byte is read twice.
+All per-element work is done by the C++ core on the block that was just read for the network
+(:func:`_core.histogram16` for 16-bit weights, :func:`_core.weight_moments` for wider ones), so
+no weight byte is read twice.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -97,21 +99,46 @@ class WeightStats:
                 for i, t in enumerate(self.tensors) for j, s in enumerate(self.statistics)]
 
 
+@functools.lru_cache(maxsize=2)
+def _pattern_values(kind: str) -> np.ndarray:
+    """float64 value of every 16-bit pattern (NaN/inf included) of ``kind``."""
+    bits = np.arange(1 << 16, dtype=np.uint32)
+    v = (bits.astype(np.uint16).view(np.float16).astype(np.float64) if kind == "f16"
+         else (bits << 16).view(np.float32).astype(np.float64))
+    v.setflags(write=False)
+    return v
+
+
+@functools.lru_cache(maxsize=4)
+def _pattern_powers(kind: str) -> tuple:
+    """(v, |v|, v^2, v^3, v^4) of every 16-bit pattern, non-finite patterns as 0."""
+    v = _pattern_values(kind)
+    v = np.where(np.isfinite(v), v, 0.0)
+    out = np.stack([v, np.abs(v), v * v, v * v * v, (v * v) * (v * v)])
+    out.setflags(write=False)
+    return out
+
+
 class StatsAccumulator:
     """Collects the sums and |w| summaries of each tensor as its rows are read; a tensor may
-    come in several row blocks (full networks are streamed)."""
+    come in several row blocks (full networks are streamed).
+
+    16-bit weights are counted into a histogram of their 2^16 bit patterns (one counting pass
+    in C++); every sum follows from it exactly.  32/64-bit weights go through
+    :func:`_core.weight_moments` and keep their distinct |w| with counts."""
 
     def __init__(self, threshold: float = 150.0, n_threads: int = -1):
         self.threshold = float(threshold)
         self.n_threads = int(n_threads)
-        self._sums: dict = {}
-        self._hist: dict = {}   # 16-bit: name -> int64[32768]
+        self._sums: dict = {}   # 32/64-bit: name -> sums
+        self._hist: dict = {}   # 16-bit: name -> (kind, int64[65536])
         self._vals: dict = {}   # 32/64-bit: name -> list of (unique |w|, counts)
-        self.rms_rows: dict = {}
+        self._rows: dict = {}   # name -> rows read
+        self._cache: dict = {}  # name -> sums (16-bit), dropped when the tensor gets a block
 
-    def add(self, name: str, block: np.ndarray, kind: Optional[str] = None) -> dict:
+    def add(self, name: str, block: np.ndarray, kind: Optional[str] = None) -> None:
         """Adds a 2-d ``(rows, cols)`` block of tensor ``name`` (``kind`` given when ``block``
-        holds 16-bit patterns as uint16); returns the block's sums."""
+        holds 16-bit patterns as uint16)."""
         block = np.asarray(block)
         if block.ndim != 2:
             raise ValueError(f"block of {name!r} must be 2-d, got shape {block.shape}")
@@ -120,39 +147,65 @@ class StatsAccumulator:
             data = flat.reshape(block.shape)
         else:
             data = np.ascontiguousarray(block)
+        self._rows[name] = self._rows.get(name, 0) + block.shape[0]
+        self._cache.pop(name, None)
+        if kind in ("f16", "bf16"):
+            h = self._hist.setdefault(name, (kind, np.zeros(1 << 16, np.int64)))
+            if h[0] != kind:
+                raise ValueError(f"tensor {name!r} mixes float16 and bfloat16 blocks")
+            if name in self._sums:
+                raise ValueError(f"tensor {name!r} mixes 16-bit and wider blocks")
+            _core.histogram16(data.reshape(-1), h[1], self.n_threads)
+            bad = int(h[1][~np.isfinite(_pattern_values(kind))].sum())
+            if bad:
+                raise ValueError(f"tensor {name!r} has {bad} non-finite weights (NaN or inf) in the read rows")
+            return
+        if name in self._hist:
+            raise ValueError(f"tensor {name!r} mixes 16-bit and wider blocks")
         m = _core.weight_moments(data, kind, self.threshold, self.n_threads)
         if m["n_nonfinite"]:
             raise ValueError(f"tensor {name!r} has {m['n_nonfinite']} non-finite weights (NaN or inf) in the read rows")
-        s = self._sums.setdefault(name, dict.fromkeys(_SUMS, 0))
+        s = self._sums.setdefault(name, dict.fromkeys(_SUMS[:-1], 0))
         for k in _SUMS[:-1]:
             s[k] += m[k]
-        s["n_rows"] += block.shape[0]
-        if kind in ("f16", "bf16"):
-            h = self._hist.setdefault(name, (kind, np.zeros(1 << 15, np.int64)))
-            if h[0] != kind:
-                raise ValueError(f"tensor {name!r} mixes float16 and bfloat16 blocks")
-            _core.magnitude_histogram16(data.reshape(-1), h[1], self.n_threads)
+        a = np.abs(data[data != 0]).astype(np.float64)
+        self._vals.setdefault(name, []).append(np.unique(a, return_counts=True))
+
+    def _sums_of(self, name: str) -> dict:
+        if name in self._cache:
+            s = dict(self._cache[name])
+        elif name in self._hist:
+            kind, h = self._hist[name]
+            nz = np.flatnonzero(h)  # sums over the patterns present (no BLAS: it may spin threads)
+            hf = h[nz].astype(np.float64)
+            p = _pattern_powers(kind)[:, nz]
+            sums = (p * hf).sum(axis=1)
+            a = p[1]
+            s = dict(n=int(hf.sum()), n_zero=int(hf[a == 0].sum()),
+                     n_kept=int(hf[(a >= 1 / self.threshold) & (a < 1)].sum()),
+                     s1=float(sums[0]), s2=float(sums[2]), s3=float(sums[3]), s4=float(sums[4]), s_abs=float(sums[1]))
+            self._cache[name] = dict(s)
         else:
-            a = np.abs(data[data != 0]).astype(np.float64)
-            self._vals.setdefault(name, []).append(np.unique(a, return_counts=True))
-        return m
+            s = dict(self._sums[name])
+        s["n_rows"] = self._rows[name]
+        return s
 
     def _weibull_data(self, names) -> tuple:
         xs, cs = [], []
         kinds = {self._hist[n][0] for n in names if n in self._hist}
         for kind in sorted(kinds):
             h = sum(self._hist[n][1] for n in names if n in self._hist and self._hist[n][0] == kind)
-            nz = np.flatnonzero(h)
-            bits = nz.astype(np.uint16)
-            x = (bits.view(np.float16).astype(np.float64) if kind == "f16"
-                 else (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64))
-            keep = x > 0
-            xs.append(x[keep]), cs.append(h[nz][keep].astype(np.float64))
+            hm = h[: 1 << 15] + h[1 << 15:]  # fold the sign: magnitude patterns
+            x = _pattern_values(kind)[: 1 << 15]
+            keep = (hm > 0) & (x > 0) & np.isfinite(x)
+            xs.append(x[keep]), cs.append(hm[keep].astype(np.float64))
         for n in names:
             for x, c in self._vals.get(n, ()):
                 xs.append(x), cs.append(c.astype(np.float64))
         if not xs:
             return np.zeros(0), np.zeros(0)
+        if len(xs) == 1:  # one histogram or one block: already distinct and sorted
+            return xs[0], cs[0]
         x, c = np.concatenate(xs), np.concatenate(cs)
         # merge equal values so the fit's input does not depend on how the blocks came
         u, inv = np.unique(x, return_inverse=True)
@@ -167,17 +220,19 @@ class StatsAccumulator:
                 s["n_kept"] / n, s["s_abs"] / s["n_rows"] if s["n_rows"] else np.nan]
 
     def result(self) -> WeightStats:
-        names = list(self._sums)
-        rows = [self._row(self._sums[n], [n]) for n in names]
-        pooled = {k: sum(self._sums[n][k] for n in names) for k in _SUMS}
+        names = list(self._rows)
+        sums = {n: self._sums_of(n) for n in names}
+        rows = [self._row(sums[n], [n]) for n in names]
+        pooled = {k: sum(sums[n][k] for n in names) for k in _SUMS}
         all_row = self._row(pooled, names)
         if names:  # mean_strength pooled: element-weighted mean of the per-tensor values
-            ns = np.array([self._sums[n]["n"] for n in names], dtype=float)
+            ns = np.array([sums[n]["n"] for n in names], dtype=float)
             ms = np.array([r[-1] for r in rows])
             all_row[-1] = float(ns @ ms / ns.sum())
         return WeightStats(tuple(names) + ("all",), STATISTICS, np.array(rows + [all_row], dtype=float))
 
     def rms(self, name: str) -> float:
         """RMS of the rows of ``name`` added so far."""
-        s = self._sums[name]
-        return float(np.sqrt(s["s2"] / s["n"])) if s["n"] else float("nan")
+        s = self._sums_of(name)
+        n, s2 = s["n"], s["s2"]
+        return float(np.sqrt(s2 / n)) if n else float("nan")

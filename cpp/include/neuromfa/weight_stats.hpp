@@ -73,20 +73,23 @@ WeightMoments weight_moments(Value&& value, std::int64_t rows, std::int64_t cols
     return m;
 }
 
-// Adds the magnitudes of 16-bit weights (float16 or bfloat16 bit patterns) to a histogram of
-// the 2^15 magnitude patterns: an exact, poolable summary of |w| for the Weibull fit.
-inline void magnitude_histogram16(const std::uint16_t* bits, std::int64_t n, std::int64_t* counts, int n_threads) {
-    const std::int64_t block = 1 << 16;
+// Adds 16-bit weights (float16 or bfloat16 bit patterns) to a histogram of the 2^16 patterns:
+// an exact, poolable summary from which every moment and the |w| distribution follow (one
+// counting pass, integer sums, so the result does not depend on the thread count).
+inline void histogram16(const std::uint16_t* bits, std::int64_t n, std::int64_t* counts, int n_threads) {
+    const std::int64_t block = std::int64_t(1) << 20;  // smaller inputs count on the calling thread
     const std::int64_t nb = n_blocks(n, block);
-    const int nt = resolve_threads(n_threads);
-    // each block counts into a per-block-group histogram; integer sums do not depend on order
-    const std::int64_t groups = std::min<std::int64_t>(nb, std::max(1, nt));
-    std::vector<std::vector<std::int64_t>> hist(static_cast<std::size_t>(groups), std::vector<std::int64_t>(1 << 15, 0));
+    const std::int64_t groups = std::min<std::int64_t>(nb, std::max(1, resolve_threads(n_threads)));
+    if (groups <= 1) {
+        for (std::int64_t i = 0; i < n; ++i) ++counts[bits[i]];
+        return;
+    }
+    std::vector<std::vector<std::int64_t>> hist(static_cast<std::size_t>(groups), std::vector<std::int64_t>(1 << 16, 0));
     parallel_for(groups, n_threads, [&](std::int64_t g) {
         auto& h = hist[static_cast<std::size_t>(g)];
         for (std::int64_t b = g; b < nb; b += groups) {
             const std::int64_t end = std::min(n, (b + 1) * block);
-            for (std::int64_t i = b * block; i < end; ++i) ++h[bits[i] & 0x7fffu];
+            for (std::int64_t i = b * block; i < end; ++i) ++h[bits[i]];
         }
     });
     for (const auto& h : hist)
