@@ -116,3 +116,22 @@ def test_sampled_network_stats_cover_the_read_rows(tmp_path):
     for s in ("rms", "mean_abs", "kurtosis", "kept_fraction"):
         assert ws.get(s) == pytest.approx(ref[s], rel=1e-9)
     assert ws.get("weibull_k") == pytest.approx(ref["weibull_k"], rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_weight_moments_16bit_equals_the_widened_values(kind):
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 1 << 16, (13, 17), dtype=np.uint16)
+    bits[(bits & 0x7C00) == 0x7C00] = 0 if kind == "f16" else bits[(bits & 0x7C00) == 0x7C00]
+    if kind == "f16":
+        wide = bits.view(np.float16).astype(np.float64)
+    else:
+        bits[(bits & 0x7F80) == 0x7F80] = 0
+        wide = (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    m = _core.weight_moments(bits, kind, 150.0, 2)
+    r = _core.weight_moments(np.ascontiguousarray(wide), "f64", 150.0, 2)
+    for k in ("n", "n_zero", "n_kept", "s1", "s2", "s_abs"):
+        assert m[k] == r[k], k
+    h = np.zeros(1 << 16, np.int64)
+    _core.histogram16(bits.reshape(-1), h, 2)
+    np.testing.assert_array_equal(h, np.bincount(bits.reshape(-1), minlength=1 << 16))
