@@ -315,7 +315,7 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
         hook = None
         if controls or stats:  # controls / rival statistics: fed the blocks the stream reads
             from .controls import FullNetworkHook
-            hook = FullNetworkHook(lay, controls, scale_to, threshold, decimals, n_threads)
+            hook = FullNetworkHook(lay, controls, scale_to, threshold, decimals, n_threads, stats=stats)
         tables, n_edges = _stream_full(tsrc_, lay, threshold, decimals, nfd_threshold if node_dimension else None,
                                        n_threads, hook)
         part = _core.table_log_partition(tables[0][0], threshold, decimals, min_edges, q.tolist(), n_threads)
@@ -335,7 +335,7 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
         ctl, wstats = None, None
         if hook is not None:  # controls / rival statistics
             hook.finish()
-            wstats = hook.acc.result() if stats or "scaled" in controls else None
+            wstats = hook.acc.result() if stats else None
             ctl = {}
             for c, table in hook.tables.items():
                 p = _core.table_log_partition(table, threshold, decimals, min_edges, q.tolist(), n_threads)

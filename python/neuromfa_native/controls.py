@@ -102,7 +102,7 @@ def build_variants(tsrc, lay, *, sample: int, per_layer: int, controls: Sequence
     wdt = _weight_dtype(tsrc, lay)
     offs = lay.offsets
     samples = lay.sample(int(per_layer), sample)
-    acc = StatsAccumulator(threshold, n_threads)
+    acc = StatsAccumulator(threshold, n_threads, distribution=stats)
     parts: dict = {c: [] for c in ("none",) + tuple(controls)}
     rms: dict = {}
     for m in lay.matrices:
@@ -384,7 +384,7 @@ class FullNetworkHook:
     matrix into the control's own dense (node x key) table.  Holds one tensor at a time."""
 
     def __init__(self, lay, controls: Sequence[str], scale_to: Any, threshold: float, decimals: int,
-                 n_threads: int):
+                 n_threads: int, stats: bool = True):
         from . import _core
         from .weight_stats import StatsAccumulator
 
@@ -392,7 +392,7 @@ class FullNetworkHook:
             raise ValueError("the 'scaled' control needs the baseline RMS (scale_to); it runs only in a series")
         self.lay, self.controls, self.scale_to = lay, tuple(controls), scale_to
         self.threshold, self.decimals, self.n_threads = float(threshold), int(decimals), int(n_threads)
-        self.acc = StatsAccumulator(threshold, n_threads)
+        self.acc = StatsAccumulator(threshold, n_threads, distribution=stats)
         self._spec = {m.name: m for m in lay.matrices if not m.is_synthetic}
         _, nb = _core.key_range(self.threshold, self.decimals, 1.0)
         self.tables = {c: np.zeros((lay.n_nodes, nb), np.uint32) for c in self.controls}

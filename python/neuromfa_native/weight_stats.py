@@ -17,13 +17,14 @@ Pooling ("all"): ``rms``, ``mean_abs``, ``kurtosis`` and ``kept_fraction`` are t
 read elements together (their sums add, so this is the element-weighted combination);
 ``mean_strength`` is the element-weighted mean of the per-tensor values; the Weibull fit is
 refitted on the pooled |w| exactly: for 16-bit weights each tensor keeps the histogram of its
-2^16 bit patterns (histograms add; the moments follow from it too), for 32/64-bit weights the distinct |w| with their
+2^16 bit patterns (histograms add), for 32/64-bit weights the distinct |w| with their
 counts. Zero weights enter the moments and ``kept_fraction`` but not the Weibull fit (a
 Weibull likelihood is 0 at |w| = 0); a tensor whose |w| are all equal has NaN Weibull values.
 
 All per-element work is done by the C++ core on the block that was just read for the network
-(:func:`_core.histogram16` for 16-bit weights, :func:`_core.weight_moments` for wider ones), so
-no weight byte is read twice.
+(:func:`_core.weight_moments`: one pass, per-row partial sums, ordered reduction; 16-bit
+weights widened exactly to float32 first; :func:`_core.histogram16` counts 16-bit patterns),
+so no weight byte is read twice.
 """
 from __future__ import annotations
 
@@ -109,32 +110,23 @@ def _pattern_values(kind: str) -> np.ndarray:
     return v
 
 
-@functools.lru_cache(maxsize=4)
-def _pattern_powers(kind: str) -> tuple:
-    """(v, |v|, v^2, v^3, v^4) of every 16-bit pattern, non-finite patterns as 0."""
-    v = _pattern_values(kind)
-    v = np.where(np.isfinite(v), v, 0.0)
-    out = np.stack([v, np.abs(v), v * v, v * v * v, (v * v) * (v * v)])
-    out.setflags(write=False)
-    return out
-
-
 class StatsAccumulator:
     """Collects the sums and |w| summaries of each tensor as its rows are read; a tensor may
     come in several row blocks (full networks are streamed).
 
-    16-bit weights are counted into a histogram of their 2^16 bit patterns (one counting pass
-    in C++); every sum follows from it exactly.  32/64-bit weights go through
-    :func:`_core.weight_moments` and keep their distinct |w| with counts."""
+    The moments come from :func:`_core.weight_moments` (16-bit weights widened exactly to
+    float32 first).  With ``distribution=True`` (the Weibull fit) 16-bit weights are also
+    counted into a histogram of their 2^16 bit patterns (:func:`_core.histogram16`), and wider
+    weights keep their distinct |w| with counts; the RMS alone (the controls) needs neither."""
 
-    def __init__(self, threshold: float = 150.0, n_threads: int = -1):
+    def __init__(self, threshold: float = 150.0, n_threads: int = -1, distribution: bool = True):
         self.threshold = float(threshold)
         self.n_threads = int(n_threads)
-        self._sums: dict = {}   # 32/64-bit: name -> sums
+        self.distribution = bool(distribution)  # keep the |w| summaries (Weibull); False: moments only
+        self._sums: dict = {}   # name -> sums
         self._hist: dict = {}   # 16-bit: name -> (kind, int64[65536])
         self._vals: dict = {}   # 32/64-bit: name -> list of (unique |w|, counts)
         self._rows: dict = {}   # name -> rows read
-        self._cache: dict = {}  # name -> sums (16-bit), dropped when the tensor gets a block
 
     def add(self, name: str, block: np.ndarray, kind: Optional[str] = None) -> None:
         """Adds a 2-d ``(rows, cols)`` block of tensor ``name`` (``kind`` given when ``block``
@@ -148,45 +140,33 @@ class StatsAccumulator:
         else:
             data = np.ascontiguousarray(block)
         self._rows[name] = self._rows.get(name, 0) + block.shape[0]
-        self._cache.pop(name, None)
-        if kind in ("f16", "bf16"):
-            h = self._hist.setdefault(name, (kind, np.zeros(1 << 16, np.int64)))
-            if h[0] != kind:
-                raise ValueError(f"tensor {name!r} mixes float16 and bfloat16 blocks")
-            if name in self._sums:
-                raise ValueError(f"tensor {name!r} mixes 16-bit and wider blocks")
-            _core.histogram16(data.reshape(-1), h[1], self.n_threads)
-            bad = int(h[1][~np.isfinite(_pattern_values(kind))].sum())
-            if bad:
-                raise ValueError(f"tensor {name!r} has {bad} non-finite weights (NaN or inf) in the read rows")
-            return
-        if name in self._hist:
+        sixteen = kind in ("f16", "bf16")
+        if (name in self._hist) != sixteen and name in self._sums:
             raise ValueError(f"tensor {name!r} mixes 16-bit and wider blocks")
-        m = _core.weight_moments(data, kind, self.threshold, self.n_threads)
+        if sixteen:  # moments of the exactly widened float32 values (a cheap vectorised widening)
+            wide = data.view(np.float16).astype(np.float32) if kind == "f16" else \
+                (data.astype(np.uint32) << 16).view(np.float32)
+            m = _core.weight_moments(np.ascontiguousarray(wide), "f32", self.threshold, self.n_threads)
+        else:
+            m = _core.weight_moments(data, kind, self.threshold, self.n_threads)
         if m["n_nonfinite"]:
             raise ValueError(f"tensor {name!r} has {m['n_nonfinite']} non-finite weights (NaN or inf) in the read rows")
         s = self._sums.setdefault(name, dict.fromkeys(_SUMS[:-1], 0))
         for k in _SUMS[:-1]:
             s[k] += m[k]
-        a = np.abs(data[data != 0]).astype(np.float64)
-        self._vals.setdefault(name, []).append(np.unique(a, return_counts=True))
+        if not self.distribution:
+            return
+        if sixteen:
+            h = self._hist.setdefault(name, (kind, np.zeros(1 << 16, np.int64)))
+            if h[0] != kind:
+                raise ValueError(f"tensor {name!r} mixes float16 and bfloat16 blocks")
+            _core.histogram16(data.reshape(-1), h[1], self.n_threads)
+        else:
+            a = np.abs(data[data != 0]).astype(np.float64)
+            self._vals.setdefault(name, []).append(np.unique(a, return_counts=True))
 
     def _sums_of(self, name: str) -> dict:
-        if name in self._cache:
-            s = dict(self._cache[name])
-        elif name in self._hist:
-            kind, h = self._hist[name]
-            nz = np.flatnonzero(h)  # sums over the patterns present (no BLAS: it may spin threads)
-            hf = h[nz].astype(np.float64)
-            p = _pattern_powers(kind)[:, nz]
-            sums = (p * hf).sum(axis=1)
-            a = p[1]
-            s = dict(n=int(hf.sum()), n_zero=int(hf[a == 0].sum()),
-                     n_kept=int(hf[(a >= 1 / self.threshold) & (a < 1)].sum()),
-                     s1=float(sums[0]), s2=float(sums[2]), s3=float(sums[3]), s4=float(sums[4]), s_abs=float(sums[1]))
-            self._cache[name] = dict(s)
-        else:
-            s = dict(self._sums[name])
+        s = dict(self._sums[name])
         s["n_rows"] = self._rows[name]
         return s
 
