@@ -3,11 +3,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "neuromfa/boxes.hpp"
 #include "neuromfa/nfd.hpp"
+#include "neuromfa/onehop.hpp"
 #include "neuromfa/partition.hpp"
 #include "neuromfa/paths.hpp"
-#include "neuromfa/weight_stats.hpp"  // rival statistics (SPEC 10)
+#include "neuromfa/stream.hpp"
+#include "neuromfa/weight_stats.hpp"
 
 namespace py = pybind11;
 using namespace neuromfa;
@@ -58,6 +59,12 @@ void put_partition(py::dict& d, Partition&& p, std::size_t n_q) {
     d["log_z"] = to_numpy(std::move(p.log_z), {static_cast<py::ssize_t>(n_q), n_r});
 }
 
+// A dense (node x key) table whose columns are the filter's keys.
+void check_table(const carray<std::uint32_t>& table, const DistanceFilter& filter) {
+    if (table.ndim() != 2 || table.shape(1) != filter.n_keys())
+        throw py::value_error("table must have shape (n_nodes, " + std::to_string(filter.n_keys()) + ")");
+}
+
 py::dict onehop_boxes_py(const carray<std::int64_t>& src, const py::array& weight, const std::string& weight_kind,
                          double threshold, int decimals, std::int64_t min_edges, int n_threads, double lower) {
     const WeightView w = weight_view(weight, weight_kind);
@@ -93,7 +100,7 @@ py::dict log_partition_py(const carray<std::int64_t>& indptr, const carray<std::
 
 py::tuple key_range_py(double threshold, int decimals, double lower) {
     const DistanceFilter filter(threshold, decimals, lower);
-    return py::make_tuple(filter.min_key(), filter.max_key() - filter.min_key() + 1);
+    return py::make_tuple(filter.min_key(), filter.n_keys());
 }
 
 std::int64_t accumulate_matrix_py(py::array table, const py::array& weight,
@@ -101,7 +108,7 @@ std::int64_t accumulate_matrix_py(py::array table, const py::array& weight,
                                   int decimals, int n_threads, double lower) {
     const WeightView w = weight_view(weight, weight_kind, 2);
     const DistanceFilter filter(threshold, decimals, lower);
-    const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
+    const std::int64_t nb = filter.n_keys();
     // the caller's own array, never a converted copy: the counts must land in it
     if (!table.dtype().is(py::dtype::of<std::uint32_t>()) || !(table.flags() & py::array::c_style) ||
         table.ndim() != 2 || table.shape(1) != nb || !table.writeable())
@@ -116,13 +123,11 @@ std::int64_t accumulate_matrix_py(py::array table, const py::array& weight,
 py::dict table_histogram_py(const carray<std::uint32_t>& table, double threshold, int decimals, std::int64_t min_edges,
                             int n_threads, double lower) {
     const DistanceFilter filter(threshold, decimals, lower);
-    const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
-    if (table.ndim() != 2 || table.shape(1) != nb)
-        throw py::value_error("table must have shape (n_nodes, " + std::to_string(nb) + ")");
+    check_table(table, filter);
     BoxHistogram h;
     {
         py::gil_scoped_release release;
-        h = table_to_histogram(table.data(), table.shape(0), nb, filter.min_key(), 0, min_edges, n_threads);
+        h = table_to_histogram(table.data(), table.shape(0), filter.n_keys(), filter.min_key(), 0, min_edges, n_threads);
     }
     return histogram_dict(std::move(h));
 }
@@ -137,8 +142,7 @@ py::dict path_boxes_py(const carray<std::int64_t>& src, const carray<std::int64_
     BoxHistogram h;
     {
         py::gil_scoped_release release;
-        const DistanceGraph g = build_distance_graph(src.data(), dst.data(), w, src.shape(0), filter, undirected, n_threads);
-        h = path_boxes(g, filter, min_edges, n_threads);
+        h = path_boxes(src.data(), dst.data(), w, src.shape(0), filter, min_edges, undirected, n_threads);
     }
     return histogram_dict(std::move(h));
 }
@@ -148,11 +152,10 @@ py::array_t<double> node_fractal_dimension_py(const carray<std::int64_t>& indptr
     if (indptr.ndim() != 1 || indptr.shape(0) < 1 || key.shape(0) != count.shape(0) || indptr.at(indptr.shape(0) - 1) != key.shape(0))
         throw py::value_error("indptr, key and count must form a CSR histogram");
     const HistogramView h{indptr.data(), key.data(), count.data(), indptr.shape(0) - 1};
-    validate_histogram(h);
     std::vector<double> nfd;
     {
         py::gil_scoped_release release;
-        nfd = node_fractal_dimension(CsrSource{h}, Rounding(0), n_threads);
+        nfd = node_fractal_dimension(h, n_threads);
     }
     return to_numpy(std::move(nfd));
 }
@@ -160,48 +163,74 @@ py::array_t<double> node_fractal_dimension_py(const carray<std::int64_t>& indptr
 py::dict table_log_partition_py(const carray<std::uint32_t>& table, double threshold, int decimals,
                                 std::int64_t min_edges, const std::vector<double>& q, int n_threads, double lower) {
     const DistanceFilter filter(threshold, decimals, lower);
-    const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
-    if (table.ndim() != 2 || table.shape(1) != nb)
-        throw py::value_error("table must have shape (n_nodes, " + std::to_string(nb) + ")");
-    std::int64_t n_sources = 0, n_distances = 0;
-    Partition p;
-    std::vector<std::int64_t> rows;
+    check_table(table, filter);
+    TablePartition p;
     {
         py::gil_scoped_release release;
-        TableSource src = table_source(table.data(), table.shape(0), nb, filter.min_key(), min_edges, n_sources,
-                                       n_distances, n_threads);
-        if (src.size() > 0) p = log_partition_table(src, filter.rounding(), q, n_threads);
-        rows = std::move(src.rows);
+        p = table_log_partition(table.data(), table.shape(0), filter, min_edges, q, n_threads);
     }
     py::dict d;
-    d["centre"] = to_numpy(std::move(rows));
-    d["n_sources"] = n_sources;
-    d["n_distances"] = n_distances;
-    put_partition(d, std::move(p), q.size());
+    d["centre"] = to_numpy(std::move(p.centre));
+    d["n_sources"] = p.n_sources;
+    d["n_distances"] = p.n_distances;
+    put_partition(d, std::move(p.partition), q.size());
     return d;
 }
 
 py::dict table_node_fractal_dimension_py(const carray<std::uint32_t>& table, double threshold,
                                          std::int64_t min_distances, int n_threads) {
-    const DistanceFilter filter(threshold, 0, 0.0);  // SPEC 5: 0 < d <= T, integer radii
-    const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
-    if (table.ndim() != 2 || table.shape(1) != nb)
-        throw py::value_error("table must have shape (n_nodes, " + std::to_string(nb) + ")");
-    std::int64_t n_sources = 0, n_distances = 0;
-    std::vector<double> nfd;
-    std::vector<std::int64_t> rows;
+    check_table(table, nfd_filter(threshold));
+    TableDimensions nfd;
     {
         py::gil_scoped_release release;
-        TableSource src = table_source(table.data(), table.shape(0), nb, filter.min_key(), min_distances, n_sources,
-                                       n_distances, n_threads);
-        nfd = node_fractal_dimension(src, filter.rounding(), n_threads);
-        rows = std::move(src.rows);
+        nfd = table_node_fractal_dimension(table.data(), table.shape(0), threshold, min_distances, n_threads);
     }
     py::dict d;
-    d["centre"] = to_numpy(std::move(rows));
-    d["dimension"] = to_numpy(std::move(nfd));
+    d["centre"] = to_numpy(std::move(nfd.centre));
+    d["dimension"] = to_numpy(std::move(nfd.dimension));
     return d;
 }
+
+// ---- rival statistics (docs/controls.md): weight_stats.hpp ----------------------------------------
+py::dict weight_moments_py(const py::array& weight, const std::string& weight_kind, double threshold, int n_threads) {
+    const WeightView w = weight_view(weight, weight_kind, 2);
+    const std::int64_t rows = weight.shape(0), cols = weight.shape(1);
+    WeightMoments mo;
+    {
+        py::gil_scoped_release release;
+        mo = weight_moments(w, rows, cols, threshold, n_threads);
+    }
+    py::dict d;
+    d["n"] = mo.n, d["n_zero"] = mo.n_zero, d["n_kept"] = mo.n_kept, d["n_nonfinite"] = mo.n_nonfinite;
+    d["s1"] = mo.s1, d["s2"] = mo.s2, d["s3"] = mo.s3, d["s4"] = mo.s4, d["s_abs"] = mo.s_abs;
+    d["row_abs"] = to_numpy(std::move(mo.row_abs));
+    return d;
+}
+
+std::int64_t histogram16_py(const carray<std::uint16_t>& bits, carray<std::int64_t>& counts, int n_threads) {
+    if (counts.ndim() != 1 || counts.shape(0) != (1 << 16) || !counts.writeable())
+        throw py::value_error("counts must be a writeable 1-d int64 array of length 65536");
+    auto* out = counts.mutable_data();
+    const auto* b = bits.data();
+    const std::int64_t n = bits.size();
+    py::gil_scoped_release release;
+    histogram16(b, n, out, n_threads);
+    return n;
+}
+
+py::dict weibull_fit_py(const carray<double>& x, const carray<double>& c) {
+    if (x.ndim() != 1 || c.ndim() != 1 || x.shape(0) != c.shape(0))
+        throw py::value_error("x and c must be 1-d float64 arrays of the same length");
+    WeibullFit f;
+    {
+        py::gil_scoped_release release;
+        f = weibull_fit(x.data(), c.data(), x.shape(0));
+    }
+    py::dict d;
+    d["shape"] = f.shape, d["scale"] = f.scale, d["iterations"] = f.iterations, d["converged"] = f.converged;
+    return d;
+}
+// ---- end rival statistics -----------------------------------------------------------------------
 
 }  // namespace
 
@@ -239,64 +268,13 @@ PYBIND11_MODULE(_core, m) {
           py::arg("n_threads"), "Path-box histograms: rounded shortest-path distances within the threshold.");
     m.def("node_fractal_dimension", &node_fractal_dimension_py, py::arg("indptr").noconvert(), py::arg("key").noconvert(), py::arg("count").noconvert(),
           py::arg("n_threads"), "Node fractal dimension (SPEC 5) of every centre of an integer-keyed histogram.");
-
-    // ---- rival statistics (SPEC 10): weight_stats.hpp --------------------------------------
-    m.def("weight_moments", [](const py::array& weight, const std::string& weight_kind, double threshold,
-                               int n_threads) {
-        if (weight.ndim() != 2) throw py::value_error("weight must be a 2-d (rows x cols) block");
-        const WeightView w = weight_view(weight, weight_kind, 2);
-        const std::int64_t rows = weight.shape(0), cols = weight.shape(1);
-        WeightMoments mo;
-        {
-            py::gil_scoped_release release;
-            if (w.kind == WeightKind::f64) {
-                const auto* p = static_cast<const double*>(w.data);
-                mo = weight_moments([p](std::int64_t i) { return p[i]; }, rows, cols, threshold, n_threads);
-            } else if (w.kind == WeightKind::f32) {
-                const auto* p = static_cast<const float*>(w.data);
-                mo = weight_moments([p](std::int64_t i) { return static_cast<double>(p[i]); }, rows, cols, threshold,
-                                    n_threads);
-            } else {
-                std::vector<double> table(1 << 16);
-                const bool bf = w.kind == WeightKind::bf16;
-                for (std::uint32_t h = 0; h < (1u << 16); ++h)
-                    table[h] = bf ? bfloat16_to_double(static_cast<std::uint16_t>(h))
-                                  : half_to_double(static_cast<std::uint16_t>(h));
-                const auto* p = static_cast<const std::uint16_t*>(w.data);
-                const double* t = table.data();
-                mo = weight_moments([p, t](std::int64_t i) { return t[p[i]]; }, rows, cols, threshold, n_threads);
-            }
-        }
-        py::dict d;
-        d["n"] = mo.n, d["n_zero"] = mo.n_zero, d["n_kept"] = mo.n_kept, d["n_nonfinite"] = mo.n_nonfinite;
-        d["s1"] = mo.s1, d["s2"] = mo.s2, d["s3"] = mo.s3, d["s4"] = mo.s4, d["s_abs"] = mo.s_abs;
-        d["row_abs"] = to_numpy(std::move(mo.row_abs));
-        return d;
-    }, py::arg("weight"), py::arg("weight_kind"), py::arg("threshold"), py::arg("n_threads"),
-       "Sums of w, w^2, w^3, w^4, |w|, counts of zero/kept/non-finite weights and the |w| sum of each "
-       "row of a 2-d block, one pass, ordered reduction.");
-    m.def("histogram16", [](const carray<std::uint16_t>& bits, carray<std::int64_t>& counts, int n_threads) {
-        if (counts.ndim() != 1 || counts.shape(0) != (1 << 16))
-            throw py::value_error("counts must be a 1-d int64 array of length 65536");
-        auto* out = counts.mutable_data();
-        const auto* b = bits.data();
-        const std::int64_t n = bits.size();
-        py::gil_scoped_release release;
-        histogram16(b, n, out, n_threads);
-    }, py::arg("bits").noconvert(), py::arg("counts").noconvert(), py::arg("n_threads"),
-       "Adds the bit patterns of 16-bit weights to a 65536-bin histogram (counts).");
-    m.def("weibull_fit", [](const carray<double>& x, const carray<double>& c) {
-        if (x.ndim() != 1 || c.ndim() != 1 || x.shape(0) != c.shape(0))
-            throw py::value_error("x and c must be 1-d float64 arrays of the same length");
-        WeibullFit f;
-        {
-            py::gil_scoped_release release;
-            f = weibull_fit(x.data(), c.data(), x.shape(0));
-        }
-        py::dict d;
-        d["shape"] = f.shape, d["scale"] = f.scale, d["iterations"] = f.iterations, d["converged"] = f.converged;
-        return d;
-    }, py::arg("x").noconvert(), py::arg("c").noconvert(),
-       "Weibull maximum-likelihood fit (location 0) of positive values x with weights c.");
-    // ---- end rival statistics ---------------------------------------------------------------
+    // rival statistics (docs/controls.md)
+    m.def("weight_moments", &weight_moments_py, py::arg("weight"), py::arg("weight_kind"), py::arg("threshold"),
+          py::arg("n_threads"),
+          "Sums of w, w^2, w^3, w^4, |w|, counts of zero/kept/non-finite weights and the |w| sum of each "
+          "row of a 2-d block, one pass, ordered reduction.");
+    m.def("histogram16", &histogram16_py, py::arg("bits").noconvert(), py::arg("counts").noconvert(), py::arg("n_threads"),
+          "Adds the bit patterns of 16-bit weights to a 65536-bin histogram (counts); returns how many.");
+    m.def("weibull_fit", &weibull_fit_py, py::arg("x").noconvert(), py::arg("c").noconvert(),
+          "Weibull maximum-likelihood fit (location 0) of positive values x with weights c.");
 }

@@ -27,15 +27,16 @@ the row blocks the streamed analysis reads, holds one tensor at a time, and fill
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .nin import _check_finite, _edges, _make_nin, _weight_dtype
+from . import _validation as check
+from .config import CONTROLS
+from .nin import block_edges, check_finite, load_layout, make_nin, weight_dtype
 
 __all__ = ["CONTROLS", "check_controls", "control_rng", "gaussian_control", "shuffle_control", "build_variants"]
-
-CONTROLS = ("gaussian", "shuffle", "scaled")
 
 #: ``scale_to`` value of the baseline checkpoint itself (factor 1).
 BASELINE = "baseline"
@@ -43,21 +44,11 @@ BASELINE = "baseline"
 
 def check_controls(controls: Any, *, series: bool) -> tuple:
     """Validated control names in canonical order; ``scaled`` only in a series."""
-    if controls is None:
-        return ()
-    if isinstance(controls, str):
-        controls = [c for c in controls.split(",") if c.strip()]
-    try:
-        names = [str(c).strip() for c in controls]
-    except TypeError:
-        raise TypeError(f"controls must be a sequence of names from {CONTROLS}, got {controls!r}") from None
-    bad = [c for c in names if c not in CONTROLS]
-    if bad:
-        raise ValueError(f"unknown control(s) {bad}; choose from {CONTROLS}")
+    names = check.names(controls, "controls", CONTROLS)
     if "scaled" in names and not series:
         raise ValueError("the 'scaled' control needs a series (its baseline RMS comes from the baseline checkpoint); "
                          "use analyze_series, or controls=('gaussian', 'shuffle')")
-    return tuple(c for c in CONTROLS if c in names)
+    return names
 
 
 def control_rng(sample: Optional[int], tensor: str, control: str) -> np.random.Generator:
@@ -99,7 +90,7 @@ def build_variants(tsrc, lay, *, sample: int, per_layer: int, controls: Sequence
 
     if "scaled" in controls and scale_to is None:
         raise ValueError("the 'scaled' control needs the baseline RMS (scale_to); it runs only in a series")
-    wdt = _weight_dtype(tsrc, lay)
+    wdt = weight_dtype(tsrc, lay)
     offs = lay.offsets
     samples = lay.sample(int(per_layer), sample)
     acc = StatsAccumulator(threshold, n_threads, distribution=stats)
@@ -109,16 +100,16 @@ def build_variants(tsrc, lay, *, sample: int, per_layer: int, controls: Sequence
         in_idx, out_idx = samples[m.in_layer], samples[m.out_layer]
         ids = (offs[m.in_layer] + in_idx, offs[m.out_layer] + out_idx)
         if m.is_synthetic:
-            e = _edges(m.synthetic(out_idx, in_idx).astype(wdt), *ids)
+            e = block_edges(m.synthetic(out_idx, in_idx).astype(wdt), *ids)
             for c in parts:
                 parts[c].append(e)
             continue
         rows, u = _read_rows(tsrc, m, out_idx, in_idx)
-        _check_finite(rows, m.name, "the read rows")
+        check_finite(rows, m.name, "the read rows")
         acc.add(m.name, rows)
         r = rms[m.name] = acc.rms(m.name)
         u = u.astype(wdt, copy=False)
-        parts["none"].append(_edges(u, *ids))
+        parts["none"].append(block_edges(u, *ids))
         for c in controls:
             rng = control_rng(sample, m.name, c)
             if c == "gaussian":
@@ -137,16 +128,74 @@ def build_variants(tsrc, lay, *, sample: int, per_layer: int, controls: Sequence
                     if not np.isfinite(factor):
                         raise ValueError(f"tensor {m.name!r}: the read rows have RMS {r}; cannot rescale to the baseline")
                 v = u.astype(np.float64) * factor
-            parts[c].append(_edges(v, *ids))
+            parts[c].append(block_edges(v, *ids))
     node_ids = np.sort(np.concatenate([offs[k] + s for k, s in enumerate(samples)]))
 
     def make(c):
         ps = parts[c]
         dt = wdt if c in ("none", "shuffle") else np.dtype(np.float64)
-        return _make_nin(ps, node_ids, lay, dt, int(sample), int(per_layer))
+        return make_nin(ps, node_ids, lay, dt, int(sample), int(per_layer))
 
     nets = {c: make(c) for c in controls}
     return make("none"), nets, (acc.result() if stats else None), rms
+
+
+@dataclass
+class SampledVariants:
+    """The real sampled network, the controls' networks and the statistics of one read."""
+
+    lay: Any
+    nin: Any
+    nets: dict
+    weight_stats: Any
+
+    @classmethod
+    def build(cls, tsrc, sample: int, cfg, scale_to: Any, n_threads: int) -> "SampledVariants":
+        tsrc_, lay = load_layout(tsrc, cfg.layout)
+        nin, nets, ws, _ = build_variants(tsrc_, lay, sample=sample, per_layer=cfg.per_layer, controls=cfg.controls,
+                                          stats=cfg.stats, scale_to=scale_to, threshold=cfg.threshold,
+                                          n_threads=n_threads)
+        return cls(lay=lay, nin=nin, nets=nets, weight_stats=ws)
+
+    def extras(self, label: str, cfg, n_threads: int) -> dict:
+        """``controls``, ``weight_stats`` and ``by_layer`` of the sample's result."""
+        from .by_layer import by_layer_rows
+
+        out: dict = dict(weight_stats=self.weight_stats)
+        if self.nets:
+            out["controls"] = spectra_of(self.nets, label, self.nin.sample, config=cfg, n_threads=n_threads)
+        if cfg.by_layer:
+            out["by_layer"] = tuple(by_layer_rows(self.nin, self.lay, config=cfg, n_threads=n_threads))
+        return out
+
+
+def full_network_extras(hook: Optional["FullNetworkHook"], table: np.ndarray, lay, cfg, label: str,
+                        n_threads: int) -> dict:
+    """``controls``, ``weight_stats`` and ``by_layer`` of a streamed full network's result:
+    each control's table through the same partition as the real one; the by-layer groups from
+    the real table's rows."""
+    from . import _core
+    from .by_layer import by_layer_table_rows
+    from .engine import spectrum_from_partition
+
+    out: dict = {}
+    params = dict(box=cfg.box, threshold=cfg.threshold, min_edges=cfg.min_edges, decimals=cfg.decimals)
+    if hook is not None:
+        hook.finish()
+        out["weight_stats"] = hook.acc.result() if cfg.stats else None
+        ctl = {}
+        for c, t in hook.tables.items():
+            p = _core.table_log_partition(t, cfg.threshold, cfg.decimals, cfg.min_edges, list(cfg.q), n_threads)
+            if p["centre"].size == 0:
+                raise ValueError(f"{label}, control {c!r}: no node kept in the full network")
+            ctl[c] = spectrum_from_partition(p, np.asarray(cfg.q), decimals=cfg.decimals,
+                                             n_distances=p["n_distances"], params=params)
+        out["controls"] = ctl or None
+    if cfg.by_layer:
+        out["by_layer"] = tuple(by_layer_table_rows(table, lay, threshold=cfg.threshold, decimals=cfg.decimals,
+                                                    min_edges=cfg.min_edges, q=np.asarray(cfg.q),
+                                                    n_threads=n_threads, params=params))
+    return out
 
 
 def spectra_of(nets: dict, label: str, sample: Any, **graph_opts) -> dict:
@@ -232,38 +281,17 @@ CONTROL_COLUMNS = ["step", "checkpoint", "control", "n", "alpha0_mean", "alpha0_
 STATS_COLUMNS = ["step", "checkpoint", "tensor", "statistic", "value"]
 
 
-def series_config(controls: Any, stats: bool, baseline_label: str, by_layer: bool = False) -> dict:
-    """Keys added to a series' stored configuration (none when neither is asked for, so the
-    configuration hash of a plain run is unchanged).  ``scaled`` results depend on the
-    baseline, so its label is part of the configuration."""
-    ctl = check_controls(controls, series=True)
-    out: dict = {}
-    if ctl:
-        out["controls"] = list(ctl)
-    if stats:
-        out["stats"] = True
-    if by_layer:
-        out["by_layer"] = True
-    if "scaled" in ctl:
-        out["scaled_baseline"] = baseline_label
-    return out
-
-
-def task_config(config: dict, sample: Any, is_baseline: bool, baseline_result: Any) -> dict:
-    """The options of one (checkpoint, sample) task: ``scale_to`` from the baseline's result of
-    the same sample (``"baseline"`` on the baseline itself)."""
-    cfg = {k: v for k, v in config.items() if k != "scaled_baseline"}
-    if "scaled" in cfg.get("controls", ()):
-        cfg["stats"] = True  # the RMS of the read rows, kept for the checkpoints after
-        if is_baseline:
-            cfg["scale_to"] = BASELINE
-        else:
-            ws = getattr(baseline_result, "weight_stats", None)
-            if ws is None:
-                raise ValueError(f"sample {sample}: the baseline's result is missing or has no statistics; the "
-                                 "'scaled' control needs the baseline's RMS (rerun to retry the baseline)")
-            cfg["scale_to"] = {t: ws.get("rms", t) for t in ws.tensors if t != "all"}
-    return cfg
+def scale_to_of(baseline_result: Any, sample: Any, is_baseline: bool) -> Any:
+    """The ``scale_to`` of one (checkpoint, sample) task of a series with the ``scaled`` control:
+    ``"baseline"`` on the baseline itself, else ``{tensor: RMS}`` of the baseline's result of
+    the same sample (its read rows are the same rows)."""
+    if is_baseline:
+        return BASELINE
+    ws = getattr(baseline_result, "weight_stats", None)
+    if ws is None:
+        raise ValueError(f"sample {sample}: the baseline's result is missing or has no statistics; the "
+                         "'scaled' control needs the baseline's RMS (rerun to retry the baseline)")
+    return {t: ws.get("rms", t) for t in ws.tensors if t != "all"}
 
 
 def _filtered(spectra: list, filter: str) -> tuple:
@@ -275,7 +303,7 @@ def control_summary(series) -> dict:
     """``{control: dict(n, alpha0_mean, alpha0_sd, width_mean, width_sd, E, E_lo, E_hi)}`` of
     arrays over the checkpoints; the real network is control ``"none"``.  E follows SPEC 4
     relative to the series' baseline, its interval the series' bootstrap settings."""
-    from .series import bootstrap_emergence
+    from .stats import bootstrap_emergence
 
     names = ["none"] + list(series.config.get("controls", ()))
     b = series.baseline

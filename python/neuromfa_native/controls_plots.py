@@ -6,7 +6,14 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from .plotting import _axes, step_axis
+from .plotting import step_axis
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+        _, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    return ax
 
 __all__ = ["plot_control_emergence", "plot_statistics", "write_control_plots"]
 

@@ -23,11 +23,11 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .controls import CONTROL_COLUMNS, STATS_COLUMNS, scale_sentence
 from .store import atomic_write_bytes, atomic_write_text, dumps, run_info
 
 __all__ = ["format_table", "write_report", "write_tables"]
 
-PLOTS = ("spectra", "alpha0", "width", "emergence", "node_dimensions", "overview")
 
 
 def _csv_bytes(rows: list, columns: list) -> bytes:
@@ -81,15 +81,7 @@ def write_tables(series, out: os.PathLike) -> list:
     crow = series.checkpoint_rows()
     written += _write_table(out, "checkpoints", crow, list(crow[0]))
     written += _write_table(out, "node_dimensions", series.node_dimension_rows(), NODE_DIM_COLUMNS)
-    from .controls import CONTROL_COLUMNS, STATS_COLUMNS, scale_sentence  # controls / rival statistics
-    if series.config.get("controls"):
-        written += _write_table(out, "controls", series.control_rows(), CONTROL_COLUMNS)
-    stat_rows = series.stats_rows()
-    if stat_rows:
-        written += _write_table(out, "stats", stat_rows, STATS_COLUMNS)
-    if series.config.get("by_layer"):
-        from .by_layer import BY_LAYER_COLUMNS, series_rows
-        written += _write_table(out, "by_layer", series_rows(series), BY_LAYER_COLUMNS)
+    written += _write_control_tables(series, out)  # controls / rival statistics / by layer
     arrays = series.spectra_arrays()
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -100,7 +92,8 @@ def write_tables(series, out: os.PathLike) -> list:
         filter=series.filter, samples=list(series.samples), bootstrap=series.bootstrap,
         complete=series.complete, missing=[list(m) for m in series.missing],
         identical=_identical_groups(series), n_computed=series.n_computed, n_reused=series.n_reused,
-        checkpoints=[{k: _finite(v) for k, v in r.items()} for r in crow])
+        checkpoints=[{k: _finite(v) for k, v in r.items()} for r in crow],
+        notes=[n for n in series.notes if n])
     if scale_sentence(series):  # controls
         summary["controls"] = scale_sentence(series)
     try:
@@ -109,6 +102,20 @@ def write_tables(series, out: os.PathLike) -> list:
         pass
     atomic_write_text(out / "summary.json", dumps(summary, indent=1))
     written.append(out / "summary.json")
+    return written
+
+
+def _write_control_tables(series, out: Path) -> list:
+    """``controls.csv``, ``stats.csv`` and ``by_layer.csv`` when the run has them."""
+    written = []
+    if series.config.get("controls"):
+        written += _write_table(out, "controls", series.control_rows(), CONTROL_COLUMNS)
+    stat_rows = series.stats_rows()
+    if stat_rows:
+        written += _write_table(out, "stats", stat_rows, STATS_COLUMNS)
+    if series.config.get("by_layer"):
+        from .by_layer import BY_LAYER_COLUMNS, series_rows
+        written += _write_table(out, "by_layer", series_rows(series), BY_LAYER_COLUMNS)
     return written
 
 
@@ -139,14 +146,9 @@ def write_plots(series, out: os.PathLike, *, dpi: int = 120) -> list:
     d = Path(out) / "plots"
     d.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in PLOTS:
-        if name == "overview":
-            fig = plotting.plot_overview(series)
-        else:
-            fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
-            {"spectra": plotting.plot_spectra, "alpha0": plotting.plot_alpha0, "width": plotting.plot_width,
-             "emergence": plotting.plot_emergence,
-             "node_dimensions": plotting.plot_node_dimensions}[name](series, ax=ax)
+    for name, plot in plotting.PLOTS.items():
+        drawn = plot(series)
+        fig = drawn if hasattr(drawn, "savefig") else drawn.figure  # a figure, or the axes of one
         buf = io.BytesIO()
         try:
             fig.savefig(buf, format="png", dpi=dpi)

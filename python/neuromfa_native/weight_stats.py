@@ -35,7 +35,8 @@ from typing import Optional
 import numpy as np
 
 from . import _core
-from .engine import _as_weights
+from ._results import fields_equal
+from ._validation import weights as _as_weights
 
 __all__ = ["STATISTICS", "WeightStats", "StatsAccumulator", "weibull_fit"]
 
@@ -65,7 +66,7 @@ def _kurtosis(n, s1, s2, s3, s4) -> float:
     return float(m4 / (m2 * m2) - 3.0) if m2 > 0 else float("nan")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WeightStats:
     """Rival statistics of one network: ``values[i, j]`` is statistic ``statistics[j]`` of
     tensor ``tensors[i]``; the last tensor is ``"all"`` (pooled)."""
@@ -73,6 +74,8 @@ class WeightStats:
     tensors: tuple
     statistics: tuple
     values: np.ndarray
+
+    __eq__ = fields_equal
 
     def __post_init__(self) -> None:
         v = np.array(self.values, dtype=np.float64)

@@ -10,10 +10,12 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "neuromfa/distance.hpp"
 #include "neuromfa/parallel.hpp"
+#include "neuromfa/weights.hpp"
 
 namespace neuromfa {
 
@@ -71,6 +73,25 @@ WeightMoments weight_moments(Value&& value, std::int64_t rows, std::int64_t cols
     m.n_kept = static_cast<std::int64_t>(kept);
     m.n_nonfinite = static_cast<std::int64_t>(bad);
     return m;
+}
+
+// The moments of a (rows x cols) block of any weight kind (16-bit patterns widened exactly, by a
+// table of the 2^16 values).
+inline WeightMoments weight_moments(const WeightView& w, std::int64_t rows, std::int64_t cols, double threshold,
+                                    int n_threads) {
+    std::vector<double> table;
+    if (w.is_half()) {
+        table.resize(65536);
+        for (std::uint32_t h = 0; h < 65536; ++h) table[h] = w.widen(static_cast<std::uint16_t>(h));
+    }
+    const double* t = table.data();
+    return w.visit([&](auto p) {
+        if constexpr (std::is_same_v<decltype(p), const std::uint16_t*>)
+            return weight_moments([p, t](std::int64_t i) { return t[p[i]]; }, rows, cols, threshold, n_threads);
+        else
+            return weight_moments([p](std::int64_t i) { return static_cast<double>(p[i]); }, rows, cols, threshold,
+                                  n_threads);
+    });
 }
 
 // Adds 16-bit weights (float16 or bfloat16 bit patterns) to a histogram of the 2^16 patterns:
