@@ -230,6 +230,30 @@ py::dict weibull_fit_py(const carray<double>& x, const carray<double>& c) {
     d["shape"] = f.shape, d["scale"] = f.scale, d["iterations"] = f.iterations, d["converged"] = f.converged;
     return d;
 }
+WeightKind half_kind(const std::string& kind) {
+    if (kind == "f16") return WeightKind::f16;
+    if (kind == "bf16") return WeightKind::bf16;
+    throw py::value_error("weight_kind must be 'f16' or 'bf16', got '" + kind + "'");
+}
+
+py::dict histogram16_stats_py(const carray<std::int64_t>& counts, const std::string& weight_kind, double threshold,
+                              bool fit) {
+    if (counts.ndim() != 1 || counts.shape(0) != (1 << 16))
+        throw py::value_error("counts must be a 1-d int64 array of length 65536");
+    const WeightKind kind = half_kind(weight_kind);
+    WeightMoments mo;
+    WeibullFit f;
+    {
+        py::gil_scoped_release release;
+        mo = histogram16_moments(counts.data(), kind, threshold);
+        if (fit) f = weibull_fit16(counts.data(), kind);
+    }
+    py::dict d;
+    d["n"] = mo.n, d["n_zero"] = mo.n_zero, d["n_kept"] = mo.n_kept, d["n_nonfinite"] = mo.n_nonfinite;
+    d["s1"] = mo.s1, d["s2"] = mo.s2, d["s3"] = mo.s3, d["s4"] = mo.s4, d["s_abs"] = mo.s_abs;
+    d["shape"] = f.shape, d["scale"] = f.scale;
+    return d;
+}
 // ---- end rival statistics -----------------------------------------------------------------------
 
 }  // namespace
@@ -275,6 +299,10 @@ PYBIND11_MODULE(_core, m) {
           "row of a 2-d block, one pass, ordered reduction.");
     m.def("histogram16", &histogram16_py, py::arg("bits").noconvert(), py::arg("counts").noconvert(), py::arg("n_threads"),
           "Adds the bit patterns of 16-bit weights to a 65536-bin histogram (counts); returns how many.");
+    m.def("histogram16_stats", &histogram16_stats_py, py::arg("counts").noconvert(), py::arg("weight_kind"),
+          py::arg("threshold"), py::arg("fit"),
+          "Moment sums and counts (as weight_moments, without row sums) of 16-bit weights from their "
+          "pattern histogram, and with fit=True the Weibull fit of their nonzero |w| (shape, scale).");
     m.def("weibull_fit", &weibull_fit_py, py::arg("x").noconvert(), py::arg("c").noconvert(),
           "Weibull maximum-likelihood fit (location 0) of positive values x with weights c.");
 }

@@ -21,10 +21,11 @@ refitted on the pooled |w| exactly: for 16-bit weights each tensor keeps the his
 counts. Zero weights enter the moments and ``kept_fraction`` but not the Weibull fit (a
 Weibull likelihood is 0 at |w| = 0); a tensor whose |w| are all equal has NaN Weibull values.
 
-All per-element work is done by the C++ core on the block that was just read for the network
-(:func:`_core.weight_moments`: one pass, per-row partial sums, ordered reduction; 16-bit
-weights widened exactly to float32 first; :func:`_core.histogram16` counts 16-bit patterns),
-so no weight byte is read twice.
+All per-element work is done by the C++ core on the block that was just read for the network,
+so no weight byte is read twice: 16-bit weights are counted into their pattern histogram
+(:func:`_core.histogram16`), from which :func:`_core.histogram16_stats` gives the moments (each
+pattern widened exactly) and the Weibull fit; 32/64-bit weights go through
+:func:`_core.weight_moments` (one pass, per-row partial sums, ordered reduction).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from . import _core
 from ._results import fields_equal
 from ._validation import weights as _as_weights
 
-__all__ = ["STATISTICS", "WeightStats", "StatsAccumulator", "weibull_fit"]
+__all__ = ["STATISTICS", "WeightStats", "StatsAccumulator", "sigma_max", "weibull_fit"]
 
 STATISTICS = ("rms", "mean_abs", "kurtosis", "weibull_k", "weibull_lambda", "kept_fraction", "mean_strength")
 _SUMS = ("n", "n_zero", "n_kept", "s1", "s2", "s3", "s4", "s_abs", "n_rows")
@@ -55,6 +56,39 @@ def weibull_fit(x, weights=None) -> tuple:
         raise ValueError("weibull_fit needs positive finite values (drop zeros first)")
     f = _core.weibull_fit(x, c)
     return float(f["shape"]), float(f["scale"])
+
+
+def sigma_max(w: np.ndarray, rtol: float = 1e-12) -> float:
+    """Largest singular value of a 2-d matrix already in memory: Golub-Kahan-Lanczos
+    bidiagonalisation (float64, full reorthogonalisation, fixed start vector) until the Ritz
+    value's residual is below ``rtol`` times it; small matrices by ``numpy.linalg.norm(w, 2)``."""
+    w = np.asarray(w, dtype=np.float64)
+    m, n = w.shape
+    if min(m, n) <= 64:
+        return float(np.linalg.norm(w, 2)) if w.size else 0.0
+    steps = min(m, n, 300)
+    V, U = np.zeros((steps + 1, n)), np.zeros((steps, m))
+    v = np.random.default_rng(0).standard_normal(n)
+    V[0] = v / np.linalg.norm(v)
+    alpha, beta = np.zeros(steps), np.zeros(steps)
+    s = 0.0
+    for j in range(steps):
+        u = w @ V[j] - (beta[j - 1] * U[j - 1] if j else 0.0)
+        u -= U[:j].T @ (U[:j] @ u)
+        alpha[j] = np.linalg.norm(u)
+        if alpha[j] == 0:
+            break
+        U[j] = u / alpha[j]
+        v = w.T @ U[j] - alpha[j] * V[j]
+        v -= V[: j + 1].T @ (V[: j + 1] @ v)
+        beta[j] = np.linalg.norm(v)
+        b = np.diag(alpha[: j + 1]) + np.diag(beta[:j], 1)
+        pu, sv, _ = np.linalg.svd(b)
+        s = float(sv[0])
+        if beta[j] * abs(pu[-1, 0]) <= rtol * s or beta[j] == 0:
+            break
+        V[j + 1] = v / beta[j]
+    return s
 
 
 def _kurtosis(n, s1, s2, s3, s4) -> float:
@@ -115,21 +149,26 @@ def _pattern_values(kind: str) -> np.ndarray:
 
 class StatsAccumulator:
     """Collects the sums and |w| summaries of each tensor as its rows are read; a tensor may
-    come in several row blocks (full networks are streamed).
+    come in several row blocks (full networks are streamed), one tensor after the other.
 
-    The moments come from :func:`_core.weight_moments` (16-bit weights widened exactly to
-    float32 first).  With ``distribution=True`` (the Weibull fit) 16-bit weights are also
-    counted into a histogram of their 2^16 bit patterns (:func:`_core.histogram16`), and wider
-    weights keep their distinct |w| with counts; the RMS alone (the controls) needs neither."""
+    16-bit weights (float16, bfloat16) are only counted, block by block, into a histogram of
+    their 2^16 bit patterns (:func:`_core.histogram16`, one integer pass); when the tensor is
+    complete one call (:func:`_core.histogram16_stats`) gives its moments and, with
+    ``distribution=True``, its Weibull fit, and the histogram is added to the pooled one.
+    Wider weights go through :func:`_core.weight_moments` and keep their distinct |w| with counts
+    for the fit."""
 
     def __init__(self, threshold: float = 150.0, n_threads: int = -1, distribution: bool = True):
         self.threshold = float(threshold)
         self.n_threads = int(n_threads)
-        self.distribution = bool(distribution)  # keep the |w| summaries (Weibull); False: moments only
-        self._sums: dict = {}   # name -> sums
-        self._hist: dict = {}   # 16-bit: name -> (kind, int64[65536])
-        self._vals: dict = {}   # 32/64-bit: name -> list of (unique |w|, counts)
-        self._rows: dict = {}   # name -> rows read
+        self.distribution = bool(distribution)  # the Weibull fit; False: moments only (the controls' RMS)
+        self._sums: dict = {}  # name -> sums of a complete tensor
+        self._fit: dict = {}  # name -> (shape, scale)
+        self._rows: dict = {}  # name -> rows read
+        self._open: Optional[list] = None  # [name, kind, histogram or None, partial sums] of the tensor coming in
+        self._pooled16: dict = {}  # kind -> pooled pattern histogram
+        self._vals: dict = {}  # 32/64-bit: name -> list of (unique |w|, counts)
+        self._extra: dict = {}  # name -> {statistic: value} computed elsewhere (stable_rank of a full network)
 
     def add(self, name: str, block: np.ndarray, kind: Optional[str] = None) -> None:
         """Adds a 2-d ``(rows, cols)`` block of tensor ``name`` (``kind`` given when ``block``
@@ -142,42 +181,58 @@ class StatsAccumulator:
             data = flat.reshape(block.shape)
         else:
             data = np.ascontiguousarray(block)
-        self._rows[name] = self._rows.get(name, 0) + block.shape[0]
+        if name in self._sums:
+            raise ValueError(f"tensor {name!r} is complete: the row blocks of a tensor must come together")
+        if self._open is not None and self._open[0] != name:
+            self._close()
         sixteen = kind in ("f16", "bf16")
-        if (name in self._hist) != sixteen and name in self._sums:
-            raise ValueError(f"tensor {name!r} mixes 16-bit and wider blocks")
-        if sixteen:  # moments of the exactly widened float32 values (a cheap vectorised widening)
-            wide = data.view(np.float16).astype(np.float32) if kind == "f16" else \
-                (data.astype(np.uint32) << 16).view(np.float32)
-            m = _core.weight_moments(np.ascontiguousarray(wide), "f32", self.threshold, self.n_threads)
-        else:
-            m = _core.weight_moments(data, kind, self.threshold, self.n_threads)
+        if self._open is None:
+            self._open = [name, kind, np.zeros(1 << 16, np.int64) if sixteen else None, dict.fromkeys(_SUMS[:-1], 0)]
+        elif self._open[1] != kind:
+            raise ValueError(f"tensor {name!r} mixes blocks of weight kinds {self._open[1]} and {kind}")
+        self._rows[name] = self._rows.get(name, 0) + block.shape[0]
+        if sixteen:
+            _core.histogram16(data.reshape(-1), self._open[2], self.n_threads)
+            return
+        m = _core.weight_moments(data, kind, self.threshold, self.n_threads)
         if m["n_nonfinite"]:
             raise ValueError(f"tensor {name!r} has {m['n_nonfinite']} non-finite weights (NaN or inf) in the read rows")
-        s = self._sums.setdefault(name, dict.fromkeys(_SUMS[:-1], 0))
         for k in _SUMS[:-1]:
-            s[k] += m[k]
-        if not self.distribution:
-            return
-        if sixteen:
-            h = self._hist.setdefault(name, (kind, np.zeros(1 << 16, np.int64)))
-            if h[0] != kind:
-                raise ValueError(f"tensor {name!r} mixes float16 and bfloat16 blocks")
-            _core.histogram16(data.reshape(-1), h[1], self.n_threads)
-        else:
+            self._open[3][k] += m[k]
+        if self.distribution:
             a = np.abs(data[data != 0]).astype(np.float64)
             self._vals.setdefault(name, []).append(np.unique(a, return_counts=True))
 
+    def _close(self) -> None:
+        """The open tensor is complete: its sums and fit; its histogram joins the pooled one."""
+        name, kind, hist, sums = self._open
+        self._open = None
+        fit = (np.nan, np.nan)
+        if hist is not None:
+            m = _core.histogram16_stats(hist, kind, self.threshold, self.distribution)
+            if m["n_nonfinite"]:
+                raise ValueError(f"tensor {name!r} has {m['n_nonfinite']} non-finite weights (NaN or inf) in the "
+                                 "read rows")
+            sums = {k: m[k] for k in _SUMS[:-1]}
+            if self.distribution:
+                fit = (float(m["shape"]), float(m["scale"]))
+                pooled = self._pooled16.setdefault(kind, np.zeros(1 << 16, np.int64))
+                pooled += hist
+        elif self.distribution:
+            fit = weibull_fit(*self._weibull_data([name]))
+        self._sums[name], self._fit[name] = sums, fit
+
     def _sums_of(self, name: str) -> dict:
+        if self._open is not None and self._open[0] == name:
+            self._close()
         s = dict(self._sums[name])
         s["n_rows"] = self._rows[name]
         return s
 
     def _weibull_data(self, names) -> tuple:
+        """Distinct |w| and counts of the wide tensors ``names`` and of the pooled histograms."""
         xs, cs = [], []
-        kinds = {self._hist[n][0] for n in names if n in self._hist}
-        for kind in sorted(kinds):
-            h = sum(self._hist[n][1] for n in names if n in self._hist and self._hist[n][0] == kind)
+        for kind, h in sorted(self._pooled16.items()) if len(names) > 1 else ():
             hm = h[: 1 << 15] + h[1 << 15:]  # fold the sign: magnitude patterns
             x = _pattern_values(kind)[: 1 << 15]
             keep = (hm > 0) & (x > 0) & np.isfinite(x)
@@ -194,28 +249,53 @@ class StatsAccumulator:
         u, inv = np.unique(x, return_inverse=True)
         return u, np.bincount(inv, weights=c, minlength=u.size)
 
-    def _row(self, s: dict, names) -> list:
+    def _pooled_fit(self, names) -> tuple:
+        if len(self._pooled16) == 1 and not self._vals:  # one 16-bit kind: the fit straight from its histogram
+            (kind, h), = self._pooled16.items()
+            m = _core.histogram16_stats(h, kind, self.threshold, True)
+            return float(m["shape"]), float(m["scale"])
+        return weibull_fit(*self._weibull_data(names))
+
+    def _row(self, s: dict, fit: tuple) -> list:
         n = s["n"]
         if n == 0:
             return [np.nan] * len(STATISTICS)
-        k, lam = weibull_fit(*self._weibull_data(names))
-        return [np.sqrt(s["s2"] / n), s["s_abs"] / n, _kurtosis(n, s["s1"], s["s2"], s["s3"], s["s4"]), k, lam,
+        return [np.sqrt(s["s2"] / n), s["s_abs"] / n, _kurtosis(n, s["s1"], s["s2"], s["s3"], s["s4"]), *fit,
                 s["n_kept"] / n, s["s_abs"] / s["n_rows"] if s["n_rows"] else np.nan]
 
     def result(self) -> WeightStats:
+        if self._open is not None:
+            self._close()
         names = list(self._rows)
         sums = {n: self._sums_of(n) for n in names}
-        rows = [self._row(sums[n], [n]) for n in names]
+        rows = [self._row(sums[n], self._fit[n]) for n in names]
         pooled = {k: sum(sums[n][k] for n in names) for k in _SUMS}
-        all_row = self._row(pooled, names)
+        all_row = self._row(pooled, self._pooled_fit(names) if self.distribution else (np.nan, np.nan))
         if names:  # mean_strength pooled: element-weighted mean of the per-tensor values
             ns = np.array([sums[n]["n"] for n in names], dtype=float)
             ms = np.array([r[-1] for r in rows])
             all_row[-1] = float(ns @ ms / ns.sum())
-        return WeightStats(tuple(names) + ("all",), STATISTICS, np.array(rows + [all_row], dtype=float))
+        extra = list(dict.fromkeys(k for n in names for k in self._extra.get(n, {})))
+        for j, stat in enumerate(extra):  # element-weighted mean over the tensors that have it
+            v = np.array([self._extra.get(n, {}).get(stat, np.nan) for n in names])
+            for r, x in zip(rows, v):
+                r.append(x)
+            ok = np.isfinite(v)
+            all_row.append(float(ns[ok] @ v[ok] / ns[ok].sum()) if ok.any() else np.nan)
+        return WeightStats(tuple(names) + ("all",), STATISTICS + tuple(extra),
+                           np.array(rows + [all_row], dtype=float))
+
+    def set_extra(self, name: str, statistic: str, value: float) -> None:
+        """A statistic of tensor ``name`` computed elsewhere (e.g. ``stable_rank`` from the whole
+        tensor of a full network); pooled as the element-weighted mean of the tensors' values."""
+        self._extra.setdefault(name, {})[statistic] = float(value)
+
+    def frobenius2(self, name: str) -> float:
+        """Sum of squares of tensor ``name`` (complete)."""
+        return float(self._sums_of(name)["s2"])
 
     def rms(self, name: str) -> float:
-        """RMS of the rows of ``name`` added so far."""
+        """RMS of tensor ``name`` (complete: no more of its blocks may come)."""
         s = self._sums_of(name)
         n, s2 = s["n"], s["s2"]
         return float(np.sqrt(s2 / n)) if n else float("nan")

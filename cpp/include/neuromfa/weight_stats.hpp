@@ -117,12 +117,78 @@ inline void histogram16(const std::uint16_t* bits, std::int64_t n, std::int64_t*
         for (std::size_t k = 0; k < h.size(); ++k) counts[k] += h[k];
 }
 
+// The value of every 16-bit pattern of a kind (f16 or bf16), widened exactly; built once.
+inline const std::vector<double>& half_values(WeightKind kind) {
+    static const auto make = [](WeightKind k) {
+        std::vector<double> v(65536);
+        const WeightView w{nullptr, k};
+        for (std::uint32_t h = 0; h < 65536; ++h) v[h] = w.widen(static_cast<std::uint16_t>(h));
+        return v;
+    };
+    static const std::vector<double> f16 = make(WeightKind::f16), bf16 = make(WeightKind::bf16);
+    return kind == WeightKind::bf16 ? bf16 : f16;
+}
+
+// Moments of 16-bit weights from the histogram of their 2^16 bit patterns (kind: f16 or bf16):
+// every weight widened exactly, the sums taken in pattern order (deterministic, no thread count).
+// mean_strength needs only s_abs, so no per-row sums here (row_abs stays empty).
+inline WeightMoments histogram16_moments(const std::int64_t* counts, WeightKind kind, double threshold) {
+    if (!(threshold > 1.0)) throw std::invalid_argument("histogram16_moments: threshold must be > 1");
+    const WeightView w{nullptr, kind};
+    if (!w.is_half()) throw std::invalid_argument("histogram16_moments: the kind must be f16 or bf16");
+    const double lo = 1.0 / threshold;
+    const std::vector<double>& values = half_values(kind);
+    WeightMoments m;
+    for (std::uint32_t h = 0; h < 65536; ++h) {
+        const std::int64_t c = counts[h];
+        if (c == 0) continue;
+        m.n += c;
+        const double v = values[h];
+        if (!std::isfinite(v)) {
+            m.n_nonfinite += c;
+            continue;
+        }
+        const double a = std::fabs(v), v2 = v * v, cd = static_cast<double>(c);
+        if (v == 0.0) m.n_zero += c;
+        if (a >= lo && a < 1.0) m.n_kept += c;
+        m.s1 += cd * v, m.s2 += cd * v2, m.s3 += cd * v2 * v, m.s4 += cd * v2 * v2, m.s_abs += cd * a;
+    }
+    return m;
+}
+
 struct WeibullFit {
     double shape = std::numeric_limits<double>::quiet_NaN();
     double scale = std::numeric_limits<double>::quiet_NaN();
     std::int64_t iterations = 0;
     bool converged = false;
 };
+
+// Newton (kept inside a bisection bracket) on the increasing shape equation g(k) = 0, from the
+// Gumbel moment estimate; eval(k, g, g', S0) with S0 = sum c (x / xmax)^k; then the scale.
+template <class Eval>
+WeibullFit newton_weibull(Eval&& eval, double var_y, double xmax, double total, WeibullFit fit, double rtol = 1e-13,
+                          int max_iter = 200) {
+    double k = 3.141592653589793 / std::sqrt(6.0 * var_y);  // Gumbel moment estimate of the shape
+    double lo = 0, hi = std::numeric_limits<double>::infinity();
+    double g, dg, s0 = 0;
+    for (int it = 0; it < max_iter; ++it) {
+        eval(k, g, dg, s0);
+        fit.iterations = it + 1;
+        if (g < 0) lo = k; else hi = k;
+        double next = k - g / dg;
+        if (!(next > lo && next < hi) || !std::isfinite(next)) next = std::isfinite(hi) ? 0.5 * (lo + hi) : 2.0 * k;
+        if (std::fabs(next - k) <= rtol * k) {
+            k = next;
+            fit.converged = true;
+            break;
+        }
+        k = next;
+    }
+    eval(k, g, dg, s0);
+    fit.shape = k;
+    fit.scale = xmax * std::pow(s0 / total, 1.0 / k);
+    return fit;
+}
 
 // Maximum-likelihood Weibull fit (location 0) of positive values x with integer or real
 // weights c: Newton (kept inside a bisection bracket) on the shape equation
@@ -166,26 +232,73 @@ inline WeibullFit weibull_fit(const double* x, const double* c, std::int64_t n, 
         dg = a2 / a0 - m1 * m1 + 1.0 / (k * k);
         s0 = a0;
     };
-    double k = 3.141592653589793 / std::sqrt(6.0 * var_y);  // Gumbel moment estimate of the shape
-    double lo = 0, hi = std::numeric_limits<double>::infinity();
-    double g, dg, s0 = 0;
-    for (int it = 0; it < max_iter; ++it) {
-        eval(k, g, dg, s0);
-        fit.iterations = it + 1;
-        if (g < 0) lo = k; else hi = k;
-        double next = k - g / dg;
-        if (!(next > lo && next < hi) || !std::isfinite(next)) next = std::isfinite(hi) ? 0.5 * (lo + hi) : 2.0 * k;
-        if (std::fabs(next - k) <= rtol * k) {
-            k = next;
-            fit.converged = true;
-            break;
-        }
-        k = next;
+    return newton_weibull(eval, var_y, xmax, total, fit, rtol, max_iter);
+}
+
+}  // namespace neuromfa
+
+namespace neuromfa {
+
+// The Weibull fit of the nonzero |w| of 16-bit weights from their pattern histogram: the sign is
+// folded, each positive finite magnitude pattern is one value with its count.  The same Newton
+// iteration as weibull_fit, but each evaluation factorises x^k = 2^(kE) * m^k over the
+// exponent E and mantissa m of the pattern: one exp per mantissa and per exponent instead of
+// one per distinct value (subnormal patterns, few, take their own exp).
+inline WeibullFit weibull_fit16(const std::int64_t* counts, WeightKind kind) {
+    const WeightView w{nullptr, kind};
+    if (!w.is_half()) throw std::invalid_argument("weibull_fit16: the kind must be f16 or bf16");
+    const int mbits = kind == WeightKind::f16 ? 10 : 7;
+    const std::uint32_t F = 1u << mbits, n_exp = 32768u >> mbits;  // exponent field all ones: inf/NaN
+    const std::vector<double>& values = half_values(kind);
+    std::vector<double> c(32768, 0.0);
+    double total = 0;
+    std::uint32_t hmax = 0;
+    for (std::uint32_t h = 1; h < 32768 - F; ++h) {  // magnitude order is pattern order
+        c[h] = static_cast<double>(counts[h] + counts[h | 0x8000u]);
+        if (c[h] > 0) total += c[h], hmax = h;
     }
-    eval(k, g, dg, s0);
-    fit.shape = k;
-    fit.scale = xmax * std::pow(s0 / total, 1.0 / k);
-    return fit;
+    WeibullFit fit;
+    if (total <= 0) return fit;
+    const double lmax = std::log(values[hmax]);
+    std::vector<double> lm(F), pm(F);  // ln of the normal mantissas 1 + f/F, and their k-th powers
+    for (std::uint32_t f = 0; f < F; ++f) lm[f] = std::log1p(static_cast<double>(f) / F);
+    std::vector<double> zexp(n_exp, 0.0);  // y = ln x - ln max of mantissa 1 in each exponent
+    for (std::uint32_t ex = 1; ex < n_exp; ++ex) zexp[ex] = std::log(values[ex << mbits]) - lmax;
+    std::vector<double> L(32768, 0.0);  // y of each pattern
+    std::uint32_t hmin = 0;
+    double mean_y = 0, var_y = 0;
+    for (std::uint32_t h = 1; h <= hmax; ++h) {
+        L[h] = h < F ? (c[h] > 0 ? std::log(values[h]) - lmax : 0.0) : zexp[h >> mbits] + lm[h & (F - 1)];
+        if (c[h] > 0) mean_y += c[h] * L[h], hmin = hmin ? hmin : h;
+    }
+    mean_y /= total;
+    for (std::uint32_t h = hmin; h <= hmax; ++h) var_y += c[h] * (L[h] - mean_y) * (L[h] - mean_y);
+    var_y /= total;
+    if (!(var_y > 0)) return fit;
+    const std::uint32_t ex0 = std::max<std::uint32_t>(1, hmin >> mbits), ex1 = hmax >> mbits;
+    auto eval = [&](double k, double& g, double& dg, double& s0) {
+        double a0 = 0, a1 = 0, a2 = 0;
+        for (std::uint32_t h = hmin; h < F && h <= hmax; ++h) {  // subnormals
+            const double e = c[h] * std::exp(k * L[h]);
+            a0 += e, a1 += e * L[h], a2 += e * L[h] * L[h];
+        }
+        for (std::uint32_t f = 0; f < F; ++f) pm[f] = std::exp(k * lm[f]);
+        for (std::uint32_t ex = ex0; ex <= ex1; ++ex) {
+            const double* cf = &c[ex << mbits];
+            double b0 = 0, b1 = 0, b2 = 0;
+            for (std::uint32_t f = 0; f < F; ++f) {
+                const double t = cf[f] * pm[f];
+                b0 += t, b1 += t * lm[f], b2 += t * lm[f] * lm[f];
+            }
+            const double ze = zexp[ex], q = std::exp(k * ze);
+            a0 += q * b0, a1 += q * (b1 + ze * b0), a2 += q * (b2 + 2 * ze * b1 + ze * ze * b0);
+        }
+        const double m1 = a1 / a0;
+        g = m1 - 1.0 / k - mean_y;
+        dg = a2 / a0 - m1 * m1 + 1.0 / (k * k);
+        s0 = a0;
+    };
+    return newton_weibull(eval, var_y, values[hmax], total, fit);
 }
 
 }  // namespace neuromfa
