@@ -135,3 +135,54 @@ def test_weight_moments_16bit_equals_the_widened_values(kind):
     h = np.zeros(1 << 16, np.int64)
     _core.histogram16(bits.reshape(-1), h, 2)
     np.testing.assert_array_equal(h, np.bincount(bits.reshape(-1), minlength=1 << 16))
+
+
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_histogram16_stats_equal_the_widened_values_and_the_plain_fit(kind):
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal(40000) * 0.02
+    w[:50] *= 1e-4  # subnormal float16 patterns too
+    w[50:60] = 0.0
+    if kind == "f16":
+        bits = w.astype(np.float16).view(np.uint16)
+        wide = bits.view(np.float16).astype(np.float64)
+    else:
+        bits = (w.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+        wide = (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    h = np.zeros(1 << 16, np.int64)
+    _core.histogram16(bits, h, 1)
+    m = _core.histogram16_stats(h, kind, 150.0, True)
+    assert m["n"] == w.size and m["n_zero"] == int(np.sum(wide == 0)) and m["n_nonfinite"] == 0
+    assert m["n_kept"] == int(np.sum((np.abs(wide) >= 1 / 150.0) & (np.abs(wide) < 1)))
+    for k, p in (("s1", 1), ("s2", 2), ("s3", 3), ("s4", 4)):
+        assert m[k] == pytest.approx(np.sum(wide ** p), rel=1e-12, abs=1e-300)
+    assert m["s_abs"] == pytest.approx(np.abs(wide).sum(), rel=1e-12)
+    x, c = np.unique(np.abs(wide[wide != 0]), return_counts=True)
+    ref = _core.weibull_fit(x, c.astype(np.float64))
+    assert m["shape"] == pytest.approx(ref["shape"], rel=1e-12)
+    assert m["scale"] == pytest.approx(ref["scale"], rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (70, 300), (400, 90)])
+def test_sigma_max_equals_numpy(shape):
+    from neuromfa_native.weight_stats import sigma_max
+    rng = np.random.default_rng(shape[0])
+    w = rng.standard_normal(shape) * 0.02 + rng.standard_normal((shape[0], 1)) * 0.01
+    assert sigma_max(w) == pytest.approx(np.linalg.norm(w, 2), rel=1e-10)
+    assert sigma_max(w.astype(np.float16)) == pytest.approx(np.linalg.norm(w.astype(np.float16).astype(float), 2),
+                                                            rel=1e-10)
+
+
+def test_full_network_stable_rank_is_numpy_on_each_tensor(tmp_path):
+    from neuromfa_native import analyze_sample, iter_full_matrices
+    d = tiny_series.make_series_dirs(tmp_path, steps=(50,))[0]
+    res = analyze_sample(d, None, per_layer=None, stats=True, node_dimension=False)
+    ws = res.weight_stats
+    assert "stable_rank" in ws.statistics
+    ns, srs = [], []
+    for fm in iter_full_matrices(d, include_synthetic=False):
+        w = np.asarray(fm.weight, dtype=np.float64)
+        ref = np.sum(w ** 2) / np.linalg.norm(w, 2) ** 2
+        assert ws.get("stable_rank", fm.name) == pytest.approx(ref, rel=1e-9)
+        ns.append(w.size), srs.append(ref)
+    assert ws.get("stable_rank") == pytest.approx(np.dot(ns, srs) / np.sum(ns), rel=1e-9)

@@ -409,7 +409,9 @@ def scale_sentence(series) -> str:
 class FullNetworkHook:
     """Receives every row block :func:`~.analysis._stream_full` reads (``add``), keeps the rival
     statistics, and per tensor (once its last block has come) accumulates each control's
-    matrix into the control's own dense (node x key) table.  Holds one tensor at a time."""
+    matrix into the control's own dense (node x key) table and, with statistics, takes the
+    tensor's ``stable_rank`` (``||W||_F^2 / sigma_max^2``, :func:`~.weight_stats.sigma_max` on
+    the tensor in memory).  Holds one tensor at a time."""
 
     def __init__(self, lay, controls: Sequence[str], scale_to: Any, threshold: float, decimals: int,
                  n_threads: int, stats: bool = True):
@@ -432,7 +434,7 @@ class FullNetworkHook:
             self._flush()
             self._name = name
         self.acc.add(name, block, kind)
-        if self.controls:
+        if self.controls or self.acc.distribution:
             self._blocks.append((block, kind))
 
     def _values(self, block, kind) -> np.ndarray:
@@ -444,16 +446,20 @@ class FullNetworkHook:
 
     def _flush(self) -> None:
         from . import _core
+        from .weight_stats import sigma_max
 
         name, blocks = self._name, self._blocks
         self._blocks = []
-        if name is None or not blocks or not self.controls:
+        if name is None or not blocks:
             return
         m = self._spec[name]
         kind = blocks[0][1]
         raw = np.concatenate([b for b, _ in blocks]) if len(blocks) > 1 else blocks[0][0]
         w = self._values(raw, kind)
         r = self.acc.rms(name)
+        if self.acc.distribution:  # statistics: the stable rank of the tensor in memory
+            sig = sigma_max(w)
+            self.acc.set_extra(name, "stable_rank", self.acc.frobenius2(name) / sig ** 2 if sig > 0 else np.nan)
         for c in self.controls:
             rng = control_rng(None, name, c)
             if c == "gaussian":
