@@ -12,6 +12,8 @@ from .series import Series
 from .runner import analyze_series
 from .store import load_run
 from .report import write_report
+from .config import CONTROLS  # controls and rival statistics (docs/controls.md)
+from .weight_stats import STATISTICS, WeightStats
 
 try:
     __version__ = _version("neuromfa-native")
@@ -19,6 +21,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "CONTROLS",
+    "STATISTICS",
+    "WeightStats",
     "Analysis",
     "AnalysisConfig",
     "NIN",
