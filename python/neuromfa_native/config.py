@@ -317,12 +317,12 @@ class CorrelationConfig:
             raise ValueError(f"covariate must be a quantity name or 'step', got {self.covariate!r}")
         set_(self, "ci", v.confidence_level(self.ci))
 
-    def replace(self, **changes: Any) -> "CorrelationConfig":
+    def replace(self, **changes: Any) -> CorrelationConfig:
         """A copy with some options changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_options(cls, config: Optional["CorrelationConfig"] = None, **options: Any) -> "CorrelationConfig":
+    def from_options(cls, config: Optional[CorrelationConfig] = None, **options: Any) -> CorrelationConfig:
         """``config`` (default: all defaults) with the ``options`` given changed; an option left
         at :data:`DEFAULT` keeps the configuration's value."""
         if config is not None and not isinstance(config, CorrelationConfig):

@@ -150,7 +150,7 @@ class SampledVariants:
     weight_stats: Any
 
     @classmethod
-    def build(cls, tsrc, sample: int, cfg, scale_to: Any, n_threads: int) -> "SampledVariants":
+    def build(cls, tsrc, sample: int, cfg, scale_to: Any, n_threads: int) -> SampledVariants:
         tsrc_, lay = load_layout(tsrc, cfg.layout)
         nin, nets, ws, _ = build_variants(tsrc_, lay, sample=sample, per_layer=cfg.per_layer, controls=cfg.controls,
                                           stats=cfg.stats, scale_to=scale_to, threshold=cfg.threshold,
@@ -169,7 +169,7 @@ class SampledVariants:
         return out
 
 
-def full_network_extras(hook: Optional["FullNetworkHook"], table: np.ndarray, lay, cfg, label: str,
+def full_network_extras(hook: Optional[FullNetworkHook], table: np.ndarray, lay, cfg, label: str,
                         n_threads: int) -> dict:
     """``controls``, ``weight_stats`` and ``by_layer`` of a streamed full network's result:
     each control's table through the same partition as the real one; the by-layer groups from
