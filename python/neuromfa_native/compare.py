@@ -406,7 +406,7 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
     bad = [k for k in vary if k not in VARY]
     if bad:
         raise ValueError(f"unknown sensitivity choice(s) {', '.join(bad)}; one of {', '.join(VARY)}")
-    shared = sorted(set(vary) & set(options))
+    shared = sorted(set(vary) & set(options) | {"out", "n_bootstrap", "seed"} & set(options))
     if shared:
         raise ValueError(f"{', '.join(shared)} is both varied and fixed")
     out = Path(out)
@@ -423,7 +423,7 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
         d = out / "cells" / name
         if progress:
             print(f"sensitivity: cell {name}", flush=True)
-        series = analyze_series(sources, out=d, progress=progress, **options, **cell)
+        series = analyze_series(sources, out=d, progress=progress, n_bootstrap=n_boot, seed=seed, **options, **cell)
         write_report(series, d, plots=False)
         if evals is not None:
             _correlate_cell(d, evals)
@@ -473,7 +473,7 @@ def _sensitivity_page(out: Path, dirs: list, names: list, vary: dict, *, n_boot:
                 row[f"rho_E_{c.get('task')}"] = c.get("spearman")
         rows.append(row)
     _write_csv(out / "sensitivity.csv", rows, list(dict.fromkeys(k for r in rows for k in r)))
-    choices = ", ".join(f"{k} in {{{', '.join('full' if v is None else str(v) for v in vals)}}}"
+    choices = ", ".join(f"{k} in {{{', '.join('full' if v is None else f'{v:g}' if isinstance(v, float) else str(v) for v in vals)}}}"
                         for k, vals in vary.items())
     intro = (f"<p>Grid: {esc(choices)} &mdash; {len(dirs)} cells, each its own run directory under cells/. "
              "Does the E curve hold across these method choices? <i>rho_with_first_cell</i> is the rank correlation "
