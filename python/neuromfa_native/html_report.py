@@ -851,3 +851,122 @@ def write_html_report(run_dir: os.PathLike, out: Optional[os.PathLike] = None) -
     out = Path(out) if out is not None else Path(run_dir) / REPORT_NAME
     atomic_write_text(out, render_report(run_dir))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# notebook helpers: Series/Analysis/Spectrum._repr_html_ and Series.plot delegate here
+
+
+def draw_overview(series, fig=None):
+    """The overview (spectra, E, alpha0, width) drawn on ``fig`` (a new figure when None);
+    returns the figure."""
+    from . import plotting
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(11, 8), layout="constrained")
+    axs = fig.subplots(2, 2)
+    plotting.plot_spectra(series, ax=axs[0, 0])
+    plotting.plot_emergence(series, ax=axs[0, 1])
+    plotting.plot_alpha0(series, ax=axs[1, 0])
+    plotting.plot_width(series, ax=axs[1, 1])
+    return fig
+
+
+def _small_png(draw, size=(3.4, 2.3)) -> str:
+    """A small inline plot, drawn without pyplot (the notebook's backend is left alone);
+    empty when matplotlib is not installed."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return ""
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.add_subplot()
+    draw(ax)
+    ax.tick_params(labelsize="x-small")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img style="vertical-align:top;margin-left:12px" alt="plot" src="data:image/png;base64,{data}">'
+
+
+_NB_STYLE = "border-collapse:collapse;font-size:12px"
+
+
+def _nb_table(rows: list, columns: list) -> str:
+    return table(rows, columns, sortable=False, scroll=False).replace("<table>", f'<table style="{_NB_STYLE}">')
+
+
+def series_html(series) -> str:
+    """Compact HTML of a :class:`~neuromfa_native.series.Series`: one row per checkpoint and a
+    small E plot."""
+    rows = [{k: r[k] for k in ("step", "checkpoint", "n_kept", "alpha0_mean", "width_mean", "emergence",
+                               "emergence_low", "emergence_high")} for r in series.checkpoint_rows()]
+    k = len(series.samples) if series.config.get("per_layer") is not None else 1
+    head = (f"<b>Series</b>: {len(series.checkpoints)} checkpoints x {k} samples, {series.config.get('box')} boxes, "
+            f"S={series.config.get('per_layer')}, T={series.config.get('threshold'):g}, baseline "
+            f"{esc(series.checkpoints[series.baseline].label)}"
+            + ("" if series.complete else f" &mdash; <b>partial</b>: {len(series.missing)} result(s) missing"))
+
+    def draw(ax):
+        st = series.steps.astype(float)
+        e = np.asarray(series.emergence)
+        lo, hi = np.asarray(series.emergence_ci).T
+        ok = np.isfinite(e) & np.isfinite(lo) & np.isfinite(hi)
+        ax.fill_between(st[ok], lo[ok], hi[ok], color="C3", alpha=0.25, lw=0)
+        ax.plot(st[np.isfinite(e)], e[np.isfinite(e)], "o-", color="C3", ms=3)
+        if (st > 0).sum() >= 2 and st[st > 0].max() / st[st > 0].min() >= 10:
+            ax.set_xscale("symlog", linthresh=float(st[st > 0].min()))
+        ax.set_xlabel("step", fontsize="small")
+        ax.set_ylabel("E", fontsize="small")
+    return (f"<div>{head}<div style=\"display:flex;align-items:flex-start\">"
+            f"<div>{_nb_table(rows, list(rows[0]) if rows else [])}</div>{_small_png(draw)}</div></div>")
+
+
+def analysis_html(analysis) -> str:
+    """Compact HTML of an :class:`~neuromfa_native.analysis.Analysis`: one row per sample."""
+    rows = [{k: r.row()[k] for k in ("sample", "alpha0", "width", "n_centres", "network_nodes", "network_edges",
+                                     "seconds")} | dict(kept=r.spectrum.passes(analysis.filter))
+            for r in analysis.results]
+    kept = analysis.kept
+    stats = ""
+    if kept:
+        stats = (f": alpha0 {analysis.alpha0_mean:.4f} &plusmn; {analysis.alpha0_std:.4f}, width "
+                 f"{analysis.width_mean:.4f} &plusmn; {analysis.width_std:.4f}")
+    head = (f"<b>Analysis</b> of {esc(analysis.checkpoint)}: {len(analysis.results)} samples, {len(kept)} kept"
+            f"{stats}")
+
+    def draw(ax):
+        for r in kept:
+            ax.plot(r.spectrum.alpha, r.spectrum.f, lw=1)
+        ax.set_xlabel("alpha", fontsize="small")
+        ax.set_ylabel("f(alpha)", fontsize="small")
+    return (f"<div>{head}<div style=\"display:flex;align-items:flex-start\">"
+            f"<div>{_nb_table(rows, list(rows[0]) if rows else [])}</div>{_small_png(draw) if kept else ''}</div></div>")
+
+
+def spectrum_html(spectrum) -> str:
+    """Compact HTML of a :class:`~neuromfa_native.engine.Spectrum`: its numbers and f(alpha)."""
+    s = spectrum
+    r2 = s.tau_r2[np.isfinite(s.tau_r2)]
+    rows = [dict(quantity=k, value=v) for k, v in (
+        ("alpha0", s.alpha0), ("width", s.width), ("box centres", s.n_nodes), ("radii", int(s.radius.size)),
+        ("diameter D", s.diameter), ("q", f"{s.q.min():g} .. {s.q.max():g} ({s.q.size})"),
+        ("min tau r^2", float(r2.min()) if r2.size else math.nan))]
+    notes = "".join(f"<li>{esc(n)}</li>" for n in s.notes)
+
+    def draw(ax):
+        ax.plot(s.alpha, s.f, "-", color="C0")
+        ax.axvline(s.alpha0, color="0.5", lw=0.8, ls="--")
+        ax.set_xlabel("alpha", fontsize="small")
+        ax.set_ylabel("f(alpha)", fontsize="small")
+    return (f"<div><b>Spectrum</b><div style=\"display:flex;align-items:flex-start\">"
+            f"<div>{_nb_table(rows, ['quantity', 'value'])}</div>{_small_png(draw, (3.0, 2.1))}</div>"
+            + (f"<ul>{notes}</ul>" if notes else "") + "</div>")
+
+
+def correlation_html(result) -> str:
+    """Compact HTML of any result with ``to_pandas()`` (e.g. the correlation result)."""
+    df = result.to_pandas()
+    rows = df.head(50).to_dict("records")
+    more = f"<p>... {len(df) - 50} more rows</p>" if len(df) > 50 else ""
+    return f"<div><b>{esc(type(result).__name__)}</b>{_nb_table(rows, list(df.columns))}{more}</div>"

@@ -395,6 +395,16 @@ class Series:
         import pandas as pd
         return pd.DataFrame(self.sample_rows())
 
+    # -- notebook (html_report.py) --
+    def _repr_html_(self) -> str:
+        from .html_report import series_html
+        return series_html(self)
+
+    def plot(self, fig=None):
+        """Draw the overview (spectra, E, alpha0, width) on ``fig`` (new when None); returns it."""
+        from .html_report import draw_overview
+        return draw_overview(self, fig)
+
     def spectra_arrays(self) -> dict:
         """Spectra as dense arrays ``(checkpoint, sample, ...)``, NaN where a result is missing."""
         ids = (None,) if self.config.get("per_layer") is None else self.samples
