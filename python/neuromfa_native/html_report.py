@@ -464,7 +464,7 @@ def _correlation(run: RunData) -> str:
         for r in rows:
             t = f"{r['task']}" + (f" ({r['metric']})" if r.get("metric") not in (None, "acc") else "")
             m[quantities.index(str(r["quantity"])), tasks.index(t)] = _fl(r["spearman"])
-        fig, ax = plt.subplots(figsize=(min(2.5 + 0.55 * len(tasks), 12), 1.4 + 0.35 * len(quantities)),
+        fig, ax = plt.subplots(figsize=(min(max(5.5, 2.5 + 0.55 * len(tasks)), 12), 1.6 + 0.35 * len(quantities)),
                                layout="constrained")
         im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
         ax.set_xticks(range(len(tasks)), tasks, rotation=40, ha="right", fontsize="small")
