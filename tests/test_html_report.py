@@ -117,7 +117,7 @@ def test_sections_light_up_when_their_tables_exist(base, tmp_path):
 def test_a_table_with_wrong_columns_says_so(base, tmp_path):
     run = copy_run(base, tmp_path / "r")
     (run / "controls.csv").write_text("step,checkpoint,control\n0,step0,none\n")
-    text = hr.render_report(run)
+    text = hr.render_report(run, sections=["controls"])
     assert '<section id="controls">' in text
     assert "could not be drawn" in text and "E_lo" in text
 
@@ -137,7 +137,7 @@ def test_by_layer_emergence_matches_spec4():
 def test_partial_run_is_marked(base, tmp_path):
     run = copy_run(base, tmp_path / "r")
     make_partial(run)
-    text = hr.render_report(run)
+    text = hr.render_report(run, sections=["checkpoints", "noticed"])
     assert "(partial)</title>" in text and "Partial run (running)" in text
     assert '<section id="noticed">' in text and "missing result" in text
     assert f"step{STEPS[-1]}: sample(s) 1, 2 not computed" in text
@@ -146,7 +146,7 @@ def test_partial_run_is_marked(base, tmp_path):
 def test_run_with_failures_says_so(base, tmp_path):
     run = copy_run(base, tmp_path / "r")
     make_failed(run)
-    text = hr.render_report(run)
+    text = hr.render_report(run, sections=["noticed"])
     assert "Run with failures" in text and "(partial)" in text
     assert "<b>non-finite weights</b>" in text and "<b>failed task</b>" in text
     assert "truncated file" in text
@@ -159,6 +159,8 @@ def test_run_that_has_not_started(tmp_path):
     assert "Partial run" in text and "no result yet" in text
     with pytest.raises(ValueError, match="no run.json"):
         hr.render_report(tmp_path)
+    with pytest.raises(ValueError, match="unknown report section"):
+        hr.render_report(tmp_path / "r", sections=["overveiw"])
 
 
 def test_identical_checkpoints_are_listed(tmp_path):
@@ -166,7 +168,7 @@ def test_identical_checkpoints_are_listed(tmp_path):
     from neuromfa_native.series import analyze_series
     with pytest.warns(UserWarning, match="byte-identical"):
         analyze_series(dirs, samples=2, per_layer=PER_LAYER, n_threads=1, out=tmp_path / "r")
-    text = hr.render_report(tmp_path / "r")
+    text = hr.render_report(tmp_path / "r", sections=["noticed"])
     assert "identical checkpoint" in text and "step60 has the same weights as step50" in text
 
 
@@ -291,7 +293,7 @@ def test_sensitivity_grid_is_resumable(tmp_path):
                    "--out", str(out), "-q", "--bootstrap", "100"])
     assert rc == 1  # per_layer differs from the CLI default: the stored cells refuse the new configuration
     run_sensitivity(dirs, {"threshold": [100.0, 150.0]}, out, samples=2, per_layer=PER_LAYER, n_threads=1,
-                    n_boot=100)
+                    n_boot=100, cell_reports=False)
     for c in cells:
         info = json.loads((out / "cells" / c / "run.json").read_text())
         assert info["n_computed"] == 0 and info["n_reused"] == 6, info  # all reused

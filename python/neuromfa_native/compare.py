@@ -394,12 +394,13 @@ def _cell_name(cell: dict) -> str:
 
 
 def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = None, progress: bool = False,
-                    n_boot: int = 1000, seed: int = 0, **options) -> Path:
+                    n_boot: int = 1000, seed: int = 0, cell_reports: bool = True, **options) -> Path:
     """Analyse ``sources`` once per cell of the grid ``vary`` (``{choice: [values]}``), each
     cell in ``out/cells/<choice=value,...>/`` (resumable: a rerun reuses finished results),
     then write ``out/sensitivity.html`` and ``out/sensitivity.csv``.  ``options`` are further
     :func:`~neuromfa_native.series.analyze_series` arguments shared by every cell.  With
-    ``evals``, every cell is also correlated with the scores (needs :mod:`.correlation`)."""
+    ``evals``, every cell is also correlated with the scores (needs :mod:`.correlation`).
+    ``cell_reports`` writes each cell's own ``report.html`` too."""
     from .report import write_report
     from .series import analyze_series
 
@@ -427,7 +428,8 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
         write_report(series, d, plots=False)
         if evals is not None:
             _correlate_cell(d, evals)
-        write_html_report(d)
+        if cell_reports:
+            write_html_report(d)
         dirs.append(d)
         names.append(name)
     return _sensitivity_page(out, dirs, names, vary, n_boot=n_boot, seed=seed)

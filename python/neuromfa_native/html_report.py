@@ -410,7 +410,8 @@ def _stats(run: RunData) -> str:
     plt = _plt()
     ncol = min(4, len(names))
     nrow = -(-len(names) // ncol)
-    fig, axs = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.2 * nrow + 0.4), layout="constrained", squeeze=False)
+    fig, axs = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.2 * nrow + 0.4), squeeze=False)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.1, top=0.86, wspace=0.35, hspace=0.55)  # fast, not constrained
     for ax, n in zip(axs.flat, names):
         rr = sorted(((_fl(r["step"]), _fl(r["value"])) for r in pooled if r["statistic"] == n))
         ax.plot([a for a, _ in rr], [b for _, b in rr], "o-", ms=3, color="C0")
@@ -821,11 +822,18 @@ def _key_numbers(run: RunData) -> str:
     return f"<p class=\"key\">{txt}.</p>"
 
 
-def render_report(run_dir: os.PathLike) -> str:
-    """The HTML of the report of a run directory (every present section)."""
+def render_report(run_dir: os.PathLike, *, sections: Optional[list] = None) -> str:
+    """The HTML of the report of a run directory: every present section, or only the named
+    ``sections`` (the header, status banner and key numbers are always there)."""
     run = RunData(run_dir)
+    if sections is not None:
+        unknown = sorted(set(sections) - {s.name for s in SECTIONS})
+        if unknown:
+            raise ValueError(f"unknown report section(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(s.name for s in SECTIONS)}")
+    chosen = [s for s in SECTIONS if sections is None or s.name in sections]
     sections = []
-    for sec in SECTIONS:
+    for sec in chosen:
         try:
             if not sec.present(run):
                 continue
