@@ -9,7 +9,6 @@ without it.  .ci/run installs it.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -30,7 +30,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .html_report import RunData, esc, figure, fmt, page, table, write_html_report
+from .html_report import RunData, esc, figure, page, table, write_html_report
 
 __all__ = ["compare_runs", "config_differences", "emergence_difference", "model_size", "parse_vary",
            "run_sensitivity"]
@@ -160,11 +160,10 @@ _SIZE = re.compile(r"(?<![0-9a-z.])(\d+(?:\.\d+)?)([kmb])(?![a-z])", re.I)
 
 def model_size(text: str) -> Optional[float]:
     """Parameters from a model name such as ``pythia-160m`` or ``pythia-1.4b`` (None if none)."""
-    m = None
-    for m in _SIZE.finditer(str(text)):
-        pass
-    if m is None:
+    found = list(_SIZE.finditer(str(text)))
+    if not found:
         return None
+    m = found[-1]
     return float(m.group(1)) * {"k": 1e3, "m": 1e6, "b": 1e9}[m.group(2).lower()]
 
 
@@ -239,7 +238,7 @@ def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Op
                                                                     table_id="config-table", scroll=False))
     else:
         parts.append("<p class=\"note\">The runs have the same configuration.</p>")
-    parts.append(f"<p class=\"note\">Runs: " + "; ".join(f"<b>{esc(n)}</b> = {esc(r.path)}" for n, r in zip(names, runs))
+    parts.append("<p class=\"note\">Runs: " + "; ".join(f"<b>{esc(n)}</b> = {esc(r.path)}" for n, r in zip(names, runs))
                  + f". Common steps: {len(common)} of "
                  + ", ".join(str(len(s.checkpoints)) for s in series) + ".</p></header>")
 
@@ -475,8 +474,9 @@ def _sensitivity_page(out: Path, dirs: list, names: list, vary: dict, *, n_boot:
                 row[f"rho_E_{c.get('task')}"] = c.get("spearman")
         rows.append(row)
     _write_csv(out / "sensitivity.csv", rows, list(dict.fromkeys(k for r in rows for k in r)))
-    choices = ", ".join(f"{k} in {{{', '.join('full' if v is None else f'{v:g}' if isinstance(v, float) else str(v) for v in vals)}}}"
-                        for k, vals in vary.items())
+    def show(v):
+        return "full" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+    choices = ", ".join(f"{k} in {{{', '.join(show(v) for v in vals)}}}" for k, vals in vary.items())
     intro = (f"<p>Grid: {esc(choices)} &mdash; {len(dirs)} cells, each its own run directory under cells/. "
              "Does the E curve hold across these method choices? <i>rho_with_first_cell</i> is the rank correlation "
              f"of each cell's E curve with that of <b>{esc(names[0])}</b> over the common steps; "

@@ -114,7 +114,8 @@ def fig_img(fig, *, alt: str, dpi: int = 90) -> str:
 
 def figure(fig, caption: str, *, alt: Optional[str] = None, dpi: int = 90) -> str:
     """A ``<figure>`` with the plot and a caption saying what to see in it."""
-    return f"<figure>{fig_img(fig, alt=alt or caption.split('.')[0], dpi=dpi)}<figcaption>{caption}</figcaption></figure>"
+    img = fig_img(fig, alt=alt or caption.split(".")[0], dpi=dpi)
+    return f"<figure>{img}<figcaption>{caption}</figcaption></figure>"
 
 
 def fmt(v: Any, nd: int = 4) -> str:
@@ -155,7 +156,8 @@ def table(rows: list, columns: Optional[list] = None, *, caption: str = "", sort
         body.append("<tr>" + "".join(cells) + "</tr>")
     tid = f' id="{esc(table_id)}"' if table_id else ""
     cls = ' class="sortable"' if sortable else ""
-    cap = f"<caption class=\"note\" style=\"caption-side:bottom;text-align:left\">{caption}</caption>" if caption else ""
+    cap = (f'<caption class="note" style="caption-side:bottom;text-align:left">{caption}</caption>'
+           if caption else "")
     t = f"<table{tid}{cls}>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     return f'<div class="scroll">{t}</div>' if scroll else t
 
@@ -771,7 +773,7 @@ def _header(run: RunData) -> str:
     machine = info.get("machine") or f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores; report host)"
     labels = [e.get("label", "") for e in series]
     meta = [("sources", src_txt), ("checkpoints", f"{len(series)}" + (f": {labels[0]} ... {labels[-1]}" if labels
-                                                                      else "") + (f" (hub revisions)" if revs else "")),
+                                                                      else "") + (" (hub revisions)" if revs else "")),
             ("architecture", ", ".join(arch) or "(no result yet)"),
             ("layout", ", ".join(layouts) or str(cfg.get("layout"))), ("sampling", sampling),
             ("boxes", f"{cfg.get('box')}" + (f" ({cfg.get('direction')})" if cfg.get("box") == "path" else "")),
@@ -949,7 +951,8 @@ def analysis_html(analysis) -> str:
         ax.set_xlabel("alpha", fontsize="small")
         ax.set_ylabel("f(alpha)", fontsize="small")
     return (f"<div>{head}<div style=\"display:flex;align-items:flex-start\">"
-            f"<div>{_nb_table(rows, list(rows[0]) if rows else [])}</div>{_small_png(draw) if kept else ''}</div></div>")
+            f"<div>{_nb_table(rows, list(rows[0]) if rows else [])}</div>"
+            f"{_small_png(draw) if kept else ''}</div></div>")
 
 
 def spectrum_html(spectrum) -> str:
