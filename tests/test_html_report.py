@@ -346,3 +346,27 @@ def test_report_command_writes_report_html(base, tmp_path, capsys):
     run2 = copy_run(base, tmp_path / "r2")
     assert cli.main(["report", str(run2), "-q", "--no-plots"]) == 0
     assert not (run2 / "report.html").exists()
+
+
+def test_bytes_read_per_checkpoint_are_shown_when_recorded(base, tmp_path):
+    run = copy_run(base, tmp_path / "r")
+    assert "bytes_read" not in hr.render_report(run, sections=["cost"])
+    info = json.loads((run / "run.json").read_text())
+    for i, e in enumerate(info["series"]):
+        e["bytes_read"] = 1_000_000 * (i + 1)
+    (run / "run.json").write_text(json.dumps(info))
+    text = hr.render_report(run, sections=["cost"])
+    assert "bytes_read" in text and 'data-v="4000000.0"' in text and "megabytes read" in text
+
+
+def test_correlation_plots_written_by_correlate_are_embedded(base, tmp_path):
+    run = copy_run(base, tmp_path / "r")
+    add_tables(run)
+    import matplotlib.pyplot as plt
+    (run / "plots").mkdir(exist_ok=True)
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    fig.savefig(run / "plots" / "correlation_E_vs_scores.png")
+    plt.close(fig)
+    text = hr.render_report(run, sections=["correlation"])
+    assert "plots/correlation_E_vs_scores.png" in text and text.count("<img") == 2

@@ -263,7 +263,7 @@ def cmd_analyze(args) -> int:
     if not args.quiet:
         _say(format_table(series))
         _say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/ "
-             f"(checkpoints.csv, samples.csv, spectra.npz{', plots/' if args.plots else ''})")
+             f"(checkpoints.csv, samples.csv, spectra.npz{', plots/, report.html' if args.plots else ''})")
     return 0
 
 
@@ -285,7 +285,8 @@ def cmd_report(args) -> int:
         if missing:
             shown = ", ".join(f"{c}/{s}" for c, s in missing[:6]) + (" ..." if len(missing) > 6 else "")
             _say(f"\npartial run: {len(missing)} result(s) missing ({shown}); rerun the analyze command to finish")
-        _say(f"\ntables, spectra.npz, summary.json{' and plots/' if args.plots else ''} written to {args.run}/")
+        _say(f"\ntables, spectra.npz, summary.json{', plots/ and report.html' if args.plots else ''} "
+             f"written to {args.run}/")
     return 0
 
 

@@ -337,8 +337,8 @@ def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Op
         ax.set_title("E against model size")
         parts.append('<section id="scaling"><h2>E against model size</h2>' + figure(
             fig, f"E at step {at:,} of each model against its parameter count (from the model name or --size), with "
-                 f"{ci_pct}% intervals: the paper's scaling figure. Larger models reaching higher E is the reported "
-                 "trend.", alt="E against model size") + table(srows, table_id="scaling-table") + "</section>")
+                 f"{ci_pct}% intervals, as in the paper's comparison of model sizes. Intervals that do not overlap "
+                 "separate the sizes beyond the sampling uncertainty.", alt="E against model size") + table(srows, table_id="scaling-table") + "</section>")
 
     parts.append('<section id="table"><h2>E per run and step</h2>' + table(
         erows, caption="compare_emergence.csv: every checkpoint of every run.", table_id="emergence-table")
