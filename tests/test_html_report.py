@@ -350,13 +350,13 @@ def test_report_command_writes_report_html(base, tmp_path, capsys):
 
 def test_bytes_read_per_checkpoint_are_shown_when_recorded(base, tmp_path):
     run = copy_run(base, tmp_path / "r")
-    assert "bytes_read" not in hr.render_report(run, sections=["cost"])
+    assert ">bytes_read</th>" not in hr.render_report(run, sections=["cost"])
     info = json.loads((run / "run.json").read_text())
     for i, e in enumerate(info["series"]):
         e["bytes_read"] = 1_000_000 * (i + 1)
     (run / "run.json").write_text(json.dumps(info))
     text = hr.render_report(run, sections=["cost"])
-    assert "bytes_read" in text and 'data-v="4000000.0"' in text and "megabytes read" in text
+    assert ">bytes_read</th>" in text and 'data-v="4000000.0"' in text and "megabytes read" in text
 
 
 def test_correlation_plots_written_by_correlate_are_embedded(base, tmp_path):
@@ -370,3 +370,18 @@ def test_correlation_plots_written_by_correlate_are_embedded(base, tmp_path):
     plt.close(fig)
     text = hr.render_report(run, sections=["correlation"])
     assert "plots/correlation_E_vs_scores.png" in text and text.count("<img") == 2
+
+
+def test_reuse_plots_only_when_fresh(base, tmp_path):
+    run = copy_run(base, tmp_path / "r")
+    (run / "plots").mkdir(exist_ok=True)
+    marker = b"\x89PNG\r\n\x1a\n" + b"not-a-real-plot"
+    (run / "plots" / "overview.png").write_bytes(marker)
+    import base64
+    enc = base64.b64encode(marker).decode()
+    assert enc in hr.render_report(run, sections=["overview"], reuse_plots=True)
+    assert enc not in hr.render_report(run, sections=["overview"])  # drawn again by default
+    import os
+    old = min(p.stat().st_mtime for p in (run / "results").glob("*/*.npz")) - 100
+    os.utime(run / "plots" / "overview.png", (old, old))  # older than the results: stale
+    assert enc not in hr.render_report(run, sections=["overview"], reuse_plots=True)

@@ -399,7 +399,7 @@ def _write_html(args, run_dir) -> None:
     if not getattr(args, "plots", False):
         return
     from .html_report import write_html_report
-    write_html_report(run_dir)
+    write_html_report(run_dir, reuse_plots=True)  # write_report has just drawn plots/*.png
 
 
 def _parse_size(item: str):

@@ -100,14 +100,9 @@ def page(title: str, body: str) -> str:
 
 
 def fig_img(fig, *, alt: str, dpi: int = 90) -> str:
-    """``<img>`` holding the figure as a base64 PNG; closes the figure."""
-    import matplotlib.pyplot as plt
-
+    """``<img>`` holding the figure as a base64 PNG."""
     buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=dpi)
-    finally:
-        plt.close(fig)
+    fig.savefig(buf, format="png", dpi=dpi)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
 
@@ -207,6 +202,16 @@ class RunData:
         except ValueError as exc:
             raise ValueError(f"{str(self.path / 'run.json')!r} is unreadable: {exc}") from None
         self.problems: list = []  # tables that could not be shown, with the reason
+        self.reuse_plots = False  # embed plots/<name>.png just written by write_report instead of redrawing
+
+    def fresh_plot(self, name: str) -> Optional[Path]:
+        """``plots/<name>.png`` when reusing plots is on and it is newer than every result."""
+        p = self.path / "plots" / f"{name}.png"
+        if not self.reuse_plots or not p.is_file():
+            return None
+        res = self.path / "results"
+        newest = max((q.stat().st_mtime for q in res.glob("*/*.npz")), default=0.0) if res.is_dir() else 0.0
+        return p if p.stat().st_mtime >= newest else None
 
     @cached_property
     def series(self):
@@ -297,12 +302,19 @@ def register_section(name: str, title: str, present: Callable[[RunData], bool], 
     return deco
 
 
+class _Figures:
+    """``subplots`` like pyplot's, on a bare :class:`matplotlib.figure.Figure`: the page's plots
+    never touch pyplot's figure registry or the caller's backend (a notebook keeps its own)."""
+
+    @staticmethod
+    def subplots(nrows=1, ncols=1, *, figsize, layout=None, squeeze=True):
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=figsize, layout=layout)
+        return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
+
+
 def _plt():
-    import matplotlib
-    if "matplotlib.pyplot" not in __import__("sys").modules:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+    return _Figures
 
 
 def _step_axis(ax, steps):
@@ -314,18 +326,24 @@ def _step_axis(ax, steps):
 
 @register_section("overview", "Overview", lambda r: r.has_results)
 def _overview(run: RunData) -> str:
-    _plt()
-    from .plotting import plot_overview
+    from matplotlib.figure import Figure
     s = run.series
-    fig = plot_overview(s)
     ci = int(round(100 * s.bootstrap.get("ci", 0.95)))
-    return figure(fig, f"Top left: the mean multifractal spectrum f(&alpha;) of each checkpoint, coloured by "
-                       f"training step. Top right: the degree of emergence E relative to "
-                       f"{esc(s.checkpoints[s.baseline].label)} with its {ci}% bootstrap interval over samples "
-                       f"&mdash; a rising curve whose band clears zero is the emergence the method reports. "
-                       f"Bottom: &alpha;<sub>0</sub> and the spectrum width per sample (grey dots), their mean "
-                       f"and &plusmn;1 sd; a wide spread means the conclusion depends on which neurons were sampled.",
-                  alt="overview: spectra, E, alpha0 and width over training", dpi=80)
+    caption = (f"Top left: the mean multifractal spectrum f(&alpha;) of each checkpoint, coloured by "
+               f"training step. Top right: the degree of emergence E relative to "
+               f"{esc(s.checkpoints[s.baseline].label)} with its {ci}% bootstrap interval over samples "
+               f"&mdash; a rising curve whose band clears zero is the emergence the method reports. "
+               f"Bottom: &alpha;<sub>0</sub> and the spectrum width per sample (grey dots), their mean "
+               f"and &plusmn;1 sd; a wide spread means the conclusion depends on which neurons were sampled.")
+    png = run.fresh_plot("overview")
+    if png is not None:
+        return _png_file(png, caption, alt="overview: spectra, E, alpha0 and width over training")
+    fig = draw_overview(s, Figure(figsize=(11, 8), layout="constrained"))
+    k = len(s.samples) if s.config.get("per_layer") is not None else 1
+    fig.suptitle(f"NeuroMFA over training: {len(s.checkpoints)} checkpoints x {k} samples "
+                 f"({s.config.get('box')} boxes, S={s.config.get('per_layer')}, T={s.config.get('threshold'):g})",
+                 fontsize="medium")
+    return figure(fig, caption, alt="overview: spectra, E, alpha0 and width over training", dpi=80)
 
 
 @register_section("checkpoints", "Per checkpoint", lambda r: r.series is not None)
@@ -446,9 +464,9 @@ def _plots_matching(run: RunData, words: tuple) -> list:
     return sorted(p for p in d.glob("*.png") if any(w in p.stem.lower() for w in words))
 
 
-def _png_file(p: Path, caption: str) -> str:
+def _png_file(p: Path, caption: str, alt: Optional[str] = None) -> str:
     data = base64.b64encode(p.read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{esc(p.stem)}" src="data:image/png;base64,{data}">'
+    return (f'<figure><img alt="{esc(alt or p.stem)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{caption}</figcaption></figure>")
 
 
@@ -570,11 +588,16 @@ def _node_dimensions(run: RunData) -> str:
     plt = _plt()
     from .plotting import plot_node_dimensions
     s = run.series
-    fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
-    plot_node_dimensions(s, ax=ax)
-    out = figure(fig, "Distribution of node fractal dimensions (SPEC 5) per kind of node layer, pooled over blocks "
-                      "and samples, at the first and the last checkpoint: a shift between the boxes is a change in "
-                      "how neurons' neighbourhoods scale.", alt="node fractal dimensions per layer kind")
+    caption = ("Distribution of node fractal dimensions (SPEC 5) per kind of node layer, pooled over blocks and "
+               "samples, at the first and the last checkpoint: a shift between the boxes is a change in how neurons' "
+               "neighbourhoods scale.")
+    png = run.fresh_plot("node_dimensions")
+    if png is not None:
+        out = _png_file(png, caption, alt="node fractal dimensions per layer kind")
+    else:
+        fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
+        plot_node_dimensions(s, ax=ax)
+        out = figure(fig, caption, alt="node fractal dimensions per layer kind")
     rows = s.node_dimension_rows()
     first, last = s.checkpoints[0].label, s.checkpoints[-1].label
     rows = [r for r in rows if r["checkpoint"] in (first, last)]
@@ -824,10 +847,13 @@ def _key_numbers(run: RunData) -> str:
     return f"<p class=\"key\">{txt}.</p>"
 
 
-def render_report(run_dir: os.PathLike, *, sections: Optional[list] = None) -> str:
+def render_report(run_dir: os.PathLike, *, sections: Optional[list] = None, reuse_plots: bool = False) -> str:
     """The HTML of the report of a run directory: every present section, or only the named
-    ``sections`` (the header, status banner and key numbers are always there)."""
+    ``sections`` (the header, status banner and key numbers are always there).  ``reuse_plots``
+    embeds ``plots/overview.png`` and ``plots/node_dimensions.png`` when they are newer than
+    every result (the CLI, which has just written them) instead of drawing them again."""
     run = RunData(run_dir)
+    run.reuse_plots = reuse_plots
     if sections is not None:
         unknown = sorted(set(sections) - {s.name for s in SECTIONS})
         if unknown:
@@ -855,11 +881,12 @@ def render_report(run_dir: os.PathLike, *, sections: Optional[list] = None) -> s
     return page(title + (" (partial)" if run.partial else ""), "\n".join(parts))
 
 
-def write_html_report(run_dir: os.PathLike, out: Optional[os.PathLike] = None) -> Path:
-    """Write ``report.html`` (default ``RUN_DIR/report.html``) atomically; returns its path."""
+def write_html_report(run_dir: os.PathLike, out: Optional[os.PathLike] = None, *, reuse_plots: bool = False) -> Path:
+    """Write ``report.html`` (default ``RUN_DIR/report.html``) atomically; returns its path.
+    ``reuse_plots``: see :func:`render_report`."""
     from .store import atomic_write_text
     out = Path(out) if out is not None else Path(run_dir) / REPORT_NAME
-    atomic_write_text(out, render_report(run_dir))
+    atomic_write_text(out, render_report(run_dir, reuse_plots=reuse_plots))
     return out
 
 
