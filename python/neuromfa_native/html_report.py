@@ -729,6 +729,7 @@ def reproduce_command(info: dict, run_dir: os.PathLike) -> str:
     series = info.get("series") or []
     hub = [e for e in series if e.get("revision")]
     args = ["neuromfa", "analyze"]
+    note = ""
     if series and len(hub) == len(series) and len({e["source"] for e in series}) == 1:
         args += [series[0]["source"], "--revisions", ",".join(e["revision"] for e in series)]
     else:
@@ -740,7 +741,7 @@ def reproduce_command(info: dict, run_dir: os.PathLike) -> str:
         args += ["--per-layer", str(cfg["per_layer"])]
         if samples is not None:
             if list(samples) != list(range(len(samples))):
-                args += ["# samples", ",".join(map(str, samples))]
+                note = f"  # samples {','.join(map(str, samples))}: only from Python (analyze_series(samples=[...]))"
             else:
                 args += ["--samples", str(len(samples))]
     args += ["--threshold", f"{cfg.get('threshold', 150.0):g}", "--box", str(cfg.get("box", "edge"))]
@@ -767,8 +768,11 @@ def reproduce_command(info: dict, run_dir: os.PathLike) -> str:
     for k in ("stats", "by_layer"):
         if cfg.get(k):
             args.append("--" + k.replace("_", "-"))
+    steps = [e.get("step", 0) for e in series]
+    if steps != sorted(steps):
+        args.append("--keep-order")
     args += ["--out", str(run_dir)]
-    return " ".join(a if a.startswith("#") else shlex.quote(a) for a in args)
+    return " ".join(shlex.quote(a) for a in args) + note
 
 
 def _when(t: Any) -> str:
