@@ -26,7 +26,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -338,7 +338,8 @@ def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Op
         parts.append('<section id="scaling"><h2>E against model size</h2>' + figure(
             fig, f"E at step {at:,} of each model against its parameter count (from the model name or --size), with "
                  f"{ci_pct}% intervals, as in the paper's comparison of model sizes. Intervals that do not overlap "
-                 "separate the sizes beyond the sampling uncertainty.", alt="E against model size") + table(srows, table_id="scaling-table") + "</section>")
+                 "separate the sizes beyond the sampling uncertainty.", alt="E against model size")
+            + table(srows, table_id="scaling-table") + "</section>")
 
     parts.append('<section id="table"><h2>E per run and step</h2>' + table(
         erows, caption="compare_emergence.csv: every checkpoint of every run.", table_id="emergence-table")
@@ -360,8 +361,9 @@ def _per_layer(v: str):
 
 
 #: The method choices a sensitivity grid can vary, with the parser of one value.
-VARY = {"threshold": float, "per_layer": _per_layer, "box": str, "layout": str, "min_edges": int, "decimals": int,
-        "direction": str, "samples": int, "filter": str, "nfd_threshold": float}
+VARY: dict[str, Callable[[str], Any]] = {
+    "threshold": float, "per_layer": _per_layer, "box": str, "layout": str, "min_edges": int, "decimals": int,
+    "direction": str, "samples": int, "filter": str, "nfd_threshold": float}
 
 
 def parse_vary(items: Sequence[str]) -> dict:
@@ -436,7 +438,7 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
 
 def _correlate_cell(d: Path, evals: Any) -> None:
     try:
-        from . import correlation
+        from . import correlation  # type: ignore[attr-defined]  # issue 10, another branch
     except ImportError:
         raise ValueError("--evals needs the correlation module (neuromfa correlate), which this installation "
                          "lacks") from None

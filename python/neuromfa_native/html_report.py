@@ -121,11 +121,12 @@ def fmt(v: Any, nd: int = 4) -> str:
     if isinstance(v, (int, np.integer)):
         return f"{int(v):,}" if abs(int(v)) >= 10000 else str(int(v))
     if isinstance(v, (float, np.floating)):
-        if not math.isfinite(v):
-            return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-        if v != 0 and (abs(v) >= 1e5 or abs(v) < 10 ** -nd):
-            return f"{v:.{nd - 1}e}"
-        return f"{v:.{nd}f}"
+        x = float(v)
+        if not math.isfinite(x):
+            return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+        if x != 0 and (abs(x) >= 1e5 or abs(x) < 10.0 ** -nd):
+            return f"{x:.{nd - 1}e}"
+        return f"{x:.{nd}f}"
     return str(v)
 
 
