@@ -20,6 +20,8 @@ hold across the choices?
 """
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import json
 import math
@@ -30,15 +32,10 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .html_report import RunData, esc, figure, page, table, write_html_report
+from .html_report import Figures, RunData, esc, figure, page, table, write_html_report
 
 __all__ = ["compare_runs", "config_differences", "emergence_difference", "model_size", "parse_vary",
            "run_sensitivity"]
-
-
-def _plt():
-    from .html_report import _plt as p
-    return p()
 
 
 def _names(runs: Sequence[RunData], names: Optional[Sequence[str]]) -> list:
@@ -175,9 +172,15 @@ def _mean_spectrum(s, t: int):
 
 
 def _write_csv(path: Path, rows: list, columns: Optional[list] = None) -> None:
-    from .report import _csv_bytes
+    """A CSV table written as report.py writes its own (finite floats by repr, None empty)."""
     from .store import atomic_write_bytes
-    atomic_write_bytes(path, _csv_bytes(rows, columns or (list(rows[0]) if rows else [])))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns or (list(rows[0]) if rows else []), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) and math.isfinite(v) else v)
+                    for k, v in r.items()})
+    atomic_write_bytes(path, buf.getvalue().encode())
 
 
 def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Optional[Sequence[str]] = None,
@@ -199,18 +202,13 @@ def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Op
         desc = "; ".join(f"{n}: {', '.join(map(str, sorted(_step_index(s))[:6]))}"
                          + (" ..." if len(s.checkpoints) > 6 else "") for n, s in zip(names, series))
         raise ValueError(f"the runs share no training step, nothing to compare ({desc})")
+    at = common[-1] if step is None else int(step)
+    if step is not None and at not in common:
+        raise ValueError(f"step {at} is not a step of every run (common steps: {', '.join(map(str, common))})")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    plt = _plt()
-    from .plotting import step_axis
 
-    # -- tables
-    erows = []
-    for n, s in zip(names, series):
-        for r in s.checkpoint_rows():
-            erows.append(dict(run=n, step=r["step"], checkpoint=r["checkpoint"], n_kept=r["n_kept"],
-                              E=r["emergence"], E_lo=r["emergence_low"], E_hi=r["emergence_high"],
-                              alpha0_mean=r["alpha0_mean"], width_mean=r["width_mean"]))
+    erows = _emergence_rows(names, series)
     drows = []
     for j in range(1, len(series)):
         for r in emergence_difference(series[0], series[j], n_boot=n_boot, ci=ci, seed=seed + j):
@@ -220,12 +218,45 @@ def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Op
     _write_csv(out / "compare_difference.csv", drows)
     _write_csv(out / "compare_config.csv", crows, ["setting"] + names)
 
+    ci_pct = int(round(100 * ci))
+    parts = [_compare_header(title, intro, runs, names, series, common, crows),
+             _emergence_section(names, series, ci_pct)]
+    if drows:
+        parts.append(_difference_section(drows, names, ci_pct, n_boot))
+    parts.append(_spectra_section(names, series, common))
+    srows = _scaling_rows(runs, names, series, sizes, at)
+    if srows:
+        _write_csv(out / "compare_scaling.csv", srows)
+        parts.append(_scaling_section(srows, at, ci_pct))
+    parts.append('<section id="table"><h2>E per run and step</h2>' + table(
+        erows, caption="compare_emergence.csv: every checkpoint of every run.", table_id="emergence-table")
+        + "</section>")
+    parts.append("<p class=\"note\">Tables: compare_emergence.csv, compare_difference.csv, compare_config.csv"
+                 + (", compare_scaling.csv" if srows else "") + ".</p>")
+    from .store import atomic_write_text
+    p = out / "compare.html"
+    atomic_write_text(p, page(title, "\n".join(parts)))
+    return p
+
+
+def _emergence_rows(names: Sequence[str], series: Sequence) -> list:
+    erows = []
+    for n, s in zip(names, series):
+        for r in s.checkpoint_rows():
+            erows.append(dict(run=n, step=r["step"], checkpoint=r["checkpoint"], n_kept=r["n_kept"],
+                              E=r["emergence"], E_lo=r["emergence_low"], E_hi=r["emergence_high"],
+                              alpha0_mean=r["alpha0_mean"], width_mean=r["width_mean"]))
+    return erows
+
+
+def _compare_header(title: str, intro: str, runs: Sequence[RunData], names: Sequence[str], series: Sequence,
+                    common: list, crows: list) -> str:
+    """The first screen: E of each run at the last common step and the configuration differences."""
     parts = [f"<header id=\"header\"><h1>{esc(title)}</h1>{intro}"]
     partial = [n for n, r in zip(names, runs) if r.partial]
     if partial:
         parts.append(f'<div class="banner partial" id="status">Partial run(s): {esc(", ".join(partial))} '
                      "&mdash; their missing results are left out.</div>")
-    ci_pct = int(round(100 * ci))
     last = common[-1]
     summary = []
     for n, s in zip(names, series):
@@ -234,16 +265,19 @@ def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Op
         summary.append(f"<b>{esc(n)}</b> {s.emergence[t]:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     parts.append(f"<p class=\"key\">E at step {last:,} (the last common step): " + "; ".join(summary) + ".</p>")
     if crows:
-        parts.append("<h3>Configuration differences</h3>" + table(crows, ["setting"] + names, sortable=False,
+        parts.append("<h3>Configuration differences</h3>" + table(crows, ["setting"] + list(names), sortable=False,
                                                                     table_id="config-table", scroll=False))
     else:
         parts.append("<p class=\"note\">The runs have the same configuration.</p>")
     parts.append("<p class=\"note\">Runs: " + "; ".join(f"<b>{esc(n)}</b> = {esc(r.path)}" for n, r in zip(names, runs))
                  + f". Common steps: {len(common)} of "
                  + ", ".join(str(len(s.checkpoints)) for s in series) + ".</p></header>")
+    return "".join(parts)
 
-    # -- E curves
-    fig, ax = plt.subplots(figsize=(8, 4.4), layout="constrained")
+
+def _emergence_section(names: Sequence[str], series: Sequence, ci_pct: int) -> str:
+    from .plotting import step_axis
+    fig, ax = Figures.subplots(figsize=(8, 4.4), layout="constrained")
     all_steps = []
     for i, (n, s) in enumerate(zip(names, series)):
         st = s.steps.astype(float)
@@ -259,37 +293,39 @@ def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Op
     ax.set_ylabel("degree of emergence E")
     ax.set_title("E over training, each run relative to its own baseline")
     ax.legend(fontsize="small", frameon=False)
-    parts.append('<section id="emergence"><h2>E over training</h2>' + figure(
+    return '<section id="emergence"><h2>E over training</h2>' + figure(
         fig, f"E of every run with its {ci_pct}% bootstrap interval (bands) on a shared step axis. Where the bands "
-             "overlap, the runs agree within the sampling uncertainty.", alt="E curves of the runs") + "</section>")
+             "overlap, the runs agree within the sampling uncertainty.", alt="E curves of the runs") + "</section>"
 
-    # -- difference
-    if drows:
-        fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
-        for j in range(1, len(series)):
-            rr = [r for r in drows if r["run_b"] == names[j]]
-            st = np.array([r["step"] for r in rr], dtype=float)
-            d = np.array([r["difference"] for r in rr])
-            lo = np.array([r["difference_lo"] for r in rr])
-            hi = np.array([r["difference_hi"] for r in rr])
-            ok = np.isfinite(lo) & np.isfinite(hi)
-            ax.fill_between(st[ok], lo[ok], hi[ok], color=f"C{j % 10}", alpha=0.2, lw=0)
-            ax.plot(st, d, "o-", color=f"C{j % 10}", ms=3.5, label=f"{names[j]} - {names[0]}")
-        ax.axhline(0, color="0.3", lw=1)
-        step_axis(ax, [r["step"] for r in drows])
-        ax.set_ylabel(f"E difference vs {names[0]}")
-        ax.legend(fontsize="small", frameon=False)
-        ax.set_title("Difference of E per common step")
-        parts.append('<section id="difference"><h2>Difference of E</h2>' + figure(
-            fig, f"E of each run minus E of <b>{esc(names[0])}</b> at every common step, with a {ci_pct}% "
-                 f"bootstrap interval over samples ({n_boot} replicates). A band that excludes zero is a difference "
-                 "the sampling does not explain.", alt="difference of E per step")
-            + table(drows, caption="compare_difference.csv", table_id="difference-table", nd=4) + "</section>")
 
-    # -- spectra at matched steps
+def _difference_section(drows: list, names: Sequence[str], ci_pct: int, n_boot: int) -> str:
+    from .plotting import step_axis
+    fig, ax = Figures.subplots(figsize=(8, 3.6), layout="constrained")
+    for j in range(1, len(names)):
+        rr = [r for r in drows if r["run_b"] == names[j]]
+        st = np.array([r["step"] for r in rr], dtype=float)
+        d = np.array([r["difference"] for r in rr])
+        lo = np.array([r["difference_lo"] for r in rr])
+        hi = np.array([r["difference_hi"] for r in rr])
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        ax.fill_between(st[ok], lo[ok], hi[ok], color=f"C{j % 10}", alpha=0.2, lw=0)
+        ax.plot(st, d, "o-", color=f"C{j % 10}", ms=3.5, label=f"{names[j]} - {names[0]}")
+    ax.axhline(0, color="0.3", lw=1)
+    step_axis(ax, [r["step"] for r in drows])
+    ax.set_ylabel(f"E difference vs {names[0]}")
+    ax.legend(fontsize="small", frameon=False)
+    ax.set_title("Difference of E per common step")
+    return '<section id="difference"><h2>Difference of E</h2>' + figure(
+        fig, f"E of each run minus E of <b>{esc(names[0])}</b> at every common step, with a {ci_pct}% "
+             f"bootstrap interval over samples ({n_boot} replicates). A band that excludes zero is a difference "
+             "the sampling does not explain.", alt="difference of E per step") \
+        + table(drows, caption="compare_difference.csv", table_id="difference-table", nd=4) + "</section>"
+
+
+def _spectra_section(names: Sequence[str], series: Sequence, common: list) -> str:
     picks = sorted({common[0], common[len(common) // 2], common[-1]})
-    fig, axs = plt.subplots(1, len(picks), figsize=(3.6 * len(picks) + 0.5, 3.4), layout="constrained",
-                            squeeze=False)
+    fig, axs = Figures.subplots(1, len(picks), figsize=(3.6 * len(picks) + 0.5, 3.4), layout="constrained",
+                                squeeze=False)
     for ax, st in zip(axs[0], picks):
         for i, (n, s) in enumerate(zip(names, series)):
             m = _mean_spectrum(s, _step_index(s)[st])
@@ -300,56 +336,49 @@ def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Op
         ax.grid(True, alpha=0.3)
     axs[0, 0].set_ylabel(r"$f(\alpha)$")
     axs[0, 0].legend(fontsize="x-small", frameon=False)
-    parts.append('<section id="spectra"><h2>Spectra at matched steps</h2>' + figure(
+    return '<section id="spectra"><h2>Spectra at matched steps</h2>' + figure(
         fig, "Mean spectrum f(&alpha;) of each run at the first, middle and last common step. The peak position is "
              "&alpha;<sub>0</sub>, the span is the width; E compares both with the run's baseline.",
-        alt="spectra of the runs at matched steps") + "</section>")
+        alt="spectra of the runs at matched steps") + "</section>"
 
-    # -- scaling
+
+def _scaling_rows(runs: Sequence[RunData], names: Sequence[str], series: Sequence, sizes: Optional[dict],
+                  at: int) -> list:
+    """Rows of E at step ``at`` against model size; empty unless two runs have different known sizes."""
     sz = {}
     for n, r in zip(names, runs):
         v = (sizes or {}).get(n)
         sz[n] = float(v) if v is not None else model_size(r.name) or model_size(n)
-    at = common[-1] if step is None else int(step)
-    if step is not None and at not in common:
-        raise ValueError(f"step {at} is not a step of every run (common steps: {', '.join(map(str, common))})")
     known = [(n, s) for n, s in zip(names, series) if sz.get(n)]
-    if len(known) >= 2 and len({sz[n] for n, _ in known}) >= 2:
-        srows = []
-        for n, s in known:
-            t = _step_index(s)[at]
-            srows.append(dict(run=n, parameters=sz[n], step=at, E=float(s.emergence[t]),
-                              E_lo=float(s.emergence_ci[t, 0]), E_hi=float(s.emergence_ci[t, 1])))
-        srows.sort(key=lambda r: r["parameters"])
-        _write_csv(out / "compare_scaling.csv", srows)
-        fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
-        x = np.array([r["parameters"] for r in srows])
-        e = np.array([r["E"] for r in srows])
-        yerr = np.abs(np.array([[r["E"] - r["E_lo"], r["E_hi"] - r["E"]] for r in srows]).T)
-        ax.errorbar(x, e, yerr=np.where(np.isfinite(yerr), yerr, 0), fmt="o-", capsize=3, color="C3")
-        for r in srows:
-            ax.annotate(r["run"], (r["parameters"], r["E"]), fontsize="x-small", xytext=(4, 4),
-                        textcoords="offset points")
-        ax.set_xscale("log")
-        ax.set_xlabel("model parameters")
-        ax.set_ylabel(f"E at step {at:,}")
-        ax.grid(True, alpha=0.3)
-        ax.set_title("E against model size")
-        parts.append('<section id="scaling"><h2>E against model size</h2>' + figure(
-            fig, f"E at step {at:,} of each model against its parameter count (from the model name or --size), with "
-                 f"{ci_pct}% intervals, as in the paper's comparison of model sizes. Intervals that do not overlap "
-                 "separate the sizes beyond the sampling uncertainty.", alt="E against model size")
-            + table(srows, table_id="scaling-table") + "</section>")
+    if len(known) < 2 or len({sz[n] for n, _ in known}) < 2:
+        return []
+    srows = []
+    for n, s in known:
+        t = _step_index(s)[at]
+        srows.append(dict(run=n, parameters=sz[n], step=at, E=float(s.emergence[t]),
+                          E_lo=float(s.emergence_ci[t, 0]), E_hi=float(s.emergence_ci[t, 1])))
+    return sorted(srows, key=lambda r: r["parameters"])
 
-    parts.append('<section id="table"><h2>E per run and step</h2>' + table(
-        erows, caption="compare_emergence.csv: every checkpoint of every run.", table_id="emergence-table")
-        + "</section>")
-    parts.append("<p class=\"note\">Tables: compare_emergence.csv, compare_difference.csv, compare_config.csv"
-                 + (", compare_scaling.csv" if (out / "compare_scaling.csv").exists() else "") + ".</p>")
-    from .store import atomic_write_text
-    p = out / "compare.html"
-    atomic_write_text(p, page(title, "\n".join(parts)))
-    return p
+
+def _scaling_section(srows: list, at: int, ci_pct: int) -> str:
+    fig, ax = Figures.subplots(figsize=(6, 3.8), layout="constrained")
+    x = np.array([r["parameters"] for r in srows])
+    e = np.array([r["E"] for r in srows])
+    yerr = np.abs(np.array([[r["E"] - r["E_lo"], r["E_hi"] - r["E"]] for r in srows]).T)
+    ax.errorbar(x, e, yerr=np.where(np.isfinite(yerr), yerr, 0), fmt="o-", capsize=3, color="C3")
+    for r in srows:
+        ax.annotate(r["run"], (r["parameters"], r["E"]), fontsize="x-small", xytext=(4, 4),
+                    textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("model parameters")
+    ax.set_ylabel(f"E at step {at:,}")
+    ax.grid(True, alpha=0.3)
+    ax.set_title("E against model size")
+    return '<section id="scaling"><h2>E against model size</h2>' + figure(
+        fig, f"E at step {at:,} of each model against its parameter count (from the model name or --size), with "
+             f"{ci_pct}% intervals, as in the paper's comparison of model sizes. Intervals that do not overlap "
+             "separate the sizes beyond the sampling uncertainty.", alt="E against model size") \
+        + table(srows, table_id="scaling-table") + "</section>"
 
 
 # ---------------------------------------------------------------------------------------------

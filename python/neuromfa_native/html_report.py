@@ -303,7 +303,7 @@ def register_section(name: str, title: str, present: Callable[[RunData], bool], 
     return deco
 
 
-class _Figures:
+class Figures:
     """``subplots`` like pyplot's, on a bare :class:`matplotlib.figure.Figure`: the page's plots
     never touch pyplot's figure registry or the caller's backend (a notebook keeps its own)."""
 
@@ -312,10 +312,6 @@ class _Figures:
         from matplotlib.figure import Figure
         fig = Figure(figsize=figsize, layout=layout)
         return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
-
-
-def _plt():
-    return _Figures
 
 
 def _step_axis(ax, steps):
@@ -327,7 +323,6 @@ def _step_axis(ax, steps):
 
 @register_section("overview", "Overview", lambda r: r.has_results)
 def _overview(run: RunData) -> str:
-    from matplotlib.figure import Figure
     s = run.series
     ci = int(round(100 * s.bootstrap.get("ci", 0.95)))
     caption = (f"Top left: the mean multifractal spectrum f(&alpha;) of each checkpoint, coloured by "
@@ -336,15 +331,24 @@ def _overview(run: RunData) -> str:
                f"&mdash; a rising curve whose band clears zero is the emergence the method reports. "
                f"Bottom: &alpha;<sub>0</sub> and the spectrum width per sample (grey dots), their mean "
                f"and &plusmn;1 sd; a wide spread means the conclusion depends on which neurons were sampled.")
-    png = run.fresh_plot("overview")
+    return stored_or_drawn(run, "overview", caption, alt="overview: spectra, E, alpha0 and width over training")
+
+
+def stored_or_drawn(run: RunData, name: str, caption: str, *, alt: str, dpi: int = 80) -> str:
+    """The figure of plot ``name`` of :data:`plotting.PLOTS`: ``plots/<name>.png`` when
+    write_report has just drawn it (see :meth:`RunData.fresh_plot`), else drawn now."""
+    png = run.fresh_plot(name)
     if png is not None:
-        return _png_file(png, caption, alt="overview: spectra, E, alpha0 and width over training")
-    fig = draw_overview(s, Figure(figsize=(11, 8), layout="constrained"))
-    k = len(s.samples) if s.config.get("per_layer") is not None else 1
-    fig.suptitle(f"NeuroMFA over training: {len(s.checkpoints)} checkpoints x {k} samples "
-                 f"({s.config.get('box')} boxes, S={s.config.get('per_layer')}, T={s.config.get('threshold'):g})",
-                 fontsize="medium")
-    return figure(fig, caption, alt="overview: spectra, E, alpha0 and width over training", dpi=80)
+        return _png_file(png, caption, alt=alt)
+    import matplotlib.pyplot as plt
+
+    from .plotting import PLOTS
+    drawn = PLOTS[name](run.series)
+    fig = drawn if hasattr(drawn, "savefig") else drawn.figure  # a figure, or the axes of one
+    try:
+        return figure(fig, caption, alt=alt, dpi=dpi)
+    finally:
+        plt.close(fig)
 
 
 @register_section("checkpoints", "Per checkpoint", lambda r: r.series is not None)
@@ -384,8 +388,7 @@ def _fl(v) -> float:
 def _controls(run: RunData) -> str:
     rows = run.table("controls")
     require_columns(rows, CONTROL_COLUMNS, "controls.csv")
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
+    fig, ax = Figures.subplots(figsize=(7.5, 4.2), layout="constrained")
     controls = list(dict.fromkeys(r["control"] for r in rows))
     for i, c in enumerate(controls):
         rr = sorted((r for r in rows if r["control"] == c), key=lambda r: _fl(r["step"]))
@@ -428,10 +431,9 @@ def _stats(run: RunData) -> str:
     pooled = [r for r in rows if str(r["tensor"]) == "all"] or rows
     names = list(dict.fromkeys(r["statistic"] for r in pooled))
     steps = sorted({_fl(r["step"]) for r in pooled})
-    plt = _plt()
     ncol = min(4, len(names))
     nrow = -(-len(names) // ncol)
-    fig, axs = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.2 * nrow + 0.4), squeeze=False)
+    fig, axs = Figures.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.2 * nrow + 0.4), squeeze=False)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.1, top=0.86, wspace=0.35, hspace=0.55)  # fast, not constrained
     for ax, n in zip(axs.flat, names):
         rr = sorted(((_fl(r["step"]), _fl(r["value"])) for r in pooled if r["statistic"] == n))
@@ -481,12 +483,11 @@ def _correlation(run: RunData) -> str:
     tasks = list(dict.fromkeys(f"{r['task']}" + (f" ({r['metric']})" if r.get("metric") not in (None, "acc") else "")
                                for r in rows))
     if quantities and tasks:
-        plt = _plt()
         m = np.full((len(quantities), len(tasks)), np.nan)
         for r in rows:
             t = f"{r['task']}" + (f" ({r['metric']})" if r.get("metric") not in (None, "acc") else "")
             m[quantities.index(str(r["quantity"])), tasks.index(t)] = _fl(r["spearman"])
-        fig, ax = plt.subplots(figsize=(min(max(5.5, 2.5 + 0.55 * len(tasks)), 12), 1.6 + 0.35 * len(quantities)),
+        fig, ax = Figures.subplots(figsize=(min(max(5.5, 2.5 + 0.55 * len(tasks)), 12), 1.6 + 0.35 * len(quantities)),
                                layout="constrained")
         im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
         ax.set_xticks(range(len(tasks)), tasks, rotation=40, ha="right", fontsize="small")
@@ -548,8 +549,7 @@ def _by_layer(run: RunData) -> str:
         if base not in {_fl(r["step"]) for r in rows}:
             base = None
     groups, steps, e = by_layer_emergence(rows, base)
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(min(3 + 0.45 * len(steps), 12), 1.2 + 0.28 * len(groups)), layout="constrained")
+    fig, ax = Figures.subplots(figsize=(min(3 + 0.45 * len(steps), 12), 1.2 + 0.28 * len(groups)), layout="constrained")
     lim = np.nanmax(np.abs(e)) if np.isfinite(e).any() else 1.0
     im = ax.imshow(np.ma.masked_invalid(e), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(len(steps)), [f"{x:,.0f}" for x in steps], rotation=45, ha="right", fontsize="x-small")
@@ -586,19 +586,11 @@ def _by_layer(run: RunData) -> str:
                   lambda r: r.has_results and any(x.node_dimensions is not None
                                                   for rs in r.series.results for x in rs))
 def _node_dimensions(run: RunData) -> str:
-    plt = _plt()
-    from .plotting import plot_node_dimensions
     s = run.series
     caption = ("Distribution of node fractal dimensions (SPEC 5) per kind of node layer, pooled over blocks and "
                "samples, at the first and the last checkpoint: a shift between the boxes is a change in how neurons' "
                "neighbourhoods scale.")
-    png = run.fresh_plot("node_dimensions")
-    if png is not None:
-        out = _png_file(png, caption, alt="node fractal dimensions per layer kind")
-    else:
-        fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
-        plot_node_dimensions(s, ax=ax)
-        out = figure(fig, caption, alt="node fractal dimensions per layer kind")
+    out = stored_or_drawn(run, "node_dimensions", caption, alt="node fractal dimensions per layer kind", dpi=90)
     rows = s.node_dimension_rows()
     first, last = s.checkpoints[0].label, s.checkpoints[-1].label
     rows = [r for r in rows if r["checkpoint"] in (first, last)]
@@ -702,8 +694,7 @@ def cost_rows(run: RunData) -> list:
 def _cost(run: RunData) -> str:
     rows = cost_rows(run)
     has_bytes = any(r["bytes_read"] is not None for r in rows)
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 3.0), layout="constrained")
+    fig, ax = Figures.subplots(figsize=(7.5, 3.0), layout="constrained")
     x = np.arange(len(rows))
     ax.bar(x, [r["seconds_total"] for r in rows], color="C0", label="seconds (sum over samples)")
     ax.set_xticks(x, [r["checkpoint"] for r in rows], rotation=45, ha="right", fontsize="x-small")
@@ -902,15 +893,12 @@ def write_html_report(run_dir: os.PathLike, out: Optional[os.PathLike] = None, *
 def draw_overview(series, fig=None):
     """The overview (spectra, E, alpha0, width) drawn on ``fig`` (a new figure when None);
     returns the figure."""
-    from . import plotting
+    from .plotting import PLOTS
     if fig is None:
         import matplotlib.pyplot as plt
         fig = plt.figure(figsize=(11, 8), layout="constrained")
-    axs = fig.subplots(2, 2)
-    plotting.plot_spectra(series, ax=axs[0, 0])
-    plotting.plot_emergence(series, ax=axs[0, 1])
-    plotting.plot_alpha0(series, ax=axs[1, 0])
-    plotting.plot_width(series, ax=axs[1, 1])
+    for ax, name in zip(fig.subplots(2, 2).flat, ("spectra", "emergence", "alpha0", "width")):
+        PLOTS[name](series, ax=ax)
     return fig
 
 
