@@ -457,7 +457,7 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
         series = analyze_series(sources, out=d, progress=progress, n_bootstrap=n_boot, seed=seed, **options, **cell)
         write_report(series, d, plots=False)
         if evals is not None:
-            _correlate_cell(d, evals)
+            _correlate_cell(series, d, evals, n_boot=n_boot, seed=seed)
         if cell_reports:
             write_html_report(d)
         dirs.append(d)
@@ -465,14 +465,15 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
     return _sensitivity_page(out, dirs, names, vary, n_boot=n_boot, seed=seed)
 
 
-def _correlate_cell(d: Path, evals: Any) -> None:
+def _correlate_cell(series, d: Path, evals: Any, *, n_boot: int, seed: int) -> None:
+    """correlations.csv of one cell, as ``neuromfa correlate`` writes it (no plots: the page has its heat map)."""
     try:
-        from . import correlation  # type: ignore[attr-defined]  # issue 10, another branch
+        from .correlation import correlate
     except ImportError:
         raise ValueError("--evals needs the correlation module (neuromfa correlate), which this installation "
                          "lacks") from None
-    res = correlation.correlate(str(d), evals)
-    _write_csv(d / "correlations.csv", res.to_pandas().to_dict("records"))
+    from .store import atomic_write_text
+    atomic_write_text(d / "correlations.csv", correlate(series, evals, n_boot=n_boot, seed=seed).to_csv())
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -502,7 +503,8 @@ def _sensitivity_page(out: Path, dirs: list, names: list, vary: dict, *, n_boot:
         corr = r.table("correlations")
         for c in corr:
             if str(c.get("quantity")) == "E":
-                row[f"rho_E_{c.get('task')}"] = c.get("spearman")
+                metric = str(c.get("metric") or "acc")
+                row[f"rho_E_{c.get('task')}" + ("" if metric == "acc" else f"_{metric}")] = c.get("spearman")
         rows.append(row)
     _write_csv(out / "sensitivity.csv", rows, list(dict.fromkeys(k for r in rows for k in r)))
     def show(v):

@@ -473,43 +473,70 @@ def _png_file(p: Path, caption: str, alt: Optional[str] = None) -> str:
             f"<figcaption>{caption}</figcaption></figure>")
 
 
+#: The figures ``neuromfa correlate`` writes (plotting_correlation.write_correlation_plots),
+#: in page order, with what a reader should see in each.
+CORRELATE_PLOTS = {
+    "correlation_heatmap": ("heat map of Spearman rho, quantities x scores",
+                            "Spearman rho of each quantity (E, alpha0, width and any control or rival statistic the "
+                            "run holds) with each benchmark score over the checkpoints. Deep red: the quantity rises "
+                            "with the score. Whether E's row is redder than its rivals' is the question."),
+    "correlation_scatter": ("E against each score",
+                            "E against each score (the strongest correlations first), one point per checkpoint "
+                            "coloured by training step; error bars are E's bootstrap interval and +-1.96 standard "
+                            "errors of the score. A monotone cloud is what a high rho means; one outlying "
+                            "checkpoint carrying the trend is what it can hide."),
+    "correlation_training": ("E and the scores over training",
+                             "E and the scores over training on one normalised axis (lower-is-better scores "
+                             "flipped so that up is better): do they rise at the same steps?"),
+}
+
+
 @register_section("correlation", "Correlation with benchmark scores", lambda r: r.has_table("correlations"))
 def _correlation(run: RunData) -> str:
     rows = run.table("correlations")
     require_columns(rows, CORRELATION_COLUMNS, "correlations.csv")
     rows = sorted(rows, key=lambda r: -abs(_fl(r["spearman"])) if np.isfinite(_fl(r["spearman"])) else 0)
+    stored = {p.stem: p for p in _plots_matching(run, ("correl", "score", "eval"))}
     out = ""
-    quantities = list(dict.fromkeys(str(r["quantity"]) for r in rows))
-    tasks = list(dict.fromkeys(f"{r['task']}" + (f" ({r['metric']})" if r.get("metric") not in (None, "acc") else "")
-                               for r in rows))
-    if quantities and tasks:
-        m = np.full((len(quantities), len(tasks)), np.nan)
-        for r in rows:
-            t = f"{r['task']}" + (f" ({r['metric']})" if r.get("metric") not in (None, "acc") else "")
-            m[quantities.index(str(r["quantity"])), tasks.index(t)] = _fl(r["spearman"])
-        fig, ax = Figures.subplots(figsize=(min(max(5.5, 2.5 + 0.55 * len(tasks)), 12), 1.6 + 0.35 * len(quantities)),
-                               layout="constrained")
-        im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-        ax.set_xticks(range(len(tasks)), tasks, rotation=40, ha="right", fontsize="small")
-        ax.set_yticks(range(len(quantities)), quantities, fontsize="small")
-        if m.size <= 200:
-            for (i, j), v in np.ndenumerate(m):
-                if np.isfinite(v):
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize="x-small",
-                            color="white" if abs(v) > 0.6 else "black")
-        fig.colorbar(im, ax=ax, label="Spearman rho")
-        ax.set_title("Spearman rho of each quantity with each score over training", fontsize="medium")
-        out += figure(fig, "Rank correlation of each quantity (E, alpha0, width and any control or rival statistic the "
-                           "run holds) with each benchmark score over the checkpoints. Deep red: the quantity rises "
-                           "with the score. Whether E's row is redder than its rivals' is the question.",
-                      alt="heat map of Spearman rho, quantities x tasks")
-    for p in _plots_matching(run, ("correl", "score", "eval")):
-        out += _png_file(p, f"Written by <code>neuromfa correlate</code> (plots/{esc(p.name)}): E against the scores.")
-    cols = list(CORRELATION_COLUMNS) + [c for c in rows[0] if c not in CORRELATION_COLUMNS]
+    for name, (alt, caption) in CORRELATE_PLOTS.items():
+        if name in stored:
+            out += _png_file(stored.pop(name), caption, alt=alt)
+        elif name == "correlation_heatmap":
+            out += _rho_heatmap(rows, alt, caption)
+    for p in stored.values():
+        out += _png_file(p, f"Written by <code>neuromfa correlate</code> (plots/{esc(p.name)}).")
+    cols = list(CORRELATION_COLUMNS) + [c for c in rows[0] if c not in CORRELATION_COLUMNS
+                                        and any(r.get(c) not in (None, "") for r in rows)]
     out += table(rows, cols, nd=3, caption="correlations.csv, sorted by |rho|: n matched checkpoints, Spearman rho "
                                            "with its bootstrap interval and p-value, Kendall tau-b, Pearson r.",
                  table_id="correlation-table")
     return out
+
+
+def _rho_heatmap(rows: list, alt: str, caption: str) -> str:
+    """The heat map of rho drawn from correlations.csv (when correlate wrote no plot)."""
+    def label(r):
+        return f"{r['task']}" + (f" ({r['metric']})" if r.get("metric") not in (None, "acc") else "")
+    quantities = list(dict.fromkeys(str(r["quantity"]) for r in rows))
+    tasks = list(dict.fromkeys(label(r) for r in rows))
+    if not (quantities and tasks):
+        return ""
+    m = np.full((len(quantities), len(tasks)), np.nan)
+    for r in rows:
+        m[quantities.index(str(r["quantity"])), tasks.index(label(r))] = _fl(r["spearman"])
+    fig, ax = Figures.subplots(figsize=(min(max(5.5, 2.5 + 0.55 * len(tasks)), 12), 1.6 + 0.35 * len(quantities)),
+                               layout="constrained")
+    im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(tasks)), tasks, rotation=40, ha="right", fontsize="small")
+    ax.set_yticks(range(len(quantities)), quantities, fontsize="small")
+    if m.size <= 200:
+        for (i, j), v in np.ndenumerate(m):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize="x-small",
+                        color="white" if abs(v) > 0.6 else "black")
+    fig.colorbar(im, ax=ax, label="Spearman rho")
+    ax.set_title("Spearman rho of each quantity with each score over training", fontsize="medium")
+    return figure(fig, caption, alt=alt)
 
 
 # -- by layer and node dimensions (issue 11, SPEC 5) ---------------------------------------------
