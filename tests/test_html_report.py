@@ -81,7 +81,7 @@ def test_plain_run_report(base, tmp_path):
         assert f'<section id="{sec}">' not in text
     assert "(partial)" not in text and "Partial run" not in text
     assert "neuromfa analyze" in text and f"--samples {K}" in text
-    assert text.count("<figcaption>") == text.count("<img")  # every plot has a caption
+    assert text.count("<figcaption>") == text.count("<img") + text.count("<svg")  # every plot has a caption
 
 
 def test_reproduce_command_parses_back_to_the_run(base):

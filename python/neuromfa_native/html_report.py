@@ -56,7 +56,7 @@ h3{font-size:14px;margin:14px 0 4px}
 dl.meta{display:grid;grid-template-columns:max-content 1fr max-content 1fr;gap:1px 14px;margin:6px 0;font-size:13px}
 dl.meta dt{color:#555}dl.meta dd{margin:0;overflow-wrap:anywhere}
 pre.cmd{background:#f4f4f4;padding:6px 8px;border-radius:4px;white-space:pre-wrap;font-size:12px;margin:4px 0}
-figure{margin:8px 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figure{margin:8px 0}figure img{max-width:100%;height:auto;border:1px solid #eee}figure.svg svg{margin-right:24px}
 figcaption{font-size:13px;color:#333;max-width:900px}
 table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
 th,td{padding:2px 8px;border-bottom:1px solid #e5e5e5;text-align:right;white-space:nowrap}
@@ -721,21 +721,35 @@ def cost_rows(run: RunData) -> list:
 def _cost(run: RunData) -> str:
     rows = cost_rows(run)
     has_bytes = any(r["bytes_read"] is not None for r in rows)
-    fig, ax = Figures.subplots(figsize=(7.5, 3.0), layout="constrained")
-    x = np.arange(len(rows))
-    ax.bar(x, [r["seconds_total"] for r in rows], color="C0", label="seconds (sum over samples)")
-    ax.set_xticks(x, [r["checkpoint"] for r in rows], rotation=45, ha="right", fontsize="x-small")
-    ax.set_ylabel("seconds")
+    labels = [str(r["checkpoint"]) for r in rows]
+    charts = bars_svg(labels, [r["seconds_total"] for r in rows], unit="s", title="compute time per checkpoint")
     if has_bytes:
-        ax2 = ax.twinx()
-        ax2.plot(x, [(r["bytes_read"] or math.nan) / 1e6 for r in rows], "o-", color="C1", label="MB read")
-        ax2.set_ylabel("MB read")
-    ax.set_title("Compute time" + (" and bytes read" if has_bytes else "") + " per checkpoint", fontsize="medium")
+        charts += bars_svg(labels, [(_fl(r["bytes_read"]) if r["bytes_read"] is not None else math.nan) / 1e6
+                                    for r in rows], unit="MB", title="megabytes read per checkpoint")
     cap = ("Seconds spent on each checkpoint (summed over its samples; reused results keep the time they first took)"
-           + ("; the line is the megabytes read from its source." if has_bytes else ". The run recorded no byte "
+           + ("; right: the megabytes read from its source." if has_bytes else ". The run recorded no byte "
               "counts (a run reading remote checkpoints records them in run.json)."))
     cols = [c for c in rows[0] if c != "bytes_read" or has_bytes]
-    return figure(fig, cap, alt="time per checkpoint") + table(rows, cols, table_id="cost-table")
+    return (f'<figure class="svg">{charts}<figcaption>{cap}</figcaption></figure>'
+            + table(rows, cols, table_id="cost-table"))
+
+
+def bars_svg(labels: list, values: list, *, unit: str, title: str, width: int = 420, bar: int = 14) -> str:
+    """A horizontal bar chart as inline SVG: drawn by the browser, so it costs the report nothing
+    to make (a matplotlib figure of the same took 1-2 s)."""
+    v = np.array([_fl(x) for x in values], dtype=float)
+    top = float(np.nanmax(v)) if np.isfinite(v).any() else 0.0
+    lw, span = 130, width - 130 - 70
+    out = [f'<svg role="img" aria-label="{esc(title)}" width="{width}" '
+           f'height="{22 + bar * len(labels)}" font-family="sans-serif" font-size="11">'
+           f'<text x="0" y="13" font-weight="bold">{esc(title)}</text>']
+    for i, (lab, x) in enumerate(zip(labels, v)):
+        y = 20 + i * bar
+        w = span * x / top if np.isfinite(x) and top > 0 else 0.0
+        out.append(f'<text x="{lw - 6}" y="{y + bar - 4}" text-anchor="end">{esc(lab[:22])}</text>'
+                   f'<rect x="{lw}" y="{y + 2}" width="{w:.1f}" height="{bar - 4}" fill="#4477aa"/>'
+                   f'<text x="{lw + w + 4:.1f}" y="{y + bar - 4}">{fmt(x, 2)} {unit}</text>')
+    return "".join(out) + "</svg>"
 
 
 # ---------------------------------------------------------------------------------------------
