@@ -712,7 +712,8 @@ def cost_rows(run: RunData) -> list:
         rows.append(dict(step=c.step, checkpoint=c.label, results=len(sec),
                          seconds_total=float(np.sum(sec)) if sec else math.nan,
                          seconds_per_sample=float(np.mean(sec)) if sec else math.nan,
-                         network_edges=float(np.mean([r.n_network_edges for r in s.results[t]])) if sec else math.nan,
+                         network_edges=round(float(np.mean([r.n_network_edges for r in s.results[t]])))
+                         if sec else None,
                          bytes_read=b, identical_to=s.identical_to[t] or ""))
     return rows
 
@@ -830,7 +831,8 @@ def _header(run: RunData) -> str:
     sampling = ("full network" if cfg.get("per_layer") is None else
                 f"{len(agg.get('samples') or [])} samples x {cfg.get('per_layer')} neurons per layer")
     from . import __version__
-    machine = info.get("machine") or f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores; report host)"
+    machine = info.get("machine") or (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores), where "
+                                      "this page was written (run.json does not name the run's machine)")
     labels = [e.get("label", "") for e in series]
     meta = [("sources", src_txt), ("checkpoints", f"{len(series)}" + (f": {labels[0]} ... {labels[-1]}" if labels
                                                                       else "") + (" (hub revisions)" if revs else "")),
@@ -877,11 +879,13 @@ def _key_numbers(run: RunData) -> str:
     lo, hi = s.emergence_ci[t]
     ci = int(round(100 * s.bootstrap.get("ci", 0.95)))
     peak = int(ok[np.argmax(e[ok])])
-    txt = (f"E at {esc(s.checkpoints[t].label)}: <b>{e[t]:+.3f}</b> [{lo:+.3f}, {hi:+.3f}] ({ci}% CI), "
-           f"relative to {esc(s.checkpoints[s.baseline].label)}")
+    txt = (f"Degree of emergence E at {esc(s.checkpoints[t].label)}: <b>{e[t]:+.3f}</b> [{lo:+.3f}, {hi:+.3f}] "
+           f"({ci}% bootstrap interval over samples), relative to {esc(s.checkpoints[s.baseline].label)}")
     if peak != t:
         txt += f"; highest at {esc(s.checkpoints[peak].label)} ({e[peak]:+.3f})"
-    return f"<p class=\"key\">{txt}.</p>"
+    return (f"<p class=\"key\">{txt}.</p><p class=\"note\">E = 0 at the baseline; it grows as the network's "
+            "structure becomes more regular (&alpha;<sub>0</sub> falls) and more heterogeneous (the spectrum "
+            "widens).</p>")
 
 
 def render_report(run_dir: os.PathLike, *, sections: Optional[list] = None, reuse_plots: bool = False) -> str:
