@@ -48,6 +48,9 @@ PROBE = r"""
    R.ids=Array.prototype.map.call(document.querySelectorAll('[id]'),function(s){return s.id;});
    R.images=Array.prototype.map.call(document.querySelectorAll('img'),function(i){
      return {alt:i.alt,complete:i.complete,w:i.naturalWidth,h:i.naturalHeight};});
+   R.svgs=Array.prototype.map.call(document.querySelectorAll('svg'),function(g){
+     var b=g.getBoundingClientRect();return {label:g.getAttribute('aria-label'),w:b.width,h:b.height,
+     bars:g.querySelectorAll('rect').length};});
    R.text=document.body.innerText.slice(0,20000);
    var tid=document.documentElement.getAttribute('data-sort-table');
    var t=tid?document.getElementById(tid):document.querySelector('table.sortable');

@@ -75,7 +75,9 @@ def test_report_in_chromium(runs, tmp_path):
     assert r["sections"] == ["overview", "checkpoints", "controls", "stats", "correlation", "by_layer",
                              "node_dimensions", "cost"]
     _images_decode(r)
-    assert len(r["images"]) == 7
+    assert len(r["images"]) == 6
+    assert [(g["label"], g["bars"]) for g in r["svgs"]] == [("compute time per checkpoint", 4)]  # the SVG bars
+    assert all(g["w"] > 100 and g["h"] > 50 for g in r["svgs"]), r["svgs"]
     _sorted(r)
     assert "(partial)" not in r["title"]
     png = screenshot(page, tmp_path / "report.png", tmp_path / "w")
