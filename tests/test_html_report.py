@@ -349,14 +349,22 @@ def test_report_command_writes_report_html(base, tmp_path, capsys):
 
 
 def test_bytes_read_per_checkpoint_are_shown_when_recorded(base, tmp_path):
-    run = copy_run(base, tmp_path / "r")
-    assert ">bytes_read</th>" not in hr.render_report(run, sections=["cost"])
-    info = json.loads((run / "run.json").read_text())
-    for i, e in enumerate(info["series"]):
-        e["bytes_read"] = 1_000_000 * (i + 1)
-    (run / "run.json").write_text(json.dumps(info))
-    text = hr.render_report(run, sections=["cost"])
-    assert ">bytes_read</th>" in text and 'data-v="4000000.0"' in text and "megabytes read" in text
+    assert ">bytes_read</th>" not in hr.render_report(base, sections=["cost"])  # local files: not recorded
+    from range_server import RangeServer
+
+    from neuromfa_native.runner import analyze_series
+    dirs = make_series_dirs(tmp_path / "c", steps=(0, 40, 2000))
+    with RangeServer(dirs[0].parent) as srv:
+        out = tmp_path / "url-run"
+        analyze_series([srv.url(d.name) for d in dirs], out=out, cache="none", samples=2, per_layer=PER_LAYER,
+                       n_threads=1)
+    reading = json.loads((out / "run.json").read_text())["reading"]["checkpoints"]
+    text = hr.render_report(out, sections=["cost"])
+    assert ">bytes_read</th>" in text and ">checkpoint_bytes</th>" in text and "megabytes read" in text
+    for d in dirs:
+        got = reading[d.name]
+        assert got["bytes_read"] > 0 and got["size"] == (d / "model.safetensors").stat().st_size
+        assert f'data-v="{float(got["bytes_read"])!r}"' in text and f'data-v="{float(got["size"])!r}"' in text
 
 
 def test_correlation_plots_written_by_correlate_are_embedded(base, tmp_path):

@@ -690,31 +690,22 @@ def _noticed(run: RunData) -> str:
 
 # -- cost ---------------------------------------------------------------------------------------
 
-def _bytes_of(entry: dict) -> Optional[float]:
-    for k in ("bytes_read", "bytes"):
-        if isinstance(entry.get(k), (int, float)):
-            return float(entry[k])
-    return None
-
-
 def cost_rows(run: RunData) -> list:
+    """Time per checkpoint from the results; bytes read and checkpoint size from run.json's
+    ``reading`` (recorded by runs that read their checkpoints by range or download them)."""
     s = run.series
-    series = run.info.get("series") or []
-    by_label = {e.get("label"): e for e in series}
-    extra = run.info.get("bytes_read") if isinstance(run.info.get("bytes_read"), dict) else {}
+    reading = (run.info.get("reading") or {}).get("checkpoints") or {}
     rows = []
     for t, c in enumerate(s.checkpoints):
         sec = [r.seconds for r in s.results[t]]
-        e = by_label.get(c.label, {})
-        b = _bytes_of(e)
-        if b is None and c.label in extra:
-            b = _fl(extra[c.label])
+        got = reading.get(c.label) or {}
         rows.append(dict(step=c.step, checkpoint=c.label, results=len(sec),
                          seconds_total=float(np.sum(sec)) if sec else math.nan,
                          seconds_per_sample=float(np.mean(sec)) if sec else math.nan,
                          network_edges=round(float(np.mean([r.n_network_edges for r in s.results[t]])))
                          if sec else None,
-                         bytes_read=b, identical_to=s.identical_to[t] or ""))
+                         bytes_read=got.get("bytes_read"), checkpoint_bytes=got.get("size"),
+                         identical_to=s.identical_to[t] or ""))
     return rows
 
 
@@ -728,9 +719,10 @@ def _cost(run: RunData) -> str:
         charts += bars_svg(labels, [(_fl(r["bytes_read"]) if r["bytes_read"] is not None else math.nan) / 1e6
                                     for r in rows], unit="MB", title="megabytes read per checkpoint")
     cap = ("Seconds spent on each checkpoint (summed over its samples; reused results keep the time they first took)"
-           + ("; right: the megabytes read from its source." if has_bytes else ". The run recorded no byte "
-              "counts (a run reading remote checkpoints records them in run.json)."))
-    cols = [c for c in rows[0] if c != "bytes_read" or has_bytes]
+           + ("; right: the megabytes read from its source (checkpoint_bytes: its size; a range read fetches only the "
+              "rows the samples use)." if has_bytes else ". The run recorded no byte counts (a run reading its "
+              "checkpoints by URL or from the hub records them in run.json)."))
+    cols = [c for c in rows[0] if c not in ("bytes_read", "checkpoint_bytes") or has_bytes]
     return (f'<figure class="svg">{charts}<figcaption>{cap}</figcaption></figure>'
             + table(rows, cols, table_id="cost-table"))
 
