@@ -46,6 +46,12 @@ class RangeServer:
             def log_message(self, *args):  # quiet
                 pass
 
+            def handle(self):
+                try:
+                    super().handle()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client went away mid-answer (a killed run): nothing to answer
+
             def _file(self) -> Path | None:
                 p = (outer.root / self.path.lstrip("/").split("?")[0]).resolve()
                 return p if p.is_file() and outer.root in p.parents else None

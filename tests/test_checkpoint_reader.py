@@ -16,7 +16,7 @@ from neuromfa_native import cli
 from neuromfa_native.checkpoint_reader import CheckpointReader, hub_url
 from neuromfa_native.series import analyze_series
 
-pytest.importorskip("huggingface_hub")
+pytest.importorskip("huggingface_hub", reason="huggingface_hub is optional (the hub extra); the cache modes manage its cache")
 OPTS = dict(samples=2, per_layer=8, check_identical=False)
 
 

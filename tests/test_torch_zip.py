@@ -19,7 +19,7 @@ from neuromfa_native.rangeio import RangedSource
 from neuromfa_native.sources import StateDictSource, resolve_source
 from neuromfa_native.torch_zip import open_torch_zip
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="torch is optional; these tests compare the torch-free reader with torch.load and torch.save")
 
 # a subprocess in which "import torch" fails
 NO_TORCH = "import sys; sys.modules['torch'] = None\n"
