@@ -278,7 +278,7 @@ def test_cli_hides_a_third_party_deprecation_raised_during_a_command(tmp_path, c
     def noisy_describe(*a, **kw):
         warnings.warn_explicit("pyparsing's oneOf is deprecated", DeprecationWarning,
                                str(Path(np.__file__).parent / "fake_third_party.py"), 7)
-        warnings.warn("a note of the library", RuntimeWarning)
+        warnings.warn("a note of the library", RuntimeWarning, stacklevel=1)
         raise ValueError("stop here")
 
     import neuromfa_native.nin as nin

@@ -182,7 +182,7 @@ def reading_checkpoints(cps: Sequence[Any], cache: str) -> tuple[list, list]:
 
 def reading_record(reading: dict) -> dict:
     """run.json's ``reading``: bytes fetched and checkpoint size per checkpoint label, and the
-    totals over the checkpoints where both are known (issue 12)."""
+    totals over the checkpoints where both are known."""
     per = {label: dict(bytes_read=got, size=size) for label, (got, size) in reading.items()}
     known = [v for v in per.values() if v["bytes_read"] is not None and v["size"] is not None]
     return dict(checkpoints=per, bytes_read=sum(v["bytes_read"] for v in known),

@@ -282,7 +282,7 @@ def cmd_analyze(args) -> int:
 
 
 def _reading_line(out) -> str:
-    """'read 31 MB of 2.9 GB' from run.json's ``reading`` (issue 12), or '' when not known."""
+    """'read 31 MB of 2.9 GB' from run.json's ``reading``, or '' when not known."""
     import json
     from pathlib import Path
 
@@ -507,7 +507,34 @@ def _showwarning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``neuromfa`` command; returns the exit status."""
+    """Entry point of the ``neuromfa`` command (and of ``python -m neuromfa_native``).
+
+    Parameters
+    ----------
+    argv : the arguments after the command name (default: ``sys.argv[1:]``), e.g.
+        ``["analyze", "ckpt/step*", "--out", "run"]``; see docs/cli.md.
+
+    Returns
+    -------
+    int
+        the exit status: 0 on success, 2 when no command is given, 1 for a bad input (reported
+        on stderr as ``neuromfa: error: ...``), 130 when interrupted.
+
+    Raises
+    ------
+    SystemExit
+        from argparse, for ``--help`` or unknown options. Errors of the analysis itself are
+        reported and returned as a status (with ``--debug``: raised with their traceback).
+
+    Examples
+    --------
+    >>> from neuromfa_native.cli import main
+    >>> main(["info", "examples/pythia-tiny/step0"])  # doctest: +ELLIPSIS
+    source        examples/pythia-tiny/step0
+    architecture  gpt_neox (layout reference)
+    ...
+    0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -180,7 +180,7 @@ class AnalysisConfig:
         """The layout's name (``"custom"`` for a layer map)."""
         return self.layout if isinstance(self.layout, str) else "custom"
 
-    def replace(self, **changes: Any) -> "AnalysisConfig":
+    def replace(self, **changes: Any) -> AnalysisConfig:
         """A copy with some options changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -203,7 +203,7 @@ class AnalysisConfig:
                     n_bootstrap=self.n_bootstrap, ci=self.ci, seed=self.seed)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], **overrides: Any) -> "AnalysisConfig":
+    def from_json(cls, data: Mapping[str, Any], **overrides: Any) -> AnalysisConfig:
         """The configuration of :meth:`to_json` (or of :meth:`result_json`: the options it lacks
         take their defaults); ``overrides`` replace single options."""
         names = {f.name for f in dataclasses.fields(cls)}
@@ -213,7 +213,7 @@ class AnalysisConfig:
         return cls(**{**dict(data), **overrides})
 
     @classmethod
-    def from_options(cls, config: Optional["AnalysisConfig"] = None, **options: Any) -> "AnalysisConfig":
+    def from_options(cls, config: Optional[AnalysisConfig] = None, **options: Any) -> AnalysisConfig:
         """``config`` (default: all defaults) with the ``options`` given changed; an option left
         at :data:`DEFAULT` keeps the configuration's value."""
         if config is not None and not isinstance(config, AnalysisConfig):

@@ -40,7 +40,7 @@ def step_axis(ax, steps) -> None:
     uniq = np.unique(steps)
     if lin is not None and uniq.size <= LEGEND_MAX:
         from matplotlib.ticker import FixedLocator, NullLocator
-        ax.xaxis.set_major_locator(FixedLocator(uniq))
+        ax.xaxis.set_major_locator(FixedLocator(uniq.tolist()))
         ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
         ax.xaxis.set_minor_locator(NullLocator())
     ax.grid(True, which="major", alpha=0.3)
@@ -164,7 +164,8 @@ def plot_node_dimensions(series, ax=None, *, checkpoints=None):
     ax = _axes(ax)
     n = len(series.checkpoints)
     idx = list(checkpoints) if checkpoints is not None else sorted({0, n - 1})
-    kinds, values = [], {}
+    kinds: list = []
+    values: dict = {}
     for i in idx:
         for r in series.results[i]:
             d = r.node_dimensions
