@@ -436,7 +436,7 @@ def _stats(run: RunData) -> str:
     fig, axs = Figures.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.2 * nrow + 0.4), squeeze=False)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.1, top=0.86, wspace=0.35, hspace=0.55)  # fast, not constrained
     for ax, n in zip(axs.flat, names):
-        rr = sorted(((_fl(r["step"]), _fl(r["value"])) for r in pooled if r["statistic"] == n))
+        rr = sorted((_fl(r["step"]), _fl(r["value"])) for r in pooled if r["statistic"] == n)
         ax.plot([a for a, _ in rr], [b for _, b in rr], "o-", ms=3, color="C0")
         _step_axis(ax, steps)
         ax.set_xlabel("")
@@ -930,12 +930,12 @@ def write_html_report(run_dir: os.PathLike, out: Optional[os.PathLike] = None, *
 def draw_overview(series, fig=None):
     """The overview (spectra, E, alpha0, width) drawn on ``fig`` (a new figure when None);
     returns the figure."""
-    from .plotting import PLOTS
+    from .plotting import plot_alpha0, plot_emergence, plot_spectra, plot_width
     if fig is None:
         import matplotlib.pyplot as plt
         fig = plt.figure(figsize=(11, 8), layout="constrained")
-    for ax, name in zip(fig.subplots(2, 2).flat, ("spectra", "emergence", "alpha0", "width")):
-        PLOTS[name](series, ax=ax)
+    for ax, plot in zip(fig.subplots(2, 2).flat, (plot_spectra, plot_emergence, plot_alpha0, plot_width)):
+        plot(series, ax=ax)
     return fig
 
 
