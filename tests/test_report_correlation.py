@@ -9,7 +9,6 @@ import json
 import pytest
 
 pytest.importorskip("matplotlib")
-pytest.importorskip("neuromfa_native.correlation", reason="the correlation module (issue 10) is not merged yet")
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")

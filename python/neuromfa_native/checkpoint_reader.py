@@ -164,7 +164,7 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
-def reading_checkpoints(cps: Sequence[Any], cache: str) -> tuple[list, list]:
+def reading_checkpoints(cps: Sequence[Any], cache: str) -> tuple[tuple, tuple]:
     """``(checkpoints to analyse, checkpoints to fingerprint)`` for a series read with
     ``cache``. With ``none`` a hub checkpoint becomes its ``hf://`` URL for both; with
     ``evict`` online it is fingerprinted through ``hf://`` (the hub's LFS sha256, no download)
@@ -172,12 +172,12 @@ def reading_checkpoints(cps: Sequence[Any], cache: str) -> tuple[list, list]:
     given (fingerprinted from the cached files' bytes). ``cps`` are
     :class:`~.checkpoints.Checkpoint` objects (any dataclass with ``source`` and ``revision``)."""
     if cache == "keep" or (cache == "evict" and hub_offline()):
-        return list(cps), list(cps)
+        return tuple(cps), tuple(cps)
     remote = []
     for c in cps:
         url = hub_url(c.source, c.revision)
         remote.append(c if url is None else dataclasses.replace(c, source=url, revision=None))
-    return (remote if cache == "none" else list(cps)), remote
+    return tuple(remote if cache == "none" else cps), tuple(remote)
 
 
 def reading_record(reading: dict) -> dict:

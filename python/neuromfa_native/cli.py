@@ -162,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     _aggregation_args(a, defaults=True)
     a.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
+    # -- correlation with benchmark scores (docs/correlation.md) --
+    a.add_argument("--evals", metavar="SOURCE",
+                   help="at the end, correlate with these scores as 'neuromfa correlate' does (lm-eval JSON "
+                        "directory, .csv/.parquet table or pythia:MODEL)")
+    # -- end correlation --
     a.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     r = sub.add_parser("report", formatter_class=_Formatter, epilog=REPORT_EXAMPLES,
@@ -191,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print JSON")
     i.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     _compare_parsers(sub)
+    _correlate_parser(sub)
     return p
 
 
@@ -270,7 +276,6 @@ def cmd_analyze(args) -> int:
         close()
     with report_lock(args.out):  # `series` is the run's final state: nothing newer to load
         write_report(series, args.out, plots=args.plots)
-        _write_html(args, args.out)
     if not args.quiet:
         _say(format_table(series))
         _say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/ "
@@ -278,6 +283,10 @@ def cmd_analyze(args) -> int:
         line = _reading_line(args.out)
         if line:
             _say(line)
+    if args.evals:  # correlation with benchmark scores (docs/correlation.md)
+        _correlate_and_write(series, args.out, args.evals, plots=args.plots, quiet=args.quiet)
+    with report_lock(args.out):  # after the correlation, so that report.html shows it
+        _write_html(args, args.out)
     return 0
 
 
@@ -365,6 +374,94 @@ def cmd_info(args) -> int:
     else:
         _say(_format_info(d, fp))
     return 0
+
+# ---------------------------------------------------------------------------------------------
+# correlate: E and the other quantities of a run against benchmark scores (docs/spec.md section 8)
+
+CORRELATE_EXAMPLES = """\
+examples:
+  # the bundled example: held-out next-byte accuracy and loss of each checkpoint
+  neuromfa correlate pythia-tiny-out --evals examples/pythia-tiny/evals --metric acc,loss
+
+  # a Pythia run against EleutherAI's zero-shot scores (shipped), the paper's tasks
+  neuromfa correlate run-160m --evals pythia:160m-deduped \\
+      --tasks lambada_openai,piqa,winogrande,wsc,arc_easy,arc_challenge,sciq,logiqa
+
+  # lm-evaluation-harness output of your own checkpoints, partial rho given the step
+  neuromfa correlate run --evals lm-eval-results/ --covariate step
+
+Prints the table sorted by |rho| and writes DIR/correlations.csv and DIR/plots/correlation_*.png;
+nothing else in the run directory changes. A partial run correlates the checkpoints it has.
+The interval covers measurement noise of both sides, not the dependence between neighbouring
+checkpoints.
+"""
+
+
+def _correlate_parser(sub) -> None:
+    from .config import correlation_defaults
+
+    d = correlation_defaults()
+    c = sub.add_parser("correlate", formatter_class=_Formatter, epilog=CORRELATE_EXAMPLES,
+                       help="correlate E, alpha0 and width of a run with benchmark scores",
+                       description="Join the checkpoints of a run directory with benchmark scores on the "
+                                   "training step and give, for every quantity and (task, metric), Spearman's "
+                                   "rho with a bootstrap interval and p-value, Kendall's tau-b and Pearson's r.")
+    c.add_argument("run", metavar="RUN_DIR", help="run directory (--out of neuromfa analyze)")
+    c.add_argument("--evals", required=True, metavar="SOURCE",
+                   help="lm-evaluation-harness JSON file(s) or directory, a .csv/.parquet table, or pythia:MODEL "
+                        "(pythia:MODEL:5shot for five-shot)")
+    c.add_argument("--tasks", metavar="A,B,...", help="tasks to use (default: every task with the metric)")
+    c.add_argument("--metric", default=d["metric"], metavar="M[,M2]", help="metric(s); 'all' for every metric")
+    c.add_argument("--quantities", metavar="Q1,Q2", help="quantities (default: all the run holds)")
+    c.add_argument("--covariate", metavar="NAME", help="partial rho given this quantity, or 'step'")
+    c.add_argument("--bootstrap", type=int, default=d["n_boot"], metavar="N", help="bootstrap replicates (0: none)")
+    c.add_argument("--seed", type=int, default=d["seed"], help="bootstrap seed")
+    c.add_argument("--rows", type=int, default=20, metavar="N", help="rows printed (all are written)")
+    c.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
+    c.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
+    c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def _correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20, **options):
+    """Correlate ``series`` with ``evals`` (``options``: :class:`~.config.CorrelationConfig`'s, the
+    defaults where not given), write correlations.csv and the plots into ``out``, print the table."""
+    from .config import CorrelationConfig
+    from .correlation import correlate
+    from .store import atomic_write_text
+
+    if options.get("metric") == "all":
+        options["metric"] = None
+    corr = correlate(series, evals, config=CorrelationConfig(**options))
+    atomic_write_text(os.path.join(out, "correlations.csv"), corr.to_csv())
+    written = []
+    if plots:
+        from .plotting_correlation import write_correlation_plots
+        written = write_correlation_plots(corr, out)
+    if not quiet:
+        _say(corr.format(max_rows=rows))
+        _say(f"\ncorrelations.csv{' and ' + ', '.join('plots/' + p.name for p in written) if written else ''} "
+             f"written to {out}/")
+    return corr
+
+
+def cmd_correlate(args) -> int:
+    _headless_plots(args)
+    from .store import load_run
+
+    if args.plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UserError("plots need matplotlib (pip install matplotlib); or pass --no-plots") from None
+    if args.bootstrap < 0:
+        raise UserError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    series = load_run(args.run)  # reads only; the run's own files are not rewritten
+    _correlate_and_write(series, args.run, args.evals, tasks=args.tasks, metric=args.metric,
+                         quantities=args.quantities, covariate=args.covariate, n_boot=args.bootstrap,
+                         seed=args.seed, plots=args.plots, quiet=args.quiet, rows=args.rows)
+    return 0
+
+# -- end correlate --
 
 
 # ---------------------------------------------------------------------------------------------
@@ -546,7 +643,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         warnings.showwarning = _showwarning
     try:
         return {"analyze": cmd_analyze, "report": cmd_report, "info": cmd_info, "compare": cmd_compare,
-                "sensitivity": cmd_sensitivity}[args.command](args)
+                "sensitivity": cmd_sensitivity, "correlate": cmd_correlate}[args.command](args)
     except KeyboardInterrupt:
         _say(f"{PROG}: interrupted" + ("; finished results are kept in --out, rerun the same command to resume"
                                        if args.command == "analyze" else ""), err=True)

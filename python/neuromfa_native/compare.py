@@ -429,7 +429,7 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
     cell in ``out/cells/<choice=value,...>/`` (resumable: a rerun reuses finished results),
     then write ``out/sensitivity.html`` and ``out/sensitivity.csv``.  ``options`` are further
     :func:`~neuromfa_native.series.analyze_series` arguments shared by every cell.  With
-    ``evals``, every cell is also correlated with the scores (needs :mod:`.correlation`).
+    ``evals``, every cell is also correlated with the scores (:func:`~.correlation.correlate`).
     ``cell_reports`` writes each cell's own ``report.html`` too."""
     from .report import write_report
     from .series import analyze_series
@@ -467,11 +467,7 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
 
 def _correlate_cell(series, d: Path, evals: Any, *, n_boot: int, seed: int) -> None:
     """correlations.csv of one cell, as ``neuromfa correlate`` writes it (no plots: the page has its heat map)."""
-    try:
-        from .correlation import correlate
-    except ImportError:
-        raise ValueError("--evals needs the correlation module (neuromfa correlate), which this installation "
-                         "lacks") from None
+    from .correlation import correlate
     from .store import atomic_write_text
     atomic_write_text(d / "correlations.csv", correlate(series, evals, n_boot=n_boot, seed=seed).to_csv())
 
