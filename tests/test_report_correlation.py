@@ -101,3 +101,9 @@ def test_analyze_with_evals_puts_the_correlation_in_report_html(tmp_path):
     text = (out / "report.html").read_text()
     assert 'id="correlation"' in text and 'alt="E against each score"' in text
     assert json.loads((out / "run.json").read_text())["config"]["per_layer"] == PER_LAYER
+
+
+def test_correlation_result_shows_a_table_in_a_notebook(base, tmp_path):
+    corr = correlate(base, write_evals(tmp_path / "evals.csv", STEPS), n_boot=50)
+    h = corr._repr_html_()
+    assert "<table" in h and "spearman" in h and external_refs(h) == []
