@@ -8,6 +8,7 @@
 #include "neuromfa/partition.hpp"
 #include "neuromfa/paths.hpp"
 #include "neuromfa/stream.hpp"
+#include "neuromfa/weight_stats.hpp"
 
 namespace py = pybind11;
 using namespace neuromfa;
@@ -190,6 +191,71 @@ py::dict table_node_fractal_dimension_py(const carray<std::uint32_t>& table, dou
     return d;
 }
 
+// ---- rival statistics (docs/controls.md): weight_stats.hpp ----------------------------------------
+py::dict weight_moments_py(const py::array& weight, const std::string& weight_kind, double threshold, int n_threads) {
+    const WeightView w = weight_view(weight, weight_kind, 2);
+    const std::int64_t rows = weight.shape(0), cols = weight.shape(1);
+    WeightMoments mo;
+    {
+        py::gil_scoped_release release;
+        mo = weight_moments(w, rows, cols, threshold, n_threads);
+    }
+    py::dict d;
+    d["n"] = mo.n, d["n_zero"] = mo.n_zero, d["n_kept"] = mo.n_kept, d["n_nonfinite"] = mo.n_nonfinite;
+    d["s1"] = mo.s1, d["s2"] = mo.s2, d["s3"] = mo.s3, d["s4"] = mo.s4, d["s_abs"] = mo.s_abs;
+    d["row_abs"] = to_numpy(std::move(mo.row_abs));
+    return d;
+}
+
+std::int64_t histogram16_py(const carray<std::uint16_t>& bits, carray<std::int64_t>& counts, int n_threads) {
+    if (counts.ndim() != 1 || counts.shape(0) != (1 << 16) || !counts.writeable())
+        throw py::value_error("counts must be a writeable 1-d int64 array of length 65536");
+    auto* out = counts.mutable_data();
+    const auto* b = bits.data();
+    const std::int64_t n = bits.size();
+    py::gil_scoped_release release;
+    histogram16(b, n, out, n_threads);
+    return n;
+}
+
+py::dict weibull_fit_py(const carray<double>& x, const carray<double>& c) {
+    if (x.ndim() != 1 || c.ndim() != 1 || x.shape(0) != c.shape(0))
+        throw py::value_error("x and c must be 1-d float64 arrays of the same length");
+    WeibullFit f;
+    {
+        py::gil_scoped_release release;
+        f = weibull_fit(x.data(), c.data(), x.shape(0));
+    }
+    py::dict d;
+    d["shape"] = f.shape, d["scale"] = f.scale, d["iterations"] = f.iterations, d["converged"] = f.converged;
+    return d;
+}
+WeightKind half_kind(const std::string& kind) {
+    if (kind == "f16") return WeightKind::f16;
+    if (kind == "bf16") return WeightKind::bf16;
+    throw py::value_error("weight_kind must be 'f16' or 'bf16', got '" + kind + "'");
+}
+
+py::dict histogram16_stats_py(const carray<std::int64_t>& counts, const std::string& weight_kind, double threshold,
+                              bool fit) {
+    if (counts.ndim() != 1 || counts.shape(0) != (1 << 16))
+        throw py::value_error("counts must be a 1-d int64 array of length 65536");
+    const WeightKind kind = half_kind(weight_kind);
+    WeightMoments mo;
+    WeibullFit f;
+    {
+        py::gil_scoped_release release;
+        mo = histogram16_moments(counts.data(), kind, threshold);
+        if (fit) f = weibull_fit16(counts.data(), kind);
+    }
+    py::dict d;
+    d["n"] = mo.n, d["n_zero"] = mo.n_zero, d["n_kept"] = mo.n_kept, d["n_nonfinite"] = mo.n_nonfinite;
+    d["s1"] = mo.s1, d["s2"] = mo.s2, d["s3"] = mo.s3, d["s4"] = mo.s4, d["s_abs"] = mo.s_abs;
+    d["shape"] = f.shape, d["scale"] = f.scale;
+    return d;
+}
+// ---- end rival statistics -----------------------------------------------------------------------
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -226,4 +292,17 @@ PYBIND11_MODULE(_core, m) {
           py::arg("n_threads"), "Path-box histograms: rounded shortest-path distances within the threshold.");
     m.def("node_fractal_dimension", &node_fractal_dimension_py, py::arg("indptr").noconvert(), py::arg("key").noconvert(), py::arg("count").noconvert(),
           py::arg("n_threads"), "Node fractal dimension (SPEC 5) of every centre of an integer-keyed histogram.");
+    // rival statistics (docs/controls.md)
+    m.def("weight_moments", &weight_moments_py, py::arg("weight"), py::arg("weight_kind"), py::arg("threshold"),
+          py::arg("n_threads"),
+          "Sums of w, w^2, w^3, w^4, |w|, counts of zero/kept/non-finite weights and the |w| sum of each "
+          "row of a 2-d block, one pass, ordered reduction.");
+    m.def("histogram16", &histogram16_py, py::arg("bits").noconvert(), py::arg("counts").noconvert(), py::arg("n_threads"),
+          "Adds the bit patterns of 16-bit weights to a 65536-bin histogram (counts); returns how many.");
+    m.def("histogram16_stats", &histogram16_stats_py, py::arg("counts").noconvert(), py::arg("weight_kind"),
+          py::arg("threshold"), py::arg("fit"),
+          "Moment sums and counts (as weight_moments, without row sums) of 16-bit weights from their "
+          "pattern histogram, and with fit=True the Weibull fit of their nonzero |w| (shape, scale).");
+    m.def("weibull_fit", &weibull_fit_py, py::arg("x").noconvert(), py::arg("c").noconvert(),
+          "Weibull maximum-likelihood fit (location 0) of positive values x with weights c.");
 }

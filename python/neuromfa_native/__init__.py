@@ -17,6 +17,8 @@ from .evals import EvalTable, read_evals
 from .config import CorrelationConfig
 from .correlation import Correlation, correlate, correlate_models
 # -- end --
+from .config import CONTROLS  # controls and rival statistics (docs/controls.md)
+from .weight_stats import STATISTICS, WeightStats
 
 try:
     __version__ = _version("neuromfa-native")
@@ -24,6 +26,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "CONTROLS",
+    "STATISTICS",
+    "WeightStats",
     "Analysis",
     "AnalysisConfig",
     "NIN",

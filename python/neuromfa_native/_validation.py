@@ -75,6 +75,23 @@ def one_of(value: Any, name: str, choices: Sequence[str]) -> str:
     return value
 
 
+def names(value: Any, name: str, choices: Sequence[str]) -> tuple:
+    """A subset of ``choices`` (a sequence, or one comma-separated string) in the order of
+    ``choices``; ``None`` is none."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [c for c in value.split(",") if c.strip()]
+    try:
+        given = [str(c).strip() for c in value]
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of names from {tuple(choices)}, got {value!r}") from None
+    bad = [c for c in given if c not in choices]
+    if bad:
+        raise ValueError(f"unknown {name} {bad}; choose from {tuple(choices)}")
+    return tuple(c for c in choices if c in given)
+
+
 def moments(q: Any) -> np.ndarray:
     """Moments ``q``: 1-d, at least 2, finite, strictly increasing; ``None`` is :data:`DEFAULT_Q`."""
     if q is None:

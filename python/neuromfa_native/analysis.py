@@ -145,8 +145,18 @@ class SampleResult:
     node_dimensions: Optional[NodeDimensions] = None
     architecture: str = ""
     layout: str = ""
+    # --- controls, rival statistics, breakdown by layer (docs/controls.md; controls.py) ---
+    controls: Optional[Mapping[str, Spectrum]] = None  # {control name: Spectrum} of the null networks
+    weight_stats: Optional[Any] = None  # weight_stats.WeightStats of the rows read
+    by_layer: Optional[tuple] = None  # rows (group, alpha0, width, n_centres, note), SPEC 11
 
     __eq__ = fields_equal
+
+    def __post_init__(self) -> None:
+        if self.controls is not None:
+            object.__setattr__(self, "controls", frozen_mapping(self.controls))
+        if self.by_layer is not None:
+            object.__setattr__(self, "by_layer", tuple(frozen_mapping(r) for r in self.by_layer))
 
     @property
     def alpha0(self) -> float:
@@ -286,7 +296,7 @@ def _block_kind(block: np.ndarray, bf16: bool) -> tuple:
     return w.reshape(block.shape), kind
 
 
-def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads):
+def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads, hook=None):
     """Dense (node x key) count tables of the full network's one-hop distances (and of the NFD
     distances), filled one row block at a time: each weight is read once and binned."""
     n_nodes = lay.n_nodes
@@ -307,6 +317,8 @@ def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads):
             continue
         done = 0
         for n_out, n_in, w, kind in _matrix_blocks(tsrc, lay, m):  # noqa: B007 (n_out is the matrix's, used below)
+            if hook is not None:  # controls / rival statistics (controls.FullNetworkHook) on the block just read
+                hook.add(m.name, w, kind)
             for table, t, dec, low in tables:
                 bad = _core.accumulate_matrix(table, w, kind, int(offs[m.in_layer]), t, dec, n_threads, low)
                 if bad >= 0:
@@ -321,7 +333,9 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
                    layout: Any = DEFAULT, box: str = DEFAULT, direction: str = DEFAULT, threshold: float = DEFAULT,
                    min_edges: int = DEFAULT, decimals: int = DEFAULT, q=DEFAULT, node_dimension: bool = DEFAULT,
                    nfd_threshold: float = DEFAULT, n_threads: Optional[int] = None, revision: Optional[str] = None,
-                   label: Optional[str] = None, config: Optional[AnalysisConfig] = None) -> SampleResult:
+                   label: Optional[str] = None, controls: Any = DEFAULT, stats: bool = DEFAULT,
+                   by_layer: bool = DEFAULT, scale_to: Any = None,
+                   config: Optional[AnalysisConfig] = None) -> SampleResult:
     """Spectrum of one sampled network (``per_layer=S``) or of the full network (``per_layer=None``).
 
     ``source`` is anything :func:`~neuromfa_native.sources.resolve_source` takes.  The same
@@ -339,6 +353,12 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     n_threads : OpenMP threads (``None``: all cores); results do not depend on it.
     revision : hub revision, for hub ids.
     label : the checkpoint's name in the result (default: from the source).
+    controls, stats, by_layer :
+        null-network controls, rival statistics and the breakdown by layer
+        (:class:`~neuromfa_native.AnalysisConfig`; docs/controls.md), in ``result.controls``,
+        ``result.weight_stats`` and ``result.by_layer``.
+    scale_to : the ``scaled`` control's baseline RMS ``{tensor: rms}`` of the same rows, or
+        ``"baseline"`` on the baseline checkpoint itself; :func:`analyze_series` passes it.
     config : an :class:`~neuromfa_native.AnalysisConfig`; keyword options override it.
 
     Returns
@@ -362,24 +382,33 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     t0 = time.perf_counter()
     cfg = AnalysisConfig.from_options(config, per_layer=per_layer, layout=layout, box=box, direction=direction,
                                       threshold=threshold, min_edges=min_edges, decimals=decimals, q=q,
-                                      node_dimension=node_dimension, nfd_threshold=nfd_threshold)
+                                      node_dimension=node_dimension, nfd_threshold=nfd_threshold,
+                                      controls=controls, stats=stats, by_layer=by_layer)
+    if "scaled" in cfg.controls and scale_to is None:
+        raise ValueError("the 'scaled' control needs a series (its baseline RMS comes from the baseline checkpoint); "
+                         "use analyze_series, or controls=('gaussian', 'shuffle')")
     n_threads = check.threads(n_threads)
     tsrc = resolve_source(source, revision=revision)
     label = label or _label(source, tsrc, revision)
     if cfg.per_layer is None:
-        return _analyze_full(tsrc, cfg, n_threads, label, t0)
-    return _analyze_sampled(tsrc, int(sample), cfg, n_threads, label, t0)  # type: ignore[arg-type]  # checked above
+        return _analyze_full(tsrc, cfg, n_threads, label, t0, scale_to)  # type: ignore[arg-type]  # checked above
+    return _analyze_sampled(tsrc, int(sample), cfg, n_threads, label, t0, scale_to)
 
 
 def _box_params(cfg: AnalysisConfig) -> dict:
     return dict(box=cfg.box, threshold=cfg.threshold, min_edges=cfg.min_edges, decimals=cfg.decimals)
 
 
-def _analyze_full(tsrc: TensorSource, cfg: AnalysisConfig, n_threads: int, label: str, t0: float) -> SampleResult:
+def _analyze_full(tsrc: TensorSource, cfg: AnalysisConfig, n_threads: int, label: str, t0: float,
+                  scale_to: Any = None) -> SampleResult:
     """The full network, streamed into dense (node x radius) tables (one-hop boxes)."""
     tsrc_, lay = load_layout(tsrc, cfg.layout)
     nfd_threshold = cfg.nfd_threshold if cfg.node_dimension else None
-    tables, n_edges = _stream_full(tsrc_, lay, cfg.threshold, cfg.decimals, nfd_threshold, n_threads)
+    hook = None
+    if cfg.controls or cfg.stats:  # controls / rival statistics: fed the blocks the stream reads
+        from .controls import FullNetworkHook
+        hook = FullNetworkHook(lay, cfg.controls, scale_to, cfg.threshold, cfg.decimals, n_threads, stats=cfg.stats)
+    tables, n_edges = _stream_full(tsrc_, lay, cfg.threshold, cfg.decimals, nfd_threshold, n_threads, hook)
     q = np.asarray(cfg.q)
     part = _core.table_log_partition(tables[0][0], cfg.threshold, cfg.decimals, cfg.min_edges, q.tolist(), n_threads)
     if part["centre"].size == 0:
@@ -396,15 +425,25 @@ def _analyze_full(tsrc: TensorSource, cfg: AnalysisConfig, n_threads: int, label
         codes = (np.searchsorted(lay.offsets, node, side="right") - 1).astype(np.int32)
         dims = NodeDimensions(node=node, layer=codes, dimension=dim, layer_names=lay.layer_names,
                               threshold=cfg.nfd_threshold)
+    extras: dict = {}
+    if hook is not None or cfg.by_layer:  # controls / rival statistics / by layer
+        from .controls import full_network_extras
+        extras = full_network_extras(hook, tables[0][0], lay, cfg, label, n_threads)
     return SampleResult(checkpoint=label, sample=None, spectrum=spectrum, n_network_nodes=lay.n_nodes,
                         n_network_edges=n_edges, seconds=time.perf_counter() - t0, node_dimensions=dims,
-                        architecture=lay.architecture, layout=lay.name)
+                        architecture=lay.architecture, layout=lay.name, **extras)
 
 
 def _analyze_sampled(tsrc: TensorSource, sample: int, cfg: AnalysisConfig, n_threads: int, label: str,
-                     t0: float) -> SampleResult:
+                     t0: float, scale_to: Any = None) -> SampleResult:
     """One sampled network: its edge list, its spectrum and its nodes' fractal dimensions."""
-    nin = build_nin(tsrc, sample=sample, per_layer=cfg.per_layer, layout=cfg.layout)
+    variants = None
+    if cfg.controls or cfg.stats or cfg.by_layer:  # controls / rival statistics: one read builds every network
+        from .controls import SampledVariants
+        variants = SampledVariants.build(tsrc, sample, cfg, scale_to, n_threads)
+        nin = variants.nin
+    else:
+        nin = build_nin(tsrc, sample=sample, per_layer=cfg.per_layer, layout=cfg.layout)
     try:
         spectrum = analyze_graph(nin.src, nin.dst, nin.weight, n_threads=n_threads, config=cfg)
     except ValueError as exc:
@@ -417,9 +456,10 @@ def _analyze_sampled(tsrc: TensorSource, sample: int, cfg: AnalysisConfig, n_thr
         all_dim[np.searchsorted(nin.node_ids, nd.node)] = nd.dimension
         dims = NodeDimensions(node=nin.node_ids, layer=nin.node_layer, dimension=all_dim,
                               layer_names=nin.layer_names, threshold=cfg.nfd_threshold)
+    extras = variants.extras(label, cfg, n_threads) if variants is not None else {}
     return SampleResult(checkpoint=label, sample=sample, spectrum=spectrum, n_network_nodes=nin.n_nodes,
                         n_network_edges=nin.n_edges, seconds=time.perf_counter() - t0, node_dimensions=dims,
-                        architecture=nin.architecture, layout=nin.layout)
+                        architecture=nin.architecture, layout=nin.layout, **extras)
 
 
 def progress_bar(total: int, desc: str, unit: str, enabled: bool, initial: int = 0):
@@ -439,8 +479,8 @@ def analyze(source: Any, *, samples: Union[int, Sequence[int]] = DEFAULT, per_la
             layout: Any = DEFAULT, box: str = DEFAULT, direction: str = DEFAULT, threshold: float = DEFAULT,
             min_edges: int = DEFAULT, decimals: int = DEFAULT, q=DEFAULT, filter: str = DEFAULT,
             node_dimension: bool = DEFAULT, nfd_threshold: float = DEFAULT, n_threads: Optional[int] = None,
-            revision: Optional[str] = None, executor=None, progress: bool = False,
-            config: Optional[AnalysisConfig] = None) -> Analysis:
+            revision: Optional[str] = None, executor=None, progress: bool = False, controls: Any = DEFAULT,
+            stats: bool = DEFAULT, by_layer: bool = DEFAULT, config: Optional[AnalysisConfig] = None) -> Analysis:
     """Spectra of K sampled networks of one checkpoint and their aggregate (mean, spread).
 
     Parameters
@@ -456,6 +496,8 @@ def analyze(source: Any, *, samples: Union[int, Sequence[int]] = DEFAULT, per_la
     executor : any ``concurrent.futures.Executor``: the samples run as separate tasks; the
         source must then be a path or hub id (tasks carry paths, not tensors).
     progress : show a progress bar on stderr.
+    controls, stats, by_layer : null-network controls (``"gaussian"``, ``"shuffle"``), rival
+        statistics and the breakdown by layer of every sample (docs/controls.md).
     config : an :class:`~neuromfa_native.AnalysisConfig`; keyword options override it.
 
     Returns
@@ -477,7 +519,11 @@ def analyze(source: Any, *, samples: Union[int, Sequence[int]] = DEFAULT, per_la
     cfg = AnalysisConfig.from_options(config, samples=samples, per_layer=per_layer, layout=layout, box=box,
                                       direction=direction, threshold=threshold, min_edges=min_edges,
                                       decimals=decimals, q=q, filter=filter, node_dimension=node_dimension,
-                                      nfd_threshold=nfd_threshold)
+                                      nfd_threshold=nfd_threshold, controls=controls, stats=stats,
+                                      by_layer=by_layer)
+    if "scaled" in cfg.controls:
+        raise ValueError("the 'scaled' control needs a series (its baseline RMS comes from the baseline checkpoint); "
+                         "use analyze_series, or controls=('gaussian', 'shuffle')")
     ids = list(cfg.sample_ids)
     bar = progress_bar(len(ids), str(source), "sample", progress)
     if executor is not None:

@@ -12,7 +12,7 @@ import warnings
 from typing import Optional, Sequence
 
 from .boxes import BOXES, DIRECTIONS
-from .config import SPECTRUM_FILTERS, AnalysisConfig, defaults
+from .config import CONTROLS, SPECTRUM_FILTERS, AnalysisConfig, defaults
 
 __all__ = ["main"]
 
@@ -160,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--overwrite", action="store_true",
                    help="discard results of another configuration in --out")
     _aggregation_args(a, defaults=True)
+    # --- controls, rival statistics, breakdown by layer (docs/controls.md) ---
+    a.add_argument("--controls", default="", metavar="C1,C2",
+                   help="null-network controls: any of " + ",".join(CONTROLS) + " (writes controls.csv)")
+    a.add_argument("--stats", action="store_true",
+                   help="rival weight statistics (rms, kurtosis, Weibull fit, ...; writes stats.csv)")
+    a.add_argument("--by-layer", action="store_true",
+                   help="spectra of node-layer kinds, blocks and node layers (writes by_layer.csv)")
     a.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
     # -- correlation with benchmark scores (docs/correlation.md) --
@@ -265,7 +272,7 @@ def cmd_analyze(args) -> int:
                             direction=args.direction, threshold=args.threshold, min_edges=args.min_edges,
                             decimals=args.decimals, filter=args.filter, node_dimension=args.node_dimension,
                             nfd_threshold=args.nfd_threshold, n_bootstrap=args.bootstrap, ci=args.ci,
-                            seed=args.seed)
+                            seed=args.seed, controls=args.controls, stats=args.stats, by_layer=args.by_layer)
     executor, close, n_threads = _make_executor(args)
     try:
         series = analyze_series(args.sources, revisions=args.revisions, config=config, n_threads=n_threads,

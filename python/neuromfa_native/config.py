@@ -24,7 +24,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from . import _validation as v
 from .boxes import BOX_TYPES, BOXES, DIRECTIONS
 
-__all__ = ["AGGREGATION_FIELDS", "AnalysisConfig", "CorrelationConfig", "DEFAULT", "RESULT_FIELDS", "SPECTRUM_FILTERS"]
+__all__ = ["AGGREGATION_FIELDS", "AnalysisConfig", "CONTROLS", "CorrelationConfig", "DEFAULT", "RESULT_FIELDS", "SPECTRUM_FILTERS"]
 
 
 class _Default:
@@ -54,6 +54,13 @@ SPECTRUM_FILTERS = ("none", "f_positive", "alpha_range", "both")
 #: The options that change the numbers of a result (the run store's ``config``).
 RESULT_FIELDS = ("per_layer", "layout", "box", "direction", "threshold", "min_edges", "decimals", "q",
                  "node_dimension", "nfd_threshold")
+
+#: Null-network controls (docs/controls.md, SPEC 9); ``scaled`` only in a series.
+CONTROLS = ("gaussian", "shuffle", "scaled")
+
+#: Result options that add outputs (controls, rival statistics, breakdown by layer): in
+#: :meth:`AnalysisConfig.result_json` only when asked for, so a plain run keeps its hash.
+EXTRA_RESULT_FIELDS = ("controls", "stats", "by_layer")
 
 #: The options that change only the aggregation over samples and checkpoints.
 AGGREGATION_FIELDS = ("samples", "filter", "n_bootstrap", "ci", "seed")
@@ -111,6 +118,13 @@ class AnalysisConfig:
         published spectrum filter of the aggregate (docs/spec.md section 3).
     n_bootstrap, ci, seed :
         the bootstrap interval of the degree of emergence (series only).
+    controls : sequence of str or str
+        null-network controls of :data:`CONTROLS` (``"gaussian,shuffle"`` also works), stored in
+        canonical order; ``"scaled"`` only in a series (docs/controls.md).
+    stats : bool
+        rival weight statistics (rms, kurtosis, Weibull fit, ...) of the rows read.
+    by_layer : bool
+        spectra of node-layer kinds, blocks and node layers (SPEC 11).
 
     Raises
     ------
@@ -142,6 +156,9 @@ class AnalysisConfig:
     n_bootstrap: int = 1000
     ci: float = 0.95
     seed: int = 0
+    controls: Any = ()
+    stats: bool = False
+    by_layer: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -161,6 +178,9 @@ class AnalysisConfig:
         set_(self, "n_bootstrap", v.positive_int(self.n_bootstrap, "n_bootstrap"))
         set_(self, "ci", v.confidence_level(self.ci))
         set_(self, "seed", v.integer(self.seed, "seed"))
+        set_(self, "controls", v.names(self.controls, "controls", CONTROLS))
+        set_(self, "stats", bool(self.stats))
+        set_(self, "by_layer", bool(self.by_layer))
         if self.per_layer is None and not BOX_TYPES[self.box].full_network:
             raise ValueError(f"{self.box} boxes need a sampled network (per_layer=S); the full network supports "
                              f"box={[b.name for b in BOX_TYPES.values() if b.full_network]}")
@@ -182,7 +202,7 @@ class AnalysisConfig:
 
     def sample_options(self) -> dict:
         """The keyword arguments of :func:`~neuromfa_native.analyze_sample` it sets."""
-        return {k: getattr(self, k) for k in RESULT_FIELDS}
+        return {k: getattr(self, k) for k in RESULT_FIELDS + EXTRA_RESULT_FIELDS}
 
     # -- JSON ---------------------------------------------------------------------------------------
     def result_json(self) -> dict:
@@ -191,6 +211,9 @@ class AnalysisConfig:
         d = {k: getattr(self, k) for k in RESULT_FIELDS}
         d["layout"] = d["layout"] if isinstance(d["layout"], str) else [list(e) for e in d["layout"]]
         d["q"] = list(d["q"])
+        for k in EXTRA_RESULT_FIELDS:  # only when asked for: a plain run keeps its hash
+            if getattr(self, k):
+                d[k] = list(self.controls) if k == "controls" else True
         return d
 
     def to_json(self) -> dict:

@@ -144,7 +144,7 @@ def load_layout(
     return src, lay
 
 
-def _weight_dtype(src: TensorSource, lay: Layout) -> np.dtype:
+def weight_dtype(src: TensorSource, lay: Layout) -> np.dtype:
     out: list[np.dtype] = []
     for name in lay.tensor_names:
         dt = src.dtype(name)
@@ -154,13 +154,13 @@ def _weight_dtype(src: TensorSource, lay: Layout) -> np.dtype:
     return np.result_type(*out) if out else np.dtype(np.float32)
 
 
-def _check_finite(block: np.ndarray, name: str, where: str) -> None:
+def check_finite(block: np.ndarray, name: str, where: str) -> None:
     if not np.isfinite(block).all():
         bad = int(np.size(block) - np.count_nonzero(np.isfinite(block)))
         raise ValueError(f"tensor {name!r} has {bad} non-finite weights (NaN or inf) in {where}")
 
 
-def _edges(block_out_in: np.ndarray, in_ids: np.ndarray, out_ids: np.ndarray) -> tuple[np.ndarray, ...]:
+def block_edges(block_out_in: np.ndarray, in_ids: np.ndarray, out_ids: np.ndarray) -> tuple[np.ndarray, ...]:
     """Edges of a ``(out, in)`` block, input-major, zero weights dropped."""
     wt = block_out_in.T
     ii, jj = np.nonzero(wt)
@@ -231,7 +231,7 @@ def build_nin(
     """
     _check_per_layer(per_layer)
     src, lay = load_layout(source, layout, revision=revision, architecture=architecture, config=config)
-    wdt = _weight_dtype(src, lay)
+    wdt = weight_dtype(src, lay)
     offs = lay.offsets
     if per_layer is None:
         return _build_full(src, lay, wdt)
@@ -246,11 +246,11 @@ def build_nin(
             block = m.synthetic(out_idx, in_idx).astype(wdt)  # type: ignore[misc]  # synthetic is set for every is_synthetic block
         else:
             block = _read_block(src, m, out_idx, in_idx)
-            _check_finite(block, m.name, "the sampled rows/columns")
+            check_finite(block, m.name, "the sampled rows/columns")
             block = block.astype(wdt, copy=False)
-        parts.append(_edges(block, offs[m.in_layer] + in_idx, offs[m.out_layer] + out_idx))
+        parts.append(block_edges(block, offs[m.in_layer] + in_idx, offs[m.out_layer] + out_idx))
     node_ids = np.sort(np.concatenate([offs[k] + s for k, s in enumerate(samples)]))
-    return _make_nin(parts, node_ids, lay, wdt, int(sample), int(per_layer))
+    return make_nin(parts, node_ids, lay, wdt, int(sample), int(per_layer))
 
 
 def prefetch_samples(src: Any, samples: Sequence[int], per_layer: int | None,
@@ -273,7 +273,7 @@ def prefetch_samples(src: Any, samples: Sequence[int], per_layer: int | None,
     return True
 
 
-def _make_nin(parts: list, node_ids: np.ndarray, lay: Layout, wdt: np.dtype, sample: int | None, per_layer: int | None) -> NIN:
+def make_nin(parts: list, node_ids: np.ndarray, lay: Layout, wdt: np.dtype, sample: int | None, per_layer: int | None) -> NIN:
     node_layer = (np.searchsorted(lay.offsets, node_ids, side="right") - 1).astype(np.int32)
     cat = (lambda k, dt: np.concatenate([p[k] for p in parts]).astype(dt, copy=False)) if parts else (
         lambda k, dt: np.zeros(0, dt)
@@ -306,13 +306,13 @@ def _iter_full(src: TensorSource, lay: Layout, wdt: np.dtype, include_synthetic:
         else:
             w = src.get(m.name)
             w = w.T if m.orientation == "conv1d" else w
-            _check_finite(w, m.name, "the tensor")
+            check_finite(w, m.name, "the tensor")
         yield FullMatrix(m.name, w, in_ids, out_ids, m.is_synthetic)
 
 
 def _build_full(src: TensorSource, lay: Layout, wdt: np.dtype) -> NIN:
-    parts = [_edges(fm.weight.astype(wdt, copy=False), fm.in_ids, fm.out_ids) for fm in _iter_full(src, lay, wdt, True)]
-    return _make_nin(parts, np.arange(lay.n_nodes, dtype=np.int64), lay, wdt, None, None)
+    parts = [block_edges(fm.weight.astype(wdt, copy=False), fm.in_ids, fm.out_ids) for fm in _iter_full(src, lay, wdt, True)]
+    return make_nin(parts, np.arange(lay.n_nodes, dtype=np.int64), lay, wdt, None, None)
 
 
 def iter_full_matrices(
@@ -362,7 +362,7 @@ def iter_full_matrices(
     ('gpt_neox.layers.0.attention.query_key_value.weight', (192, 64), 'float16')
     """
     src, lay = load_layout(source, layout, revision=revision, architecture=architecture, config=config)
-    yield from _iter_full(src, lay, _weight_dtype(src, lay), include_synthetic)
+    yield from _iter_full(src, lay, weight_dtype(src, lay), include_synthetic)
 
 
 def describe(
@@ -429,7 +429,7 @@ def describe(
         "source": src.description,
         "architecture": lay.architecture,
         "layout": lay.name,
-        "weight_dtype": str(_weight_dtype(src, lay)),
+        "weight_dtype": str(weight_dtype(src, lay)),
         "n_tensors": len(tensors),
         "n_synthetic_blocks": sum(m.is_synthetic for m in lay.matrices),
         "tensors": tensors,

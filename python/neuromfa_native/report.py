@@ -23,6 +23,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .controls import CONTROL_COLUMNS, STATS_COLUMNS, scale_sentence
 from .store import atomic_write_bytes, atomic_write_text, dumps, run_info
 
 __all__ = ["format_table", "write_report", "write_tables"]
@@ -80,6 +81,7 @@ def write_tables(series, out: os.PathLike) -> list:
     crow = series.checkpoint_rows()
     written += _write_table(out, "checkpoints", crow, list(crow[0]))
     written += _write_table(out, "node_dimensions", series.node_dimension_rows(), NODE_DIM_COLUMNS)
+    written += _write_control_tables(series, out)  # controls / rival statistics / by layer
     arrays = series.spectra_arrays()
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -92,12 +94,28 @@ def write_tables(series, out: os.PathLike) -> list:
         identical=_identical_groups(series), n_computed=series.n_computed, n_reused=series.n_reused,
         checkpoints=[{k: _finite(v) for k, v in r.items()} for r in crow],
         notes=[n for n in series.notes if n])
+    if scale_sentence(series):  # controls
+        summary["controls"] = scale_sentence(series)
     try:
         summary["run"] = {k: v for k, v in run_info(out).items() if k not in ("config",)}
     except (OSError, ValueError):
         pass
     atomic_write_text(out / "summary.json", dumps(summary, indent=1))
     written.append(out / "summary.json")
+    return written
+
+
+def _write_control_tables(series, out: Path) -> list:
+    """``controls.csv``, ``stats.csv`` and ``by_layer.csv`` when the run has them."""
+    written = []
+    if series.config.get("controls"):
+        written += _write_table(out, "controls", series.control_rows(), CONTROL_COLUMNS)
+    stat_rows = series.stats_rows()
+    if stat_rows:
+        written += _write_table(out, "stats", stat_rows, STATS_COLUMNS)
+    if series.config.get("by_layer"):
+        from .by_layer import BY_LAYER_COLUMNS, series_rows
+        written += _write_table(out, "by_layer", series_rows(series), BY_LAYER_COLUMNS)
     return written
 
 
@@ -138,6 +156,8 @@ def write_plots(series, out: os.PathLike, *, dpi: int = 120) -> list:
             plt.close(fig)
         atomic_write_bytes(d / f"{name}.png", buf.getvalue())
         written.append(d / f"{name}.png")
+    from .controls_plots import write_control_plots  # controls / rival statistics
+    written += write_control_plots(series, d, dpi=dpi)
     return written
 
 

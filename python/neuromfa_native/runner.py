@@ -35,6 +35,7 @@ from .analysis import SampleResult, analyze_sample, progress_bar
 from .checkpoint_reader import CACHE_MODES, CheckpointReader, reading_checkpoints, reading_record
 from .checkpoints import Checkpoint, baseline_index, make_series
 from .config import DEFAULT, AnalysisConfig
+from .controls import scale_to_of
 from .nin import fingerprint_and_scan, load_layout, prefetch_samples
 from .series import Series, summarize
 from .sources import resolve_source
@@ -54,6 +55,7 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                    progress: bool = False, check_identical: bool = True, n_bootstrap: int = DEFAULT,
                    ci: float = DEFAULT, seed: int = DEFAULT,
                    on_result: Optional[Callable[[Checkpoint, SampleResult], None]] = None,
+                   controls: Any = DEFAULT, stats: bool = DEFAULT, by_layer: bool = DEFAULT,
                    config: Optional[AnalysisConfig] = None, cache: str = "keep") -> Series:
     """Analyse a checkpoint series: K sampled networks per checkpoint, the same neurons in each.
 
@@ -80,6 +82,10 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
         ``out`` (results are stored by fingerprint).
     on_result : called as ``on_result(checkpoint, result)`` for every new result, in
         completion order.
+    controls, stats, by_layer : null-network controls (``"gaussian"``, ``"shuffle"``,
+        ``"scaled"``), rival statistics and the breakdown by layer of every (checkpoint,
+        sample), stored with its result (docs/controls.md, :meth:`Series.quantities`).  With
+        ``scaled`` the baseline's tasks run first (an executor gets them as a first wave).
     config : an :class:`~neuromfa_native.AnalysisConfig`; keyword options override it.
     cache : how hub checkpoints are read (an execution option: it changes no number, so it is
         not part of the configuration): ``"keep"`` (download into the Hugging Face cache and
@@ -109,14 +115,16 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
     cfg = AnalysisConfig.from_options(
         config, samples=samples, per_layer=per_layer, layout=layout, box=box, direction=direction,
         threshold=threshold, min_edges=min_edges, decimals=decimals, q=q, filter=filter,
-        node_dimension=node_dimension, nfd_threshold=nfd_threshold, n_bootstrap=n_bootstrap, ci=ci, seed=seed)
+        node_dimension=node_dimension, nfd_threshold=nfd_threshold, n_bootstrap=n_bootstrap, ci=ci, seed=seed,
+        controls=controls, stats=stats, by_layer=by_layer)
     n_threads = None if n_threads is None else check.threads(n_threads)
     b = baseline_index(cps, baseline)
     _check_executor(executor, n_threads)
     _check_cache(cache, executor)
     cps, fp_cps = reading_checkpoints(cps, cache)
     _check_layout(cps[0], cfg.layout)
-    with (RunStore(out, cfg, overwrite=overwrite) if out is not None else contextlib.nullcontext()) as store:
+    stored = _stored_config(cfg, cps[b])
+    with (RunStore(out, stored, overwrite=overwrite) if out is not None else contextlib.nullcontext()) as store:
         plan = _plan(cps, cfg, b, executor, store, check_identical or store is not None, fp_cps)
         sink = _Sink(plan, store, progress_bar(plan.n_total, "checkpoints x samples", "task", progress,
                                                initial=plan.n_reused), on_result)
@@ -186,7 +194,32 @@ def _plan(cps: tuple, cfg: AnalysisConfig, b: int, executor: Any, store: Optiona
             if (key, s) not in plan.done:
                 plan.tasks.append((key, k, s))
     plan.n_total = len(seen)
+    if "scaled" in cfg.controls:  # the baseline's results give the other tasks their scale_to
+        plan.tasks.sort(key=lambda t: t[0] != keys[b])
     return plan
+
+
+def _stored_config(cfg: AnalysisConfig, baseline: Checkpoint) -> dict:
+    """The run store's configuration: ``cfg.result_json()``, and with the ``scaled`` control the
+    baseline's label (its results depend on the baseline)."""
+    d = cfg.result_json()
+    if "scaled" in cfg.controls:
+        d["scaled_baseline"] = baseline.label
+    return d
+
+
+def _scale_to(plan: _Plan, key: str, s: Optional[int]) -> Any:
+    """``scale_to`` of a task (``None`` without the ``scaled`` control)."""
+    if "scaled" not in plan.cfg.controls:
+        return None
+    base = plan.keys[plan.baseline]
+    return scale_to_of(plan.done.get((base, s)), s, key == base)
+
+
+def _task_config(plan: _Plan) -> AnalysisConfig:
+    """The tasks' configuration: with ``scaled`` every task keeps its statistics (the baseline's
+    RMS of the read rows is what the later checkpoints are scaled to)."""
+    return plan.cfg.replace(stats=True) if "scaled" in plan.cfg.controls else plan.cfg
 
 
 def _warn_identical(cps: Sequence[Checkpoint], fps: Sequence[Optional[str]]) -> None:
@@ -290,10 +323,11 @@ def _stat_signature(c: Checkpoint) -> Optional[str]:
 
 
 def _sample_task(source: Any, revision: Optional[str], sample: Optional[int], config: AnalysisConfig,
-                 n_threads: Optional[int], label: Optional[str] = None) -> SampleResult:
+                 n_threads: Optional[int], label: Optional[str] = None, scale_to: Any = None) -> SampleResult:
     """One (checkpoint, sample) unit of work; runs in a worker process or machine (``source``
     is then a path or hub id), or in process on an already opened ``TensorSource``."""
-    return analyze_sample(source, sample, revision=revision, n_threads=n_threads, label=label, config=config)
+    return analyze_sample(source, sample, revision=revision, n_threads=n_threads, label=label, scale_to=scale_to,
+                          config=config)
 
 
 def _fingerprint_task(source: str, revision: Optional[str], layout: Any) -> tuple:
@@ -345,7 +379,8 @@ def _run_in_process(plan: _Plan, n_threads: Optional[int], sink: _Sink, cache: s
                 _prefetch(tsrc, plan.cfg, [s for _, _, s in tasks])
                 for key, _, s in tasks:
                     try:
-                        res = _sample_task(tsrc, None, s, plan.cfg, n_threads, label=c.label)
+                        res = _sample_task(tsrc, None, s, _task_config(plan), n_threads, label=c.label,
+                                           scale_to=_scale_to(plan, key, s))
                     except (ValueError, TypeError) as exc:
                         sink.errors.append(_with_context(exc, c, s))
                         continue
@@ -368,11 +403,28 @@ def _prefetch(tsrc: Any, cfg: AnalysisConfig, samples: list) -> None:
 
 
 def _run_on_executor(plan: _Plan, n_threads: Optional[int], executor: Any, sink: _Sink) -> None:
-    """Every task submitted at once; results taken in completion order; on an interrupt or
-    another unexpected error the tasks not started are cancelled."""
-    futs = {executor.submit(_sample_task, plan.cps[k].source, plan.cps[k].revision, s, plan.cfg, n_threads,
-                            plan.cps[k].label): (key, k, s)
-            for key, k, s in plan.tasks}
+    """Every task submitted at once (with the ``scaled`` control: the baseline's tasks first, as
+    a wave of their own, since the others need their results); results taken in completion
+    order; on an interrupt or another unexpected error the tasks not started are cancelled."""
+    waves = [plan.tasks]
+    if "scaled" in plan.cfg.controls:
+        base = plan.keys[plan.baseline]
+        waves = [[t for t in plan.tasks if t[0] == base], [t for t in plan.tasks if t[0] != base]]
+    for wave in waves:
+        _run_wave(plan, wave, n_threads, executor, sink)
+
+
+def _run_wave(plan: _Plan, tasks: list, n_threads: Optional[int], executor: Any, sink: _Sink) -> None:
+    futs = {}
+    for key, k, s in tasks:
+        c = plan.cps[k]
+        try:
+            scale_to = _scale_to(plan, key, s)
+        except ValueError as exc:
+            sink.errors.append(_with_context(exc, c, s))
+            continue
+        futs[executor.submit(_sample_task, c.source, c.revision, s, _task_config(plan), n_threads, c.label,
+                             scale_to)] = (key, k, s)
     try:
         for f in cf.as_completed(futs):
             key, k, s = futs[f]

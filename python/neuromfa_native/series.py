@@ -157,6 +157,25 @@ class Series:
         from .html_report import draw_overview
         return draw_overview(self, fig)
 
+    # --- controls and rival statistics (docs/controls.md; computed in controls.py) ---
+    def quantities(self) -> dict:
+        """``{quantity name: per-checkpoint float array}`` for correlation with benchmark scores:
+        ``E``, ``alpha0``, ``width``; per control ``E_<c>``, ``alpha0_<c>``, ``width_<c>``; and
+        the pooled rival statistics (``rms``, ``mean_abs``, ``kurtosis``, ``weibull_k``,
+        ``weibull_lambda``, ``kept_fraction``, ``mean_strength``) when the run has them."""
+        from .controls import quantities
+        return quantities(self)
+
+    def control_rows(self) -> list:
+        """Rows of ``controls.csv`` (empty without controls)."""
+        from .controls import control_rows
+        return control_rows(self)
+
+    def stats_rows(self) -> list:
+        """Rows of ``stats.csv`` (empty without statistics)."""
+        from .controls import stats_rows
+        return stats_rows(self)
+
     def spectra_arrays(self) -> dict:
         """Spectra as dense arrays ``(checkpoint, sample, ...)``, NaN where a result is missing."""
         ids = (None,) if self.config.get("per_layer") is None else self.samples

@@ -167,6 +167,9 @@ def result_to_npz(result: SampleResult, *, key: str, chash: str) -> bytes:
     if nd is not None:
         arrays["nd.node"], arrays["nd.layer"], arrays["nd.dimension"] = nd.node, nd.layer, nd.dimension
         meta["node_dimensions"] = dict(layer_names=list(nd.layer_names), threshold=nd.threshold)
+    if result.controls or result.weight_stats is not None or result.by_layer is not None:  # controls.py
+        from .controls import extras_to_npz
+        extras_to_npz(result, arrays, meta)
     body = dumps(meta)
     arrays["meta"] = np.array(body)
     arrays["meta_sha256"] = np.array(hashlib.sha256(body.encode()).hexdigest())
@@ -216,10 +219,11 @@ def result_from_npz(path: os.PathLike, *, key: Optional[str] = None, chash: Opti
         m = meta["node_dimensions"]
         nd = NodeDimensions(node=data["nd.node"], layer=data["nd.layer"], dimension=data["nd.dimension"],
                             layer_names=tuple(m["layer_names"]), threshold=m["threshold"])
+    from .controls import extras_from_npz  # controls / rival statistics
     return SampleResult(checkpoint=meta["checkpoint"], sample=meta["sample"], spectrum=spectrum,
                         n_network_nodes=int(meta["n_network_nodes"]), n_network_edges=int(meta["n_network_edges"]),
                         seconds=float(meta["seconds"]), node_dimensions=nd, architecture=meta.get("architecture", ""),
-                        layout=meta.get("layout", ""))
+                        layout=meta.get("layout", ""), **extras_from_npz(data, meta))
 
 
 def _sample_name(sample: Optional[int]) -> str:

@@ -1,0 +1,69 @@
+"""Cost of the null-network controls (SPEC 9) and rival statistics (SPEC 10) on a 160m-shaped
+checkpoint: 10 sampled networks (S = 32), plain vs +stats vs +3 controls (gaussian, shuffle,
+scaled; ``scaled`` at the baseline, factor 1, costs what any factor costs).
+
+    python bench/bench_controls.py [--shape 160m] [--repeats 3] [--threads 1]
+
+Each configuration runs in a fresh interpreter (bench/_measure.py) after a warm-up run of the
+same configuration in it; the figure is the minimum over the repeats.  Writes
+bench/results/controls.json.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+CONFIGS = {
+    "plain": dict(),
+    "stats": dict(stats=True),
+    "controls3": dict(controls=("gaussian", "shuffle", "scaled"), scale_to="baseline"),
+    "controls3+stats": dict(controls=("gaussian", "shuffle", "scaled"), scale_to="baseline", stats=True),
+}
+
+
+def job(path, config, samples, repeats, threads):
+    """Times ``samples`` analyze_sample calls of one configuration (min over ``repeats``)."""
+    from neuromfa_native import analyze_sample
+    from neuromfa_native.sources import resolve_source
+
+    opts = dict(CONFIGS[config])
+    best = float("inf")
+    tsrc = resolve_source(path)
+    for r in range(repeats + 1):  # the first run warms caches and imports
+        t0 = time.perf_counter()
+        for k in range(samples):
+            analyze_sample(tsrc, k, per_layer=32, n_threads=threads, **opts)
+        dt = time.perf_counter() - t0
+        if r:
+            best = min(best, dt)
+    return dict(config=config, seconds=best)
+
+
+def main():
+    from _measure import machine, run_job, save
+    from checkpoints import make
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shape", default="160m")
+    ap.add_argument("--samples", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    path = make(a.shape)
+    rows = []
+    for config in CONFIGS:
+        out = run_job("bench_controls", "job", path, config, a.samples, a.repeats, a.threads, threads=a.threads)
+        rows.append(out)
+        print(f"{config:16s} {out['seconds']:8.2f} s  peak {out['peak_rss_mib']:.0f} MiB", flush=True)
+    base = rows[0]["seconds"]
+    for r in rows:
+        r["ratio_to_plain"] = r["seconds"] / base
+    print("ratios:", {r["config"]: round(r["ratio_to_plain"], 3) for r in rows})
+    save(os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "controls.json"), rows,
+         dict(machine(), shape=a.shape, samples=a.samples, per_layer=32, threads=a.threads, repeats=a.repeats))
+
+
+if __name__ == "__main__":
+    main()

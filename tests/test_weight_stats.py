@@ -1,0 +1,188 @@
+"""Rival statistics (SPEC 10) against numpy/scipy on the same rows; pooled = element-weighted."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.optimize as so
+import scipy.stats as st
+
+from neuromfa_native import _core
+from neuromfa_native.controls import build_variants
+from neuromfa_native.nin import load_layout
+from neuromfa_native.weight_stats import STATISTICS, StatsAccumulator, weibull_fit
+
+import tiny_series
+
+
+def _scipy_fit(a):
+    """scipy's ``weibull_min.fit(a, floc=0)`` with its default optimizer (Nelder-Mead) run to a
+    tight tolerance: at the default tolerance scipy stops up to ~2e-4 short of the optimum."""
+    opt = lambda f, x0, args=(), disp=0: so.fmin(f, x0, args=args, xtol=1e-12, ftol=1e-14, maxiter=20000,  # noqa: E731
+                                                  maxfun=40000, disp=0)
+    return st.weibull_min.fit(a, floc=0, optimizer=opt)
+
+
+def _reference(blocks: list, threshold: float = 150.0) -> dict:
+    """The statistics of the concatenated elements (and rows) of ``blocks`` with numpy/scipy."""
+    x = np.concatenate([b.astype(np.float64).reshape(-1) for b in blocks])
+    a = np.abs(x)
+    k, _, lam = _scipy_fit(a[a > 0])
+    rows = np.concatenate([np.abs(b.astype(np.float64)).sum(axis=1) for b in blocks])
+    return dict(rms=np.sqrt(np.mean(x * x)), mean_abs=a.mean(), kurtosis=st.kurtosis(x), weibull_k=k,
+                weibull_lambda=lam, kept_fraction=np.mean((a >= 1 / threshold) & (a < 1)), mean_strength=rows.mean())
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_statistics_match_numpy_scipy(dtype):
+    rng = np.random.default_rng(1)
+    blocks = {"a": (rng.standard_t(4, (20, 37)) * 0.03).astype(dtype),
+              "b": (rng.normal(0, 0.1, (9, 50))).astype(dtype)}
+    blocks["b"][0, :5] = 0
+    acc = StatsAccumulator(150.0, 2)
+    for name, b in blocks.items():
+        acc.add(name, b[:7])  # a tensor may come in several row blocks
+        acc.add(name, b[7:])
+    ws = acc.result()
+    assert ws.tensors == ("a", "b", "all") and ws.statistics == STATISTICS
+    for name, b in blocks.items():
+        ref = _reference([b])
+        for s in STATISTICS:
+            tol = 1e-4 if s.startswith("weibull") else 1e-9
+            assert ws.get(s, name) == pytest.approx(ref[s], rel=tol), (name, s)
+    pooled = _reference(list(blocks.values()))
+    for s in STATISTICS:
+        if s == "mean_strength":
+            continue
+        tol = 1e-4 if s.startswith("weibull") else 1e-9
+        assert ws.get(s) == pytest.approx(pooled[s], rel=tol), s
+    # mean_strength pooled: the element-weighted combination of the per-tensor values
+    n = np.array([b.size for b in blocks.values()], float)
+    ms = np.array([ws.get("mean_strength", t) for t in blocks])
+    assert ws.get("mean_strength") == pytest.approx(n @ ms / n.sum(), rel=1e-12)
+    # the element-weighted combination of rms^2, mean_abs, kept_fraction equals the pooled value
+    for s, f in (("rms", np.square), ("mean_abs", lambda v: v), ("kept_fraction", lambda v: v)):
+        comb = n @ f(np.array([ws.get(s, t) for t in blocks])) / n.sum()
+        assert f(ws.get(s)) == pytest.approx(comb, rel=1e-12)
+
+
+def test_bfloat16_histogram_is_exact():
+    rng = np.random.default_rng(2)
+    w = rng.normal(0, 0.05, (16, 16)).astype(np.float32)
+    bits = (w.view(np.uint32) >> 16).astype(np.uint16)  # truncate to bfloat16
+    widened = (bits.astype(np.uint32) << 16).view(np.float32)
+    acc = StatsAccumulator()
+    acc.add("t", bits, "bf16")
+    ref = _reference([widened])
+    for s in STATISTICS:
+        assert acc.result().get(s, "t") == pytest.approx(ref[s], rel=1e-4 if s.startswith("weibull") else 1e-9)
+
+
+def test_weibull_fit_matches_scipy_and_is_thread_independent():
+    rng = np.random.default_rng(3)
+    x = st.weibull_min.rvs(0.8, scale=0.03, size=4000, random_state=rng)
+    k, lam = weibull_fit(x)
+    kr, _, lr = _scipy_fit(x)
+    assert k == pytest.approx(kr, rel=1e-6) and lam == pytest.approx(lr, rel=1e-6)
+    # scipy's default tolerance lands near, but never above, the likelihood of the exact fit
+    kd, _, ld = st.weibull_min.fit(x, floc=0)
+    assert k == pytest.approx(kd, rel=1e-3) and lam == pytest.approx(ld, rel=1e-3)
+    ll = lambda k_, l_: st.weibull_min.logpdf(x, k_, scale=l_).sum()  # noqa: E731
+    assert ll(k, lam) >= ll(kd, ld) - 1e-9
+    # counts are weights: repeating values equals counting them
+    u, c = np.unique(np.maximum(np.round(x, 4), 1e-4), return_counts=True)
+    assert weibull_fit(u, c) == pytest.approx(weibull_fit(np.repeat(u, c)), rel=1e-12)
+    w = rng.normal(0, 0.02, (300, 70))
+    m1 = _core.weight_moments(w, "f64", 150.0, 1)
+    m2 = _core.weight_moments(w, "f64", 150.0, 2)
+    assert all(m1[k] == m2[k] for k in ("s1", "s2", "s3", "s4", "s_abs", "n_kept"))
+    with pytest.raises(ValueError, match="positive"):
+        weibull_fit([0.0, 1.0])
+
+
+def test_sampled_network_stats_cover_the_read_rows(tmp_path):
+    d = tiny_series.make_series_dirs(tmp_path, steps=(100,))[0]
+    src, lay = load_layout(d)
+    nin, nets, ws, rms = build_variants(src, lay, sample=3, per_layer=tiny_series.PER_LAYER, stats=True)
+    samples = lay.sample(tiny_series.PER_LAYER, 3)
+    blocks = []
+    for m in lay.matrices:
+        if m.is_synthetic:
+            continue
+        rows = src.get(m.name)[samples[m.out_layer]]  # the full rows of the sampled output neurons
+        blocks.append(rows)
+        assert ws.get("rms", m.name) == pytest.approx(np.sqrt(np.mean(rows.astype(float) ** 2)), rel=1e-12)
+        assert rms[m.name] == pytest.approx(ws.get("rms", m.name), rel=1e-15)
+    ref = _reference(blocks)
+    for s in ("rms", "mean_abs", "kurtosis", "kept_fraction"):
+        assert ws.get(s) == pytest.approx(ref[s], rel=1e-9)
+    assert ws.get("weibull_k") == pytest.approx(ref["weibull_k"], rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_weight_moments_16bit_equals_the_widened_values(kind):
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 1 << 16, (13, 17), dtype=np.uint16)
+    bits[(bits & 0x7C00) == 0x7C00] = 0 if kind == "f16" else bits[(bits & 0x7C00) == 0x7C00]
+    if kind == "f16":
+        wide = bits.view(np.float16).astype(np.float64)
+    else:
+        bits[(bits & 0x7F80) == 0x7F80] = 0
+        wide = (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    m = _core.weight_moments(bits, kind, 150.0, 2)
+    r = _core.weight_moments(np.ascontiguousarray(wide), "f64", 150.0, 2)
+    for k in ("n", "n_zero", "n_kept", "s1", "s2", "s_abs"):
+        assert m[k] == r[k], k
+    h = np.zeros(1 << 16, np.int64)
+    _core.histogram16(bits.reshape(-1), h, 2)
+    np.testing.assert_array_equal(h, np.bincount(bits.reshape(-1), minlength=1 << 16))
+
+
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_histogram16_stats_equal_the_widened_values_and_the_plain_fit(kind):
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal(40000) * 0.02
+    w[:50] *= 1e-4  # subnormal float16 patterns too
+    w[50:60] = 0.0
+    if kind == "f16":
+        bits = w.astype(np.float16).view(np.uint16)
+        wide = bits.view(np.float16).astype(np.float64)
+    else:
+        bits = (w.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+        wide = (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    h = np.zeros(1 << 16, np.int64)
+    _core.histogram16(bits, h, 1)
+    m = _core.histogram16_stats(h, kind, 150.0, True)
+    assert m["n"] == w.size and m["n_zero"] == int(np.sum(wide == 0)) and m["n_nonfinite"] == 0
+    assert m["n_kept"] == int(np.sum((np.abs(wide) >= 1 / 150.0) & (np.abs(wide) < 1)))
+    for k, p in (("s1", 1), ("s2", 2), ("s3", 3), ("s4", 4)):
+        assert m[k] == pytest.approx(np.sum(wide ** p), rel=1e-12, abs=1e-300)
+    assert m["s_abs"] == pytest.approx(np.abs(wide).sum(), rel=1e-12)
+    x, c = np.unique(np.abs(wide[wide != 0]), return_counts=True)
+    ref = _core.weibull_fit(x, c.astype(np.float64))
+    assert m["shape"] == pytest.approx(ref["shape"], rel=1e-12)
+    assert m["scale"] == pytest.approx(ref["scale"], rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (70, 300), (400, 90)])
+def test_sigma_max_equals_numpy(shape):
+    from neuromfa_native.weight_stats import sigma_max
+    rng = np.random.default_rng(shape[0])
+    w = rng.standard_normal(shape) * 0.02 + rng.standard_normal((shape[0], 1)) * 0.01
+    assert sigma_max(w) == pytest.approx(np.linalg.norm(w, 2), rel=1e-10)
+    assert sigma_max(w.astype(np.float16)) == pytest.approx(np.linalg.norm(w.astype(np.float16).astype(float), 2),
+                                                            rel=1e-10)
+
+
+def test_full_network_stable_rank_is_numpy_on_each_tensor(tmp_path):
+    from neuromfa_native import analyze_sample, iter_full_matrices
+    d = tiny_series.make_series_dirs(tmp_path, steps=(50,))[0]
+    res = analyze_sample(d, None, per_layer=None, stats=True, node_dimension=False)
+    ws = res.weight_stats
+    assert "stable_rank" in ws.statistics
+    ns, srs = [], []
+    for fm in iter_full_matrices(d, include_synthetic=False):
+        w = np.asarray(fm.weight, dtype=np.float64)
+        ref = np.sum(w ** 2) / np.linalg.norm(w, 2) ** 2
+        assert ws.get("stable_rank", fm.name) == pytest.approx(ref, rel=1e-9)
+        ns.append(w.size), srs.append(ref)
+    assert ws.get("stable_rank") == pytest.approx(np.dot(ns, srs) / np.sum(ns), rel=1e-9)
