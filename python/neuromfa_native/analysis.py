@@ -248,6 +248,10 @@ class Analysis:
         import pandas as pd
         return pd.DataFrame([r.row() for r in self.results])
 
+    def _repr_html_(self) -> str:  # notebook (html_report.py)
+        from .html_report import analysis_html
+        return analysis_html(self)
+
 
 def _label(source: Any, tsrc: TensorSource, revision: Optional[str]) -> str:
     if isinstance(source, (str, os.PathLike)):

@@ -202,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--fingerprint", action="store_true", help="also hash the weights (reads them all)")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    _compare_parsers(sub)
     _correlate_parser(sub)
     return p
 
@@ -285,12 +286,14 @@ def cmd_analyze(args) -> int:
     if not args.quiet:
         _say(format_table(series))
         _say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/ "
-             f"(checkpoints.csv, samples.csv, spectra.npz{', plots/' if args.plots else ''})")
+             f"(checkpoints.csv, samples.csv, spectra.npz{', plots/, report.html' if args.plots else ''})")
         line = _reading_line(args.out)
         if line:
             _say(line)
     if args.evals:  # correlation with benchmark scores (docs/correlation.md)
         _correlate_and_write(series, args.out, args.evals, plots=args.plots, quiet=args.quiet)
+    with report_lock(args.out):  # after the correlation, so that report.html shows it
+        _write_html(args, args.out)
     return 0
 
 
@@ -327,13 +330,15 @@ def cmd_report(args) -> int:
         series = load_run(args.run, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed,
                           baseline=args.baseline, filter=args.filter)
         write_report(series, args.run, plots=args.plots)
+        _write_html(args, args.run)
     if not args.quiet:
         _say(format_table(series))
         missing = series.missing
         if missing:
             shown = ", ".join(f"{c}/{s}" for c, s in missing[:6]) + (" ..." if len(missing) > 6 else "")
             _say(f"\npartial run: {len(missing)} result(s) missing ({shown}); rerun the analyze command to finish")
-        _say(f"\ntables, spectra.npz, summary.json{' and plots/' if args.plots else ''} written to {args.run}/")
+        _say(f"\ntables, spectra.npz, summary.json{', plots/ and report.html' if args.plots else ''} "
+             f"written to {args.run}/")
     return 0
 
 
@@ -466,6 +471,121 @@ def cmd_correlate(args) -> int:
 # -- end correlate --
 
 
+# ---------------------------------------------------------------------------------------------
+# report.html, compare and sensitivity (issue 13; see html_report.py and compare.py)
+
+COMPARE_EXAMPLES = """\
+examples:
+  neuromfa compare run-160m run-410m run-1b --out cmp           # compare.html + compare_*.csv
+  neuromfa compare run-std run-dedup --names standard,deduped --out cmp
+  neuromfa compare run-a run-b --size run-a=160m --size run-b=410m --step 143000 --out cmp
+
+Runs with different configurations are compared; the differences are listed at the top.
+Only runs that share no training step are refused.
+"""
+
+SENSITIVITY_EXAMPLES = """\
+examples:
+  neuromfa sensitivity examples/pythia-tiny/step* --vary threshold=100,150,200 --vary per-layer=16,32 \\
+      --samples 4 --out sens
+  neuromfa sensitivity ckpts/step* --vary box=edge,path --vary layout=reference,heads --out sens
+
+Each cell of the grid is its own run directory (sens/cells/threshold=100,per_layer=16/ ...);
+rerunning the command resumes every cell.  Writes sens/sensitivity.html and sensitivity.csv.
+"""
+
+
+def _compare_parsers(sub) -> None:
+    c = sub.add_parser("compare", formatter_class=_Formatter, epilog=COMPARE_EXAMPLES,
+                       help="compare two or more run directories in one HTML page and tables",
+                       description="Compare run directories side by side: E curves with intervals on a shared "
+                                   "step axis, the difference of E per common step with a bootstrap interval, "
+                                   "spectra at matched steps and E against model size. Writes compare.html and "
+                                   "compare_*.csv into --out.")
+    c.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (--out of neuromfa analyze)")
+    c.add_argument("--out", required=True, metavar="DIR", help="directory for compare.html and the tables")
+    c.add_argument("--names", metavar="A,B,...", help="names of the runs (default: the directory names)")
+    c.add_argument("--size", action="append", default=[], metavar="NAME=N",
+                   help="parameter count of a run (160m, 1.4b, 2.8e9); default: parsed from the model name")
+    c.add_argument("--step", type=int, default=None, metavar="STEP",
+                   help="step of the E-against-size figure (default: the last common step)")
+    _aggregation_args(c, defaults=True)
+    c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    s = sub.add_parser("sensitivity", formatter_class=_Formatter, epilog=SENSITIVITY_EXAMPLES,
+                       help="rerun the analysis over a grid of method choices and compare the results",
+                       description="Analyse the same checkpoints once per combination of the --vary choices "
+                                   "(each cell its own resumable run directory) and write a comparison page: "
+                                   "does the E curve, and its correlation with the scores, hold across them?")
+    s.add_argument("sources", nargs="+", metavar="SOURCE", help="checkpoints, as for neuromfa analyze")
+    s.add_argument("--vary", action="append", default=[], metavar="NAME=V1,V2",
+                   help="a choice and its values: threshold, per-layer, box, layout, min-edges, decimals, "
+                        "direction, samples, filter, nfd-threshold (repeatable)")
+    s.add_argument("--revisions", metavar="R1,R2,...", help="comma-separated hub revisions of the one hub id")
+    s.add_argument("--samples", type=_positive_int("--samples"), default=10, metavar="K",
+                   help="sampled networks per checkpoint, unless varied")
+    s.add_argument("--evals", metavar="SOURCE", help="benchmark scores to correlate every cell with")
+    s.add_argument("--threads", type=_positive_int("--threads"), default=None, metavar="N", help="OpenMP threads")
+    s.add_argument("--out", required=True, metavar="DIR", help="directory of the grid")
+    s.add_argument("--bootstrap", type=_positive_int("--bootstrap"), default=1000, metavar="N",
+                   help="bootstrap replicates")
+    s.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress")
+    s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def _write_html(args, run_dir) -> None:
+    """report.html next to the tables (needs matplotlib: skipped with --no-plots)."""
+    if not getattr(args, "plots", False):
+        return
+    from .html_report import write_html_report
+    write_html_report(run_dir, reuse_plots=True)  # write_report has just drawn plots/*.png
+
+
+def _parse_size(item: str):
+    name, sep, v = item.partition("=")
+    if not sep:
+        raise UserError(f"--size takes NAME=N (e.g. run-a=160m), got {item!r}")
+    from .compare import model_size
+    try:
+        return name, float(v)
+    except ValueError:
+        n = model_size(v)
+        if n is None:
+            raise UserError(f"--size {name}: cannot read a parameter count from {v!r}") from None
+        return name, n
+
+
+def cmd_compare(args) -> int:
+    import matplotlib
+    matplotlib.use("Agg")
+    from .compare import compare_runs
+
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    sizes = dict(_parse_size(x) for x in args.size)
+    p = compare_runs(args.runs, args.out, names=names, sizes=sizes, step=args.step, n_boot=args.bootstrap,
+                     ci=args.ci, seed=args.seed)
+    _say(f"comparison of {len(args.runs)} runs written to {p} (and compare_*.csv)")
+    return 0
+
+
+def cmd_sensitivity(args) -> int:
+    import matplotlib
+    matplotlib.use("Agg")
+    from .compare import parse_vary, run_sensitivity
+
+    vary = parse_vary(args.vary)
+    options = dict(n_threads=args.threads)
+    if "samples" not in vary:
+        options["samples"] = args.samples
+    if args.revisions:
+        options["revisions"] = args.revisions
+    p = run_sensitivity(args.sources, vary, args.out, evals=args.evals, progress=not args.quiet,
+                        n_boot=args.bootstrap, seed=args.seed, **options)
+    _say(f"sensitivity grid written to {p} (cells in {os.path.join(args.out, 'cells')}/)")
+    return 0
+
+
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 
@@ -529,8 +649,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not debug:
         warnings.showwarning = _showwarning
     try:
-        return {"analyze": cmd_analyze, "report": cmd_report, "info": cmd_info,
-                "correlate": cmd_correlate}[args.command](args)
+        return {"analyze": cmd_analyze, "report": cmd_report, "info": cmd_info, "compare": cmd_compare,
+                "sensitivity": cmd_sensitivity, "correlate": cmd_correlate}[args.command](args)
     except KeyboardInterrupt:
         _say(f"{PROG}: interrupted" + ("; finished results are kept in --out, rerun the same command to resume"
                                        if args.command == "analyze" else ""), err=True)

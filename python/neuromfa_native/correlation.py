@@ -322,6 +322,10 @@ class Correlation:
     def __repr__(self) -> str:
         return self.format(max_rows=10)
 
+    def _repr_html_(self) -> str:  # notebook (html_report.py)
+        from .html_report import correlation_html
+        return correlation_html(self)
+
 
 def _f(x: float, d: int) -> str:
     return "nan" if x is None or not math.isfinite(x) else f"{x:.{d}f}"

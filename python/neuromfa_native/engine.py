@@ -79,6 +79,10 @@ class Spectrum:
     def diameter(self) -> float:
         return float(self.radius[-1])
 
+    def _repr_html_(self) -> str:  # notebook (html_report.py)
+        from .html_report import spectrum_html
+        return spectrum_html(self)
+
     def passes(self, filter: str = "none") -> bool:
         """Whether the spectrum survives a published filter (docs/spec.md section 3).
 

@@ -147,6 +147,16 @@ class Series:
         import pandas as pd
         return pd.DataFrame(self.sample_rows())
 
+    # -- notebook (html_report.py) --
+    def _repr_html_(self) -> str:
+        from .html_report import series_html
+        return series_html(self)
+
+    def plot(self, fig=None):
+        """Draw the overview (spectra, E, alpha0, width) on ``fig`` (new when None); returns it."""
+        from .html_report import draw_overview
+        return draw_overview(self, fig)
+
     # --- controls and rival statistics (docs/controls.md; computed in controls.py) ---
     def quantities(self) -> dict:
         """``{quantity name: per-checkpoint float array}`` for correlation with benchmark scores:
