@@ -42,3 +42,15 @@ __all__ = [
     "make_series",
     "write_report",
 ]
+
+# --- monitor (issue 14): exported lazily, so `import neuromfa_native` never imports torch ---
+__all__ += ["Monitor"]
+
+
+def __getattr__(name):
+    if name == "Monitor":
+        from .monitor import Monitor
+
+        return Monitor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# --- end monitor ---
