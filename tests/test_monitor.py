@@ -15,12 +15,11 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-import neuromfa_native as nm  # noqa: E402
-from neuromfa_native import monitor as monitor_mod  # noqa: E402
-from neuromfa_native.cli import main as cli_main  # noqa: E402
-from neuromfa_native.monitor import Monitor  # noqa: E402
-
-from model_factory import make_model  # noqa: E402
+import neuromfa_native as nm
+from model_factory import make_model
+from neuromfa_native import monitor as monitor_mod
+from neuromfa_native.cli import main as cli_main
+from neuromfa_native.monitor import Monitor
 
 S, K = 8, 3  # tiny networks: hidden 32, 2 blocks
 OPTS = dict(samples=K, per_layer=S, n_threads=1)
@@ -81,6 +80,8 @@ def test_plain_loop_matches_saved_checkpoints_and_reports(tmp_path, capsys):
     np.testing.assert_array_equal(off.emergence_ci, s.emergence_ci)
     assert cli_main(["report", str(run), "--no-plots"]) == 0
     assert "step6" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="another configuration"):  # refused at once, not in the worker
+        Monitor(model, out=run, samples=K, per_layer=4)
 
 
 def test_synchronous_mode_returns_the_result():
@@ -288,9 +289,9 @@ class _Tokens(torch.utils.data.Dataset):
 
 
 def test_trainer_callback_matches_saved_checkpoints(tmp_path, capsys):
-    from transformers import Trainer, TrainingArguments
-
+    pytest.importorskip("accelerate", reason="transformers' Trainer needs accelerate")
     from neuromfa_native.integrations.transformers import NeuroMFACallback
+    from transformers import Trainer, TrainingArguments
 
     every, steps = 8, 24
     torch.manual_seed(0)
@@ -306,7 +307,6 @@ def test_trainer_callback_matches_saved_checkpoints(tmp_path, capsys):
     analysed = [r.step for r in mon.results]
     assert analysed[0] == 0 and analysed[-1] == steps and not mon.errors
     assert set(analysed) | set(mon.dropped) == set(range(0, steps + 1, every))
-    model.save_pretrained(tmp_path / "ckpt" / "checkpoint-0-unused")  # not compared: step 0 was before training
     for r in mon.results:
         if r.step:
             assert (tmp_path / "ckpt" / f"checkpoint-{r.step}" / "model.safetensors").exists()
@@ -323,9 +323,9 @@ def test_trainer_callback_matches_saved_checkpoints(tmp_path, capsys):
 
 
 def test_trainer_callback_step0_equals_initial_weights(tmp_path):
-    from transformers import Trainer, TrainingArguments
-
+    pytest.importorskip("accelerate", reason="transformers' Trainer needs accelerate")
     from neuromfa_native.integrations.transformers import NeuroMFACallback
+    from transformers import Trainer, TrainingArguments
 
     model = make_model("gpt_neox").train()
     model.save_pretrained(tmp_path / "init")
@@ -346,7 +346,6 @@ def test_trainer_callback_step0_equals_initial_weights(tmp_path):
 def test_lightning_callback(tmp_path):
     L = pytest.importorskip("lightning", reason="lightning is not installed (optional test extra)")
     from lightning.pytorch.loggers.logger import Logger
-
     from neuromfa_native.integrations.lightning import NeuroMFACallback
 
     class Recorder(Logger):

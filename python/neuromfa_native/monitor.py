@@ -37,9 +37,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -396,7 +397,6 @@ class Monitor:
                                 n_bootstrap=int(n_bootstrap), ci=float(ci), seed=int(seed))
         self.on_result = on_result
         self.out = None if out is None else Path(out)
-        self._overwrite = overwrite
         self.results: list = []  # MonitorResult, in step order of completion
         self.dropped: list = []  # steps whose waiting request was replaced by a newer one
         self.errors: list = []  # every failure (str)
@@ -408,11 +408,14 @@ class Monitor:
         self._cps: list = []
         self._fps: list = []
         self._per_step: list = []
-        self._store = None
+        self._store: Any = None
         self._setup: Optional[tuple] = None
         self._idx_cache: dict = {}
         self._disabled = False
         self.rank = _rank()
+        if self.out is not None and self.rank == 0:  # fail fast on a directory of another run
+            from .store import RunStore
+            self._store = RunStore(self.out, self.config, overwrite=overwrite)
         self._worker = _Worker(self._analyse, self._drop) if background and self.rank == 0 else None
 
     # -- public ------------------------------------------------------------------------------
@@ -545,9 +548,6 @@ class Monitor:
 
         with self._lock:
             cp = Checkpoint(f"monitor:{label}", None, label, step, True)
-            if self.out is not None and self._store is None:
-                from .store import RunStore
-                self._store = RunStore(self.out, self.config, overwrite=self._overwrite)
             if self._store is not None:
                 for r in rs:
                     self._store.put(key, r.sample, r)

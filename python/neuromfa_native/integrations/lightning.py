@@ -16,7 +16,8 @@ analyses; the other ranks do nothing.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Optional, Union
 
 try:
     from lightning.pytorch.callbacks import Callback

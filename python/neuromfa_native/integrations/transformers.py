@@ -23,7 +23,8 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any, Optional, Union
 
 from transformers import Trainer, TrainerCallback
 
