@@ -397,3 +397,26 @@ def test_lightning_callback(tmp_path):
     assert [s for s, _ in got] == [0, 4, 8]
     assert got[-1][1] == cb.monitor.results[-1].metrics()
     assert list(nm.load_run(tmp_path / "nmfa").steps) == [0, 4, 8]
+
+
+def test_real_ddp_model_in_a_process_group(tmp_path):
+    """A real DistributedDataParallel (gloo, one process): unwrapped, rank 0 analyses."""
+    code = f"""
+import sys; sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
+import torch, torch.distributed as dist
+import neuromfa_native as nm
+from neuromfa_native.monitor import Monitor, _rank
+from model_factory import make_model
+dist.init_process_group("gloo", init_method="file://{tmp_path}/pg", rank=0, world_size=1)
+model = make_model("gpt_neox")
+model.save_pretrained({str(tmp_path / 'ck')!r})
+ddp = torch.nn.parallel.DistributedDataParallel(model)
+assert _rank() == 0
+r = Monitor(ddp, background=False, samples={K}, per_layer={S}).step(0)
+a = nm.analyze({str(tmp_path / 'ck')!r}, samples={K}, per_layer={S}, n_threads=1)
+assert [x.alpha0 for x in a.results] == [x.alpha0 for x in r.results]
+dist.destroy_process_group()
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
