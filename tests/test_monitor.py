@@ -91,6 +91,9 @@ def test_synchronous_mode_returns_the_result():
     assert r is not None and r.step == 5 and r.E == 0.0 and len(r.results) == K
     assert mon.step(5) is None  # a step asked for twice is analysed once
     mon.close()
+    mon.close()  # closing twice is harmless
+    with pytest.raises(RuntimeError, match="closed"):
+        mon.step(6)
 
 
 def test_slow_analysis_keeps_only_the_latest_waiting_request(monkeypatch):

@@ -412,6 +412,7 @@ class Monitor:
         self._setup: Optional[tuple] = None
         self._idx_cache: dict = {}
         self._disabled = False
+        self._closed = False
         self.rank = _rank()
         if self.out is not None and self.rank == 0:  # fail fast on a directory of another run
             from .store import RunStore
@@ -426,6 +427,8 @@ class Monitor:
         None (results arrive in :attr:`results` and ``on_result``).  A step already asked for,
         a rank other than 0, and a monitor disabled by a setup failure do nothing."""
         self._reraise()
+        if self._closed:
+            raise RuntimeError("the monitor is closed; create a new Monitor to go on")
         if self.rank != 0 or self._disabled:
             return None
         step = int(global_step)
@@ -458,6 +461,7 @@ class Monitor:
 
     def close(self) -> None:
         """Finish the pending analyses, record the run's end in ``out`` and stop the worker."""
+        self._closed = True
         try:
             if self._worker is not None:
                 self._worker.wait()
