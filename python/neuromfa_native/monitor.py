@@ -390,10 +390,10 @@ class Monitor:
         if unknown:
             raise TypeError(f"Monitor got unknown options {sorted(unknown)}")
         self.config = analysis_config(per_layer=per_layer, **options)
-        bootstrap_emergence([[]], [[]], n_bootstrap=n_bootstrap, ci=ci, seed=seed)  # validates them
+        bootstrap_emergence([np.zeros(0)], [np.zeros(0)], n_bootstrap=n_bootstrap, ci=ci, seed=seed)  # validates
         self.samples = check_samples(samples)
         self.model, self.strict, self.peft, self.n_threads = model, bool(strict), peft, n_threads
-        self.aggregation = dict(samples=list(self.samples), filter=filter, baseline=None,
+        self.aggregation: dict[str, Any] = dict(samples=list(self.samples), filter=filter, baseline=None,
                                 n_bootstrap=int(n_bootstrap), ci=float(ci), seed=int(seed))
         self.on_result = on_result
         self.out = None if out is None else Path(out)
