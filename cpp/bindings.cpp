@@ -3,10 +3,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include "neuromfa/boxes.hpp"
 #include "neuromfa/nfd.hpp"
+#include "neuromfa/onehop.hpp"
 #include "neuromfa/partition.hpp"
 #include "neuromfa/paths.hpp"
+#include "neuromfa/stream.hpp"
 
 namespace py = pybind11;
 using namespace neuromfa;
@@ -57,6 +58,12 @@ void put_partition(py::dict& d, Partition&& p, std::size_t n_q) {
     d["log_z"] = to_numpy(std::move(p.log_z), {static_cast<py::ssize_t>(n_q), n_r});
 }
 
+// A dense (node x key) table whose columns are the filter's keys.
+void check_table(const carray<std::uint32_t>& table, const DistanceFilter& filter) {
+    if (table.ndim() != 2 || table.shape(1) != filter.n_keys())
+        throw py::value_error("table must have shape (n_nodes, " + std::to_string(filter.n_keys()) + ")");
+}
+
 py::dict onehop_boxes_py(const carray<std::int64_t>& src, const py::array& weight, const std::string& weight_kind,
                          double threshold, int decimals, std::int64_t min_edges, int n_threads, double lower) {
     const WeightView w = weight_view(weight, weight_kind);
@@ -92,7 +99,7 @@ py::dict log_partition_py(const carray<std::int64_t>& indptr, const carray<std::
 
 py::tuple key_range_py(double threshold, int decimals, double lower) {
     const DistanceFilter filter(threshold, decimals, lower);
-    return py::make_tuple(filter.min_key(), filter.max_key() - filter.min_key() + 1);
+    return py::make_tuple(filter.min_key(), filter.n_keys());
 }
 
 std::int64_t accumulate_matrix_py(py::array table, const py::array& weight,
@@ -100,7 +107,7 @@ std::int64_t accumulate_matrix_py(py::array table, const py::array& weight,
                                   int decimals, int n_threads, double lower) {
     const WeightView w = weight_view(weight, weight_kind, 2);
     const DistanceFilter filter(threshold, decimals, lower);
-    const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
+    const std::int64_t nb = filter.n_keys();
     // the caller's own array, never a converted copy: the counts must land in it
     if (!table.dtype().is(py::dtype::of<std::uint32_t>()) || !(table.flags() & py::array::c_style) ||
         table.ndim() != 2 || table.shape(1) != nb || !table.writeable())
@@ -115,13 +122,11 @@ std::int64_t accumulate_matrix_py(py::array table, const py::array& weight,
 py::dict table_histogram_py(const carray<std::uint32_t>& table, double threshold, int decimals, std::int64_t min_edges,
                             int n_threads, double lower) {
     const DistanceFilter filter(threshold, decimals, lower);
-    const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
-    if (table.ndim() != 2 || table.shape(1) != nb)
-        throw py::value_error("table must have shape (n_nodes, " + std::to_string(nb) + ")");
+    check_table(table, filter);
     BoxHistogram h;
     {
         py::gil_scoped_release release;
-        h = table_to_histogram(table.data(), table.shape(0), nb, filter.min_key(), 0, min_edges, n_threads);
+        h = table_to_histogram(table.data(), table.shape(0), filter.n_keys(), filter.min_key(), 0, min_edges, n_threads);
     }
     return histogram_dict(std::move(h));
 }
@@ -136,8 +141,7 @@ py::dict path_boxes_py(const carray<std::int64_t>& src, const carray<std::int64_
     BoxHistogram h;
     {
         py::gil_scoped_release release;
-        const DistanceGraph g = build_distance_graph(src.data(), dst.data(), w, src.shape(0), filter, undirected, n_threads);
-        h = path_boxes(g, filter, min_edges, n_threads);
+        h = path_boxes(src.data(), dst.data(), w, src.shape(0), filter, min_edges, undirected, n_threads);
     }
     return histogram_dict(std::move(h));
 }
@@ -147,11 +151,10 @@ py::array_t<double> node_fractal_dimension_py(const carray<std::int64_t>& indptr
     if (indptr.ndim() != 1 || indptr.shape(0) < 1 || key.shape(0) != count.shape(0) || indptr.at(indptr.shape(0) - 1) != key.shape(0))
         throw py::value_error("indptr, key and count must form a CSR histogram");
     const HistogramView h{indptr.data(), key.data(), count.data(), indptr.shape(0) - 1};
-    validate_histogram(h);
     std::vector<double> nfd;
     {
         py::gil_scoped_release release;
-        nfd = node_fractal_dimension(CsrSource{h}, Rounding(0), n_threads);
+        nfd = node_fractal_dimension(h, n_threads);
     }
     return to_numpy(std::move(nfd));
 }
@@ -159,46 +162,31 @@ py::array_t<double> node_fractal_dimension_py(const carray<std::int64_t>& indptr
 py::dict table_log_partition_py(const carray<std::uint32_t>& table, double threshold, int decimals,
                                 std::int64_t min_edges, const std::vector<double>& q, int n_threads, double lower) {
     const DistanceFilter filter(threshold, decimals, lower);
-    const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
-    if (table.ndim() != 2 || table.shape(1) != nb)
-        throw py::value_error("table must have shape (n_nodes, " + std::to_string(nb) + ")");
-    std::int64_t n_sources = 0, n_distances = 0;
-    Partition p;
-    std::vector<std::int64_t> rows;
+    check_table(table, filter);
+    TablePartition p;
     {
         py::gil_scoped_release release;
-        TableSource src = table_source(table.data(), table.shape(0), nb, filter.min_key(), min_edges, n_sources,
-                                       n_distances, n_threads);
-        if (src.size() > 0) p = log_partition_table(src, filter.rounding(), q, n_threads);
-        rows = std::move(src.rows);
+        p = table_log_partition(table.data(), table.shape(0), filter, min_edges, q, n_threads);
     }
     py::dict d;
-    d["centre"] = to_numpy(std::move(rows));
-    d["n_sources"] = n_sources;
-    d["n_distances"] = n_distances;
-    put_partition(d, std::move(p), q.size());
+    d["centre"] = to_numpy(std::move(p.centre));
+    d["n_sources"] = p.n_sources;
+    d["n_distances"] = p.n_distances;
+    put_partition(d, std::move(p.partition), q.size());
     return d;
 }
 
 py::dict table_node_fractal_dimension_py(const carray<std::uint32_t>& table, double threshold,
                                          std::int64_t min_distances, int n_threads) {
-    const DistanceFilter filter(threshold, 0, 0.0);  // SPEC 5: 0 < d <= T, integer radii
-    const std::int64_t nb = filter.max_key() - filter.min_key() + 1;
-    if (table.ndim() != 2 || table.shape(1) != nb)
-        throw py::value_error("table must have shape (n_nodes, " + std::to_string(nb) + ")");
-    std::int64_t n_sources = 0, n_distances = 0;
-    std::vector<double> nfd;
-    std::vector<std::int64_t> rows;
+    check_table(table, nfd_filter(threshold));
+    TableDimensions nfd;
     {
         py::gil_scoped_release release;
-        TableSource src = table_source(table.data(), table.shape(0), nb, filter.min_key(), min_distances, n_sources,
-                                       n_distances, n_threads);
-        nfd = node_fractal_dimension(src, filter.rounding(), n_threads);
-        rows = std::move(src.rows);
+        nfd = table_node_fractal_dimension(table.data(), table.shape(0), threshold, min_distances, n_threads);
     }
     py::dict d;
-    d["centre"] = to_numpy(std::move(rows));
-    d["dimension"] = to_numpy(std::move(nfd));
+    d["centre"] = to_numpy(std::move(nfd.centre));
+    d["dimension"] = to_numpy(std::move(nfd.dimension));
     return d;
 }
 

@@ -11,12 +11,12 @@ import os
 import signal
 import sys
 
-import neuromfa_native.series as series
+import neuromfa_native.runner as runner
 
 
 def _main() -> int:
     kill_after = int(sys.argv[1])
-    original = series.analyze_series
+    original = runner.analyze_series
 
     def analyze_series(*args, **kwargs):
         user_hook = kwargs.get("on_result")
@@ -33,7 +33,7 @@ def _main() -> int:
         kwargs["on_result"] = on_result
         return original(*args, **kwargs)
 
-    series.analyze_series = analyze_series  # the CLI imports it when the command runs
+    runner.analyze_series = analyze_series  # the CLI imports it when the command runs
     from neuromfa_native.cli import main
 
     return main(sys.argv[2:])

@@ -69,7 +69,8 @@ def test_path_boxes_match_dijkstra(g, direction, min_edges, threshold):
 @given(graphs(max_edges=200), st.sampled_from([200.0, 50.0]))
 def test_node_fractal_dimension_matches_reference(g, threshold):
     src, _, w = g
-    nodes, dims = nm.node_fractal_dimension(src, w, threshold=threshold)
+    _nd = nm.node_fractal_dimension(src, w, threshold=threshold)
+    nodes, dims = _nd.node, _nd.dimension
     np.testing.assert_array_equal(nodes, np.unique(src))
     wd = w.astype(np.float64)
     for node, dim in zip(nodes, dims):

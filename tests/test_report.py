@@ -9,7 +9,7 @@ import pytest
 
 from neuromfa_native import cli
 from neuromfa_native.report import format_table, write_report, write_tables
-from neuromfa_native.series import analyze_series
+from neuromfa_native import analyze_series
 from neuromfa_native.store import load_run
 from tiny_series import PER_LAYER, make_series_dirs
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuromfa_native.series import analyze_series
+from neuromfa_native import analyze_series
 from neuromfa_native.store import RunStore, load_run
 from tiny_series import PER_LAYER, make_series_dirs
 
@@ -202,7 +202,8 @@ def test_a_failing_checkpoint_does_not_lose_the_others(dirs, tmp_path):
     poisoned[name] = np.full_like(w[name], np.nan)
     write_safetensors(bad / "model.safetensors", poisoned)
     out = tmp_path / "run"
-    with pytest.raises(ValueError, match=rf"2 of 6 tasks failed.*{bad.name}"):
+    with pytest.raises(ValueError, match=rf"2 of 6 tasks failed.*{bad.name}"), \
+            pytest.warns(RuntimeWarning, match=rf"{bad.name}: non-finite weights \(NaN or inf\) in {name} \(3072\)"):
         analyze_series(series_dirs, samples=2, per_layer=PER_LAYER, out=out, n_threads=1)
     assert len(_result_files(out)) == 4
     assert json.loads((out / "run.json").read_text())["status"] == "failed"

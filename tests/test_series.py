@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 import neuromfa_native as nm
-from neuromfa_native.series import (Checkpoint, analyze_series, bootstrap_emergence, make_series, parse_step,
-                                    summarize)
+from neuromfa_native import Checkpoint, analyze_series, make_series
+from neuromfa_native.checkpoints import parse_step
+from neuromfa_native.series import summarize
+from neuromfa_native.stats import bootstrap_emergence
 from tiny_series import PER_LAYER, make_series_dirs
 
 OPTS = dict(samples=3, per_layer=PER_LAYER, n_threads=1)

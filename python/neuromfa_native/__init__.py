@@ -6,7 +6,10 @@ from .analysis import Analysis, NodeDimensions, SampleResult, analyze, analyze_s
 from .engine import Spectrum, analyze_graph, emergence, spectrum_from_tau
 from .nin import NIN, build_nin, describe, find_identical, fingerprint, iter_full_matrices
 from .sources import resolve_source
-from .series import Checkpoint, Series, analyze_series, make_series
+from .checkpoints import Checkpoint, make_series
+from .config import AnalysisConfig
+from .series import Series
+from .runner import analyze_series
 from .store import load_run
 from .report import write_report
 
@@ -17,6 +20,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "Analysis",
+    "AnalysisConfig",
     "NIN",
     "NodeDimensions",
     "SampleResult",

@@ -1,4 +1,5 @@
-"""From a checkpoint to its spectra: sampled networks (SPEC 1.2) or the full network, streamed.
+"""From a checkpoint to its spectra: sampled networks (docs/spec.md section 1.2) or the full
+network, streamed.
 
 - :func:`analyze_sample` is one unit of work (one checkpoint, one sample): it takes a path or
   hub id and returns plain picklable data, so it can run in any ``concurrent.futures``
@@ -10,36 +11,31 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from . import _core
-from .engine import (
-    SPECTRUM_FILTERS, Spectrum, _as_weights, _check_box, _check_params, _check_q, _check_threads, analyze_graph,
-    spectrum_from_partition,
-)
+from . import _validation as check
+from ._results import fields_equal, frozen_mapping, readonly
+from .config import DEFAULT, AnalysisConfig
+from .engine import Spectrum, analyze_graph, spectrum_from_partition
 from .nin import build_nin, load_layout
 from .sources import TensorSource, resolve_source
 
 __all__ = ["Analysis", "NodeDimensions", "SampleResult", "analyze", "analyze_sample", "node_fractal_dimension"]
 
-#: A node has a fractal dimension when it has at least this many distances (SPEC 5: "more than 10").
+#: A node has a fractal dimension when it has at least this many distances
+#: (docs/spec.md section 5: "more than 10").
 NFD_MIN_DISTANCES = 11
 
 #: Dense (node x key) tables of a streamed full network larger than this raise an error.
 MAX_TABLE_BYTES = 8 << 30
 
 
-def _readonly(a):
-    a = np.asarray(a)
-    a.setflags(write=False)
-    return a
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NodeDimensions:
-    """Node fractal dimensions (SPEC section 5) of a network's nodes, with their layers.
+    """Node fractal dimensions (docs/spec.md section 5) of a network's nodes, with their layers.
 
     ``dimension`` is 0 for nodes with too few distances (<= 10 within ``threshold``)."""
 
@@ -47,13 +43,21 @@ class NodeDimensions:
     layer: np.ndarray
     dimension: np.ndarray
     layer_names: tuple
-    threshold: float = 200.0
+    threshold: float
+
+    __eq__ = fields_equal
+
+    def __post_init__(self) -> None:
+        for name in ("node", "layer", "dimension"):
+            object.__setattr__(self, name, readonly(getattr(self, name)))
+        object.__setattr__(self, "layer_names", tuple(self.layer_names))
 
     @classmethod
     def pool(cls, dims: Sequence["NodeDimensions"]) -> "NodeDimensions":
         """The nodes of several samples of one network together (same layout)."""
-        return cls(np.concatenate([d.node for d in dims]), np.concatenate([d.layer for d in dims]),
-                   np.concatenate([d.dimension for d in dims]), dims[0].layer_names, dims[0].threshold)
+        return cls(node=np.concatenate([d.node for d in dims]), layer=np.concatenate([d.layer for d in dims]),
+                   dimension=np.concatenate([d.dimension for d in dims]), layer_names=dims[0].layer_names,
+                   threshold=dims[0].threshold)
 
     def summary(self) -> list:
         """Per-layer statistics over the nodes that have a dimension (rows of plain dicts)."""
@@ -71,25 +75,50 @@ class NodeDimensions:
         return rows
 
 
-def node_fractal_dimension(src, weight, *, threshold: float = 200.0, min_distances: int = NFD_MIN_DISTANCES,
-                           n_threads: Optional[int] = None):
-    """Node fractal dimension (SPEC section 5) of every source node of an edge list.
+def node_fractal_dimension(src, weight, *, threshold: float = DEFAULT, min_distances: int = NFD_MIN_DISTANCES,
+                           n_threads: Optional[int] = None, layer=None, layer_names: Sequence[str] = ()
+                           ) -> NodeDimensions:
+    """Node fractal dimension (docs/spec.md section 5) of every source node of an edge list.
 
     Per node: distances ``0 < d <= threshold``, at least ``min_distances`` of them (the spec's
     "more than 10"), rounded to integers; the least-squares slope of ``ln c(r)`` against ``ln r``
-    over the node's distinct radii.  Returns ``(node_ids, dimension)`` over all distinct source
-    ids, 0 for nodes with too few distances.  Radii that round to 0 (|w| > 2) have no logarithm
-    and are left out of the fit.
+    over the node's distinct radii.  Radii that round to 0 (|w| > 2) have no logarithm and are
+    left out of the fit.
+
+    Parameters
+    ----------
+    src, weight : the source node id and weight of every edge.
+    threshold : the distance threshold (default: ``AnalysisConfig.nfd_threshold``, 200).
+    min_distances : distances a node needs to have a dimension.
+    n_threads : OpenMP threads (``None``: all cores).
+    layer, layer_names : optional node layer code of every source node (aligned with the
+        distinct sorted source ids) and the layer names; default: one layer ``"all"``.
+
+    Returns
+    -------
+    NodeDimensions
+        over all distinct source ids (sorted), dimension 0 for nodes with too few distances.
+
+    Raises
+    ------
+    ValueError, TypeError
+        bad ids, weights or threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuromfa_native import node_fractal_dimension
+    >>> nd = node_fractal_dimension(np.zeros(12, int), np.linspace(0.02, 0.5, 12))
+    >>> nd.node.tolist(), round(float(nd.dimension[0]), 3) > 0
+    ([0], True)
     """
-    from .engine import _as_ids
-    src = _as_ids(src, "src")
-    w, kind = _as_weights(weight)
+    src = check.ids(src, "src")
+    w, kind = check.weights(weight)
     if src.size != w.size:
         raise ValueError(f"src and weight must have the same length, got {src.size} and {w.size}")
-    threshold = float(threshold)
-    if not np.isfinite(threshold) or threshold <= 0:
-        raise ValueError(f"threshold must be a positive finite number, got {threshold!r}")
-    n_threads = _check_threads(n_threads)
+    threshold = AnalysisConfig().nfd_threshold if threshold is DEFAULT else check.positive_number(threshold,
+                                                                                                  "threshold")
+    n_threads = check.threads(n_threads)
     nodes = np.unique(src)
     dims = np.zeros(nodes.size)
     if src.size:
@@ -97,10 +126,13 @@ def node_fractal_dimension(src, weight, *, threshold: float = 200.0, min_distanc
         if h["centre"].size:
             d = _core.node_fractal_dimension(h["indptr"], h["key"], h["count"], n_threads)
             dims[np.searchsorted(nodes, h["centre"])] = d
-    return nodes, dims
+    if layer is None:
+        layer, layer_names = np.zeros(nodes.size, np.int32), ("all",)
+    return NodeDimensions(node=nodes, layer=layer, dimension=dims, layer_names=tuple(layer_names),
+                          threshold=threshold)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SampleResult:
     """The spectrum of one sampled (or the full) network of one checkpoint."""
 
@@ -113,6 +145,8 @@ class SampleResult:
     node_dimensions: Optional[NodeDimensions] = None
     architecture: str = ""
     layout: str = ""
+
+    __eq__ = fields_equal
 
     @property
     def alpha0(self) -> float:
@@ -138,14 +172,24 @@ def _sample_sd(a: np.ndarray) -> float:
     return a.std(ddof=1) if a.size > 1 else 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Analysis:
-    """The K sampled spectra of one checkpoint and their aggregate."""
+    """The K sampled spectra of one checkpoint and their aggregate.
+
+    A statistic that cannot be computed (no sample passes ``filter``) is NaN, as in
+    :class:`~neuromfa_native.Series`; missing numbers are NaN in every result, never ``None``.
+    """
 
     checkpoint: str
     results: tuple
-    params: dict = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
     filter: str = "none"
+
+    __eq__ = fields_equal
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "results", tuple(self.results))
+        object.__setattr__(self, "params", frozen_mapping(self.params))
 
     @property
     def kept(self) -> tuple:
@@ -160,10 +204,8 @@ class Analysis:
     def width(self) -> np.ndarray:
         return np.array([r.width for r in self.kept])
 
-    def _stat(self, a: np.ndarray, fn) -> float:  # fn: np.mean or _sample_sd
-        if a.size == 0:
-            raise ValueError(f"no sample of {self.checkpoint} passes the spectrum filter {self.filter!r}")
-        return float(fn(a))
+    def _stat(self, a: np.ndarray, fn) -> float:  # fn: np.mean or _sample_sd; NaN without a sample
+        return float(fn(a)) if a.size else float("nan")
 
     @property
     def alpha0_mean(self) -> float:
@@ -236,7 +278,7 @@ def _matrix_blocks(tsrc, lay, m):
 def _block_kind(block: np.ndarray, bf16: bool) -> tuple:
     if bf16 and block.dtype == np.uint16:  # raw bfloat16 patterns (a widened block takes the float path)
         return block, "bf16"
-    w, kind = _as_weights(block.reshape(-1))
+    w, kind = check.weights(block.reshape(-1))
     return w.reshape(block.shape), kind
 
 
@@ -271,79 +313,102 @@ def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads):
     return tables, n_edges
 
 
-def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optional[int] = 32,
-                   layout: Any = "reference", box: str = "edge", direction: str = "forward",
-                   threshold: float = 150.0, min_edges: int = 11, decimals: int = 0, q=None,
-                   node_dimension: bool = True, nfd_threshold: float = 200.0, n_threads: Optional[int] = None,
-                   revision: Optional[str] = None, label: Optional[str] = None) -> SampleResult:
+def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optional[int] = DEFAULT,
+                   layout: Any = DEFAULT, box: str = DEFAULT, direction: str = DEFAULT, threshold: float = DEFAULT,
+                   min_edges: int = DEFAULT, decimals: int = DEFAULT, q=DEFAULT, node_dimension: bool = DEFAULT,
+                   nfd_threshold: float = DEFAULT, n_threads: Optional[int] = None, revision: Optional[str] = None,
+                   label: Optional[str] = None, config: Optional[AnalysisConfig] = None) -> SampleResult:
     """Spectrum of one sampled network (``per_layer=S``) or of the full network (``per_layer=None``).
 
     ``source`` is anything :func:`~neuromfa_native.sources.resolve_source` takes.  The same
-    ``sample`` selects the same neurons in every checkpoint of a model (SPEC 1.2).  With
-    ``per_layer=None`` the network is streamed one tensor at a time into a dense
+    ``sample`` selects the same neurons in every checkpoint of a model (docs/spec.md section
+    1.2).  With ``per_layer=None`` the network is streamed one tensor at a time into a dense
     (node x radius) count table (one-hop boxes only): no edge list is ever built.
+
+    Parameters
+    ----------
+    source : a checkpoint directory or file, hub id, state dict or ``TensorSource``.
+    sample : the sample index (ignored for the full network).
+    per_layer, layout, box, direction, threshold, min_edges, decimals, q, node_dimension, nfd_threshold :
+        the options of :class:`~neuromfa_native.AnalysisConfig` (its defaults, or those of
+        ``config``, where not given).
+    n_threads : OpenMP threads (``None``: all cores); results do not depend on it.
+    revision : hub revision, for hub ids.
+    label : the checkpoint's name in the result (default: from the source).
+    config : an :class:`~neuromfa_native.AnalysisConfig`; keyword options override it.
+
+    Returns
+    -------
+    SampleResult
+        plain picklable data, so the function can run in any ``concurrent.futures`` executor.
+
+    Raises
+    ------
+    ValueError, TypeError
+        a bad option or source, a layout that does not fit, non-finite sampled weights, or a
+        network without any box centre.
     """
     t0 = time.perf_counter()
-    _check_box(box, direction)
-    threshold, min_edges, decimals = _check_params(threshold, min_edges, decimals)
-    q = _check_q(q)
-    n_threads = _check_threads(n_threads)
+    cfg = AnalysisConfig.from_options(config, per_layer=per_layer, layout=layout, box=box, direction=direction,
+                                      threshold=threshold, min_edges=min_edges, decimals=decimals, q=q,
+                                      node_dimension=node_dimension, nfd_threshold=nfd_threshold)
+    n_threads = check.threads(n_threads)
     tsrc = resolve_source(source, revision=revision)
     label = label or _label(source, tsrc, revision)
-    tsrc_, lay = load_layout(tsrc, layout)
-    names, codes = lay.layer_names, None
-    params = dict(box=box, threshold=threshold, min_edges=min_edges, decimals=decimals)
-    if per_layer is None:
-        if box != "edge":
-            raise ValueError("path boxes need a sampled network (per_layer=S); the full network supports box='edge'")
-        tables, n_edges = _stream_full(tsrc_, lay, threshold, decimals, nfd_threshold if node_dimension else None,
-                                       n_threads)
-        part = _core.table_log_partition(tables[0][0], threshold, decimals, min_edges, q.tolist(), n_threads)
-        if part["centre"].size == 0:
-            raise ValueError(f"{label}: no node kept in the full network (no node has min_edges={min_edges} "
-                             f"weights with 1/{threshold:g} <= |w| < 1)")
-        spectrum = spectrum_from_partition(part, q, decimals=decimals, n_distances=part["n_distances"],
-                                           params=params)
-        dims = None
-        if node_dimension:
-            nfd = _core.table_node_fractal_dimension(tables[1][0], nfd_threshold, NFD_MIN_DISTANCES, n_threads)
-            node = np.arange(lay.n_nodes, dtype=np.int64)
-            dim = np.zeros(lay.n_nodes)
-            dim[nfd["centre"]] = nfd["dimension"]
-            codes = (np.searchsorted(lay.offsets, node, side="right") - 1).astype(np.int32)
-            dims = NodeDimensions(_readonly(node), _readonly(codes), _readonly(dim), names, nfd_threshold)
-        return SampleResult(label, None, spectrum, lay.n_nodes, n_edges, time.perf_counter() - t0, dims,
-                            lay.architecture, lay.name)
-    nin = build_nin(tsrc_, sample=sample, per_layer=per_layer, layout=layout)
+    if cfg.per_layer is None:
+        return _analyze_full(tsrc, cfg, n_threads, label, t0)
+    return _analyze_sampled(tsrc, int(sample), cfg, n_threads, label, t0)
+
+
+def _box_params(cfg: AnalysisConfig) -> dict:
+    return dict(box=cfg.box, threshold=cfg.threshold, min_edges=cfg.min_edges, decimals=cfg.decimals)
+
+
+def _analyze_full(tsrc: TensorSource, cfg: AnalysisConfig, n_threads: int, label: str, t0: float) -> SampleResult:
+    """The full network, streamed into dense (node x radius) tables (one-hop boxes)."""
+    tsrc_, lay = load_layout(tsrc, cfg.layout)
+    nfd_threshold = cfg.nfd_threshold if cfg.node_dimension else None
+    tables, n_edges = _stream_full(tsrc_, lay, cfg.threshold, cfg.decimals, nfd_threshold, n_threads)
+    q = np.asarray(cfg.q)
+    part = _core.table_log_partition(tables[0][0], cfg.threshold, cfg.decimals, cfg.min_edges, q.tolist(), n_threads)
+    if part["centre"].size == 0:
+        raise ValueError(f"{label}: no node kept in the full network (no node has min_edges={cfg.min_edges} "
+                         f"weights with 1/{cfg.threshold:g} <= |w| < 1)")
+    spectrum = spectrum_from_partition(part, q, decimals=cfg.decimals, n_distances=part["n_distances"],
+                                       params=_box_params(cfg))
+    dims = None
+    if cfg.node_dimension:
+        nfd = _core.table_node_fractal_dimension(tables[1][0], cfg.nfd_threshold, NFD_MIN_DISTANCES, n_threads)
+        node = np.arange(lay.n_nodes, dtype=np.int64)
+        dim = np.zeros(lay.n_nodes)
+        dim[nfd["centre"]] = nfd["dimension"]
+        codes = (np.searchsorted(lay.offsets, node, side="right") - 1).astype(np.int32)
+        dims = NodeDimensions(node=node, layer=codes, dimension=dim, layer_names=lay.layer_names,
+                              threshold=cfg.nfd_threshold)
+    return SampleResult(checkpoint=label, sample=None, spectrum=spectrum, n_network_nodes=lay.n_nodes,
+                        n_network_edges=n_edges, seconds=time.perf_counter() - t0, node_dimensions=dims,
+                        architecture=lay.architecture, layout=lay.name)
+
+
+def _analyze_sampled(tsrc: TensorSource, sample: int, cfg: AnalysisConfig, n_threads: int, label: str,
+                     t0: float) -> SampleResult:
+    """One sampled network: its edge list, its spectrum and its nodes' fractal dimensions."""
+    nin = build_nin(tsrc, sample=sample, per_layer=cfg.per_layer, layout=cfg.layout)
     try:
-        spectrum = analyze_graph(nin.src, nin.dst, nin.weight, threshold=threshold, min_edges=min_edges,
-                                 decimals=decimals, q=q, box=box, direction=direction, n_threads=n_threads)
+        spectrum = analyze_graph(nin.src, nin.dst, nin.weight, n_threads=n_threads, config=cfg)
     except ValueError as exc:
         raise ValueError(f"{label}, sample {sample}: {exc}") from None
     dims = None
-    if node_dimension:
-        node, dim = node_fractal_dimension(nin.src, nin.weight, threshold=nfd_threshold, n_threads=n_threads)
+    if cfg.node_dimension:
+        nd = node_fractal_dimension(nin.src, nin.weight, threshold=cfg.nfd_threshold, n_threads=n_threads)
         # every node of the network, not only sources: sinks get 0
         all_dim = np.zeros(nin.node_ids.size)
-        all_dim[np.searchsorted(nin.node_ids, node)] = dim
-        dims = NodeDimensions(nin.node_ids, nin.node_layer, _readonly(all_dim), nin.layer_names, nfd_threshold)
-    return SampleResult(label, int(sample), spectrum, nin.n_nodes, nin.n_edges, time.perf_counter() - t0, dims,
-                        nin.architecture, nin.layout)
-
-
-def check_samples(samples: Any) -> tuple:
-    """Sample indices from a count K (0..K-1) or explicit distinct non-negative indices."""
-    if isinstance(samples, (int, np.integer)) and not isinstance(samples, bool):
-        if samples < 1:
-            raise ValueError(f"samples must be >= 1, got {samples}")
-        return tuple(range(int(samples)))
-    try:
-        ids = [int(s) for s in samples]
-    except TypeError:
-        raise TypeError(f"samples must be a count or a sequence of indices, got {samples!r}") from None
-    if not ids or len(set(ids)) != len(ids) or min(ids) < 0:
-        raise ValueError(f"samples must be a positive count or distinct non-negative indices, got {samples!r}")
-    return tuple(ids)
+        all_dim[np.searchsorted(nin.node_ids, nd.node)] = nd.dimension
+        dims = NodeDimensions(node=nin.node_ids, layer=nin.node_layer, dimension=all_dim,
+                              layer_names=nin.layer_names, threshold=cfg.nfd_threshold)
+    return SampleResult(checkpoint=label, sample=sample, spectrum=spectrum, n_network_nodes=nin.n_nodes,
+                        n_network_edges=nin.n_edges, seconds=time.perf_counter() - t0, node_dimensions=dims,
+                        architecture=nin.architecture, layout=nin.layout)
 
 
 def progress_bar(total: int, desc: str, unit: str, enabled: bool, initial: int = 0):
@@ -359,48 +424,63 @@ def progress_bar(total: int, desc: str, unit: str, enabled: bool, initial: int =
                 mininterval=0.5)
 
 
-def analyze(source: Any, *, samples: Union[int, Sequence[int]] = 10, per_layer: Optional[int] = 32,
-            layout: Any = "reference", box: str = "edge", direction: str = "forward", threshold: float = 150.0,
-            min_edges: int = 11, decimals: int = 0, q=None, filter: str = "none", node_dimension: bool = True,
-            nfd_threshold: float = 200.0, n_threads: Optional[int] = None, revision: Optional[str] = None,
-            executor=None, progress: bool = False) -> Analysis:
+def analyze(source: Any, *, samples: Union[int, Sequence[int]] = DEFAULT, per_layer: Optional[int] = DEFAULT,
+            layout: Any = DEFAULT, box: str = DEFAULT, direction: str = DEFAULT, threshold: float = DEFAULT,
+            min_edges: int = DEFAULT, decimals: int = DEFAULT, q=DEFAULT, filter: str = DEFAULT,
+            node_dimension: bool = DEFAULT, nfd_threshold: float = DEFAULT, n_threads: Optional[int] = None,
+            revision: Optional[str] = None, executor=None, progress: bool = False,
+            config: Optional[AnalysisConfig] = None) -> Analysis:
     """Spectra of K sampled networks of one checkpoint and their aggregate (mean, spread).
 
-    ``samples`` is K (samples 0..K-1) or explicit sample indices.  ``per_layer=None`` analyses
-    the full network once.  ``filter`` is a published spectrum filter applied to the aggregate
-    (SPEC 3).  ``executor`` (any ``concurrent.futures.Executor``) runs the samples as separate
-    tasks; the source must then be a path or hub id (tasks carry paths, not tensors).
+    Parameters
+    ----------
+    source : a checkpoint directory or file, hub id, state dict or ``TensorSource``.
+    samples : K (samples 0..K-1) or explicit sample indices; ``per_layer=None`` analyses the
+        full network once.
+    per_layer, layout, box, direction, threshold, min_edges, decimals, q, filter, node_dimension, nfd_threshold :
+        the options of :class:`~neuromfa_native.AnalysisConfig` (its defaults, or those of
+        ``config``, where not given); ``filter`` is applied to the aggregate.
+    n_threads : OpenMP threads per sample (``None``: all cores).
+    revision : hub revision, for hub ids.
+    executor : any ``concurrent.futures.Executor``: the samples run as separate tasks; the
+        source must then be a path or hub id (tasks carry paths, not tensors).
+    progress : show a progress bar on stderr.
+    config : an :class:`~neuromfa_native.AnalysisConfig`; keyword options override it.
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    ValueError, TypeError
+        as :func:`analyze_sample`; ``TypeError`` for an executor with an in-memory source.
     """
-    if filter not in SPECTRUM_FILTERS:
-        raise ValueError(f"filter must be one of {SPECTRUM_FILTERS}, got {filter!r}")
-    ids = list(check_samples(samples))
-    if per_layer is None:
-        ids = [None]
-    opts = dict(per_layer=per_layer, layout=layout, box=box, direction=direction, threshold=threshold,
-                min_edges=min_edges, decimals=decimals, q=q, node_dimension=node_dimension,
-                nfd_threshold=nfd_threshold, n_threads=n_threads, revision=revision)
+    cfg = AnalysisConfig.from_options(config, samples=samples, per_layer=per_layer, layout=layout, box=box,
+                                      direction=direction, threshold=threshold, min_edges=min_edges,
+                                      decimals=decimals, q=q, filter=filter, node_dimension=node_dimension,
+                                      nfd_threshold=nfd_threshold)
+    ids = list(cfg.sample_ids)
     bar = progress_bar(len(ids), str(source), "sample", progress)
     if executor is not None:
         if not isinstance(source, (str, os.PathLike)):
             raise TypeError("with an executor, source must be a path or hub id (tasks carry paths, not tensors)")
-        futures = [executor.submit(analyze_sample, os.fspath(source), k, **opts) for k in ids]
-        results = []
-        for f in futures:
-            results.append(f.result())
-            if bar is not None:
-                bar.update(1)
+        futures = [executor.submit(analyze_sample, os.fspath(source), k, n_threads=n_threads, revision=revision,
+                                   config=cfg) for k in ids]
+        results = [_tick(bar, f.result()) for f in futures]
     else:
         tsrc = resolve_source(source, revision=revision)
-        opts["revision"] = None
         label = _label(source, tsrc, revision)
-        results = []
-        for k in ids:
-            results.append(analyze_sample(tsrc, k, label=label, **opts))
-            if bar is not None:
-                bar.update(1)
+        results = [_tick(bar, analyze_sample(tsrc, k, n_threads=n_threads, label=label, config=cfg)) for k in ids]
     if bar is not None:
         bar.close()
-    params = dict(per_layer=per_layer, layout=layout if isinstance(layout, str) else "custom", box=box,
-                  direction=direction, threshold=float(threshold), min_edges=int(min_edges), decimals=int(decimals),
-                  samples=ids, filter=filter)
-    return Analysis(results[0].checkpoint, tuple(results), params, filter)
+    params = dict(per_layer=cfg.per_layer, layout=cfg.layout_name, box=cfg.box, direction=cfg.direction,
+                  threshold=cfg.threshold, min_edges=cfg.min_edges, decimals=cfg.decimals, samples=ids,
+                  filter=cfg.filter)
+    return Analysis(checkpoint=results[0].checkpoint, results=tuple(results), params=params, filter=cfg.filter)
+
+
+def _tick(bar, result):
+    if bar is not None:
+        bar.update(1)
+    return result

@@ -11,11 +11,15 @@ import sys
 import warnings
 from typing import Optional, Sequence
 
-from .engine import SPECTRUM_FILTERS
+from .boxes import BOXES, DIRECTIONS
+from .config import SPECTRUM_FILTERS, AnalysisConfig, defaults
 
 __all__ = ["main"]
 
 PROG = "neuromfa"
+
+#: The option defaults, from :class:`~neuromfa_native.AnalysisConfig` (never restated here).
+DEFAULTS = defaults()
 
 
 class UserError(Exception):
@@ -120,25 +124,25 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("sources", nargs="+", metavar="SOURCE",
                    help="checkpoint directories/files or hub ids (org/name@rev); one hub id with --revisions")
     a.add_argument("--revisions", metavar="R1,R2,...", help="comma-separated hub revisions of the one hub id")
-    a.add_argument("--samples", type=_positive_int("--samples"), default=10, metavar="K",
+    a.add_argument("--samples", type=_positive_int("--samples"), default=DEFAULTS["samples"], metavar="K",
                    help="sampled networks per checkpoint (samples 0..K-1)")
-    a.add_argument("--per-layer", type=_per_layer, default=32, metavar="S",
+    a.add_argument("--per-layer", type=_per_layer, default=DEFAULTS["per_layer"], metavar="S",
                    help="neurons sampled per layer; 'full' for the whole network (one-hop boxes)")
-    a.add_argument("--threshold", type=_float("--threshold"), default=150.0, metavar="T",
+    a.add_argument("--threshold", type=_float("--threshold"), default=DEFAULTS["threshold"], metavar="T",
                    help="largest distance 1/|w| kept")
-    a.add_argument("--box", choices=("edge", "path"), default="edge",
+    a.add_argument("--box", choices=BOXES, default=DEFAULTS["box"],
                    help="one-hop boxes (reference) or shortest-path boxes")
-    a.add_argument("--direction", choices=("forward", "undirected"), default="forward",
+    a.add_argument("--direction", choices=DIRECTIONS, default=DEFAULTS["direction"],
                    help="path direction for --box path")
-    a.add_argument("--min-edges", type=_positive_int("--min-edges"), default=11, metavar="N",
+    a.add_argument("--min-edges", type=_positive_int("--min-edges"), default=DEFAULTS["min_edges"], metavar="N",
                    help="distances a node needs to be a box centre")
-    a.add_argument("--decimals", type=int, default=0, metavar="D", help="rounding of distances")
-    a.add_argument("--layout", default="reference", help="layer map: reference, heads or default")
-    a.add_argument("--filter", choices=SPECTRUM_FILTERS, default="none",
+    a.add_argument("--decimals", type=int, default=DEFAULTS["decimals"], metavar="D", help="rounding of distances")
+    a.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads or default")
+    a.add_argument("--filter", choices=SPECTRUM_FILTERS, default=DEFAULTS["filter"],
                    help="published spectrum filter applied to the statistics")
     a.add_argument("--no-node-dimension", dest="node_dimension", action="store_false",
                    help="skip node fractal dimensions")
-    a.add_argument("--nfd-threshold", type=_float("--nfd-threshold"), default=200.0, metavar="T",
+    a.add_argument("--nfd-threshold", type=_float("--nfd-threshold"), default=DEFAULTS["nfd_threshold"], metavar="T",
                    help="distance threshold of node fractal dimensions")
     a.add_argument("--baseline", metavar="NAME",
                    help="emergence baseline: a checkpoint label (step1000), source or step number "
@@ -177,8 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "tensors the network uses, node layers and sampled/full network sizes.")
     i.add_argument("source", metavar="SOURCE", help="checkpoint directory/file or hub id")
     i.add_argument("--revision", help="hub revision")
-    i.add_argument("--per-layer", type=_per_layer, default=32, metavar="S", help="neurons sampled per layer")
-    i.add_argument("--layout", default="reference", help="layer map: reference, heads or default")
+    i.add_argument("--per-layer", type=_per_layer, default=DEFAULTS["per_layer"], metavar="S",
+                   help="neurons sampled per layer")
+    i.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads or default")
     i.add_argument("--fingerprint", action="store_true", help="also hash the weights (reads them all)")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -186,11 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _aggregation_args(p, *, defaults: bool) -> None:
-    p.add_argument("--bootstrap", type=_positive_int("--bootstrap"), default=1000 if defaults else None,
-                   metavar="N", help="bootstrap replicates of the E interval" + ("" if defaults else " (default: the run's)"))
-    p.add_argument("--ci", type=_float("--ci"), default=0.95 if defaults else None,
+    p.add_argument("--bootstrap", type=_positive_int("--bootstrap"),
+                   default=DEFAULTS["n_bootstrap"] if defaults else None, metavar="N",
+                   help="bootstrap replicates of the E interval" + ("" if defaults else " (default: the run's)"))
+    p.add_argument("--ci", type=_float("--ci"), default=DEFAULTS["ci"] if defaults else None,
                    help="confidence level of the E interval" + ("" if defaults else " (default: the run's)"))
-    p.add_argument("--seed", type=int, default=0 if defaults else None,
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"] if defaults else None,
                    help="bootstrap seed" + ("" if defaults else " (default: the run's)"))
 
 
@@ -237,7 +243,7 @@ def _headless_plots(args) -> None:
 def cmd_analyze(args) -> int:
     _headless_plots(args)
     from .report import format_table, write_report
-    from .series import analyze_series
+    from .runner import analyze_series
     from .store import report_lock
 
     if args.plots:
@@ -245,15 +251,16 @@ def cmd_analyze(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UserError("plots need matplotlib (pip install matplotlib); or pass --no-plots") from None
+    config = AnalysisConfig(samples=args.samples, per_layer=args.per_layer, layout=args.layout, box=args.box,
+                            direction=args.direction, threshold=args.threshold, min_edges=args.min_edges,
+                            decimals=args.decimals, filter=args.filter, node_dimension=args.node_dimension,
+                            nfd_threshold=args.nfd_threshold, n_bootstrap=args.bootstrap, ci=args.ci,
+                            seed=args.seed)
     executor, close, n_threads = _make_executor(args)
     try:
-        series = analyze_series(
-            args.sources, revisions=args.revisions, samples=args.samples, per_layer=args.per_layer,
-            layout=args.layout, box=args.box, direction=args.direction, threshold=args.threshold,
-            min_edges=args.min_edges, decimals=args.decimals, filter=args.filter,
-            node_dimension=args.node_dimension, nfd_threshold=args.nfd_threshold, n_threads=n_threads,
-            baseline=args.baseline, sort=not args.keep_order, out=args.out, overwrite=args.overwrite,
-            executor=executor, progress=not args.quiet, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed)
+        series = analyze_series(args.sources, revisions=args.revisions, config=config, n_threads=n_threads,
+                                baseline=args.baseline, sort=not args.keep_order, out=args.out,
+                                overwrite=args.overwrite, executor=executor, progress=not args.quiet)
     finally:
         close()
     with report_lock(args.out):  # `series` is the run's final state: nothing newer to load
@@ -327,7 +334,26 @@ def cmd_info(args) -> int:
     return 0
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+def _is_own_warning(category, filename) -> bool:
+    """Whether a warning is the library's: its category is defined in the package, or it is
+    attributed to a line of the package."""
+    if getattr(category, "__module__", "").split(".")[0] == __package__:
+        return True
+    try:
+        return os.path.commonpath([os.path.abspath(str(filename)), _PACKAGE_DIR]) == _PACKAGE_DIR
+    except ValueError:  # different drives
+        return False
+
+
 def _showwarning(message, category, filename, lineno, file=None, line=None):
+    """One ``neuromfa: warning:`` line per warning; other packages' deprecation warnings (a
+    dependency of a dependency speaking to its own developers) are not shown."""
+    if issubclass(category, _DEPRECATIONS) and not _is_own_warning(category, filename):
+        return
     text = " ".join(str(message).split())
     print(f"{PROG}: warning: {text}", file=sys.stderr, flush=True)
 

@@ -1,21 +1,27 @@
-"""The one-hop NeuroMFA engine on any weighted graph (SPEC sections 2-4).
+"""The one-hop NeuroMFA engine on any weighted graph (docs/spec.md sections 2-4).
 
 ``analyze_graph`` validates the edge arrays, lets the C++ core build the box histograms and
 the partition function, fits the mass exponents and returns a :class:`Spectrum`.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
 from . import _core
+from . import _validation as check
+from ._results import fields_equal, frozen_mapping, readonly, thawed
+from ._validation import DEFAULT_Q
+from .boxes import BOX_TYPES, BOXES, DIRECTIONS
+from .config import DEFAULT, SPECTRUM_FILTERS, AnalysisConfig
 
 __all__ = [
+    "BOXES",
     "DEFAULT_Q",
+    "DIRECTIONS",
     "Spectrum",
     "analyze_graph",
     "analyze_histogram",
@@ -24,38 +30,28 @@ __all__ = [
     "SPECTRUM_FILTERS",
 ]
 
-#: The reference moments -3.0, -2.9, ..., 3.0 (61 values, correctly rounded decimals).
-DEFAULT_Q = np.arange(-30, 31) / 10.0
-DEFAULT_Q.setflags(write=False)
-
-#: Published optional spectrum filters (SPEC section 3); see :meth:`Spectrum.passes`.
-SPECTRUM_FILTERS = ("none", "f_positive", "alpha_range", "both")
-
 #: Fits with a coefficient of determination below this are flagged in ``Spectrum.notes``.
 POOR_FIT_R2 = 0.5
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a)
-    a.setflags(write=False)
-    return a
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Spectrum:
     """A multifractal spectrum and the fit it came from.
 
     Attributes
     ----------
     q, tau : moments and mass exponents tau(q) (same length).
-    alpha, f : the Legendre spectrum, ``len(q) - 1`` values (SPEC section 3).
-    alpha0 : alpha at the peak of f (deterministic tie rule of SPEC section 3).
+    alpha, f : the Legendre spectrum, ``len(q) - 1`` values (docs/spec.md section 3).
+    alpha0 : alpha at the peak of f (deterministic tie rule of docs/spec.md section 3).
     width : ``max(alpha) - min(alpha)``.
     n_nodes : box centres kept (nodes with at least ``min_edges`` distances).
     radius : the radius grid R (sorted distinct rounded distances); ``radius[-1]`` is D.
     log_z : ln Z_q(r), shape ``(len(q), len(radius))``.
     tau_r2, tau_stderr : r^2 and standard error of every tau fit (NaN where undefined).
     notes : non-fatal numeric trouble found while fitting (also warned once).
+    params : the box-counting options the spectrum was computed with (read-only mapping).
+
+    Spectra compare equal when every field is equal (arrays by value).
     """
 
     q: np.ndarray
@@ -70,15 +66,21 @@ class Spectrum:
     tau_r2: np.ndarray
     tau_stderr: np.ndarray
     n_distances: int = 0
-    params: dict = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple = ()
+
+    __eq__ = fields_equal
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", frozen_mapping(self.params))
+        object.__setattr__(self, "notes", tuple(self.notes))
 
     @property
     def diameter(self) -> float:
         return float(self.radius[-1])
 
     def passes(self, filter: str = "none") -> bool:
-        """Whether the spectrum survives a published filter (SPEC section 3).
+        """Whether the spectrum survives a published filter (docs/spec.md section 3).
 
         ``"f_positive"`` drops spectra with any ``f > 0``; ``"alpha_range"`` drops spectra with
         ``max(alpha) - alpha[0] > 0.01``; ``"both"`` applies both; ``"none"`` keeps all.
@@ -99,109 +101,8 @@ class Spectrum:
             "f": self.f.tolist(), "alpha0": self.alpha0, "width": self.width,
             "n_nodes": self.n_nodes, "n_distances": self.n_distances,
             "radius": self.radius.tolist(), "tau_r2": self.tau_r2.tolist(),
-            "tau_stderr": self.tau_stderr.tolist(), "params": dict(self.params), "notes": list(self.notes),
+            "tau_stderr": self.tau_stderr.tolist(), "params": thawed(self.params), "notes": list(self.notes),
         }
-
-
-def _check_q(q) -> np.ndarray:
-    if q is None:
-        return DEFAULT_Q
-    q = np.asarray(q, dtype=np.float64)
-    if q.ndim != 1 or q.size < 2:
-        raise ValueError(f"q must be a 1-d sequence of at least 2 moments, got shape {q.shape}")
-    if not np.all(np.isfinite(q)):
-        raise ValueError("q must hold finite moments")
-    if np.any(np.diff(q) <= 0):
-        raise ValueError("q must be strictly increasing")
-    return q
-
-
-# GNU OpenMP does not survive fork(): a child forked after the parent ran a parallel region
-# hangs in its first one.  Children of a fork therefore compute on one thread (and say so once);
-# spawn or forkserver process pools keep all threads.
-_FORKED_CHILD = False
-
-
-def _after_fork_in_child() -> None:
-    global _FORKED_CHILD
-    _FORKED_CHILD = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _check_threads(n_threads) -> int:
-    global _FORKED_CHILD
-    if not (n_threads is None or n_threads == -1) and (
-            isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1):
-        raise ValueError(f"n_threads must be a positive integer, -1 or None, got {n_threads!r}")
-    if _FORKED_CHILD and n_threads != 1:
-        if _FORKED_CHILD is True:
-            warnings.warn("neuromfa_native runs on one thread in a fork()ed process (GNU OpenMP is not fork-safe); "
-                          "use a 'spawn' or 'forkserver' process pool to keep all threads", RuntimeWarning,
-                          stacklevel=3)
-            _FORKED_CHILD = "warned"
-        return 1
-    return -1 if n_threads is None or n_threads == -1 else int(n_threads)
-
-
-def _check_params(threshold, min_edges, decimals):
-    try:
-        threshold = float(threshold)
-    except (TypeError, ValueError):
-        raise TypeError(f"threshold must be a number, got {threshold!r}") from None
-    if not np.isfinite(threshold) or threshold <= 1:
-        raise ValueError(f"threshold must be a finite number > 1 (distances are 1/|w| > 1), got {threshold!r}")
-    if isinstance(min_edges, bool) or not isinstance(min_edges, (int, np.integer)) or min_edges < 1:
-        # 0 would make nodes whose every distance was filtered out centres with empty boxes
-        raise ValueError(f"min_edges must be an integer >= 1, got {min_edges!r}")
-    if isinstance(decimals, bool) or not isinstance(decimals, (int, np.integer)) or not -15 <= decimals <= 15:
-        raise ValueError(f"decimals must be an integer in [-15, 15], got {decimals!r}")
-    return threshold, int(min_edges), int(decimals)
-
-
-def _as_ids(a, name: str, check_negative: bool = True) -> np.ndarray:
-    """1-d int64 ids; negative ids are refused here unless the core checks them itself."""
-    a = np.asarray(a)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be 1-dimensional, got shape {a.shape}")
-    if a.dtype.kind in "iu":
-        if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
-            raise ValueError(f"{name} holds ids beyond the int64 range")
-        ids = np.ascontiguousarray(a, dtype=np.int64)
-    elif a.dtype.kind == "f":
-        if a.size and not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} holds NaN or infinite ids")
-        ids = a.astype(np.int64)
-        if not np.array_equal(ids, a):
-            raise ValueError(f"{name} holds non-integer ids")
-    elif a.size == 0:
-        ids = np.zeros(0, np.int64)
-    else:
-        raise TypeError(f"{name} must hold integer node ids, got dtype {a.dtype}")
-    if check_negative and ids.size and ids.min() < 0:
-        i = int(np.argmax(ids < 0))
-        raise ValueError(f"{name} holds negative node ids (first at index {i}: {ids[i]})")
-    return ids
-
-
-def _as_weights(w):
-    """Weights as a contiguous array plus the kind string the core expects (no silent copy)."""
-    w = np.asarray(w)
-    if w.ndim != 1:
-        raise ValueError(f"weight must be 1-dimensional, got shape {w.shape}")
-    if w.dtype == np.float16:
-        return np.ascontiguousarray(w).view(np.uint16), "f16"
-    if w.dtype.name == "bfloat16":  # ml_dtypes / jax bfloat16
-        return np.ascontiguousarray(w).view(np.uint16), "bf16"
-    if w.dtype == np.float32:
-        return np.ascontiguousarray(w), "f32"
-    if w.dtype == np.float64:
-        return np.ascontiguousarray(w), "f64"
-    if w.dtype.kind in "iuf":
-        return np.ascontiguousarray(w, dtype=np.float64), "f64"
-    raise TypeError(f"weight must be a real floating-point array, got dtype {w.dtype}")
 
 
 def _fit_tau(log_z: np.ndarray, radius: np.ndarray):
@@ -224,13 +125,13 @@ def _fit_tau(log_z: np.ndarray, radius: np.ndarray):
 
 
 def spectrum_from_tau(q, tau, *, tie_tol: float = 1e-9):
-    """(alpha, f, alpha0, width) from mass exponents (SPEC section 3).
+    """(alpha, f, alpha0, width) from mass exponents (docs/spec.md section 3).
 
     alpha0 is the alpha at the maximum of f.  Values of f within ``tie_tol`` of the maximum
     are tied: two adjacent tied moments give the mean of their alphas (the usual q = -0.1/0
     tie gives the central difference); otherwise the alpha of the smallest tied moment.
     """
-    q = _check_q(q)
+    q = check.moments(q)
     tau = np.asarray(tau, dtype=np.float64)
     if tau.shape != q.shape:
         raise ValueError(f"tau must have the shape of q {q.shape}, got {tau.shape}")
@@ -250,8 +151,8 @@ def analyze_histogram(indptr, key, count, *, decimals: int = 0, q=None, n_thread
 
     This is the common back end of one-hop boxes, path boxes and streamed full networks.
     """
-    q = _check_q(q)
-    n_threads = _check_threads(n_threads)
+    q = check.moments(q)
+    n_threads = check.threads(n_threads)
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     key = np.ascontiguousarray(key, dtype=np.int64)
     count = np.ascontiguousarray(count, dtype=np.int64)
@@ -262,7 +163,7 @@ def analyze_histogram(indptr, key, count, *, decimals: int = 0, q=None, n_thread
 def spectrum_from_partition(part: dict, q, *, decimals: int = 0, n_distances: int = 0,
                             params: Optional[dict] = None) -> Spectrum:
     """Fit and spectrum from a core partition result (``radius``, ``log_z``, ``n_centres``)."""
-    q = _check_q(q)
+    q = check.moments(q)
     radius = part["radius"]
     if radius.size < 2:
         raise ValueError(
@@ -284,28 +185,18 @@ def spectrum_from_partition(part: dict, q, *, decimals: int = 0, n_distances: in
     for note in notes:
         warnings.warn(note, RuntimeWarning, stacklevel=4)
     return Spectrum(
-        q=_readonly(q.copy()), tau=_readonly(tau), alpha=_readonly(alpha), f=_readonly(f), alpha0=alpha0,
-        width=width, n_nodes=int(part["n_centres"]), radius=_readonly(radius), log_z=_readonly(part["log_z"]),
-        tau_r2=_readonly(r2), tau_stderr=_readonly(stderr), n_distances=int(n_distances),
+        q=readonly(q.copy()), tau=readonly(tau), alpha=readonly(alpha), f=readonly(f), alpha0=alpha0,
+        width=width, n_nodes=int(part["n_centres"]), radius=readonly(radius), log_z=readonly(part["log_z"]),
+        tau_r2=readonly(r2), tau_stderr=readonly(stderr), n_distances=int(n_distances),
         params=dict(params or {}), notes=tuple(notes),
     )
 
 
-BOXES = ("edge", "path")
-DIRECTIONS = ("forward", "undirected")
-
-
-def _check_box(box, direction):
-    if box not in BOXES:
-        raise ValueError(f"box must be one of {BOXES}, got {box!r}")
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-
-
-def analyze_graph(src, dst, weight, *, threshold: float = 150.0, min_edges: int = 11, decimals: int = 0,
-                  q: Optional[Sequence[float]] = None, box: str = "edge", direction: str = "forward",
-                  n_threads: Optional[int] = None) -> Spectrum:
-    """NeuroMFA spectrum of a weighted directed graph (SPEC 2-3).
+def analyze_graph(src, dst, weight, *, threshold: float = DEFAULT, min_edges: int = DEFAULT,
+                  decimals: int = DEFAULT, q: Optional[Sequence[float]] = DEFAULT, box: str = DEFAULT,
+                  direction: str = DEFAULT, n_threads: Optional[int] = None,
+                  config: Optional[AnalysisConfig] = None) -> Spectrum:
+    """NeuroMFA spectrum of a weighted directed graph (docs/spec.md sections 2-3).
 
     ``box="edge"`` (the reference) grows one-hop boxes from each node's out-edge distances;
     ``box="path"`` grows boxes along exact shortest paths up to ``threshold``.
@@ -314,47 +205,54 @@ def analyze_graph(src, dst, weight, *, threshold: float = 150.0, min_edges: int 
     ----------
     src, dst : integer node ids (>= 0) of each edge, any order; duplicate edges are kept.
     weight : edge weights, float16, bfloat16, float32 or float64; distance ``d = 1/|w|``.
-    threshold : keep distances with ``1 < d <= threshold``.
+    threshold : keep distances with ``1 < d <= threshold`` (default 150).
     min_edges : a node is a box centre when at least this many of its distances survive (path
-        boxes: when at least this many other nodes lie within ``threshold``).
+        boxes: when at least this many other nodes lie within ``threshold``); default 11.
     decimals : distances are rounded to this many decimals (numpy's half-to-even rounding).
     q : moments, strictly increasing; ``None`` means -3.0, -2.9, ..., 3.0.
-    box : ``"edge"`` (one-hop boxes, the reference) or ``"path"`` (shortest-path boxes).
+    box : a box type of :data:`~neuromfa_native.boxes.BOX_TYPES`: ``"edge"`` (one-hop boxes,
+        the reference) or ``"path"`` (shortest-path boxes).
     direction : for path boxes, walk edges ``"forward"`` (src -> dst) or ``"undirected"``.
     n_threads : OpenMP threads; ``None`` or -1 means all cores (``OMP_NUM_THREADS`` when set).
         Results do not depend on it.
+    config : an :class:`~neuromfa_native.AnalysisConfig` holding these options (the defaults
+        of the options not given; options given as keywords override it).
+
+    Returns
+    -------
+    Spectrum
+
+    Raises
+    ------
+    ValueError, TypeError
+        a bad option or edge array (naming it), an empty graph, or no box centre.
     """
-    _check_box(box, direction)
-    threshold, min_edges, decimals = _check_params(threshold, min_edges, decimals)
-    q = _check_q(q)
-    n_threads = _check_threads(n_threads)
-    src = _as_ids(src, "src", check_negative=False)  # the core names the first negative src
-    dst = _as_ids(dst, "dst")
-    w, kind = _as_weights(weight)
+    cfg = AnalysisConfig.from_options(config, threshold=threshold, min_edges=min_edges, decimals=decimals, q=q,
+                                      box=box, direction=direction)
+    q = np.asarray(cfg.q)
+    n_threads = check.threads(n_threads)
+    src = check.ids(src, "src", check_negative=False)  # the core names the first negative src
+    dst = check.ids(dst, "dst")
+    w, kind = check.weights(weight)
     if not (src.size == dst.size == w.size):
         raise ValueError(f"src, dst and weight must have the same length, got {src.size}, {dst.size}, {w.size}")
     if src.size == 0:
         raise ValueError("the graph is empty: src, dst and weight hold no edge")
-    if box == "edge":
-        boxes = _core.onehop_boxes(src, w, kind, threshold, decimals, min_edges, n_threads)
-        what = f"{boxes['n_sources']} nodes have distances 1 < d <= {threshold:g} " \
-               f"({boxes['n_distances']} of {src.size} edges pass)"
-    else:
-        boxes = _core.path_boxes(src, dst, w, kind, threshold, decimals, min_edges, direction == "undirected",
-                                 n_threads)
-        what = f"{boxes['n_sources']} nodes have edges with 1 < d <= {threshold:g}"
+    bt = BOX_TYPES[cfg.box]
+    boxes = bt.histograms(src, dst, w, kind, cfg.threshold, cfg.decimals, cfg.min_edges, cfg.direction, n_threads)
     if boxes["centre"].size == 0:
-        raise ValueError(f"no node kept: {what}, but none has at least min_edges={min_edges} "
-                         f"{'distances' if box == 'edge' else 'nodes within the threshold'}")
-    params = {"box": box, "threshold": threshold, "min_edges": min_edges, "decimals": decimals}
-    if box == "path":
-        params["direction"] = direction
-    return analyze_histogram(boxes["indptr"], boxes["key"], boxes["count"], decimals=decimals, q=q,
+        what = bt.sources_rule.format(n_sources=boxes["n_sources"], threshold=cfg.threshold,
+                                      n_distances=boxes["n_distances"], n_edges=src.size)
+        raise ValueError(f"no node kept: {what}, but none has at least min_edges={cfg.min_edges} {bt.centre_rule}")
+    params = {"box": cfg.box, "threshold": cfg.threshold, "min_edges": cfg.min_edges, "decimals": cfg.decimals}
+    if bt.directed:
+        params["direction"] = cfg.direction
+    return analyze_histogram(boxes["indptr"], boxes["key"], boxes["count"], decimals=cfg.decimals, q=q,
                              n_threads=n_threads, n_distances=boxes["n_distances"], params=params)
 
 
 def emergence(alpha0, width, *, baseline: int = 0) -> np.ndarray:
-    """Degree of emergence E(t) = (w(t)/w(b)) * ln(alpha0(b)/alpha0(t)) (SPEC section 4).
+    """Degree of emergence E(t) = (w(t)/w(b)) * ln(alpha0(b)/alpha0(t)) (docs/spec.md section 4).
 
     ``alpha0`` and ``width`` are per-checkpoint values (usually means over samples) in training
     order; ``baseline`` is the index of the reference checkpoint (0: the initialisation).
@@ -371,4 +269,4 @@ def emergence(alpha0, width, *, baseline: int = 0) -> np.ndarray:
         raise ValueError("alpha0 must be positive for ln(alpha0(b)/alpha0(t))")
     if w[baseline] <= 0:
         raise ValueError(f"the baseline width must be positive, got {w[baseline]}")
-    return _readonly((w / w[baseline]) * np.log(a[baseline] / a))
+    return readonly((w / w[baseline]) * np.log(a[baseline] / a))

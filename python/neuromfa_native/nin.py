@@ -1,4 +1,5 @@
-"""Neuron interaction networks (NIN) of a model: sampled (SPEC 1.2) or full (SPEC 1.1).
+"""Neuron interaction networks (NIN) of a model: sampled (docs/spec.md section 1.2) or full
+(docs/spec.md section 1.1).
 
 - :func:`build_nin` reads a checkpoint (any source :func:`~.sources.resolve_source` takes),
   picks its layer map (:mod:`.architectures`) and returns a :class:`NIN` edge list. A sampled
@@ -6,7 +7,7 @@
 - :func:`iter_full_matrices` streams the full network one matrix at a time.
 - :func:`describe` reports architecture, tensors, node and edge counts without reading weights.
 - :func:`fingerprint` / :func:`find_identical` detect checkpoints with identical weight bytes
-  (SPEC section 7: some published checkpoints are byte-identical across steps).
+  (docs/spec.md section 7: some published checkpoints are byte-identical across steps).
 
 Edge order: matrices in layout order; inside a matrix, input-neuron-major (for each sampled
 input ``i``, for each sampled output ``j``), as the published scripts; zero weights give no
@@ -16,11 +17,14 @@ become float32 (exact), float64 stays float64.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from . import _validation as check
+from ._results import fields_equal, readonly
 from .architectures import Layout, MatrixSpec, get_layout
 from .sources import TensorSource, resolve_source
 
@@ -31,6 +35,7 @@ __all__ = [
     "describe",
     "find_identical",
     "fingerprint",
+    "fingerprint_and_scan",
     "iter_full_matrices",
     "load_layout",
 ]
@@ -43,14 +48,7 @@ _FLOAT_OUT = {
 }
 
 
-def _readonly(a: np.ndarray, dtype: Any) -> np.ndarray:
-    a = np.array(a, dtype=dtype, copy=True) if (a.dtype != dtype or a.flags.writeable is False) else a
-    a = np.ascontiguousarray(a)
-    a.flags.writeable = False
-    return a
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NIN:
     """A neuron interaction network as an edge list.
 
@@ -76,6 +74,8 @@ class NIN:
     sample: int | None
     per_layer: int | None
 
+    __eq__ = fields_equal
+
     def __post_init__(self) -> None:
         n = len(self.src)
         if len(self.dst) != n or len(self.weight) != n:
@@ -86,9 +86,12 @@ class NIN:
             raise ValueError("node_layer must have one entry per node id")
         if self.weight.dtype not in (np.float16, np.float32, np.float64):
             raise TypeError(f"weight must be float16/32/64, got {self.weight.dtype}")
-        for name, dt in (("src", np.int64), ("dst", np.int64), ("node_ids", np.int64), ("node_layer", np.int32)):
-            object.__setattr__(self, name, _readonly(getattr(self, name), dt))
-        object.__setattr__(self, "weight", _readonly(self.weight, self.weight.dtype))
+        for name, dt in (("src", np.int64), ("dst", np.int64), ("node_ids", np.int64), ("node_layer", np.int32),
+                         ("weight", self.weight.dtype)):
+            a = getattr(self, name)
+            if isinstance(a, np.ndarray) and not a.flags.writeable:
+                a = np.array(a, dtype=dt)  # own the data, not a view of someone's read-only buffer
+            object.__setattr__(self, name, readonly(a, dt))
         object.__setattr__(self, "layer_names", tuple(self.layer_names))
 
     @property
@@ -170,10 +173,7 @@ def _read_block(src: TensorSource, m: MatrixSpec, out_idx: np.ndarray, in_idx: n
 
 
 def _check_per_layer(per_layer: Any) -> None:
-    if per_layer is not None and (
-        isinstance(per_layer, bool) or not isinstance(per_layer, (int, np.integer)) or per_layer < 1
-    ):
-        raise ValueError(f"per_layer must be a positive integer or None (full network), got {per_layer!r}")
+    check.positive_int_or_none(per_layer, "per_layer", "the full network")
 
 
 # ----------------------------------------------------------------------------- public API
@@ -195,7 +195,7 @@ def build_nin(
         a model directory, ``.safetensors`` file, hub id ``"org/name@rev"``, torch module or
         state dict (see :func:`~.sources.resolve_source`).
     sample:
-        sample index ``k``: the draws use a generator seeded with ``k`` (SPEC 1.2); the same
+        sample index ``k``: the draws use a generator seeded with ``k`` (docs/spec.md section 1.2); the same
         ``k`` picks the same neurons in every checkpoint of a model.
     per_layer:
         neurons per node layer ``S`` (MLP hidden layers get ``2S``); ``None`` builds the full
@@ -260,8 +260,7 @@ def _iter_full(src: TensorSource, lay: Layout, wdt: np.dtype, include_synthetic:
         if m.is_synthetic:
             if not include_synthetic:
                 continue
-            w = m.synthetic(np.arange(nout), np.arange(nin)).astype(wdt)
-            w.flags.writeable = False
+            w = readonly(m.synthetic(np.arange(nout), np.arange(nin)).astype(wdt))
         else:
             w = src.get(m.name)
             w = w.T if m.orientation == "conv1d" else w
@@ -373,6 +372,73 @@ def fingerprint(
     if layout is not None:
         names = get_layout(src.config, src.tensor_names(), src.shape, layout, architecture).tensor_names
     return src.fingerprint(names)
+
+
+def fingerprint_and_scan(
+    source: Any,
+    *,
+    layout: str | Sequence[Sequence[Any]] | None = "reference",
+    revision: str | None = None,
+) -> tuple[str, dict[str, int]]:
+    """:func:`fingerprint` and, in the same pass over the bytes, the number of non-finite
+    (NaN or infinite) weights of every hashed floating-point tensor that has any.
+
+    Returns ``(digest, {tensor name: count})``; the digest equals :func:`fingerprint`'s.  A
+    sampled network reads only the sampled rows, so this is where a non-finite weight outside
+    them is seen.
+    """
+    src = resolve_source(source, revision=revision)
+    known = src.tensor_names()
+    names = sorted(known) if layout is None else sorted(
+        set(get_layout(src.config, known, src.shape, layout).tensor_names))
+    h = hashlib.blake2b(digest_size=16)
+    bad: dict[str, int] = {}
+    for n in names:
+        h.update(f"{n}\0{src.dtype(n)}\0{src.shape(n)}\0".encode())
+        count = _NonFiniteCounter(src.dtype(n))
+        for chunk in src._byte_chunks(n):  # the bytes TensorSource.fingerprint hashes
+            h.update(chunk)
+            count.add(chunk)
+        if count.total:
+            bad[n] = count.total
+    digest = h.hexdigest()
+    return digest, bad
+
+
+#: dtype -> (numpy view of its little-endian bytes, exponent mask): a value is non-finite when
+#: its exponent bits are all ones.  float32/float64 use ``numpy.isfinite`` (mask None), faster
+#: there; the 16-bit types test the bits.
+_FLOAT_BITS = {
+    "float16": ("<u2", 0x7C00),
+    "bfloat16": ("<u2", 0x7F80),
+    "float32": ("<f4", None),
+    "float64": ("<f8", None),
+}
+
+
+class _NonFiniteCounter:
+    """Counts NaN/inf values in a tensor's little-endian bytes, given chunk by chunk (a chunk
+    may end inside a value: the remainder is kept for the next one)."""
+
+    def __init__(self, dtype: str):
+        view, self.mask = _FLOAT_BITS.get(dtype, (None, None))
+        self.view = None if view is None else np.dtype(view)
+        self.rest = b""
+        self.total = 0
+
+    def add(self, chunk: Any) -> None:
+        if self.view is None:
+            return
+        size = self.view.itemsize
+        data = self.rest + bytes(chunk) if self.rest else chunk
+        n = len(data) // size
+        x = np.frombuffer(data, dtype=self.view, count=n)
+        if self.mask is None:
+            self.total += n - int(np.count_nonzero(np.isfinite(x)))
+        else:
+            m = np.asarray(self.mask, dtype=x.dtype)
+            self.total += int(np.count_nonzero((x & m) == m))
+        self.rest = bytes(data[n * size:])
 
 
 def find_identical(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_alpha0", "plot_emergence", "plot_node_dimensions", "plot_overview", "plot_spectra", "plot_width",
-           "step_axis"]
+__all__ = ["PLOTS", "plot_alpha0", "plot_emergence", "plot_node_dimensions", "plot_overview", "plot_spectra",
+           "plot_width", "step_axis"]
 
 #: At most this many checkpoints get a legend in :func:`plot_spectra`; more get a colour bar.
 LEGEND_MAX = 8
@@ -156,7 +156,7 @@ def _layer_kind(name: str) -> str:
 
 
 def plot_node_dimensions(series, ax=None, *, checkpoints=None):
-    """Distribution of node fractal dimensions (SPEC 5) per kind of node layer, pooled over
+    """Distribution of node fractal dimensions (docs/spec.md section 5) per kind of node layer, pooled over
     blocks and samples (nodes with too few distances left out), as box plots for the first and
     the last checkpoint (or the checkpoint indices given); returns the axes."""
     from matplotlib.patches import Patch
@@ -222,3 +222,16 @@ def plot_overview(series):
                  f"({series.config.get('box')} boxes, S={series.config.get('per_layer')}, "
                  f"T={series.config.get('threshold'):g})", fontsize="medium")
     return fig
+
+
+#: The plots of a report, ``name -> function(series)``: ``write_report`` writes
+#: ``plots/<name>.png`` of each, in this order.  A function returns its axes (a new figure of
+#: its own) or a figure.  A new plot is one function and one row here.
+PLOTS = {
+    "spectra": plot_spectra,
+    "alpha0": plot_alpha0,
+    "width": plot_width,
+    "emergence": plot_emergence,
+    "node_dimensions": plot_node_dimensions,
+    "overview": plot_overview,
+}

@@ -27,7 +27,6 @@ from .store import atomic_write_bytes, atomic_write_text, dumps, run_info
 
 __all__ = ["format_table", "write_report", "write_tables"]
 
-PLOTS = ("spectra", "alpha0", "width", "emergence", "node_dimensions", "overview")
 
 
 def _csv_bytes(rows: list, columns: list) -> bytes:
@@ -91,7 +90,8 @@ def write_tables(series, out: os.PathLike) -> list:
         filter=series.filter, samples=list(series.samples), bootstrap=series.bootstrap,
         complete=series.complete, missing=[list(m) for m in series.missing],
         identical=_identical_groups(series), n_computed=series.n_computed, n_reused=series.n_reused,
-        checkpoints=[{k: _finite(v) for k, v in r.items()} for r in crow])
+        checkpoints=[{k: _finite(v) for k, v in r.items()} for r in crow],
+        notes=[n for n in series.notes if n])
     try:
         summary["run"] = {k: v for k, v in run_info(out).items() if k not in ("config",)}
     except (OSError, ValueError):
@@ -128,14 +128,9 @@ def write_plots(series, out: os.PathLike, *, dpi: int = 120) -> list:
     d = Path(out) / "plots"
     d.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in PLOTS:
-        if name == "overview":
-            fig = plotting.plot_overview(series)
-        else:
-            fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
-            {"spectra": plotting.plot_spectra, "alpha0": plotting.plot_alpha0, "width": plotting.plot_width,
-             "emergence": plotting.plot_emergence,
-             "node_dimensions": plotting.plot_node_dimensions}[name](series, ax=ax)
+    for name, plot in plotting.PLOTS.items():
+        drawn = plot(series)
+        fig = drawn if hasattr(drawn, "savefig") else drawn.figure  # a figure, or the axes of one
         buf = io.BytesIO()
         try:
             fig.savefig(buf, format="png", dpi=dpi)

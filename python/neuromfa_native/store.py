@@ -14,7 +14,7 @@ Guarantees:
   moved into place with ``os.replace`` (then the directory is fsync'ed): a file under its
   final name is always complete.  A run killed at any moment (even ``kill -9``) leaves at most
   temporary files (``.tmp-*``), which the next run deletes and no reader ever trusts.
-- Results are keyed by the checkpoint's weight fingerprint (SPEC 7) and the sample index, so
+- Results are keyed by the checkpoint's weight fingerprint (docs/spec.md section 7) and the sample index, so
   a changed checkpoint is never matched with an old result, and identical checkpoints share
   one result.
 - ``run.json`` holds the parameters that change the numbers (per_layer, layout, box,
@@ -44,12 +44,16 @@ import time
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
+from ._results import readonly, thawed
 from .analysis import NodeDimensions, SampleResult
+from .checkpoints import Checkpoint
+from .config import AnalysisConfig
 from .engine import Spectrum
+from .series import summarize
 
 __all__ = ["RunStore", "atomic_write_bytes", "atomic_write_text", "config_hash", "load_run", "report_lock"]
 
@@ -72,6 +76,8 @@ def _json_default(o: Any):
         return list(o)
     if isinstance(o, Path):
         return str(o)
+    if isinstance(o, Mapping):  # the read-only mappings of results
+        return thawed(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
@@ -169,12 +175,6 @@ def result_to_npz(result: SampleResult, *, key: str, chash: str) -> bytes:
     return buf.getvalue()
 
 
-def _ro(a: np.ndarray) -> np.ndarray:
-    a = np.array(a)
-    a.setflags(write=False)
-    return a
-
-
 def result_from_npz(path: os.PathLike, *, key: Optional[str] = None, chash: Optional[str] = None,
                     sample: Any = "any") -> SampleResult:
     """Load and validate one result file; ``ValueError`` saying why when it cannot be trusted."""
@@ -203,7 +203,7 @@ def result_from_npz(path: os.PathLike, *, key: Optional[str] = None, chash: Opti
     names = {f.name for f in dataclasses.fields(Spectrum)}
     for k, v in data.items():
         if k.startswith("spectrum."):
-            kw[k[len("spectrum."):]] = _ro(v)
+            kw[k[len("spectrum."):]] = readonly(v)
     kw = {k: v for k, v in kw.items() if k in names}
     try:
         spectrum = Spectrum(**kw)
@@ -214,11 +214,12 @@ def result_from_npz(path: os.PathLike, *, key: Optional[str] = None, chash: Opti
     nd = None
     if meta.get("node_dimensions") is not None:
         m = meta["node_dimensions"]
-        nd = NodeDimensions(_ro(data["nd.node"]), _ro(data["nd.layer"]), _ro(data["nd.dimension"]),
-                            tuple(m["layer_names"]), m["threshold"])
-    return SampleResult(meta["checkpoint"], meta["sample"], spectrum, int(meta["n_network_nodes"]),
-                        int(meta["n_network_edges"]), float(meta["seconds"]), nd, meta.get("architecture", ""),
-                        meta.get("layout", ""))
+        nd = NodeDimensions(node=data["nd.node"], layer=data["nd.layer"], dimension=data["nd.dimension"],
+                            layer_names=tuple(m["layer_names"]), threshold=m["threshold"])
+    return SampleResult(checkpoint=meta["checkpoint"], sample=meta["sample"], spectrum=spectrum,
+                        n_network_nodes=int(meta["n_network_nodes"]), n_network_edges=int(meta["n_network_edges"]),
+                        seconds=float(meta["seconds"]), node_dimensions=nd, architecture=meta.get("architecture", ""),
+                        layout=meta.get("layout", ""))
 
 
 def _sample_name(sample: Optional[int]) -> str:
@@ -247,9 +248,11 @@ def _version() -> str:
 class RunStore:
     """Writer of a run directory (see the module docstring).  Use :meth:`close` (or ``with``)."""
 
-    def __init__(self, path: os.PathLike, config: dict, *, overwrite: bool = False):
+    def __init__(self, path: Union[str, os.PathLike], config: Any, *, overwrite: bool = False):
+        """``config``: the run's :class:`~neuromfa_native.AnalysisConfig` (its
+        :meth:`~neuromfa_native.AnalysisConfig.result_json` is stored) or that dict itself."""
         self.path = Path(path)
-        self.config = dict(config)
+        self.config = config.result_json() if isinstance(config, AnalysisConfig) else dict(config)
         self.hash = config_hash(self.config)
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"out {str(self.path)!r} exists and is not a directory")
@@ -258,7 +261,7 @@ class RunStore:
             raise ValueError(f"out {str(self.path)!r} is not empty and holds no neuromfa run (no run.json); "
                              "choose a new or empty directory, or pass --overwrite")
         self.path.mkdir(parents=True, exist_ok=True)
-        self._lock_fh = None
+        self._lock_fh: Optional[Any] = None
         self._lock()
         try:
             self._check_or_reset(overwrite)
@@ -350,8 +353,9 @@ class RunStore:
                 pass
 
     # -- the run ---------------------------------------------------------------------------------
-    def begin(self, checkpoints, fingerprints, aggregation: dict) -> None:
-        """Record the series and its configuration in ``run.json`` (before any result)."""
+    def begin(self, checkpoints, fingerprints, aggregation: dict, notes: Optional[list] = None) -> None:
+        """Record the series (with each checkpoint's note, if any) and its configuration in
+        ``run.json`` (before any result)."""
         run = self.path / "run.json"
         created = None
         if run.exists():
@@ -359,7 +363,9 @@ class RunStore:
                 created = json.loads(run.read_text()).get("created")
             except ValueError:
                 pass
-        series = [dict(c.to_dict(), fingerprint=fp) for c, fp in zip(checkpoints, fingerprints)]
+        notes = notes or [""] * len(checkpoints)
+        series = [dict(c.to_dict(), fingerprint=fp, **({"notes": n} if n else {}))
+                  for c, fp, n in zip(checkpoints, fingerprints, notes)]
         self._run = dict(format=FORMAT, version=_version(), config=self.config, config_hash=self.hash,
                          created=created or time.time(), updated=time.time(), series=series,
                          aggregation=aggregation, status="running")
@@ -441,8 +447,6 @@ def load_run(path: os.PathLike, *, n_bootstrap: Optional[int] = None, ci: Option
     Needs no checkpoint files: the series, fingerprints and configuration come from
     ``run.json``.  The aggregation options default to the run's own.
     """
-    from .series import Checkpoint, summarize
-
     path = Path(path)
     run = path / "run.json"
     if not path.is_dir():
@@ -470,7 +474,8 @@ def load_run(path: os.PathLike, *, n_bootstrap: Optional[int] = None, ci: Option
                      filter=agg["filter"] if filter is None else filter, fingerprints=fps,
                      n_bootstrap=agg["n_bootstrap"] if n_bootstrap is None else n_bootstrap,
                      ci=agg["ci"] if ci is None else ci, seed=agg["seed"] if seed is None else seed,
-                     n_computed=int(info.get("n_computed", 0)), n_reused=int(info.get("n_reused", 0)))
+                     n_computed=int(info.get("n_computed", 0)), n_reused=int(info.get("n_reused", 0)),
+                     notes=[c.get("notes", "") for c in series])
 
 
 def run_info(path: os.PathLike) -> dict:

@@ -10,9 +10,11 @@
 #include <vector>
 
 #include "check.hpp"
-#include "neuromfa/boxes.hpp"
 #include "neuromfa/nfd.hpp"
+#include "neuromfa/onehop.hpp"
 #include "neuromfa/partition.hpp"
+#include "neuromfa/stream.hpp"
+#include "neuromfa/weights.hpp"
 
 using namespace neuromfa;
 
@@ -126,7 +128,7 @@ static void test_table_partition_equals_csr() {
     std::vector<float> w(static_cast<std::size_t>(n_out * n_in));
     for (float& x : w) x = nd(g);
     DistanceFilter f(150.0, 0);
-    const std::int64_t nb = f.max_key() - f.min_key() + 1;
+    const std::int64_t nb = f.n_keys();
     std::vector<std::uint32_t> table(static_cast<std::size_t>(n_in * nb), 0);
     CHECK(accumulate_matrix(WeightView{w.data(), WeightKind::f32}, n_out, n_in, table.data(), n_in, 0, f, 2) == -1);
     const BoxHistogram h = table_to_histogram(table.data(), n_in, nb, f.min_key(), 0, 11, 2);
@@ -134,11 +136,13 @@ static void test_table_partition_equals_csr() {
     for (int k = -30; k <= 30; ++k) q.push_back(k / 10.0);
     const HistogramView v{h.indptr.data(), h.key.data(), h.count.data(), static_cast<std::int64_t>(h.centre.size())};
     const Partition a = log_partition(v, f.rounding(), q, 1);
-    std::int64_t n_sources = 0, n_distances = 0;
-    const TableSource src = table_source(table.data(), n_in, nb, f.min_key(), 11, n_sources, n_distances, 2);
+    const TableSource src = table_source(table.data(), n_in, nb, f.min_key(), 11, 2);
     const Partition b = log_partition_table(src, f.rounding(), q, 2);
     CHECK(a.log_z == b.log_z && a.radius_key == b.radius_key && a.max_mass == b.max_mass);
-    CHECK(n_sources == h.n_sources && n_distances == h.n_distances);
+    CHECK(src.n_sources == h.n_sources && src.n_distances == h.n_distances);
+    const TablePartition t = table_log_partition(table.data(), n_in, f, 11, q, 2);
+    CHECK(t.partition.log_z == a.log_z && t.centre == src.rows);
+    CHECK(t.n_sources == h.n_sources && t.n_distances == h.n_distances);
     CHECK(node_fractal_dimension(CsrSource{v}, f.rounding(), 1) == node_fractal_dimension(src, f.rounding(), 2));
 }
 

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "check.hpp"
-#include "neuromfa/boxes.hpp"
+#include "neuromfa/onehop.hpp"
 #include "neuromfa/partition.hpp"
 
 using namespace neuromfa;
@@ -127,13 +127,6 @@ static bool same_histogram(const BoxHistogram& a, const BoxHistogram& b) {
            a.n_sources == b.n_sources && a.n_distances == b.n_distances;
 }
 
-// Regression: the kernel once chained t(q_k) from a subnormal t(q_{k-1}) (|q| * ln(max mass)
-// beyond ~708), losing up to 1e-3 relative accuracy; it now restarts the chain there.  Every
-// moment row is checked.
-static std::vector<char> rows_hit_by_subnormal_chain(const std::vector<double>& q, std::int64_t) {
-    return std::vector<char>(q.size(), 0);
-}
-
 // ln Z_q(r) by a direct log-sum-exp over centres (long double), the yardstick for log_partition.
 // The invariants Z_0(r) = n and Z_q(D) = n are checked on every moment; the log-sum-exp on as
 // many moments as a budget of centre x radius terms allows (always the first and the last).
@@ -149,10 +142,8 @@ static void check_partition_against_reference(const BoxHistogram& h, const Parti
     for (std::size_t r = 0; r < nr && r < p.radius.size(); ++r) CHECK(p.radius[r] == rounding.value(rk[r]));
     if (rk != p.radius_key || p.log_z.size() != nq * nr) return;
     const double ln_n = std::log(static_cast<double>(nc));
-    const std::vector<char> skip = rows_hit_by_subnormal_chain(q, p.max_mass);
     for (std::size_t k = 0; k < nq; ++k) {
         for (std::size_t r = 0; r < nr; ++r) CHECK(std::isfinite(p.log_z[k * nr + r]));
-        if (skip[k]) continue;
         if (q[k] == 0.0)  // Z_0(r) = number of centres, at every radius
             for (std::size_t r = 0; r < nr; ++r) CHECK(std::fabs(p.log_z[k * nr + r] - ln_n) < 1e-12);
         // Z_q(D) = number of centres for every q
@@ -177,7 +168,7 @@ static void check_partition_against_reference(const BoxHistogram& h, const Parti
         }
     }
     for (std::size_t k = 0; k < nq; ++k) {
-        if ((k % step != 0 && k + 1 != nq) || skip[k]) continue;
+        if (k % step != 0 && k + 1 != nq) continue;
         for (std::size_t j = 0; j < rsel.size(); ++j) {
             double mx = -std::numeric_limits<double>::infinity();
             for (std::size_t c = 0; c < nc; ++c) mx = std::max(mx, q[k] * L[c * rsel.size() + j]);
@@ -469,6 +460,36 @@ static void fuzz_bad_inputs(std::uint64_t seed) {
     CHECK(throws_invalid([&] { log_partition({ip_empty.data(), key.data(), count.data(), 2}, filter.rounding(), {1.0}, 2); }));
 }
 
+// Regression: the kernel once chained t(q_k) from a subnormal t(q_{k-1}) (|q| * ln(max mass)
+// beyond ~708), losing up to 1e-2 relative accuracy.  Two evenly spaced moments q0 < q1 < 0 with
+// |q0| * ln(max mass) in the subnormal range and |q1| * ln(max mass) = 640 (small enough that
+// its sums do not underflow, so no per-radius fallback hides the error): q1 must be evaluated
+// directly, and Z_q1(D) = n holds to 1e-9.  Bitwise equal for 1, 2 and 8 threads.
+static void regression_subnormal_chain() {
+    BoxHistogram h;
+    h.indptr.push_back(0);
+    auto add_centre = [&](std::int64_t id, const std::vector<std::int64_t>& keys, std::int64_t count) {
+        h.centre.push_back(id);
+        for (std::int64_t k : keys) h.key.push_back(k), h.count.push_back(count);
+        h.indptr.push_back(static_cast<std::int64_t>(h.key.size()));
+    };
+    std::vector<std::int64_t> all;
+    for (std::int64_t k = 2; k <= 150; ++k) all.push_back(k);
+    add_centre(0, all, 20);
+    for (std::int64_t c = 1; c < 16; ++c) add_centre(c, {2 + c, 9 + 3 * c, 140}, 1 + c % 4);
+    const Rounding rounding(0);
+    const HistogramView v{h.indptr.data(), h.key.data(), h.count.data(), static_cast<std::int64_t>(h.centre.size())};
+    const double ln_max = std::log(2981.0);
+    for (double a : {712.0, 725.0, 740.0}) {
+        where = "subnormal chain |q0| ln(max mass) = " + std::to_string(a);
+        const std::vector<double> q{-a / ln_max, -640.0 / ln_max};
+        const Partition p1 = log_partition(v, rounding, q, 1);
+        CHECK(p1.max_mass == 2981);
+        check_partition_against_reference(h, p1, q, rounding);
+        for (int t : {2, 8}) CHECK(same_bits(p1.log_z, log_partition(v, rounding, q, t).log_z));
+    }
+}
+
 // A few large, heavy-tailed cases: many threads, many blocks, centres with huge degree.
 static void stress_large(std::uint64_t seed) {
     Gen g(seed);
@@ -508,6 +529,7 @@ int main(int argc, char** argv) {
     for (long s = 0; s < rounds / 10 + 1; ++s) fuzz_paths_agree(5000 + static_cast<std::uint64_t>(s));
     fuzz_all_half_patterns();
     for (std::uint64_t s = 0; s < 3; ++s) fuzz_bad_inputs(9000 + s);
+    regression_subnormal_chain();
     stress_large(42);
     if (failures) {
         std::fprintf(stderr, "%d check(s) failed\n", failures);

@@ -6,7 +6,6 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-#include <cstring>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -16,31 +15,6 @@
 #include <vector>
 
 namespace neuromfa {
-
-// Exact widening of an IEEE binary16 bit pattern.
-inline double half_to_double(std::uint16_t h) {
-    const int sign = h >> 15;
-    const int exponent = (h >> 10) & 0x1f;
-    const int mantissa = h & 0x3ff;
-    double v;
-    if (exponent == 0) {
-        v = std::ldexp(static_cast<double>(mantissa), -24);
-    } else if (exponent == 31) {
-        v = mantissa ? std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::infinity();
-    } else {
-        v = std::ldexp(static_cast<double>(mantissa + 1024), exponent - 25);
-    }
-    return sign ? -v : v;
-}
-
-// Exact widening of a bfloat16 bit pattern.
-inline double bfloat16_to_double(std::uint16_t h) {
-    const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
-    float f;
-    static_assert(sizeof(f) == sizeof(bits), "float must be 32 bits");
-    std::memcpy(&f, &bits, sizeof(f));
-    return static_cast<double>(f);
-}
 
 // numpy's round(x, decimals): x*10^d, rint (half to even), /10^d; for d < 0 the division and
 // multiplication swap.  The power of ten is built as numpy builds it.  A distance is stored as
@@ -119,6 +93,8 @@ public:
     // Inclusive range of the keys that kept distances (1 < d <= threshold) can have.
     std::int64_t min_key() const { return static_cast<std::int64_t>(rounding_.key(lower_)); }
     std::int64_t max_key() const { return static_cast<std::int64_t>(rounding_.key(threshold_)); }
+    // Number of keys in that range: the columns of a dense (node x key) table.
+    std::int64_t n_keys() const { return max_key() - min_key() + 1; }
     // Key of an unrounded distance (path lengths).
     std::int64_t key_of_distance(double d) const {
         return static_cast<std::int64_t>(rounding_.key(d));
@@ -166,16 +142,6 @@ public:
             out[e] = (d > lo && d <= hi) ? static_cast<std::int32_t>(r - base) : -1;
         }
         return bad != 0;
-    }
-
-    // Table of keys for every float16 (or bfloat16) bit pattern: binning is one look-up.
-    std::vector<std::int64_t> half_table(bool bfloat16) const {
-        std::vector<std::int64_t> table(65536);
-        for (std::uint32_t h = 0; h < 65536; ++h) {
-            const auto bits = static_cast<std::uint16_t>(h);
-            table[h] = key_of_weight(bfloat16 ? bfloat16_to_double(bits) : half_to_double(bits));
-        }
-        return table;
     }
 
 private:

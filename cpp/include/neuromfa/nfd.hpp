@@ -1,13 +1,16 @@
 // Node fractal dimension (SPEC section 5): per node, the least-squares slope of ln c(r)
 // against ln r over the node's own distinct rounded distances r, c(r) = 1 + #{d <= r}.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
+#include "neuromfa/dense_table.hpp"
 #include "neuromfa/distance.hpp"
+#include "neuromfa/histogram.hpp"
 #include "neuromfa/parallel.hpp"
-#include "neuromfa/partition.hpp"
 
 namespace neuromfa {
 
@@ -35,6 +38,32 @@ std::vector<double> node_fractal_dimension(const Src& h, const Rounding& roundin
             if (den > 0) out[c] = (m * sxy - sx * sy) / den;
         }
     });
+    return out;
+}
+
+// The distance filter of the node fractal dimension: 0 < d <= threshold, integer radii (SPEC 5).
+inline DistanceFilter nfd_filter(double threshold) { return DistanceFilter(threshold, 0, 0.0); }
+
+// Node fractal dimensions of an integer-keyed CSR histogram from outside the core (validated).
+inline std::vector<double> node_fractal_dimension(const HistogramView& h, int n_threads) {
+    validate_histogram(h);
+    return node_fractal_dimension(CsrSource{h}, Rounding(0), n_threads);
+}
+
+// Node fractal dimensions of the rows of a dense table of n_rows x nfd_filter(threshold).n_keys()
+// with at least `min_distances` distances.
+struct TableDimensions {
+    std::vector<std::int64_t> centre;  // table rows of the kept nodes, ascending
+    std::vector<double> dimension;
+};
+
+inline TableDimensions table_node_fractal_dimension(const std::uint32_t* table, std::int64_t n_rows, double threshold,
+                                                    std::int64_t min_distances, int n_threads) {
+    const DistanceFilter filter = nfd_filter(threshold);
+    TableSource src = table_source(table, n_rows, filter.n_keys(), filter.min_key(), min_distances, n_threads);
+    TableDimensions out;
+    out.dimension = node_fractal_dimension(src, filter.rounding(), n_threads);
+    out.centre = std::move(src.rows);
     return out;
 }
 

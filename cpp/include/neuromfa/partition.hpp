@@ -13,19 +13,12 @@
 #include <emmintrin.h>
 #endif
 
-#include "neuromfa/boxes.hpp"
+#include "neuromfa/dense_table.hpp"
 #include "neuromfa/distance.hpp"
+#include "neuromfa/histogram.hpp"
 #include "neuromfa/parallel.hpp"
 
 namespace neuromfa {
-
-// Read-only CSR view of box histograms (see BoxHistogram).
-struct HistogramView {
-    const std::int64_t* indptr;  // n_centres + 1
-    const std::int64_t* key;
-    const std::int64_t* count;
-    std::int64_t n_centres;
-};
 
 struct Partition {
     std::vector<std::int64_t> radius_key;  // sorted distinct keys over all centres
@@ -34,38 +27,6 @@ struct Partition {
     std::int64_t n_centres = 0;
     std::int64_t max_mass = 0;             // largest N_i(D)
 };
-
-// Checks a histogram from outside the core.  indptr is checked whole before any key is read,
-// so a bad indptr can never send the reads out of bounds (callers check indptr[n] = len(key)).
-inline void validate_histogram(const HistogramView& h) {
-    if (h.n_centres < 0) throw std::invalid_argument("histogram has a negative number of centres");
-    if (h.indptr[0] != 0) throw std::invalid_argument("histogram indptr must start at 0");
-    for (std::int64_t c = 0; c < h.n_centres; ++c)
-        if (h.indptr[c + 1] < h.indptr[c]) throw std::invalid_argument("histogram indptr must be non-decreasing");
-    for (std::int64_t c = 0; c < h.n_centres; ++c) {
-        const std::int64_t lo = h.indptr[c], hi = h.indptr[c + 1];
-        for (std::int64_t p = lo; p < hi; ++p) {
-            if (h.count[p] < 1) throw std::invalid_argument("histogram counts must be >= 1");
-            if (h.key[p] < 0) throw std::invalid_argument("histogram keys must be >= 0");
-            if (p > lo && h.key[p] <= h.key[p - 1])
-                throw std::invalid_argument("histogram keys must be strictly ascending within a centre");
-        }
-    }
-}
-
-// Box histograms as the partition kernel reads them: centres in order, each a run of
-// (key, count) pairs with ascending keys.  Two layouts: CSR arrays (CsrSource), or a dense
-// (node x key) count table read in place (TableSource, boxes.hpp).
-struct CsrSource {
-    HistogramView h;
-    std::int64_t size() const { return h.n_centres; }
-    std::int64_t pairs(std::int64_t c) const { return h.indptr[c + 1] - h.indptr[c]; }
-    template <class F>
-    void for_each(std::int64_t c, F&& f) const {
-        for (std::int64_t p = h.indptr[c]; p < h.indptr[c + 1]; ++p) f(h.key[p], h.count[p]);
-    }
-};
-
 
 namespace detail {
 
@@ -506,6 +467,26 @@ inline Partition log_partition_table(const TableSource& src, const Rounding& rou
     for (std::int64_t k = 0; k < src.nb; ++k)
         if (present[k]) keys.push_back(k + src.kmin);
     return detail::log_partition_impl(src, std::move(keys), rounding, q, n_threads);
+}
+
+// ln Z_q(r) of a dense (node x key) table of n_rows x filter.n_keys() whose columns are the
+// filter's keys, with the table's kept rows and counts.  A table with no kept row gives an
+// empty partition (no radius, no moment row) rather than an error.
+struct TablePartition {
+    std::vector<std::int64_t> centre;  // table rows of the kept centres, ascending
+    std::int64_t n_sources = 0, n_distances = 0;
+    Partition partition;
+};
+
+inline TablePartition table_log_partition(const std::uint32_t* table, std::int64_t n_rows, const DistanceFilter& filter,
+                                          std::int64_t min_edges, const std::vector<double>& q, int n_threads) {
+    TableSource src = table_source(table, n_rows, filter.n_keys(), filter.min_key(), min_edges, n_threads);
+    TablePartition out;
+    if (src.size() > 0) out.partition = log_partition_table(src, filter.rounding(), q, n_threads);
+    out.n_sources = src.n_sources;
+    out.n_distances = src.n_distances;
+    out.centre = std::move(src.rows);
+    return out;
 }
 
 }  // namespace neuromfa

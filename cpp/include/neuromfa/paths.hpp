@@ -3,6 +3,7 @@
 // Dijkstra from every node, in parallel over centres, memory linear in the number of edges.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -12,7 +13,11 @@
 #include <utility>
 #include <vector>
 
-#include "neuromfa/boxes.hpp"
+#include "neuromfa/distance.hpp"
+#include "neuromfa/edge_list.hpp"
+#include "neuromfa/histogram.hpp"
+#include "neuromfa/parallel.hpp"
+#include "neuromfa/weights.hpp"
 
 namespace neuromfa {
 
@@ -61,14 +66,7 @@ inline DistanceGraph build_distance_graph(const std::int64_t* src, const std::in
     parallel_for(n_blocks(n_edges, 1 << 14), n_threads, [&](std::int64_t blk) {
         for (std::int64_t e = blk << 14; e < std::min(n_edges, (blk + 1) << 14); ++e) {
             if (keys[e] < 0) continue;
-            double wv;
-            switch (w.kind) {
-                case WeightKind::f64: wv = static_cast<const double*>(w.data)[e]; break;
-                case WeightKind::f32: wv = static_cast<const float*>(w.data)[e]; break;
-                case WeightKind::f16: wv = half_to_double(static_cast<const std::uint16_t*>(w.data)[e]); break;
-                default: wv = bfloat16_to_double(static_cast<const std::uint16_t*>(w.data)[e]);
-            }
-            ed[e] = 1.0 / std::fabs(wv);
+            ed[e] = 1.0 / std::fabs(w.at(e));
             ea[e] = index(src[e]), eb[e] = index(dst[e]);
         }
     });
@@ -157,6 +155,14 @@ inline BoxHistogram path_boxes(const DistanceGraph& g, const DistanceFilter& fil
         std::vector<std::int64_t>().swap(reached_keys[c]);
     }
     return h;
+}
+
+// Path boxes of an edge list: the filtered distance graph, then Dijkstra from every node.
+inline BoxHistogram path_boxes(const std::int64_t* src, const std::int64_t* dst, const WeightView& w,
+                               std::int64_t n_edges, const DistanceFilter& filter, std::int64_t min_edges,
+                               bool undirected, int n_threads) {
+    const DistanceGraph g = build_distance_graph(src, dst, w, n_edges, filter, undirected, n_threads);
+    return path_boxes(g, filter, min_edges, n_threads);
 }
 
 }  // namespace neuromfa

@@ -1,0 +1,172 @@
+"""The checks of user input, written once: every public function and the configuration use them.
+
+Each check takes the value and the parameter's name, returns the value in its canonical form
+(an ``int``, a ``float``, a contiguous array) and raises ``ValueError``/``TypeError`` naming the
+parameter and the bad value.  Private to the package: the names here are not public API.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+#: The reference moments -3.0, -2.9, ..., 3.0 (61 values, correctly rounded decimals).
+DEFAULT_Q = np.arange(-30, 31) / 10.0
+DEFAULT_Q.setflags(write=False)
+
+
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is an integer (``bool`` is not)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as an ``int >= 1``."""
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def positive_int_or_none(value: Any, name: str, none_means: str) -> Optional[int]:
+    """``value`` as an ``int >= 1``, or ``None`` (which means ``none_means``)."""
+    if value is not None and (not is_int(value) or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None ({none_means}), got {value!r}")
+    return None if value is None else int(value)
+
+
+def positive_number(value: Any, name: str) -> float:
+    """``value`` as a positive finite ``float``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return v
+
+
+def one_of(value: Any, name: str, choices: Sequence[str]) -> str:
+    """``value`` when it is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def moments(q: Any) -> np.ndarray:
+    """Moments ``q``: 1-d, at least 2, finite, strictly increasing; ``None`` is :data:`DEFAULT_Q`."""
+    if q is None:
+        return DEFAULT_Q
+    q = np.asarray(q, dtype=np.float64)
+    if q.ndim != 1 or q.size < 2:
+        raise ValueError(f"q must be a 1-d sequence of at least 2 moments, got shape {q.shape}")
+    if not np.all(np.isfinite(q)):
+        raise ValueError("q must hold finite moments")
+    if np.any(np.diff(q) <= 0):
+        raise ValueError("q must be strictly increasing")
+    return q
+
+
+def box_params(threshold: Any, min_edges: Any, decimals: Any) -> tuple:
+    """``(threshold, min_edges, decimals)`` of the box counting, as ``(float, int, int)``."""
+    try:
+        threshold = float(threshold)
+    except (TypeError, ValueError):
+        raise TypeError(f"threshold must be a number, got {threshold!r}") from None
+    if not np.isfinite(threshold) or threshold <= 1:
+        raise ValueError(f"threshold must be a finite number > 1 (distances are 1/|w| > 1), got {threshold!r}")
+    if not is_int(min_edges) or min_edges < 1:
+        # 0 would make nodes whose every distance was filtered out centres with empty boxes
+        raise ValueError(f"min_edges must be an integer >= 1, got {min_edges!r}")
+    if not is_int(decimals) or not -15 <= decimals <= 15:
+        raise ValueError(f"decimals must be an integer in [-15, 15], got {decimals!r}")
+    return threshold, int(min_edges), int(decimals)
+
+
+def samples(value: Any) -> tuple:
+    """Sample indices from a count K (0..K-1) or explicit distinct non-negative indices."""
+    if is_int(value):
+        if value < 1:
+            raise ValueError(f"samples must be >= 1, got {value}")
+        return tuple(range(int(value)))
+    try:
+        ids = [int(s) for s in value]
+    except TypeError:
+        raise TypeError(f"samples must be a count or a sequence of indices, got {value!r}") from None
+    if not ids or len(set(ids)) != len(ids) or min(ids) < 0:
+        raise ValueError(f"samples must be a positive count or distinct non-negative indices, got {value!r}")
+    return tuple(ids)
+
+
+# GNU OpenMP does not survive fork(): a child forked after the parent ran a parallel region
+# hangs in its first one.  Children of a fork therefore compute on one thread (and say so once);
+# spawn or forkserver process pools keep all threads.
+_FORKED_CHILD: Any = False
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED_CHILD
+    _FORKED_CHILD = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def threads(n_threads: Any) -> int:
+    """OpenMP threads for the core: a positive count, or -1 for all cores (``None`` or -1)."""
+    global _FORKED_CHILD
+    if not (n_threads is None or n_threads == -1) and (not is_int(n_threads) or n_threads < 1):
+        raise ValueError(f"n_threads must be a positive integer, -1 or None, got {n_threads!r}")
+    if _FORKED_CHILD and n_threads != 1:
+        if _FORKED_CHILD is True:
+            warnings.warn("neuromfa_native runs on one thread in a fork()ed process (GNU OpenMP is not fork-safe); "
+                          "use a 'spawn' or 'forkserver' process pool to keep all threads", RuntimeWarning,
+                          stacklevel=3)
+            _FORKED_CHILD = "warned"
+        return 1
+    return -1 if n_threads is None or n_threads == -1 else int(n_threads)
+
+
+def ids(a: Any, name: str, check_negative: bool = True) -> np.ndarray:
+    """1-d int64 node ids; negative ids are refused here unless the core checks them itself."""
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-dimensional, got shape {a.shape}")
+    if a.dtype.kind in "iu":
+        if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{name} holds ids beyond the int64 range")
+        out = np.ascontiguousarray(a, dtype=np.int64)
+    elif a.dtype.kind == "f":
+        if a.size and not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} holds NaN or infinite ids")
+        out = a.astype(np.int64)
+        if not np.array_equal(out, a):
+            raise ValueError(f"{name} holds non-integer ids")
+    elif a.size == 0:
+        out = np.zeros(0, np.int64)
+    else:
+        raise TypeError(f"{name} must hold integer node ids, got dtype {a.dtype}")
+    if check_negative and out.size and out.min() < 0:
+        i = int(np.argmax(out < 0))
+        raise ValueError(f"{name} holds negative node ids (first at index {i}: {out[i]})")
+    return out
+
+
+def weights(w: Any) -> tuple:
+    """Weights as a contiguous array plus the kind string the core expects (no silent copy)."""
+    w = np.asarray(w)
+    if w.ndim != 1:
+        raise ValueError(f"weight must be 1-dimensional, got shape {w.shape}")
+    if w.dtype == np.float16:
+        return np.ascontiguousarray(w).view(np.uint16), "f16"
+    if w.dtype.name == "bfloat16":  # ml_dtypes / jax bfloat16
+        return np.ascontiguousarray(w).view(np.uint16), "bf16"
+    if w.dtype == np.float32:
+        return np.ascontiguousarray(w), "f32"
+    if w.dtype == np.float64:
+        return np.ascontiguousarray(w), "f64"
+    if w.dtype.kind in "iuf":
+        return np.ascontiguousarray(w, dtype=np.float64), "f64"
+    raise TypeError(f"weight must be a real floating-point array, got dtype {w.dtype}")

@@ -1,0 +1,177 @@
+"""The checkpoints of a series: where each is, its name in tables and its training step.
+
+:func:`make_series` turns paths, hub ids or one hub id with revisions into ordered
+:class:`Checkpoint` objects, each with a training step parsed from its name (:func:`parse_step`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+__all__ = ["Checkpoint", "baseline_index", "make_series", "parse_step"]
+
+_STEP_RE = re.compile(r"(?:^|[^a-z0-9])(?:global[_-]?step|step|checkpoint|ckpt|iter|iteration)[_-]?(\d+)(?![0-9])",
+                      re.IGNORECASE)
+_WEIGHT_FILE_RE = re.compile(r"^(model|pytorch_model).*\.(safetensors|bin|index\.json)$")
+
+
+def parse_step(name: str) -> Optional[int]:
+    """Training step from a checkpoint name such as ``step1000``, ``checkpoint-500`` or
+    ``global_step20``, else ``None``.  The last match in the name wins."""
+    found = _STEP_RE.findall(str(name))
+    return int(found[-1]) if found else None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One checkpoint of a series: where it is (``source`` + ``revision``), how it is named in
+    tables (``label``) and its training ``step`` (parsed from the name, else its position)."""
+
+    source: str
+    revision: Optional[str]
+    label: str
+    step: int
+    step_parsed: bool = True
+
+    @property
+    def spec(self) -> str:
+        """The source as one string (``org/name@rev`` for hub revisions)."""
+        return f"{self.source}@{self.revision}" if self.revision else self.source
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _label_of(source: str) -> str:
+    if "@" in source and not os.path.exists(source):
+        return source.rsplit("@", 1)[1] or source
+    p = Path(source)
+    if p.is_file() and _WEIGHT_FILE_RE.match(p.name):
+        p = p.parent
+    name = p.name if p.name not in ("", ".", "..") else str(p.resolve().name)
+    return name[: -len(".safetensors")] if name.endswith(".safetensors") else name
+
+
+def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: Optional[Sequence[str]] = None,
+                steps: Optional[Sequence[int]] = None, labels: Optional[Sequence[str]] = None,
+                sort: bool = True) -> tuple:
+    """Ordered checkpoints of one model.
+
+    Parameters
+    ----------
+    sources:
+        local directories/files or hub ids (``org/name@rev``), or exactly one hub id when
+        ``revisions`` is given.  :class:`Checkpoint` objects are passed through.
+    revisions:
+        hub revisions (e.g. ``["step0", "step1000"]``) of the one hub id in ``sources``.
+    steps, labels:
+        explicit training steps / table names, one per checkpoint.  By default the label is the
+        directory name (or the revision) and the step is parsed from it (:func:`parse_step`);
+        if some name has no step, every checkpoint gets its position as its step.
+    sort:
+        order the checkpoints by step when every step was given or parsed (a shell glob such as
+        ``step*`` lists ``step250`` before ``step64``).  Otherwise the given order is kept.
+    """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    sources = list(sources)
+    if not sources:
+        raise ValueError("sources must name at least one checkpoint, got none")
+    if all(isinstance(s, Checkpoint) for s in sources) and revisions is None and steps is None and labels is None:
+        cps = tuple(sources)
+        _check_unique(cps)
+        return tuple(sorted(cps, key=lambda c: c.step)) if sort and all(c.step_parsed for c in cps) else cps
+    for s in sources:
+        if not isinstance(s, (str, os.PathLike)):
+            raise TypeError(f"sources must be paths or hub ids (tasks carry names, not tensors), "
+                            f"got {type(s).__name__}")
+    sources = [os.fspath(s) for s in sources]
+    if revisions is not None:
+        if isinstance(revisions, str):
+            revisions = [r for r in revisions.split(",")]
+        revisions = [str(r).strip() for r in revisions]
+        if not revisions or any(not r for r in revisions):
+            raise ValueError(f"revisions must be non-empty names, got {revisions!r}")
+        if len(sources) != 1:
+            raise ValueError(f"revisions need exactly one hub id in sources, got {len(sources)} sources")
+        repo = sources[0]
+        if "@" in repo:
+            raise ValueError(f"sources[0] {repo!r} already names a revision; drop '@...' or drop revisions")
+        if os.path.exists(repo):
+            raise ValueError(f"revisions only apply to hub ids, but {repo!r} is a local path")
+        pairs = [(repo, r, r) for r in revisions]
+    else:
+        pairs = [(s, None, _label_of(s)) for s in sources]
+    n = len(pairs)
+    if labels is not None:
+        labels = [str(x) for x in labels]
+        if len(labels) != n:
+            raise ValueError(f"labels must have one name per checkpoint ({n}), got {len(labels)}")
+        pairs = [(s, r, lab) for (s, r, _), lab in zip(pairs, labels)]
+    if steps is not None:
+        steps = list(steps)
+        if len(steps) != n:
+            raise ValueError(f"steps must have one value per checkpoint ({n}), got {len(steps)}")
+        parsed = [int(x) for x in steps]
+        ok = True
+    else:
+        parsed = [parse_step(lab) for _, _, lab in pairs]
+        ok = all(p is not None for p in parsed)
+    if not ok:
+        parsed = list(range(n))
+    cps = [Checkpoint(source=s, revision=r, label=lab, step=int(st), step_parsed=ok)
+           for (s, r, lab), st in zip(pairs, parsed)]
+    # labels must be unique (they name rows); fall back to the full source for clashes
+    seen: dict = {}
+    for c in cps:
+        seen.setdefault(c.label, []).append(c)
+    if any(len(v) > 1 for v in seen.values()):
+        cps = [dataclasses.replace(c, label=c.spec) if len(seen[c.label]) > 1 else c for c in cps]
+    cps = tuple(cps)
+    _check_unique(cps)
+    if ok:
+        dup = sorted({c.step for c in cps if sum(d.step == c.step for d in cps) > 1})
+        if dup:
+            raise ValueError(f"two checkpoints have the same training step {dup[0]} "
+                             f"({[c.spec for c in cps if c.step == dup[0]]}); pass steps= explicitly")
+        if sort:
+            cps = tuple(sorted(cps, key=lambda c: c.step))
+    return cps
+
+
+def _check_unique(cps: Sequence[Checkpoint]) -> None:
+    specs = [c.spec for c in cps]
+    dup = sorted({s for s in specs if specs.count(s) > 1})
+    if dup:
+        raise ValueError(f"checkpoint {dup[0]!r} is listed twice")
+    labels = [c.label for c in cps]
+    dup = sorted({s for s in labels if labels.count(s) > 1})
+    if dup:
+        raise ValueError(f"two checkpoints have the label {dup[0]!r}")
+
+
+def baseline_index(cps: Sequence[Checkpoint], baseline: Any) -> int:
+    """Index of the checkpoint ``baseline`` names: an index, a label, a source or a step number
+    (``None``: the first checkpoint)."""
+    if baseline is None:
+        return 0
+    if isinstance(baseline, (int, np.integer)) and not isinstance(baseline, bool):
+        if not -len(cps) <= baseline < len(cps):
+            raise ValueError(f"baseline must index a checkpoint (0..{len(cps) - 1}), got {baseline}")
+        return int(baseline) % len(cps)
+    b = str(baseline)
+    for how in (lambda c: c.label, lambda c: c.spec, lambda c: c.source):
+        hits = [k for k, c in enumerate(cps) if how(c) == b]
+        if len(hits) == 1:
+            return hits[0]
+    if re.fullmatch(r"\d+", b):
+        hits = [k for k, c in enumerate(cps) if c.step == int(b)]
+        if len(hits) == 1:
+            return hits[0]
+    raise ValueError(f"baseline {b!r} names no checkpoint of the series (labels: {[c.label for c in cps]})")

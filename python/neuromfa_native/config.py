@@ -1,0 +1,229 @@
+"""One configuration object: every analysis option, its default and its check, in one place.
+
+:class:`AnalysisConfig` is what :func:`~neuromfa_native.analyze_sample`,
+:func:`~neuromfa_native.analyze`, :func:`~neuromfa_native.analyze_series`, the run store and
+the ``neuromfa`` command share.  The public functions still take the options as keyword
+arguments; they build one ``AnalysisConfig`` from them (or take ``config=``).
+
+Two groups of options:
+
+- :data:`RESULT_FIELDS` change the numbers of a (checkpoint, sample) result.  They are what
+  :meth:`AnalysisConfig.result_json` returns: the run store keeps them in ``run.json`` and
+  refuses to mix results of different ones.
+- :data:`AGGREGATION_FIELDS` (samples, filter, bootstrap) change only how results are
+  aggregated; a run directory can be re-aggregated with other values.
+
+Options that change neither (threads, executor, output directory) are not part of it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence, Union
+
+from . import _validation as v
+from .boxes import BOX_TYPES, BOXES, DIRECTIONS
+
+__all__ = ["AGGREGATION_FIELDS", "AnalysisConfig", "DEFAULT", "RESULT_FIELDS", "SPECTRUM_FILTERS"]
+
+
+class _Default:
+    """The default of a keyword option of a public function: "take it from the configuration"."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<AnalysisConfig default>"
+
+    def __reduce__(self):
+        return (_Default, ())
+
+
+#: Keyword default of the public functions' analysis options: the value comes from ``config=``
+#: (or, without it, from :class:`AnalysisConfig`'s defaults).
+DEFAULT: Any = _Default()
+
+#: Published optional spectrum filters (docs/spec.md section 3); see ``Spectrum.passes``.
+SPECTRUM_FILTERS = ("none", "f_positive", "alpha_range", "both")
+
+#: The options that change the numbers of a result (the run store's ``config``).
+RESULT_FIELDS = ("per_layer", "layout", "box", "direction", "threshold", "min_edges", "decimals", "q",
+                 "node_dimension", "nfd_threshold")
+
+#: The options that change only the aggregation over samples and checkpoints.
+AGGREGATION_FIELDS = ("samples", "filter", "n_bootstrap", "ci", "seed")
+
+
+def _layout(layout: Any) -> Union[str, tuple]:
+    """A layout name, or a custom layer map as a tuple of string tuples."""
+    if isinstance(layout, str):
+        return layout
+    try:
+        entries = list(layout)
+    except TypeError:
+        raise TypeError(f"layout must be a name or a custom layer map, got {type(layout).__name__}") from None
+    out = []
+    for k, entry in enumerate(entries):
+        if isinstance(entry, (str, bytes)) or not isinstance(entry, Sequence) or len(entry) not in (3, 4):
+            raise ValueError(f"layout[{k}] must be (tensor name, input layer, output layer[, orientation]), "
+                             f"got {entry!r}")
+        out.append(tuple(str(x) for x in entry))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """The options of an analysis, validated once.
+
+    Parameters
+    ----------
+    per_layer : int or None
+        neurons sampled per node layer ``S`` (MLP hidden layers get ``2S``); ``None`` analyses
+        the full network, streamed (one-hop boxes only).
+    layout : str or sequence
+        ``"reference"``, ``"heads"``, ``"default"`` or a custom layer map
+        ``[(tensor, input layer, output layer[, "conv1d"]), ...]`` (stored as tuples of str).
+    box : str
+        a box type of :data:`~neuromfa_native.boxes.BOX_TYPES` (``"edge"``: one-hop boxes, the
+        reference; ``"path"``: shortest-path boxes).
+    direction : str
+        ``"forward"`` or ``"undirected"`` (path boxes).
+    threshold : float
+        largest distance ``1/|w|`` kept (> 1).
+    min_edges : int
+        distances a node needs to be a box centre.
+    decimals : int
+        rounding of distances, in [-15, 15].
+    q : sequence of float or None
+        moments, strictly increasing; ``None`` is -3.0, -2.9, ..., 3.0.  Stored as a tuple.
+    node_dimension : bool
+        also compute node fractal dimensions (docs/spec.md section 5).
+    nfd_threshold : float
+        distance threshold of the node fractal dimensions.
+    samples : int or sequence of int
+        K (samples 0..K-1) or explicit distinct sample indices.  Stored as the tuple of indices.
+    filter : str
+        published spectrum filter of the aggregate (docs/spec.md section 3).
+    n_bootstrap, ci, seed :
+        the bootstrap interval of the degree of emergence (series only).
+
+    Raises
+    ------
+    ValueError, TypeError
+        naming the option and the bad value.
+
+    Examples
+    --------
+    >>> from neuromfa_native import AnalysisConfig
+    >>> cfg = AnalysisConfig(per_layer=16, samples=3)
+    >>> cfg.samples, cfg.threshold
+    ((0, 1, 2), 150.0)
+    >>> AnalysisConfig.from_json(cfg.to_json()) == cfg
+    True
+    """
+
+    per_layer: Optional[int] = 32
+    layout: Any = "reference"
+    box: str = "edge"
+    direction: str = "forward"
+    threshold: float = 150.0
+    min_edges: int = 11
+    decimals: int = 0
+    q: Optional[Sequence[float]] = None
+    node_dimension: bool = True
+    nfd_threshold: float = 200.0
+    samples: Any = 10
+    filter: str = "none"
+    n_bootstrap: int = 1000
+    ci: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "per_layer", v.positive_int_or_none(self.per_layer, "per_layer", "the full network"))
+        set_(self, "layout", _layout(self.layout))
+        set_(self, "box", v.one_of(self.box, "box", BOXES))
+        set_(self, "direction", v.one_of(self.direction, "direction", DIRECTIONS))
+        threshold, min_edges, decimals = v.box_params(self.threshold, self.min_edges, self.decimals)
+        set_(self, "threshold", threshold)
+        set_(self, "min_edges", min_edges)
+        set_(self, "decimals", decimals)
+        set_(self, "q", tuple(float(x) for x in v.moments(self.q)))
+        set_(self, "node_dimension", bool(self.node_dimension))
+        set_(self, "nfd_threshold", v.positive_number(self.nfd_threshold, "nfd_threshold"))
+        set_(self, "samples", v.samples(self.samples))
+        set_(self, "filter", v.one_of(self.filter, "filter", SPECTRUM_FILTERS))
+        set_(self, "n_bootstrap", v.positive_int(self.n_bootstrap, "n_bootstrap"))
+        if not isinstance(self.ci, (int, float)) or isinstance(self.ci, bool) or not 0 < self.ci < 1:
+            raise ValueError(f"ci must be in (0, 1), got {self.ci!r}")
+        set_(self, "ci", float(self.ci))
+        if not v.is_int(self.seed):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        set_(self, "seed", int(self.seed))
+        if self.per_layer is None and not BOX_TYPES[self.box].full_network:
+            raise ValueError(f"{self.box} boxes need a sampled network (per_layer=S); the full network supports "
+                             f"box={[b.name for b in BOX_TYPES.values() if b.full_network]}")
+
+    # -- views ------------------------------------------------------------------------------------
+    @property
+    def sample_ids(self) -> tuple:
+        """The samples a checkpoint runs: ``samples``, or ``(None,)`` for the full network."""
+        return (None,) if self.per_layer is None else self.samples
+
+    @property
+    def layout_name(self) -> str:
+        """The layout's name (``"custom"`` for a layer map)."""
+        return self.layout if isinstance(self.layout, str) else "custom"
+
+    def replace(self, **changes: Any) -> "AnalysisConfig":
+        """A copy with some options changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def sample_options(self) -> dict:
+        """The keyword arguments of :func:`~neuromfa_native.analyze_sample` it sets."""
+        return {k: getattr(self, k) for k in RESULT_FIELDS}
+
+    # -- JSON ---------------------------------------------------------------------------------------
+    def result_json(self) -> dict:
+        """The options that change a result's numbers, as plain JSON values: the ``config`` of a
+        run directory's ``run.json`` (its hash keys the stored results)."""
+        d = {k: getattr(self, k) for k in RESULT_FIELDS}
+        d["layout"] = d["layout"] if isinstance(d["layout"], str) else [list(e) for e in d["layout"]]
+        d["q"] = list(d["q"])
+        return d
+
+    def to_json(self) -> dict:
+        """Every option as plain JSON values (:meth:`from_json` reads it back)."""
+        return dict(self.result_json(), samples=list(self.samples), filter=self.filter,
+                    n_bootstrap=self.n_bootstrap, ci=self.ci, seed=self.seed)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], **overrides: Any) -> "AnalysisConfig":
+        """The configuration of :meth:`to_json` (or of :meth:`result_json`: the options it lacks
+        take their defaults); ``overrides`` replace single options."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown analysis options {unknown}; known: {sorted(names)}")
+        return cls(**{**dict(data), **overrides})
+
+    @classmethod
+    def from_options(cls, config: Optional["AnalysisConfig"] = None, **options: Any) -> "AnalysisConfig":
+        """``config`` (default: all defaults) with the ``options`` given changed; an option left
+        at :data:`DEFAULT` keeps the configuration's value."""
+        if config is not None and not isinstance(config, AnalysisConfig):
+            raise TypeError(f"config must be an AnalysisConfig, got {type(config).__name__}")
+        given = {k: x for k, x in options.items() if x is not DEFAULT}
+        base = config if config is not None else None
+        if base is None:
+            return cls(**given)
+        return base.replace(**given) if given else base
+
+def defaults() -> dict:
+    """``{option: default}`` of :class:`AnalysisConfig` (as declared, before validation)."""
+    return {f.name: f.default for f in dataclasses.fields(AnalysisConfig)}
