@@ -269,10 +269,43 @@ def test_bad_options():
         Monitor(model, per_layer=None)
     with pytest.raises(ValueError, match="peft"):
         Monitor(model, peft="adapter")
-    with pytest.raises(TypeError, match="unknown options"):
+    with pytest.raises(ValueError, match="per_layer=None"):
+        Monitor(model, config=nm.AnalysisConfig(per_layer=None))
+    with pytest.raises(TypeError, match=r"unknown analysis options \['tresholds'\]"):
         Monitor(model, tresholds=1)
     with pytest.raises(ValueError, match="threshold"):
         Monitor(model, threshold=0.5)
+    with pytest.raises(TypeError, match="config must be an AnalysisConfig"):
+        Monitor(model, config=dict(per_layer=S))
+    from neuromfa_native.integrations.transformers import NeuroMFACallback
+    with pytest.raises(ValueError, match="ci must be in"):  # checked when the callback is made
+        NeuroMFACallback(every=2, ci=2.0)
+    with pytest.raises(TypeError, match="unknown analysis options"):
+        NeuroMFACallback(every=2, tresholds=1)
+
+
+def test_config_or_keywords_and_the_run_config_of_neuromfa_analyze(tmp_path):
+    """``config=`` gives what the same keywords give, keywords override it, and the run directory's
+    config (and its hash) is that of ``analyze_series`` with the same options."""
+    model = make_model("gpt_neox")
+    cfg = nm.AnalysisConfig(samples=K, per_layer=S, threshold=120.0, node_dimension=False, n_bootstrap=200)
+    by_kw = Monitor(model, background=False, n_threads=1, samples=K, per_layer=S, threshold=120.0,
+                    node_dimension=False, n_bootstrap=200)
+    by_cfg = Monitor(model, background=False, n_threads=1, config=cfg, out=tmp_path / "run")
+    assert by_kw.config == by_cfg.config == cfg
+    a, b = by_kw.step(0), by_cfg.step(0)
+    assert [r.spectrum for r in a.results] == [r.spectrum for r in b.results]
+    by_kw.close()
+    by_cfg.close()
+    over = Monitor(model, background=False, n_threads=1, config=cfg, samples=1, threshold=150.0)
+    assert over.config.samples == (0,) and over.config.threshold == 150.0 and over.config.per_layer == S
+    over.close()
+    model.save_pretrained(tmp_path / "step0")
+    nm.analyze_series([str(tmp_path / "step0")], config=cfg, n_threads=1, out=tmp_path / "offline")
+    ours, theirs = (json.loads((tmp_path / d / "run.json").read_text()) for d in ("run", "offline"))
+    assert ours["config"] == theirs["config"] and ours["config_hash"] == theirs["config_hash"]
+    assert {k: ours["aggregation"][k] for k in ("samples", "n_bootstrap", "ci", "seed", "filter")} == \
+        {k: theirs["aggregation"][k] for k in ("samples", "n_bootstrap", "ci", "seed", "filter")}
 
 
 # ---------------------------------------------------------------------------------------------

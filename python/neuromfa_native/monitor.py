@@ -44,12 +44,14 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from .analysis import analyze_sample, check_samples
+from .analysis import analyze_sample
 from .architectures import get_layout
-from .engine import SPECTRUM_FILTERS
+from .checkpoints import Checkpoint
+from .config import AGGREGATION_FIELDS, DEFAULT, RESULT_FIELDS, AnalysisConfig
+from .series import Series, summarize
 from .sources import StateDictSource, TensorSource
 
-__all__ = ["Monitor", "MonitorResult"]
+__all__ = ["Monitor", "MonitorResult", "monitor_config"]
 
 log = logging.getLogger("neuromfa_native.monitor")
 
@@ -83,6 +85,22 @@ class MonitorResult:
         """``{"neuromfa/alpha0": ..., "neuromfa/width": ..., "neuromfa/E": ..., "neuromfa/E_lo":
         ..., "neuromfa/E_hi": ...}`` (plain floats)."""
         return dict(zip(METRICS, map(float, (self.alpha0, self.width, self.E, self.E_lo, self.E_hi))))
+
+
+def monitor_config(config: Optional[AnalysisConfig] = None, **options: Any) -> AnalysisConfig:
+    """The :class:`~neuromfa_native.AnalysisConfig` of a monitor: ``config`` (default: the
+    defaults) with the keyword ``options`` changed (its fields; an option left at
+    :data:`~neuromfa_native.config.DEFAULT` keeps the config's value), validated by the config.
+    ``per_layer=None`` (the full network) is refused: it would copy the whole model at every step."""
+    known = set(RESULT_FIELDS) | set(AGGREGATION_FIELDS)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unknown analysis options {unknown}; known: {sorted(known)}")
+    cfg = AnalysisConfig.from_options(config, **options)
+    if cfg.per_layer is None:
+        raise ValueError("per_layer=None (the full network) is not supported by the monitor: it would copy the "
+                         "whole model on every step; save checkpoints and run `neuromfa analyze --per-layer full`")
+    return cfg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,6 +364,9 @@ class Monitor:
     out:
         a run directory to write (:mod:`.store` format: ``neuromfa report DIR`` and
         :func:`~neuromfa_native.load_run` read it); checkpoints are labelled ``step<N>``.
+    config:
+        an :class:`~neuromfa_native.AnalysisConfig` (default: its defaults, K=10, S=32); the
+        keyword options below override its fields (:func:`monitor_config`).
     samples, per_layer:
         K sampled networks of S neurons per layer (a full network is refused: it would copy
         the whole model).
@@ -366,45 +387,33 @@ class Monitor:
     overwrite:
         discard an ``out`` directory of another configuration.
     **options:
-        analysis options of :func:`~neuromfa_native.analyze_sample` (layout, box, direction,
+        the other fields of :class:`~neuromfa_native.AnalysisConfig` (layout, box, direction,
         threshold, min_edges, decimals, q, node_dimension, nfd_threshold).
     """
 
     def __init__(self, model: Any, out: Union[str, os.PathLike, None] = None, *,
-                 samples: Union[int, Sequence[int]] = 10, per_layer: int = 32, background: bool = True,
-                 strict: bool = False, peft: str = "merged", n_threads: Optional[int] = 1,
-                 filter: str = "none", n_bootstrap: int = 1000, ci: float = 0.95, seed: int = 0,
-                 on_result: Optional[Callable[[MonitorResult], None]] = None, overwrite: bool = False,
-                 **options: Any):
-        from .series import analysis_config, bootstrap_emergence
-
-        if per_layer is None:
-            raise ValueError("per_layer=None (the full network) is not supported by the monitor: it would copy the "
-                             "whole model on every step; save checkpoints and run `neuromfa analyze --per-layer full`")
+                 config: Optional[AnalysisConfig] = None, samples: Union[int, Sequence[int]] = DEFAULT,
+                 per_layer: int = DEFAULT, background: bool = True, strict: bool = False, peft: str = "merged",
+                 n_threads: Optional[int] = 1, filter: str = DEFAULT, n_bootstrap: int = DEFAULT,
+                 ci: float = DEFAULT, seed: int = DEFAULT, on_result: Optional[Callable[[MonitorResult], None]] = None,
+                 overwrite: bool = False, **options: Any):
         if peft not in ("merged", "base"):
             raise ValueError(f"peft must be 'merged' or 'base', got {peft!r}")
-        if filter not in SPECTRUM_FILTERS:
-            raise ValueError(f"filter must be one of {SPECTRUM_FILTERS}, got {filter!r}")
-        unknown = set(options) - {"layout", "box", "direction", "threshold", "min_edges", "decimals", "q",
-                                  "node_dimension", "nfd_threshold"}
-        if unknown:
-            raise TypeError(f"Monitor got unknown options {sorted(unknown)}")
-        self.config = analysis_config(per_layer=per_layer, **options)
-        bootstrap_emergence([np.zeros(0)], [np.zeros(0)], n_bootstrap=n_bootstrap, ci=ci, seed=seed)  # validates
-        self.samples = check_samples(samples)
+        self.config = monitor_config(config, samples=samples, per_layer=per_layer, filter=filter,
+                                     n_bootstrap=n_bootstrap, ci=ci, seed=seed, **options)
+        self.samples = self.config.samples
         self.model, self.strict, self.peft, self.n_threads = model, bool(strict), peft, n_threads
-        self.aggregation: dict[str, Any] = dict(samples=list(self.samples), filter=filter, baseline=None,
-                                n_bootstrap=int(n_bootstrap), ci=float(ci), seed=int(seed))
+        self.baseline: Optional[str] = None  # label of the first analysed step
         self.on_result = on_result
         self.out = None if out is None else Path(out)
         self.results: list = []  # MonitorResult, in step order of completion
         self.dropped: list = []  # steps whose waiting request was replaced by a newer one
         self.errors: list = []  # every failure (str)
         self.copy_seconds: list = []  # time on the training thread per step() call
+        self.requested: list = []  # steps asked for, in order
         self._logged = False
         self._raise: Optional[BaseException] = None
         self._lock = threading.Lock()
-        self._requested: list = []
         self._cps: list = []
         self._fps: list = []
         self._per_step: list = []
@@ -432,7 +441,7 @@ class Monitor:
         if self.rank != 0 or self._disabled:
             return None
         step = int(global_step)
-        if step in self._requested:
+        if step in self.requested:
             return None
         t0 = time.perf_counter()
         try:
@@ -443,8 +452,8 @@ class Monitor:
             return None
         finally:
             self.copy_seconds.append(time.perf_counter() - t0)
-        keep = not self._requested
-        self._requested.append(step)
+        keep = not self.requested
+        self.requested.append(step)
         job = (step, snap, self.copy_seconds[-1])
         if self._worker is None:
             self._analyse(job)
@@ -486,25 +495,29 @@ class Monitor:
     def __exit__(self, *exc):
         self.close()
 
-    def series(self):
+    def series(self) -> Series:
         """The analysed steps as a :class:`~neuromfa_native.Series` (what ``load_run`` gives for ``out``)."""
-        from .series import summarize
-
         with self._lock:
-            return summarize(self._cps, self._per_step, config=self.config, samples=self.samples,
-                             baseline=0, filter=self.aggregation["filter"], fingerprints=self._fps,
-                             n_bootstrap=self.aggregation["n_bootstrap"], ci=self.aggregation["ci"],
-                             seed=self.aggregation["seed"], n_computed=len(self._cps) * len(self.samples))
+            return self._summary(fingerprints=self._fps, n_computed=len(self._cps) * len(self.samples))
 
     # -- internals ---------------------------------------------------------------------------
+    def _summary(self, **kw: Any) -> Series:
+        c = self.config
+        return summarize(self._cps, self._per_step, config=c, samples=c.samples, baseline=0, filter=c.filter,
+                         n_bootstrap=c.n_bootstrap, ci=c.ci, seed=c.seed, **kw)
+
+    def _aggregation(self) -> dict:
+        """The run's aggregation, as the runner writes it in ``run.json``."""
+        c = self.config
+        return dict(samples=list(c.samples), filter=c.filter, baseline=self.baseline, n_bootstrap=c.n_bootstrap,
+                    ci=c.ci, seed=c.seed)
+
     def _snapshot(self) -> Snapshot:
         tensors, config, desc = _live_tensors(self.model, self.peft)
         if self._setup is None:
-            layout = self.config["layout"]
-            layout = layout if isinstance(layout, str) else [tuple(e) for e in layout]
             try:
-                lay = get_layout(config, list(tensors), _Shapes(tensors, config, desc).shape, layout)
-                plan = _plan(lay, self.config["per_layer"], self.samples)
+                lay = get_layout(config, list(tensors), _Shapes(tensors, config, desc).shape, self.config.layout)
+                plan = _plan(lay, self.config.per_layer, self.samples)
             except (ValueError, TypeError) as exc:
                 self._disabled = not self.strict
                 raise ValueError(f"the monitor cannot analyse this model: {exc}") from exc
@@ -538,37 +551,32 @@ class Monitor:
         t0 = time.perf_counter()
         label = f"step{step}"
         try:
-            cfg = dict(self.config)
-            if not isinstance(cfg["layout"], str):
-                cfg["layout"] = [tuple(e) for e in cfg["layout"]]
-            rs = [analyze_sample(snap, k, label=label, n_threads=self.n_threads, **cfg) for k in self.samples]
+            rs = [analyze_sample(snap, k, label=label, n_threads=self.n_threads, config=self.config)
+                  for k in self.samples]
             key = snap.key()
             self._record(step, label, key, rs, copy_s, time.perf_counter() - t0)
         except Exception as exc:  # noqa: BLE001 - logged, or raised with strict=True
             self._fail(exc, f"step {step}")
 
     def _record(self, step: int, label: str, key: str, rs: list, copy_s: float, seconds: float) -> None:
-        from .series import Checkpoint, summarize
-
         with self._lock:
-            cp = Checkpoint(f"monitor:{label}", None, label, step, True)
+            cp = Checkpoint(source=f"monitor:{label}", revision=None, label=label, step=step, step_parsed=True)
             if self._store is not None:
                 for r in rs:
                     self._store.put(key, r.sample, r)
             self._cps.append(cp)
             self._fps.append(key)
             self._per_step.append(rs)
-            if self.aggregation["baseline"] is None:
-                self.aggregation["baseline"] = label
+            if self.baseline is None:
+                self.baseline = label
             if self._store is not None:
-                self._store.begin(self._cps, self._fps, self.aggregation)
-            agg = self.aggregation
-            s = summarize(self._cps, self._per_step, config=self.config, samples=self.samples, baseline=0,
-                          filter=agg["filter"], n_bootstrap=agg["n_bootstrap"], ci=agg["ci"], seed=agg["seed"])
+                self._store.begin(self._cps, self._fps, self._aggregation())
+            s = self._summary()
             t = len(self._cps) - 1
-            res = MonitorResult(step, tuple(rs), float(s.alpha0_mean[t]), float(s.width_mean[t]),
-                                float(s.emergence[t]), float(s.emergence_ci[t, 0]), float(s.emergence_ci[t, 1]),
-                                copy_s, seconds)
+            res = MonitorResult(step=step, results=tuple(rs), alpha0=float(s.alpha0_mean[t]),
+                                width=float(s.width_mean[t]), E=float(s.emergence[t]),
+                                E_lo=float(s.emergence_ci[t, 0]), E_hi=float(s.emergence_ci[t, 1]),
+                                copy_seconds=copy_s, seconds=seconds)
             self.results.append(res)
         if self.on_result is not None:
             self.on_result(res)

@@ -24,7 +24,8 @@ try:
 except ImportError:  # the older package name
     from pytorch_lightning.callbacks import Callback
 
-from ._common import Feed, check_every, metrics_of
+from ..config import DEFAULT
+from ._common import Feed, check_every, metrics_of, monitor_options
 
 __all__ = ["NeuroMFACallback"]
 
@@ -51,13 +52,12 @@ class NeuroMFACallback(Callback):
     else its only child with one, e.g. a wrapped ``transformers`` model).  :attr:`history` lists the logged metrics
     (with ``neuromfa/step``)."""
 
-    def __init__(self, every: int, samples: Union[int, Sequence[int]] = 10, per_layer: int = 32,
+    def __init__(self, every: int, samples: Union[int, Sequence[int]] = DEFAULT, per_layer: int = DEFAULT,
                  out: Union[str, os.PathLike, None] = None, *, background: bool = True, strict: bool = False,
                  attr: Optional[str] = None, **options: Any):
         self.every = check_every(every)
         self.attr = attr
-        self._kw = dict(out=out, samples=samples, per_layer=per_layer, background=background, strict=strict,
-                        options=options)
+        self._kw = monitor_options(out, samples, per_layer, background, strict, options)
         self._feed: Optional[Feed] = None
         self.history: list = []
 
@@ -66,6 +66,8 @@ class NeuroMFACallback(Callback):
         return None if self._feed is None else self._feed.monitor
 
     def _flush(self, trainer: Any) -> None:
+        if self._feed is None:
+            return
         for res in self._feed.pop():
             m = metrics_of(res)
             self.history.append(m)
@@ -75,9 +77,7 @@ class NeuroMFACallback(Callback):
     def on_train_start(self, trainer, pl_module):
         if not trainer.is_global_zero:
             return
-        kw = dict(self._kw)
-        self._feed = Feed(_pick_model(pl_module, self.attr), kw.pop("out"), kw.pop("samples"), kw.pop("per_layer"), kw.pop("background"),
-                          kw.pop("strict"), kw.pop("options"))
+        self._feed = Feed(_pick_model(pl_module, self.attr), self._kw)
         self._feed.monitor.step(trainer.global_step)
         self._flush(trainer)
 

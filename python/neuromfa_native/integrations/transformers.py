@@ -28,7 +28,8 @@ from typing import Any, Optional, Union
 
 from transformers import Trainer, TrainerCallback
 
-from ._common import Feed, check_every, metrics_of
+from ..config import DEFAULT
+from ._common import Feed, check_every, metrics_of, monitor_options
 
 __all__ = ["NeuroMFACallback"]
 
@@ -51,18 +52,17 @@ def _find_trainer() -> Optional[Trainer]:
 class NeuroMFACallback(TrainerCallback):
     """Analyse the model every ``every`` optimizer steps (see the module docstring).
 
-    ``samples``, ``per_layer``, ``out``, ``background``, ``strict`` and ``**options`` (analysis
+    ``samples``, ``per_layer``, ``out``, ``background``, ``strict`` and ``**options`` (``config=``, analysis
     and aggregation options, ``peft``, ``n_threads``) are those of
     :class:`~neuromfa_native.monitor.Monitor`.  :attr:`monitor` is the monitor of the last
     training run.
     """
 
-    def __init__(self, every: int, samples: Union[int, Sequence[int]] = 10, per_layer: int = 32,
+    def __init__(self, every: int, samples: Union[int, Sequence[int]] = DEFAULT, per_layer: int = DEFAULT,
                  out: Union[str, os.PathLike, None] = None, *, background: bool = True, strict: bool = False,
                  **options: Any):
         self.every = check_every(every)
-        self._kw = dict(out=out, samples=samples, per_layer=per_layer, background=background, strict=strict,
-                        options=options)
+        self._kw = monitor_options(out, samples, per_layer, background, strict, options)
         self._feed: Optional[Feed] = None
         self.trainer: Optional[Trainer] = None
         self._warned = False
@@ -72,6 +72,8 @@ class NeuroMFACallback(TrainerCallback):
         return None if self._feed is None else self._feed.monitor
 
     def _flush(self, state: Any) -> None:
+        if self._feed is None:
+            return
         for res in self._feed.pop():
             m = metrics_of(res)
             if self.trainer is not None:
@@ -86,9 +88,7 @@ class NeuroMFACallback(TrainerCallback):
         if not state.is_world_process_zero:
             return
         self.trainer = self.trainer or _find_trainer()
-        kw = dict(self._kw)
-        self._feed = Feed(model, kw.pop("out"), kw.pop("samples"), kw.pop("per_layer"), kw.pop("background"),
-                          kw.pop("strict"), kw.pop("options"))
+        self._feed = Feed(model, self._kw)
         self._feed.monitor.step(state.global_step)
         self._flush(state)
 
