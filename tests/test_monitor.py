@@ -380,7 +380,7 @@ def test_trainer_callback_step0_equals_initial_weights(tmp_path):
 
 
 def test_lightning_callback(tmp_path):
-    L = pytest.importorskip("lightning", reason="lightning is not installed (optional test extra)")
+    L = pytest.importorskip("lightning", reason="lightning is not installed (it is in the test extra)")
     from lightning.pytorch.loggers.logger import Logger
     from neuromfa_native.integrations.lightning import NeuroMFACallback
 
