@@ -1,4 +1,4 @@
-"""A slow, obviously-correct implementation of SPEC sections 2-3, the yardstick for the engine.
+"""A slow, obviously-correct implementation of docs/spec.md sections 2-3, the yardstick for the engine.
 
 Plain Python loops over nodes and radii; numpy only for round/log/polyfit, exactly as the
 published scripts use them.
@@ -17,17 +17,31 @@ def distances_by_node(src, weight):
     return out
 
 
-def reference_tau(lists, threshold=150.0, min_edges=11, decimals=0, q=Q):
-    """tau(q), the radius grid and the number of kept nodes from per-node distance lists."""
+def kept_distances(lists, threshold=150.0, min_edges=11, decimals=0):
+    """The rounded distances of every kept node (the filter of docs/spec.md section 2)."""
     kept = []
     for node in sorted(lists):
         d = np.asarray(lists[node], dtype=np.float64)
         d = d[(d > 1) & (d <= threshold)]
         if len(d) >= min_edges:
             kept.append(np.round(d, decimals))
+    return kept
+
+
+def fittable(src, weight, **kw):
+    """Whether tau can be fitted: some node is kept and the radius grid has two values or more."""
+    kept = kept_distances(distances_by_node(src, weight), **kw)
+    return bool(kept) and np.unique(np.concatenate(kept)).size >= 2
+
+
+def reference_tau(lists, threshold=150.0, min_edges=11, decimals=0, q=Q):
+    """tau(q), the radius grid and the number of kept nodes from per-node distance lists."""
+    kept = kept_distances(lists, threshold, min_edges, decimals)
     if not kept:
         raise ValueError("no node kept")
     radii = np.unique(np.concatenate(kept))
+    if radii.size < 2:
+        raise ValueError("a single radius: ln Z cannot be fitted against ln r")
     diameter = radii.max()
     z = np.zeros((len(q), len(radii)))
     for d in kept:
@@ -75,7 +89,7 @@ def reference_path_lists(src, dst, w, threshold, undirected):
 
 
 def reference_nfd(distances, threshold=200.0):
-    """Node fractal dimension (SPEC 5) of one node's distances; radii rounding to 0 left out."""
+    """Node fractal dimension (docs/spec.md section 5) of one node's distances; radii rounding to 0 left out."""
     d = np.asarray(distances, float)
     d = d[(d > 0) & (d <= threshold)]
     if d.size <= 10:

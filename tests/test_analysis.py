@@ -10,11 +10,9 @@ import neuromfa_native as nm
 from model_factory import ARCHS, tiny_model  # noqa: F401  (fixture)
 from reference_impl import reference_nfd
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="golden fixtures not found")
+FIXTURES = pathlib.Path(__file__).resolve().parent / "data"  # golden fixtures: see data/README.md
 
 
-@needs_fixtures
 def test_analyze_reproduces_published_spectra():
     ref = json.loads((FIXTURES / "reference_results.json").read_text())
     for step in range(3):
@@ -26,7 +24,6 @@ def test_analyze_reproduces_published_spectra():
         np.testing.assert_allclose(a.width_mean, ref["emergence"]["width_mean"][step], atol=1e-9)
 
 
-@needs_fixtures
 def test_streamed_full_network_equals_explicit_edge_list():
     src = FIXTURES / "neox_tiny" / "step1"
     streamed = nm.analyze_sample(src, per_layer=None)
@@ -99,7 +96,6 @@ def test_node_fractal_dimension_against_slow_reference():
     assert d2[0] == 0.0
 
 
-@needs_fixtures
 def test_node_dimension_summary_per_layer():
     a = nm.analyze(FIXTURES / "neox_tiny" / "step0", samples=2, per_layer=16)
     rows = a.node_dimension_summary()
@@ -110,7 +106,6 @@ def test_node_dimension_summary_per_layer():
     assert first["n_measured"] > 0 and 0 < first["mean"] < 3
 
 
-@needs_fixtures
 def test_executor_matches_in_process():
     src = FIXTURES / "neox_tiny" / "step2"
     local = nm.analyze(src, samples=3, per_layer=16)
@@ -120,7 +115,6 @@ def test_executor_matches_in_process():
         assert np.array_equal(a.spectrum.tau, b.spectrum.tau)
 
 
-@needs_fixtures
 def test_filters_and_aggregate():
     a = nm.analyze(FIXTURES / "neox_tiny" / "step0", samples=[1, 0], per_layer=16, filter="none")
     assert [r.sample for r in a.results] == [1, 0]
@@ -134,7 +128,6 @@ def test_filters_and_aggregate():
     assert list(table["sample"]) == [1, 0] and "alpha0" in table
 
 
-@needs_fixtures
 @pytest.mark.parametrize("kwargs,match", [
     (dict(samples=0), "samples"),
     (dict(samples=[1, 1]), "samples"),

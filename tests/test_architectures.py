@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_factory import ARCHS, make_model, tiny_model  # noqa: F401  (fixture)
+from model_factory import ARCHS, make_model, tiny_config, tiny_model, tiny_state_dict, write_model  # noqa: F401
 from neuromfa_native.architectures import ARCHITECTURES, detect_architecture, get_layout
 from neuromfa_native.nin import build_nin, describe, find_identical, iter_full_matrices, load_layout
 from neuromfa_native.safetensors_io import write_safetensors
+from neuromfa_native.sources import resolve_source
 
 
 def _check_edges_are_entries(nin, src, lay) -> None:
@@ -122,10 +123,11 @@ def test_neox_heads_layout(tiny_model) -> None:  # noqa: F811
         np.testing.assert_array_equal(syn[:, r], want)
 
 
+@pytest.mark.slow
 def test_heads_layout_matches_hf_attention_split() -> None:
     """The interleaving assumed by the heads layout is the one GPTNeoXAttention uses."""
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch", reason="runs transformers' GPTNeoXAttention, a torch module")
+    pytest.importorskip("transformers", reason="runs transformers' GPTNeoXAttention")
     model = make_model("gpt_neox")
     attn = model.gpt_neox.layers[0].attention
     h, nh = 32, 4
@@ -245,13 +247,10 @@ def test_shape_mismatch_and_missing_tensor(tiny_model, tmp_path: Path) -> None: 
 
 
 def test_non_finite_weight_names_tensor() -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    model = make_model("bert")
-    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    sd = tiny_state_dict("bert")
     name = "encoder.layer.1.intermediate.dense.weight"
-    sd[name][:, :] = float("nan")
-    cfg = model.config.to_dict()
+    sd[name][:, :] = np.nan
+    cfg = tiny_config("bert")
     with pytest.raises(ValueError, match=f"{name}.*non-finite"):
         build_nin(sd, config=cfg, per_layer=2)
     with pytest.raises(ValueError, match=f"{name}.*non-finite"):
@@ -262,6 +261,7 @@ def test_find_identical_groups(tiny_model, tmp_path: Path) -> None:  # noqa: F81
     a = tiny_model("gpt2")
     b = tmp_path / "b"
     shutil.copytree(a, b)
-    c = make_model("gpt2", seed=1)
-    assert find_identical([a, c, b, make_model("gpt2")]) == [[0, 2, 3]]
+    c = write_model("gpt2", tmp_path / "c", seed=1)
+    d = resolve_source(tiny_state_dict("gpt2"), config=tiny_config("gpt2"))  # in memory
+    assert find_identical([a, c, b, d]) == [[0, 2, 3]]
     assert find_identical([a, c]) == []

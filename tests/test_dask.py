@@ -40,12 +40,13 @@ def _same(a, b):
 
 @pytest.fixture(scope="module")
 def cluster():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is optional; this test runs on a dask cluster")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   silence_logs=40) as c, distributed.Client(c) as client:
         yield c, client
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_equals_in_process(cluster, dirs, in_process, tmp_path):
     _, client = cluster
     s = analyze_series(dirs, executor=client.get_executor(), out=tmp_path / "run", **OPTS)
@@ -54,12 +55,14 @@ def test_dask_local_cluster_equals_in_process(cluster, dirs, in_process, tmp_pat
     assert s.n_computed == 3 * 2
 
 
+@pytest.mark.slow  # starts a dask LocalCluster
 def test_dask_without_threads_warns(cluster, dirs):
     _, client = cluster
     with pytest.warns(RuntimeWarning, match="pass n_threads explicitly"):
         analyze_series(dirs[:1], executor=client.get_executor(), **{**OPTS, "n_threads": None})
 
 
+@pytest.mark.slow  # starts a dask LocalCluster
 def test_cli_scheduler(cluster, dirs, in_process, tmp_path, capsys):
     c, _ = cluster
     out = tmp_path / "run"

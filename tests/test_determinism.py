@@ -1,4 +1,4 @@
-"""Determinism (issue 6, STYLE "determinism is a design property"): repeated runs and 1, 2 and 8
+"""Determinism, a design property of the library: repeated runs and 1, 2 and 8
 threads give bit-identical spectra, on every grouping path of the core and end to end from a
 checkpoint.  Graphs are large enough to span several of the core's fixed blocks (65536 edges,
 256 centres, 2**15 cost units), so the thread count really changes who computes what.

@@ -1,4 +1,4 @@
-"""The engine against the published scripts' golden outputs (../shared/fixtures)."""
+"""The engine against the published scripts' golden outputs (tests/data, see data/README.md)."""
 import json
 import pathlib
 
@@ -7,9 +7,7 @@ import pytest
 
 import neuromfa_native as nm
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
-if not FIXTURES.is_dir():
-    pytest.skip(f"golden fixtures not found at {FIXTURES}", allow_module_level=True)
+FIXTURES = pathlib.Path(__file__).resolve().parent / "data"
 REF = json.loads((FIXTURES / "reference_results.json").read_text())
 CASES = [(s, k) for s in range(3) for k in range(2)]
 

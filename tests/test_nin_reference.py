@@ -1,8 +1,8 @@
-"""GPT-NeoX reference layout (SPEC 1.1/1.2) against the published edge lists.
+"""GPT-NeoX reference layout (docs/spec.md sections 1.1/1.2) against the published edge lists.
 
-The fixtures under shared/fixtures/neox_tiny were made by the authors' scripts; the edge lists
-must match exactly as sets of rows (they match in order too). A slow transcription of SPEC
-1.1's x/y offset numbering is the yardstick for the full network.
+The fixtures under tests/data/neox_tiny were made by the authors' scripts; the edge lists
+must match exactly as sets of rows (they match in order too). A slow transcription of docs/spec.md
+section 1.1's x/y offset numbering is the yardstick for the full network.
 """
 
 from __future__ import annotations
@@ -16,11 +16,7 @@ import pytest
 from neuromfa_native.nin import NIN, build_nin, describe, find_identical, fingerprint, iter_full_matrices
 from neuromfa_native.safetensors_io import SafetensorsFile
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "neox_tiny"
-if not FIXTURES.is_dir():  # the checkout may live elsewhere than /work/main
-    FIXTURES = Path("/work/shared/fixtures/neox_tiny")
-
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared fixtures not available")
+FIXTURES = Path(__file__).resolve().parent / "data" / "neox_tiny"  # see data/README.md
 
 
 def _rows(a: np.ndarray) -> set[tuple[float, float, float]]:
@@ -43,7 +39,7 @@ def test_sampled_edges_equal_published(step: int, k: int) -> None:
 
 
 def _published_sampled(path: Path, k: int, S: int) -> np.ndarray:
-    """SPEC 1.1/1.2 transcribed literally, with numpy's global generator (the yardstick)."""
+    """docs/spec.md sections 1.1/1.2 transcribed literally, with numpy's global generator (the yardstick)."""
     cfg = json.loads((path / "config.json").read_text())
     h, B = cfg["hidden_size"], cfg["num_hidden_layers"]
     st = SafetensorsFile(path / "model.safetensors")
@@ -105,7 +101,7 @@ def test_sampling_leaves_global_generator_alone() -> None:
 
 
 def _full_reference(path: Path) -> np.ndarray:
-    """Full network in SPEC 1.1 numbering: all nonzero entries, synthetic block included."""
+    """Full network in docs/spec.md section 1.1 numbering: all nonzero entries, synthetic block included."""
     cfg = json.loads((path / "config.json").read_text())
     h, B = cfg["hidden_size"], cfg["num_hidden_layers"]
     st = SafetensorsFile(path / "model.safetensors")

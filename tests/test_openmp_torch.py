@@ -1,4 +1,4 @@
-"""OpenMP beside torch, in fresh interpreters (issue 6).
+"""OpenMP beside torch, in fresh interpreters.
 
 The core's OpenMP runtime (libgomp) and torch's (its own bundled copy) share a process in
 either import order; worker processes started with spawn or forkserver run the engine; the
@@ -76,9 +76,10 @@ def _run(tmp_path: Path, code: str, timeout: float = CHILD_TIMEOUT) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", ["torch first", "neuromfa_native first"])
 def test_openmp_beside_torch_in_one_process(tmp_path, order):
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="torch is optional; this test reads or writes torch objects")
     graph = _graph_file(tmp_path)
     imports = "import torch\nimport neuromfa_native" if order == "torch first" else "import neuromfa_native\nimport torch"
     res = _run(tmp_path, f"""

@@ -5,8 +5,8 @@ import pytest
 import neuromfa_native as nm
 from reference_impl import reference_path_lists, reference_tau
 
-csgraph = pytest.importorskip("scipy.sparse.csgraph")
-sparse = pytest.importorskip("scipy.sparse")
+csgraph = pytest.importorskip("scipy.sparse.csgraph", reason="scipy is optional; its shortest paths are the yardstick here")
+sparse = pytest.importorskip("scipy.sparse", reason="scipy is optional; its sparse graphs are the yardstick here")
 
 
 def layered(rng, sizes=(12, 20, 16, 10), fan=0.7, scale=0.05, dtype=np.float64):

@@ -1,10 +1,12 @@
 """Hypothesis property tests of the engine against the slow reference implementation."""
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import neuromfa_native as nm
-from reference_impl import reference_graph
+from reference_impl import fittable, reference_graph
+
+pytestmark = pytest.mark.slow  # hypothesis searches: the bulk of the suite's time
 
 Q3 = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
 # weights that hit the filter boundaries and rounding ties on purpose
@@ -29,9 +31,9 @@ def graphs(draw):
 def expect_same_error_or_result(src, w, min_edges, **kw):
     try:
         tau, radii, n = reference_graph(src, w, min_edges=min_edges, q=Q3, **kw)
-    except ValueError:
+    except ValueError:  # no node kept, or a single radius: the engine must refuse too
         tau = None
-    if tau is None or radii.size < 2:
+    if tau is None:
         with pytest.raises(ValueError):
             nm.analyze_graph(src, src, w, min_edges=min_edges, q=Q3, **kw)
         return None
@@ -42,49 +44,48 @@ def expect_same_error_or_result(src, w, min_edges, **kw):
     return spec
 
 
+# Tiny random graphs have few radii and poor fits: the engine says so with these two
+# RuntimeWarnings (docs/spec.md section 3), which are expected here and nothing else is.
+few_radii = pytest.mark.filterwarnings(
+    "ignore:only .* radii in the grid:RuntimeWarning",
+    "ignore:.* tau fits have r\\^2 <:RuntimeWarning",
+)
+
+
+@few_radii
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graphs())
 def test_engine_matches_reference(g):
     src, w, min_edges = g
-    with np.errstate(all="ignore"):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            expect_same_error_or_result(src, w, min_edges)
+    expect_same_error_or_result(src, w, min_edges)
 
 
+@few_radii
 @settings(max_examples=60, deadline=None)
 @given(graphs(), st.integers(1, 8), st.randoms(use_true_random=False))
 def test_threads_and_relabelling_do_not_change_results(g, n_threads, rnd):
     src, w, min_edges = g
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            ref = nm.analyze_graph(src, src, w, min_edges=min_edges, q=Q3, n_threads=1)
-        except ValueError:
-            return
-        spec = nm.analyze_graph(src, src, w, min_edges=min_edges, q=Q3, n_threads=n_threads)
-        assert np.array_equal(spec.log_z, ref.log_z)
-        uniq = np.unique(src)
-        new = np.array(rnd.sample(range(10**6), uniq.size), np.int64)
-        relabelled = new[np.searchsorted(uniq, src)]
-        perm = np.array(rnd.sample(range(src.size), src.size))
-        spec2 = nm.analyze_graph(relabelled[perm], relabelled[perm], w[perm], min_edges=min_edges, q=Q3)
-        np.testing.assert_allclose(spec2.tau, ref.tau, atol=1e-12)
+    # only graphs the engine can fit (the errors are test_engine_matches_reference's job): an
+    # example whose analysis raises fails the test instead of passing
+    assume(fittable(src, w, min_edges=min_edges))
+    ref = nm.analyze_graph(src, src, w, min_edges=min_edges, q=Q3, n_threads=1)
+    spec = nm.analyze_graph(src, src, w, min_edges=min_edges, q=Q3, n_threads=n_threads)
+    assert np.array_equal(spec.log_z, ref.log_z)
+    uniq = np.unique(src)
+    new = np.array(rnd.sample(range(10**6), uniq.size), np.int64)
+    relabelled = new[np.searchsorted(uniq, src)]
+    perm = np.array(rnd.sample(range(src.size), src.size))
+    spec2 = nm.analyze_graph(relabelled[perm], relabelled[perm], w[perm], min_edges=min_edges, q=Q3)
+    np.testing.assert_allclose(spec2.tau, ref.tau, atol=1e-12)
 
 
+@few_radii
 @settings(max_examples=60, deadline=None)
 @given(graphs())
 def test_box_mass_grows_with_radius(g):
     src, w, min_edges = g
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            spec = nm.analyze_graph(src, src, w, min_edges=min_edges, q=Q3)
-        except ValueError:
-            return
+    assume(fittable(src, w, min_edges=min_edges))
+    spec = nm.analyze_graph(src, src, w, min_edges=min_edges, q=Q3)
     # Z_q(r) non-increasing in r for q < 0, non-decreasing for q > 0, constant n for q = 0
     assert np.all(np.diff(spec.log_z[0]) <= 1e-12)
     assert np.all(np.diff(spec.log_z[-1]) >= -1e-12)

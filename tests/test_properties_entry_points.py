@@ -11,7 +11,7 @@ import neuromfa_native as nm
 from neuromfa_native.engine import analyze_histogram
 from reference_impl import reference_nfd, reference_path_lists, reference_spectrum, reference_tau
 
-pytest.importorskip("scipy")
+pytest.importorskip("scipy", reason="scipy is optional; it is the yardstick here")
 Q3 = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
 QUIET = warnings.catch_warnings
 
@@ -42,6 +42,7 @@ def _same_or_both_fail(reference, engine):
     return want, engine()
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graphs(), st.sampled_from(["forward", "undirected"]), st.integers(1, 6), st.sampled_from([150.0, 40.0]))
 def test_path_boxes_match_dijkstra(g, direction, min_edges, threshold):
@@ -65,6 +66,7 @@ def test_path_boxes_match_dijkstra(g, direction, min_edges, threshold):
         np.testing.assert_allclose(spec.tau, tau, atol=1e-9)
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None)
 @given(graphs(max_edges=200), st.sampled_from([200.0, 50.0]))
 def test_node_fractal_dimension_matches_reference(g, threshold):

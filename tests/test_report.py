@@ -130,8 +130,9 @@ def test_format_table(run):
     assert "±" in lines[2] and "[" in lines[2]
 
 
+@pytest.mark.slow
 def test_plots(run, tmp_path):
-    mpl = pytest.importorskip("matplotlib")
+    mpl = pytest.importorskip("matplotlib", reason="matplotlib is optional; this test draws a figure")
     mpl.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -159,7 +160,7 @@ def test_plots(run, tmp_path):
 
 
 def test_node_dimension_plot(run):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="matplotlib is optional; this test draws a figure")
     import matplotlib.pyplot as plt
 
     from neuromfa_native import plotting
@@ -174,7 +175,7 @@ def test_node_dimension_plot(run):
 
 
 def test_many_checkpoints_get_a_colour_bar(run):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="matplotlib is optional; this test draws a figure")
     import matplotlib.pyplot as plt
 
     from neuromfa_native import plotting

@@ -53,7 +53,7 @@ def test_roundtrip_values_and_views(tmp_path: Path) -> None:
 
 
 def test_matches_safetensors_package(tmp_path: Path) -> None:
-    st = pytest.importorskip("safetensors.numpy")
+    st = pytest.importorskip("safetensors.numpy", reason="the safetensors package is optional; it is the reference writer here")
     arrs = {k: v for k, v in _arrays().items() if v.size}
     st.save_file(arrs, str(tmp_path / "p.safetensors"), metadata={"x": "y"})
     f = SafetensorsFile(tmp_path / "p.safetensors")
@@ -72,7 +72,7 @@ def test_bf16_widened_exactly(tmp_path: Path) -> None:
     assert got.dtype == np.float32
     np.testing.assert_array_equal(got, bf16_to_float32(bits))
     np.testing.assert_array_equal(f.get_slice("w", [1], [2, 0]), bf16_to_float32(bits)[[1]][:, [2, 0]])
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is optional; this test reads or writes torch objects")
     t = torch.from_numpy(vals).to(torch.bfloat16)
     np.testing.assert_array_equal(bf16_to_float32(t.view(torch.int16).numpy().view(np.uint16)), t.float().numpy())
 

@@ -240,7 +240,7 @@ def test_fingerprint_with_a_layout_that_does_not_fit_is_an_error(dirs):
 def test_in_process_series_opens_each_checkpoint_once(dirs, series, tmp_path, monkeypatch):
     """A .bin checkpoint is torch.load-ed once for all its samples, not once per sample; the
     numbers equal those of the same weights read from safetensors."""
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="torch is optional; this test reads or writes torch objects")
     from tiny_series import config, weights
     import json
 

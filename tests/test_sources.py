@@ -12,15 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_factory import make_model, tiny_model  # noqa: F401  (fixture)
+from model_factory import bfloat16_bits, hf_config, make_model, tiny_model, tiny_state_dict  # noqa: F401  (fixture)
 from neuromfa_native.nin import build_nin, fingerprint
 from neuromfa_native.safetensors_io import SafetensorsFile, write_safetensors
 from neuromfa_native.sources import SafetensorsSource, StateDictSource, TensorSource, resolve_source
 
-FIXTURE = Path("/work/shared/fixtures/neox_tiny/step0")
-if not FIXTURE.is_dir():
-    FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "neox_tiny" / "step0"
-needs_fixture = pytest.mark.skipif(not FIXTURE.is_dir(), reason="shared fixtures not available")
+FIXTURE = Path(__file__).resolve().parent / "data" / "neox_tiny" / "step0"  # see data/README.md
 QKV0 = "gpt_neox.layers.0.attention.query_key_value.weight"
 
 
@@ -35,7 +32,6 @@ def test_import_does_not_pull_torch_or_hub() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-@needs_fixture
 def test_directory_and_single_file(tmp_path: Path) -> None:
     d = resolve_source(FIXTURE)
     assert isinstance(d, SafetensorsSource) and d.config["model_type"] == "gpt_neox"
@@ -57,7 +53,6 @@ def test_directory_and_single_file(tmp_path: Path) -> None:
     build_nin(tmp_path / "weights.safetensors", layout="heads", per_layer=4, config=cfg)
 
 
-@needs_fixture
 def test_sharded_directory(tmp_path: Path) -> None:
     st = SafetensorsFile(FIXTURE / "model.safetensors")
     names = st.tensor_names()
@@ -111,12 +106,12 @@ def test_numpy_state_dict() -> None:
 
 
 def test_module_bin_and_safetensors_agree(tiny_model, tmp_path: Path) -> None:  # noqa: F811
-    import torch
-
+    torch = pytest.importorskip("torch", reason="torch modules and pytorch_model.bin need torch")
+    pytest.importorskip("transformers", reason="the module is a transformers model")
     st_dir = tiny_model("gpt_neox")
     bin_dir = tiny_model("gpt_neox", fmt="bin")
     assert (bin_dir / "pytorch_model.bin").is_file() and not (bin_dir / "model.safetensors").exists()
-    model = make_model("gpt_neox")  # same seed -> same weights
+    model = make_model("gpt_neox")  # loaded from the same numpy-written weights
     nets = [build_nin(s, sample=2, per_layer=4) for s in (st_dir, bin_dir, model, model.state_dict())]
     for n in nets[1:]:
         np.testing.assert_array_equal(n.edge_array(), nets[0].edge_array())
@@ -132,7 +127,7 @@ def test_module_bin_and_safetensors_agree(tiny_model, tmp_path: Path) -> None:  
 
 
 def test_bin_refuses_code(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="torch is optional; this test reads or writes torch objects")
 
     class Evil:
         def __reduce__(self):
@@ -147,34 +142,49 @@ def test_bin_refuses_code(tmp_path: Path) -> None:
         resolve_source(p)
 
 
-def test_bfloat16_and_float16_modules(tiny_model) -> None:  # noqa: F811
-    import torch
+NAME_16 = "model.layers.0.mlp.down_proj.weight"
 
-    for dtype, want in (("bfloat16", np.float32), ("float16", np.float16)):
-        folder = tiny_model("llama", dtype=dtype)
-        src = resolve_source(folder)
-        name = "model.layers.0.mlp.down_proj.weight"
-        assert src.dtype(name) == dtype
-        model = make_model("llama", dtype=dtype)
-        ref = model.state_dict()[name].float().numpy()
-        got = src.get(name)
-        assert got.dtype == want
-        np.testing.assert_array_equal(got.astype(np.float32), ref)
-        msrc = resolve_source(model)
-        np.testing.assert_array_equal(msrc.get_slice(name, [0, 2], [5]).astype(np.float32), ref[[0, 2]][:, [5]])
-        nin = build_nin(folder, per_layer=4)
-        assert nin.weight.dtype == want
+
+def _half_precision(dtype: str) -> np.ndarray:
+    """The float32 values of the tiny llama's NAME_16 stored as ``dtype``."""
+    w = tiny_state_dict("llama")[NAME_16]
+    if dtype == "float16":
+        return w.astype(np.float16).astype(np.float32)
+    return (bfloat16_bits(w).astype(np.uint32) << 16).view(np.float32)
+
+
+@pytest.mark.parametrize("dtype, want", [("bfloat16", np.float32), ("float16", np.float16)])
+def test_bfloat16_and_float16_checkpoints(tiny_model, dtype, want) -> None:  # noqa: F811
+    folder = tiny_model("llama", dtype=dtype)
+    src = resolve_source(folder)
+    assert src.dtype(NAME_16) == dtype
+    got = src.get(NAME_16)
+    assert got.dtype == want
+    np.testing.assert_array_equal(got.astype(np.float32), _half_precision(dtype))
+    nin = build_nin(folder, per_layer=4)
+    assert nin.weight.dtype == want
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_bfloat16_and_float16_modules(dtype) -> None:
+    torch = pytest.importorskip("torch", reason="torch modules need torch")
+    pytest.importorskip("transformers", reason="the module is a transformers model")
+    model = make_model("llama", dtype=dtype)
+    ref = model.state_dict()[NAME_16].float().numpy()
+    np.testing.assert_array_equal(ref, _half_precision(dtype))
+    msrc = resolve_source(model)
+    assert msrc.dtype(NAME_16) == dtype
+    np.testing.assert_array_equal(msrc.get_slice(NAME_16, [0, 2], [5]).astype(np.float32), ref[[0, 2]][:, [5]])
     del torch
 
 
 def test_meta_module_is_an_error() -> None:
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    from model_factory import tiny_config
+    torch = pytest.importorskip("torch", reason="a meta-device module is a torch object")
+    pytest.importorskip("transformers", reason="the module is a transformers model")
     import transformers as tf
 
     with torch.device("meta"):
-        model = tf.AutoModelForCausalLM.from_config(tiny_config("gpt2"))
+        model = tf.AutoModelForCausalLM.from_config(hf_config("gpt2"))
     with pytest.raises(ValueError, match="meta device"):
         resolve_source(model)
     with pytest.raises(ValueError, match="meta device"):
@@ -194,9 +204,8 @@ def _hub_cache(root: Path, repo: str, revision: str, files: dict[str, Path]) -> 
     return commit
 
 
-@needs_fixture
 def test_hub_id_from_local_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("huggingface_hub")
+    pytest.importorskip("huggingface_hub", reason="huggingface_hub is optional; it resolves hub ids")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cache = tmp_path / "hub"
     _hub_cache(cache, "EleutherAI/pythia-tiny", "step3000",
@@ -214,11 +223,10 @@ def test_hub_id_from_local_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         resolve_source("EleutherAI/pythia-tiny@step3000", revision="step1", cache_dir=cache)
 
 
-@needs_fixture
 def test_hub_revision_with_only_a_pickle_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Safetensors are asked for first; a revision without them falls back to pytorch_model.bin."""
-    pytest.importorskip("huggingface_hub")
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("huggingface_hub", reason="huggingface_hub is optional; it resolves hub ids")
+    torch = pytest.importorskip("torch", reason="torch is optional; this test reads or writes torch objects")
     from neuromfa_native.sources import _hub_snapshot
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -1,7 +1,7 @@
 // Deterministic randomized stress test of the C++ paths Python reaches (onehop_boxes and
 // log_partition), meant to run under AddressSanitizer + UBSan (ci/sanitize.sh) as well as in a
 // plain build.  Fixed seeds, a few seconds.  Every case is checked against a slow, obvious
-// re-implementation of SPEC section 2 written here, and against the invariants Z_0(r) = n and
+// re-implementation of docs/spec.md section 2 written here, and against the invariants Z_0(r) = n and
 // Z_q(D) = n; results must be bitwise identical for 1, 2 and 8 threads; bad input must raise
 // std::invalid_argument, never crash.
 //
