@@ -195,6 +195,8 @@ def test_half_precision_model_matches_its_checkpoint(tmp_path, dtype):
     _same(r, tmp_path / "ck")
 
 
+# torch's own import of its jit helpers while compiling (third-party, not ours)
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_compiled_and_ddp_wrapped_models(tmp_path):
     model = make_model("gpt_neox")
     model.save_pretrained(tmp_path / "ck")
@@ -379,6 +381,10 @@ def test_trainer_callback_step0_equals_initial_weights(tmp_path):
 # Lightning
 
 
+# lightning's own use of torch's pytree API and its hints about this tiny run (third-party, not ours)
+@pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated:FutureWarning")
+@pytest.mark.filterwarnings("ignore:The number of training batches:UserWarning")
+@pytest.mark.filterwarnings("ignore:.*does not have many workers:UserWarning")
 def test_lightning_callback(tmp_path):
     L = pytest.importorskip("lightning", reason="lightning is not installed (it is in the test extra)")
     from lightning.pytorch.loggers.logger import Logger
