@@ -251,13 +251,16 @@ def test_in_process_series_opens_each_checkpoint_once(dirs, series, tmp_path, mo
         (d / "config.json").write_text(json.dumps(config()))
         torch.save({k: torch.from_numpy(v) for k, v in weights(t).items()}, d / "pytorch_model.bin")
         bins.append(str(d))
-    calls = []
-    real_load = torch.load
-    monkeypatch.setattr(torch, "load", lambda *a, **kw: calls.append(a[0]) or real_load(*a, **kw))
+    import neuromfa_native.torch_zip as tz
+
+    calls, loads = [], []
+    real_open = tz.open_torch_zip
+    monkeypatch.setattr(tz, "open_torch_zip", lambda *a, **kw: calls.append(a[0]) or real_open(*a, **kw))
+    monkeypatch.setattr(torch, "load", lambda *a, **kw: loads.append(a[0]))
     s = analyze_series(bins, check_identical=False, **OPTS)
     # once per checkpoint (2 checkpoints x 3 samples; per sample it was 6), plus the up-front
-    # layout check of the first checkpoint
-    assert len(calls) == 1 + 2 and s.complete
+    # layout check of the first checkpoint; the zip .bin is read without torch.load (torch_zip.py)
+    assert len(calls) == 1 + 2 and s.complete and not loads
     by_label = dict(zip(series.labels, series.results))
     for label, rs in zip(s.labels, s.results):
         for r, ref in zip(rs, by_label[label]):

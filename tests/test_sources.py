@@ -227,10 +227,10 @@ def test_hub_revision_with_only_a_pickle_checkpoint(tmp_path: Path, monkeypatch:
     """Safetensors are asked for first; a revision without them falls back to pytorch_model.bin."""
     pytest.importorskip("huggingface_hub", reason="huggingface_hub is optional; it resolves hub ids")
     torch = pytest.importorskip("torch", reason="torch is optional; this test reads or writes torch objects")
-    from neuromfa_native.sources import _hub_snapshot
+    from neuromfa_native.sources import hub_snapshot
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    _hub_snapshot.cache_clear()
+    hub_snapshot.cache_clear()
     bin_path = tmp_path / "pytorch_model.bin"
     sd = {k: torch.from_numpy(np.array(v)) for k, v in
           ((n, resolve_source(FIXTURE).get(n)) for n in resolve_source(FIXTURE).tensor_names())}

@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--jobs", type=_positive_int("--jobs"), default=None, metavar="N",
                    help="run N tasks at once in local worker processes (spawned)")
     a.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (needs dask.distributed)")
+    a.add_argument("--cache", choices=("keep", "evict", "none"), default="keep",
+                   help="hub checkpoints: keep the downloads (default), evict each after its analysis, "
+                        "or none: range reads, nothing written (docs/remote.md)")
     a.add_argument("--out", default="neuromfa-out", metavar="DIR", help="run directory")
     a.add_argument("--overwrite", action="store_true",
                    help="discard results of another configuration in --out")
@@ -260,7 +263,8 @@ def cmd_analyze(args) -> int:
     try:
         series = analyze_series(args.sources, revisions=args.revisions, config=config, n_threads=n_threads,
                                 baseline=args.baseline, sort=not args.keep_order, out=args.out,
-                                overwrite=args.overwrite, executor=executor, progress=not args.quiet)
+                                overwrite=args.overwrite, executor=executor, progress=not args.quiet,
+                                cache=args.cache)
     finally:
         close()
     with report_lock(args.out):  # `series` is the run's final state: nothing newer to load
@@ -269,7 +273,32 @@ def cmd_analyze(args) -> int:
         _say(format_table(series))
         _say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/ "
              f"(checkpoints.csv, samples.csv, spectra.npz{', plots/' if args.plots else ''})")
+        line = _reading_line(args.out)
+        if line:
+            _say(line)
     return 0
+
+
+def _reading_line(out) -> str:
+    """'read 31 MB of 2.9 GB' from run.json's ``reading`` (issue 12), or '' when not known."""
+    import json
+    from pathlib import Path
+
+    try:
+        r = json.loads((Path(out) / "run.json").read_text()).get("reading") or {}
+    except (OSError, ValueError):
+        return ""
+    if not r.get("n_known"):
+        return ""
+
+    def h(n: float) -> str:
+        for unit in ("B", "kB", "MB", "GB", "TB"):
+            if n < 1000 or unit == "TB":
+                return f"{n:.0f} {unit}" if unit in ("B", "kB") or n >= 10 else f"{n:.1f} {unit}"
+            n /= 1000
+        return ""
+
+    return f"read {h(r['bytes_read'])} of {h(r['size'])}"
 
 
 def cmd_report(args) -> int:

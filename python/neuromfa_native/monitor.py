@@ -245,11 +245,11 @@ class Snapshot(TensorSource):
         return sub.get_slice(name, self._pos(r, rows, shape[0], "rows", name),
                              self._pos(c, cols, shape[1], "columns", name), bf16_bits=bf16_bits)
 
-    def _byte_chunks(self, name: str):
+    def byte_chunks(self, name: str):
         r, c, t = self._blocks[name]
         yield np.ascontiguousarray(r).tobytes()
         yield np.ascontiguousarray(c).tobytes()
-        yield from StateDictSource({name: t}, None, self.description)._byte_chunks(name)
+        yield from StateDictSource({name: t}, None, self.description).byte_chunks(name)
 
     def key(self) -> str:
         """Digest of the copied weights (and their positions): the run directory's key."""

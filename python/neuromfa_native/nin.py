@@ -36,6 +36,7 @@ __all__ = [
     "find_identical",
     "fingerprint",
     "fingerprint_and_scan",
+    "prefetch_samples",
     "iter_full_matrices",
     "load_layout",
 ]
@@ -217,6 +218,9 @@ def build_nin(
     if per_layer is None:
         return _build_full(src, lay, wdt)
     samples = lay.sample(int(per_layer), sample)
+    if hasattr(src, "prefetch_rows"):  # range readers (issue 12): every tensor's rows in one parallel batch
+        src.prefetch_rows([(m.name, samples[m.in_layer] if m.orientation == "conv1d" else samples[m.out_layer])
+                           for m in lay.matrices if not m.is_synthetic])
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for m in lay.matrices:
         in_idx, out_idx = samples[m.in_layer], samples[m.out_layer]
@@ -229,6 +233,26 @@ def build_nin(
         parts.append(_edges(block, offs[m.in_layer] + in_idx, offs[m.out_layer] + out_idx))
     node_ids = np.sort(np.concatenate([offs[k] + s for k, s in enumerate(samples)]))
     return _make_nin(parts, node_ids, lay, wdt, int(sample), int(per_layer))
+
+
+def prefetch_samples(src: Any, samples: Sequence[int], per_layer: int | None,
+                     layout: str | Sequence[Sequence[Any]] = "reference") -> bool:
+    """Fetch, in one batch, the rows every one of ``samples`` will read, for a source read by
+    range from a server (``src.batch_reads``): the union of the samples' rows, planned per
+    tensor by the link's cost model, instead of one batch per sample. :func:`build_nin` then
+    takes each sample's rows from memory. Returns whether anything was prefetched (not for
+    local sources, a full network, or a single sample)."""
+    if per_layer is None or len(samples) < 2 or not getattr(src, "batch_reads", False):
+        return False
+    src, lay = load_layout(src, layout)
+    draws = [lay.sample(int(per_layer), int(s)) for s in samples]
+    wants = []
+    for m in lay.matrices:
+        if not m.is_synthetic:
+            layer = m.in_layer if m.orientation == "conv1d" else m.out_layer
+            wants.append((m.name, np.unique(np.concatenate([d[layer] for d in draws]))))
+    src.prefetch_rows(wants)
+    return True
 
 
 def _make_nin(parts: list, node_ids: np.ndarray, lay: Layout, wdt: np.dtype, sample: int | None, per_layer: int | None) -> NIN:
@@ -385,18 +409,23 @@ def fingerprint_and_scan(
 
     Returns ``(digest, {tensor name: count})``; the digest equals :func:`fingerprint`'s.  A
     sampled network reads only the sampled rows, so this is where a non-finite weight outside
-    them is seen.
+    them is seen.  A remote source identified by the server's metadata
+    (:meth:`~.sources.TensorSource.metadata_fingerprint`) is not read: its counts are empty
+    (a non-finite weight in a sampled row still fails that sample).
     """
     src = resolve_source(source, revision=revision)
     known = src.tensor_names()
     names = sorted(known) if layout is None else sorted(
         set(get_layout(src.config, known, src.shape, layout).tensor_names))
+    fp = src.metadata_fingerprint(names)
+    if fp is not None:  # a remote checkpoint identified by the server's hashes: no byte is read
+        return fp, {}
     h = hashlib.blake2b(digest_size=16)
     bad: dict[str, int] = {}
     for n in names:
         h.update(f"{n}\0{src.dtype(n)}\0{src.shape(n)}\0".encode())
         count = _NonFiniteCounter(src.dtype(n))
-        for chunk in src._byte_chunks(n):  # the bytes TensorSource.fingerprint hashes
+        for chunk in src.byte_chunks(n):  # the bytes TensorSource.fingerprint hashes
             h.update(chunk)
             count.add(chunk)
         if count.total:

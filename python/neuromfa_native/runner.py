@@ -32,9 +32,10 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from . import _validation as check
 from .analysis import SampleResult, analyze_sample, progress_bar
+from .checkpoint_reader import CACHE_MODES, CheckpointReader, reading_checkpoints, reading_record
 from .checkpoints import Checkpoint, baseline_index, make_series
 from .config import DEFAULT, AnalysisConfig
-from .nin import fingerprint_and_scan, load_layout
+from .nin import fingerprint_and_scan, load_layout, prefetch_samples
 from .series import Series, summarize
 from .sources import resolve_source
 from .store import RunStore
@@ -53,7 +54,7 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                    progress: bool = False, check_identical: bool = True, n_bootstrap: int = DEFAULT,
                    ci: float = DEFAULT, seed: int = DEFAULT,
                    on_result: Optional[Callable[[Checkpoint, SampleResult], None]] = None,
-                   config: Optional[AnalysisConfig] = None) -> Series:
+                   config: Optional[AnalysisConfig] = None, cache: str = "keep") -> Series:
     """Analyse a checkpoint series: K sampled networks per checkpoint, the same neurons in each.
 
     Parameters
@@ -80,6 +81,11 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
     on_result : called as ``on_result(checkpoint, result)`` for every new result, in
         completion order.
     config : an :class:`~neuromfa_native.AnalysisConfig`; keyword options override it.
+    cache : how hub checkpoints are read (an execution option: it changes no number, so it is
+        not part of the configuration): ``"keep"`` (download into the Hugging Face cache and
+        keep), ``"evict"`` (download, analyse, delete what this run downloaded; in process
+        only) or ``"none"`` (range reads through ``hf://``, nothing written); see
+        :mod:`.checkpoint_reader` and docs/remote.md.
 
     Returns
     -------
@@ -99,14 +105,16 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
     n_threads = None if n_threads is None else check.threads(n_threads)
     b = baseline_index(cps, baseline)
     _check_executor(executor, n_threads)
+    _check_cache(cache, executor)
+    cps, fp_cps = reading_checkpoints(cps, cache)
     _check_layout(cps[0], cfg.layout)
     with (RunStore(out, cfg, overwrite=overwrite) if out is not None else contextlib.nullcontext()) as store:
-        plan = _plan(cps, cfg, b, executor, store, check_identical or store is not None)
+        plan = _plan(cps, cfg, b, executor, store, check_identical or store is not None, fp_cps)
         sink = _Sink(plan, store, progress_bar(plan.n_total, "checkpoints x samples", "task", progress,
                                                initial=plan.n_reused), on_result)
         try:
             if executor is None:
-                _run_in_process(plan, n_threads, sink)
+                _run_in_process(plan, n_threads, sink, cache)
             else:
                 _run_on_executor(plan, n_threads, executor, sink)
         finally:
@@ -114,7 +122,8 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
         _raise_failures(plan, sink.errors, store)
         series = _collect(plan)
         if store is not None:
-            store.finish(dict(n_computed=len(plan.tasks), n_reused=plan.n_reused, finished=time.time()))
+            store.finish(dict(n_computed=len(plan.tasks), n_reused=plan.n_reused, finished=time.time(),
+                              reading=reading_record(sink.reading)))
         return series
 
 
@@ -142,13 +151,14 @@ class _Plan:
 
 
 def _plan(cps: tuple, cfg: AnalysisConfig, b: int, executor: Any, store: Optional[RunStore],
-          fingerprints: bool) -> _Plan:
-    """Fingerprints (and non-finite counts), the identical-checkpoint warning, and the tasks not
-    finished yet; records the series in the store."""
+          fingerprints: bool, fp_cps: Optional[Sequence[Checkpoint]] = None) -> _Plan:
+    """Fingerprints (and non-finite counts) of ``fp_cps`` (default ``cps``: hub checkpoints
+    read without a download are fingerprinted through ``hf://``), the identical-checkpoint
+    warning, and the tasks not finished yet; records the series in the store."""
     fps: list = [None] * len(cps)
     bad: list = [{}] * len(cps)
     if fingerprints:
-        fps, bad = _fingerprint_pass(cps, cfg, executor, store.fingerprint_cache if store else None)
+        fps, bad = _fingerprint_pass(fp_cps or cps, cfg, executor, store.fingerprint_cache if store else None)
     notes = [_nonfinite_note(c, counts) for c, counts in zip(cps, bad)]
     for note in filter(None, notes):
         warnings.warn(note, RuntimeWarning, stacklevel=3)
@@ -206,6 +216,14 @@ def _check_executor(executor: Any, n_threads: Optional[int]) -> None:
     if type(executor).__module__.split(".")[0] == "distributed" and n_threads is None:
         warnings.warn("Dask workers run tasks with OMP_NUM_THREADS=1, so n_threads=None uses one thread; "
                       "pass n_threads explicitly (e.g. the cores per task you want)", RuntimeWarning, stacklevel=3)
+
+
+def _check_cache(cache: str, executor: Any) -> None:
+    if cache not in CACHE_MODES:
+        raise ValueError(f"cache must be one of {CACHE_MODES}, got {cache!r}")
+    if cache == "evict" and executor is not None:
+        raise ValueError("cache='evict' runs in process (it deletes each checkpoint after its analysis); "
+                         "drop the executor or use cache='none'")
 
 
 def _check_layout(c: Checkpoint, layout: Any) -> None:
@@ -285,6 +303,7 @@ class _Sink:
     def __init__(self, plan: _Plan, store: Optional[RunStore], bar: Any, on_result: Optional[Callable]):
         self.plan, self.store, self.bar, self.on_result = plan, store, bar, on_result
         self.errors: list = []
+        self.reading: dict = {}  # label -> (bytes read, checkpoint size), in-process runs only
 
     def put(self, key: str, k: int, s: Optional[int], res: SampleResult) -> None:
         self.plan.done[(key, s)] = res
@@ -300,25 +319,44 @@ class _Sink:
             self.bar.close()
 
 
-def _run_in_process(plan: _Plan, n_threads: Optional[int], sink: _Sink) -> None:
+def _run_in_process(plan: _Plan, n_threads: Optional[int], sink: _Sink, cache: str = "keep") -> None:
     """Each checkpoint is opened once for all its samples (a .bin state dict is loaded once,
-    not once per sample) and let go before the next one."""
-    for k, group in itertools.groupby(plan.tasks, key=lambda t: t[1]):
-        c = plan.cps[k]
-        tasks = list(group)
-        try:
-            tsrc = resolve_source(c.source, revision=c.revision)
-        except (ValueError, TypeError) as exc:
-            sink.errors.extend(_with_context(exc, c, s) for _, _, s in tasks)
-            continue
-        for key, _, s in tasks:
+    not once per sample) and let go before the next one; checkpoint t + 1 is fetched while t
+    is analysed (:class:`.checkpoint_reader.CheckpointReader`, which also applies ``cache``)."""
+    groups = [(k, list(g)) for k, g in itertools.groupby(plan.tasks, key=lambda t: t[1])]
+    reader = CheckpointReader([(plan.cps[k].source, plan.cps[k].revision) for k, _ in groups], cache)
+    try:
+        for i, (k, tasks) in enumerate(groups):
+            c = plan.cps[k]
             try:
-                res = _sample_task(tsrc, None, s, plan.cfg, n_threads, label=c.label)
+                tsrc = reader.open(i)
             except (ValueError, TypeError) as exc:
-                sink.errors.append(_with_context(exc, c, s))
+                sink.errors.extend(_with_context(exc, c, s) for _, _, s in tasks)
                 continue
-            sink.put(key, k, s, res)
-        del tsrc
+            try:
+                _prefetch(tsrc, plan.cfg, [s for _, _, s in tasks])
+                for key, _, s in tasks:
+                    try:
+                        res = _sample_task(tsrc, None, s, plan.cfg, n_threads, label=c.label)
+                    except (ValueError, TypeError) as exc:
+                        sink.errors.append(_with_context(exc, c, s))
+                        continue
+                    sink.put(key, k, s, res)
+            finally:
+                sink.reading[c.label] = reader.read_stats(i, tsrc)
+                del tsrc
+                reader.release(i)
+    finally:
+        reader.close()
+
+
+def _prefetch(tsrc: Any, cfg: AnalysisConfig, samples: list) -> None:
+    """A checkpoint read by range from a server: the rows of all its samples in one batch
+    (errors are left to the tasks, which name the sample)."""
+    try:
+        prefetch_samples(tsrc, [s for s in samples if s is not None], cfg.per_layer, cfg.layout)
+    except (ValueError, TypeError):
+        pass
 
 
 def _run_on_executor(plan: _Plan, n_threads: Optional[int], executor: Any, sink: _Sink) -> None:

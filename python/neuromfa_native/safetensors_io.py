@@ -75,7 +75,7 @@ DTYPE_NAMES = {
     "F64": "float64",
 }
 
-_MAX_HEADER = 100 * 1024 * 1024  # the reference implementation refuses headers above 100 MB
+MAX_HEADER = 100 * 1024 * 1024  # the reference implementation refuses headers above 100 MB
 
 
 def bf16_to_float32(raw: np.ndarray) -> np.ndarray:
@@ -86,12 +86,12 @@ def bf16_to_float32(raw: np.ndarray) -> np.ndarray:
     return (raw.astype(np.uint32) << np.uint32(16)).view(np.float32)
 
 
-def _close_names(name: str, names: Iterable[str], n: int = 5) -> str:
+def close_names(name: str, names: Iterable[str], n: int = 5) -> str:
     close = difflib.get_close_matches(name, list(names), n=n, cutoff=0.5)
     return f"; close names: {close}" if close else ""
 
 
-def _as_index(idx: object, length: int, what: str, name: str) -> np.ndarray | slice:
+def as_index(idx: object, length: int, what: str, name: str) -> np.ndarray | slice:
     """Validate a row/column selection: None (all) or a 1-d integer index array."""
     if idx is None:
         return slice(None)
@@ -119,8 +119,8 @@ def gather(array: np.ndarray, rows: object, cols: object, name: str) -> np.ndarr
     """
     if array.ndim != 2:
         raise ValueError(f"slicing needs a 2-d tensor; {name!r} has shape {array.shape}")
-    r = _as_index(rows, array.shape[0], "rows", name)
-    c = _as_index(cols, array.shape[1], "cols", name)
+    r = as_index(rows, array.shape[0], "rows", name)
+    c = as_index(cols, array.shape[1], "cols", name)
     if isinstance(r, slice) and isinstance(c, slice):
         return np.array(array)
     if isinstance(r, slice):
@@ -180,8 +180,8 @@ class SafetensorsFile:
                     f"{self.path}: header length {n} goes beyond the end of the file "
                     f"({size} bytes): truncated or not a safetensors file"
                 )
-            if n > _MAX_HEADER:
-                raise ValueError(f"{self.path}: header length {n} exceeds {_MAX_HEADER} bytes")
+            if n > MAX_HEADER:
+                raise ValueError(f"{self.path}: header length {n} exceeds {MAX_HEADER} bytes")
             raw = fh.read(n)
         try:
             header = json.loads(raw.decode("utf-8"))
@@ -251,7 +251,7 @@ class SafetensorsFile:
             return self._infos[name]
         except KeyError:
             raise ValueError(
-                f"{self.path}: no tensor named {name!r}{_close_names(name, self._infos)}"
+                f"{self.path}: no tensor named {name!r}{close_names(name, self._infos)}"
             ) from None
 
     def shape(self, name: str) -> tuple[int, ...]:
@@ -301,8 +301,8 @@ class SafetensorsFile:
         if len(info.shape) != 2:
             raise ValueError(f"slicing needs a 2-d tensor; {where} has shape {info.shape}")
         n_rows, n_cols = info.shape
-        r = _as_index(rows, n_rows, "rows", where)
-        c = _as_index(cols, n_cols, "cols", where)
+        r = as_index(rows, n_rows, "rows", where)
+        c = as_index(cols, n_cols, "cols", where)
         if isinstance(r, slice):
             out = gather(self.raw(name), None, cols, where)
         else:
@@ -395,7 +395,7 @@ class ShardedSafetensors:
             fname = self._weight_map[name]
         except KeyError:
             raise ValueError(
-                f"{self.path}: no tensor named {name!r}{_close_names(name, self._weight_map)}"
+                f"{self.path}: no tensor named {name!r}{close_names(name, self._weight_map)}"
             ) from None
         f = self._shards.get(fname)
         if f is None:

@@ -3,8 +3,10 @@
 :func:`resolve_source` accepts
 
 - a local Hugging Face model directory: ``config.json`` plus ``model.safetensors``, a sharded
-  ``model.safetensors.index.json``, or ``pytorch_model.bin`` (or its sharded index), the
-  latter loaded only with ``torch.load(..., weights_only=True, map_location="cpu")``;
+  ``model.safetensors.index.json``, or ``pytorch_model.bin`` (or its sharded index): torch's
+  zip format is read without torch, lazily, through a restricted unpickler
+  (:mod:`.torch_zip`); only the legacy non-zip format is loaded with
+  ``torch.load(..., weights_only=True, map_location="cpu")``;
 - a single ``.safetensors`` file (or a ``*.safetensors.index.json``); a ``config.json`` next
   to it is used when present, otherwise the architecture is inferred from tensor names;
 - a torch ``nn.Module`` (its ``state_dict()``; meta-device tensors are an error) or a state
@@ -12,6 +14,8 @@
 - a Hugging Face hub id, ``"org/name"`` or ``"org/name@revision"`` (or ``revision=``),
   fetched with ``huggingface_hub.snapshot_download`` (config and weight files only), which
   uses the local cache and honours ``HF_HUB_OFFLINE``;
+- an fsspec URL of a weights file or model folder (``https://...``, ``hf://org/name@rev``,
+  ``file://...``, ``s3://...``), read by byte range (:mod:`.remote`, needs fsspec);
 - an already resolved :class:`TensorSource` (returned as is).
 
 torch and huggingface_hub are imported only inside the functions that need them.
@@ -52,7 +56,11 @@ __all__ = [
     "SafetensorsSource",
     "StateDictSource",
     "TensorSource",
+    "hub_snapshot",
+    "is_hub_id",
+    "is_url",
     "resolve_source",
+    "split_hub_id",
 ]
 
 #: Files fetched from the hub: config and weights only (no tokenizer, no code), safetensors
@@ -62,6 +70,18 @@ HUB_FALLBACK_PATTERNS = ["config.json", "pytorch_model.bin*"]
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?$")
 _CHUNK = 1 << 24  # bytes hashed per update
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # https://, hf://, file://, s3://: see remote.py
+
+
+def is_url(source: Any) -> bool:
+    """True for an fsspec URL string (``scheme://...``), read by :mod:`.remote`."""
+    return isinstance(source, str) and bool(_URL.match(source))
+
+
+def is_hub_id(source: Any) -> bool:
+    """True for a string shaped like a hub id ``org/name[@revision]`` that is not a local path."""
+    return (isinstance(source, str) and not is_url(source) and bool(_HUB_ID.match(source))
+            and not source.startswith((".", "/", "~")) and not Path(source).exists())
 
 
 def _close(name: str, names: Iterable[str]) -> str:
@@ -97,8 +117,17 @@ class TensorSource:
         ``bf16`` weight kind: half the bytes, and binned by table look-up)."""
         raise NotImplementedError
 
-    def _byte_chunks(self, name: str) -> Iterable[memoryview | bytes]:
+    def byte_chunks(self, name: str) -> Iterable[memoryview | bytes]:
+        """The tensor's bytes in C order, little-endian, in pieces (what :meth:`fingerprint`
+        hashes, and what the fingerprint pass scans for non-finite values)."""
         raise NotImplementedError
+
+    def metadata_fingerprint(self, names: Sequence[str] | None = None) -> str | None:
+        """A fingerprint taken from what the server says about the files (a content hash, an
+        ETag), without reading the weights; None (the default) where the bytes must be read.
+        Sources read by range from a server override it (:mod:`.remote`)."""
+        del names
+        return None
 
     def fingerprint(self, names: Sequence[str] | None = None) -> str:
         """Hex ``blake2b`` digest of the given tensors (default: all), see module docs."""
@@ -110,7 +139,7 @@ class TensorSource:
         h = hashlib.blake2b(digest_size=16)
         for n in chosen:
             h.update(f"{n}\0{self.dtype(n)}\0{self.shape(n)}\0".encode())
-            for chunk in self._byte_chunks(n):
+            for chunk in self.byte_chunks(n):
                 h.update(chunk)
         return h.hexdigest()
 
@@ -140,7 +169,7 @@ class SafetensorsSource(TensorSource):
     def get_slice(self, name: str, rows: Any = None, cols: Any = None, *, bf16_bits: bool = False) -> np.ndarray:
         return self.store.get_slice(name, rows, cols, bf16_bits=bf16_bits)
 
-    def _byte_chunks(self, name: str) -> Iterable[memoryview]:
+    def byte_chunks(self, name: str) -> Iterable[memoryview]:
         # Positioned reads into one reused buffer, not the memory map: mapped pages would count
         # towards the process's RSS (a whole checkpoint, for a fingerprint of every tensor).
         f = self.store.shard(name) if isinstance(self.store, ShardedSafetensors) else self.store
@@ -246,7 +275,7 @@ class StateDictSource(TensorSource):
             t = t.index_select(dim, torch.as_tensor(arr.astype(np.int64) % max(n, 1), device=t.device))
         return np.array(self._to_numpy(t, bf16_bits))
 
-    def _byte_chunks(self, name: str) -> Iterable[bytes | memoryview]:
+    def byte_chunks(self, name: str) -> Iterable[bytes | memoryview]:
         t = self._tensor(name)
         if isinstance(t, np.ndarray):
             a = np.ascontiguousarray(t)
@@ -312,7 +341,15 @@ def _torch_load(path: Path) -> dict[str, Any]:
     return dict(sd)
 
 
-def _from_bin(paths: Sequence[Path], config: Mapping[str, Any] | None, description: str) -> StateDictSource:
+def _from_bin(paths: Sequence[Path], config: Mapping[str, Any] | None, description: str) -> TensorSource:
+    # torch's zip checkpoints are read without torch, by byte range (torch_zip.py); only the
+    # legacy non-zip pickle format still goes through torch.load.
+    from .rangeio import LocalFile, RangedSource
+    from .torch_zip import is_torch_zip, open_torch_zip
+
+    files = [LocalFile(p) for p in paths]
+    if all(is_torch_zip(f) for f in files):
+        return RangedSource([open_torch_zip(f) for f in files], config, description)
     tensors: dict[str, Any] = {}
     for p in paths:
         tensors.update(_torch_load(p))
@@ -348,7 +385,7 @@ def _from_directory(d: Path, config: Mapping[str, Any] | None) -> TensorSource:
     )
 
 
-def _split_hub_id(source: str, revision: str | None) -> tuple[str, str | None]:
+def split_hub_id(source: str, revision: str | None) -> tuple[str, str | None]:
     repo, _, rev = source.partition("@")
     rev = rev or None
     if rev is not None and revision is not None and rev != revision:
@@ -357,7 +394,7 @@ def _split_hub_id(source: str, revision: str | None) -> tuple[str, str | None]:
 
 
 @functools.lru_cache(maxsize=512)
-def _hub_snapshot(repo: str, rev: str | None, cache_dir: str | None, offline: bool) -> str:
+def hub_snapshot(repo: str, rev: str | None, cache_dir: str | None, offline: bool) -> str:
     """The local snapshot folder of ``repo@rev``, resolved once per process (a series runs one
     task per sample: one hub round trip per checkpoint, not per task)."""
     from huggingface_hub import snapshot_download
@@ -375,7 +412,7 @@ def _hub_snapshot(repo: str, rev: str | None, cache_dir: str | None, offline: bo
 def _from_hub(
     source: str, revision: str | None, cache_dir: str | os.PathLike | None, config: Mapping[str, Any] | None
 ) -> TensorSource:
-    repo, rev = _split_hub_id(source, revision)
+    repo, rev = split_hub_id(source, revision)
     import importlib.util
 
     if importlib.util.find_spec("huggingface_hub") is None:
@@ -385,7 +422,7 @@ def _from_hub(
         )
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
     try:
-        folder = _hub_snapshot(repo, rev, None if cache_dir is None else str(cache_dir), offline)
+        folder = hub_snapshot(repo, rev, None if cache_dir is None else str(cache_dir), offline)
     except Exception as exc:  # the hub's errors are many; keep them as the cause
         how = "in the local cache (HF_HUB_OFFLINE is set)" if offline else "on the hub or in the local cache"
         raise ValueError(
@@ -422,6 +459,12 @@ def resolve_source(
         if config is not None:
             source.config = dict(config)
         return source
+    if is_url(source):  # remote.py: range reads through fsspec
+        from .remote import resolve_url
+
+        if revision is not None:
+            raise ValueError(f"revision={revision!r} only applies to hub ids; put it in the URL (hf://org/name@rev)")
+        return resolve_url(source, config)
     if isinstance(source, (str, os.PathLike)):
         p = Path(source)
         if p.is_dir():

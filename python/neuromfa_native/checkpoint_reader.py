@@ -1,0 +1,189 @@
+"""Opening the checkpoints of a series one after another with bounded disk (``cache=``).
+
+``CheckpointReader(checkpoints, cache="keep" | "evict" | "none")`` opens checkpoint ``k``
+(:meth:`open`), and while it is analysed already fetches checkpoint ``k + 1`` in a background
+thread; :meth:`release` lets ``k`` go. For hub ids (``org/name`` with a revision):
+
+- ``keep`` (today's behaviour): ``snapshot_download`` into the Hugging Face cache, kept;
+- ``evict``: the same download, and :meth:`release` deletes what *this run* downloaded for
+  that checkpoint (blobs and snapshot links that were not in the cache before it started);
+  files already in the cache are never deleted, nor a blob another kept revision links to;
+- ``none``: nothing is written: the checkpoint is read by range requests through
+  ``huggingface_hub``'s ``HfFileSystem`` (``hf://org/name@rev``, :mod:`.remote`).
+
+Local paths and URLs are opened as they are in every mode. A download killed midway leaves
+what ``huggingface_hub`` leaves: partial files under ``blobs/*.incomplete``, never a snapshot
+link to a partial file (it renames a blob into place only when complete), and a rerun resumes
+them; a result is stored only after its checkpoint was read completely.
+
+:meth:`read_stats` gives ``(bytes_read, size)`` of an analysed checkpoint: the bytes fetched
+(``none``, URLs, ``.bin``: headers and rows; ``keep``/``evict``: the files downloaded, 0 when
+they were already cached) and the size of its weight files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from .sources import TensorSource, hub_snapshot, is_hub_id, resolve_source, split_hub_id
+
+__all__ = ["CACHE_MODES", "CheckpointReader", "hub_url", "reading_checkpoints", "reading_record"]
+
+CACHE_MODES = ("keep", "evict", "none")
+
+
+def _repo_dir(cache_dir: Optional[str], repo: str) -> Path:
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return Path(cache_dir or HF_HUB_CACHE) / ("models--" + repo.replace("/", "--"))
+
+
+def _files_under(d: Path) -> set[str]:
+    if not d.exists():
+        return set()
+    return {str(p.relative_to(d)) for p in d.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+class CheckpointReader:
+    """See the module docs. ``checkpoints`` are ``(source, revision)`` pairs."""
+
+    def __init__(self, checkpoints: Sequence[tuple[Any, Optional[str]]], cache: str = "keep", *,
+                 cache_dir: Optional[str | os.PathLike] = None, prefetch: bool = True,
+                 download: Optional[Callable[[str, Optional[str], Optional[str]], str]] = None):
+        if cache not in CACHE_MODES:
+            raise ValueError(f"cache must be one of {CACHE_MODES}, got {cache!r}")
+        self.checkpoints = list(checkpoints)
+        self.cache = cache
+        self.cache_dir = None if cache_dir is None else str(cache_dir)
+        self.prefetch = prefetch
+        self._download = download or self._snapshot
+        self._pool = ThreadPoolExecutor(1) if prefetch else None
+        self._pending: dict[int, Future] = {}
+        self._new_files: dict[int, tuple[Path, set[str]]] = {}
+        self._lock = threading.Lock()
+        self.stats: dict[int, tuple[int, int]] = {}
+
+    # ------------------------------------------------------------------ fetching
+    def _snapshot(self, repo: str, rev: Optional[str], cache_dir: Optional[str]) -> str:
+        return hub_snapshot(repo, rev, cache_dir, hub_offline())
+
+    def _fetch(self, k: int) -> Any:
+        """What :meth:`open` needs for checkpoint ``k``: a local folder, or a resolved source."""
+        source, revision = self.checkpoints[k]
+        if not is_hub_id(source):
+            return resolve_source(source, revision=revision)
+        repo, rev = split_hub_id(source, revision)
+        if self.cache == "none":
+            return resolve_source(hub_url(repo, rev))
+        d = _repo_dir(self.cache_dir, repo)
+        with self._lock:  # two revisions sharing blobs: take the "before" picture one at a time
+            before = _files_under(d)
+            folder = self._download(repo, rev, self.cache_dir)
+            after = _files_under(d)
+        new = {f for f in after - before if not f.endswith(".incomplete")}
+        self._new_files[k] = (d, new)
+        size = sum((d / f).stat().st_size for f in new if f.startswith("blobs/"))
+        src = resolve_source(folder)
+        src.description = f"{repo}@{rev or 'main'} ({folder})"
+        self.stats[k] = (size, _weights_size(Path(folder)))
+        return src
+
+    def _submit(self, k: int) -> None:
+        if self._pool is not None and 0 <= k < len(self.checkpoints) and k not in self._pending:
+            self._pending[k] = self._pool.submit(self._fetch, k)
+
+    def open(self, k: int) -> TensorSource:
+        """Checkpoint ``k`` as a source; starts fetching ``k + 1``."""
+        fut = self._pending.pop(k, None)
+        self._submit(k + 1)
+        return fut.result() if fut is not None else self._fetch(k)
+
+    def read_stats(self, k: int, src: Any) -> tuple[Optional[int], Optional[int]]:
+        """``(bytes_read, size)`` of checkpoint ``k``, taken after its analysis: for a hub
+        download the bytes downloaded (0 if cached) and the weights' size; for a source read by
+        range (URLs, ``none``, ``.bin``) what it fetched so far and its size; None if unknown."""
+        if k in self.stats:
+            return self.stats[k]
+        got, size = getattr(src, "bytes_read", None), getattr(src, "size", None)
+        return (None if got is None else int(got)), (None if size is None else int(size))
+
+    def release(self, k: int) -> None:
+        """Let checkpoint ``k`` go; with ``evict``, delete what this run downloaded for it."""
+        entry = self._new_files.pop(k, None)
+        if self.cache != "evict" or entry is None:
+            return
+        d, new = entry
+        still_linked = set()
+        for snap in (d / "snapshots").rglob("*"):
+            rel = str(snap.relative_to(d))
+            if snap.is_symlink() and rel not in new:
+                still_linked.add(os.path.realpath(snap))
+        for f in sorted(new, key=lambda f: not f.startswith("snapshots")):  # links first, then blobs
+            p = d / f
+            if f.startswith("blobs/") and os.path.realpath(p) in still_linked:
+                continue
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+        for snap in sorted((d / "snapshots").glob("*"), reverse=True) if (d / "snapshots").exists() else ():
+            try:
+                snap.rmdir()  # only if empty
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        for f in self._pending.values():
+            f.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        for k in list(self._new_files):
+            self.release(k)
+
+
+def _weights_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir()
+               if p.name.endswith((".safetensors", ".bin")) and p.is_file())
+
+
+def hub_url(source: Any, revision: Optional[str]) -> Optional[str]:
+    """``hf://org/name@rev`` for a hub id (read by range through HfFileSystem), else None."""
+    if not is_hub_id(source):
+        return None
+    repo, rev = split_hub_id(source, revision)
+    return f"hf://{repo}" + (f"@{rev}" if rev else "")
+
+
+def hub_offline() -> bool:
+    """True under ``HF_HUB_OFFLINE`` (the hub is not asked; files come from the cache)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def reading_checkpoints(cps: Sequence[Any], cache: str) -> tuple[list, list]:
+    """``(checkpoints to analyse, checkpoints to fingerprint)`` for a series read with
+    ``cache``. With ``none`` a hub checkpoint becomes its ``hf://`` URL for both; with
+    ``evict`` online it is fingerprinted through ``hf://`` (the hub's LFS sha256, no download)
+    and analysed from the download; offline, and with ``keep``, both are the checkpoints as
+    given (fingerprinted from the cached files' bytes). ``cps`` are
+    :class:`~.checkpoints.Checkpoint` objects (any dataclass with ``source`` and ``revision``)."""
+    if cache == "keep" or (cache == "evict" and hub_offline()):
+        return list(cps), list(cps)
+    remote = []
+    for c in cps:
+        url = hub_url(c.source, c.revision)
+        remote.append(c if url is None else dataclasses.replace(c, source=url, revision=None))
+    return (remote if cache == "none" else list(cps)), remote
+
+
+def reading_record(reading: dict) -> dict:
+    """run.json's ``reading``: bytes fetched and checkpoint size per checkpoint label, and the
+    totals over the checkpoints where both are known (issue 12)."""
+    per = {label: dict(bytes_read=got, size=size) for label, (got, size) in reading.items()}
+    known = [v for v in per.values() if v["bytes_read"] is not None and v["size"] is not None]
+    return dict(checkpoints=per, bytes_read=sum(v["bytes_read"] for v in known),
+                size=sum(v["size"] for v in known), n_known=len(known))
