@@ -39,7 +39,7 @@ def numpy_job(folder, threads):
         rs = np.random.RandomState(k)
         pick = lambda n, s: rs.choice(np.arange(n), s, replace=False)  # noqa: E731
         sets = []
-        for b in range(blocks):
+        for _ in range(blocks):
             sets.append((pick(h, S), pick(h, S), pick(h, S), pick(4 * h, 2 * S)))
         out_last = pick(h, S)
         src, w = [], []

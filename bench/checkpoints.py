@@ -60,7 +60,7 @@ def make(shape: str, dtype: str = "float16") -> str:
     with open(tmp, "wb") as fh:
         fh.write(struct.pack("<Q", len(raw)))
         fh.write(raw)
-        for i, (name, shp) in enumerate(specs):
+        for i, (_name, shp) in enumerate(specs):
             rng = np.random.default_rng(i)
             rows_per_chunk = max(1, (1 << 24) // shp[1])
             for r0 in range(0, shp[0], rows_per_chunk):

@@ -471,6 +471,14 @@ NeuroMFA distance filter 1/150 <= |w| < 1 (SPEC section 2), read with `safetenso
 |---:|---|---:|---:|---:|---:|---:|
 {rows}
 
+## Scores (`evals/`)
+
+`evals/stepN.json` holds each checkpoint's held-out next-byte accuracy (`acc`) and loss
+(`loss`, nats, lower is better) with their standard errors, as lm-evaluation-harness 0.4-style
+result files, written by `python scripts/eval_example.py` (consecutive 128-byte windows of the
+held-out text; see that script). `neuromfa correlate RUN --evals examples/pythia-tiny/evals
+--metric acc,loss` correlates them with E (docs/correlation.md).
+
 ## Run that produced these files
 
 Training wall time {s['train_wall_seconds']:.0f} s (including the checkpoint evaluations) on

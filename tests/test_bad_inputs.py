@@ -381,9 +381,9 @@ def _run(code: str) -> subprocess.CompletedProcess:
 
 
 # Regression test (found by the hardening pass, fixed since):
-# Was a bug (cpp/bindings.cpp log_partition_py / partition.hpp validate_histogram): only 
-# indptr[-1] == len(key) is checked before the core runs; validate_histogram reads 
-# key/count[indptr[c]:indptr[c+1]] before it has seen the whole of indptr, so an inner 
+# Was a bug (cpp/bindings.cpp log_partition_py / partition.hpp validate_histogram): only
+# indptr[-1] == len(key) is checked before the core runs; validate_histogram reads
+# key/count[indptr[c]:indptr[c+1]] before it has seen the whole of indptr, so an inner
 # indptr entry beyond len(key) reads out of bounds (SIGSEGV here) instead of a ValueError
 def test_analyze_histogram_indptr_beyond_key_is_an_error_not_a_crash():
     # count ends exactly at a page whose successor is unreadable: any read past it faults.
@@ -408,9 +408,9 @@ def test_analyze_histogram_indptr_beyond_key_is_an_error_not_a_crash():
 
 
 # Regression test (found by the hardening pass, fixed since):
-# Was a bug (partition.hpp PartitionKernel): along evenly spaced moments t(q_k) is chained from 
-# t(q_{k-1}); the first two moments are always chained, and when |q_0| * ln(max mass) 
-# exceeds ~708 t(q_0) is subnormal (a few significant bits), so q_1 inherits a relative 
+# Was a bug (partition.hpp PartitionKernel): along evenly spaced moments t(q_k) is chained from
+# t(q_{k-1}); the first two moments are always chained, and when |q_0| * ln(max mass)
+# exceeds ~708 t(q_0) is subnormal (a few significant bits), so q_1 inherits a relative
 # error up to ~1e-3 while its sum is too large to trigger the per-radius fallback
 def test_extreme_first_moment_does_not_spoil_the_next():
     # One centre of mass 1257: Z_q(D) = 1, so ln Z_q(D) must be 0 for every q (docs/spec.md section 2).

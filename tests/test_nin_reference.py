@@ -48,7 +48,7 @@ def _published_sampled(path: Path, k: int, S: int) -> np.ndarray:
         np.random.seed(k)
         draw = lambda size, n: np.random.choice(np.arange(n), size, replace=False)  # noqa: E731
         sets = []
-        for b in range(B):
+        for _ in range(B):
             n1, n2, n4, n5 = draw(S, h), draw(S, h), draw(S, h), draw(2 * S, 4 * h)
             sets.append((n1, n2, n4, n5))
         n6 = draw(S, h)

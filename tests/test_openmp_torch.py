@@ -127,10 +127,10 @@ def test_process_pool_workers(tmp_path, method):
 
 
 # Regression test (found by the hardening pass, fixed since):
-# Was a bug (engine / C++ core with GNU libgomp): after the parent ran a parallel region, a child 
-# made by fork (Python < 3.14's default start method on Linux) hangs forever in its first 
-# parallel region with n_threads >= 2 (libgomp is not fork-safe); n_threads=1 works. 
-# Suggested fix in engine.py: os.register_at_fork(after_in_child=...) to run forked 
+# Was a bug (engine / C++ core with GNU libgomp): after the parent ran a parallel region, a child
+# made by fork (Python < 3.14's default start method on Linux) hangs forever in its first
+# parallel region with n_threads >= 2 (libgomp is not fork-safe); n_threads=1 works.
+# Suggested fix in engine.py: os.register_at_fork(after_in_child=...) to run forked
 # children serially (with a one-time warning), and document spawn/forkserver
 def test_fork_pool_after_parallel_use_does_not_hang(tmp_path):
     rng = np.random.default_rng(1)

@@ -12,6 +12,11 @@ from .series import Series
 from .runner import analyze_series
 from .store import load_run
 from .report import write_report
+# -- benchmark scores and correlation (docs/correlation.md) --
+from .evals import EvalTable, read_evals
+from .config import CorrelationConfig
+from .correlation import Correlation, correlate, correlate_models
+# -- end --
 
 try:
     __version__ = _version("neuromfa-native")
@@ -45,6 +50,13 @@ __all__ = [
     "load_run",
     "make_series",
     "write_report",
+    # -- benchmark scores and correlation (docs/correlation.md) --
+    "Correlation",
+    "CorrelationConfig",
+    "EvalTable",
+    "correlate",
+    "correlate_models",
+    "read_evals",
 ]
 
 # --- monitor (issue 14): exported lazily, so `import neuromfa_native` never imports torch ---

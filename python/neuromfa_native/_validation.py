@@ -29,6 +29,27 @@ def positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def non_negative_int(value: Any, name: str, zero_means: str) -> int:
+    """``value`` as an ``int >= 0`` (0 means ``zero_means``)."""
+    if not is_int(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer (0 = {zero_means}), got {value!r}")
+    return int(value)
+
+
+def confidence_level(ci: Any, name: str = "ci") -> float:
+    """``ci`` as a ``float`` in (0, 1) (the level of a two-sided interval)."""
+    if not isinstance(ci, (int, float, np.floating)) or isinstance(ci, bool) or not 0 < ci < 1:
+        raise ValueError(f"{name} must be in (0, 1), got {ci!r}")
+    return float(ci)
+
+
+def integer(value: Any, name: str) -> int:
+    """``value`` as an ``int``."""
+    if not is_int(value):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
 def positive_int_or_none(value: Any, name: str, none_means: str) -> Optional[int]:
     """``value`` as an ``int >= 1``, or ``None`` (which means ``none_means``)."""
     if value is not None and (not is_int(value) or value < 1):

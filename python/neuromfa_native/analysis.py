@@ -53,7 +53,7 @@ class NodeDimensions:
         object.__setattr__(self, "layer_names", tuple(self.layer_names))
 
     @classmethod
-    def pool(cls, dims: Sequence["NodeDimensions"]) -> "NodeDimensions":
+    def pool(cls, dims: Sequence[NodeDimensions]) -> NodeDimensions:
         """The nodes of several samples of one network together (same layout)."""
         return cls(node=np.concatenate([d.node for d in dims]), layer=np.concatenate([d.layer for d in dims]),
                    dimension=np.concatenate([d.dimension for d in dims]), layer_names=dims[0].layer_names,
@@ -82,7 +82,7 @@ def node_fractal_dimension(src, weight, *, threshold: float = DEFAULT, min_dista
 
     Per node: distances ``0 < d <= threshold``, at least ``min_distances`` of them (the spec's
     "more than 10"), rounded to integers; the least-squares slope of ``ln c(r)`` against ``ln r``
-    over the node's distinct radii.  Radii that round to 0 (|w| > 2) have no logarithm and are
+    over the node's distinct radii.  Radii that round to 0 (``|w| > 2``) have no logarithm and are
     left out of the fit.
 
     Parameters
@@ -302,7 +302,7 @@ def _stream_full(tsrc, lay, threshold, decimals, nfd_threshold, n_threads):
         if m.is_synthetic:  # weight 1, distance 1: never passes the filter
             continue
         done = 0
-        for n_out, n_in, w, kind in _matrix_blocks(tsrc, lay, m):
+        for n_out, n_in, w, kind in _matrix_blocks(tsrc, lay, m):  # noqa: B007 (n_out is the matrix's, used below)
             for table, t, dec, low in tables:
                 bad = _core.accumulate_matrix(table, w, kind, int(offs[m.in_layer]), t, dec, n_threads, low)
                 if bad >= 0:
@@ -347,6 +347,13 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     ValueError, TypeError
         a bad option or source, a layout that does not fit, non-finite sampled weights, or a
         network without any box centre.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> r = nm.analyze_sample("examples/pythia-tiny/step0", 0, per_layer=8, n_threads=1)
+    >>> r.n_network_nodes, round(r.spectrum.alpha0, 4)
+    (264, 1.2494)
     """
     t0 = time.perf_counter()
     cfg = AnalysisConfig.from_options(config, per_layer=per_layer, layout=layout, box=box, direction=direction,
@@ -357,7 +364,7 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     label = label or _label(source, tsrc, revision)
     if cfg.per_layer is None:
         return _analyze_full(tsrc, cfg, n_threads, label, t0)
-    return _analyze_sampled(tsrc, int(sample), cfg, n_threads, label, t0)
+    return _analyze_sampled(tsrc, int(sample), cfg, n_threads, label, t0)  # type: ignore[arg-type]  # checked above
 
 
 def _box_params(cfg: AnalysisConfig) -> dict:
@@ -455,6 +462,13 @@ def analyze(source: Any, *, samples: Union[int, Sequence[int]] = DEFAULT, per_la
     ------
     ValueError, TypeError
         as :func:`analyze_sample`; ``TypeError`` for an executor with an in-memory source.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> a = nm.analyze("examples/pythia-tiny/step0", samples=2, per_layer=8, n_threads=1)
+    >>> len(a.results), a.results[0].sample
+    (2, 0)
     """
     cfg = AnalysisConfig.from_options(config, samples=samples, per_layer=per_layer, layout=layout, box=box,
                                       direction=direction, threshold=threshold, min_edges=min_edges,

@@ -164,7 +164,7 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
-def reading_checkpoints(cps: Sequence[Any], cache: str) -> tuple[list, list]:
+def reading_checkpoints(cps: Sequence[Any], cache: str) -> tuple[tuple, tuple]:
     """``(checkpoints to analyse, checkpoints to fingerprint)`` for a series read with
     ``cache``. With ``none`` a hub checkpoint becomes its ``hf://`` URL for both; with
     ``evict`` online it is fingerprinted through ``hf://`` (the hub's LFS sha256, no download)
@@ -172,17 +172,17 @@ def reading_checkpoints(cps: Sequence[Any], cache: str) -> tuple[list, list]:
     given (fingerprinted from the cached files' bytes). ``cps`` are
     :class:`~.checkpoints.Checkpoint` objects (any dataclass with ``source`` and ``revision``)."""
     if cache == "keep" or (cache == "evict" and hub_offline()):
-        return list(cps), list(cps)
+        return tuple(cps), tuple(cps)
     remote = []
     for c in cps:
         url = hub_url(c.source, c.revision)
         remote.append(c if url is None else dataclasses.replace(c, source=url, revision=None))
-    return (remote if cache == "none" else list(cps)), remote
+    return tuple(remote if cache == "none" else cps), tuple(remote)
 
 
 def reading_record(reading: dict) -> dict:
     """run.json's ``reading``: bytes fetched and checkpoint size per checkpoint label, and the
-    totals over the checkpoints where both are known (issue 12)."""
+    totals over the checkpoints where both are known."""
     per = {label: dict(bytes_read=got, size=size) for label, (got, size) in reading.items()}
     known = [v for v in per.values() if v["bytes_read"] is not None and v["size"] is not None]
     return dict(checkpoints=per, bytes_read=sum(v["bytes_read"] for v in known),

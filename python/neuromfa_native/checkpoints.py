@@ -77,6 +77,22 @@ def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: O
     sort:
         order the checkpoints by step when every step was given or parsed (a shell glob such as
         ``step*`` lists ``step250`` before ``step64``).  Otherwise the given order is kept.
+
+    Returns
+    -------
+    tuple of Checkpoint
+
+    Raises
+    ------
+    ValueError, TypeError
+        no sources, mismatched ``steps``/``labels``/``revisions``, or duplicate checkpoints.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> cps = nm.make_series(["examples/pythia-tiny/step250", "examples/pythia-tiny/step16"])
+    >>> [(c.label, c.step) for c in cps]
+    [('step16', 16), ('step250', 250)]
     """
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
@@ -84,7 +100,7 @@ def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: O
     if not sources:
         raise ValueError("sources must name at least one checkpoint, got none")
     if all(isinstance(s, Checkpoint) for s in sources) and revisions is None and steps is None and labels is None:
-        cps = tuple(sources)
+        cps: Any = tuple(sources)
         _check_unique(cps)
         return tuple(sorted(cps, key=lambda c: c.step)) if sort and all(c.step_parsed for c in cps) else cps
     for s in sources:
@@ -105,7 +121,7 @@ def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: O
             raise ValueError(f"sources[0] {repo!r} already names a revision; drop '@...' or drop revisions")
         if os.path.exists(repo):
             raise ValueError(f"revisions only apply to hub ids, but {repo!r} is a local path")
-        pairs = [(repo, r, r) for r in revisions]
+        pairs: list[tuple[str, Optional[str], str]] = [(repo, r, r) for r in revisions]
     else:
         pairs = [(s, None, _label_of(s)) for s in sources]
     n = len(pairs)
@@ -118,7 +134,7 @@ def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: O
         steps = list(steps)
         if len(steps) != n:
             raise ValueError(f"steps must have one value per checkpoint ({n}), got {len(steps)}")
-        parsed = [int(x) for x in steps]
+        parsed: list[Any] = [int(x) for x in steps]
         ok = True
     else:
         parsed = [parse_step(lab) for _, _, lab in pairs]

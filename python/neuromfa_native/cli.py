@@ -162,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     _aggregation_args(a, defaults=True)
     a.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
+    # -- correlation with benchmark scores (docs/correlation.md) --
+    a.add_argument("--evals", metavar="SOURCE",
+                   help="at the end, correlate with these scores as 'neuromfa correlate' does (lm-eval JSON "
+                        "directory, .csv/.parquet table or pythia:MODEL)")
+    # -- end correlation --
     a.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     r = sub.add_parser("report", formatter_class=_Formatter, epilog=REPORT_EXAMPLES,
@@ -190,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--fingerprint", action="store_true", help="also hash the weights (reads them all)")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    _correlate_parser(sub)
     return p
 
 
@@ -276,11 +282,13 @@ def cmd_analyze(args) -> int:
         line = _reading_line(args.out)
         if line:
             _say(line)
+    if args.evals:  # correlation with benchmark scores (docs/correlation.md)
+        _correlate_and_write(series, args.out, args.evals, plots=args.plots, quiet=args.quiet)
     return 0
 
 
 def _reading_line(out) -> str:
-    """'read 31 MB of 2.9 GB' from run.json's ``reading`` (issue 12), or '' when not known."""
+    """'read 31 MB of 2.9 GB' from run.json's ``reading``, or '' when not known."""
     import json
     from pathlib import Path
 
@@ -362,6 +370,94 @@ def cmd_info(args) -> int:
         _say(_format_info(d, fp))
     return 0
 
+# ---------------------------------------------------------------------------------------------
+# correlate: E and the other quantities of a run against benchmark scores (docs/spec.md section 8)
+
+CORRELATE_EXAMPLES = """\
+examples:
+  # the bundled example: held-out next-byte accuracy and loss of each checkpoint
+  neuromfa correlate pythia-tiny-out --evals examples/pythia-tiny/evals --metric acc,loss
+
+  # a Pythia run against EleutherAI's zero-shot scores (shipped), the paper's tasks
+  neuromfa correlate run-160m --evals pythia:160m-deduped \\
+      --tasks lambada_openai,piqa,winogrande,wsc,arc_easy,arc_challenge,sciq,logiqa
+
+  # lm-evaluation-harness output of your own checkpoints, partial rho given the step
+  neuromfa correlate run --evals lm-eval-results/ --covariate step
+
+Prints the table sorted by |rho| and writes DIR/correlations.csv and DIR/plots/correlation_*.png;
+nothing else in the run directory changes. A partial run correlates the checkpoints it has.
+The interval covers measurement noise of both sides, not the dependence between neighbouring
+checkpoints.
+"""
+
+
+def _correlate_parser(sub) -> None:
+    from .config import correlation_defaults
+
+    d = correlation_defaults()
+    c = sub.add_parser("correlate", formatter_class=_Formatter, epilog=CORRELATE_EXAMPLES,
+                       help="correlate E, alpha0 and width of a run with benchmark scores",
+                       description="Join the checkpoints of a run directory with benchmark scores on the "
+                                   "training step and give, for every quantity and (task, metric), Spearman's "
+                                   "rho with a bootstrap interval and p-value, Kendall's tau-b and Pearson's r.")
+    c.add_argument("run", metavar="RUN_DIR", help="run directory (--out of neuromfa analyze)")
+    c.add_argument("--evals", required=True, metavar="SOURCE",
+                   help="lm-evaluation-harness JSON file(s) or directory, a .csv/.parquet table, or pythia:MODEL "
+                        "(pythia:MODEL:5shot for five-shot)")
+    c.add_argument("--tasks", metavar="A,B,...", help="tasks to use (default: every task with the metric)")
+    c.add_argument("--metric", default=d["metric"], metavar="M[,M2]", help="metric(s); 'all' for every metric")
+    c.add_argument("--quantities", metavar="Q1,Q2", help="quantities (default: all the run holds)")
+    c.add_argument("--covariate", metavar="NAME", help="partial rho given this quantity, or 'step'")
+    c.add_argument("--bootstrap", type=int, default=d["n_boot"], metavar="N", help="bootstrap replicates (0: none)")
+    c.add_argument("--seed", type=int, default=d["seed"], help="bootstrap seed")
+    c.add_argument("--rows", type=int, default=20, metavar="N", help="rows printed (all are written)")
+    c.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
+    c.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
+    c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def _correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20, **options):
+    """Correlate ``series`` with ``evals`` (``options``: :class:`~.config.CorrelationConfig`'s, the
+    defaults where not given), write correlations.csv and the plots into ``out``, print the table."""
+    from .config import CorrelationConfig
+    from .correlation import correlate
+    from .store import atomic_write_text
+
+    if options.get("metric") == "all":
+        options["metric"] = None
+    corr = correlate(series, evals, config=CorrelationConfig(**options))
+    atomic_write_text(os.path.join(out, "correlations.csv"), corr.to_csv())
+    written = []
+    if plots:
+        from .plotting_correlation import write_correlation_plots
+        written = write_correlation_plots(corr, out)
+    if not quiet:
+        _say(corr.format(max_rows=rows))
+        _say(f"\ncorrelations.csv{' and ' + ', '.join('plots/' + p.name for p in written) if written else ''} "
+             f"written to {out}/")
+    return corr
+
+
+def cmd_correlate(args) -> int:
+    _headless_plots(args)
+    from .store import load_run
+
+    if args.plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UserError("plots need matplotlib (pip install matplotlib); or pass --no-plots") from None
+    if args.bootstrap < 0:
+        raise UserError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    series = load_run(args.run)  # reads only; the run's own files are not rewritten
+    _correlate_and_write(series, args.run, args.evals, tasks=args.tasks, metric=args.metric,
+                         quantities=args.quantities, covariate=args.covariate, n_boot=args.bootstrap,
+                         seed=args.seed, plots=args.plots, quiet=args.quiet, rows=args.rows)
+    return 0
+
+# -- end correlate --
+
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
@@ -388,7 +484,34 @@ def _showwarning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``neuromfa`` command; returns the exit status."""
+    """Entry point of the ``neuromfa`` command (and of ``python -m neuromfa_native``).
+
+    Parameters
+    ----------
+    argv : the arguments after the command name (default: ``sys.argv[1:]``), e.g.
+        ``["analyze", "ckpt/step*", "--out", "run"]``; see docs/cli.md.
+
+    Returns
+    -------
+    int
+        the exit status: 0 on success, 2 when no command is given, 1 for a bad input (reported
+        on stderr as ``neuromfa: error: ...``), 130 when interrupted.
+
+    Raises
+    ------
+    SystemExit
+        from argparse, for ``--help`` or unknown options. Errors of the analysis itself are
+        reported and returned as a status (with ``--debug``: raised with their traceback).
+
+    Examples
+    --------
+    >>> from neuromfa_native.cli import main
+    >>> main(["info", "examples/pythia-tiny/step0"])  # doctest: +ELLIPSIS
+    source        examples/pythia-tiny/step0
+    architecture  gpt_neox (layout reference)
+    ...
+    0
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -399,7 +522,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not debug:
         warnings.showwarning = _showwarning
     try:
-        return {"analyze": cmd_analyze, "report": cmd_report, "info": cmd_info}[args.command](args)
+        return {"analyze": cmd_analyze, "report": cmd_report, "info": cmd_info,
+                "correlate": cmd_correlate}[args.command](args)
     except KeyboardInterrupt:
         _say(f"{PROG}: interrupted" + ("; finished results are kept in --out, rerun the same command to resume"
                                        if args.command == "analyze" else ""), err=True)

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from . import _validation as v
 from .boxes import BOX_TYPES, BOXES, DIRECTIONS
 
-__all__ = ["AGGREGATION_FIELDS", "AnalysisConfig", "DEFAULT", "RESULT_FIELDS", "SPECTRUM_FILTERS"]
+__all__ = ["AGGREGATION_FIELDS", "AnalysisConfig", "CorrelationConfig", "DEFAULT", "RESULT_FIELDS", "SPECTRUM_FILTERS"]
 
 
 class _Default:
@@ -159,12 +159,8 @@ class AnalysisConfig:
         set_(self, "samples", v.samples(self.samples))
         set_(self, "filter", v.one_of(self.filter, "filter", SPECTRUM_FILTERS))
         set_(self, "n_bootstrap", v.positive_int(self.n_bootstrap, "n_bootstrap"))
-        if not isinstance(self.ci, (int, float)) or isinstance(self.ci, bool) or not 0 < self.ci < 1:
-            raise ValueError(f"ci must be in (0, 1), got {self.ci!r}")
-        set_(self, "ci", float(self.ci))
-        if not v.is_int(self.seed):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
-        set_(self, "seed", int(self.seed))
+        set_(self, "ci", v.confidence_level(self.ci))
+        set_(self, "seed", v.integer(self.seed, "seed"))
         if self.per_layer is None and not BOX_TYPES[self.box].full_network:
             raise ValueError(f"{self.box} boxes need a sampled network (per_layer=S); the full network supports "
                              f"box={[b.name for b in BOX_TYPES.values() if b.full_network]}")
@@ -180,7 +176,7 @@ class AnalysisConfig:
         """The layout's name (``"custom"`` for a layer map)."""
         return self.layout if isinstance(self.layout, str) else "custom"
 
-    def replace(self, **changes: Any) -> "AnalysisConfig":
+    def replace(self, **changes: Any) -> AnalysisConfig:
         """A copy with some options changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -203,7 +199,7 @@ class AnalysisConfig:
                     n_bootstrap=self.n_bootstrap, ci=self.ci, seed=self.seed)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], **overrides: Any) -> "AnalysisConfig":
+    def from_json(cls, data: Mapping[str, Any], **overrides: Any) -> AnalysisConfig:
         """The configuration of :meth:`to_json` (or of :meth:`result_json`: the options it lacks
         take their defaults); ``overrides`` replace single options."""
         names = {f.name for f in dataclasses.fields(cls)}
@@ -213,7 +209,7 @@ class AnalysisConfig:
         return cls(**{**dict(data), **overrides})
 
     @classmethod
-    def from_options(cls, config: Optional["AnalysisConfig"] = None, **options: Any) -> "AnalysisConfig":
+    def from_options(cls, config: Optional[AnalysisConfig] = None, **options: Any) -> AnalysisConfig:
         """``config`` (default: all defaults) with the ``options`` given changed; an option left
         at :data:`DEFAULT` keeps the configuration's value."""
         if config is not None and not isinstance(config, AnalysisConfig):
@@ -227,3 +223,92 @@ class AnalysisConfig:
 def defaults() -> dict:
     """``{option: default}`` of :class:`AnalysisConfig` (as declared, before validation)."""
     return {f.name: f.default for f in dataclasses.fields(AnalysisConfig)}
+
+
+# ---------------------------------------------------------------------------------------------
+# correlation with benchmark scores (docs/correlation.md, docs/spec.md section 8)
+
+
+def _names(value: Any, name: str) -> Optional[tuple]:
+    """``None``, or names from a comma-separated string or a sequence of strings, as a tuple."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        out = tuple(items)
+    except TypeError:
+        raise TypeError(f"{name} must be a comma-separated string or a sequence of names, got {value!r}") from None
+    if not all(isinstance(x, str) for x in out):
+        raise TypeError(f"{name} must be names (str), got {value!r}")
+    out = tuple(x.strip() for x in out if x.strip())
+    if not out:
+        raise ValueError(f"{name} names nothing: {value!r}")
+    return out
+
+
+@dataclass(frozen=True)
+class CorrelationConfig:
+    """The options of :func:`~neuromfa_native.correlate` and ``neuromfa correlate``, validated once.
+
+    Parameters
+    ----------
+    tasks : str, sequence of str or None
+        tasks to correlate (comma-separated or a sequence); ``None``: every task with the metric.
+    metric : str, sequence of str or None
+        metric name(s); ``None``: every metric.
+    quantities : str, sequence of str or None
+        run quantities (``E``, ``alpha0``, ...); ``None``: every one the run holds.
+    n_boot : int
+        bootstrap replicates of the interval of rho (0: no interval).
+    seed : int
+        bootstrap seed.
+    covariate : str or None
+        a quantity name or ``"step"``: also give the partial rho given it.
+    ci : float
+        level of the bootstrap interval.
+
+    Names are stored as tuples; whether they exist is checked against the run and the scores.
+
+    Examples
+    --------
+    >>> from neuromfa_native.config import CorrelationConfig
+    >>> CorrelationConfig(metric="acc,loss").metric
+    ('acc', 'loss')
+    """
+
+    tasks: Any = None
+    metric: Any = "acc"
+    quantities: Any = None
+    n_boot: int = 2000
+    seed: int = 0
+    covariate: Optional[str] = None
+    ci: float = 0.95
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        for name in ("tasks", "metric", "quantities"):
+            set_(self, name, _names(getattr(self, name), name))
+        set_(self, "n_boot", v.non_negative_int(self.n_boot, "n_boot", "no interval"))
+        set_(self, "seed", v.integer(self.seed, "seed"))
+        if self.covariate is not None and (not isinstance(self.covariate, str) or not self.covariate):
+            raise ValueError(f"covariate must be a quantity name or 'step', got {self.covariate!r}")
+        set_(self, "ci", v.confidence_level(self.ci))
+
+    def replace(self, **changes: Any) -> "CorrelationConfig":
+        """A copy with some options changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_options(cls, config: Optional["CorrelationConfig"] = None, **options: Any) -> "CorrelationConfig":
+        """``config`` (default: all defaults) with the ``options`` given changed; an option left
+        at :data:`DEFAULT` keeps the configuration's value."""
+        if config is not None and not isinstance(config, CorrelationConfig):
+            raise TypeError(f"config must be a CorrelationConfig, got {type(config).__name__}")
+        given = {k: x for k, x in options.items() if x is not DEFAULT}
+        base = config if config is not None else cls()
+        return base.replace(**given) if given else base
+
+
+def correlation_defaults() -> dict:
+    """``{option: default}`` of :class:`CorrelationConfig` (as declared)."""
+    return {f.name: f.default for f in dataclasses.fields(CorrelationConfig)}

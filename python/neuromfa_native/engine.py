@@ -130,6 +130,35 @@ def spectrum_from_tau(q, tau, *, tie_tol: float = 1e-9):
     alpha0 is the alpha at the maximum of f.  Values of f within ``tie_tol`` of the maximum
     are tied: two adjacent tied moments give the mean of their alphas (the usual q = -0.1/0
     tie gives the central difference); otherwise the alpha of the smallest tied moment.
+
+    Parameters
+    ----------
+    q:
+        the moments, strictly increasing.
+    tau:
+        tau(q), one per moment.
+    tie_tol:
+        tolerance within which values of f count as the maximum.
+
+    Returns
+    -------
+    tuple
+        ``(alpha, f, alpha0, width)``: alpha and f at the midpoints of adjacent moments, alpha0
+        and the spectrum width ``max(alpha) - min(alpha)``.
+
+    Raises
+    ------
+    ValueError
+        fewer than two moments, or arrays of different lengths.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import neuromfa_native as nm
+    >>> q = np.linspace(-3, 3, 61)
+    >>> alpha, f, alpha0, width = nm.spectrum_from_tau(q, 1.2 * (q - 1))  # a monofractal
+    >>> round(alpha0, 6), round(width, 6)
+    (1.2, 0.0)
     """
     q = check.moments(q)
     tau = np.asarray(tau, dtype=np.float64)
@@ -226,10 +255,20 @@ def analyze_graph(src, dst, weight, *, threshold: float = DEFAULT, min_edges: in
     ------
     ValueError, TypeError
         a bad option or edge array (naming it), an empty graph, or no box centre.
+
+    Examples
+    --------
+    The sampled network of the bundled tiny checkpoint, as edge arrays:
+
+    >>> import neuromfa_native as nm
+    >>> net = nm.build_nin("examples/pythia-tiny/step0", sample=0, per_layer=8)
+    >>> s = nm.analyze_graph(net.src, net.dst, net.weight, n_threads=1)
+    >>> s.q.size, round(s.alpha0, 4)
+    (61, 1.2494)
     """
     cfg = AnalysisConfig.from_options(config, threshold=threshold, min_edges=min_edges, decimals=decimals, q=q,
                                       box=box, direction=direction)
-    q = np.asarray(cfg.q)
+    q = np.asarray(cfg.q)  # type: ignore[assignment]  # the config's moments, as an array
     n_threads = check.threads(n_threads)
     src = check.ids(src, "src", check_negative=False)  # the core names the first negative src
     dst = check.ids(dst, "dst")
@@ -256,6 +295,29 @@ def emergence(alpha0, width, *, baseline: int = 0) -> np.ndarray:
 
     ``alpha0`` and ``width`` are per-checkpoint values (usually means over samples) in training
     order; ``baseline`` is the index of the reference checkpoint (0: the initialisation).
+
+    Parameters
+    ----------
+    alpha0, width:
+        one value per checkpoint, in training order (same length).
+    baseline:
+        index of the reference checkpoint ``b``.
+
+    Returns
+    -------
+    numpy.ndarray
+        E(t) per checkpoint (0 at the baseline).
+
+    Raises
+    ------
+    ValueError
+        arrays of different lengths, a baseline out of range, or non-positive values.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> nm.emergence([1.30, 1.25, 1.20], [0.50, 0.55, 0.60]).round(4).tolist()
+    [0.0, 0.0431, 0.0961]
     """
     a = np.asarray(alpha0, dtype=np.float64)
     w = np.asarray(width, dtype=np.float64)

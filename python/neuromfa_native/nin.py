@@ -41,7 +41,7 @@ __all__ = [
     "load_layout",
 ]
 
-_FLOAT_OUT = {
+_FLOAT_OUT: dict[str, np.dtype] = {
     "float16": np.dtype(np.float16),
     "bfloat16": np.dtype(np.float32),
     "float32": np.dtype(np.float32),
@@ -210,6 +210,24 @@ def build_nin(
     architecture, config:
         override the detected architecture / the source's config (e.g. for a bare
         ``.safetensors`` file without config.json).
+
+    Returns
+    -------
+    NIN
+        the edge arrays (``src``, ``dst``, ``weight``), the node ids and layers, and what was built.
+
+    Raises
+    ------
+    ValueError, TypeError
+        a source that cannot be read, a layout that does not fit it, non-finite sampled weights,
+        or a bad option (each naming the problem).
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> net = nm.build_nin("examples/pythia-tiny/step0", sample=0, per_layer=8)
+    >>> net.architecture, net.src.size == net.dst.size == net.weight.size
+    ('gpt_neox', True)
     """
     _check_per_layer(per_layer)
     src, lay = load_layout(source, layout, revision=revision, architecture=architecture, config=config)
@@ -218,14 +236,14 @@ def build_nin(
     if per_layer is None:
         return _build_full(src, lay, wdt)
     samples = lay.sample(int(per_layer), sample)
-    if hasattr(src, "prefetch_rows"):  # range readers (issue 12): every tensor's rows in one parallel batch
+    if hasattr(src, "prefetch_rows"):  # range readers: every tensor's rows in one parallel batch
         src.prefetch_rows([(m.name, samples[m.in_layer] if m.orientation == "conv1d" else samples[m.out_layer])
                            for m in lay.matrices if not m.is_synthetic])
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, ...]] = []
     for m in lay.matrices:
         in_idx, out_idx = samples[m.in_layer], samples[m.out_layer]
         if m.is_synthetic:
-            block = m.synthetic(out_idx, in_idx).astype(wdt)
+            block = m.synthetic(out_idx, in_idx).astype(wdt)  # type: ignore[misc]  # synthetic is set for every is_synthetic block
         else:
             block = _read_block(src, m, out_idx, in_idx)
             _check_finite(block, m.name, "the sampled rows/columns")
@@ -284,7 +302,7 @@ def _iter_full(src: TensorSource, lay: Layout, wdt: np.dtype, include_synthetic:
         if m.is_synthetic:
             if not include_synthetic:
                 continue
-            w = readonly(m.synthetic(np.arange(nout), np.arange(nin)).astype(wdt))
+            w = readonly(m.synthetic(np.arange(nout), np.arange(nin)).astype(wdt))  # type: ignore[misc]  # synthetic is set for every is_synthetic block
         else:
             w = src.get(m.name)
             w = w.T if m.orientation == "conv1d" else w
@@ -314,6 +332,34 @@ def iter_full_matrices(
     weight dtype), ``in_ids``/``out_ids`` the global node ids of its columns/rows. Real
     tensors are memory-mapped views where the source allows, so only one tensor needs to be
     in memory at a time. Non-finite weights raise ``ValueError`` naming the tensor.
+
+    Parameters
+    ----------
+    source:
+        a checkpoint (anything :func:`~.sources.resolve_source` takes).
+    layout:
+        as for :func:`build_nin`.
+    include_synthetic:
+        also yield the synthetic 0/1 blocks (attention wiring).
+    revision, architecture, config:
+        as for :func:`build_nin`.
+
+    Returns
+    -------
+    iterator of FullMatrix
+        one per matrix of the layout, in layout order.
+
+    Raises
+    ------
+    ValueError, TypeError
+        a source that cannot be read, a layout that does not fit it, or a non-finite weight.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> m = next(nm.iter_full_matrices("examples/pythia-tiny/step0"))
+    >>> m.name, m.weight.shape, str(m.weight.dtype)
+    ('gpt_neox.layers.0.attention.query_key_value.weight', (192, 64), 'float16')
     """
     src, lay = load_layout(source, layout, revision=revision, architecture=architecture, config=config)
     yield from _iter_full(src, lay, _weight_dtype(src, lay), include_synthetic)
@@ -332,6 +378,29 @@ def describe(
 
     Edge counts assume no weight is exactly zero (zero weights give no edge); synthetic
     blocks are counted exactly, for the sampled network with sample 0's draw.
+
+    Parameters
+    ----------
+    source, per_layer, layout, revision, architecture, config:
+        as for :func:`build_nin`.
+
+    Returns
+    -------
+    dict
+        ``source``, ``architecture``, ``layout``, ``weight_dtype``, ``tensors``, ``node_layers``,
+        and the node and edge counts of the ``sampled`` and the ``full`` network.
+
+    Raises
+    ------
+    ValueError, TypeError
+        a source that cannot be read or a layout that does not fit it.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> d = nm.describe("examples/pythia-tiny/step0", per_layer=32)
+    >>> d["architecture"], d["sampled"]["nodes"], d["full"]["nodes"]
+    ('gpt_neox', 1056, 2624)
     """
     _check_per_layer(per_layer)
     src, lay = load_layout(source, layout, revision=revision, architecture=architecture, config=config)
@@ -354,7 +423,7 @@ def describe(
         edges = 0
         for m in lay.matrices:
             a, b = samples[m.in_layer], samples[m.out_layer]
-            edges += int(np.count_nonzero(m.synthetic(b, a))) if m.is_synthetic else len(a) * len(b)
+            edges += int(np.count_nonzero(m.synthetic(b, a))) if m.is_synthetic else len(a) * len(b)  # type: ignore[misc]  # synthetic is set for every is_synthetic block
         sampled = {"per_layer": int(per_layer), "nodes": int(sum(len(s) for s in samples)), "edges": edges}
     return {
         "source": src.description,
@@ -390,6 +459,32 @@ def fingerprint(
 
     With ``layout=None`` every tensor of the checkpoint is hashed; a layout that does not fit the
     checkpoint is an error (hashing other tensors would key results by the wrong bytes).
+
+    Parameters
+    ----------
+    source:
+        a checkpoint (anything :func:`~.sources.resolve_source` takes).
+    layout:
+        the layout whose tensors are hashed, or ``None`` for every tensor.
+    revision, architecture, config:
+        as for :func:`build_nin`.
+
+    Returns
+    -------
+    str
+        32 hex digits (blake2b-128 of the names, dtypes, shapes and bytes).
+
+    Raises
+    ------
+    ValueError, TypeError
+        a source that cannot be read or a layout that does not fit it.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> fp = nm.fingerprint("examples/pythia-tiny/step0")
+    >>> len(fp), fp == nm.fingerprint("examples/pythia-tiny/step0")
+    (32, True)
     """
     src = resolve_source(source, revision=revision, config=config)
     names: Sequence[str] | None = None
@@ -437,7 +532,7 @@ def fingerprint_and_scan(
 #: dtype -> (numpy view of its little-endian bytes, exponent mask): a value is non-finite when
 #: its exponent bits are all ones.  float32/float64 use ``numpy.isfinite`` (mask None), faster
 #: there; the 16-bit types test the bits.
-_FLOAT_BITS = {
+_FLOAT_BITS: dict[str, tuple[str, int | None]] = {
     "float16": ("<u2", 0x7C00),
     "bfloat16": ("<u2", 0x7F80),
     "float32": ("<f4", None),
@@ -450,6 +545,8 @@ class _NonFiniteCounter:
     may end inside a value: the remainder is kept for the next one)."""
 
     def __init__(self, dtype: str):
+        view: str | None
+        self.mask: int | None
         view, self.mask = _FLOAT_BITS.get(dtype, (None, None))
         self.view = None if view is None else np.dtype(view)
         self.rest = b""
@@ -481,6 +578,29 @@ def find_identical(
     Returns a list of groups, each the sorted indices (into ``sources``) of two or more
     sources with the same :func:`fingerprint`; groups are ordered by their first index.
     An empty list means all checkpoints differ.
+
+    Parameters
+    ----------
+    sources:
+        checkpoints (anything :func:`~.sources.resolve_source` takes).
+    layout, revision:
+        as for :func:`fingerprint`.
+
+    Returns
+    -------
+    list of list of int
+        the groups of identical checkpoints (empty when all differ).
+
+    Raises
+    ------
+    ValueError, TypeError
+        a source that cannot be read or a layout that does not fit it.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> nm.find_identical(["examples/pythia-tiny/step0", "examples/pythia-tiny/step0", "examples/pythia-tiny/step16"])
+    [[0, 1]]
     """
     if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence):
         raise TypeError(f"sources must be a sequence of sources, got {type(sources).__name__}")

@@ -16,7 +16,8 @@ __all__ = ["PLOTS", "plot_alpha0", "plot_emergence", "plot_node_dimensions", "pl
 LEGEND_MAX = 8
 
 
-def _axes(ax):
+def axes_or_new(ax):
+    """``ax``, or the axes of a new figure when it is None."""
     if ax is None:
         import matplotlib.pyplot as plt
         _, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
@@ -40,13 +41,14 @@ def step_axis(ax, steps) -> None:
     uniq = np.unique(steps)
     if lin is not None and uniq.size <= LEGEND_MAX:
         from matplotlib.ticker import FixedLocator, NullLocator
-        ax.xaxis.set_major_locator(FixedLocator(uniq))
+        ax.xaxis.set_major_locator(FixedLocator(uniq.tolist()))
         ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
         ax.xaxis.set_minor_locator(NullLocator())
     ax.grid(True, which="major", alpha=0.3)
 
 
-def _norm_cmap(steps: np.ndarray):
+def step_norm_cmap(steps: np.ndarray):
+    """Colour norm (symlog when the steps span decades) and colour map of checkpoints by step."""
     import matplotlib.colors as mcolors
     import matplotlib.pyplot as plt
 
@@ -63,10 +65,10 @@ def plot_spectra(series, ax=None, *, show_samples: bool = False):
     """Mean spectrum f(alpha) of every checkpoint (mean of alpha and f over the kept samples at
     each moment q), one colour per checkpoint by training step; a legend for a few checkpoints,
     a colour bar for many.  ``show_samples`` adds every sample's spectrum, thin."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     arr = series.spectra_arrays()
     steps = np.asarray(arr["step"], dtype=float)
-    norm, cmap = _norm_cmap(steps)
+    norm, cmap = step_norm_cmap(steps)
     many = len(steps) > LEGEND_MAX
     drawn = 0
     for t in range(len(steps)):
@@ -98,7 +100,7 @@ def plot_spectra(series, ax=None, *, show_samples: bool = False):
 
 
 def _measure(series, name: str, ax, ylabel: str, title: str):
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     arr = series.spectra_arrays()
     steps = np.asarray(arr["step"], dtype=float)
     mean = np.asarray(getattr(series, f"{name}_mean"))
@@ -130,7 +132,7 @@ def plot_width(series, ax=None):
 
 def plot_emergence(series, ax=None):
     """Degree of emergence E against the training step with its bootstrap interval (band)."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     steps = series.steps.astype(float)
     e = np.asarray(series.emergence)
     lo, hi = np.asarray(series.emergence_ci).T
@@ -161,10 +163,11 @@ def plot_node_dimensions(series, ax=None, *, checkpoints=None):
     the last checkpoint (or the checkpoint indices given); returns the axes."""
     from matplotlib.patches import Patch
 
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     n = len(series.checkpoints)
     idx = list(checkpoints) if checkpoints is not None else sorted({0, n - 1})
-    kinds, values = [], {}
+    kinds: list = []
+    values: dict = {}
     for i in idx:
         for r in series.results[i]:
             d = r.node_dimensions
@@ -183,7 +186,7 @@ def plot_node_dimensions(series, ax=None, *, checkpoints=None):
         ax.set_axis_off()
         return ax
     steps = np.array([c.step for c in series.checkpoints], dtype=float)
-    norm, cmap = _norm_cmap(steps)
+    norm, cmap = step_norm_cmap(steps)
     width = 0.8 / len(idx)
     handles = []
     for j, i in enumerate(idx):

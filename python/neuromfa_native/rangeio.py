@@ -166,7 +166,7 @@ class RangedTensors:
         storage = SAFETENSORS_DTYPES[e.dtype][0]
         begin, end = e.span
         buf = np.empty(end - begin, np.uint8)
-        self._read([(begin, memoryview(buf))])
+        self._read([(begin, memoryview(buf))])  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
         if e.strides is None:
             return buf.view(storage).reshape(e.shape)
         flat = buf.view(storage)
@@ -236,7 +236,7 @@ class RangedTensors:
         row_bytes = e.shape[1] * storage.itemsize
         buf = np.empty(len(rows) * row_bytes, np.uint8)
         if len(rows) and row_bytes:
-            view = memoryview(buf)
+            view = memoryview(buf)  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
             starts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1])
             ends = np.concatenate([starts[1:], [len(rows)]])
             jobs.extend((e.offset + int(rows[a]) * row_bytes, view[a * row_bytes: b * row_bytes])
@@ -259,7 +259,7 @@ class RangedTensors:
         row_bytes = e.shape[1] * storage.itemsize
         buf = np.empty(len(rows) * row_bytes, np.uint8)
         if len(rows) and row_bytes:
-            view = memoryview(buf)
+            view = memoryview(buf)  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
             starts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1])
             ends = np.concatenate([starts[1:], [len(rows)]])
             self._read([(e.offset + int(rows[a]) * row_bytes, view[a * row_bytes: b * row_bytes])
@@ -270,7 +270,7 @@ class RangedTensors:
         """The tensor's bytes in C order, little-endian, in pieces of at most 16 MB."""
         e = self.info(name)
         if e.strides is not None:
-            mv = memoryview(self.raw(name).reshape(-1).view(np.uint8))
+            mv = memoryview(self.raw(name).reshape(-1).view(np.uint8))  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
             for s in range(0, len(mv), _CHUNK):
                 yield mv[s: s + _CHUNK]
             return

@@ -145,6 +145,36 @@ def write_report(series, out: os.PathLike, *, plots: bool = True) -> list:
     """Tables, summary and (with ``plots`` and matplotlib installed) plots; returns the paths.
 
     ``plots=True`` without matplotlib is a ``ValueError`` telling how to install it.
+
+    Parameters
+    ----------
+    series:
+        a :class:`~neuromfa_native.Series` (from :func:`~neuromfa_native.analyze_series` or
+        :func:`~neuromfa_native.load_run`).
+    out:
+        the output directory (created if needed).
+    plots:
+        also draw the plots (needs matplotlib).
+
+    Returns
+    -------
+    list of pathlib.Path
+        the files written.
+
+    Raises
+    ------
+    ValueError
+        ``plots=True`` without matplotlib.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import neuromfa_native as nm
+    >>> s = nm.analyze_series(["examples/pythia-tiny/step0", "examples/pythia-tiny/step16"], samples=2,
+    ...                       per_layer=8, n_threads=1)
+    >>> paths = nm.write_report(s, tempfile.mkdtemp(), plots=False)
+    >>> sorted(p.name for p in paths)[:1]
+    ['checkpoints.csv']
     """
     written = write_tables(series, out)
     if plots:

@@ -96,6 +96,14 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
     ValueError, TypeError
         a bad option; or tasks that failed (every other result is stored first; a rerun
         retries the failed ones).
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> s = nm.analyze_series(["examples/pythia-tiny/step0", "examples/pythia-tiny/step16"], samples=2,
+    ...                       per_layer=8, n_threads=1)
+    >>> [c.step for c in s.checkpoints], s.alpha0_mean.shape
+    ([0, 16], (2,))
     """
     cps = make_series(checkpoints, revisions=revisions, steps=steps, sort=sort)
     cfg = AnalysisConfig.from_options(

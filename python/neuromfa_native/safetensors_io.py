@@ -325,7 +325,7 @@ class SafetensorsFile:
         buf = np.empty(len(rows) * row_bytes, np.uint8)  # every byte is read into: no zeroing
         if len(rows) == 0 or row_bytes == 0:
             return buf.view(storage).reshape(len(rows), info.shape[1])
-        view = memoryview(buf)
+        view = memoryview(buf)  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
         starts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1])
         ends = np.concatenate([starts[1:], [len(rows)]])
         fd = os.open(self.path, os.O_RDONLY)
@@ -352,7 +352,7 @@ class SafetensorsFile:
         info = self.info(name)
         if info.end == info.begin:
             return memoryview(b"")
-        return memoryview(self._map()[info.begin : info.end])
+        return memoryview(self._map()[info.begin : info.end])  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
 
     def close(self) -> None:
         """Drop the memory map (views handed out keep it alive until they are freed)."""

@@ -288,7 +288,7 @@ class StateDictSource(TensorSource):
             if t.dtype == torch.bfloat16:
                 t = t.view(torch.int16)
             a = t.numpy()
-        mv = memoryview(a.reshape(-1).view(np.uint8))
+        mv = memoryview(a.reshape(-1).view(np.uint8))  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
         for s in range(0, len(mv), _CHUNK):
             yield mv[s : s + _CHUNK]
 
@@ -386,6 +386,7 @@ def _from_directory(d: Path, config: Mapping[str, Any] | None) -> TensorSource:
 
 
 def split_hub_id(source: str, revision: str | None) -> tuple[str, str | None]:
+    rev: str | None
     repo, _, rev = source.partition("@")
     rev = rev or None
     if rev is not None and revision is not None and rev != revision:
@@ -452,6 +453,23 @@ def resolve_source(
         hub cache folder (default: huggingface_hub's, ``HF_HUB_CACHE``/``HF_HOME``).
     config:
         a config dict to use instead of the source's own ``config.json``/``module.config``.
+
+    Returns
+    -------
+    TensorSource
+        reads tensor names, dtypes, shapes, rows and fingerprints of the checkpoint.
+
+    Raises
+    ------
+    ValueError, TypeError
+        a path without weights, an unknown form of source, or a revision given for a local path.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> src = nm.resolve_source("examples/pythia-tiny/step0")
+    >>> type(src).__name__
+    'SafetensorsSource'
     """
     if config is not None and not isinstance(config, Mapping):
         raise TypeError(f"config must be a mapping (a config.json dict) or None, got {type(config).__name__}")

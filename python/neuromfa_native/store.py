@@ -446,6 +446,33 @@ def load_run(path: os.PathLike, *, n_bootstrap: Optional[int] = None, ci: Option
 
     Needs no checkpoint files: the series, fingerprints and configuration come from
     ``run.json``.  The aggregation options default to the run's own.
+
+    Parameters
+    ----------
+    path:
+        the run directory (``--out`` of ``neuromfa analyze``, ``out=`` of
+        :func:`~neuromfa_native.analyze_series`).
+    n_bootstrap, ci, seed, baseline, filter:
+        aggregation options; ``None`` keeps the run's own.
+
+    Returns
+    -------
+    Series
+
+    Raises
+    ------
+    ValueError
+        a directory that is not a run directory, or a bad aggregation option.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import neuromfa_native as nm
+    >>> out = tempfile.mkdtemp()
+    >>> s = nm.analyze_series(["examples/pythia-tiny/step0", "examples/pythia-tiny/step16"], samples=2,
+    ...                       per_layer=8, out=out, n_threads=1)
+    >>> bool((nm.load_run(out).alpha0_mean == s.alpha0_mean).all())
+    True
     """
     path = Path(path)
     run = path / "run.json"

@@ -24,7 +24,7 @@ import difflib
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, overload
 
 import numpy as np
 
@@ -144,7 +144,7 @@ class Layout:
         total = 0
         for m in self.matrices:
             if m.is_synthetic:
-                total += int(m.nnz)
+                total += int(m.nnz)  # type: ignore[arg-type]  # set for every synthetic block
             else:
                 total += self.node_layers[m.in_layer].size * self.node_layers[m.out_layer].size
         return total
@@ -247,6 +247,12 @@ def first_prefix(names: set[str], candidates: Sequence[str], probe: str) -> str 
         if p.format(b=0) + probe in names:
             return p
     return None
+
+
+@overload
+def cfg_int(config: Mapping[str, Any], keys: Sequence[str], default: int) -> int: ...
+@overload
+def cfg_int(config: Mapping[str, Any], keys: Sequence[str], default: None = None) -> int | None: ...
 
 
 def cfg_int(config: Mapping[str, Any], keys: Sequence[str], default: int | None = None) -> int | None:
