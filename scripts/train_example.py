@@ -169,6 +169,13 @@ def main() -> int:
                         help="write the training text (UTF-8) to stdout and exit")
     parser.add_argument("--readme-only", action="store_true",
                         help="rewrite OUT/README.md from OUT/series.json and exit (no training)")
+    # --- monitor (issue 14): watch the training live; the saved checkpoints do not change ---
+    parser.add_argument("--monitor", default=None, metavar="DIR",
+                        help="also analyse the live model with neuromfa_native.Monitor every --monitor-every "
+                             "steps and at the checkpoint steps, writing a run directory to DIR "
+                             "(`neuromfa report DIR`); the checkpoints are byte-identical either way")
+    parser.add_argument("--monitor-every", type=int, default=100, metavar="N")
+    # --- end monitor ---
     args = parser.parse_args()
     if args.print_corpus:
         sys.stdout.buffer.write(corpus_text().encode("utf-8"))
@@ -288,9 +295,21 @@ def main() -> int:
         records.append(rec)
         print(f"saved {d.name}: " + ", ".join(f"{k}={v}" for k, v in rec.items() if k not in ("step", "path")), flush=True)
 
+    # --- monitor (issue 14) ---
+    monitor = None
+    if args.monitor:
+        from neuromfa_native.monitor import Monitor
+
+        monitor = Monitor(model, out=args.monitor, samples=10, per_layer=32, overwrite=True,
+                          on_result=lambda r: print(f"neuromfa step {r.step}: alpha0 {r.alpha0:.4f} width "
+                                                    f"{r.width:.4f} E {r.E:.4f} [{r.E_lo:.4f}, {r.E_hi:.4f}]",
+                                                    flush=True))
+    # --- end monitor ---
     load_start = os.getloadavg() if hasattr(os, "getloadavg") else None
     t0 = time.time()
     for step in range(TRAIN["total_steps"] + 1):
+        if monitor is not None and (step in CHECKPOINT_STEPS or step % args.monitor_every == 0):
+            monitor.step(step)  # monitor (issue 14): copies the sampled rows; analysed off this thread
         if step in CHECKPOINT_STEPS:
             save(step)
         if step == TRAIN["total_steps"]:
@@ -308,6 +327,10 @@ def main() -> int:
             print(f"step {step + 1:5d}  loss {np.mean(recent[-100:]):.4f}  lr {lr_at(step):.2e}  "
                   f"{time.time() - t0:.0f}s", flush=True)
     wall = time.time() - t0
+    if monitor is not None:  # monitor (issue 14): finish and write every analysis asked for
+        monitor.close()
+        print(f"monitor: {len(monitor.results)} steps analysed into {args.monitor}, "
+              f"{sum(monitor.copy_seconds):.2f}s on the training thread", flush=True)
 
     # ---- metadata ---------------------------------------------------------------------
     machine = dict(

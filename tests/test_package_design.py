@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib.util
 import json
 import subprocess
 import sys
@@ -160,6 +161,12 @@ def test_no_import_cycle_between_package_modules():
 
 @pytest.mark.parametrize("module", sorted(m for m in _module_files() if not m.endswith("__main__")))
 def test_each_module_imports_alone_in_a_fresh_interpreter(module):
+    # the training callbacks import their framework (optional; the Trainer needs torch)
+    for prefix, needs in (("neuromfa_native.integrations.transformers", ("torch", "transformers")),
+                          ("neuromfa_native.integrations.lightning", ("torch", "lightning"))):
+        missing = [n for n in needs if module == prefix and importlib.util.find_spec(n) is None]
+        if missing:
+            pytest.skip(f"{module} needs {', '.join(missing)} (optional), not installed")
     p = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
 

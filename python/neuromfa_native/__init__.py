@@ -63,3 +63,15 @@ __all__ = [
     "correlate_models",
     "read_evals",
 ]
+
+# --- monitor (issue 14): exported lazily, so `import neuromfa_native` never imports torch ---
+__all__ += ["Monitor"]
+
+
+def __getattr__(name):
+    if name == "Monitor":
+        from .monitor import Monitor
+
+        return Monitor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# --- end monitor ---
