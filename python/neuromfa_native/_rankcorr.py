@@ -14,6 +14,7 @@ intervals) are :mod:`~neuromfa_native.stats`; nothing here repeats them.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 
@@ -188,7 +189,7 @@ def _betacf(a: float, b: float, x: float) -> float:
     raise ArithmeticError(f"incomplete beta continued fraction did not converge (a={a}, b={b}, x={x})")
 
 
-def betainc(a: float, b: float, x: float, y: float = None) -> float:
+def betainc(a: float, b: float, x: float, y: Optional[float] = None) -> float:
     """Regularized incomplete beta I_x(a, b); ``y`` = 1 - x when known more precisely."""
     y = 1.0 - x if y is None else y
     if x <= 0.0:

@@ -392,6 +392,8 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     label = label or _label(source, tsrc, revision)
     if cfg.per_layer is None:
         return _analyze_full(tsrc, cfg, n_threads, label, t0, scale_to)  # type: ignore[arg-type]  # checked above
+    if sample is None:  # only the full network (per_layer=None) takes no sample index
+        raise TypeError(f"sample must be an integer for a sampled network (per_layer={cfg.per_layer}), got None")
     return _analyze_sampled(tsrc, int(sample), cfg, n_threads, label, t0, scale_to)
 
 

@@ -432,6 +432,8 @@ def _correlate_parser(sub) -> None:
 def _correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20, **options):
     """Correlate ``series`` with ``evals`` (``options``: :class:`~.config.CorrelationConfig`'s, the
     defaults where not given), write correlations.csv and the plots into ``out``, print the table."""
+    from pathlib import Path
+
     from .config import CorrelationConfig
     from .correlation import correlate
     from .store import atomic_write_text
@@ -439,7 +441,7 @@ def _correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20
     if options.get("metric") == "all":
         options["metric"] = None
     corr = correlate(series, evals, config=CorrelationConfig(**options))
-    atomic_write_text(os.path.join(out, "correlations.csv"), corr.to_csv())
+    atomic_write_text(Path(out) / "correlations.csv", corr.to_csv())
     written = []
     if plots:
         from .plotting_correlation import write_correlation_plots

@@ -253,7 +253,7 @@ def extras_from_npz(data: dict, meta: dict) -> dict:
         names = {f.name: f for f in dataclasses.fields(Spectrum)}
         ctl = {}
         for c, m in meta["controls"].items():
-            kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in m.items() if k in names}
+            kw: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in m.items() if k in names}
             pre = f"control.{c}."
             for k, v in data.items():
                 if k.startswith(pre) and k[len(pre):] in names:
@@ -314,7 +314,8 @@ def control_summary(series) -> dict:
         for rs in series.results:
             specs = [r.spectrum if c == "none" else (r.controls or {}).get(c) for r in rs]
             a, w = _filtered([s for s in specs if s is not None], series.filter)
-            a0.append(a), wd.append(w)
+            a0.append(a)
+            wd.append(w)
         sd = lambda x: float(x.std(ddof=1)) if x.size > 1 else (0.0 if x.size else np.nan)  # noqa: E731
         am = np.array([x.mean() if x.size else np.nan for x in a0])
         wm = np.array([x.mean() if x.size else np.nan for x in wd])

@@ -127,8 +127,10 @@ class _Run:
 
 def _as_run(run: Any) -> _Run:
     if isinstance(run, (str, os.PathLike)):
+        from pathlib import Path
+
         from .store import load_run
-        run = load_run(run)
+        run = load_run(Path(run))
     if not hasattr(run, "checkpoints") or not hasattr(run, "results"):
         raise TypeError(f"run must be a Series or a run directory, got {type(run).__name__}")
     comps = {}
@@ -353,7 +355,7 @@ def _pairs(ev: EvalTable, tasks: Optional[Sequence[str]], metric: Any) -> list:
         unknown = [t for t in tasks if t not in known]
         if unknown:
             raise ValueError(f"task(s) {', '.join(unknown)} not in the eval records {ev.name!r}; known: {_short(known, 12)}")
-    pairs = []
+    pairs: list = []
     for t in (known if tasks is None else tasks):
         have = sorted(by_task[t])
         want = have if metrics is None else [m for m in metrics if m in have]
@@ -392,7 +394,7 @@ def _statistics(labels, values: dict, boot: Optional[dict], scores: dict, hib: d
         if key not in qcache:
             x = values[q][mask]
             z = None
-            if do_boot and boot[q] is not None:
+            if do_boot and boot is not None and boot[q] is not None:
                 z = rc.standardized_rows(rc.rank_rows(np.ascontiguousarray(boot[q][mask].T)))
             rz = None
             if cov is not None and q != covariate:
@@ -424,7 +426,7 @@ def _statistics(labels, values: dict, boot: Optional[dict], scores: dict, hib: d
                 y = val[mask]
                 ry = rc.rankdata(y)
                 zy = None
-                if do_boot:
+                if noise is not None:  # drawn exactly when do_boot
                     e = np.where(np.isfinite(err), err, 0.0)[mask]
                     zy = rc.standardized_rows(rc.rank_rows(y[None, :] + e[None, :] * noise[:, mask]))
                 r_yz = rc.spearman_from_ranks(ry, rc.rankdata(cov[mask])) if cov is not None else None
@@ -505,7 +507,8 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
     groups = _groups(ev)
     sel = {p: groups[p] for p in pairs}
     score_steps = sorted({int(s) for st, *_ in sel.values() for s in st})
-    point = _point_values(r, sorted(set(names) | ({covariate} - {None, "step"})))
+    cov_names = set() if covariate is None or covariate == "step" else {covariate}
+    point = _point_values(r, sorted(set(names) | cov_names))
     has_result = np.array([all(np.isfinite(point[q][i]) for q in names) for i in range(len(r.labels))])
     ck_steps = set(s for s in r.steps if s is not None)
     idx = [i for i, s in enumerate(r.steps) if s is not None and s in set(score_steps) and has_result[i]]
@@ -533,7 +536,7 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
                 v[j], e[j] = val[k], err[k]
         scores[p] = (v, e)
         hib[p] = bool(groups[p][3])
-    boot_all = _boot_values(r, sorted(set(names) | ({covariate} - {None, "step"})), n_boot, seed) if n_boot else None
+    boot_all = _boot_values(r, sorted(set(names) | cov_names), n_boot, seed) if n_boot else None
     values = {q: point[q][idx] for q in names}
     boot = None if boot_all is None else {q: None if boot_all[q] is None else boot_all[q][idx] for q in names}
     cov = None
@@ -617,18 +620,22 @@ def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], 
     step = int(step)
     loaded = {k: _as_run(v) for k, v in runs.items()}
     evs = {k: read_evals(evals_by_name[k]) for k in runs}
-    names = None
+    common: Optional[set] = None
     for r in loaded.values():
         avail = set(_quantity_names(r, quantities))
-        names = avail if names is None else names & avail
-    names = [q for q in _QUANTITIES if q in (names or set())]
+        common = avail if common is None else common & avail
+    names = [q for q in _QUANTITIES if q in (common or set())]
     if covariate is not None and covariate not in names:
         raise ValueError(f"covariate {covariate!r} is not a quantity of every run ({', '.join(names)})")
     pair_sets = [set(_pairs(e, tasks, metric)) for e in evs.values()]
     pairs = sorted(set.intersection(*pair_sets)) if pair_sets else []
     if not pairs:
         raise ValueError("the models' eval records share no (task, metric)")
-    labels, values, boots, scores, hib = [], {q: [] for q in names}, {q: [] for q in names}, {p: ([], []) for p in pairs}, {}
+    labels: list = []
+    values: dict[str, list] = {q: [] for q in names}
+    boots: dict[str, list] = {q: [] for q in names}
+    scores: dict[tuple, tuple[list, list]] = {p: ([], []) for p in pairs}
+    hib: dict = {}
     no_step, no_result, no_score = [], [], []
     for mi, (k, r) in enumerate(loaded.items()):
         if step not in r.steps:

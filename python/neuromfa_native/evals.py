@@ -219,7 +219,8 @@ def _harness_records(path: Path, notes: list) -> list:
         raise ValueError(f"{str(path)!r} is not JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict):
         raise ValueError(f"{str(path)!r} is not an lm-evaluation-harness result: no 'results' object")
-    config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+    raw_config = doc.get("config")
+    config: dict = raw_config if isinstance(raw_config, dict) else {}
     from_content = _step_from_model_args(config.get("model_args"))
     m = _NAME_STEP_RE.search(path.stem)
     from_name = int(m.group(1)) if m else None
@@ -392,7 +393,7 @@ def _read_pythia(name: str) -> EvalTable:
     if len(parts) == 2 or (len(parts) == 3 and re.fullmatch(r"\d+shot", parts[2])):
         canonical = _source_name(parts[1], str(int(parts[2][:-4])) if len(parts) == 3 else "0")
     header, index = _pythia_index()
-    if canonical not in index:
+    if canonical is None or canonical not in index:
         raise ValueError(f"unknown Pythia eval source {name!r}; known: {', '.join(pythia_models())}")
     cols = next(csv.reader([header]))
     i = {c: cols.index(c) for c in cols}

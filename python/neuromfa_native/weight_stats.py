@@ -205,6 +205,8 @@ class StatsAccumulator:
 
     def _close(self) -> None:
         """The open tensor is complete: its sums and fit; its histogram joins the pooled one."""
+        if self._open is None:
+            return
         name, kind, hist, sums = self._open
         self._open = None
         fit = (np.nan, np.nan)
@@ -236,10 +238,12 @@ class StatsAccumulator:
             hm = h[: 1 << 15] + h[1 << 15:]  # fold the sign: magnitude patterns
             x = _pattern_values(kind)[: 1 << 15]
             keep = (hm > 0) & (x > 0) & np.isfinite(x)
-            xs.append(x[keep]), cs.append(hm[keep].astype(np.float64))
+            xs.append(x[keep])
+            cs.append(hm[keep].astype(np.float64))
         for n in names:
             for x, c in self._vals.get(n, ()):
-                xs.append(x), cs.append(c.astype(np.float64))
+                xs.append(x)
+                cs.append(c.astype(np.float64))
         if not xs:
             return np.zeros(0), np.zeros(0)
         if len(xs) == 1:  # one histogram or one block: already distinct and sorted
@@ -276,7 +280,7 @@ class StatsAccumulator:
             ms = np.array([r[-1] for r in rows])
             all_row[-1] = float(ns @ ms / ns.sum())
         extra = list(dict.fromkeys(k for n in names for k in self._extra.get(n, {})))
-        for j, stat in enumerate(extra):  # element-weighted mean over the tensors that have it
+        for stat in extra:  # element-weighted mean over the tensors that have it
             v = np.array([self._extra.get(n, {}).get(stat, np.nan) for n in names])
             for r, x in zip(rows, v):
                 r.append(x)
