@@ -12,14 +12,14 @@ import threading
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
 import neuromfa_native as nm
 from model_factory import make_model
 from neuromfa_native import monitor as monitor_mod
 from neuromfa_native.cli import main as cli_main
 from neuromfa_native.monitor import Monitor
+
+torch = pytest.importorskip("torch", reason="torch is optional; the monitor watches torch models")
+transformers = pytest.importorskip("transformers", reason="transformers is optional; the Trainer callback needs it")
 
 S, K = 8, 3  # tiny networks: hidden 32, 2 blocks
 OPTS = dict(samples=K, per_layer=S, n_threads=1)

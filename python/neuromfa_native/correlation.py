@@ -269,12 +269,12 @@ class Correlation:
     notes: tuple = ()
 
     def to_pandas(self):
-        """The rows as a pandas DataFrame (columns :data:`COLUMNS`), sorted by |rho| (needs pandas)."""
+        """The rows as a pandas DataFrame (columns :data:`COLUMNS`), sorted by ``|rho|`` (needs pandas)."""
         import pandas as pd
         return pd.DataFrame(self.sorted_rows(), columns=list(COLUMNS))
 
     def sorted_rows(self) -> list:
-        """Rows by decreasing |spearman| (NaN last)."""
+        """Rows by decreasing ``|spearman|`` (NaN last)."""
         return sorted(self.rows, key=lambda r: (-abs(r["spearman"]) if math.isfinite(r["spearman"]) else math.inf,
                                                 r["quantity"], r["task"], r["metric"]))
 
@@ -290,7 +290,7 @@ class Correlation:
         return buf.getvalue()
 
     def format(self, max_rows: Optional[int] = 20) -> str:
-        """A text table sorted by |rho| and the join report."""
+        """A text table sorted by ``|rho|`` and the join report."""
         rows = self.sorted_rows()
         shown = rows if max_rows is None else rows[:max_rows]
         span = ""

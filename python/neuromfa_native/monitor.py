@@ -40,7 +40,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union, cast
 
 import numpy as np
 
@@ -517,7 +517,7 @@ class Monitor:
         if self._setup is None:
             try:
                 lay = get_layout(config, list(tensors), _Shapes(tensors, config, desc).shape, self.config.layout)
-                plan = _plan(lay, self.config.per_layer, self.samples)
+                plan = _plan(lay, cast(int, self.config.per_layer), self.samples)  # monitor_config refuses None
             except (ValueError, TypeError) as exc:
                 self._disabled = not self.strict
                 raise ValueError(f"the monitor cannot analyse this model: {exc}") from exc
