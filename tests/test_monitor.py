@@ -386,7 +386,7 @@ def test_trainer_callback_step0_equals_initial_weights(tmp_path):
 @pytest.mark.filterwarnings("ignore:The number of training batches:UserWarning")
 @pytest.mark.filterwarnings("ignore:.*does not have many workers:UserWarning")
 def test_lightning_callback(tmp_path):
-    L = pytest.importorskip("lightning", reason="lightning is not installed (pip install ".[test-monitor]")")
+    L = pytest.importorskip("lightning", reason="lightning is not installed (pip install '.[test-monitor]')")
     from lightning.pytorch.loggers.logger import Logger
     from neuromfa_native.integrations.lightning import NeuroMFACallback
 
