@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-try:
+if TYPE_CHECKING:  # one name for the type checker; either package at run time
     from lightning.pytorch.callbacks import Callback
-except ImportError:  # the older package name
-    from pytorch_lightning.callbacks import Callback
+else:
+    try:
+        from lightning.pytorch.callbacks import Callback
+    except ImportError:  # the older package name
+        from pytorch_lightning.callbacks import Callback
 
 from ..config import DEFAULT
 from ._common import Feed, check_every, metrics_of, monitor_options
