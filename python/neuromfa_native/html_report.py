@@ -862,6 +862,11 @@ def reproduce_command(info: dict, run_dir: os.PathLike) -> str:
     for k in ("stats", "by_layer"):
         if cfg.get(k):
             args.append("--" + k.replace("_", "-"))
+    if (Path(run_dir) / "correlations.csv").is_file():
+        try:
+            args += ["--evals", str(json.loads((Path(run_dir) / "correlations.json").read_text())["evals"])]
+        except (OSError, ValueError, KeyError, TypeError):
+            note += "  # and --evals SOURCE: correlations.csv holds scores whose source was not recorded"
     steps = [e.get("step", 0) for e in series]
     if steps != sorted(steps):
         args.append("--keep-order")
