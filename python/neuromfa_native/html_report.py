@@ -53,7 +53,8 @@ h3{font-size:14px;margin:14px 0 4px}
 .partial{background:#fff3cd;border:1px solid #e0b100}.failed{background:#f8d7da;border:1px solid #c0392b}
 .ok{background:#e8f5e9;border:1px solid #7cb342}
 .key{font-size:15px;margin:6px 0}.key b{font-size:17px}.key2{font-size:14px;margin:4px 0}
-dl.meta{display:grid;grid-template-columns:max-content 1fr max-content 1fr;gap:1px 14px;margin:6px 0;font-size:13px}
+dl.meta{display:grid;grid-template-columns:repeat(3,max-content minmax(0,1fr));gap:1px 14px;margin:6px 0;font-size:13px}
+@media (max-width:1000px){dl.meta{grid-template-columns:max-content 1fr max-content 1fr}}
 dl.meta dt{color:#555}dl.meta dd{margin:0;overflow-wrap:anywhere}
 pre.cmd{background:#f4f4f4;padding:6px 8px;border-radius:4px;white-space:pre-wrap;font-size:12px;margin:4px 0}
 figure{margin:8px 0}figure img{max-width:100%;height:auto;border:1px solid #eee}figure.svg svg{margin-right:24px}
@@ -896,10 +897,10 @@ def _header(run: RunData) -> str:
     sampling = ("full network" if cfg.get("per_layer") is None else
                 f"{len(agg.get('samples') or [])} samples x {cfg.get('per_layer')} neurons per layer")
     from . import __version__
-    machine = info.get("machine") or (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores), where "
-                                      "this page was written (run.json does not name the run's machine)")
+    machine = info.get("machine") or (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores): this "
+                                      "page's (run.json names none)")
     labels = [e.get("label", "") for e in series]
-    meta = [("sources", src_txt), ("checkpoints", f"{len(series)}" + (f": {labels[0]} ... {labels[-1]}" if labels
+    meta = [("status", run.status), ("sources", src_txt), ("checkpoints", f"{len(series)}" + (f": {labels[0]} ... {labels[-1]}" if labels
                                                                       else "") + (" (hub revisions)" if revs else "")),
             ("architecture", ", ".join(arch) or "(no result yet)"),
             ("layout", ", ".join(layouts) or str(cfg.get("layout"))), ("sampling", sampling),
@@ -910,8 +911,7 @@ def _header(run: RunData) -> str:
             ("computed with", f"neuromfa-native {info.get('version', '?')}"), ("report by", f"neuromfa-native "
                                                                                       f"{__version__}"),
             ("run started", _when(info.get("created"))),
-            ("last update", _when(info.get("finished") or info.get("updated"))), ("machine", machine),
-            ("status", run.status)]
+            ("last update", _when(info.get("finished") or info.get("updated"))), ("machine", machine)]
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in meta)
     return (f"<dl class=\"meta\">{dl}</dl><p class=\"note\" style=\"margin:6px 0 0\">Reproduce:</p>"
             f"<pre class=\"cmd\">{esc(reproduce_command(info, run.path))}</pre>")
