@@ -347,7 +347,8 @@ def _overview(run: RunData) -> str:
                f"&mdash; a rising curve whose band clears zero is the emergence the method reports. "
                f"Bottom: &alpha;<sub>0</sub> and the spectrum width per sample (grey dots), their mean "
                f"and &plusmn;1 sd; a wide spread means the conclusion depends on which neurons were sampled.")
-    return stored_or_drawn(run, "overview", caption, alt="overview: spectra, E, alpha0 and width over training")
+    return stored_or_drawn(run, "overview", caption, alt="overview: spectra, E, alpha0 and width over training",
+                           dpi=100)  # 11 inches: the page's width
 
 
 def stored_or_drawn(run: RunData, name: str, caption: str, *, alt: str, dpi: int = 80) -> str:
@@ -955,6 +956,9 @@ def _key_numbers(run: RunData) -> str:
     if run.has_table("correlations") and run.table("correlations"):
         head = correlation_headline(run.table("correlations"))
         more += f'<p class="key2"><a href="#correlation">Scores</a>: {head}.</p>' if head else ""
+    if more and run.partial:  # the tables are written at the end of a pass, the results as they come
+        more += ('<p class="note">The lines above come from the tables as last written (controls.csv, '
+                 "correlations.csv), which may predate the results of this partial run.</p>")
     return (f"<p class=\"key\">{txt}.</p>" + more
             + "<p class=\"note\">E = 0 at the baseline; it grows as the network's "
             "structure becomes more regular (&alpha;<sub>0</sub> falls) and more heterogeneous (the spectrum "
