@@ -430,6 +430,8 @@ def _correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20
     defaults where not given), write correlations.csv and the plots into ``out``, print the table."""
     from pathlib import Path
 
+    import json
+
     from .config import CorrelationConfig
     from .correlation import correlate
     from .store import atomic_write_text
@@ -438,6 +440,8 @@ def _correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20
         options["metric"] = None
     corr = correlate(series, evals, config=CorrelationConfig(**options))
     atomic_write_text(Path(out) / "correlations.csv", corr.to_csv())
+    # where the scores came from, for report.html's reproduce command (issue 13)
+    atomic_write_text(Path(out) / "correlations.json", json.dumps({"evals": str(evals)}) + "\n")
     written = []
     if plots:
         from .plotting_correlation import write_correlation_plots
