@@ -125,3 +125,73 @@ def test_url_series_records_what_it_read(steps, tmp_path, capsys) -> None:
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("read ") and " kB of " in last, last
     np.testing.assert_equal(len(s.results), 3)
+
+
+def _serve_as_hub(root: Path, repo: str, folder: Path, commit: str) -> None:
+    """The endpoints ``snapshot_download`` asks a hub for, as files under ``root`` (served by
+    RangeServer with an ``X-Repo-Commit`` header): the revision's info, its file tree, and the
+    files under ``<repo>/resolve/<commit>/``."""
+    files = root / repo / "resolve" / commit
+    shutil.copytree(folder, files)
+    names = sorted(p.name for p in files.iterdir())
+    api = root / "api" / "models" / repo
+    (api / "revision").mkdir(parents=True)
+    (api / "revision" / "main").write_text(json.dumps(
+        {"id": repo, "sha": commit, "siblings": [{"rfilename": n} for n in names]}))
+    (api / "tree").mkdir()
+    (api / "tree" / commit).write_text(json.dumps(
+        [{"type": "file", "path": n, "size": (files / n).stat().st_size, "oid": "0" * 40} for n in names]))
+
+
+@pytest.mark.slow
+def test_kill_inside_the_hub_download_leaves_no_corrupt_cache_entry(steps, tmp_path) -> None:
+    """SIGKILL while huggingface_hub itself downloads (HF_ENDPOINT -> a local server, not
+    HF_HUB_OFFLINE): no snapshot link to a partial file, no partial blob under a final name;
+    the rerun completes the cache and gives the local numbers."""
+    import hashlib
+    import subprocess
+    import sys
+    import time
+
+    from neuromfa_native.analysis import analyze_sample
+
+    commit, repo = _commit("main"), "org/m"
+    root, cache = tmp_path / "srv", tmp_path / "hub"
+    _serve_as_hub(root, repo, Path(steps[1]), commit)
+    weights = Path(steps[1]) / "model.safetensors"
+    size = weights.stat().st_size
+    want = analyze_sample(steps[1], 0, per_layer=8).alpha0
+    code = ("import sys\nfrom neuromfa_native.analysis import analyze_sample\n"
+            f"print('ALPHA0', repr(analyze_sample('{repo}', 0, revision='main', per_layer=8).alpha0))\n")
+
+    def run(srv):
+        env = dict(os.environ, HF_ENDPOINT=srv.url().rstrip("/"), HF_HUB_CACHE=str(cache),
+                   HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_XET="1")
+        env.pop("HF_HUB_OFFLINE", None)
+        return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    base = cache / ("models--" + repo.replace("/", "--"))
+    with RangeServer(root, headers={"X-Repo-Commit": commit}, bandwidth=size / 6) as srv:  # ~6 s for the weights
+        proc = run(srv)
+        deadline = time.monotonic() + 120
+        while srv.bytes_served < size // 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the download ended before the kill: {proc.communicate()}"
+        assert list((base / "blobs").glob("*.incomplete")), "no download in progress at the kill"
+        proc.kill()
+        proc.communicate()
+    snap = base / "snapshots" / commit
+    assert not (snap / "model.safetensors").exists()  # no link to a partial file
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    whole = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (base / "blobs").iterdir()
+             if not p.name.endswith(".incomplete")}
+    assert digest not in whole and all(  # every blob under a final name is a whole served file
+        any(hashlib.sha256(f.read_bytes()).hexdigest() == h for f in Path(steps[1]).iterdir()) for h in whole)
+    with RangeServer(root, headers={"X-Repo-Commit": commit}) as srv:
+        proc = run(srv)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert srv.bytes_served <= size + 64 * 1024  # the weights once (resumed or from the start), not twice
+    assert float(out.split("ALPHA0")[1]) == want
+    assert hashlib.sha256((snap / "model.safetensors").read_bytes()).hexdigest() == digest
