@@ -195,3 +195,21 @@ def test_kill_inside_the_hub_download_leaves_no_corrupt_cache_entry(steps, tmp_p
         assert srv.bytes_served <= size + 64 * 1024  # the weights once (resumed or from the start), not twice
     assert float(out.split("ALPHA0")[1]) == want
     assert hashlib.sha256((snap / "model.safetensors").read_bytes()).hexdigest() == digest
+    # the killed run's partial file, which huggingface_hub leaves and never reuses, is gone
+    assert not list((base / "blobs").glob("*.incomplete"))
+
+
+def test_a_partial_download_in_progress_is_left_alone(tmp_path) -> None:
+    from filelock import FileLock
+
+    from neuromfa_native.sources import clear_dead_partials
+
+    blobs = tmp_path / "models--org--m" / "blobs"
+    blobs.mkdir(parents=True)
+    dead, live, shared = (blobs / n for n in ("aaa.0123abcd.incomplete", "bbb.89abcdef.incomplete", "ccc.incomplete"))
+    for p in (dead, live, shared):
+        p.write_bytes(b"partial")
+    (tmp_path / ".locks" / "models--org--m").mkdir(parents=True)
+    with FileLock(str(tmp_path / ".locks" / "models--org--m" / "bbb.lock")):  # bbb is being downloaded
+        assert clear_dead_partials("org/m", str(tmp_path)) == [dead.name]
+    assert not dead.exists() and live.exists() and shared.exists()  # shared: old huggingface_hub resumes it
