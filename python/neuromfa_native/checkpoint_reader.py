@@ -12,9 +12,11 @@ thread; :meth:`release` lets ``k`` go. For hub ids (``org/name`` with a revision
   ``huggingface_hub``'s ``HfFileSystem`` (``hf://org/name@rev``, :mod:`.remote`).
 
 Local paths and URLs are opened as they are in every mode. A download killed midway leaves
-what ``huggingface_hub`` leaves: partial files under ``blobs/*.incomplete``, never a snapshot
-link to a partial file (it renames a blob into place only when complete), and a rerun resumes
-them; a result is stored only after its checkpoint was read completely.
+what ``huggingface_hub`` leaves: a partial file under ``blobs/*.incomplete``, never a snapshot
+link to a partial file (it renames a blob into place only when complete); older
+``huggingface_hub`` versions resume it, newer ones download the file again and never remove it,
+so the next download of that repository deletes it (:func:`~.sources.clear_dead_partials`).
+A result is stored only after its checkpoint was read completely.
 
 :meth:`read_stats` gives ``(bytes_read, size)`` of an analysed checkpoint: the bytes fetched
 (``none``, URLs, ``.bin``: headers and rows; ``keep``/``evict``: the files downloaded, 0 when
