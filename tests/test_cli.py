@@ -43,10 +43,10 @@ def example_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_example_runs_in_under_a_minute_and_prints_the_e_table(example_run):
-    p, out, seconds, srcs = example_run
+def test_example_prints_the_e_table(example_run):
+    # How long it takes is measured by bench/bench_example.py (docs/benchmarks.md), not here.
+    p, out, _, srcs = example_run
     assert p.returncode == 0, p.stderr
-    assert seconds < 60
     lines = p.stdout.splitlines()
     assert lines[0].split()[:2] == ["step", "checkpoint"] and "E [95% CI]" in lines[0]
     steps = [int(line.split()[0]) for line in lines[1:1 + len(srcs)]]
