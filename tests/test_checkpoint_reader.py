@@ -127,7 +127,7 @@ def test_url_series_records_what_it_read(steps, tmp_path, capsys) -> None:
     np.testing.assert_equal(len(s.results), 3)
 
 
-def _serve_as_hub(root: Path, repo: str, folder: Path, commit: str) -> None:
+def _serve_as_hub(root: Path, repo: str, folder: Path, commit: str, rev: str = "main") -> None:
     """The endpoints ``snapshot_download`` asks a hub for, as files under ``root`` (served by
     RangeServer with an ``X-Repo-Commit`` header): the revision's info, its file tree, and the
     files under ``<repo>/resolve/<commit>/``."""
@@ -135,12 +135,51 @@ def _serve_as_hub(root: Path, repo: str, folder: Path, commit: str) -> None:
     shutil.copytree(folder, files)
     names = sorted(p.name for p in files.iterdir())
     api = root / "api" / "models" / repo
-    (api / "revision").mkdir(parents=True)
-    (api / "revision" / "main").write_text(json.dumps(
+    (api / "revision").mkdir(parents=True, exist_ok=True)
+    (api / "revision" / rev).write_text(json.dumps(
         {"id": repo, "sha": commit, "siblings": [{"rfilename": n} for n in names]}))
-    (api / "tree").mkdir()
+    (api / "tree").mkdir(exist_ok=True)
     (api / "tree" / commit).write_text(json.dumps(
         [{"type": "file", "path": n, "size": (files / n).stat().st_size, "oid": "0" * 40} for n in names]))
+
+
+def _hub_env(srv: RangeServer, cache: Path) -> dict:
+    env = dict(os.environ, HF_ENDPOINT=srv.url().rstrip("/"), HF_HUB_CACHE=str(cache),
+               HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_XET="1")
+    env.pop("HF_HUB_OFFLINE", None)
+    return env
+
+
+@pytest.mark.slow
+def test_evict_with_the_real_snapshot_download(steps, tmp_path) -> None:
+    """--cache evict through huggingface_hub's own snapshot_download from a local endpoint: the
+    numbers of the local files, and nothing of the series left in the cache afterwards."""
+    import subprocess
+    import sys
+
+    root, cache = tmp_path / "srv", tmp_path / "hub"
+    revs = ["step0", "step10", "step100"]
+    for rev, d in zip(revs, steps):
+        _serve_as_hub(root, "org/m", Path(d), _commit(rev), rev)
+    code = ("from neuromfa_native.series import analyze_series\n"
+            f"s = analyze_series('org/m', revisions={revs!r}, cache='evict', samples=2, per_layer=8,"
+            " check_identical=False)\n"
+            "print('ALPHA0', [[r.alpha0 for r in rs] for rs in s.results])\n")
+    def commit_of(path: str) -> dict:  # the commit a resolve URL names, as the hub answers
+        parts = path.split("/")
+        return {"X-Repo-Commit": parts[4]} if len(parts) > 5 and parts[3] == "resolve" else {}
+
+    with RangeServer(root, headers=commit_of) as srv:
+        out = subprocess.run([sys.executable, "-c", code], env=_hub_env(srv, cache), capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        served = srv.bytes_served
+    local = analyze_series(steps, **OPTS)
+    assert out.stdout.split("ALPHA0", 1)[1].strip() == repr([[r.alpha0 for r in rs] for rs in local.results])
+    assert served >= sum((Path(d) / "model.safetensors").stat().st_size for d in steps)  # really downloaded
+    base = cache / "models--org--m"
+    left = {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file() or p.is_symlink()}
+    assert not {f for f in left if f.startswith(("blobs/", "snapshots/"))}, left  # all evicted
 
 
 @pytest.mark.slow
@@ -165,10 +204,7 @@ def test_kill_inside_the_hub_download_leaves_no_corrupt_cache_entry(steps, tmp_p
             f"print('ALPHA0', repr(analyze_sample('{repo}', 0, revision='main', per_layer=8).alpha0))\n")
 
     def run(srv):
-        env = dict(os.environ, HF_ENDPOINT=srv.url().rstrip("/"), HF_HUB_CACHE=str(cache),
-                   HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_XET="1")
-        env.pop("HF_HUB_OFFLINE", None)
-        return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+        return subprocess.Popen([sys.executable, "-c", code], env=_hub_env(srv, cache), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
     base = cache / ("models--" + repo.replace("/", "--"))
