@@ -158,8 +158,8 @@ def test_evict_with_the_real_snapshot_download(steps, tmp_path) -> None:
     import sys
 
     root, cache = tmp_path / "srv", tmp_path / "hub"
-    revs = ["step0", "step10", "step100"]
-    for rev, d in zip(revs, steps):
+    revs = ["step0", "step10", "step100", "step1000"]  # step100: step10's files (shared blobs)
+    for rev, d in zip(revs, [steps[0], steps[1], steps[1], steps[2]]):
         _serve_as_hub(root, "org/m", Path(d), _commit(rev), rev)
     code = ("from neuromfa_native.series import analyze_series\n"
             f"s = analyze_series('org/m', revisions={revs!r}, cache='evict', samples=2, per_layer=8,"
@@ -174,9 +174,12 @@ def test_evict_with_the_real_snapshot_download(steps, tmp_path) -> None:
                              text=True, timeout=300)
         assert out.returncode == 0, out.stderr
         served = srv.bytes_served
-    local = analyze_series(steps, **OPTS)
+    copy = shutil.copytree(steps[1], tmp_path / "copy10")
+    local = analyze_series([steps[0], steps[1], copy, steps[2]], steps=[0, 10, 100, 1000], **OPTS)
     assert out.stdout.split("ALPHA0", 1)[1].strip() == repr([[r.alpha0 for r in rs] for rs in local.results])
     assert served >= sum((Path(d) / "model.safetensors").stat().st_size for d in steps)  # really downloaded
+    # (step100's blobs were already there, fetched while step10 was analysed: it links them, and
+    # they go with its eviction)
     base = cache / "models--org--m"
     left = {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file() or p.is_symlink()}
     assert not {f for f in left if f.startswith(("blobs/", "snapshots/"))}, left  # all evicted
