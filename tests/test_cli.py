@@ -108,6 +108,18 @@ def test_revisions_form_goes_to_the_hub_ids(monkeypatch, capsys, tmp_path):
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize("command", ["analyze", "report", "correlate"])
+def test_plots_without_matplotlib_are_refused_before_any_work(command, monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    argv = {"analyze": ["analyze", str(tmp_path / "no-such-checkpoint"), "--out", str(tmp_path / "o")],
+            "report": ["report", str(tmp_path / "no-such-run")],
+            "correlate": ["correlate", str(tmp_path / "no-such-run"), "--evals", "pythia:70m"]}[command]
+    rc = cli.main(argv)
+    err = capsys.readouterr().err
+    assert rc == 1 and "plots need matplotlib (pip install matplotlib); or pass --no-plots" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_info(tiny):
     p = _run(["info", tiny[0]])
     assert p.returncode == 0, p.stderr
