@@ -22,16 +22,17 @@ from checkpoints import make  # noqa: E402
 
 def full_job(folder, threads):
     import neuromfa_native as nm
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     r = nm.analyze_sample(folder, per_layer=None, node_dimension=False, n_threads=threads)
-    return dict(seconds=time.perf_counter() - t0, weights=r.n_network_edges, alpha0=r.alpha0, width=r.width)
+    return dict(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, weights=r.n_network_edges,
+                alpha0=r.alpha0, width=r.width)
 
 
 def read_job(folder, threads):
     """Reads every tensor the network uses once with numpy (memory-mapped safetensors)."""
     import numpy as np
     from safetensors import safe_open
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     n = 0
     with safe_open(os.path.join(folder, "model.safetensors"), framework="numpy") as f:
         for name in f.keys():
@@ -39,7 +40,7 @@ def read_job(folder, threads):
                 w = f.get_tensor(name)
                 float(np.abs(w).max())
                 n += w.size
-    return dict(seconds=time.perf_counter() - t0, weights=n)
+    return dict(seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0, weights=n)
 
 
 def path_job(folder, threads):
@@ -69,12 +70,15 @@ def main():
                    engine_ns_per_weight=1e9 * full["seconds"] / full["weights"],
                    engine_peak_rss_mib=full["peak_rss_mib"], numpy_read_s=read["seconds"],
                    numpy_read_peak_rss_mib=read["peak_rss_mib"], ratio_to_read=full["seconds"] / read["seconds"],
+                   engine_cpu_s=full["cpu_seconds"], numpy_read_cpu_s=read["cpu_seconds"],
+                   cpu_ratio_to_read=full["cpu_seconds"] / read["cpu_seconds"], loadavg=os.getloadavg(),
                    alpha0=full["alpha0"], width=full["width"])
         rows.append(row)
         print(f"full {shape:>5}: {full['weights'] / 1e6:7.1f} M weights | engine {full['seconds']:6.2f} s "
               f"({row['engine_ns_per_weight']:.2f} ns/weight, peak {full['peak_rss_mib']:5.0f} MiB) | numpy read "
               f"pass {read['seconds']:6.2f} s (peak {read['peak_rss_mib']:5.0f} MiB) | engine/read "
-              f"{row['ratio_to_read']:.2f}", flush=True)
+              f"{row['ratio_to_read']:.2f} (CPU time: {row['cpu_ratio_to_read']:.2f}, load {os.getloadavg()[0]:.1f})",
+              flush=True)
         if args.bf16:
             bf = run_job("bench_full", "full_job", make(shape, "bfloat16"), args.threads)
             rows.append(dict(kind="full-bf16", shape=shape, weights=bf["weights"], engine_s=bf["seconds"],

@@ -17,7 +17,7 @@ import numpy as np
 
 # name: (blocks, hidden) of the Pythia suite; vocabulary 50304, intermediate 4*hidden
 SHAPES = {"14m": (6, 128), "70m": (6, 512), "160m": (12, 768), "410m": (24, 1024), "1b": (16, 2048),
-          "1.4b": (24, 2048)}
+          "1.4b": (24, 2048), "2.8b": (32, 2560)}
 VOCAB = 50304
 ROOT = os.environ.get("NEUROMFA_BENCH_DIR", "/tmp/neuromfa-bench")
 

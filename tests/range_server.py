@@ -13,7 +13,9 @@ on a free port from a thread, and stops at the end. It counts what it serves
   the connection; later ones are served normally.
 
 ``latency`` (seconds added per request) and ``bandwidth`` (bytes/s, one cap shared by all
-connections) simulate a slow link.
+connections) simulate a slow link. ``headers`` are added to every answer that serves a file
+(e.g. the ``X-Repo-Commit`` a Hugging Face endpoint sends, so ``huggingface_hub`` can download
+from this server through ``HF_ENDPOINT``): a dict, or a function of the request path giving one.
 """
 
 from __future__ import annotations
@@ -24,14 +26,17 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
 class RangeServer:
     def __init__(self, root: str | os.PathLike, *, mode: str = "ok", drops: int = 1,
-                 latency: float = 0.0, bandwidth: float | None = None):
+                 latency: float = 0.0, bandwidth: float | None = None,
+                 headers: dict | Callable[[str], dict] | None = None):
         self.root = Path(root).resolve()
+        self.headers = headers if callable(headers) else (lambda _path, h=dict(headers or {}): h)
         self.mode, self.drops, self.latency, self.bandwidth = mode, drops, latency, bandwidth
         self.bytes_served = 0
         self.requests = 0
@@ -61,7 +66,7 @@ class RangeServer:
                 self.send_header("Content-Length", str(length))
                 self.send_header("Accept-Ranges", "bytes")
                 self.send_header("Content-Type", "application/octet-stream")
-                for k, v in (extra or {}).items():
+                for k, v in {**(outer.headers(self.path) if code in (200, 206) else {}), **(extra or {})}.items():
                     self.send_header(k, v)
                 self.end_headers()
 

@@ -12,9 +12,11 @@ thread; :meth:`release` lets ``k`` go. For hub ids (``org/name`` with a revision
   ``huggingface_hub``'s ``HfFileSystem`` (``hf://org/name@rev``, :mod:`.remote`).
 
 Local paths and URLs are opened as they are in every mode. A download killed midway leaves
-what ``huggingface_hub`` leaves: partial files under ``blobs/*.incomplete``, never a snapshot
-link to a partial file (it renames a blob into place only when complete), and a rerun resumes
-them; a result is stored only after its checkpoint was read completely.
+what ``huggingface_hub`` leaves: a partial file under ``blobs/*.incomplete``, never a snapshot
+link to a partial file (it renames a blob into place only when complete); older
+``huggingface_hub`` versions resume it, newer ones download the file again and never remove it,
+so the next download of that repository deletes it (:func:`~.sources.clear_dead_partials`).
+A result is stored only after its checkpoint was read completely.
 
 :meth:`read_stats` gives ``(bytes_read, size)`` of an analysed checkpoint: the bytes fetched
 (``none``, URLs, ``.bin``: headers and rows; ``keep``/``evict``: the files downloaded, 0 when
@@ -65,6 +67,7 @@ class CheckpointReader:
         self._pool = ThreadPoolExecutor(1) if prefetch else None
         self._pending: dict[int, Future] = {}
         self._new_files: dict[int, tuple[Path, set[str]]] = {}
+        self._ours: set[str] = set()  # blobs (absolute paths) this run downloaded and has not deleted
         self._lock = threading.Lock()
         self.stats: dict[int, tuple[int, int]] = {}
 
@@ -87,6 +90,7 @@ class CheckpointReader:
             after = _files_under(d)
         new = {f for f in after - before if not f.endswith(".incomplete")}
         self._new_files[k] = (d, new)
+        self._ours.update(os.path.realpath(d / f) for f in new if f.startswith("blobs/"))
         size = sum((d / f).stat().st_size for f in new if f.startswith("blobs/"))
         src = resolve_source(folder)
         src.description = f"{repo}@{rev or 'main'} ({folder})"
@@ -117,7 +121,21 @@ class CheckpointReader:
         entry = self._new_files.pop(k, None)
         if self.cache != "evict" or entry is None:
             return
-        d, new = entry
+        with self._lock:  # never while the next checkpoint is being downloaded (see _evict)
+            self._evict(*entry)
+
+    def _evict(self, d: Path, new: set[str]) -> None:
+        """Delete this run's files of one checkpoint. Called under the download lock: a
+        download in progress creates its snapshot folder before its links, and may link a blob
+        this checkpoint brought (identical checkpoints), so neither may be judged mid-way.
+        Besides its own new files, the blobs its links point to that an earlier checkpoint of
+        this run downloaded (an identical checkpoint links them instead of downloading) go too,
+        once nothing else links them."""
+        new = set(new)
+        for f in list(new):
+            target = os.path.realpath(d / f)
+            if f.startswith("snapshots/") and target in self._ours:
+                new.add(str(Path(target).relative_to(os.path.realpath(d))))
         still_linked = set()
         for snap in (d / "snapshots").rglob("*"):
             rel = str(snap.relative_to(d))
@@ -131,6 +149,7 @@ class CheckpointReader:
                 p.unlink()
             except FileNotFoundError:
                 pass
+            self._ours.discard(os.path.realpath(p))
         for snap in sorted((d / "snapshots").glob("*"), reverse=True) if (d / "snapshots").exists() else ():
             try:
                 snap.rmdir()  # only if empty

@@ -394,6 +394,44 @@ def split_hub_id(source: str, revision: str | None) -> tuple[str, str | None]:
     return repo, rev or revision
 
 
+#: a partial download under a name unique to its process (huggingface_hub since it stopped
+#: sharing ``<etag>.incomplete`` between processes): ``blobs/<etag>.<8 hex>.incomplete``
+_DEAD_PARTIAL = re.compile(r"^([0-9A-Za-z_-]+)\.[0-9a-f]{8}\.incomplete$")
+
+
+def clear_dead_partials(repo: str, cache_dir: str | None) -> list[str]:
+    """Delete the partial downloads of ``repo`` that no process is writing any more: what a run
+    killed mid-download leaves in ``blobs/``. huggingface_hub (since it downloads into a name
+    unique to its process) never resumes nor removes them, so each kill would keep up to one
+    checkpoint's size on disk for good. A partial is deleted only when its file's download lock
+    (``.locks/<repo folder>/<etag>.lock``, held by huggingface_hub for the whole download) can
+    be taken at once; shared ``<etag>.incomplete`` files (older huggingface_hub, which resumes
+    them) are left alone. Returns the deleted names."""
+    try:
+        from filelock import FileLock, Timeout
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:
+        return []
+    root = Path(cache_dir or HF_HUB_CACHE)
+    folder = "models--" + repo.replace("/", "--")
+    blobs = root / folder / "blobs"
+    gone = []
+    for p in sorted(blobs.glob("*.incomplete")) if blobs.is_dir() else ():
+        m = _DEAD_PARTIAL.match(p.name)
+        if m is None:
+            continue
+        lock_path = root / ".locks" / folder / f"{m.group(1)}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(lock_path), timeout=0)
+        try:
+            with lock:
+                p.unlink(missing_ok=True)
+                gone.append(p.name)
+        except (Timeout, OSError):  # being downloaded now, or not ours to delete
+            continue
+    return gone
+
+
 @functools.lru_cache(maxsize=512)
 def hub_snapshot(repo: str, rev: str | None, cache_dir: str | None, offline: bool) -> str:
     """The local snapshot folder of ``repo@rev``, resolved once per process (a series runs one
@@ -404,6 +442,8 @@ def hub_snapshot(repo: str, rev: str | None, cache_dir: str | None, offline: boo
         return snapshot_download(repo, revision=rev, allow_patterns=patterns, cache_dir=cache_dir,
                                  local_files_only=offline)
 
+    if not offline:
+        clear_dead_partials(repo, cache_dir)
     folder = fetch(HUB_ALLOW_PATTERNS)
     if not any(Path(folder).glob("*.safetensors")):
         folder = fetch(HUB_FALLBACK_PATTERNS)
