@@ -3,10 +3,9 @@ imported only when plotting).  Functions take a :class:`~neuromfa_native.series.
 ``ax=None`` / return the axes (or the figure, for the small multiples)."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from .plotting import step_axis
+from .plotting import save_pngs, step_axis
 
 
 def _axes(ax):
@@ -67,9 +66,6 @@ def write_control_plots(series, d: Path, *, dpi: int = 120) -> list:
     """``controls.png`` and ``statistics.png`` into ``d`` when the series has them."""
     import matplotlib.pyplot as plt
 
-    from .store import atomic_write_bytes
-
-    written = []
     figs = []
     if series.config.get("controls"):
         fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
@@ -82,12 +78,4 @@ def write_control_plots(series, d: Path, *, dpi: int = 120) -> list:
         fig = plot_heatmap(series)
         if fig is not None:
             figs.append(("by_layer", fig))
-    for name, fig in figs:
-        buf = io.BytesIO()
-        try:
-            fig.savefig(buf, format="png", dpi=dpi)
-        finally:
-            plt.close(fig)
-        atomic_write_bytes(Path(d) / f"{name}.png", buf.getvalue())
-        written.append(Path(d) / f"{name}.png")
-    return written
+    return save_pngs(figs, d, dpi=dpi)

@@ -24,6 +24,31 @@ def axes_or_new(ax):
     return ax
 
 
+def save_pngs(figures, d, *, dpi: int) -> list:
+    """Write each ``(name, figure)`` (a figure, or the axes of one) as ``d/name.png``, atomically,
+    and close it; ``figures`` may be a generator, so each figure is drawn only when its turn
+    comes.  Returns the paths written."""
+    import io
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from .store import atomic_write_bytes
+
+    written = []
+    for name, drawn in figures:
+        fig = drawn if hasattr(drawn, "savefig") else drawn.figure
+        buf = io.BytesIO()
+        try:
+            fig.savefig(buf, format="png", dpi=dpi)
+        finally:
+            plt.close(fig)
+        path = Path(d) / f"{name}.png"
+        atomic_write_bytes(path, buf.getvalue())
+        written.append(path)
+    return written
+
+
 def _log_steps(steps: np.ndarray):
     pos = steps[steps > 0]
     if pos.size >= 2 and pos.max() / pos.min() >= 10:

@@ -10,7 +10,6 @@ Each takes ``ax=None`` and returns the axes; :func:`write_correlation_plots` wri
 """
 from __future__ import annotations
 
-import io
 import math
 import os
 import textwrap
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .correlation import INTERVAL_NOTE
-from .plotting import axes_or_new, step_norm_cmap, step_axis
+from .plotting import axes_or_new, save_pngs, step_axis, step_norm_cmap
 
 __all__ = ["plot_quantity_vs_score", "plot_over_training", "plot_rho_heatmap", "write_correlation_plots"]
 
@@ -134,8 +133,6 @@ def write_correlation_plots(corr, out: os.PathLike, *, quantity: str = "E", dpi:
     """Write ``out/plots/correlation_{scatter,training,heatmap}.png``; returns the paths."""
     import matplotlib.pyplot as plt
 
-    from .store import atomic_write_bytes
-
     if quantity not in corr.values:
         quantity = next(iter(corr.values))
     d = Path(out) / "plots"
@@ -160,13 +157,4 @@ def write_correlation_plots(corr, out: os.PathLike, *, quantity: str = "E", dpi:
         figs["correlation_training"] = fig
     fig = plot_rho_heatmap(corr).figure
     figs["correlation_heatmap"] = fig
-    written = []
-    for name, fig in figs.items():
-        buf = io.BytesIO()
-        try:
-            fig.savefig(buf, format="png", dpi=dpi)
-        finally:
-            plt.close(fig)
-        atomic_write_bytes(d / f"{name}.png", buf.getvalue())
-        written.append(d / f"{name}.png")
-    return written
+    return save_pngs(figs.items(), d, dpi=dpi)

@@ -139,23 +139,11 @@ def _identical_groups(series) -> list:
 def write_plots(series, out: os.PathLike, *, dpi: int = 120) -> list:
     """Render the PNG plots of ``series`` into ``out/plots`` (needs matplotlib).  The caller's
     matplotlib backend is left alone (the CLI selects Agg itself)."""
-    import matplotlib.pyplot as plt
-
     from . import plotting
 
     d = Path(out) / "plots"
     d.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, plot in plotting.PLOTS.items():
-        drawn = plot(series)
-        fig = drawn if hasattr(drawn, "savefig") else drawn.figure  # a figure, or the axes of one
-        buf = io.BytesIO()
-        try:
-            fig.savefig(buf, format="png", dpi=dpi)
-        finally:
-            plt.close(fig)
-        atomic_write_bytes(d / f"{name}.png", buf.getvalue())
-        written.append(d / f"{name}.png")
+    written = plotting.save_pngs(((name, plot(series)) for name, plot in plotting.PLOTS.items()), d, dpi=dpi)
     from .controls_plots import write_control_plots  # controls / rival statistics
     written += write_control_plots(series, d, dpi=dpi)
     return written
