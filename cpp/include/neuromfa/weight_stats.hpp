@@ -232,11 +232,12 @@ struct WeibullFit {
 //    is of the order of the step squared (about 1e-16 relative: Newton converges quadratically
 //    on this smooth, increasing g), with ln S0 carried there by its Taylor expansion to second
 //    order (d ln S0 / dk = m1, d^2 ln S0 / dk^2 = g' - 1/k^2; the error is the step cubed).
-// so a fit takes one evaluation fewer than checking the last step.
+// so a fit takes one evaluation fewer than checking the last step.  `k_start` > 0 replaces the
+// Gumbel estimate as the first k.
 template <class Eval>
 WeibullFit newton_weibull(Eval&& eval, double var_y, double xmax, double total, WeibullFit fit, double rtol = 1e-13,
-                          int max_iter = 200, double sqrt_rtol = 1e-8) {
-    double k = 3.141592653589793 / std::sqrt(6.0 * var_y);  // Gumbel moment estimate of the shape
+                          int max_iter = 200, double sqrt_rtol = 1e-8, double k_start = 0) {
+    double k = k_start > 0 ? k_start : 3.141592653589793 / std::sqrt(6.0 * var_y);  // or the Gumbel moment estimate
     double lo = 0, hi = std::numeric_limits<double>::infinity();
     double g, dg, s0 = 0, m1 = 0, log_s0 = std::numeric_limits<double>::quiet_NaN();
     for (int it = 0; it < max_iter; ++it) {
@@ -402,6 +403,24 @@ inline void mantissa_sums(const double* c, const double* p, const double* l, con
 #endif
 }
 
+// Sums over f in [f0, f1) (f0, f1 even) of c_f and c_f l_f, even and odd f apart (as mantissa_sums).
+inline void run_sums(const double* c, const double* l, std::uint32_t f0, std::uint32_t f1, double& s0, double& s1) {
+#if defined(__GNUC__)
+    typedef double v2d __attribute__((vector_size(16)));
+    v2d a0 = {0, 0}, a1 = {0, 0};
+    for (std::uint32_t f = f0; f < f1; f += 2) {
+        v2d cv, lv;
+        std::memcpy(&cv, c + f, sizeof cv), std::memcpy(&lv, l + f, sizeof lv);
+        a0 += cv, a1 += cv * lv;
+    }
+    s0 = a0[0] + a0[1], s1 = a1[0] + a1[1];
+#else
+    double u0 = 0, v0 = 0, u1 = 0, v1 = 0;
+    for (std::uint32_t f = f0; f < f1; f += 2) u0 += c[f], v0 += c[f + 1], u1 += c[f] * l[f], v1 += c[f + 1] * l[f + 1];
+    s0 = u0 + v0, s1 = u1 + v1;
+#endif
+}
+
 // The Weibull fit of the nonzero |w| of 16-bit weights from their pattern histogram: the sign is
 // folded, each positive finite magnitude pattern is one value with its count.  The same Newton
 // iteration as weibull_fit, but each evaluation factorises x^k = 2^(kE) * m^k over the
@@ -447,7 +466,12 @@ inline WeibullFit weibull_fit16(const std::int64_t* counts, WeightKind kind, std
     rows.clear(), suby.clear(), subc.clear();
     const std::size_t end = cbuf.size();
     std::fill(c, c + (hmin - base), 0.0), std::fill(c + (hmax - base + 1), c + end, 0.0);
-    for (std::uint32_t h = hmin; h <= hmax; ++h) c[h - base] = static_cast<double>(count(h));
+    for (std::uint32_t h = hmin; h <= hmax; ++h) {  // count -> double by the 2^52 trick (counts < 2^52): vectorises
+        const std::uint64_t bits = static_cast<std::uint64_t>(counts[h] + counts[h + 0x8000u]) | 0x4330000000000000ull;
+        double d;
+        std::memcpy(&d, &bits, sizeof d);
+        c[h - base] = d - 4503599627370496.0;
+    }
     std::int64_t distinct = 0;  // 0, 1 or "2": more than one
     for (std::uint32_t h = hmin; h < F && h <= hmax; ++h) {  // subnormals (ex0 = 0, base = 0): each its own y
         if (c[h] > 0) suby.push_back(std::log(values[h]) - lmax), subc.push_back(c[h]), ++distinct;
@@ -484,11 +508,55 @@ inline WeibullFit weibull_fit16(const std::int64_t* counts, WeightKind kind, std
             a0 += q * s0e, a1 += q * (s1e + ze * s0e), a2 += q * (s2e + 2 * ze * s1e + ze * ze * s0e);
         }
     };
-    double total, mean_y, var_y;  // at k = 0 every power is 1: sum c, sum c y, sum c y^2
-    sums(0.0, total, mean_y, var_y);
+    // The starting point: Newton on a coarse copy of the data, the subnormals as they are and each
+    // run of F/32 mantissas of an exponent as one point at its weighted mean y (the sums then err by
+    // about k^2 var(y in the run) / 2, ~1e-5 relative), which is cheap (a few hundred points); the
+    // exact iteration from there needs about two evaluations.  mean(y) is exact from the same sums.
+    thread_local std::vector<double> py, pc, pe;
+    py.assign(suby.begin(), suby.end()), pc.assign(subc.begin(), subc.end());
+    double total = 0, mean_y = 0;
+    for (std::uint32_t i = 0; i < n_sub; ++i) total += subc[i], mean_y += subc[i] * suby[i];
+    const std::uint32_t W = F / 32;
+    for (const Row& r : rows) {
+        const double* cf = c + ((r.ex << mbits) - base);
+        double row0 = 0, row1 = 0;
+        for (std::uint32_t a = r.f0 - r.f0 % W; a < r.f1; a += W) {  // whole runs: the row is 0 outside its span
+            double c0, c1;
+            run_sums(cf, lm, a, a + W, c0, c1);
+            if (c0 > 0) py.push_back(r.ze + c1 / c0), pc.push_back(c0);
+            row0 += c0, row1 += c1;
+        }
+        total += row0, mean_y += r.ze * row0 + row1;
+    }
     mean_y /= total;
-    var_y = var_y / total - mean_y * mean_y;  // for the starting point only
-    if (!(var_y > 0)) return fit;
+    const std::uint32_t n_pts = static_cast<std::uint32_t>(py.size());
+    pe.resize(n_pts);
+    double var_y = 0;  // of the coarse points: for the Gumbel estimate of the coarse iteration
+    for (std::uint32_t i = 0; i < n_pts; ++i) var_y += pc[i] * (py[i] - mean_y) * (py[i] - mean_y);
+    var_y /= total;
+    auto coarse = [&](double k, double& g, double& dg, double& s0, double& m1) {
+        exp_of_scaled(k, py.data(), pe.data(), 0, n_pts);
+        double a0 = 0, a1 = 0, a2 = 0;
+        for (std::uint32_t i = 0; i < n_pts; ++i) {
+            const double y = py[i], e = pc[i] * pe[i];
+            a0 += e, a1 += e * y, a2 += e * y * y;
+        }
+        m1 = a1 / a0;
+        g = m1 - 1.0 / k - mean_y;
+        dg = a2 / a0 - m1 * m1 + 1.0 / (k * k);
+        s0 = a0;
+    };
+    double k_start = 0;
+    if (var_y > 0 && n_pts > 1) {
+        const WeibullFit start = newton_weibull(coarse, var_y, values[hmax], total, WeibullFit{}, 1e-10);
+        if (start.converged && std::isfinite(start.shape) && start.shape > 0) k_start = start.shape;
+    }
+    if (k_start == 0) {  // no usable coarse fit (all weights in one run): the exact variance for the Gumbel start
+        double a0, a1, a2;
+        sums(0.0, a0, a1, a2);
+        var_y = a2 / a0 - (a1 / a0) * (a1 / a0);
+        if (!(var_y > 0)) return fit;
+    }
     auto eval = [&](double k, double& g, double& dg, double& s0, double& m1) {
         double a0, a1, a2;
         sums(k, a0, a1, a2);
@@ -497,7 +565,7 @@ inline WeibullFit weibull_fit16(const std::int64_t* counts, WeightKind kind, std
         dg = a2 / a0 - m1 * m1 + 1.0 / (k * k);
         s0 = a0;
     };
-    return newton_weibull(eval, var_y, values[hmax], total, fit);
+    return newton_weibull(eval, var_y, values[hmax], total, fit, 1e-13, 200, 1e-8, k_start);
 }
 
 }  // namespace neuromfa
