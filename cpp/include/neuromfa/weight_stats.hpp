@@ -171,12 +171,39 @@ inline WeightMoments histogram16_moments(const std::int64_t* counts, WeightKind 
     }
     m.n = m.n_zero + m.n_nonfinite;
     if (hmax) {
-        std::uint32_t klo = hmin, khi = hmax + 1;  // the kept magnitudes: lo <= |w| < 1, a span (values increase)
-        while (klo < khi && values[klo] < lo) ++klo;
-        while (khi > klo && !(values[khi - 1] < 1.0)) --khi;
+        // the kept magnitudes, lo <= |w| < 1, are a span (values increase with the pattern)
+        const double* v = values.data();
+        const std::uint32_t klo = static_cast<std::uint32_t>(std::lower_bound(v + hmin, v + hmax + 1, lo) - v);
+        const std::uint32_t khi = static_cast<std::uint32_t>(std::lower_bound(v + klo, v + hmax + 1, 1.0) - v);
         for (std::uint32_t h = klo; h < khi; ++h) m.n_kept += both(h);
         double u[5] = {0, 0, 0, 0, 0}, x[5] = {0, 0, 0, 0, 0};  // s1, s2, s3, s4, s_abs of even / odd magnitudes
         std::uint32_t h = hmin;
+#if defined(__GNUC__)
+        {  // the same sums, the two lanes of one vector; counts (< 2^51) to double by the exponent trick
+            typedef double v2d __attribute__((vector_size(16)));
+            typedef long long v2i __attribute__((vector_size(16)));
+            const v2i magic = {0x4330000000000000ll, 0x4330000000000000ll}, shift = {1ll << 51, 1ll << 51};
+            v2d a1 = {0, 0}, a2 = {0, 0}, a3 = {0, 0}, a4 = {0, 0}, ab = {0, 0};
+            v2i total = {0, 0};
+            for (; h + 1 <= hmax; h += 2) {
+                v2i p, n;
+                v2d vv;
+                std::memcpy(&p, counts + h, sizeof p), std::memcpy(&n, counts + h + 0x8000u, sizeof n);
+                std::memcpy(&vv, v + h, sizeof vv);
+                const v2i si = p + n, di = p - n + shift;
+                total += si;
+                const v2i sb = si | magic, db = di | magic;
+                v2d sd, dd;
+                std::memcpy(&sd, &sb, sizeof sd), std::memcpy(&dd, &db, sizeof dd);
+                sd -= 4503599627370496.0, dd -= 6755399441055744.0;  // 2^52, 2^52 + 2^51
+                const v2d q = vv * vv;
+                a1 += dd * vv, a2 += sd * q, a3 += dd * q * vv, a4 += sd * q * q, ab += sd * vv;
+            }
+            m.n += total[0] + total[1];
+            u[0] = a1[0], x[0] = a1[1], u[1] = a2[0], x[1] = a2[1], u[2] = a3[0], x[2] = a3[1];
+            u[3] = a4[0], x[3] = a4[1], u[4] = ab[0], x[4] = ab[1];
+        }
+#endif
         for (; h + 1 <= hmax; h += 2) {
             const std::int64_t p0 = counts[h], n0 = counts[h | 0x8000u], p1 = counts[h + 1], n1 = counts[(h + 1) | 0x8000u];
             m.n += p0 + n0 + p1 + n1;
