@@ -276,7 +276,21 @@ PYBIND11_MODULE(_core, m) {
 #ifdef NEUROMFA_VERSION
     m.attr("__version__") = NEUROMFA_VERSION;
 #endif
-    m.def("openmp_enabled", &openmp_enabled, "True when the core was built with OpenMP.");
+    m.def("openmp_enabled", &openmp_enabled, R"doc(Whether the compiled core was built with OpenMP.
+
+Returns
+-------
+bool
+    True when the core was compiled with OpenMP: box counting and the streamed full network
+    then run on ``n_threads`` threads (``OMP_NUM_THREADS`` by default). False when the
+    compiler had no OpenMP: every analysis still runs, on one thread, with the same numbers.
+
+Examples
+--------
+>>> import neuromfa_native as nm
+>>> isinstance(nm.openmp_enabled(), bool)
+True
+)doc");
     m.def("max_threads", [] { return resolve_threads(-1); }, "Threads that n_threads=-1 means.");
     m.def("onehop_boxes", &onehop_boxes_py, py::arg("src").noconvert(), py::arg("weight"), py::arg("weight_kind"),
           py::arg("threshold"), py::arg("decimals"), py::arg("min_edges"), py::arg("n_threads"), py::arg("lower") = 1.0,

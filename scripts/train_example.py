@@ -88,7 +88,7 @@ TRAIN = dict(
     eval_batches=16,
 )
 
-CHECKPOINT_STEPS = [0, 16, 64, 250, 1000, 2000]
+CHECKPOINT_STEPS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 250, 500, 1000, 2000]
 
 
 def corpus_text() -> str:

@@ -43,10 +43,10 @@ def example_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_example_runs_in_under_a_minute_and_prints_the_e_table(example_run):
-    p, out, seconds, srcs = example_run
+def test_example_prints_the_e_table(example_run):
+    # How long it takes is measured by bench/bench_example.py (docs/benchmarks.md), not here.
+    p, out, _, srcs = example_run
     assert p.returncode == 0, p.stderr
-    assert seconds < 60
     lines = p.stdout.splitlines()
     assert lines[0].split()[:2] == ["step", "checkpoint"] and "E [95% CI]" in lines[0]
     steps = [int(line.split()[0]) for line in lines[1:1 + len(srcs)]]
@@ -106,6 +106,18 @@ def test_revisions_form_goes_to_the_hub_ids(monkeypatch, capsys, tmp_path):
     err = capsys.readouterr().err
     assert rc == 1 and err.startswith("neuromfa: error: could not find 'nobody-x/no-model' at revision 'step0'")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["analyze", "report", "correlate"])
+def test_plots_without_matplotlib_are_refused_before_any_work(command, monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    argv = {"analyze": ["analyze", str(tmp_path / "no-such-checkpoint"), "--out", str(tmp_path / "o")],
+            "report": ["report", str(tmp_path / "no-such-run")],
+            "correlate": ["correlate", str(tmp_path / "no-such-run"), "--evals", "pythia:70m"]}[command]
+    rc = cli.main(argv)
+    err = capsys.readouterr().err
+    assert rc == 1 and "plots need matplotlib (pip install matplotlib); or pass --no-plots" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_info(tiny):

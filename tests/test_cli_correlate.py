@@ -46,7 +46,8 @@ def _digest(run: Path) -> dict:
     out = {}
     for p in sorted(run.rglob("*")):
         rel = p.relative_to(run).as_posix()
-        if p.is_file() and rel != "correlations.csv" and not rel.startswith("plots/correlation_"):
+        if p.is_file() and rel not in ("correlations.csv", "correlations.json") \
+                and not rel.startswith("plots/correlation_"):
             out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 

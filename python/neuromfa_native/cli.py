@@ -248,12 +248,13 @@ def _make_executor(args):
 
 
 def _headless_plots(args) -> None:
-    """A command-line run draws files, never windows: select Agg before pyplot is imported."""
+    """A command-line run draws files, never windows: select Agg before pyplot is imported.
+    Plots asked for without matplotlib installed are refused before any work starts."""
     if getattr(args, "plots", False):
         try:
             import matplotlib
         except ImportError:
-            return
+            raise UserError("plots need matplotlib (pip install matplotlib); or pass --no-plots") from None
         matplotlib.use("Agg")
 
 
@@ -263,11 +264,6 @@ def cmd_analyze(args) -> int:
     from .runner import analyze_series
     from .store import report_lock
 
-    if args.plots:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UserError("plots need matplotlib (pip install matplotlib); or pass --no-plots") from None
     config = AnalysisConfig(samples=args.samples, per_layer=args.per_layer, layout=args.layout, box=args.box,
                             direction=args.direction, threshold=args.threshold, min_edges=args.min_edges,
                             decimals=args.decimals, filter=args.filter, node_dimension=args.node_dimension,
@@ -434,6 +430,8 @@ def _correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20
     defaults where not given), write correlations.csv and the plots into ``out``, print the table."""
     from pathlib import Path
 
+    import json
+
     from .config import CorrelationConfig
     from .correlation import correlate
     from .store import atomic_write_text
@@ -442,6 +440,8 @@ def _correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20
         options["metric"] = None
     corr = correlate(series, evals, config=CorrelationConfig(**options))
     atomic_write_text(Path(out) / "correlations.csv", corr.to_csv())
+    # where the scores came from, for report.html's reproduce command (issue 13)
+    atomic_write_text(Path(out) / "correlations.json", json.dumps({"evals": str(evals)}) + "\n")
     written = []
     if plots:
         from .plotting_correlation import write_correlation_plots
@@ -457,11 +457,6 @@ def cmd_correlate(args) -> int:
     _headless_plots(args)
     from .store import load_run
 
-    if args.plots:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UserError("plots need matplotlib (pip install matplotlib); or pass --no-plots") from None
     if args.bootstrap < 0:
         raise UserError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     series = load_run(args.run)  # reads only; the run's own files are not rewritten

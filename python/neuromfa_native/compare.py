@@ -265,7 +265,8 @@ def _compare_header(title: str, intro: str, runs: Sequence[RunData], names: Sequ
         summary.append(f"<b>{esc(n)}</b> {s.emergence[t]:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     parts.append(f"<p class=\"key\">E at step {last:,} (the last common step): " + "; ".join(summary) + ".</p>")
     if crows:
-        parts.append("<h3>Configuration differences</h3>" + table(crows, ["setting"] + list(names), sortable=False,
+        shown = [{k: ("(not set)" if v == "" else v) for k, v in r.items()} for r in crows]
+        parts.append("<h3>Configuration differences</h3>" + table(shown, ["setting"] + list(names), sortable=False,
                                                                     table_id="config-table", scroll=False))
     else:
         parts.append("<p class=\"note\">The runs have the same configuration.</p>")
@@ -277,11 +278,11 @@ def _compare_header(title: str, intro: str, runs: Sequence[RunData], names: Sequ
 
 def _emergence_section(names: Sequence[str], series: Sequence, ci_pct: int) -> str:
     from .plotting import step_axis
-    fig, ax = Figures.subplots(figsize=(8, 4.4), layout="constrained")
-    all_steps = []
+    fig, ax = Figures.subplots(figsize=(12, 4.6), layout="constrained")
+    all_steps = [float(x) for s in series for x in s.steps]
+    step_axis(ax, all_steps)  # before plotting: axhline would freeze linear limits (step 0 far from the edge)
     for i, (n, s) in enumerate(zip(names, series)):
         st = s.steps.astype(float)
-        all_steps.extend(st)
         e = np.asarray(s.emergence)
         lo, hi = np.asarray(s.emergence_ci).T
         ok = np.isfinite(e)
@@ -289,7 +290,6 @@ def _emergence_section(names: Sequence[str], series: Sequence, ci_pct: int) -> s
         ax.fill_between(st[band], lo[band], hi[band], color=f"C{i % 10}", alpha=0.2, lw=0)
         ax.plot(st[ok], e[ok], "o-", color=f"C{i % 10}", ms=3.5, lw=1.6, label=n)
     ax.axhline(0, color="0.4", lw=0.8)
-    step_axis(ax, all_steps)
     ax.set_ylabel("degree of emergence E")
     ax.set_title("E over training, each run relative to its own baseline")
     ax.legend(fontsize="small", frameon=False)
@@ -300,7 +300,8 @@ def _emergence_section(names: Sequence[str], series: Sequence, ci_pct: int) -> s
 
 def _difference_section(drows: list, names: Sequence[str], ci_pct: int, n_boot: int) -> str:
     from .plotting import step_axis
-    fig, ax = Figures.subplots(figsize=(8, 3.6), layout="constrained")
+    fig, ax = Figures.subplots(figsize=(12, 3.8), layout="constrained")
+    step_axis(ax, [r["step"] for r in drows])  # before plotting, as above
     for j in range(1, len(names)):
         rr = [r for r in drows if r["run_b"] == names[j]]
         st = np.array([r["step"] for r in rr], dtype=float)
@@ -311,7 +312,6 @@ def _difference_section(drows: list, names: Sequence[str], ci_pct: int, n_boot: 
         ax.fill_between(st[ok], lo[ok], hi[ok], color=f"C{j % 10}", alpha=0.2, lw=0)
         ax.plot(st, d, "o-", color=f"C{j % 10}", ms=3.5, label=f"{names[j]} - {names[0]}")
     ax.axhline(0, color="0.3", lw=1)
-    step_axis(ax, [r["step"] for r in drows])
     ax.set_ylabel(f"E difference vs {names[0]}")
     ax.legend(fontsize="small", frameon=False)
     ax.set_title("Difference of E per common step")

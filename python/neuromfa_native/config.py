@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _validation as v
 from .boxes import BOX_TYPES, BOXES, DIRECTIONS
+
+_C = TypeVar("_C", "AnalysisConfig", "CorrelationConfig")
 
 __all__ = ["AGGREGATION_FIELDS", "AnalysisConfig", "CONTROLS", "CorrelationConfig", "DEFAULT", "RESULT_FIELDS", "SPECTRUM_FILTERS"]
 
@@ -235,13 +237,7 @@ class AnalysisConfig:
     def from_options(cls, config: Optional[AnalysisConfig] = None, **options: Any) -> AnalysisConfig:
         """``config`` (default: all defaults) with the ``options`` given changed; an option left
         at :data:`DEFAULT` keeps the configuration's value."""
-        if config is not None and not isinstance(config, AnalysisConfig):
-            raise TypeError(f"config must be an AnalysisConfig, got {type(config).__name__}")
-        given = {k: x for k, x in options.items() if x is not DEFAULT}
-        base = config if config is not None else None
-        if base is None:
-            return cls(**given)
-        return base.replace(**given) if given else base
+        return _with_options(cls, config, options)
 
 def defaults() -> dict:
     """``{option: default}`` of :class:`AnalysisConfig` (as declared, before validation)."""
@@ -325,11 +321,19 @@ class CorrelationConfig:
     def from_options(cls, config: Optional[CorrelationConfig] = None, **options: Any) -> CorrelationConfig:
         """``config`` (default: all defaults) with the ``options`` given changed; an option left
         at :data:`DEFAULT` keeps the configuration's value."""
-        if config is not None and not isinstance(config, CorrelationConfig):
-            raise TypeError(f"config must be a CorrelationConfig, got {type(config).__name__}")
-        given = {k: x for k, x in options.items() if x is not DEFAULT}
-        base = config if config is not None else cls()
-        return base.replace(**given) if given else base
+        return _with_options(cls, config, options)
+
+
+def _with_options(cls: type[_C], config: Optional[_C], options: Mapping[str, Any]) -> _C:
+    """``config`` (``None``: the defaults of ``cls``) with the options not left at :data:`DEFAULT`
+    changed; the ``from_options`` of both configuration classes."""
+    if config is not None and not isinstance(config, cls):
+        raise TypeError(f"config must be {'an' if cls.__name__[0] in 'AEIOU' else 'a'} {cls.__name__}, "
+                        f"got {type(config).__name__}")
+    given = {k: x for k, x in options.items() if x is not DEFAULT}
+    if config is None:
+        return cls(**given)
+    return config.replace(**given) if given else config
 
 
 def correlation_defaults() -> dict:

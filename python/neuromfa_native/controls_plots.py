@@ -24,12 +24,12 @@ def plot_control_emergence(series, ax=None):
 
     ax = _axes(ax)
     steps = series.steps.astype(float)
+    step_axis(ax, steps)  # before plotting: axhline would freeze the linear limits (step 0 far from the edge)
     for c, d in control_summary(series).items():
         label = "real network" if c == "none" else c
         ax.plot(steps, d["E"], marker="o", ms=3, label=label, lw=2 if c == "none" else 1.2)
         ax.fill_between(steps, d["E_lo"], d["E_hi"], alpha=0.2)
     ax.axhline(0, color="0.5", lw=0.8)
-    step_axis(ax, steps)
     ax.set_ylabel("degree of emergence E")
     ax.set_title("E of the real network and of the null networks")
     ax.legend(fontsize=8)
@@ -56,6 +56,7 @@ def plot_statistics(series, fig=None):
         step_axis(ax, steps)
         ax.set_xlabel("")
         ax.set_title(s, fontsize=10)
+        ax.tick_params(axis="x", labelrotation=45, labelsize="small")  # 1,000 and 2,000 sit close
     for ax in axes[n:]:
         ax.set_visible(False)
     fig.suptitle("rival statistics of the read weights (pooled over tensors)")

@@ -52,18 +52,21 @@ h3{font-size:14px;margin:14px 0 4px}
 .banner{padding:8px 12px;border-radius:4px;margin:8px 0;font-weight:600}
 .partial{background:#fff3cd;border:1px solid #e0b100}.failed{background:#f8d7da;border:1px solid #c0392b}
 .ok{background:#e8f5e9;border:1px solid #7cb342}
-.key{font-size:15px;margin:6px 0}.key b{font-size:17px}
-dl.meta{display:grid;grid-template-columns:max-content 1fr max-content 1fr;gap:1px 14px;margin:6px 0;font-size:13px}
+.key{font-size:15px;margin:6px 0}.key b{font-size:17px}.key2{font-size:14px;margin:4px 0}
+dl.meta{display:grid;grid-template-columns:repeat(3,max-content minmax(0,1fr));gap:1px 14px;margin:6px 0;font-size:13px}
+@media (max-width:1000px){dl.meta{grid-template-columns:max-content 1fr max-content 1fr}}
 dl.meta dt{color:#555}dl.meta dd{margin:0;overflow-wrap:anywhere}
 pre.cmd{background:#f4f4f4;padding:6px 8px;border-radius:4px;white-space:pre-wrap;font-size:12px;margin:4px 0}
 figure{margin:8px 0}figure img{max-width:100%;height:auto;border:1px solid #eee}figure.svg svg{margin-right:24px}
 figcaption{font-size:13px;color:#333;max-width:900px}
+.figrow{display:flex;flex-wrap:wrap;gap:6px 28px;align-items:flex-start}
+.figrow figure{display:table;margin:8px 0}.figrow figcaption{display:table-caption;caption-side:bottom}
 table{border-collapse:collapse;font-size:12.5px;margin:6px 0}
 th,td{padding:2px 8px;border-bottom:1px solid #e5e5e5;text-align:right;white-space:nowrap}
 th{background:#f2f2f2;position:sticky;top:0}td.t,th.t{text-align:left}
 table.sortable th{cursor:pointer;user-select:none}
 th[aria-sort=ascending]:after{content:" \\25B2"}th[aria-sort=descending]:after{content:" \\25BC"}
-.scroll{max-height:480px;overflow:auto;display:inline-block;max-width:100%}
+.scroll{max-height:min(70vh,640px);overflow:auto;max-width:100%;border-bottom:1px solid #ddd}.scroll table{margin:0}
 .note{color:#555;font-size:13px}ul.issues li{margin:2px 0}
 nav{font-size:13px;margin:4px 0 0}nav a{margin-right:10px}
 """
@@ -130,14 +133,23 @@ def fmt(v: Any, nd: int = 4) -> str:
     return str(v)
 
 
+#: Tables with more rows than this scroll in a box of the page's width (their header stays in
+#: view); shorter ones are shown whole.
+SCROLL_ROWS = 40
+
+
 def table(rows: list, columns: Optional[list] = None, *, caption: str = "", sortable: bool = True,
-          table_id: Optional[str] = None, nd: int = 4, scroll: bool = True) -> str:
-    """An HTML table of plain dict rows; numeric cells carry ``data-v`` for sorting."""
+          table_id: Optional[str] = None, nd: int = 4, scroll: bool = True,
+          headers: Optional[dict] = None) -> str:
+    """An HTML table of plain dict rows; numeric cells carry ``data-v`` for sorting.
+    ``headers`` maps a column to the name shown in its header (default: the column itself);
+    with ``scroll``, a table of more than :data:`SCROLL_ROWS` rows scrolls in its own box."""
     if columns is None:
         columns = list(rows[0]) if rows else []
+    headers = headers or {}
     numeric = {c: all(isinstance(r.get(c), (int, float, np.integer, np.floating)) and not isinstance(r.get(c), bool)
                       for r in rows if r.get(c) not in (None, "")) for c in columns}
-    head = "".join(f'<th class="{"" if numeric[c] else "t"}">{esc(c)}</th>' for c in columns)
+    head = "".join(f'<th class="{"" if numeric[c] else "t"}">{esc(headers.get(c, c))}</th>' for c in columns)
     body = []
     for r in rows:
         cells = []
@@ -152,10 +164,14 @@ def table(rows: list, columns: Optional[list] = None, *, caption: str = "", sort
         body.append("<tr>" + "".join(cells) + "</tr>")
     tid = f' id="{esc(table_id)}"' if table_id else ""
     cls = ' class="sortable"' if sortable else ""
+    boxed = scroll and len(rows) > SCROLL_ROWS
     cap = (f'<caption class="note" style="caption-side:bottom;text-align:left">{caption}</caption>'
-           if caption else "")
+           if caption and not boxed else "")
     t = f"<table{tid}{cls}>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    return f'<div class="scroll">{t}</div>' if scroll else t
+    if not boxed:
+        return t
+    return (f'<div class="scroll">{t}</div><p class="note" style="margin:2px 0 6px">{len(rows)} rows (scroll the '
+            f"box). {caption}</p>")
 
 
 def _num(s: str) -> Any:
@@ -331,7 +347,8 @@ def _overview(run: RunData) -> str:
                f"&mdash; a rising curve whose band clears zero is the emergence the method reports. "
                f"Bottom: &alpha;<sub>0</sub> and the spectrum width per sample (grey dots), their mean "
                f"and &plusmn;1 sd; a wide spread means the conclusion depends on which neurons were sampled.")
-    return stored_or_drawn(run, "overview", caption, alt="overview: spectra, E, alpha0 and width over training")
+    return stored_or_drawn(run, "overview", caption, alt="overview: spectra, E, alpha0 and width over training",
+                           dpi=100)  # 11 inches: the page's width
 
 
 def stored_or_drawn(run: RunData, name: str, caption: str, *, alt: str, dpi: int = 80) -> str:
@@ -351,6 +368,13 @@ def stored_or_drawn(run: RunData, name: str, caption: str, *, alt: str, dpi: int
         plt.close(fig)
 
 
+#: The names the page shows for checkpoints.csv's columns: those of controls.csv and
+#: by_layer.csv, so that one quantity has one name in every table of the page (the CSV files
+#: keep their names).
+CHECKPOINT_HEADERS = {"alpha0_std": "alpha0_sd", "width_std": "width_sd", "emergence": "E",
+                      "emergence_low": "E_lo", "emergence_high": "E_hi"}
+
+
 @register_section("checkpoints", "Per checkpoint", lambda r: r.series is not None)
 def _checkpoints(run: RunData) -> str:
     s = run.series
@@ -362,9 +386,11 @@ def _checkpoints(run: RunData) -> str:
                                                       f"identical to {r['identical_to']}" if r["identical_to"]
                                                       else "") if x)))
     ci = int(round(100 * s.bootstrap.get("ci", 0.95)))
-    return table(rows, caption=f"One row per checkpoint: means and sample standard deviations over the kept samples, "
-                               f"E with its {ci}% bootstrap interval ({s.bootstrap.get('n_bootstrap')} replicates). "
-                               "Click a column to sort.", table_id="checkpoints-table")
+    return table(rows, caption=f"One row per checkpoint: means and sample standard deviations (sd) over the kept "
+                               f"samples, E with its {ci}% bootstrap interval E_lo .. E_hi "
+                               f"({s.bootstrap.get('n_bootstrap')} replicates). Click a column to sort. "
+                               "checkpoints.csv names these columns " + ", ".join(CHECKPOINT_HEADERS) + ".",
+                 table_id="checkpoints-table", headers=CHECKPOINT_HEADERS)
 
 
 # -- controls and rival statistics (issue 11) ----------------------------------------------------
@@ -388,7 +414,8 @@ def _fl(v) -> float:
 def _controls(run: RunData) -> str:
     rows = run.table("controls")
     require_columns(rows, CONTROL_COLUMNS, "controls.csv")
-    fig, ax = Figures.subplots(figsize=(7.5, 4.2), layout="constrained")
+    fig, ax = Figures.subplots(figsize=(12, 4.6), layout="constrained")
+    _step_axis(ax, [_fl(r["step"]) for r in rows])  # before plotting: axhline would freeze linear limits
     controls = list(dict.fromkeys(r["control"] for r in rows))
     for i, c in enumerate(controls):
         rr = sorted((r for r in rows if r["control"] == c), key=lambda r: _fl(r["step"]))
@@ -401,7 +428,6 @@ def _controls(run: RunData) -> str:
         ax.plot(st, e, "o-" if real else "s--", color=colour, ms=3.5, lw=2.2 if real else 1.3,
                 label="real network" if real else f"control: {c}")
     ax.axhline(0, color="0.4", lw=0.8)
-    _step_axis(ax, [_fl(r["step"]) for r in rows])
     ax.set_ylabel("degree of emergence E")
     ax.legend(fontsize="small", frameon=False)
     ax.set_title("E of the real network and of each null network")
@@ -410,18 +436,49 @@ def _controls(run: RunData) -> str:
            "scale for <i>scaled</i>/<i>gaussian</i>, the weight distribution for <i>shuffle</i>); the gap is what "
            "the arrangement of the weights adds.")
     out = figure(fig, cap, alt="E of real and null networks over training")
+    shares = control_shares(rows)
+    if shares:
+        out += f"<p>{shares}.</p>"
+    out += table(rows, list(CONTROL_COLUMNS) + [c for c in rows[0] if c not in CONTROL_COLUMNS],
+                 caption="controls.csv: one row per (checkpoint, control); control <i>none</i> is the real network; "
+                         "n_kept (controls.csv: n) is the number of samples kept.",
+                 table_id="controls-table", headers={"n": "n_kept"})
+    return out
+
+
+def control_shares(rows: list) -> str:
+    """"At the last step (S) the real network has E = x; <control> reproduces p%, ..." from
+    controls.csv rows (empty when E of the real network is not finite and non-zero there)."""
     last = max(_fl(r["step"]) for r in rows)
     final = {r["control"]: _fl(r["E"]) for r in rows if _fl(r["step"]) == last}
-    if "none" in final and np.isfinite(final["none"]) and final["none"] != 0:
-        parts = [f"<i>{esc(c)}</i> reproduces {100 * v / final['none']:.0f}%" for c, v in final.items()
-                 if c != "none" and np.isfinite(v)]
-        if parts:
-            out += (f"<p>At the last step ({fmt(int(last))}) the real network has E = {final['none']:.3f}; "
-                    + ", ".join(parts) + " of it.</p>")
-    out += table(rows, list(CONTROL_COLUMNS) + [c for c in rows[0] if c not in CONTROL_COLUMNS],
-                 caption="controls.csv: one row per (checkpoint, control); control <i>none</i> is the real network.",
-                 table_id="controls-table")
-    return out
+    if "none" not in final or not np.isfinite(final["none"]) or final["none"] == 0:
+        return ""
+    parts = [f"<i>{esc(c)}</i> reproduces {100 * v / final['none']:.0f}%" for c, v in final.items()
+             if c != "none" and np.isfinite(v)]
+    if not parts:
+        return ""
+    return (f"At the last step ({fmt(int(last))}) the real network has E = {final['none']:.3f}; " + ", ".join(parts)
+            + " of it")
+
+
+def correlation_headline(rows: list, quantity: str = "E") -> str:
+    """E's strongest correlation with a score, and how many other quantities correlate at least
+    as strongly with that score (a rival that does is a simpler explanation)."""
+    mine = [r for r in rows if str(r.get("quantity")) == quantity and np.isfinite(_fl(r.get("spearman")))]
+    if not mine:
+        return ""
+    best = max(mine, key=lambda r: abs(_fl(r["spearman"])))
+    rho = _fl(best["spearman"])
+    same = [r for r in rows if (r.get("task"), r.get("metric")) == (best["task"], best["metric"])
+            and str(r.get("quantity")) != quantity and abs(_fl(r.get("spearman"))) >= abs(rho) - 1e-12]
+    lo, hi = _fl(best.get("spearman_lo")), _fl(best.get("spearman_hi"))
+    iv = f" [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+    txt = (f"Spearman rho of {esc(quantity)} with {esc(best['task'])} {esc(best['metric'])}: <b>{rho:+.2f}</b>{iv} "
+           f"over {esc(best['n'])} checkpoints")
+    if same:
+        names = ", ".join(esc(r["quantity"]) for r in same[:6]) + (" ..." if len(same) > 6 else "")
+        txt += f"; {len(same)} other quantit{'y' if len(same) == 1 else 'ies'} correlate at least as strongly ({names})"
+    return txt
 
 
 @register_section("stats", "Rival statistics", lambda r: r.has_table("stats"))
@@ -433,8 +490,8 @@ def _stats(run: RunData) -> str:
     steps = sorted({_fl(r["step"]) for r in pooled})
     ncol = min(4, len(names))
     nrow = -(-len(names) // ncol)
-    fig, axs = Figures.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.2 * nrow + 0.4), squeeze=False)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.1, top=0.86, wspace=0.35, hspace=0.55)  # fast, not constrained
+    fig, axs = Figures.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.4 * nrow + 0.4), squeeze=False)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.86, wspace=0.35, hspace=0.7)  # fast, not constrained
     for ax, n in zip(axs.flat, names):
         rr = sorted((_fl(r["step"]), _fl(r["value"])) for r in pooled if r["statistic"] == n)
         ax.plot([a for a, _ in rr], [b for _, b in rr], "o-", ms=3, color="C0")
@@ -442,6 +499,7 @@ def _stats(run: RunData) -> str:
         ax.set_xlabel("")
         ax.set_title(str(n), fontsize="medium")
         ax.tick_params(labelsize="x-small")
+        ax.tick_params(axis="x", labelrotation=45)
     for ax in list(axs.flat)[len(names):]:
         ax.set_axis_off()
     fig.suptitle("Pooled rival statistics over training (x: training step)", fontsize="medium")
@@ -497,20 +555,26 @@ def _correlation(run: RunData) -> str:
     require_columns(rows, CORRELATION_COLUMNS, "correlations.csv")
     rows = sorted(rows, key=lambda r: -abs(_fl(r["spearman"])) if np.isfinite(_fl(r["spearman"])) else 0)
     stored = {p.stem: p for p in _plots_matching(run, ("correl", "score", "eval"))}
-    out = ""
+    figs = []
     for name, (alt, caption) in CORRELATE_PLOTS.items():
         if name in stored:
-            out += _png_file(stored.pop(name), caption, alt=alt)
+            figs.append(_png_file(stored.pop(name), caption, alt=alt))
         elif name == "correlation_heatmap":
-            out += _rho_heatmap(rows, alt, caption)
-    for p in stored.values():
-        out += _png_file(p, f"Written by <code>neuromfa correlate</code> (plots/{esc(p.name)}).")
+            figs.append(_rho_heatmap(rows, alt, caption))
+    figs += [_png_file(p, f"Written by <code>neuromfa correlate</code> (plots/{esc(p.name)}).") for p in stored.values()]
+    # the heat map and the scatter side by side (each is narrow with a few scores), the rest below
+    out = f'<div class="figrow">{"".join(figs[:2])}</div>' + "".join(figs[2:])
     cols = list(CORRELATION_COLUMNS) + [c for c in rows[0] if c not in CORRELATION_COLUMNS
-                                        and any(r.get(c) not in (None, "") for r in rows)]
+                                        and any(_shown(r.get(c)) for r in rows)]
     out += table(rows, cols, nd=3, caption="correlations.csv, sorted by |rho|: n matched checkpoints, Spearman rho "
                                            "with its bootstrap interval and p-value, Kendall tau-b, Pearson r.",
                  table_id="correlation-table")
     return out
+
+
+def _shown(v: Any) -> bool:
+    """Whether a cell has something to show (not empty, not NaN)."""
+    return v not in (None, "") and not (isinstance(v, float) and math.isnan(v))
 
 
 def _rho_heatmap(rows: list, alt: str, caption: str) -> str:
@@ -565,6 +629,11 @@ def by_layer_emergence(rows: list, baseline_step: Optional[float] = None) -> tup
     return groups, steps, e
 
 
+def _whole(x: float) -> Any:
+    """``x`` as an int when it is a whole number (a count shown without decimals)."""
+    return int(x) if math.isfinite(x) and x.is_integer() else x
+
+
 @register_section("by_layer", "Where the change happens: by layer", lambda r: r.has_table("by_layer"))
 def _by_layer(run: RunData) -> str:
     rows = run.table("by_layer")
@@ -603,7 +672,7 @@ def _by_layer(run: RunData) -> str:
                           if np.isfinite(a).any() else math.nan,
                           width_mean=float(np.nanmean(w)) if np.isfinite(w).any() else math.nan,
                           E=float(e[groups.index(g), steps.index(_fl(st))]),
-                          n_centres=float(np.mean([_fl(x["n_centres"]) for x in rr]))))
+                          n_centres=_whole(float(np.mean([_fl(x["n_centres"]) for x in rr])))))
     out += table(trows, caption="by_layer.csv aggregated over samples: one row per (checkpoint, group).",
                  table_id="by-layer-table")
     return out
@@ -623,7 +692,8 @@ def _node_dimensions(run: RunData) -> str:
     rows = [r for r in rows if r["checkpoint"] in (first, last)]
     if rows:
         out += table(rows, caption=f"Per node layer at {esc(first)} and {esc(last)}; every checkpoint is in "
-                                   "node_dimensions.csv.", table_id="node-dimensions-table")
+                                   "node_dimensions.csv (which names sd std).", table_id="node-dimensions-table",
+                     headers={"std": "sd"})
     return out
 
 
@@ -794,6 +864,11 @@ def reproduce_command(info: dict, run_dir: os.PathLike) -> str:
     for k in ("stats", "by_layer"):
         if cfg.get(k):
             args.append("--" + k.replace("_", "-"))
+    if (Path(run_dir) / "correlations.csv").is_file():
+        try:
+            args += ["--evals", str(json.loads((Path(run_dir) / "correlations.json").read_text())["evals"])]
+        except (OSError, ValueError, KeyError, TypeError):
+            note += "  # and --evals SOURCE: correlations.csv holds scores whose source was not recorded"
     steps = [e.get("step", 0) for e in series]
     if steps != sorted(steps):
         args.append("--keep-order")
@@ -823,10 +898,10 @@ def _header(run: RunData) -> str:
     sampling = ("full network" if cfg.get("per_layer") is None else
                 f"{len(agg.get('samples') or [])} samples x {cfg.get('per_layer')} neurons per layer")
     from . import __version__
-    machine = info.get("machine") or (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores), where "
-                                      "this page was written (run.json does not name the run's machine)")
+    machine = info.get("machine") or (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores): this "
+                                      "page's (run.json names none)")
     labels = [e.get("label", "") for e in series]
-    meta = [("sources", src_txt), ("checkpoints", f"{len(series)}" + (f": {labels[0]} ... {labels[-1]}" if labels
+    meta = [("status", run.status), ("sources", src_txt), ("checkpoints", f"{len(series)}" + (f": {labels[0]} ... {labels[-1]}" if labels
                                                                       else "") + (" (hub revisions)" if revs else "")),
             ("architecture", ", ".join(arch) or "(no result yet)"),
             ("layout", ", ".join(layouts) or str(cfg.get("layout"))), ("sampling", sampling),
@@ -837,8 +912,7 @@ def _header(run: RunData) -> str:
             ("computed with", f"neuromfa-native {info.get('version', '?')}"), ("report by", f"neuromfa-native "
                                                                                       f"{__version__}"),
             ("run started", _when(info.get("created"))),
-            ("last update", _when(info.get("finished") or info.get("updated"))), ("machine", machine),
-            ("status", run.status)]
+            ("last update", _when(info.get("finished") or info.get("updated"))), ("machine", machine)]
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in meta)
     return (f"<dl class=\"meta\">{dl}</dl><p class=\"note\" style=\"margin:6px 0 0\">Reproduce:</p>"
             f"<pre class=\"cmd\">{esc(reproduce_command(info, run.path))}</pre>")
@@ -875,7 +949,18 @@ def _key_numbers(run: RunData) -> str:
            f"({ci}% bootstrap interval over samples), relative to {esc(s.checkpoints[s.baseline].label)}")
     if peak != t:
         txt += f"; highest at {esc(s.checkpoints[peak].label)} ({e[peak]:+.3f})"
-    return (f"<p class=\"key\">{txt}.</p><p class=\"note\">E = 0 at the baseline; it grows as the network's "
+    more = ""
+    if run.has_table("controls") and run.table("controls") and "E" in run.table("controls")[0]:
+        more += control_shares(run.table("controls"))
+        more = f'<p class="key2"><a href="#controls">Controls</a>: {more}.</p>' if more else ""
+    if run.has_table("correlations") and run.table("correlations"):
+        head = correlation_headline(run.table("correlations"))
+        more += f'<p class="key2"><a href="#correlation">Scores</a>: {head}.</p>' if head else ""
+    if more and run.partial:  # the tables are written at the end of a pass, the results as they come
+        more += ('<p class="note">The lines above come from the tables as last written (controls.csv, '
+                 "correlations.csv), which may predate the results of this partial run.</p>")
+    return (f"<p class=\"key\">{txt}.</p>" + more
+            + "<p class=\"note\">E = 0 at the baseline; it grows as the network's "
             "structure becomes more regular (&alpha;<sub>0</sub> falls) and more heterogeneous (the spectrum "
             "widens).</p>")
 

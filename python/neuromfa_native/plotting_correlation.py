@@ -112,7 +112,10 @@ def plot_rho_heatmap(corr, ax=None):
     for r in corr.rows:
         m[qs.index(r["quantity"]), cols.index((r["task"], r["metric"]))] = r["spearman"]
     if ax is None:
-        _, ax = plt.subplots(figsize=(min(2 + 0.32 * len(cols), 40), 1.6 + 0.45 * len(qs)), layout="constrained")
+        # wide enough for the quantity names and the colour bar even with one score column (a
+        # narrower figure collapsed the axes: "constrained_layout not applied")
+        width = 2.4 + 0.075 * max(map(len, qs), default=1) + 0.45 * len(cols)
+        _, ax = plt.subplots(figsize=(min(max(width, 4.5), 40), 1.6 + 0.32 * len(qs)), layout="constrained")
     im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     ax.set_yticks(range(len(qs)), qs)
     ax.set_xticks(range(len(cols)), [f"{t} {mt}" for t, mt in cols], rotation=90, fontsize="x-small")
@@ -120,7 +123,8 @@ def plot_rho_heatmap(corr, ax=None):
         for i in range(len(qs)):
             for j in range(len(cols)):
                 if math.isfinite(m[i, j]):
-                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize="x-small")
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize="x-small",
+                            color="white" if abs(m[i, j]) > 0.6 else "black")
     ax.figure.colorbar(im, ax=ax, label="Spearman rho")
     ax.set_title(f"Spearman rho over {len(corr.labels)} {corr.unit}s", fontsize="medium")
     return ax
@@ -140,13 +144,14 @@ def write_correlation_plots(corr, out: os.PathLike, *, quantity: str = "E", dpi:
     pairs = _top_pairs(corr, quantity, MAX_PANELS)
     ncol = min(4, len(pairs))
     nrow = math.ceil(len(pairs) / ncol)
-    fig, axs = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), layout="constrained", squeeze=False)
+    fig, axs = plt.subplots(nrow, ncol, figsize=(max(4.2 * ncol, 6.0), 3.4 * nrow + 0.4), layout="constrained",
+                            squeeze=False)
     for ax, (t, m) in zip(axs.flat, pairs):
         plot_quantity_vs_score(corr, t, m, quantity, ax=ax)
     for ax in list(axs.flat)[len(pairs):]:
         ax.set_visible(False)
     note = textwrap.fill(f"Error bars: {corr.ci:.0%} bootstrap interval of {quantity}, +-1.96 stderr of the "
-                         f"score; {INTERVAL_NOTE}.", width=max(60, 45 * ncol))
+                         f"score; {INTERVAL_NOTE}.", width=max(85, 45 * ncol))
     fig.suptitle(note, fontsize="small")
     figs["correlation_scatter"] = fig
     if corr.unit == "checkpoint":

@@ -269,6 +269,15 @@ def count_blocks(names: set[str], prefix: str, probe: str) -> int:
     return max(idx) + 1 if idx else 0
 
 
+def n_blocks(config: Mapping[str, Any], keys: Sequence[str], names: set[str], prefix: str, probe: str) -> int:
+    """The number of blocks: from the config (the first of ``keys`` it has), else counted from the
+    tensor names ``prefix.format(b=...) + probe``; a model with none names the tensor it lacks."""
+    nb = cfg_int(config, keys) or count_blocks(names, prefix, probe)
+    if nb == 0:
+        missing_tensor(prefix.format(b=0) + probe, names)
+    return nb
+
+
 def need(value: int | None, key: str, arch: str, layout: str) -> int:
     if value is None:
         raise ValueError(

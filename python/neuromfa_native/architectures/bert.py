@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from .base import (Family, Layout, MatrixSpec, NodeLayer, attention_nodes, cfg_int, count_blocks, first_prefix,
-                   missing_tensor, need, separate_qkv_matrices)
+from .base import (Family, Layout, MatrixSpec, NodeLayer, attention_nodes, cfg_int, first_prefix,
+                   n_blocks, need, separate_qkv_matrices)
 
 
 def _bert(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tuple], layout: str) -> Layout:
@@ -14,9 +14,7 @@ def _bert(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tu
     h = need(cfg_int(config, ["hidden_size"]), "hidden_size", "bert", layout)
     nh = need(cfg_int(config, ["num_attention_heads"]), "num_attention_heads", "bert", layout)
     inter = need(cfg_int(config, ["intermediate_size"]), "intermediate_size", "bert", layout)
-    nb = cfg_int(config, ["num_hidden_layers"]) or count_blocks(names, prefix, probe)
-    if nb == 0:
-        missing_tensor(prefix.format(b=0) + probe, names)
+    nb = n_blocks(config, ["num_hidden_layers"], names, prefix, probe)
     if h % nh:
         raise ValueError(f"hidden_size {h} is not a multiple of num_attention_heads {nh}")
     hd = h // nh

@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .base import (Family, Layout, cfg_int, count_blocks, first_prefix, fused_qkv_network, missing_tensor, need,
+from .base import (Family, Layout, cfg_int, first_prefix, fused_qkv_network, n_blocks, need,
                    offsets_map)
 
 
@@ -24,9 +24,7 @@ def _gpt2(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tu
     prefix = first_prefix(names, prefixes, probe) or prefixes[0]
     h = need(cfg_int(config, ["n_embd", "hidden_size"]), "n_embd", "gpt2", layout)
     nh = need(cfg_int(config, ["n_head", "num_attention_heads"]), "n_head", "gpt2", layout)
-    nb = cfg_int(config, ["n_layer", "num_hidden_layers"]) or count_blocks(names, prefix, probe)
-    if nb == 0:
-        missing_tensor(prefix.format(b=0) + probe, names)
+    nb = n_blocks(config, ["n_layer", "num_hidden_layers"], names, prefix, probe)
     inter = cfg_int(config, ["n_inner"], 4 * h)
     if h % nh:
         raise ValueError(f"n_embd {h} is not a multiple of n_head {nh}")

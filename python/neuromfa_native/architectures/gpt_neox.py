@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .base import (Family, Layout, cfg_int, count_blocks, first_prefix, fused_qkv_network, missing_tensor, need,
+from .base import (Family, Layout, cfg_int, first_prefix, fused_qkv_network, n_blocks, need,
                    offsets_map)
 
 
@@ -39,9 +39,7 @@ def _neox(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tu
     if h is None and qkv0 in names:
         h = int(shapes(qkv0)[1])
     h = need(h, "hidden_size", "gpt_neox", layout)
-    nb = cfg_int(config, ["num_hidden_layers"]) or count_blocks(names, prefix, probe)
-    if nb == 0:
-        missing_tensor(qkv0, names)
+    nb = n_blocks(config, ["num_hidden_layers"], names, prefix, probe)
     inter = cfg_int(config, ["intermediate_size"], None)
     if inter is None:
         h4 = prefix.format(b=0) + "mlp.dense_h_to_4h.weight"

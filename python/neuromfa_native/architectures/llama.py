@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from .base import (Family, Layout, MatrixSpec, NodeLayer, attention_nodes, cfg_int, count_blocks, first_prefix,
-                   missing_tensor, need, separate_qkv_matrices, syn_identity)
+from .base import (Family, Layout, MatrixSpec, NodeLayer, attention_nodes, cfg_int, first_prefix,
+                   n_blocks, need, separate_qkv_matrices, syn_identity)
 
 
 def _llama(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tuple], layout: str) -> Layout:
@@ -17,9 +17,7 @@ def _llama(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], t
     nkv = cfg_int(config, ["num_key_value_heads"], nh)
     hd = cfg_int(config, ["head_dim"], None) or h // nh
     inter = need(cfg_int(config, ["intermediate_size"]), "intermediate_size", arch, layout)
-    nb = cfg_int(config, ["num_hidden_layers"]) or count_blocks(names, prefix, probe)
-    if nb == 0:
-        missing_tensor(prefix.format(b=0) + probe, names)
+    nb = n_blocks(config, ["num_hidden_layers"], names, prefix, probe)
     if nh % nkv:
         raise ValueError(f"num_attention_heads {nh} is not a multiple of num_key_value_heads {nkv}")
     ident = syn_identity
