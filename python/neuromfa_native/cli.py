@@ -44,7 +44,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 ANALYZE_EXAMPLES = """\
 examples:
-  # the bundled example: 6 checkpoints of a tiny GPT-NeoX, 10 samples each
+  # the bundled example: 13 checkpoints of a tiny GPT-NeoX, 10 samples each
   neuromfa analyze examples/pythia-tiny/step* --out pythia-tiny-out
 
   # hub revisions of one model (downloads, or the cache with HF_HUB_OFFLINE=1)
