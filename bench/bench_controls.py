@@ -52,6 +52,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     path = make(a.shape)
+    load_before = os.getloadavg()  # the machine may be shared: ratios within one run are what counts
     rows = []
     for config in CONFIGS:
         out = run_job("bench_controls", "job", path, config, a.samples, a.repeats, a.threads, threads=a.threads)
@@ -62,7 +63,9 @@ def main():
         r["ratio_to_plain"] = r["seconds"] / base
     print("ratios:", {r["config"]: round(r["ratio_to_plain"], 3) for r in rows})
     save(os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "controls.json"), rows,
-         dict(machine(), shape=a.shape, samples=a.samples, per_layer=32, threads=a.threads, repeats=a.repeats))
+         dict(machine(), shape=a.shape, samples=a.samples, per_layer=32, threads=a.threads, repeats=a.repeats,
+              load_average_before=[round(x, 2) for x in load_before],
+              load_average_after=[round(x, 2) for x in os.getloadavg()]))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
 // The only file that includes pybind11: converts arrays, releases the GIL, calls the core.
+#include <optional>
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -236,17 +238,28 @@ WeightKind half_kind(const std::string& kind) {
     throw py::value_error("weight_kind must be 'f16' or 'bf16', got '" + kind + "'");
 }
 
-py::dict histogram16_stats_py(const carray<std::int64_t>& counts, const std::string& weight_kind, double threshold,
-                              bool fit) {
+py::dict histogram16_stats_py(py::array_t<std::int64_t, py::array::c_style> counts, const std::string& weight_kind,
+                              double threshold, bool fit, std::optional<carray<std::int64_t>> pooled, bool reset) {
     if (counts.ndim() != 1 || counts.shape(0) != (1 << 16))
         throw py::value_error("counts must be a 1-d int64 array of length 65536");
+    if (pooled && (pooled->ndim() != 1 || pooled->shape(0) != (1 << 16) || !pooled->writeable()))
+        throw py::value_error("pooled must be a writeable 1-d int64 array of length 65536");
+    if (reset && !counts.writeable()) throw py::value_error("reset=True needs writeable counts");
     const WeightKind kind = half_kind(weight_kind);
     WeightMoments mo;
     WeibullFit f;
     {
         py::gil_scoped_release release;
-        mo = histogram16_moments(counts.data(), kind, threshold);
-        if (fit) f = weibull_fit16(counts.data(), kind);
+        std::uint32_t range[2];
+        mo = histogram16_moments(counts.data(), kind, threshold, range);
+        if (fit && range[1]) f = weibull_fit16(counts.data(), kind, range[0], range[1]);
+        if (reset) {
+            histogram16_drain(counts.mutable_data(), pooled ? pooled->mutable_data() : nullptr, range, mo.n_nonfinite > 0);
+        } else if (pooled) {
+            std::int64_t* p = pooled->mutable_data();
+            const std::int64_t* c = counts.data();
+            for (std::size_t h = 0; h < (1u << 16); ++h) p[h] += c[h];
+        }
     }
     py::dict d;
     d["n"] = mo.n, d["n_zero"] = mo.n_zero, d["n_kept"] = mo.n_kept, d["n_nonfinite"] = mo.n_nonfinite;
@@ -314,9 +327,10 @@ True
     m.def("histogram16", &histogram16_py, py::arg("bits").noconvert(), py::arg("counts").noconvert(), py::arg("n_threads"),
           "Adds the bit patterns of 16-bit weights to a 65536-bin histogram (counts); returns how many.");
     m.def("histogram16_stats", &histogram16_stats_py, py::arg("counts").noconvert(), py::arg("weight_kind"),
-          py::arg("threshold"), py::arg("fit"),
+          py::arg("threshold"), py::arg("fit"), py::arg("pooled").noconvert() = py::none(), py::arg("reset") = false,
           "Moment sums and counts (as weight_moments, without row sums) of 16-bit weights from their "
-          "pattern histogram, and with fit=True the Weibull fit of their nonzero |w| (shape, scale).");
+          "pattern histogram, and with fit=True the Weibull fit of their nonzero |w| (shape, scale); "
+          "then adds counts into pooled (when given) and, with reset=True, sets counts to zero.");
     m.def("weibull_fit", &weibull_fit_py, py::arg("x").noconvert(), py::arg("c").noconvert(),
           "Weibull maximum-likelihood fit (location 0) of positive values x with weights c.");
 }

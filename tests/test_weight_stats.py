@@ -186,3 +186,65 @@ def test_full_network_stable_rank_is_numpy_on_each_tensor(tmp_path):
         assert ws.get("stable_rank", fm.name) == pytest.approx(ref, rel=1e-9)
         ns.append(w.size), srs.append(ref)
     assert ws.get("stable_rank") == pytest.approx(np.dot(ns, srs) / np.sum(ns), rel=1e-9)
+
+
+def _bits16(w, kind):
+    if kind == "f16":
+        return np.asarray(w).astype(np.float16).view(np.uint16)
+    return (np.asarray(w, dtype=np.float32).view(np.uint32) >> 16).astype(np.uint16)
+
+
+def _wide16(bits, kind):
+    if kind == "f16":
+        return bits.view(np.float16).astype(np.float64)
+    return (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+
+
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+@pytest.mark.parametrize("shape", [0.3, 1.3, 8.0, 60.0])
+def test_histogram16_fit_equals_the_plain_fit_over_shapes(kind, shape):
+    """The factorised 16-bit fit (own exp, two-lane sums, last Newton step unchecked) against the
+    plain fit on the distinct |w|, from very spread (subnormal patterns) to very narrow |w|."""
+    rng = np.random.default_rng(int(shape * 10))
+    w = st.weibull_min.rvs(shape, scale=0.02, size=30000, random_state=rng) * rng.choice([-1, 1], 30000)
+    bits = _bits16(w, kind)
+    wide = _wide16(bits, kind)
+    h = np.zeros(1 << 16, np.int64)
+    _core.histogram16(bits, h, 1)
+    m = _core.histogram16_stats(h, kind, 150.0, True)
+    x, c = np.unique(np.abs(wide[wide != 0]), return_counts=True)
+    ref = _core.weibull_fit(x, c.astype(np.float64))
+    assert m["shape"] == pytest.approx(ref["shape"], rel=1e-12)
+    assert m["scale"] == pytest.approx(ref["scale"], rel=1e-12)
+    assert m["n"] == w.size and m["n_zero"] == int(np.sum(wide == 0))
+    for k, p in (("s1", 1), ("s2", 2), ("s3", 3), ("s4", 4)):
+        assert m[k] == pytest.approx(np.sum(wide ** p), rel=1e-12, abs=1e-300)
+
+
+def test_histogram16_stats_adds_to_pooled_and_resets():
+    rng = np.random.default_rng(9)
+    bits = _bits16(rng.standard_normal(5000) * 0.02, "f16")
+    bits[:3] = 0x7C00  # +inf: the whole histogram is drained
+    for b in (bits[3:], bits):
+        h = np.zeros(1 << 16, np.int64)
+        _core.histogram16(b, h, 1)
+        ref = h.copy()
+        pooled = np.arange(1 << 16, dtype=np.int64)
+        m = _core.histogram16_stats(h, "f16", 150.0, True, pooled, True)
+        assert not h.any()
+        np.testing.assert_array_equal(pooled, np.arange(1 << 16) + ref)
+        assert m["n"] == b.size and m["n_nonfinite"] == (3 if b is bits else 0)
+
+
+@pytest.mark.parametrize("values", [[0.5], [0.5, -0.5], [1e-6], [0.25, 0.5]])
+def test_histogram16_fit_of_one_or_two_distinct_magnitudes(values):
+    bits = _bits16(np.repeat(values, 7), "f16")
+    h = np.zeros(1 << 16, np.int64)
+    _core.histogram16(bits, h, 1)
+    m = _core.histogram16_stats(h, "f16", 150.0, True)
+    a = np.unique(np.abs(_wide16(bits, "f16")))
+    if a.size == 1:
+        assert np.isnan(m["shape"]) and np.isnan(m["scale"])
+    else:
+        ref = _core.weibull_fit(a, np.full(a.size, 7.0))
+        assert m["shape"] == pytest.approx(ref["shape"], rel=1e-12)

@@ -169,6 +169,7 @@ class StatsAccumulator:
         self._pooled16: dict = {}  # kind -> pooled pattern histogram
         self._vals: dict = {}  # 32/64-bit: name -> list of (unique |w|, counts)
         self._extra: dict = {}  # name -> {statistic: value} computed elsewhere (stable_rank of a full network)
+        self._hist: Optional[np.ndarray] = None  # the open 16-bit tensor's pattern counts, zeroed after each tensor
 
     def add(self, name: str, block: np.ndarray, kind: Optional[str] = None) -> None:
         """Adds a 2-d ``(rows, cols)`` block of tensor ``name`` (``kind`` given when ``block``
@@ -187,7 +188,9 @@ class StatsAccumulator:
             self._close()
         sixteen = kind in ("f16", "bf16")
         if self._open is None:
-            self._open = [name, kind, np.zeros(1 << 16, np.int64) if sixteen else None, dict.fromkeys(_SUMS[:-1], 0)]
+            if sixteen and self._hist is None:
+                self._hist = np.zeros(1 << 16, np.int64)
+            self._open = [name, kind, self._hist if sixteen else None, dict.fromkeys(_SUMS[:-1], 0)]
         elif self._open[1] != kind:
             raise ValueError(f"tensor {name!r} mixes blocks of weight kinds {self._open[1]} and {kind}")
         self._rows[name] = self._rows.get(name, 0) + block.shape[0]
@@ -210,16 +213,23 @@ class StatsAccumulator:
         name, kind, hist, sums = self._open
         self._open = None
         fit = (np.nan, np.nan)
-        if hist is not None:
-            m = _core.histogram16_stats(hist, kind, self.threshold, self.distribution)
+        if hist is not None:  # moments, fit, added to the pooled counts and zeroed for the next tensor: one call
+            pooled = None
+            if self.distribution:
+                pooled = self._pooled16.get(kind)
+                if pooled is None:
+                    pooled = self._pooled16[kind] = np.zeros(1 << 16, np.int64)
+            try:
+                m = _core.histogram16_stats(hist, kind, self.threshold, self.distribution, pooled, True)
+            except BaseException:
+                hist.fill(0)
+                raise
             if m["n_nonfinite"]:
                 raise ValueError(f"tensor {name!r} has {m['n_nonfinite']} non-finite weights (NaN or inf) in the "
                                  "read rows")
             sums = {k: m[k] for k in _SUMS[:-1]}
             if self.distribution:
                 fit = (float(m["shape"]), float(m["scale"]))
-                pooled = self._pooled16.setdefault(kind, np.zeros(1 << 16, np.int64))
-                pooled += hist
         elif self.distribution:
             fit = weibull_fit(*self._weibull_data([name]))
         self._sums[name], self._fit[name] = sums, fit
