@@ -898,8 +898,8 @@ def _header(run: RunData) -> str:
     sampling = ("full network" if cfg.get("per_layer") is None else
                 f"{len(agg.get('samples') or [])} samples x {cfg.get('per_layer')} neurons per layer")
     from . import __version__
-    machine = info.get("machine") or (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores): this "
-                                      "page's (run.json names none)")
+    machine = info.get("machine") or (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores), where "
+                                      "this page was written (the run does not record where it was computed)")
     labels = [e.get("label", "") for e in series]
     meta = [("status", run.status), ("sources", src_txt), ("checkpoints", f"{len(series)}" + (f": {labels[0]} ... {labels[-1]}" if labels
                                                                       else "") + (" (hub revisions)" if revs else "")),
