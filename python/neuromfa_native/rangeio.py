@@ -252,19 +252,15 @@ class RangedTensors:
         return held[1][at] if np.array_equal(held[0][at], rows) else None
 
     def _read_rows(self, e: TensorEntry, rows: np.ndarray) -> np.ndarray:
-        got = self._held(e.name, np.asarray(rows, np.intp))
+        rows = np.asarray(rows, np.intp)
+        got = self._held(e.name, rows)
         if got is not None:
             return got
-        storage = SAFETENSORS_DTYPES[e.dtype][0]
-        row_bytes = e.shape[1] * storage.itemsize
-        buf = np.empty(len(rows) * row_bytes, np.uint8)
-        if len(rows) and row_bytes:
-            view = memoryview(buf)  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
-            starts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1])
-            ends = np.concatenate([starts[1:], [len(rows)]])
-            self._read([(e.offset + int(rows[a]) * row_bytes, view[a * row_bytes: b * row_bytes])
-                        for a, b in zip(starts.tolist(), ends.tolist())])
-        return buf.view(storage).reshape(len(rows), e.shape[1])
+        jobs: list[tuple[int, memoryview]] = []
+        out = self._row_jobs(e, rows, jobs)
+        if jobs:
+            self._read(jobs)
+        return out
 
     def byte_chunks(self, name: str) -> Iterable[memoryview]:
         """The tensor's bytes in C order, little-endian, in pieces of at most 16 MB."""
