@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from .safetensors_io import (
-    DTYPE_NAMES,
     SAFETENSORS_DTYPES,
+    HeaderQueries,
     as_index,
     close_names,
     bf16_to_float32,
@@ -124,7 +124,7 @@ def is_c_contiguous(shape: Sequence[int], strides: Sequence[int]) -> bool:
     return all(n == 1 or s == c for n, s, c in zip(shape, strides, c_strides(shape)))
 
 
-class RangedTensors:
+class RangedTensors(HeaderQueries[TensorEntry]):
     """Tensors of one file, read by byte range through a byte reader (see module docs)."""
 
     def __init__(self, reader: Any, entries: Mapping[str, TensorEntry]):
@@ -137,24 +137,8 @@ class RangedTensors:
                 raise ValueError(f"{reader.name}: tensor {e.name!r} lies at bytes [{begin}, {end}), beyond the "
                                  f"end of the file ({reader.size} bytes): truncated file")
 
-    def tensor_names(self) -> list[str]:
-        return list(self._entries)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
-
-    def info(self, name: str) -> TensorEntry:
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise ValueError(f"{self.reader.name}: no tensor named {name!r}"
-                             f"{close_names(name, self._entries)}") from None
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        return self.info(name).shape
-
-    def dtype(self, name: str) -> str:
-        return DTYPE_NAMES[self.info(name).dtype]
+    def _where(self) -> object:
+        return self.reader.name
 
     def _read(self, jobs: list[tuple[int, memoryview]]) -> None:
         if jobs:

@@ -27,7 +27,7 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Generic, Iterable, Mapping, Protocol, TypeVar
 
 import numpy as np
 
@@ -152,7 +152,49 @@ class TensorInfo:
         return f"TensorInfo({self.name!r}, {self.dtype}, {self.shape}, [{self.begin}, {self.end}))"
 
 
-class SafetensorsFile:
+class _HeaderEntry(Protocol):
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+
+E = TypeVar("E", bound=_HeaderEntry)
+
+
+class HeaderQueries(Generic[E]):
+    """Name, shape and dtype queries over ``self._entries`` (``{name: entry}`` in header order),
+    shared by the local and the ranged readers; a subclass says in :meth:`_where` what its
+    error messages name."""
+
+    _entries: dict[str, E]
+
+    def _where(self) -> object:
+        raise NotImplementedError
+
+    def tensor_names(self) -> list[str]:
+        """Names of the tensors, in header order."""
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def info(self, name: str) -> E:
+        """Header entry of ``name``; ``ValueError`` listing close names if it is missing."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ValueError(f"{self._where()}: no tensor named {name!r}{close_names(name, self._entries)}") from None
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.info(name).shape
+
+    def dtype(self, name: str) -> str:
+        """Stored dtype as a numpy-style name (``"float16"``, ``"bfloat16"``, ...)."""
+        return DTYPE_NAMES[self.info(name).dtype]
+
+
+class SafetensorsFile(HeaderQueries[TensorInfo]):
     """One ``.safetensors`` file, parsed and validated eagerly, memory-mapped lazily.
 
     Parameters
@@ -198,9 +240,9 @@ class SafetensorsFile:
         self.metadata: dict[str, str] = dict(meta or {})
         self._data_start = 8 + n
         data_size = size - self._data_start
-        self._infos: dict[str, TensorInfo] = {}
+        self._entries: dict[str, TensorInfo] = {}
         for name, entry in header.items():
-            self._infos[name] = self._parse_entry(name, entry, data_size)
+            self._entries[name] = self._parse_entry(name, entry, data_size)
         self._mm: np.memmap | None = None
 
     def _parse_entry(self, name: str, entry: object, data_size: int) -> TensorInfo:
@@ -238,28 +280,8 @@ class SafetensorsFile:
         return TensorInfo(name, dtype, tuple(shape), self._data_start + offs[0], self._data_start + offs[1])
 
     # ------------------------------------------------------------------ queries
-    def tensor_names(self) -> list[str]:
-        """Names of the tensors, in header order."""
-        return list(self._infos)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._infos
-
-    def info(self, name: str) -> TensorInfo:
-        """Header entry of ``name``; ``ValueError`` listing close names if it is missing."""
-        try:
-            return self._infos[name]
-        except KeyError:
-            raise ValueError(
-                f"{self.path}: no tensor named {name!r}{close_names(name, self._infos)}"
-            ) from None
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        return self.info(name).shape
-
-    def dtype(self, name: str) -> str:
-        """Stored dtype as a numpy-style name (``"float16"``, ``"bfloat16"``, ...)."""
-        return DTYPE_NAMES[self.info(name).dtype]
+    def _where(self) -> object:
+        return self.path
 
     # ------------------------------------------------------------------ data
     def _map(self) -> np.memmap:
@@ -359,7 +381,7 @@ class SafetensorsFile:
         self._mm = None
 
     def __repr__(self) -> str:
-        return f"SafetensorsFile({str(self.path)!r}, {len(self._infos)} tensors)"
+        return f"SafetensorsFile({str(self.path)!r}, {len(self._entries)} tensors)"
 
 
 class ShardedSafetensors:
