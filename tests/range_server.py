@@ -74,23 +74,25 @@ class RangeServer:
                 st = p.stat()
                 return {"ETag": f'"{st.st_mtime_ns:x}-{st.st_size:x}"'}
 
-            def do_HEAD(self):
+            def _count_and_find(self) -> Path | None:
+                """Counts the request; the file asked for, or None after answering 404."""
                 with outer._lock:
                     outer.requests += 1
                 p = self._file()
                 if p is None:
                     self._head(404, 0)
-                    return
-                self._head(200, p.stat().st_size, self._etag(p))
+                return p
+
+            def do_HEAD(self):
+                p = self._count_and_find()
+                if p is not None:
+                    self._head(200, p.stat().st_size, self._etag(p))
 
             def do_GET(self):
                 if outer.latency:
                     time.sleep(outer.latency)
-                with outer._lock:
-                    outer.requests += 1
-                p = self._file()
+                p = self._count_and_find()
                 if p is None:
-                    self._head(404, 0)
                     return
                 size = p.stat().st_size
                 m = _RANGE.match(self.headers.get("Range", ""))
