@@ -10,6 +10,7 @@
 #include "neuromfa/partition.hpp"
 #include "neuromfa/paths.hpp"
 #include "neuromfa/stream.hpp"
+#include "neuromfa/half_stats.hpp"
 #include "neuromfa/weight_stats.hpp"
 
 namespace py = pybind11;
@@ -209,17 +210,6 @@ py::dict weight_moments_py(const py::array& weight, const std::string& weight_ki
     return d;
 }
 
-std::int64_t histogram16_py(const carray<std::uint16_t>& bits, carray<std::int64_t>& counts, int n_threads) {
-    if (counts.ndim() != 1 || counts.shape(0) != (1 << 16) || !counts.writeable())
-        throw py::value_error("counts must be a writeable 1-d int64 array of length 65536");
-    auto* out = counts.mutable_data();
-    const auto* b = bits.data();
-    const std::int64_t n = bits.size();
-    py::gil_scoped_release release;
-    histogram16(b, n, out, n_threads);
-    return n;
-}
-
 py::dict weibull_fit_py(const carray<double>& x, const carray<double>& c) {
     if (x.ndim() != 1 || c.ndim() != 1 || x.shape(0) != c.shape(0))
         throw py::value_error("x and c must be 1-d float64 arrays of the same length");
@@ -238,34 +228,41 @@ WeightKind half_kind(const std::string& kind) {
     throw py::value_error("weight_kind must be 'f16' or 'bf16', got '" + kind + "'");
 }
 
-py::dict histogram16_stats_py(py::array_t<std::int64_t, py::array::c_style> counts, const std::string& weight_kind,
-                              double threshold, bool fit, std::optional<carray<std::int64_t>> pooled, bool reset) {
-    if (counts.ndim() != 1 || counts.shape(0) != (1 << 16))
-        throw py::value_error("counts must be a 1-d int64 array of length 65536");
-    if (pooled && (pooled->ndim() != 1 || pooled->shape(0) != (1 << 16) || !pooled->writeable()))
-        throw py::value_error("pooled must be a writeable 1-d int64 array of length 65536");
-    if (reset && !counts.writeable()) throw py::value_error("reset=True needs writeable counts");
-    const WeightKind kind = half_kind(weight_kind);
-    WeightMoments mo;
-    WeibullFit f;
-    {
-        py::gil_scoped_release release;
-        std::uint32_t range[2];
-        mo = histogram16_moments(counts.data(), kind, threshold, range);
-        if (fit && range[1]) f = weibull_fit16(counts.data(), kind, range[0], range[1]);
-        if (reset) {
-            histogram16_drain(counts.mutable_data(), pooled ? pooled->mutable_data() : nullptr, range, mo.n_nonfinite > 0);
-        } else if (pooled) {
-            std::int64_t* p = pooled->mutable_data();
-            const std::int64_t* c = counts.data();
-            for (std::size_t h = 0; h < (1u << 16); ++h) p[h] += c[h];
-        }
-    }
+py::dict fit_dict(const WeibullFit& f) {
     py::dict d;
-    d["n"] = mo.n, d["n_zero"] = mo.n_zero, d["n_kept"] = mo.n_kept, d["n_nonfinite"] = mo.n_nonfinite;
-    d["s1"] = mo.s1, d["s2"] = mo.s2, d["s3"] = mo.s3, d["s4"] = mo.s4, d["s_abs"] = mo.s_abs;
     d["shape"] = f.shape, d["scale"] = f.scale;
     return d;
+}
+
+// HalfStats.add: counts the patterns (GIL released for blocks worth it).
+std::int64_t half_stats_add(HalfStats& h, const carray<std::uint16_t>& bits, int n_threads) {
+    const std::int64_t n = bits.size();
+    const auto* b = bits.data();
+    if (n >= (std::int64_t(1) << 16)) {
+        py::gil_scoped_release release;
+        h.add(b, n, n_threads);
+    } else {
+        h.add(b, n, n_threads);
+    }
+    return n;
+}
+
+py::dict half_stats_finish(HalfStats& h) {
+    HalfTensorStats s;
+    {
+        py::gil_scoped_release release;
+        s = h.finish();
+    }
+    py::dict d;
+    d["n"] = s.n, d["n_zero"] = s.n_zero, d["n_kept"] = s.n_kept, d["n_nonfinite"] = s.n_nonfinite;
+    d["s1"] = s.s1, d["s2"] = s.s2, d["s3"] = s.s3, d["s4"] = s.s4, d["s_abs"] = s.s_abs;
+    d["shape"] = s.fit.shape, d["scale"] = s.fit.scale;
+    return d;
+}
+
+py::array_t<double> half_stats_pooled_counts(const HalfStats& h) {
+    if (!h.fits()) throw py::value_error("HalfStats was built with fit=False: it keeps no pooled counts");
+    return to_numpy(h.pooled_counts());
 }
 // ---- end rival statistics -----------------------------------------------------------------------
 
@@ -324,13 +321,57 @@ True
           py::arg("n_threads"),
           "Sums of w, w^2, w^3, w^4, |w|, counts of zero/kept/non-finite weights and the |w| sum of each "
           "row of a 2-d block, one pass, ordered reduction.");
-    m.def("histogram16", &histogram16_py, py::arg("bits").noconvert(), py::arg("counts").noconvert(), py::arg("n_threads"),
-          "Adds the bit patterns of 16-bit weights to a 65536-bin histogram (counts); returns how many.");
-    m.def("histogram16_stats", &histogram16_stats_py, py::arg("counts").noconvert(), py::arg("weight_kind"),
-          py::arg("threshold"), py::arg("fit"), py::arg("pooled").noconvert() = py::none(), py::arg("reset") = false,
-          "Moment sums and counts (as weight_moments, without row sums) of 16-bit weights from their "
-          "pattern histogram, and with fit=True the Weibull fit of their nonzero |w| (shape, scale); "
-          "then adds counts into pooled (when given) and, with reset=True, sets counts to zero.");
+    py::class_<HalfStats>(m, "HalfStats", R"doc(Rival statistics of 16-bit weights, tensor by tensor.
+
+Each row block of the open tensor is counted into a table of its 2^16 bit patterns (add); finish
+gives the tensor's moment sums, counts and Weibull fit from one pass over the patterns that hold
+weights, adds its magnitudes to the pooled counts and clears the table for the next tensor.
+
+Parameters
+----------
+weight_kind : str
+    'f16' or 'bf16'.
+threshold : float
+    T of the kept fraction (1/T <= |w| < 1), > 1.
+fit : bool
+    also fit the Weibull distribution of the nonzero |w| (and keep the pooled counts).
+
+Examples
+--------
+>>> import numpy as np
+>>> from neuromfa_native import _core
+>>> h = _core.HalfStats("f16", 150.0, True)
+>>> h.add(np.array([0.5, -0.25, 0.0, 2.0], dtype=np.float16).view(np.uint16), 1)
+4
+>>> s = h.finish()
+>>> s["n"], s["n_zero"], s["n_kept"], s["s1"], s["s_abs"]
+(4, 1, 2, 2.25, 2.75)
+)doc")
+        .def(py::init([](const std::string& weight_kind, double threshold, bool fit) {
+                 if (!(threshold > 1.0)) throw py::value_error("threshold must be > 1");
+                 return HalfStats(half_kind(weight_kind), threshold, fit);
+             }),
+             py::arg("weight_kind"), py::arg("threshold"), py::arg("fit"))
+        .def("add", &half_stats_add, py::arg("bits").noconvert(), py::arg("n_threads"),
+             "Counts the bit patterns (a 1-d uint16 array) of a block of the open tensor; returns how many.")
+        .def("finish", &half_stats_finish,
+             "The open tensor is complete: dict of n, n_zero, n_kept, n_nonfinite, s1, s2, s3, s4, s_abs (sums "
+             "of w^p and |w| over the finite weights) and shape, scale (Weibull fit of the nonzero finite |w|; "
+             "NaN without fit or with fewer than two distinct values). Clears the table.")
+        .def("pooled_fit", [](const HalfStats& h) {
+                 if (!h.fits()) throw py::value_error("HalfStats was built with fit=False");
+                 WeibullFit f;
+                 {
+                     py::gil_scoped_release release;
+                     f = h.pooled_fit();
+                 }
+                 return fit_dict(f);
+             },
+             "Weibull fit (dict of shape, scale) of the nonzero finite |w| of every finished tensor together.")
+        .def("pooled_counts", &half_stats_pooled_counts,
+             "Counts of every positive magnitude pattern (index: the pattern without its sign bit, 32768 "
+             "float64) over the finished tensors; inf/NaN patterns hold 0.")
+        .def_property_readonly("tensors", &HalfStats::tensors, "Tensors finished so far.");
     m.def("weibull_fit", &weibull_fit_py, py::arg("x").noconvert(), py::arg("c").noconvert(),
           "Weibull maximum-likelihood fit (location 0) of positive values x with weights c.");
 }

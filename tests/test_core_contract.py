@@ -12,9 +12,13 @@ STUB = pathlib.Path(__file__).resolve().parents[1] / "python" / "neuromfa_native
 
 def test_stub_names_match_module():
     tree = ast.parse(STUB.read_text())
-    stub = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    stub = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     module = {n for n in dir(_core) if not n.startswith("_") and callable(getattr(_core, n))}
     assert stub == module
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):  # and each class's methods
+        methods = {m.name for m in cls.body if isinstance(m, ast.FunctionDef) and not m.name.startswith("_")}
+        real = getattr(_core, cls.name)
+        assert methods == {a for a in dir(real) if not a.startswith("_") and callable(getattr(real, a))}, cls.name
 
 
 def test_openmp_flags():

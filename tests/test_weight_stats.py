@@ -132,13 +132,28 @@ def test_weight_moments_16bit_equals_the_widened_values(kind):
     r = _core.weight_moments(np.ascontiguousarray(wide), "f64", 150.0, 2)
     for k in ("n", "n_zero", "n_kept", "s1", "s2", "s_abs"):
         assert m[k] == r[k], k
-    h = np.zeros(1 << 16, np.int64)
-    _core.histogram16(bits.reshape(-1), h, 2)
-    np.testing.assert_array_equal(h, np.bincount(bits.reshape(-1), minlength=1 << 16))
+    h = _core.HalfStats(kind, 150.0, True)
+    h.add(bits.reshape(-1), 2)
+    s = h.finish()
+    for k in ("n", "n_zero", "n_kept"):
+        assert s[k] == r[k], k
+    for k in ("s1", "s2", "s_abs"):
+        assert s[k] == pytest.approx(r[k], rel=1e-12, abs=1e-300), k
+    mags = np.bincount(bits.reshape(-1) & 0x7FFF, minlength=1 << 15).astype(np.float64)
+    mags[0] = 0  # zeros are not magnitudes of the fit
+    np.testing.assert_array_equal(h.pooled_counts(), mags)
+
+
+def _half_stats(bits, kind, blocks=1, n_threads=1, fit=True):
+    """``_core.HalfStats`` of one tensor given in ``blocks`` row blocks: its finish() dict."""
+    h = _core.HalfStats(kind, 150.0, fit)
+    for b in np.array_split(np.asarray(bits).reshape(-1), blocks):
+        h.add(b, n_threads)
+    return h.finish()
 
 
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
-def test_histogram16_stats_equal_the_widened_values_and_the_plain_fit(kind):
+def test_half_stats_equal_the_widened_values_and_the_plain_fit(kind):
     rng = np.random.default_rng(5)
     w = rng.standard_normal(40000) * 0.02
     w[:50] *= 1e-4  # subnormal float16 patterns too
@@ -149,9 +164,7 @@ def test_histogram16_stats_equal_the_widened_values_and_the_plain_fit(kind):
     else:
         bits = (w.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
         wide = (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
-    h = np.zeros(1 << 16, np.int64)
-    _core.histogram16(bits, h, 1)
-    m = _core.histogram16_stats(h, kind, 150.0, True)
+    m = _half_stats(bits, kind, blocks=3)
     assert m["n"] == w.size and m["n_zero"] == int(np.sum(wide == 0)) and m["n_nonfinite"] == 0
     assert m["n_kept"] == int(np.sum((np.abs(wide) >= 1 / 150.0) & (np.abs(wide) < 1)))
     for k, p in (("s1", 1), ("s2", 2), ("s3", 3), ("s4", 4)):
@@ -161,6 +174,10 @@ def test_histogram16_stats_equal_the_widened_values_and_the_plain_fit(kind):
     ref = _core.weibull_fit(x, c.astype(np.float64))
     assert m["shape"] == pytest.approx(ref["shape"], rel=1e-12)
     assert m["scale"] == pytest.approx(ref["scale"], rel=1e-12)
+    # the same numbers without the fit (the controls' RMS), and with the fit NaN
+    m0 = _half_stats(bits, kind, blocks=3, fit=False)
+    assert {k: m0[k] for k in m0 if k not in ("shape", "scale")} == {k: m[k] for k in m if k not in ("shape", "scale")}
+    assert np.isnan(m0["shape"]) and np.isnan(m0["scale"])
 
 
 @pytest.mark.parametrize("shape", [(3, 5), (70, 300), (400, 90)])
@@ -202,16 +219,15 @@ def _wide16(bits, kind):
 
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
 @pytest.mark.parametrize("shape", [0.3, 1.3, 8.0, 60.0])
-def test_histogram16_fit_equals_the_plain_fit_over_shapes(kind, shape):
-    """The factorised 16-bit fit (own exp, two-lane sums, last Newton step unchecked) against the
-    plain fit on the distinct |w|, from very spread (subnormal patterns) to very narrow |w|."""
+def test_half_stats_fit_equals_the_plain_fit_over_shapes(kind, shape):
+    """The 16-bit fit (models of the runs of mantissas, then exact Newton steps over every
+    pattern) against the plain fit on the distinct |w|, from very spread (subnormal patterns) to
+    very narrow |w|."""
     rng = np.random.default_rng(int(shape * 10))
     w = st.weibull_min.rvs(shape, scale=0.02, size=30000, random_state=rng) * rng.choice([-1, 1], 30000)
     bits = _bits16(w, kind)
     wide = _wide16(bits, kind)
-    h = np.zeros(1 << 16, np.int64)
-    _core.histogram16(bits, h, 1)
-    m = _core.histogram16_stats(h, kind, 150.0, True)
+    m = _half_stats(bits, kind, blocks=2)
     x, c = np.unique(np.abs(wide[wide != 0]), return_counts=True)
     ref = _core.weibull_fit(x, c.astype(np.float64))
     assert m["shape"] == pytest.approx(ref["shape"], rel=1e-12)
@@ -221,27 +237,51 @@ def test_histogram16_fit_equals_the_plain_fit_over_shapes(kind, shape):
         assert m[k] == pytest.approx(np.sum(wide ** p), rel=1e-12, abs=1e-300)
 
 
-def test_histogram16_stats_adds_to_pooled_and_resets():
+def test_half_stats_clears_each_tensor_and_pools_the_magnitudes():
     rng = np.random.default_rng(9)
-    bits = _bits16(rng.standard_normal(5000) * 0.02, "f16")
-    bits[:3] = 0x7C00  # +inf: the whole histogram is drained
-    for b in (bits[3:], bits):
-        h = np.zeros(1 << 16, np.int64)
-        _core.histogram16(b, h, 1)
-        ref = h.copy()
-        pooled = np.arange(1 << 16, dtype=np.int64)
-        m = _core.histogram16_stats(h, "f16", 150.0, True, pooled, True)
-        assert not h.any()
-        np.testing.assert_array_equal(pooled, np.arange(1 << 16) + ref)
-        assert m["n"] == b.size and m["n_nonfinite"] == (3 if b is bits else 0)
+    a = _bits16(rng.standard_normal(5000) * 0.02, "f16")
+    a[:3] = 0x7C00  # +inf: counted as non-finite, then cleared with the rest
+    b = _bits16(rng.standard_t(3, 3000) * 0.05, "f16")
+    h = _core.HalfStats("f16", 150.0, True)
+    h.add(a, 1)
+    ma = h.finish()
+    h.add(b, 1)
+    mb = h.finish()
+    assert ma["n"] == a.size and ma["n_nonfinite"] == 3
+    assert mb == _half_stats(b, "f16")  # nothing of the first tensor is left in the table
+    assert h.tensors == 2
+    fin = np.concatenate([a[3:], b])
+    mags = np.bincount(fin & 0x7FFF, minlength=1 << 15).astype(np.float64)
+    mags[0] = 0
+    np.testing.assert_array_equal(h.pooled_counts(), mags)
+    x = _wide16(fin, "f16")
+    u, c = np.unique(np.abs(x[x != 0]), return_counts=True)
+    ref = _core.weibull_fit(u, c.astype(np.float64))
+    pf = h.pooled_fit()
+    assert pf["shape"] == pytest.approx(ref["shape"], rel=1e-12) and pf["scale"] == pytest.approx(ref["scale"], rel=1e-12)
+
+
+def test_half_stats_threads_give_the_same_bits():
+    rng = np.random.default_rng(4)
+    bits = _bits16(rng.standard_normal((1 << 21) + 999) * 0.02, "bf16")  # over two count blocks
+    assert _half_stats(bits, "bf16", n_threads=2) == _half_stats(bits, "bf16", n_threads=1)
+
+
+def test_half_stats_refuses_bad_options():
+    with pytest.raises(ValueError, match="weight_kind"):
+        _core.HalfStats("f32", 150.0, True)
+    with pytest.raises(ValueError, match="threshold"):
+        _core.HalfStats("f16", 1.0, True)
+    with pytest.raises(ValueError, match="fit=False"):
+        _core.HalfStats("f16", 150.0, False).pooled_fit()
+    with pytest.raises(TypeError):
+        _core.HalfStats("f16", 150.0, True).add(np.zeros(4, np.float16), 1)  # the bit patterns, as uint16
 
 
 @pytest.mark.parametrize("values", [[0.5], [0.5, -0.5], [1e-6], [0.25, 0.5]])
-def test_histogram16_fit_of_one_or_two_distinct_magnitudes(values):
+def test_half_stats_fit_of_one_or_two_distinct_magnitudes(values):
     bits = _bits16(np.repeat(values, 7), "f16")
-    h = np.zeros(1 << 16, np.int64)
-    _core.histogram16(bits, h, 1)
-    m = _core.histogram16_stats(h, "f16", 150.0, True)
+    m = _half_stats(bits, "f16")
     a = np.unique(np.abs(_wide16(bits, "f16")))
     if a.size == 1:
         assert np.isnan(m["shape"]) and np.isnan(m["scale"])

@@ -22,14 +22,16 @@ counts. Zero weights enter the moments and ``kept_fraction`` but not the Weibull
 Weibull likelihood is 0 at |w| = 0); a tensor whose |w| are all equal has NaN Weibull values.
 
 All per-element work is done by the C++ core on the block that was just read for the network,
-so no weight byte is read twice: 16-bit weights are counted into their pattern histogram
-(:func:`_core.histogram16`), from which :func:`_core.histogram16_stats` gives the moments (each
-pattern widened exactly) and the Weibull fit; 32/64-bit weights go through
-:func:`_core.weight_moments` (one pass, per-row partial sums, ordered reduction).
+so no weight byte is read twice: 16-bit weights are counted into a table of their 2^16 bit
+patterns (:class:`_core.HalfStats`), and when the tensor is complete one pass over the patterns
+that hold weights gives the moments (each pattern widened exactly), the counts of the Weibull fit
+and the pooled counts; 32/64-bit weights go through :func:`_core.weight_moments` (one pass,
+per-row partial sums, ordered reduction).
 """
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -91,13 +93,22 @@ def sigma_max(w: np.ndarray, rtol: float = 1e-12) -> float:
     return s
 
 
-def _kurtosis(n, s1, s2, s3, s4) -> float:
-    if n == 0:
-        return float("nan")
+def _statistic_rows(S: np.ndarray, fits: np.ndarray) -> np.ndarray:
+    """The STATISTICS of each row of ``S`` (columns: the sums ``_SUMS``) with its Weibull fit
+    (``fits[:, 0]`` shape, ``fits[:, 1]`` scale); NaN where a row has no element. Kurtosis: excess,
+    biased (``scipy.stats.kurtosis`` defaults), from the raw power sums."""
+    n, _, n_kept, s1, s2, s3, s4, s_abs, n_rows = S.T
+    out = np.full((S.shape[0], len(STATISTICS)), np.nan)
+    ok = n > 0
+    n, n_kept, s1, s2, s3, s4, s_abs, n_rows = (x[ok] for x in (n, n_kept, s1, s2, s3, s4, s_abs, n_rows))
     mu = s1 / n
     m2 = s2 / n - mu * mu
     m4 = s4 / n - 4 * mu * s3 / n + 6 * mu * mu * s2 / n - 3 * mu ** 4
-    return float(m4 / (m2 * m2) - 3.0) if m2 > 0 else float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kurt = np.where(m2 > 0, m4 / (m2 * m2) - 3.0, np.nan)
+        strength = np.where(n_rows > 0, s_abs / n_rows, np.nan)
+    out[ok] = np.column_stack([np.sqrt(s2 / n), s_abs / n, kurt, fits[ok, 0], fits[ok, 1], n_kept / n, strength])
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,12 +162,11 @@ class StatsAccumulator:
     """Collects the sums and |w| summaries of each tensor as its rows are read; a tensor may
     come in several row blocks (full networks are streamed), one tensor after the other.
 
-    16-bit weights (float16, bfloat16) are only counted, block by block, into a histogram of
-    their 2^16 bit patterns (:func:`_core.histogram16`, one integer pass); when the tensor is
-    complete one call (:func:`_core.histogram16_stats`) gives its moments and, with
-    ``distribution=True``, its Weibull fit, and the histogram is added to the pooled one.
-    Wider weights go through :func:`_core.weight_moments` and keep their distinct |w| with counts
-    for the fit."""
+    16-bit weights (float16, bfloat16) are only counted, block by block, into a table of their
+    2^16 bit patterns (:class:`_core.HalfStats`, one per kind); when the tensor is complete one
+    call gives its moments and, with ``distribution=True``, its Weibull fit, and adds its
+    magnitudes to the pooled counts. Wider weights go through :func:`_core.weight_moments` and
+    keep their distinct |w| with counts for the fit."""
 
     def __init__(self, threshold: float = 150.0, n_threads: int = -1, distribution: bool = True):
         self.threshold = float(threshold)
@@ -165,11 +175,10 @@ class StatsAccumulator:
         self._sums: dict = {}  # name -> sums of a complete tensor
         self._fit: dict = {}  # name -> (shape, scale)
         self._rows: dict = {}  # name -> rows read
-        self._open: Optional[list] = None  # [name, kind, histogram or None, partial sums] of the tensor coming in
-        self._pooled16: dict = {}  # kind -> pooled pattern histogram
+        self._open: Optional[list] = None  # [name, kind, HalfStats or None, partial sums] of the tensor coming in
+        self._half: dict = {}  # kind -> _core.HalfStats (its pooled counts: the pooled fit)
         self._vals: dict = {}  # 32/64-bit: name -> list of (unique |w|, counts)
         self._extra: dict = {}  # name -> {statistic: value} computed elsewhere (stable_rank of a full network)
-        self._hist: Optional[np.ndarray] = None  # the open 16-bit tensor's pattern counts, zeroed after each tensor
 
     def add(self, name: str, block: np.ndarray, kind: Optional[str] = None) -> None:
         """Adds a 2-d ``(rows, cols)`` block of tensor ``name`` (``kind`` given when ``block``
@@ -179,84 +188,77 @@ class StatsAccumulator:
             raise ValueError(f"block of {name!r} must be 2-d, got shape {block.shape}")
         if kind is None:
             flat, kind = _as_weights(block.reshape(-1))
-            data = flat.reshape(block.shape)
         else:
-            data = np.ascontiguousarray(block)
+            flat = np.ascontiguousarray(block).reshape(-1)
         if name in self._sums:
             raise ValueError(f"tensor {name!r} is complete: the row blocks of a tensor must come together")
-        if self._open is not None and self._open[0] != name:
+        op = self._open
+        if op is not None and op[0] != name:
             self._close()
-        sixteen = kind in ("f16", "bf16")
-        if self._open is None:
-            if sixteen and self._hist is None:
-                self._hist = np.zeros(1 << 16, np.int64)
-            self._open = [name, kind, self._hist if sixteen else None, dict.fromkeys(_SUMS[:-1], 0)]
-        elif self._open[1] != kind:
-            raise ValueError(f"tensor {name!r} mixes blocks of weight kinds {self._open[1]} and {kind}")
+            op = None
+        half = None
+        if kind in ("f16", "bf16"):
+            half = self._half.get(kind)
+            if half is None:
+                half = self._half[kind] = _core.HalfStats(kind, self.threshold, self.distribution)
+        if op is None:  # partial sums of wide weights (16-bit: the table holds everything)
+            op = self._open = [name, kind, half, None if half is not None else dict.fromkeys(_SUMS[:-1], 0)]
+        elif op[1] != kind:
+            raise ValueError(f"tensor {name!r} mixes blocks of weight kinds {op[1]} and {kind}")
         self._rows[name] = self._rows.get(name, 0) + block.shape[0]
-        if sixteen:
-            _core.histogram16(data.reshape(-1), self._open[2], self.n_threads)
+        if half is not None:
+            half.add(flat, self.n_threads)
             return
+        data = flat.reshape(block.shape)
         m = _core.weight_moments(data, kind, self.threshold, self.n_threads)
         if m["n_nonfinite"]:
             raise ValueError(f"tensor {name!r} has {m['n_nonfinite']} non-finite weights (NaN or inf) in the read rows")
         for k in _SUMS[:-1]:
-            self._open[3][k] += m[k]
+            op[3][k] += m[k]
         if self.distribution:
             a = np.abs(data[data != 0]).astype(np.float64)
             self._vals.setdefault(name, []).append(np.unique(a, return_counts=True))
 
     def _close(self) -> None:
-        """The open tensor is complete: its sums and fit; its histogram joins the pooled one."""
+        """The open tensor is complete: its sums and fit (16-bit: its magnitudes join the pooled counts)."""
         if self._open is None:
             return
-        name, kind, hist, sums = self._open
+        name, kind, half, sums = self._open
         self._open = None
         fit = (np.nan, np.nan)
-        if hist is not None:  # moments, fit, added to the pooled counts and zeroed for the next tensor: one call
-            pooled = None
-            if self.distribution:
-                pooled = self._pooled16.get(kind)
-                if pooled is None:
-                    pooled = self._pooled16[kind] = np.zeros(1 << 16, np.int64)
-            try:
-                m = _core.histogram16_stats(hist, kind, self.threshold, self.distribution, pooled, True)
-            except BaseException:
-                hist.fill(0)
-                raise
+        if half is not None:
+            m = half.finish()
             if m["n_nonfinite"]:
                 raise ValueError(f"tensor {name!r} has {m['n_nonfinite']} non-finite weights (NaN or inf) in the "
                                  "read rows")
             sums = {k: m[k] for k in _SUMS[:-1]}
             if self.distribution:
-                fit = (float(m["shape"]), float(m["scale"]))
+                fit = (m["shape"], m["scale"])
         elif self.distribution:
             fit = weibull_fit(*self._weibull_data([name]))
         self._sums[name], self._fit[name] = sums, fit
 
-    def _sums_of(self, name: str) -> dict:
+    def _complete(self, name: str) -> dict:
+        """The sums of tensor ``name``, closing it if it is the open one."""
         if self._open is not None and self._open[0] == name:
             self._close()
-        s = dict(self._sums[name])
-        s["n_rows"] = self._rows[name]
-        return s
+        return self._sums[name]
 
     def _weibull_data(self, names) -> tuple:
-        """Distinct |w| and counts of the wide tensors ``names`` and of the pooled histograms."""
+        """Distinct |w| and counts of the wide tensors ``names`` and of the pooled 16-bit counts."""
         xs, cs = [], []
-        for kind, h in sorted(self._pooled16.items()) if len(names) > 1 else ():
-            hm = h[: 1 << 15] + h[1 << 15:]  # fold the sign: magnitude patterns
-            x = _pattern_values(kind)[: 1 << 15]
-            keep = (hm > 0) & (x > 0) & np.isfinite(x)
-            xs.append(x[keep])
-            cs.append(hm[keep].astype(np.float64))
+        for kind, h in sorted(self._half.items()) if len(names) > 1 and self.distribution else ():
+            cnt = h.pooled_counts()  # by magnitude pattern; 0 at zero and inf/NaN
+            keep = cnt > 0
+            xs.append(_pattern_values(kind)[: 1 << 15][keep])
+            cs.append(cnt[keep])
         for n in names:
             for x, c in self._vals.get(n, ()):
                 xs.append(x)
                 cs.append(c.astype(np.float64))
         if not xs:
             return np.zeros(0), np.zeros(0)
-        if len(xs) == 1:  # one histogram or one block: already distinct and sorted
+        if len(xs) == 1:  # one kind's counts or one block: already distinct and sorted
             return xs[0], cs[0]
         x, c = np.concatenate(xs), np.concatenate(cs)
         # merge equal values so the fit's input does not depend on how the blocks came
@@ -264,40 +266,33 @@ class StatsAccumulator:
         return u, np.bincount(inv, weights=c, minlength=u.size)
 
     def _pooled_fit(self, names) -> tuple:
-        if len(self._pooled16) == 1 and not self._vals:  # one 16-bit kind: the fit straight from its histogram
-            (kind, h), = self._pooled16.items()
-            m = _core.histogram16_stats(h, kind, self.threshold, True)
-            return float(m["shape"]), float(m["scale"])
+        if len(self._half) == 1 and not self._vals:  # one 16-bit kind: the fit straight from its counts
+            (h,) = self._half.values()
+            f = h.pooled_fit()
+            return float(f["shape"]), float(f["scale"])
         return weibull_fit(*self._weibull_data(names))
-
-    def _row(self, s: dict, fit: tuple) -> list:
-        n = s["n"]
-        if n == 0:
-            return [np.nan] * len(STATISTICS)
-        return [np.sqrt(s["s2"] / n), s["s_abs"] / n, _kurtosis(n, s["s1"], s["s2"], s["s3"], s["s4"]), *fit,
-                s["n_kept"] / n, s["s_abs"] / s["n_rows"] if s["n_rows"] else np.nan]
 
     def result(self) -> WeightStats:
         if self._open is not None:
             self._close()
         names = list(self._rows)
-        sums = {n: self._sums_of(n) for n in names}
-        rows = [self._row(sums[n], self._fit[n]) for n in names]
-        pooled = {k: sum(sums[n][k] for n in names) for k in _SUMS}
-        all_row = self._row(pooled, self._pooled_fit(names) if self.distribution else (np.nan, np.nan))
+        S = np.array([[self._sums[n][k] for k in _SUMS[:-1]] + [self._rows[n]] for n in names],
+                     dtype=np.float64).reshape(len(names), len(_SUMS))
+        fits = np.array([self._fit[n] for n in names], dtype=np.float64).reshape(len(names), 2)
+        pooled_fit = self._pooled_fit(names) if self.distribution else (np.nan, np.nan)
+        # per tensor, then pooled: the sums add (counts below 2^53 are exact as float64)
+        rows = _statistic_rows(np.vstack([S, S.sum(axis=0)]), np.vstack([fits, [pooled_fit]]))
+        ns = S[:, 0]
         if names:  # mean_strength pooled: element-weighted mean of the per-tensor values
-            ns = np.array([sums[n]["n"] for n in names], dtype=float)
-            ms = np.array([r[-1] for r in rows])
-            all_row[-1] = float(ns @ ms / ns.sum())
+            rows[-1, -1] = float(ns @ rows[:-1, -1] / ns.sum())
         extra = list(dict.fromkeys(k for n in names for k in self._extra.get(n, {})))
+        cols = []
         for stat in extra:  # element-weighted mean over the tensors that have it
             v = np.array([self._extra.get(n, {}).get(stat, np.nan) for n in names])
-            for r, x in zip(rows, v):
-                r.append(x)
             ok = np.isfinite(v)
-            all_row.append(float(ns[ok] @ v[ok] / ns[ok].sum()) if ok.any() else np.nan)
-        return WeightStats(tuple(names) + ("all",), STATISTICS + tuple(extra),
-                           np.array(rows + [all_row], dtype=float))
+            cols.append(np.append(v, float(ns[ok] @ v[ok] / ns[ok].sum()) if ok.any() else np.nan))
+        values = np.column_stack([rows] + cols) if cols else rows
+        return WeightStats(tuple(names) + ("all",), STATISTICS + tuple(extra), values)
 
     def set_extra(self, name: str, statistic: str, value: float) -> None:
         """A statistic of tensor ``name`` computed elsewhere (e.g. ``stable_rank`` from the whole
@@ -306,10 +301,10 @@ class StatsAccumulator:
 
     def frobenius2(self, name: str) -> float:
         """Sum of squares of tensor ``name`` (complete)."""
-        return float(self._sums_of(name)["s2"])
+        return float(self._complete(name)["s2"])
 
     def rms(self, name: str) -> float:
         """RMS of tensor ``name`` (complete: no more of its blocks may come)."""
-        s = self._sums_of(name)
-        n, s2 = s["n"], s["s2"]
-        return float(np.sqrt(s2 / n)) if n else float("nan")
+        s = self._complete(name)
+        n = s["n"]
+        return math.sqrt(s["s2"] / n) if n else float("nan")
