@@ -2,15 +2,15 @@
 checkpoint: 10 sampled networks (S = 32), plain vs +stats vs +3 controls (gaussian, shuffle,
 scaled; ``scaled`` at the baseline, factor 1, costs what any factor costs).
 
-    python bench/bench_controls.py [--shape 160m] [--repeats 3] [--threads 1] [--rounds 7]
+    python bench/bench_controls.py [--shape 160m] [--repeats 3] [--threads 1] [--rounds 12]
 
 Each configuration runs in a fresh interpreter (bench/_measure.py) after a warm-up run of the
 same configuration in it; the figure is the minimum over the repeats.  On a shared machine the
-load can change between those runs, so the script also measures the configurations
-**interleaved** in one interpreter: sample by sample, each configuration in turn, ``--rounds``
-times, CPU time (``time.process_time``) of each (sample, configuration) taken as its minimum
-over the rounds and summed over the samples; the ratios of those sums are the figures that the
-load disturbs least.  Writes bench/results/controls.json.
+load can change between those runs, so the script also measures each configuration
+**interleaved** with plain in one interpreter: sample by sample, plain and the configuration in
+turn, ``--rounds`` times, CPU time (``time.process_time``) of each (sample, configuration) taken
+as its minimum over the rounds and summed over the samples; the ratios of those sums are the
+figures that the load disturbs least.  Writes bench/results/controls.json.
 """
 import argparse
 import os
@@ -46,22 +46,32 @@ def job(path, config, samples, repeats, threads):
 
 
 def interleaved(path, samples, rounds, threads):
-    """CPU seconds per configuration: each (sample, configuration) its minimum over ``rounds``
-    runs made in turn (sample by sample, configuration by configuration), summed over samples."""
+    """CPU seconds of each configuration beside its own plain baseline: for each configuration,
+    ``rounds`` passes over the samples running plain and that configuration in turn; each
+    (sample, run) its minimum over the rounds, summed over the samples.  Pairing each
+    configuration with plain only keeps one configuration's cache footprint out of another's
+    figure."""
     from neuromfa_native import analyze_sample
     from neuromfa_native.sources import resolve_source
 
     tsrc = resolve_source(path)
-    best = {c: [float("inf")] * samples for c in CONFIGS}
-    for c, opts in CONFIGS.items():  # warm-up: imports, caches
-        analyze_sample(tsrc, samples, per_layer=32, n_threads=threads, **opts)
-    for _ in range(rounds):
-        for k in range(samples):
-            for c, opts in CONFIGS.items():
-                t0 = time.process_time()
-                analyze_sample(tsrc, k, per_layer=32, n_threads=threads, **opts)
-                best[c][k] = min(best[c][k], time.process_time() - t0)
-    return dict(cpu_seconds={c: sum(v) for c, v in best.items()})
+    out = {}
+    for c, opts in CONFIGS.items():
+        if c == "plain":
+            continue
+        pair = {"plain": {}, c: opts}
+        for o in pair.values():  # warm-up: imports, caches
+            analyze_sample(tsrc, samples, per_layer=32, n_threads=threads, **o)
+        best = {p: [float("inf")] * samples for p in pair}
+        for _ in range(rounds):
+            for k in range(samples):
+                for p, o in pair.items():
+                    t0 = time.process_time()
+                    analyze_sample(tsrc, k, per_layer=32, n_threads=threads, **o)
+                    best[p][k] = min(best[p][k], time.process_time() - t0)
+        out[c] = dict(plain_cpu_seconds=sum(best["plain"]), cpu_seconds=sum(best[c]),
+                      ratio_to_plain=sum(best[c]) / sum(best["plain"]))
+    return dict(pairs=out)
 
 
 def main():
@@ -73,7 +83,7 @@ def main():
     ap.add_argument("--samples", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=7, help="rounds of the interleaved measurement (0: skip it)")
+    ap.add_argument("--rounds", type=int, default=12, help="rounds of the interleaved measurement (0: skip it)")
     a = ap.parse_args()
     path = make(a.shape)
     load_before = os.getloadavg()  # the machine may be shared: ratios within one run are what counts
@@ -89,10 +99,9 @@ def main():
     inter = {}
     if a.rounds > 0:
         inter = run_job("bench_controls", "interleaved", path, a.samples, a.rounds, a.threads, threads=a.threads)
-        cpu = inter["cpu_seconds"]
-        inter["ratio_to_plain"] = {c: cpu[c] / cpu["plain"] for c in cpu}
-        print("interleaved CPU s:", {c: round(v, 4) for c, v in cpu.items()},
-              "ratios:", {c: round(v, 3) for c, v in inter["ratio_to_plain"].items()})
+        for c, r in inter["pairs"].items():
+            print(f"interleaved with plain: {c:16s} {r['cpu_seconds']:.4f} s vs {r['plain_cpu_seconds']:.4f} s CPU, "
+                  f"x{r['ratio_to_plain']:.3f}")
     save(os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "controls.json"), rows,
          dict(machine(), shape=a.shape, samples=a.samples, per_layer=32, threads=a.threads, repeats=a.repeats,
               rounds=a.rounds, interleaved=inter,

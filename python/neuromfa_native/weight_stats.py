@@ -284,13 +284,13 @@ class StatsAccumulator:
         rows = _statistic_rows(np.vstack([S, S.sum(axis=0)]), np.vstack([fits, [pooled_fit]]))
         ns = S[:, 0]
         if names:  # mean_strength pooled: element-weighted mean of the per-tensor values
-            rows[-1, -1] = float(ns @ rows[:-1, -1] / ns.sum())
+            rows[-1, -1] = float((ns * rows[:-1, -1]).sum() / ns.sum())  # not BLAS: no thread pool woken
         extra = list(dict.fromkeys(k for n in names for k in self._extra.get(n, {})))
         cols = []
         for stat in extra:  # element-weighted mean over the tensors that have it
             v = np.array([self._extra.get(n, {}).get(stat, np.nan) for n in names])
             ok = np.isfinite(v)
-            cols.append(np.append(v, float(ns[ok] @ v[ok] / ns[ok].sum()) if ok.any() else np.nan))
+            cols.append(np.append(v, float((ns[ok] * v[ok]).sum() / ns[ok].sum()) if ok.any() else np.nan))
         values = np.column_stack([rows] + cols) if cols else rows
         return WeightStats(tuple(names) + ("all",), STATISTICS + tuple(extra), values)
 

@@ -139,11 +139,25 @@ NEUROMFA_CLONES static void gauss_sums(double k, const double* m, const double* 
     exp_k(k, x, e, 0, n);
     double b0[4] = {0, 0, 0, 0}, b1[4] = {0, 0, 0, 0}, b2[4] = {0, 0, 0, 0};
     std::uint32_t i = 0;
+#ifdef NEUROMFA_V4
+    {
+        v4d u0 = {0, 0, 0, 0}, u1 = u0, u2 = u0;
+        for (; i + 4 <= n; i += 4) {
+            v4d cv, ev, mv, vv;
+            std::memcpy(&cv, c + i, sizeof cv), std::memcpy(&ev, e + i, sizeof ev);
+            std::memcpy(&mv, m + i, sizeof mv), std::memcpy(&vv, v + i, sizeof vv);
+            const v4d w = cv * ev, mu = mv + k * vv;
+            u0 += w, u1 += w * mu, u2 += w * (mu * mu + vv);
+        }
+        for (int j = 0; j < 4; ++j) b0[j] = u0[j], b1[j] = u1[j], b2[j] = u2[j];
+    }
+#else
     for (; i + 4 <= n; i += 4)
         for (std::uint32_t j = 0; j < 4; ++j) {
             const double w = c[i + j] * e[i + j], mu = m[i + j] + k * v[i + j];
             b0[j] += w, b1[j] += w * mu, b2[j] += w * (mu * mu + v[i + j]);
         }
+#endif
     for (std::uint32_t j = 0; i < n; ++i, ++j) {
         const double w = c[i] * e[i], mu = m[i] + k * v[i];
         b0[j] += w, b1[j] += w * mu, b2[j] += w * (mu * mu + v[i]);
@@ -157,12 +171,23 @@ NEUROMFA_CLONES static void gauss_sums(double k, const double* m, const double* 
 // partial sums.
 NEUROMFA_CLONES static void row_sums(const double* c, const double* p, const double* l, const double* l2,
                                      std::uint32_t f0, std::uint32_t f1, double& s0, double& s1, double& s2) {
+#ifdef NEUROMFA_V4
+    v4d b0 = {0, 0, 0, 0}, b1 = b0, b2 = b0;
+    for (std::uint32_t f = f0; f < f1; f += 4) {
+        v4d cv, pv, lv, l2v;
+        std::memcpy(&cv, c + f, sizeof cv), std::memcpy(&pv, p + f, sizeof pv);
+        std::memcpy(&lv, l + f, sizeof lv), std::memcpy(&l2v, l2 + f, sizeof l2v);
+        const v4d t = cv * pv;
+        b0 += t, b1 += t * lv, b2 += t * l2v;
+    }
+#else
     double b0[4] = {0, 0, 0, 0}, b1[4] = {0, 0, 0, 0}, b2[4] = {0, 0, 0, 0};
     for (std::uint32_t f = f0; f < f1; f += 4)
         for (std::uint32_t j = 0; j < 4; ++j) {
             const double t = c[f + j] * p[f + j];
             b0[j] += t, b1[j] += t * l[f + j], b2[j] += t * l2[f + j];
         }
+#endif
     s0 = (b0[0] + b0[1]) + (b0[2] + b0[3]);
     s1 = (b1[0] + b1[1]) + (b1[2] + b1[3]);
     s2 = (b2[0] + b2[1]) + (b2[2] + b2[3]);
@@ -187,6 +212,11 @@ struct FitCounts {
 // trained weights).  2. From there the exact iteration over every magnitude (newton_weibull, as
 // weibull_fit), whose first step is then below 1e-8 relative and ends the fit (error ~ step^2):
 // one exact evaluation, unless the model was off, when it simply takes more.
+// A scratch vector at least n long (never shrunk: resizing up again would zero it each time).
+inline void grow(std::vector<double>& v, std::size_t n) {
+    if (v.size() < n) v.resize(n);
+}
+
 // Scratch of fit_counts, kept by its caller so a fit allocates nothing once warm.
 struct FitScratch {
     struct Row {
@@ -216,7 +246,7 @@ inline WeibullFit fit_counts(const FitCounts& fc, WeightKind kind, FitScratch& s
     const std::uint32_t ex0 = std::max<std::uint32_t>(fc.hmin >> g.mbits, 1), ex1 = fc.hmax >> g.mbits;
     const std::uint32_t n_subs = fc.hmin < g.F ? std::min(fc.hmax, g.F - 1) - fc.hmin + 1 : 0;
     const std::size_t cap = n_subs + 32 * static_cast<std::size_t>(ex1 >= ex0 ? ex1 - ex0 + 1 : 0);
-    for (auto* vec : {&py, &pc, &pv, &ry, &rc, &rv}) vec->resize(cap);  // filled by index below, then cut
+    for (auto* vec : {&py, &pc, &pv, &ry, &rc, &rv, &sx, &se}) grow(*vec, cap);  // filled by index below
     rows.clear();
     std::uint32_t np = 0, nr = 0;  // points, binade points
     double total = 0, sum_y = 0;
@@ -253,20 +283,18 @@ inline WeibullFit fit_counts(const FitCounts& fc, WeightKind kind, FitScratch& s
             ry[nr] = m_row, rc[nr] = C_row, rv[nr] = std::max(q_row / C_row - m_row * m_row, 0.0), ++nr;
         }
     }
-    py.resize(np), pc.resize(np), pv.resize(np), ry.resize(nr), rc.resize(nr), rv.resize(nr);
     if (!(total > 0)) return fit;
     const double mean_y = sum_y / total;
-    const std::uint32_t n_pts = static_cast<std::uint32_t>(py.size());
+    const std::uint32_t n_pts = np;
     double var_y = 0;
     for (std::uint32_t i = 0; i < n_pts; ++i) var_y += pc[i] * (pv[i] + (py[i] - mean_y) * (py[i] - mean_y));
     var_y /= total;
     if (!(var_y > 0)) return fit;
-    sx.resize(n_pts), se.resize(n_pts);
-    auto gauss = [&](const std::vector<double>& m, const std::vector<double>& cc, const std::vector<double>& v) {
-        return [&](double k, double& gk, double& dg, double& s0, double& m1) {
+    auto gauss = [&](const std::vector<double>& m, const std::vector<double>& cc, const std::vector<double>& v,
+                     std::uint32_t n) {
+        return [&, n](double k, double& gk, double& dg, double& s0, double& m1) {
             double a0 = 0, a1 = 0, a2 = 0;
-            gauss_sums(k, m.data(), cc.data(), v.data(), static_cast<std::uint32_t>(m.size()), sx.data(), se.data(), a0,
-                       a1, a2);
+            gauss_sums(k, m.data(), cc.data(), v.data(), n, sx.data(), se.data(), a0, a1, a2);
             m1 = a1 / a0;
             gk = m1 - 1.0 / k - mean_y;
             dg = a2 / a0 - m1 * m1 + 1.0 / (k * k);
@@ -278,15 +306,15 @@ inline WeibullFit fit_counts(const FitCounts& fc, WeightKind kind, FitScratch& s
     // per run (~1e-8) from there
     double k_start = 0;
     {
-        const WeibullFit rough = newton_weibull(gauss(ry, rc, rv), var_y, xmax, total, WeibullFit{}, 1e-6, 200, 1e-3);
+        const WeibullFit rough = newton_weibull(gauss(ry, rc, rv, nr), var_y, xmax, total, WeibullFit{}, 1e-6, 200, 1e-3);
         const double k0 = rough.converged && std::isfinite(rough.shape) && rough.shape > 0 ? rough.shape : 0;
         const WeibullFit start =
-            newton_weibull(gauss(py, pc, pv), var_y, xmax, total, WeibullFit{}, 1e-10, 200, 3e-5, k0);
+            newton_weibull(gauss(py, pc, pv, n_pts), var_y, xmax, total, WeibullFit{}, 1e-10, 200, 3e-5, k0);
         if (start.converged && std::isfinite(start.shape) && start.shape > 0) k_start = start.shape;
     }
     // 2. the exact iteration: a_j = sum c y^j e^{k y}, the subnormals one by one, then each binade's
     // mantissa sums (one exp per mantissa, shared by the binades) times e^{k ze}
-    pm.resize(g.F);
+    grow(pm, g.F);
     std::uint32_t fmin = g.F, fmax = 0;
     for (const Row& r : rows) fmin = std::min(fmin, r.f0), fmax = std::max(fmax, r.f1);
     auto exact = [&](double k, double& gk, double& dg, double& s0, double& m1) {
@@ -340,7 +368,8 @@ __attribute__((always_inline)) inline void span_pass_impl(T* c, const MantissaLo
     const double* lm2 = ml.lm2.data();
     auto run_values = [&](std::uint32_t run, double& scale) {
         const int E = static_cast<int>((run * W) >> mbits);
-        scale = std::ldexp(1.0, (E ? E : 1) - bias);
+        const std::uint64_t bits = static_cast<std::uint64_t>((E ? E : 1) - bias + 1023) << 52;  // 2^(E - bias), normal
+        std::memcpy(&scale, &bits, sizeof scale);
         return E ? ml.normal.data() : ml.subnormal.data();
     };
 #ifdef NEUROMFA_V4
@@ -357,11 +386,20 @@ __attribute__((always_inline)) inline void span_pass_impl(T* c, const MantissaLo
     auto hsum = [](const v4d& x) { return (x[0] + x[1]) + (x[2] + x[3]); };
     const v4d zero = {0, 0, 0, 0};
     v4d a1 = zero, a2 = zero, a3 = zero, a4 = zero, ab = zero, at = zero;
-    double kept = 0;
+    // kept: the runs wholly inside [klo, khi) are consecutive, [rk0, rk1): their total is the
+    // difference of the running total; the cells of the (at most two) runs cut by klo or khi are
+    // added one by one
+    double kept = 0, at_rk0 = 0;
+    std::uint32_t rk0 = re + 1, rk1 = re + 1;
+    for (std::uint32_t run = rb; run <= re; ++run)
+        if (kept_part(c, run * W, (run + 1) * W, klo, khi, kept)) {
+            if (rk0 > re) rk0 = run;
+            rk1 = run + 1;
+        }
     for (std::uint32_t run = rb; run <= re; ++run) {
         v4d q0 = zero, q1 = zero, q2 = zero;
-        const double at_before = hsum(at);
-        const bool all_kept = kept_part(c, run * W, (run + 1) * W, klo, khi, kept);
+        if (run == rk0) at_rk0 = hsum(at);
+        if (run == rk1) kept += hsum(at) - at_rk0;  // sums of counts: exact
         double scale;
         const double* mv = run_values(run, scale);
         for (std::uint32_t h = run * W; h < (run + 1) * W; h += 4) {
@@ -383,11 +421,12 @@ __attribute__((always_inline)) inline void span_pass_impl(T* c, const MantissaLo
                 std::memcpy(&lv, lm + f, sizeof lv), std::memcpy(&l2v, lm2 + f, sizeof l2v);
                 q0 += S, q1 += S * lv, q2 += S * l2v;
             }
-            std::memset(c + h, 0, 4 * sizeof(T)), std::memset(c + h + 0x8000u, 0, 4 * sizeof(T));
         }
         if (cb) r0[run - rb] = hsum(q0), r1[run - rb] = hsum(q1), r2[run - rb] = hsum(q2);
-        if (all_kept) kept += hsum(at) - at_before;  // sums of counts: exact
     }
+    if (rk1 == re + 1 && rk0 <= re) kept += hsum(at) - at_rk0;
+    std::memset(c + rb * W, 0, (re + 1 - rb) * W * sizeof(T));  // the visited cells, both signs, cleared
+    std::memset(c + rb * W + 0x8000u, 0, (re + 1 - rb) * W * sizeof(T));
     out[0] = hsum(a1), out[1] = hsum(a2), out[2] = hsum(a3), out[3] = hsum(a4), out[4] = hsum(ab), out[5] = hsum(at);
     out[6] = kept;
 #else
@@ -651,7 +690,7 @@ class HalfStats {
     static std::uint32_t count_serial(const std::uint16_t* p, std::int64_t n, std::uint32_t* t) {
         std::int64_t i = 0;
         std::uint64_t any = 0;
-        for (; i + 4 <= n; i += 4) {  // four patterns per 64-bit load
+        for (; i + 4 <= n; i += 4) {  // four patterns per 64-bit load (faster than four 16-bit loads)
             std::uint64_t x;
             std::memcpy(&x, p + i, sizeof x);
             any |= x;
@@ -697,7 +736,8 @@ class HalfStats {
         const std::uint32_t base = rb * W, end = (re + 1) * W;  // whole runs; zero counts outside [hmin, hmax]
         const std::size_t nr = re - rb + 1;
         std::vector<double>&cb = cb_, &r0 = r0_, &r1 = r1_, &r2 = r2_;
-        if (fit_) cb.resize(end - base), r0.resize(nr), r1.resize(nr), r2.resize(nr);
+        if (fit_) half_detail::grow(cb, end - base), half_detail::grow(r0, nr), half_detail::grow(r1, nr),
+            half_detail::grow(r2, nr);
         const MantissaLogs& ml = mantissa_logs(g.mbits);
         double sum[5] = {0, 0, 0, 0, 0};  // s1, s2, s3, s4, s_abs
         double total = 0;
