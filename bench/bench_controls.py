@@ -8,9 +8,9 @@ Each configuration runs in a fresh interpreter (bench/_measure.py) after a warm-
 same configuration in it; the figure is the minimum over the repeats.  On a shared machine the
 load can change between those runs, so the script also measures each configuration
 **interleaved** with plain in one interpreter: sample by sample, plain and the configuration in
-turn, ``--rounds`` times, CPU time (``time.process_time``) of each (sample, configuration) taken
-as its minimum over the rounds and summed over the samples; the ratios of those sums are the
-figures that the load disturbs least.  Writes bench/results/controls.json.
+turn, ``--rounds`` times, CPU time (``time.process_time``): the sums over the samples of each
+(sample, configuration)'s minimum over the rounds, and the median over the rounds of each
+round's ratio, the figure that the load disturbs least (see ``interleaved``).  Writes bench/results/controls.json.
 """
 import argparse
 import os
@@ -47,10 +47,14 @@ def job(path, config, samples, repeats, threads):
 
 def interleaved(path, samples, rounds, threads):
     """CPU seconds of each configuration beside its own plain baseline: for each configuration,
-    ``rounds`` passes over the samples running plain and that configuration in turn; each
-    (sample, run) its minimum over the rounds, summed over the samples.  Pairing each
-    configuration with plain only keeps one configuration's cache footprint out of another's
-    figure."""
+    ``rounds`` passes over the samples running plain and that configuration in turn.  Two
+    figures: the sums over the samples of each (sample, run)'s minimum over the rounds, and the
+    median over the rounds of the round's ratio (configuration seconds / plain seconds, both
+    summed over the samples of that round, run seconds apart), which a slow spell of the machine
+    lasting longer than a round cannot bias.  Pairing each configuration with plain only keeps
+    one configuration's cache footprint out of another's figure."""
+    import statistics
+
     from neuromfa_native import analyze_sample
     from neuromfa_native.sources import resolve_source
 
@@ -63,14 +67,21 @@ def interleaved(path, samples, rounds, threads):
         for o in pair.values():  # warm-up: imports, caches
             analyze_sample(tsrc, samples, per_layer=32, n_threads=threads, **o)
         best = {p: [float("inf")] * samples for p in pair}
+        ratios = []
         for _ in range(rounds):
+            spent = dict.fromkeys(pair, 0.0)
             for k in range(samples):
                 for p, o in pair.items():
                     t0 = time.process_time()
                     analyze_sample(tsrc, k, per_layer=32, n_threads=threads, **o)
-                    best[p][k] = min(best[p][k], time.process_time() - t0)
+                    dt = time.process_time() - t0
+                    best[p][k] = min(best[p][k], dt)
+                    spent[p] += dt
+            ratios.append(spent[c] / spent["plain"])
+        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
         out[c] = dict(plain_cpu_seconds=sum(best["plain"]), cpu_seconds=sum(best[c]),
-                      ratio_to_plain=sum(best[c]) / sum(best["plain"]))
+                      ratio_to_plain=sum(best[c]) / sum(best["plain"]), round_ratios=ratios,
+                      median_round_ratio=statistics.median(ratios), round_ratio_quartiles=[q[0], q[2]])
     return dict(pairs=out)
 
 
@@ -101,7 +112,8 @@ def main():
         inter = run_job("bench_controls", "interleaved", path, a.samples, a.rounds, a.threads, threads=a.threads)
         for c, r in inter["pairs"].items():
             print(f"interleaved with plain: {c:16s} {r['cpu_seconds']:.4f} s vs {r['plain_cpu_seconds']:.4f} s CPU, "
-                  f"x{r['ratio_to_plain']:.3f}")
+                  f"x{r['ratio_to_plain']:.3f}; median round x{r['median_round_ratio']:.3f} "
+                  f"(quartiles {r['round_ratio_quartiles'][0]:.3f}, {r['round_ratio_quartiles'][1]:.3f})")
     save(os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "controls.json"), rows,
          dict(machine(), shape=a.shape, samples=a.samples, per_layer=32, threads=a.threads, repeats=a.repeats,
               rounds=a.rounds, interleaved=inter,
