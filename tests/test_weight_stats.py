@@ -278,6 +278,36 @@ def test_half_stats_refuses_bad_options():
         _core.HalfStats("f16", 150.0, True).add(np.zeros(4, np.float16), 1)  # the bit patterns, as uint16
 
 
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_half_stats_fit_of_very_narrow_magnitudes(kind):
+    """Weibull shapes in the thousands (LayerNorm-like weights near 1): the exact step must not
+    overflow (a review found k stuck near 1000 before)."""
+    rng = np.random.default_rng(0)
+    for w in (np.array([0.5, 0.4998, 0.5, 0.5]), 1 + 5e-4 * rng.standard_normal(5000)):
+        bits = _bits16(w, kind)
+        wide = _wide16(bits, kind)
+        x, c = np.unique(np.abs(wide), return_counts=True)
+        if x.size < 2:
+            continue
+        ref = _core.weibull_fit(x, c.astype(np.float64))
+        m = _half_stats(bits, kind)
+        assert ref["shape"] > 100
+        assert m["shape"] == pytest.approx(ref["shape"], rel=1e-11)
+        assert m["scale"] == pytest.approx(ref["scale"], rel=1e-11)
+
+
+def test_non_finite_weights_raise_and_leave_the_accumulator_whole():
+    a = np.full((2, 8), 0.25, np.float16)
+    a[0, 3] = np.inf
+    acc = StatsAccumulator(150.0, 1)
+    acc.add("a", a)
+    with pytest.raises(ValueError, match="tensor 'a' has 1 non-finite"):
+        acc.rms("a")
+    acc.add("b", np.full((1, 4), 0.5, np.float16))
+    ws = acc.result()  # still complete: 'a' of its finite weights
+    assert ws.tensors == ("a", "b", "all") and ws.get("rms", "b") == 0.5
+
+
 @pytest.mark.parametrize("values", [[0.5], [0.5, -0.5], [1e-6], [0.25, 0.5]])
 def test_half_stats_fit_of_one_or_two_distinct_magnitudes(values):
     bits = _bits16(np.repeat(values, 7), "f16")

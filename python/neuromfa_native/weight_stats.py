@@ -228,12 +228,13 @@ class StatsAccumulator:
         fit = (np.nan, np.nan)
         if half is not None:
             m = half.finish()
-            if m["n_nonfinite"]:
-                raise ValueError(f"tensor {name!r} has {m['n_nonfinite']} non-finite weights (NaN or inf) in the "
-                                 "read rows")
             sums = {k: m[k] for k in _SUMS[:-1]}
             if self.distribution:
                 fit = (m["shape"], m["scale"])
+            if m["n_nonfinite"]:  # the tensor stays recorded (of its finite weights), so the accumulator stays whole
+                self._sums[name], self._fit[name] = sums, fit
+                raise ValueError(f"tensor {name!r} has {m['n_nonfinite']} non-finite weights (NaN or inf) in the "
+                                 "read rows")
         elif self.distribution:
             fit = weibull_fit(*self._weibull_data([name]))
         self._sums[name], self._fit[name] = sums, fit

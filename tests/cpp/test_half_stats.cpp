@@ -150,6 +150,31 @@ void test_fold_and_threads_give_the_same_bits() {
     }
 }
 
+void test_very_narrow_magnitudes() {  // Weibull shapes of thousands: e^{k ln m} would overflow
+    std::mt19937_64 rng(3);
+    std::normal_distribution<double> N(0, 1);
+    for (WeightKind kind : {WeightKind::f16, WeightKind::bf16}) {
+        for (double sd : {0.0, 5e-4, 2e-3}) {
+            where = std::string(kind == WeightKind::f16 ? "f16" : "bf16") + " sd " + std::to_string(sd);
+            std::vector<std::uint16_t> bits;
+            if (sd == 0.0) {  // two adjacent patterns just below 0.5
+                const std::uint16_t a = to_half(0.5, kind);
+                bits = {a, static_cast<std::uint16_t>(a - 1), a, a};
+            } else {
+                for (int i = 0; i < 5000; ++i) bits.push_back(to_half(1.0 + sd * N(rng), kind));
+            }
+            Reference r;
+            add_reference(r, bits, kind, 150.0);
+            HalfStats hs(kind, 150.0, true);
+            hs.add(bits.data(), static_cast<std::int64_t>(bits.size()), 1);
+            const HalfTensorStats s = hs.finish();
+            const WeibullFit f = reference_fit(r.mags);
+            CHECK(f.shape > 100 || r.mags.size() < 2);
+            CHECK(close(s.fit.shape, f.shape, 1e-11) && close(s.fit.scale, f.scale, 1e-11));
+        }
+    }
+}
+
 void test_edge_cases() {
     where = "edges";
     HalfStats hs(WeightKind::f16, 150.0, true);
@@ -175,6 +200,7 @@ void test_edge_cases() {
 int main() {
     test_against_the_reference();
     test_fold_and_threads_give_the_same_bits();
+    test_very_narrow_magnitudes();
     test_edge_cases();
     if (failures) {
         std::fprintf(stderr, "%d check(s) failed\n", failures);

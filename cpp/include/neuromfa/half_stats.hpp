@@ -11,7 +11,7 @@
 //
 // Every sum runs in a fixed order, in four interleaved partial sums written with GCC/Clang vector
 // types (the same operations and order whether the compiler emits SSE2 or AVX2), so the numbers
-// do not depend on the machine or the thread count.
+// do not depend on the instruction set or the thread count.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -39,9 +39,11 @@ typedef std::int32_t v4i __attribute__((vector_size(16)));
 #endif
 
 // The loops over patterns are built twice where GCC can dispatch at load time (x86-64 Linux):
-// for AVX2 and for the baseline.  Both run the same operations in the same order (no FMA is
-// enabled, so nothing is contracted), so they give the same bits; AVX2 runs four lanes per
-// instruction instead of two.
+// for AVX2 and for the baseline.  Both run the same operations in the same order (FMA is not
+// enabled, and CMakeLists.txt builds with -ffp-contract=off, so nothing is contracted even
+// under a packager's -march), so they give the same bits; AVX2 runs four lanes per instruction
+// instead of two.  (std::exp / std::log come from the C library, which may pick its own
+// variant by processor: the claim is for one C library build.)
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && defined(NEUROMFA_V4)
 #define NEUROMFA_CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -88,7 +90,7 @@ NEUROMFA_CLONES static void exp_k(double k, const double* x, double* out, std::u
     std::uint32_t i = i0;
 #ifdef NEUROMFA_V4
     typedef std::int64_t v4l __attribute__((vector_size(32)));
-    const v4d lo = {-1000.0, -1000.0, -1000.0, -1000.0}, hi = {1000.0, 1000.0, 1000.0, 1000.0};
+    const v4d lo = {-1020.0, -1020.0, -1020.0, -1020.0}, hi = {1020.0, 1020.0, 1020.0, 1020.0};  // |x| <= 700: unclamped
     v4l big = {0, 0, 0, 0};
     for (; i + 4 <= i1; i += 4) {
         v4d xv;
@@ -324,14 +326,29 @@ inline WeibullFit fit_counts(const FitCounts& fc, WeightKind kind, FitScratch& s
             const double y = py[i], e = pc[i] * se[i];
             a0 += e, a1 += e * y, a2 += e * y * y;
         }
-        if (fmin < fmax) exp_k(k, lm, pm.data(), fmin, fmax);
-        for (const Row& r : rows) {
-            double s0e, s1e, s2e;
-            // the row's first pattern may lie before base (only its mantissas from f0 on are read)
-            const double* row = c + (static_cast<std::ptrdiff_t>(r.ex << g.mbits) - static_cast<std::ptrdiff_t>(fc.base));
-            row_sums(row, pm.data(), lm, lm2, r.f0, r.f1, s0e, s1e, s2e);
-            const double ze = r.ze, q = std::exp(k * ze);
-            a0 += q * s0e, a1 += q * (s1e + ze * s0e), a2 += q * (s2e + 2 * ze * s1e + ze * ze * s0e);
+        // a binade's first pattern may lie before base: only its mantissas from f0 on are read, and
+        // the pointers are formed there
+        auto row_at = [&](const Row& r) {
+            return c + (static_cast<std::ptrdiff_t>(r.ex << g.mbits) - static_cast<std::ptrdiff_t>(fc.base) + r.f0);
+        };
+        if (fmin < fmax && k * lm[fmax - 1] > 700.0) {
+            // e^{k lm} would overflow (a very narrow |w|, k over ~1000): e^{k y} (y <= 0) per pattern
+            for (const Row& r : rows) {
+                const double* row = row_at(r);
+                for (std::uint32_t f = r.f0; f < r.f1; ++f)
+                    if (row[f - r.f0] > 0) {
+                        const double y = r.ze + lm[f], e = row[f - r.f0] * std::exp(k * y);
+                        a0 += e, a1 += e * y, a2 += e * y * y;
+                    }
+            }
+        } else {
+            if (fmin < fmax) exp_k(k, lm, pm.data(), fmin, fmax);
+            for (const Row& r : rows) {
+                double s0e, s1e, s2e;
+                row_sums(row_at(r), pm.data() + r.f0, lm + r.f0, lm2 + r.f0, 0, r.f1 - r.f0, s0e, s1e, s2e);
+                const double ze = r.ze, q = std::exp(k * ze);
+                a0 += q * s0e, a1 += q * (s1e + ze * s0e), a2 += q * (s2e + 2 * ze * s1e + ze * ze * s0e);
+            }
         }
         m1 = a1 / a0;
         gk = m1 - 1.0 / k - mean_y;
@@ -559,7 +576,8 @@ struct HalfTensorStats {
 };
 
 // Counts the bit patterns of one tensor's blocks, then finishes the tensor; keeps the pooled
-// magnitude counts of every finished tensor for the pooled fit.  Counts go into 32-bit cells
+// magnitude counts of every finished tensor for the pooled fit.  Not thread-safe: one object per
+// thread (its tables and scratch are its own; pooled_fit() writes the scratch too).  Counts go into 32-bit cells
 // (half the cache lines of 64-bit ones); before a cell could pass 2^31 the table is folded into a
 // 64-bit one (a tensor of over two billion weights), which the tensor then finishes from.
 class HalfStats {

@@ -240,7 +240,7 @@ inline void exp_of_scaled(double k, const double* l, double* p, std::uint32_t f0
     for (std::uint32_t f = f0; f < f1; ++f) {
         const double x = k * l[f];
         wide |= !(std::fabs(x) <= 700.0);
-        const double t = std::min(std::max(x * inv_ln2, -1000.0), 1000.0);  // |x| <= 700 is not clamped
+        const double t = std::min(std::max(x * inv_ln2, -1020.0), 1020.0);  // |x| <= 700 (|t| <= 1010) is not clamped
         const std::int32_t ni = static_cast<std::int32_t>(t + std::copysign(0.5, t));  // rounded
         const double n = static_cast<double>(ni);
         const double r = (x - n * ln2_hi) - n * ln2_lo;
