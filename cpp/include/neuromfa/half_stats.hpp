@@ -104,19 +104,8 @@ NEUROMFA_CLONES static void exp_k(double k, const double* x, double* out, std::u
         const v4d sum = t + magic;
         const v4d nf = sum - magic;  // t rounded to an integer
         const v4d r = (xv - nf * ln2_hi) - nf * ln2_lo;
-        v4d q = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0;
-        q = q * r + 1.0 / 39916800.0;
-        q = q * r + 1.0 / 3628800.0;
-        q = q * r + 1.0 / 362880.0;
-        q = q * r + 1.0 / 40320.0;
-        q = q * r + 1.0 / 5040.0;
-        q = q * r + 1.0 / 720.0;
-        q = q * r + 1.0 / 120.0;
-        q = q * r + 1.0 / 24.0;
-        q = q * r + 1.0 / 6.0;
-        q = q * r + 0.5;
-        q = q * r + 1.0;
-        q = q * r + 1.0;
+        v4d q;
+        exp_taylor13(r, q);
         v4l sb, mb;
         const v4d mv = {magic, magic, magic, magic};
         std::memcpy(&sb, &sum, sizeof sb), std::memcpy(&mb, &mv, sizeof mb);

@@ -229,6 +229,26 @@ inline const MantissaLogs& mantissa_logs(int mbits) {
     return mbits == 10 ? f16 : bf16;
 }
 
+// q = exp(r) for |r| <= ln 2 / 2 by its Taylor polynomial to degree 13 (truncation below 1e-17
+// relative), Horner from 1/13!; r a double or a GCC vector of doubles (the same operations in
+// each lane; by reference, as a returned vector would change the ABI of a baseline build).
+template <class V>
+inline void exp_taylor13(const V& r, V& q) {
+    q = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0;
+    q = q * r + 1.0 / 39916800.0;
+    q = q * r + 1.0 / 3628800.0;
+    q = q * r + 1.0 / 362880.0;
+    q = q * r + 1.0 / 40320.0;
+    q = q * r + 1.0 / 5040.0;
+    q = q * r + 1.0 / 720.0;
+    q = q * r + 1.0 / 120.0;
+    q = q * r + 1.0 / 24.0;
+    q = q * r + 1.0 / 6.0;
+    q = q * r + 0.5;
+    q = q * r + 1.0;
+    q = q * r + 1.0;
+}
+
 // p[f] = exp(k * l[f]) for f in [f0, f1): x = n ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two
 // parts, so r is exact to a few ulp), exp(r) by its Taylor polynomial to degree 13 (truncation
 // below 1e-17 relative), times 2^n from the exponent bits; within an ulp or so of std::exp, which
@@ -244,20 +264,8 @@ inline void exp_of_scaled(double k, const double* l, double* p, std::uint32_t f0
         const std::int32_t ni = static_cast<std::int32_t>(t + std::copysign(0.5, t));  // rounded
         const double n = static_cast<double>(ni);
         const double r = (x - n * ln2_hi) - n * ln2_lo;
-        double q = 1.0 / 6227020800.0;  // 1/13!
-        q = q * r + 1.0 / 479001600.0;
-        q = q * r + 1.0 / 39916800.0;
-        q = q * r + 1.0 / 3628800.0;
-        q = q * r + 1.0 / 362880.0;
-        q = q * r + 1.0 / 40320.0;
-        q = q * r + 1.0 / 5040.0;
-        q = q * r + 1.0 / 720.0;
-        q = q * r + 1.0 / 120.0;
-        q = q * r + 1.0 / 24.0;
-        q = q * r + 1.0 / 6.0;
-        q = q * r + 0.5;
-        q = q * r + 1.0;
-        q = q * r + 1.0;
+        double q;
+        exp_taylor13(r, q);
         const std::uint64_t bits = static_cast<std::uint64_t>(ni + 1023) << 52;  // 2^n (garbage where |x| > 700)
         double two_n;
         std::memcpy(&two_n, &bits, sizeof two_n);
