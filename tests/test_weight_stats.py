@@ -318,3 +318,15 @@ def test_half_stats_fit_of_one_or_two_distinct_magnitudes(values):
     else:
         ref = _core.weibull_fit(a, np.full(a.size, 7.0))
         assert m["shape"] == pytest.approx(ref["shape"], rel=1e-12)
+
+
+def test_half_stats_docstring_example_runs():
+    # --doctest-modules reads only .py files: the example in cpp/bindings.cpp is run here
+    import doctest
+
+    tests = doctest.DocTestFinder(recurse=False).find(_core.HalfStats, "HalfStats", globs={})
+    assert tests and tests[0].examples
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for t in tests:
+        runner.run(t)
+    assert runner.summarize(verbose=False).failed == 0
