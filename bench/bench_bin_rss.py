@@ -29,7 +29,7 @@ READERS = {"bin": "lazy .bin reader (torch_zip.py)", "safetensors": "safetensors
 
 
 def _source(folder, reader):
-    from neuromfa_native.sources import StateDictSource, resolve_source
+    from neuromfa_native.io.sources import StateDictSource, resolve_source
 
     if reader == "bin":
         return resolve_source(os.path.join(folder, "bin", "pytorch_model.bin"))
@@ -45,7 +45,7 @@ def _source(folder, reader):
 
 def job(folder, reader, samples, node_dimension):
     """``samples`` sampled networks (per_layer=32), or the full network when ``samples`` is 0."""
-    from neuromfa_native.analysis import analyze_sample
+    from neuromfa_native.science.analysis import analyze_sample
 
     t0 = time.perf_counter()
     src = _source(folder, reader)

@@ -30,7 +30,7 @@ CONFIGS = {
 def job(path, config, samples, repeats, threads):
     """Times ``samples`` analyze_sample calls of one configuration (min over ``repeats``)."""
     from neuromfa_native import analyze_sample
-    from neuromfa_native.sources import resolve_source
+    from neuromfa_native.io.sources import resolve_source
 
     opts = dict(CONFIGS[config])
     best = float("inf")
@@ -56,7 +56,7 @@ def interleaved(path, samples, rounds, threads):
     import statistics
 
     from neuromfa_native import analyze_sample
-    from neuromfa_native.sources import resolve_source
+    from neuromfa_native.io.sources import resolve_source
 
     tsrc = resolve_source(path)
     out = {}

@@ -33,7 +33,7 @@ from _measure import machine
 def run(steps: int, warmup: int, every: int, samples: int, per_layer: int, with_monitor: bool) -> dict:
     import torch
     import train_example as ex
-    from neuromfa_native.monitor import Monitor
+    from neuromfa_native.integrations.monitor import Monitor
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
     torch.set_num_threads(ex.THREADS)

@@ -27,9 +27,9 @@ from checkpoints import make  # noqa: E402
 def range_job(url, samples):
     """What analyze_series does in process for one checkpoint: resolve, fetch the rows of all
     samples in one batch (nin.prefetch_samples), analyse each sample."""
-    from neuromfa_native.analysis import analyze_sample
-    from neuromfa_native.nin import prefetch_samples
-    from neuromfa_native.sources import resolve_source
+    from neuromfa_native.science.analysis import analyze_sample
+    from neuromfa_native.network.nin import prefetch_samples
+    from neuromfa_native.io.sources import resolve_source
 
     t0 = time.perf_counter()
     src = resolve_source(url)
@@ -45,7 +45,7 @@ def range_job(url, samples):
 def download_job(url, samples, tmp):
     import fsspec
 
-    from neuromfa_native.analysis import analyze_sample
+    from neuromfa_native.science.analysis import analyze_sample
 
     t0 = time.perf_counter()
     fs, path = fsspec.core.url_to_fs(url)
@@ -61,8 +61,8 @@ def download_job(url, samples, tmp):
 def bin_job(folder, how, samples):
     import numpy as np  # noqa: F401
 
-    from neuromfa_native.analysis import analyze_sample
-    from neuromfa_native.sources import StateDictSource, resolve_source
+    from neuromfa_native.science.analysis import analyze_sample
+    from neuromfa_native.io.sources import StateDictSource, resolve_source
 
     t0 = time.perf_counter()
     if how == "lazy":

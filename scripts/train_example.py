@@ -299,7 +299,7 @@ def main() -> int:
     # --- monitor (issue 14) ---
     monitor = None
     if args.monitor:
-        from neuromfa_native.monitor import Monitor
+        from neuromfa_native.integrations.monitor import Monitor
 
         monitor = Monitor(model, out=args.monitor, samples=10, per_layer=32, overwrite=True,
                           on_result=lambda r: print(f"neuromfa step {r.step}: alpha0 {r.alpha0:.4f} width "

@@ -1,4 +1,4 @@
-"""A stand-in with the public surface of a :class:`neuromfa_native.series.Series` that
+"""A stand-in with the public surface of a :class:`neuromfa_native.run.series.Series` that
 correlation reads (checkpoints with step/label, labels, steps, per-sample results with
 alpha0/width/spectrum.passes, spectra_arrays(), filter, baseline), built from given per-sample
 values so the statistics can be tested against known truths without running the analysis.

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-import neuromfa_native.runner as runner
+import neuromfa_native.run.runner as runner
 
 
 def _main() -> int:

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from neuromfa_native.safetensors_io import write_safetensors
+from neuromfa_native.io.safetensors import write_safetensors
 
 ARCHS = ("gpt_neox", "gpt2", "llama", "mistral", "qwen2", "bert")
 DTYPES = ("float32", "float16", "bfloat16")

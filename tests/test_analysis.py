@@ -66,7 +66,7 @@ def test_full_streaming_of_bfloat16_keeps_the_bits(tiny_model, arch, monkeypatch
 
 
 def test_full_streaming_finds_a_nan_in_bfloat16(tmp_path):
-    from neuromfa_native.safetensors_io import write_safetensors
+    from neuromfa_native.io.safetensors import write_safetensors
     from tiny_series import config, weights
 
     ws = weights(100)

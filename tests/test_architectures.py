@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from model_factory import ARCHS, make_model, tiny_config, tiny_model, tiny_state_dict, write_model  # noqa: F401
-from neuromfa_native.architectures import ARCHITECTURES, detect_architecture, get_layout
-from neuromfa_native.nin import build_nin, describe, find_identical, iter_full_matrices, load_layout
-from neuromfa_native.safetensors_io import write_safetensors
-from neuromfa_native.sources import resolve_source
+from neuromfa_native.network.architectures import ARCHITECTURES, detect_architecture, get_layout
+from neuromfa_native.network.nin import build_nin, describe, find_identical, iter_full_matrices, load_layout
+from neuromfa_native.io.safetensors import write_safetensors
+from neuromfa_native.io.sources import resolve_source
 
 
 def _check_edges_are_entries(nin, src, lay) -> None:

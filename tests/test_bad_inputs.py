@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import neuromfa_native as nm
-from neuromfa_native.nin import build_nin, describe, iter_full_matrices
-from neuromfa_native.safetensors_io import SafetensorsFile, write_safetensors
-from neuromfa_native.sources import resolve_source
+from neuromfa_native.network.nin import build_nin, describe, iter_full_matrices
+from neuromfa_native.io.safetensors import SafetensorsFile, write_safetensors
+from neuromfa_native.io.sources import resolve_source
 
 # A tiny GPT-NeoX-shaped checkpoint written with numpy only (no torch): hidden 8, 2 blocks.
 H, BLOCKS = 8, 2
@@ -389,7 +389,7 @@ def test_analyze_histogram_indptr_beyond_key_is_an_error_not_a_crash():
     # count ends exactly at a page whose successor is unreadable: any read past it faults.
     r = _run("""
         import ctypes, mmap, numpy as np
-        from neuromfa_native.engine import analyze_histogram
+        from neuromfa_native.mfa.engine import analyze_histogram
         page = mmap.PAGESIZE
         buf = mmap.mmap(-1, 2 * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
         addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))

@@ -22,8 +22,8 @@ from browser import blank_fraction, console_errors, find_chromium, inspect_page,
 pytestmark = pytest.mark.skipif(find_chromium() is None,
                                 reason="no Chromium (apt-get install chromium, or set NEUROMFA_CHROMIUM)")
 
-from neuromfa_native import html_report as hr  # noqa: E402
-from neuromfa_native.compare import compare_runs  # noqa: E402
+from neuromfa_native.report import html as hr  # noqa: E402
+from neuromfa_native.report.compare import compare_runs  # noqa: E402
 from report_fixtures import STEPS, add_tables, copy_run, make_failed, make_partial, make_run  # noqa: E402
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from model_factory import ARCHS, tiny_model  # noqa: F401  (fixture)
 from neuromfa_native import analyze_graph, analyze_sample, build_nin
-from neuromfa_native.by_layer import groups_of
+from neuromfa_native.science.by_layer import groups_of
 
 import tiny_series
 
@@ -59,7 +59,7 @@ def test_full_network_groups_equal_the_edge_subsets(tmp_path):
 
 def test_by_layer_in_a_series(tmp_path):
     from neuromfa_native import analyze_series
-    from neuromfa_native.by_layer import group_emergence, series_rows
+    from neuromfa_native.science.by_layer import group_emergence, series_rows
     dirs = tiny_series.make_series_dirs(tmp_path / "c", steps=(0, 100, 1000))
     s = analyze_series(dirs, samples=2, per_layer=tiny_series.PER_LAYER, by_layer=True, n_bootstrap=20,
                        node_dimension=False, out=tmp_path / "run")
@@ -68,6 +68,6 @@ def test_by_layer_in_a_series(tmp_path):
     groups, e = group_emergence(s)
     assert e.shape == (3, len(groups))
     assert np.all(e[0][np.isfinite(e[0])] == 0)
-    from neuromfa_native.report import write_report
+    from neuromfa_native.report.tables import write_report
     write_report(s, tmp_path / "run", plots=True)
     assert (tmp_path / "run" / "by_layer.csv").exists() and (tmp_path / "run" / "plots" / "by_layer.png").exists()

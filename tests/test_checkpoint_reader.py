@@ -13,8 +13,8 @@ import pytest
 from range_server import RangeServer
 from tiny_series import make_series_dirs
 from neuromfa_native import cli
-from neuromfa_native.checkpoint_reader import CheckpointReader, hub_url
-from neuromfa_native.series import analyze_series
+from neuromfa_native.io.checkpoint_reader import CheckpointReader, hub_url
+from neuromfa_native.run.series import analyze_series
 
 pytest.importorskip("huggingface_hub", reason="huggingface_hub is optional (the hub extra); the cache modes manage its cache")
 OPTS = dict(samples=2, per_layer=8, check_identical=False)
@@ -76,7 +76,7 @@ def test_evict_deletes_only_what_this_run_downloaded(steps, tmp_path) -> None:
 
 
 def test_evict_and_keep_give_the_same_numbers_from_the_offline_cache(steps, tmp_path, monkeypatch) -> None:
-    from neuromfa_native.sources import hub_snapshot
+    from neuromfa_native.io.sources import hub_snapshot
 
     cache = tmp_path / "hub"
     for t, d in zip((0, 10, 100), steps):
@@ -161,7 +161,7 @@ def test_evict_with_the_real_snapshot_download(steps, tmp_path) -> None:
     revs = ["step0", "step10", "step100", "step1000"]  # step100: step10's files (shared blobs)
     for rev, d in zip(revs, [steps[0], steps[1], steps[1], steps[2]]):
         _serve_as_hub(root, "org/m", Path(d), _commit(rev), rev)
-    code = ("from neuromfa_native.series import analyze_series\n"
+    code = ("from neuromfa_native.run.series import analyze_series\n"
             f"s = analyze_series('org/m', revisions={revs!r}, cache='evict', samples=2, per_layer=8,"
             " check_identical=False)\n"
             "print('ALPHA0', [[r.alpha0 for r in rs] for rs in s.results])\n")
@@ -195,7 +195,7 @@ def test_kill_inside_the_hub_download_leaves_no_corrupt_cache_entry(steps, tmp_p
     import sys
     import time
 
-    from neuromfa_native.analysis import analyze_sample
+    from neuromfa_native.science.analysis import analyze_sample
 
     commit, repo = _commit("main"), "org/m"
     root, cache = tmp_path / "srv", tmp_path / "hub"
@@ -203,7 +203,7 @@ def test_kill_inside_the_hub_download_leaves_no_corrupt_cache_entry(steps, tmp_p
     weights = Path(steps[1]) / "model.safetensors"
     size = weights.stat().st_size
     want = analyze_sample(steps[1], 0, per_layer=8).alpha0
-    code = ("import sys\nfrom neuromfa_native.analysis import analyze_sample\n"
+    code = ("import sys\nfrom neuromfa_native.science.analysis import analyze_sample\n"
             f"print('ALPHA0', repr(analyze_sample('{repo}', 0, revision='main', per_layer=8).alpha0))\n")
 
     def run(srv):
@@ -241,7 +241,7 @@ def test_kill_inside_the_hub_download_leaves_no_corrupt_cache_entry(steps, tmp_p
 def test_a_partial_download_in_progress_is_left_alone(tmp_path) -> None:
     from filelock import FileLock
 
-    from neuromfa_native.sources import clear_dead_partials
+    from neuromfa_native.io.sources import clear_dead_partials
 
     blobs = tmp_path / "models--org--m" / "blobs"
     blobs.mkdir(parents=True)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from neuromfa_native import analyze, analyze_sample, build_nin
-from neuromfa_native.controls import build_variants, check_controls, control_rng
-from neuromfa_native.nin import load_layout
+from neuromfa_native.science.controls import build_variants, check_controls, control_rng
+from neuromfa_native.network.nin import load_layout
 
 import tiny_series
 
@@ -106,7 +106,7 @@ def test_controls_validation(ckpts):
 def _write_series(root, weight_fn, steps):
     import json
 
-    from neuromfa_native.safetensors_io import write_safetensors
+    from neuromfa_native.io.safetensors import write_safetensors
     dirs = []
     for t in steps:
         d = root / f"step{t}"

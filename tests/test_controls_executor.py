@@ -11,7 +11,7 @@ import pytest
 
 from neuromfa_native import AnalysisConfig, analyze_series
 from neuromfa_native.config import RESULT_FIELDS
-from neuromfa_native.store import config_hash, load_run
+from neuromfa_native.run.store import config_hash, load_run
 
 from tiny_series import PER_LAYER, make_series_dirs
 

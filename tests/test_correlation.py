@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from fake_series import fake
 
-from neuromfa_native import _rankcorr as _stats, correlation
-from neuromfa_native.correlation import COLUMNS, correlate, correlate_models, register_component, register_quantity
+from neuromfa_native.scores import rankcorr as _stats
+from neuromfa_native.scores import correlation
+from neuromfa_native.scores.correlation import COLUMNS, correlate, correlate_models, register_component, register_quantity
 
 st = pytest.importorskip("scipy.stats")
 
@@ -148,7 +149,7 @@ def test_bootstrap_is_seeded_and_scores_noise_moves_the_interval():
 
 def test_e_interval_per_checkpoint_is_the_series_own():
     """Same scheme and draw order as series.bootstrap_emergence: equal intervals for equal seeds."""
-    from neuromfa_native.stats import bootstrap_emergence
+    from neuromfa_native.mfa.stats import bootstrap_emergence
 
     s, a, w = _run(n=7, k=6, noise=0.02)
     ev = {t: {"piqa": 0.4 + 0.02 * i} for i, t in enumerate(s.steps)}

@@ -10,7 +10,7 @@ import pytest
 
 from neuromfa_native import cli
 from neuromfa_native import analyze_series
-from neuromfa_native.store import load_run
+from neuromfa_native.run.store import load_run
 from tiny_series import PER_LAYER, make_series_dirs
 
 OPTS = dict(samples=2, per_layer=PER_LAYER, n_threads=1, n_bootstrap=200)

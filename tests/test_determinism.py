@@ -10,7 +10,7 @@ import pytest
 
 import neuromfa_native as nm
 from model_factory import tiny_model  # noqa: F401  (fixture)
-from neuromfa_native.nin import build_nin
+from neuromfa_native.network.nin import build_nin
 
 THREADS = (1, 2, 8)
 REPEATS = 2

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import neuromfa_native as nm
+from neuromfa_native.mfa.engine import DEFAULT_Q
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "data"
 REF = json.loads((FIXTURES / "reference_results.json").read_text())
@@ -22,7 +23,7 @@ def check_case(spec, case):
 
 
 def test_default_q_is_the_published_grid():
-    np.testing.assert_array_equal(nm.engine.DEFAULT_Q, REF["q"])
+    np.testing.assert_array_equal(DEFAULT_Q, REF["q"])
 
 
 def test_distances_t4():

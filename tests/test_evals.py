@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import neuromfa_native as nm
-from neuromfa_native.evals import LOWER_IS_BETTER, EvalTable, higher_is_better, pythia_models, read_evals
+from neuromfa_native.scores.evals import LOWER_IS_BETTER, EvalTable, higher_is_better, pythia_models, read_evals
 
 DATA = Path(__file__).parent / "data" / "evals"
 PYTHIA_SHA256 = "50992ff8971ae050f5a2a14165cd6cf162dd42626d87992c1c51f35407359567"

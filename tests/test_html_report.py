@@ -17,11 +17,11 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 
 from neuromfa_native import cli  # noqa: E402
-from neuromfa_native import html_report as hr  # noqa: E402
-from neuromfa_native.compare import (compare_runs, emergence_difference, model_size, parse_vary,  # noqa: E402
+from neuromfa_native.report import html as hr  # noqa: E402
+from neuromfa_native.report.compare import (compare_runs, emergence_difference, model_size, parse_vary,  # noqa: E402
                                      run_sensitivity)
-from neuromfa_native.series import Checkpoint  # noqa: E402
-from neuromfa_native.store import RunStore, load_run  # noqa: E402
+from neuromfa_native.run.series import Checkpoint  # noqa: E402
+from neuromfa_native.run.store import RunStore, load_run  # noqa: E402
 from report_fixtures import K, STEPS, add_tables, copy_run, make_failed, make_partial, make_run  # noqa: E402
 from tiny_series import PER_LAYER, make_series_dirs  # noqa: E402
 
@@ -165,7 +165,7 @@ def test_run_that_has_not_started(tmp_path):
 
 def test_identical_checkpoints_are_listed(tmp_path):
     dirs = [str(d) for d in make_series_dirs(tmp_path / "c", steps=(0, 50), identical={"step60": "step50"})]
-    from neuromfa_native.series import analyze_series
+    from neuromfa_native.run.series import analyze_series
     with pytest.warns(UserWarning, match="byte-identical"):
         analyze_series(dirs, samples=2, per_layer=PER_LAYER, n_threads=1, out=tmp_path / "r")
     text = hr.render_report(tmp_path / "r", sections=["noticed"])
@@ -352,7 +352,7 @@ def test_bytes_read_per_checkpoint_are_shown_when_recorded(base, tmp_path):
     assert ">bytes_read</th>" not in hr.render_report(base, sections=["cost"])  # local files: not recorded
     from range_server import RangeServer
 
-    from neuromfa_native.runner import analyze_series
+    from neuromfa_native.run.runner import analyze_series
     dirs = make_series_dirs(tmp_path / "c", steps=(0, 40, 2000))
     with RangeServer(dirs[0].parent) as srv:
         out = tmp_path / "url-run"

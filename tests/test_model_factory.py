@@ -21,7 +21,7 @@ def test_transformers_loads_the_numpy_checkpoint_exactly(tmp_path, arch: str) ->
     assert not info["unexpected_keys"] and not info["mismatched_keys"]
     # saved again by transformers: the same names, shapes and bytes as the numpy-written file
     model.save_pretrained(tmp_path / "again")
-    from neuromfa_native.safetensors_io import SafetensorsFile
+    from neuromfa_native.io.safetensors import SafetensorsFile
 
     again = SafetensorsFile(tmp_path / "again" / "model.safetensors")
     ours = tiny_state_dict(arch)

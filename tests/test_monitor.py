@@ -14,9 +14,9 @@ import pytest
 
 import neuromfa_native as nm
 from model_factory import make_model
-from neuromfa_native import monitor as monitor_mod
+from neuromfa_native.integrations import monitor as monitor_mod
 from neuromfa_native.cli import main as cli_main
-from neuromfa_native.monitor import Monitor
+from neuromfa_native.integrations.monitor import Monitor
 
 torch = pytest.importorskip("torch", reason="torch is optional; the monitor watches torch models")
 transformers = pytest.importorskip("transformers", reason="transformers is optional; the Trainer callback needs it")
@@ -146,7 +146,7 @@ def test_nan_weight_is_logged_once_and_training_goes_on(caplog):
     mon.wait()
     with torch.no_grad():
         model.gpt_neox.layers[0].attention.query_key_value.weight.fill_(float("nan"))
-    with caplog.at_level(logging.WARNING, logger="neuromfa_native.monitor"):
+    with caplog.at_level(logging.WARNING, logger="neuromfa_native.integrations.monitor"):
         mon.step(1)
         mon.step(2)
         mon.close()
@@ -172,7 +172,7 @@ def test_nan_weight_strict_raises():
 
 def test_unknown_architecture_logged_once_or_strict(caplog):
     net = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 8))
-    with caplog.at_level(logging.WARNING, logger="neuromfa_native.monitor"):
+    with caplog.at_level(logging.WARNING, logger="neuromfa_native.integrations.monitor"):
         mon = Monitor(net, **OPTS)
         for k in range(3):
             assert mon.step(k) is None
@@ -447,7 +447,7 @@ def test_real_ddp_model_in_a_process_group(tmp_path):
 import sys; sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
 import torch, torch.distributed as dist
 import neuromfa_native as nm
-from neuromfa_native.monitor import Monitor, _rank
+from neuromfa_native.integrations.monitor import Monitor, _rank
 from model_factory import make_model
 dist.init_process_group("gloo", init_method="file://{tmp_path}/pg", rank=0, world_size=1)
 model = make_model("gpt_neox")

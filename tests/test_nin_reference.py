@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuromfa_native.nin import NIN, build_nin, describe, find_identical, fingerprint, iter_full_matrices
-from neuromfa_native.safetensors_io import SafetensorsFile
+from neuromfa_native.network.nin import NIN, build_nin, describe, find_identical, fingerprint, iter_full_matrices
+from neuromfa_native.io.safetensors import SafetensorsFile
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "neox_tiny"  # see data/README.md
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import neuromfa_native as nm
-from neuromfa_native.nin import build_nin
-from neuromfa_native.safetensors_io import write_safetensors
+from neuromfa_native.network.nin import build_nin
+from neuromfa_native.io.safetensors import write_safetensors
 
 CHILD_TIMEOUT = 120
 
@@ -174,7 +174,7 @@ NO_TORCH_CHILD = """
     import json, sys
     {block}
     import neuromfa_native as nm
-    from neuromfa_native.nin import build_nin, describe
+    from neuromfa_native.network.nin import build_nin, describe
     from nmfa_child_helper import analyze, fingerprint
     a = analyze({graph!r}, n_threads=2)
     nin = build_nin({model!r}, per_layer=4, sample=1)

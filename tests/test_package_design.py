@@ -18,7 +18,7 @@ import pytest
 import neuromfa_native as nm
 from neuromfa_native import AnalysisConfig, cli
 from neuromfa_native.config import AGGREGATION_FIELDS, DEFAULT, RESULT_FIELDS, defaults
-from neuromfa_native.safetensors_io import write_safetensors
+from neuromfa_native.io.safetensors import write_safetensors
 
 PKG = Path(nm.__file__).resolve().parent
 
@@ -45,7 +45,7 @@ def test_cli_defaults_are_the_config_defaults():
 
 
 def test_cli_choices_come_from_the_tables():
-    from neuromfa_native.boxes import BOX_TYPES
+    from neuromfa_native.mfa.boxes import BOX_TYPES
     a = cli.build_parser()._subparsers._group_actions[0].choices["analyze"]
     box = next(x for x in a._actions if x.dest == "box")
     assert tuple(box.choices) == tuple(BOX_TYPES)
@@ -76,7 +76,7 @@ def test_config_is_frozen_validated_and_round_trips():
 
 def test_stored_config_of_the_previous_code_is_read_and_hashed_the_same():
     """run.json of a run directory written before AnalysisConfig existed: same keys, same hash."""
-    from neuromfa_native.store import config_hash
+    from neuromfa_native.run.store import config_hash
     old = dict(per_layer=32, layout="reference", box="edge", direction="forward", threshold=150.0, min_edges=11,
                decimals=0, q=[float(x) for x in np.arange(-30, 31) / 10.0], node_dimension=True,
                nfd_threshold=200.0)
@@ -154,9 +154,9 @@ def test_no_import_cycle_between_package_modules():
 
     for m in graph:
         visit(m, [])
-    assert "neuromfa_native.runner" not in graph["neuromfa_native.store"]
-    assert "neuromfa_native.store" not in graph["neuromfa_native.series"]
-    assert "neuromfa_native.checkpoints" in graph["neuromfa_native.runner"]  # the graph sees imports
+    assert "neuromfa_native.run.runner" not in graph["neuromfa_native.run.store"]
+    assert "neuromfa_native.run.store" not in graph["neuromfa_native.run.series"]
+    assert "neuromfa_native.run.checkpoints" in graph["neuromfa_native.run.runner"]  # the graph sees imports
 
 
 @pytest.mark.parametrize("module", sorted(m for m in _module_files() if not m.endswith("__main__")))
@@ -246,7 +246,7 @@ def test_missing_values_are_nan_in_analysis_and_series():
     assert a.alpha0_mean == s.alpha0 and a.alpha0_std == 0.0
     none_kept = nm.Analysis(checkpoint="c", results=(), filter="none")
     assert np.isnan(none_kept.alpha0_mean) and np.isnan(none_kept.width_std)
-    from neuromfa_native.series import summarize
+    from neuromfa_native.run.series import summarize
     cps = nm.make_series(["a/step0", "b/step1"])
     series = summarize(cps, [[r], []], config=AnalysisConfig(), samples=(0,))
     assert np.isnan(series.alpha0_mean[1]) and np.isnan(series.emergence[1])
@@ -268,7 +268,7 @@ def test_python_dash_m_is_the_neuromfa_command():
 
 
 def test_cli_shows_own_warnings_not_third_party_deprecations(capsys):
-    from neuromfa_native.boxes import BoxType
+    from neuromfa_native.mfa.boxes import BoxType
     third = str(Path(np.__file__).parent / "core" / "fake.py")
     cli._showwarning(DeprecationWarning("old pyparsing API"), DeprecationWarning, third, 1)
     cli._showwarning(FutureWarning("torch.load default"), FutureWarning, third, 1)
@@ -288,7 +288,7 @@ def test_cli_hides_a_third_party_deprecation_raised_during_a_command(tmp_path, c
         warnings.warn("a note of the library", RuntimeWarning, stacklevel=1)
         raise ValueError("stop here")
 
-    import neuromfa_native.nin as nin
+    import neuromfa_native.network.nin as nin
     monkeypatch.setattr(nin, "describe", noisy_describe)
     with warnings.catch_warnings():
         warnings.simplefilter("always")
@@ -317,7 +317,7 @@ LAYOUT = [("w1", "in", "hidden"), ("w2", "hidden", "out")]
 
 
 def test_fingerprint_pass_finds_a_nan_outside_the_sampled_rows(tmp_path):
-    from neuromfa_native.nin import build_nin, fingerprint, fingerprint_and_scan
+    from neuromfa_native.network.nin import build_nin, fingerprint, fingerprint_and_scan
     probe = _nan_model(tmp_path / "probe", 0)
     sampled_rows = set(build_nin(probe, per_layer=4, layout=LAYOUT, sample=0).node_ids.tolist())
     hidden_offset = 16  # node layers: in (16), hidden (64), out (16)
@@ -330,8 +330,8 @@ def test_fingerprint_pass_finds_a_nan_outside_the_sampled_rows(tmp_path):
         series = nm.analyze_series([d], samples=1, per_layer=4, layout=LAYOUT, min_edges=2, n_threads=1,
                                    out=tmp_path / "run", node_dimension=False)
     assert "w1 (1)" in series.notes[0] and "w1 (1)" in series.checkpoint_rows()[0]["notes"]
-    from neuromfa_native.store import load_run
-    from neuromfa_native.report import write_tables
+    from neuromfa_native.run.store import load_run
+    from neuromfa_native.report.tables import write_tables
     again = load_run(tmp_path / "run")
     assert again.notes == series.notes
     write_tables(again, tmp_path / "run")
@@ -341,7 +341,7 @@ def test_fingerprint_pass_finds_a_nan_outside_the_sampled_rows(tmp_path):
 
 
 def test_nonfinite_counter_handles_every_float_dtype_and_split_chunks():
-    from neuromfa_native.nin import _NonFiniteCounter
+    from neuromfa_native.network.nin import _NonFiniteCounter
     for dt, name in ((np.float16, "float16"), (np.float32, "float32"), (np.float64, "float64")):
         a = np.array([1, np.nan, -np.inf, 2, np.inf, 0], dtype=dt)
         c = _NonFiniteCounter(name)
@@ -364,7 +364,7 @@ OLD_RUN = Path(__file__).resolve().parent / "data" / "run_before_analysis_config
 def test_a_run_directory_of_the_previous_code_loads_and_resumes(tmp_path):
     import shutil
 
-    from neuromfa_native.store import load_run
+    from neuromfa_native.run.store import load_run
     from tiny_series import PER_LAYER, make_series_dirs
     run = tmp_path / "run"
     shutil.copytree(OLD_RUN, run)

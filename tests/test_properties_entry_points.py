@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import neuromfa_native as nm
-from neuromfa_native.engine import analyze_histogram
+from neuromfa_native.mfa.engine import analyze_histogram
 from reference_impl import reference_nfd, reference_path_lists, reference_spectrum, reference_tau
 
 pytest.importorskip("scipy", reason="scipy is optional; it is the yardstick here")

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from model_factory import tiny_model  # noqa: F401  (fixture)
-from neuromfa_native.analysis import analyze_sample
-from neuromfa_native.nin import build_nin, get_layout
-from neuromfa_native.rangeio import LocalFile
-from neuromfa_native.remote import LinkModel, RemoteFile, resolve_url
-from neuromfa_native.safetensors_io import SafetensorsFile, write_safetensors
-from neuromfa_native.sources import resolve_source
-from neuromfa_native.torch_zip import open_torch_zip
+from neuromfa_native.science.analysis import analyze_sample
+from neuromfa_native.network.nin import build_nin, get_layout
+from neuromfa_native.io.ranged import LocalFile
+from neuromfa_native.io.remote import LinkModel, RemoteFile, resolve_url
+from neuromfa_native.io.safetensors import SafetensorsFile, write_safetensors
+from neuromfa_native.io.sources import resolve_source
+from neuromfa_native.io.torch_zip import open_torch_zip
 from range_server import RangeServer
 
 pytest.importorskip("fsspec", reason="fsspec is optional (the remote extra); it reads URLs")
@@ -167,7 +167,7 @@ def test_import_pulls_no_fsspec() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, neuromfa_native, neuromfa_native.sources, neuromfa_native.torch_zip; "
+    code = ("import sys, neuromfa_native, neuromfa_native.io.sources, neuromfa_native.io.torch_zip; "
             "print([m for m in ('fsspec', 'aiohttp', 'torch') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -175,7 +175,7 @@ def test_import_pulls_no_fsspec() -> None:
 
 
 def test_hub_url_quotes_revisions_with_slashes() -> None:
-    from neuromfa_native.remote import _hub_url
+    from neuromfa_native.io.remote import _hub_url
 
     assert _hub_url("hf://org/m@step1000") == "hf://org/m@step1000"
     assert _hub_url("hf://org/m@step1000/model.safetensors") == "hf://org/m@step1000/model.safetensors"
@@ -205,7 +205,7 @@ def test_link_model_measures_bandwidth_and_request_cost() -> None:
 
 
 def test_samples_of_a_checkpoint_are_fetched_in_one_batch_each_byte_once(served, tmp_path) -> None:
-    from neuromfa_native.runner import analyze_series
+    from neuromfa_native.run.runner import analyze_series
 
     opts = dict(samples=5, per_layer=4, check_identical=False, n_threads=1)
     with RangeServer(served) as srv:
@@ -237,14 +237,14 @@ def test_killed_mid_download_then_resumed(served, tmp_path) -> None:
     import sys
     import time
 
-    from neuromfa_native.runner import analyze_series
+    from neuromfa_native.run.runner import analyze_series
 
     out = tmp_path / "run"
     opts = dict(samples=3, per_layer=4, n_threads=1)
     files = lambda: sorted((out / "results").rglob("*.npz")) if (out / "results").exists() else []  # noqa: E731
     with RangeServer(served, latency=0.2) as srv:
         urls = [srv.url("safetensors"), srv.url("bin")]
-        code = ("import sys; from neuromfa_native.runner import analyze_series; "
+        code = ("import sys; from neuromfa_native.run.runner import analyze_series; "
                 f"analyze_series({urls!r}, out={str(out)!r}, sort=False, **{opts!r})")
         p = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
         try:

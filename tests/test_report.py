@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from neuromfa_native import cli
-from neuromfa_native.report import format_table, write_report, write_tables
+from neuromfa_native.report.tables import format_table, write_report, write_tables
 from neuromfa_native import analyze_series
-from neuromfa_native.store import load_run
+from neuromfa_native.run.store import load_run
 from tiny_series import PER_LAYER, make_series_dirs
 
 K = 3
@@ -96,7 +96,7 @@ def test_report_waits_for_the_report_lock_and_loads_after_it(run, tmp_path):
 
 
 def test_report_lock_needs_a_run_directory(tmp_path, capsys):
-    from neuromfa_native.store import report_lock
+    from neuromfa_native.run.store import report_lock
 
     with pytest.raises(ValueError, match="does not exist"):
         with report_lock(tmp_path / "nope"):
@@ -136,7 +136,7 @@ def test_plots(run, tmp_path):
     mpl.use("Agg")
     import matplotlib.pyplot as plt
 
-    from neuromfa_native import plotting
+    from neuromfa_native.plots import series as plotting
     s, _ = run
     for fn in (plotting.plot_spectra, plotting.plot_alpha0, plotting.plot_width, plotting.plot_emergence):
         ax = fn(s)
@@ -163,7 +163,7 @@ def test_node_dimension_plot(run):
     pytest.importorskip("matplotlib", reason="matplotlib is optional; this test draws a figure")
     import matplotlib.pyplot as plt
 
-    from neuromfa_native import plotting
+    from neuromfa_native.plots import series as plotting
     s, _ = run
     ax = plotting.plot_node_dimensions(s)
     assert ax.get_ylabel() == "node fractal dimension" and ax.get_title()
@@ -178,8 +178,8 @@ def test_many_checkpoints_get_a_colour_bar(run):
     pytest.importorskip("matplotlib", reason="matplotlib is optional; this test draws a figure")
     import matplotlib.pyplot as plt
 
-    from neuromfa_native import plotting
-    from neuromfa_native.series import summarize
+    from neuromfa_native.plots import series as plotting
+    from neuromfa_native.run.series import summarize
     s, _ = run
     cps = [c.__class__(c.source, None, f"{c.label}x{i}", c.step + 10000 * i) for i in range(3) for c in s.checkpoints]
     with warnings.catch_warnings():

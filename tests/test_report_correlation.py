@@ -14,10 +14,10 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 
 from neuromfa_native import cli  # noqa: E402
-from neuromfa_native import html_report as hr  # noqa: E402
-from neuromfa_native.compare import run_sensitivity  # noqa: E402
-from neuromfa_native.correlation import COLUMNS, correlate  # noqa: E402
-from neuromfa_native.plotting_correlation import write_correlation_plots  # noqa: E402
+from neuromfa_native.report import html as hr  # noqa: E402
+from neuromfa_native.report.compare import run_sensitivity  # noqa: E402
+from neuromfa_native.scores.correlation import COLUMNS, correlate  # noqa: E402
+from neuromfa_native.plots.correlation import write_correlation_plots  # noqa: E402
 from report_fixtures import STEPS, copy_run, make_run  # noqa: E402
 from test_html_report import external_refs  # noqa: E402
 from tiny_series import PER_LAYER, make_series_dirs  # noqa: E402

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from neuromfa_native import analyze_series
-from neuromfa_native.store import RunStore, load_run
+from neuromfa_native.run.store import RunStore, load_run
 from tiny_series import PER_LAYER, make_series_dirs
 
 K = 4
@@ -179,7 +179,7 @@ def test_not_a_run_directory_and_locking(dirs, tmp_path):
 
 
 def test_written_files_follow_the_umask(tmp_path):
-    from neuromfa_native.store import atomic_write_text
+    from neuromfa_native.run.store import atomic_write_text
     old = os.umask(0o022)
     try:
         atomic_write_text(tmp_path / "a.txt", "x")
@@ -194,7 +194,7 @@ def test_a_failing_checkpoint_does_not_lose_the_others(dirs, tmp_path):
     import json
     import shutil
 
-    from neuromfa_native.safetensors_io import write_safetensors
+    from neuromfa_native.io.safetensors import write_safetensors
     from tiny_series import weights
 
     series_dirs = []

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuromfa_native.safetensors_io import (
+from neuromfa_native.io.safetensors import (
     SafetensorsFile,
     ShardedSafetensors,
     bf16_to_float32,

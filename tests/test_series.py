@@ -10,9 +10,9 @@ import pytest
 
 import neuromfa_native as nm
 from neuromfa_native import Checkpoint, analyze_series, make_series
-from neuromfa_native.checkpoints import parse_step
-from neuromfa_native.series import summarize
-from neuromfa_native.stats import bootstrap_emergence
+from neuromfa_native.run.checkpoints import parse_step
+from neuromfa_native.run.series import summarize
+from neuromfa_native.mfa.stats import bootstrap_emergence
 from tiny_series import PER_LAYER, make_series_dirs
 
 OPTS = dict(samples=3, per_layer=PER_LAYER, n_threads=1)
@@ -251,7 +251,7 @@ def test_in_process_series_opens_each_checkpoint_once(dirs, series, tmp_path, mo
         (d / "config.json").write_text(json.dumps(config()))
         torch.save({k: torch.from_numpy(v) for k, v in weights(t).items()}, d / "pytorch_model.bin")
         bins.append(str(d))
-    import neuromfa_native.torch_zip as tz
+    import neuromfa_native.io.torch_zip as tz
 
     calls, loads = [], []
     real_open = tz.open_torch_zip

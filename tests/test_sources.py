@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from model_factory import bfloat16_bits, hf_config, make_model, tiny_model, tiny_state_dict  # noqa: F401  (fixture)
-from neuromfa_native.nin import build_nin, fingerprint
-from neuromfa_native.safetensors_io import SafetensorsFile, write_safetensors
-from neuromfa_native.sources import SafetensorsSource, StateDictSource, TensorSource, resolve_source
+from neuromfa_native.network.nin import build_nin, fingerprint
+from neuromfa_native.io.safetensors import SafetensorsFile, write_safetensors
+from neuromfa_native.io.sources import SafetensorsSource, StateDictSource, TensorSource, resolve_source
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "neox_tiny" / "step0"  # see data/README.md
 QKV0 = "gpt_neox.layers.0.attention.query_key_value.weight"
@@ -23,7 +23,7 @@ QKV0 = "gpt_neox.layers.0.attention.query_key_value.weight"
 
 def test_import_does_not_pull_torch_or_hub() -> None:
     code = (
-        "import sys; import neuromfa_native.sources, neuromfa_native.nin, neuromfa_native.architectures; "
+        "import sys; import neuromfa_native.io.sources, neuromfa_native.network.nin, neuromfa_native.network.architectures; "
         "bad = [m for m in ('torch', 'huggingface_hub', 'transformers', 'safetensors') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -227,7 +227,7 @@ def test_hub_revision_with_only_a_pickle_checkpoint(tmp_path: Path, monkeypatch:
     """Safetensors are asked for first; a revision without them falls back to pytorch_model.bin."""
     pytest.importorskip("huggingface_hub", reason="huggingface_hub is optional; it resolves hub ids")
     torch = pytest.importorskip("torch", reason="torch is optional; this test reads or writes torch objects")
-    from neuromfa_native.sources import hub_snapshot
+    from neuromfa_native.io.sources import hub_snapshot
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     hub_snapshot.cache_clear()

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from model_factory import ARCHS, make_model, tiny_model  # noqa: F401  (fixture)
-from neuromfa_native.analysis import analyze_sample
-from neuromfa_native.nin import build_nin, fingerprint
-from neuromfa_native.rangeio import RangedSource
-from neuromfa_native.sources import StateDictSource, resolve_source
-from neuromfa_native.torch_zip import open_torch_zip
+from neuromfa_native.science.analysis import analyze_sample
+from neuromfa_native.network.nin import build_nin, fingerprint
+from neuromfa_native.io.ranged import RangedSource
+from neuromfa_native.io.sources import StateDictSource, resolve_source
+from neuromfa_native.io.torch_zip import open_torch_zip
 
 torch = pytest.importorskip("torch", reason="torch is optional; these tests compare the torch-free reader with torch.load and torch.save")
 
@@ -166,7 +166,7 @@ def test_code_is_refused_before_it_runs(tmp_path, payload) -> None:
     assert not marker.exists()
     # the same file in a process where torch cannot be imported
     code = NO_TORCH + (
-        "from neuromfa_native.sources import resolve_source\n"
+        "from neuromfa_native.io.sources import resolve_source\n"
         f"try:\n    resolve_source({str(p)!r})\nexcept ValueError as e:\n    print('REFUSED', e)\n")
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -179,7 +179,7 @@ def test_no_torch_imported_and_works_without_torch(tiny_model) -> None:  # noqa:
     want = analyze_sample(_torch_source(folder), 2, per_layer=4)
     for prelude in ("", NO_TORCH):
         code = prelude + (
-            "import sys\nfrom neuromfa_native.analysis import analyze_sample\n"
+            "import sys\nfrom neuromfa_native.science.analysis import analyze_sample\n"
             f"r = analyze_sample({str(folder)!r}, 2, per_layer=4)\n"
             "print(repr(r.alpha0), repr(r.width), 'torch' in sys.modules and sys.modules['torch'] is not None)\n")
         out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=300)
@@ -194,7 +194,7 @@ def test_legacy_format_without_torch_says_so(tmp_path) -> None:
     torch.save({"w": torch.ones(2, 2)}, p, _use_new_zipfile_serialization=False)
     np.testing.assert_array_equal(resolve_source(p).get("w"), np.ones((2, 2), np.float32))  # through torch
     code = NO_TORCH + (
-        "from neuromfa_native.sources import resolve_source\n"
+        "from neuromfa_native.io.sources import resolve_source\n"
         f"try:\n    resolve_source({str(p)!r})\nexcept ValueError as e:\n    print('ERR', e)\n")
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert "ERR" in out.stdout and "needs torch" in out.stdout, out.stdout + out.stderr

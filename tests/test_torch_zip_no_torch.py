@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from neuromfa_native.sources import resolve_source
-from neuromfa_native.torch_zip import open_torch_zip
+from neuromfa_native.io.sources import resolve_source
+from neuromfa_native.io.torch_zip import open_torch_zip
 
 
 def _glob(module: str, name: str) -> bytes:
@@ -110,7 +110,7 @@ def test_code_is_refused_before_it_runs_without_torch(tmp_path, payload, want) -
     # the same in a process where torch cannot be imported at all (on the CI legs without torch
     # it is not installed; here it is also made unimportable where it is)
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from neuromfa_native.sources import resolve_source\n"
+            "from neuromfa_native.io.sources import resolve_source\n"
             f"try:\n    resolve_source({str(p)!r})\nexcept ValueError as e:\n    print('REFUSED', e)\n")
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -7,9 +7,9 @@ import scipy.optimize as so
 import scipy.stats as st
 
 from neuromfa_native import _core
-from neuromfa_native.controls import build_variants
-from neuromfa_native.nin import load_layout
-from neuromfa_native.weight_stats import STATISTICS, StatsAccumulator, weibull_fit
+from neuromfa_native.science.controls import build_variants
+from neuromfa_native.network.nin import load_layout
+from neuromfa_native.science.weight_stats import STATISTICS, StatsAccumulator, weibull_fit
 
 import tiny_series
 
@@ -182,7 +182,7 @@ def test_half_stats_equal_the_widened_values_and_the_plain_fit(kind):
 
 @pytest.mark.parametrize("shape", [(3, 5), (70, 300), (400, 90)])
 def test_sigma_max_equals_numpy(shape):
-    from neuromfa_native.weight_stats import sigma_max
+    from neuromfa_native.science.weight_stats import sigma_max
     rng = np.random.default_rng(shape[0])
     w = rng.standard_normal(shape) * 0.02 + rng.standard_normal((shape[0], 1)) * 0.01
     assert sigma_max(w) == pytest.approx(np.linalg.norm(w, 2), rel=1e-10)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromfa_native.safetensors_io import write_safetensors
+from neuromfa_native.io.safetensors import write_safetensors
 
 H, LAYERS = 32, 2
 PER_LAYER = 12

@@ -2,23 +2,23 @@
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from ._core import openmp_enabled
-from .analysis import Analysis, NodeDimensions, SampleResult, analyze, analyze_sample, node_fractal_dimension
-from .engine import Spectrum, analyze_graph, emergence, spectrum_from_tau
-from .nin import NIN, build_nin, describe, find_identical, fingerprint, iter_full_matrices
-from .sources import resolve_source
-from .checkpoints import Checkpoint, make_series
+from .science.analysis import Analysis, NodeDimensions, SampleResult, analyze, analyze_sample, node_fractal_dimension
+from .mfa.engine import Spectrum, analyze_graph, emergence, spectrum_from_tau
+from .network.nin import NIN, build_nin, describe, find_identical, fingerprint, iter_full_matrices
+from .io.sources import resolve_source
+from .run.checkpoints import Checkpoint, make_series
 from .config import AnalysisConfig
-from .series import Series
-from .runner import analyze_series
-from .store import load_run
-from .report import write_report
+from .run.series import Series
+from .run.runner import analyze_series
+from .run.store import load_run
+from .report.tables import write_report
 # -- benchmark scores and correlation (docs/correlation.md) --
-from .evals import EvalTable, read_evals
+from .scores.evals import EvalTable, read_evals
 from .config import CorrelationConfig
-from .correlation import Correlation, correlate, correlate_models
+from .scores.correlation import Correlation, correlate, correlate_models
 # -- end --
 from .config import CONTROLS  # controls and rival statistics (docs/controls.md)
-from .weight_stats import STATISTICS, WeightStats
+from .science.weight_stats import STATISTICS, WeightStats
 
 try:
     __version__ = _version("neuromfa-native")
@@ -70,7 +70,7 @@ __all__ += ["Monitor"]
 
 def __getattr__(name):
     if name == "Monitor":
-        from .monitor import Monitor
+        from .integrations.monitor import Monitor
 
         return Monitor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ import sys
 import warnings
 from typing import Optional, Sequence
 
-from .boxes import BOXES, DIRECTIONS
+from .mfa.boxes import BOXES, DIRECTIONS
 from .config import CONTROLS, SPECTRUM_FILTERS, AnalysisConfig, defaults
 
 __all__ = ["main"]
@@ -260,9 +260,9 @@ def _headless_plots(args) -> None:
 
 def cmd_analyze(args) -> int:
     _headless_plots(args)
-    from .report import format_table, write_report
-    from .runner import analyze_series
-    from .store import report_lock
+    from .report.tables import format_table, write_report
+    from .run.runner import analyze_series
+    from .run.store import report_lock
 
     config = AnalysisConfig(samples=args.samples, per_layer=args.per_layer, layout=args.layout, box=args.box,
                             direction=args.direction, threshold=args.threshold, min_edges=args.min_edges,
@@ -317,8 +317,8 @@ def _reading_line(out) -> str:
 
 def cmd_report(args) -> int:
     _headless_plots(args)
-    from .report import format_table, write_report
-    from .store import load_run, report_lock
+    from .report.tables import format_table, write_report
+    from .run.store import load_run, report_lock
 
     if not os.path.isfile(os.path.join(args.run, "run.json")):
         load_run(args.run)  # raises the error saying what is missing, before a lock file is made
@@ -367,12 +367,12 @@ def _format_info(d: dict, fp: Optional[str]) -> str:
 
 
 def cmd_info(args) -> int:
-    from .nin import describe, fingerprint
+    from .network.nin import describe, fingerprint
 
     d = describe(args.source, per_layer=args.per_layer, layout=args.layout, revision=args.revision)
     fp = fingerprint(args.source, layout=args.layout, revision=args.revision) if args.fingerprint else None
     if args.json:
-        from .store import dumps
+        from .run.store import dumps
         _say(dumps(dict(d, fingerprint=fp) if fp else d, indent=1))
     else:
         _say(_format_info(d, fp))
@@ -433,8 +433,8 @@ def _correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20
     import json
 
     from .config import CorrelationConfig
-    from .correlation import correlate
-    from .store import atomic_write_text
+    from .scores.correlation import correlate
+    from .run.store import atomic_write_text
 
     if options.get("metric") == "all":
         options["metric"] = None
@@ -444,7 +444,7 @@ def _correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20
     atomic_write_text(Path(out) / "correlations.json", json.dumps({"evals": str(evals)}) + "\n")
     written = []
     if plots:
-        from .plotting_correlation import write_correlation_plots
+        from .plots.correlation import write_correlation_plots
         written = write_correlation_plots(corr, out)
     if not quiet:
         _say(corr.format(max_rows=rows))
@@ -455,7 +455,7 @@ def _correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20
 
 def cmd_correlate(args) -> int:
     _headless_plots(args)
-    from .store import load_run
+    from .run.store import load_run
 
     if args.bootstrap < 0:
         raise UserError(f"--bootstrap must be >= 0, got {args.bootstrap}")
@@ -535,7 +535,7 @@ def _write_html(args, run_dir) -> None:
     """report.html next to the tables (needs matplotlib: skipped with --no-plots)."""
     if not getattr(args, "plots", False):
         return
-    from .html_report import write_html_report
+    from .report.html import write_html_report
     write_html_report(run_dir, reuse_plots=True)  # write_report has just drawn plots/*.png
 
 
@@ -543,7 +543,7 @@ def _parse_size(item: str):
     name, sep, v = item.partition("=")
     if not sep:
         raise UserError(f"--size takes NAME=N (e.g. run-a=160m), got {item!r}")
-    from .compare import model_size
+    from .report.compare import model_size
     try:
         return name, float(v)
     except ValueError:
@@ -556,7 +556,7 @@ def _parse_size(item: str):
 def cmd_compare(args) -> int:
     import matplotlib
     matplotlib.use("Agg")
-    from .compare import compare_runs
+    from .report.compare import compare_runs
 
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     sizes = dict(_parse_size(x) for x in args.size)
@@ -569,7 +569,7 @@ def cmd_compare(args) -> int:
 def cmd_sensitivity(args) -> int:
     import matplotlib
     matplotlib.use("Agg")
-    from .compare import parse_vary, run_sensitivity
+    from .report.compare import parse_vary, run_sensitivity
 
     vary = parse_vary(args.vary)
     options = dict(n_threads=args.threads)

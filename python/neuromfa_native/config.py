@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _validation as v
-from .boxes import BOX_TYPES, BOXES, DIRECTIONS
+from .mfa.boxes import BOX_TYPES, BOXES, DIRECTIONS
 
 _C = TypeVar("_C", "AnalysisConfig", "CorrelationConfig")
 
@@ -98,7 +98,7 @@ class AnalysisConfig:
         ``"reference"``, ``"heads"``, ``"default"`` or a custom layer map
         ``[(tensor, input layer, output layer[, "conv1d"]), ...]`` (stored as tuples of str).
     box : str
-        a box type of :data:`~neuromfa_native.boxes.BOX_TYPES` (``"edge"``: one-hop boxes, the
+        a box type of :data:`~neuromfa_native.mfa.boxes.BOX_TYPES` (``"edge"``: one-hop boxes, the
         reference; ``"path"``: shortest-path boxes).
     direction : str
         ``"forward"`` or ``"undirected"`` (path boxes).

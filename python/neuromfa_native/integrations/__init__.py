@@ -1,4 +1,4 @@
-"""Training-framework callbacks over :class:`~neuromfa_native.monitor.Monitor`.
+"""Training-framework callbacks over :class:`~neuromfa_native.integrations.monitor.Monitor`.
 
 - :mod:`.transformers`: ``NeuroMFACallback`` for the Hugging Face ``Trainer``;
 - :mod:`.lightning`: ``NeuroMFACallback`` for ``lightning`` / ``pytorch_lightning``.

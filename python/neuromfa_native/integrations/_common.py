@@ -5,7 +5,7 @@ import collections
 import threading
 from typing import Any, Optional
 
-from ..monitor import Monitor, MonitorResult, monitor_config
+from .monitor import Monitor, MonitorResult, monitor_config
 
 #: options of :class:`Monitor` that are not analysis options
 EXECUTION = ("peft", "n_threads", "overwrite")

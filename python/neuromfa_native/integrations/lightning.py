@@ -50,7 +50,7 @@ class NeuroMFACallback(Callback):
     """Analyse the LightningModule every ``every`` optimizer steps (see the module docstring).
 
     ``samples``, ``per_layer``, ``out``, ``background``, ``strict`` and ``**options`` are those
-    of :class:`~neuromfa_native.monitor.Monitor`; ``attr`` names the LightningModule's
+    of :class:`~neuromfa_native.integrations.monitor.Monitor`; ``attr`` names the LightningModule's
     attribute holding the model to analyse (default: the module itself if it has a ``config``,
     else its only child with one, e.g. a wrapped ``transformers`` model).  :attr:`history` lists the logged metrics
     (with ``neuromfa/step``)."""

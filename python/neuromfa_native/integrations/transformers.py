@@ -33,7 +33,7 @@ from ._common import Feed, check_every, metrics_of, monitor_options
 
 __all__ = ["NeuroMFACallback"]
 
-log = logging.getLogger("neuromfa_native.monitor")
+log = logging.getLogger("neuromfa_native.integrations.monitor")
 
 
 def _find_trainer() -> Optional[Trainer]:
@@ -54,7 +54,7 @@ class NeuroMFACallback(TrainerCallback):
 
     ``samples``, ``per_layer``, ``out``, ``background``, ``strict`` and ``**options`` (``config=``, analysis
     and aggregation options, ``peft``, ``n_threads``) are those of
-    :class:`~neuromfa_native.monitor.Monitor`.  :attr:`monitor` is the monitor of the last
+    :class:`~neuromfa_native.integrations.monitor.Monitor`.  :attr:`monitor` is the monitor of the last
     training run.
     """
 

@@ -1,0 +1,160 @@
+"""Plots of a :class:`~neuromfa_native.scores.correlation.Correlation` (matplotlib; imported only when used).
+
+- :func:`plot_quantity_vs_score`: a quantity (E) against one score, points coloured by step,
+  error bars from both sides (the quantity's bootstrap interval, the score's +-1.96 stderr);
+- :func:`plot_over_training`: the quantity and the scores over training on one min-max
+  normalised axis (the paper's figure; lower-is-better scores flipped so up is better);
+- :func:`plot_rho_heatmap`: Spearman's rho of every quantity x (task, metric).
+
+Each takes ``ax=None`` and returns the axes; :func:`write_correlation_plots` writes the PNGs.
+"""
+from __future__ import annotations
+
+import math
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from ..scores.correlation import INTERVAL_NOTE
+from .series import axes_or_new, save_pngs, step_axis, step_norm_cmap
+
+__all__ = ["plot_quantity_vs_score", "plot_over_training", "plot_rho_heatmap", "write_correlation_plots"]
+
+#: Pairs drawn in the scatter grid and lines in the training plot (the strongest |rho| first).
+MAX_PANELS = 12
+
+
+def _row(corr, quantity, task, metric):
+    for r in corr.rows:
+        if (r["quantity"], r["task"], r["metric"]) == (quantity, task, metric):
+            return r
+    raise ValueError(f"no row for {quantity} x {task} {metric}")
+
+
+def _top_pairs(corr, quantity: str, k: int) -> list:
+    rows = [r for r in corr.sorted_rows() if r["quantity"] == quantity]
+    return [(r["task"], r["metric"]) for r in rows[:k]]
+
+
+def plot_quantity_vs_score(corr, task: str, metric: str, quantity: str = "E", ax=None):
+    """``quantity`` against the score of (task, metric), one point per matched checkpoint."""
+    ax = axes_or_new(ax)
+    v, e = corr.scores[(task, metric)]
+    y = corr.values[quantity]
+    iv = corr.intervals[quantity]
+    ok = np.isfinite(v) & np.isfinite(y)
+    yerr = np.vstack([y - iv[:, 0], iv[:, 1] - y])
+    yerr = np.where(np.isfinite(yerr), np.maximum(yerr, 0), 0)
+    xerr = np.where(np.isfinite(e), 1.96 * e, 0)
+    ax.errorbar(v[ok], y[ok], xerr=xerr[ok], yerr=yerr[:, ok], fmt="none", ecolor="0.6", elinewidth=0.8,
+                capsize=2, zorder=1)
+    if corr.unit == "checkpoint":
+        steps = np.array(corr.steps, dtype=float)
+        norm, cmap = step_norm_cmap(steps)
+        sc = ax.scatter(v[ok], y[ok], c=steps[ok], cmap=cmap, norm=norm, zorder=2, edgecolors="k", linewidths=0.4)
+        ax.figure.colorbar(sc, ax=ax, label="training step")
+    else:
+        ax.scatter(v[ok], y[ok], zorder=2, edgecolors="k", linewidths=0.4)
+        for xi, yi, lab in zip(v[ok], y[ok], np.array(corr.labels)[ok]):
+            ax.annotate(lab, (xi, yi), fontsize="x-small", xytext=(3, 3), textcoords="offset points")
+    r = _row(corr, quantity, task, metric)
+    ax.set_xlabel(f"{task} {metric}" + ("" if r["higher_is_better"] else " (lower is better)"))
+    ax.set_ylabel(quantity)
+    ax.set_title(f"rho = {r['spearman']:.2f} [{r['spearman_lo']:.2f}, {r['spearman_hi']:.2f}], n = {r['n']}",
+                 fontsize="small")
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    lo, hi = np.nanmin(x), np.nanmax(x)
+    return np.full_like(x, 0.5) if not hi > lo else (x - lo) / (hi - lo)
+
+
+def plot_over_training(corr, quantity: str = "E", ax=None, *, pairs=None):
+    """``quantity`` and the scores over training, each min-max normalised to [0, 1]."""
+    ax = axes_or_new(ax)
+    if corr.unit != "checkpoint":
+        raise ValueError("plot_over_training needs a correlation over checkpoints (correlate), not models")
+    steps = np.array(corr.steps, dtype=float)
+    pairs = _top_pairs(corr, quantity, MAX_PANELS) if pairs is None else pairs
+    for task, metric in pairs:
+        v, _ = corr.scores[(task, metric)]
+        r = _row(corr, quantity, task, metric)
+        flip = not r["higher_is_better"]
+        ok = np.isfinite(v)
+        y = _normalise(-v if flip else v)
+        ax.plot(steps[ok], y[ok], marker=".", lw=1, alpha=0.8,
+                label=f"{task} {metric}" + (" (flipped)" if flip else "") + f"  rho {r['spearman']:.2f}")
+    q = corr.values[quantity]
+    iv = corr.intervals[quantity]
+    lo, hi = np.nanmin(q), np.nanmax(q)
+    scale = (hi - lo) if hi > lo else 1.0
+    ax.fill_between(steps, (iv[:, 0] - lo) / scale, (iv[:, 1] - lo) / scale, color="k", alpha=0.15, lw=0)
+    ax.plot(steps, _normalise(q), color="k", lw=2.2, marker="o", label=quantity)
+    step_axis(ax, steps)
+    ax.set_ylabel("normalised (min 0, max 1)")
+    ax.set_title(f"{quantity} and scores over training", fontsize="medium")
+    ax.legend(fontsize="x-small", loc="best")
+    return ax
+
+
+def plot_rho_heatmap(corr, ax=None):
+    """Spearman's rho, quantities (rows) x (task, metric) (columns), annotated when few."""
+    import matplotlib.pyplot as plt
+
+    qs = list(dict.fromkeys(r["quantity"] for r in corr.rows))
+    cols = list(dict.fromkeys((r["task"], r["metric"]) for r in corr.rows))
+    m = np.full((len(qs), len(cols)), np.nan)
+    for r in corr.rows:
+        m[qs.index(r["quantity"]), cols.index((r["task"], r["metric"]))] = r["spearman"]
+    if ax is None:
+        # wide enough for the quantity names and the colour bar even with one score column (a
+        # narrower figure collapsed the axes: "constrained_layout not applied")
+        width = 2.4 + 0.075 * max(map(len, qs), default=1) + 0.45 * len(cols)
+        _, ax = plt.subplots(figsize=(min(max(width, 4.5), 40), 1.6 + 0.32 * len(qs)), layout="constrained")
+    im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    ax.set_yticks(range(len(qs)), qs)
+    ax.set_xticks(range(len(cols)), [f"{t} {mt}" for t, mt in cols], rotation=90, fontsize="x-small")
+    if m.size <= 60:
+        for i in range(len(qs)):
+            for j in range(len(cols)):
+                if math.isfinite(m[i, j]):
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize="x-small",
+                            color="white" if abs(m[i, j]) > 0.6 else "black")
+    ax.figure.colorbar(im, ax=ax, label="Spearman rho")
+    ax.set_title(f"Spearman rho over {len(corr.labels)} {corr.unit}s", fontsize="medium")
+    return ax
+
+
+def write_correlation_plots(corr, out: os.PathLike, *, quantity: str = "E", dpi: int = 120) -> list:
+    """Write ``out/plots/correlation_{scatter,training,heatmap}.png``; returns the paths."""
+    import matplotlib.pyplot as plt
+
+    if quantity not in corr.values:
+        quantity = next(iter(corr.values))
+    d = Path(out) / "plots"
+    d.mkdir(parents=True, exist_ok=True)
+    figs = {}
+    pairs = _top_pairs(corr, quantity, MAX_PANELS)
+    ncol = min(4, len(pairs))
+    nrow = math.ceil(len(pairs) / ncol)
+    fig, axs = plt.subplots(nrow, ncol, figsize=(max(4.2 * ncol, 6.0), 3.4 * nrow + 0.4), layout="constrained",
+                            squeeze=False)
+    for ax, (t, m) in zip(axs.flat, pairs):
+        plot_quantity_vs_score(corr, t, m, quantity, ax=ax)
+    for ax in list(axs.flat)[len(pairs):]:
+        ax.set_visible(False)
+    note = textwrap.fill(f"Error bars: {corr.ci:.0%} bootstrap interval of {quantity}, +-1.96 stderr of the "
+                         f"score; {INTERVAL_NOTE}.", width=max(85, 45 * ncol))
+    fig.suptitle(note, fontsize="small")
+    figs["correlation_scatter"] = fig
+    if corr.unit == "checkpoint":
+        fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+        plot_over_training(corr, quantity, ax=ax)
+        figs["correlation_training"] = fig
+    fig = plot_rho_heatmap(corr).figure
+    figs["correlation_heatmap"] = fig
+    return save_pngs(figs.items(), d, dpi=dpi)

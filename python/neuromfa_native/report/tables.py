@@ -1,0 +1,225 @@
+"""Tables, summaries and plots of a series, written into its run directory.
+
+:func:`write_report` writes (every file atomically)::
+
+    samples.csv / samples.parquet          one row per (checkpoint, sample)
+    checkpoints.csv / checkpoints.parquet  one row per checkpoint: statistics, E, CI, identical_to
+    node_dimensions.csv / .parquet         per (checkpoint, node layer) node fractal dimensions
+    spectra.npz                            q, tau, alpha, f as (checkpoint, sample, ...) arrays
+    summary.json                           configuration, version, per-checkpoint summary, status
+    plots/*.png                            with matplotlib (see :mod:`.plotting`)
+
+Parquet files are written only when pyarrow is importable.  See docs/outputs.md for every
+column.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from ..science.controls import CONTROL_COLUMNS, STATS_COLUMNS, scale_sentence
+from ..run.store import atomic_write_bytes, atomic_write_text, dumps, run_info
+
+__all__ = ["format_table", "write_report", "write_tables"]
+
+
+
+def _csv_bytes(rows: list, columns: list) -> bytes:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) and math.isfinite(v) else v)
+                    for k, v in r.items()})
+    return buf.getvalue().encode()
+
+
+def _parquet_bytes(rows: list, columns: list) -> Optional[bytes]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return None
+    table = pa.table({c: [r.get(c) for r in rows] for c in columns})
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf)
+    return buf.getvalue().to_pybytes()
+
+
+def _write_table(out: Path, name: str, rows: list, columns: Optional[list] = None) -> list:
+    if columns is None:
+        columns = list(rows[0]) if rows else []
+    written = [out / f"{name}.csv"]
+    atomic_write_bytes(written[0], _csv_bytes(rows, columns))
+    pq = _parquet_bytes(rows, columns)
+    if pq is not None:
+        written.append(out / f"{name}.parquet")
+        atomic_write_bytes(written[-1], pq)
+    return written
+
+
+SAMPLE_COLUMNS = ["step", "checkpoint", "sample", "alpha0", "width", "kept", "n_centres", "n_radii", "diameter",
+                  "min_tau_r2", "passes_f_positive", "passes_alpha_range", "network_nodes", "network_edges",
+                  "seconds", "notes"]
+NODE_DIM_COLUMNS = ["step", "checkpoint", "layer", "n_nodes", "n_measured", "mean", "std", "median", "min", "max"]
+
+
+def write_tables(series, out: os.PathLike) -> list:
+    """Write the tables, ``spectra.npz`` and ``summary.json`` of ``series`` into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    rows = series.sample_rows()
+    cols = SAMPLE_COLUMNS + [c for c in (rows[0] if rows else {}) if c not in SAMPLE_COLUMNS]
+    written += _write_table(out, "samples", rows, cols)
+    crow = series.checkpoint_rows()
+    written += _write_table(out, "checkpoints", crow, list(crow[0]))
+    written += _write_table(out, "node_dimensions", series.node_dimension_rows(), NODE_DIM_COLUMNS)
+    written += _write_control_tables(series, out)  # controls / rival statistics / by layer
+    arrays = series.spectra_arrays()
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(out / "spectra.npz", buf.getvalue())
+    written.append(out / "spectra.npz")
+    summary = dict(
+        version=_version(), config=series.config, baseline=series.checkpoints[series.baseline].label,
+        filter=series.filter, samples=list(series.samples), bootstrap=series.bootstrap,
+        complete=series.complete, missing=[list(m) for m in series.missing],
+        identical=_identical_groups(series), n_computed=series.n_computed, n_reused=series.n_reused,
+        checkpoints=[{k: _finite(v) for k, v in r.items()} for r in crow],
+        notes=[n for n in series.notes if n])
+    if scale_sentence(series):  # controls
+        summary["controls"] = scale_sentence(series)
+    try:
+        summary["run"] = {k: v for k, v in run_info(out).items() if k not in ("config",)}
+    except (OSError, ValueError):
+        pass
+    atomic_write_text(out / "summary.json", dumps(summary, indent=1))
+    written.append(out / "summary.json")
+    return written
+
+
+def _write_control_tables(series, out: Path) -> list:
+    """``controls.csv``, ``stats.csv`` and ``by_layer.csv`` when the run has them."""
+    written = []
+    if series.config.get("controls"):
+        written += _write_table(out, "controls", series.control_rows(), CONTROL_COLUMNS)
+    stat_rows = series.stats_rows()
+    if stat_rows:
+        written += _write_table(out, "stats", stat_rows, STATS_COLUMNS)
+    if series.config.get("by_layer"):
+        from ..science.by_layer import BY_LAYER_COLUMNS, series_rows
+        written += _write_table(out, "by_layer", series_rows(series), BY_LAYER_COLUMNS)
+    return written
+
+
+def _finite(v: Any) -> Any:
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _version() -> str:
+    from .. import __version__
+    return __version__
+
+
+def _identical_groups(series) -> list:
+    groups: dict = {}
+    for c, fp in zip(series.checkpoints, series.fingerprints):
+        if fp is not None:
+            groups.setdefault(fp, []).append(c.label)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def write_plots(series, out: os.PathLike, *, dpi: int = 120) -> list:
+    """Render the PNG plots of ``series`` into ``out/plots`` (needs matplotlib).  The caller's
+    matplotlib backend is left alone (the CLI selects Agg itself)."""
+    from ..plots import series as plotting
+
+    d = Path(out) / "plots"
+    d.mkdir(parents=True, exist_ok=True)
+    written = plotting.save_pngs(((name, plot(series)) for name, plot in plotting.PLOTS.items()), d, dpi=dpi)
+    from ..plots.controls import write_control_plots  # controls / rival statistics
+    written += write_control_plots(series, d, dpi=dpi)
+    return written
+
+
+def write_report(series, out: os.PathLike, *, plots: bool = True) -> list:
+    """Tables, summary and (with ``plots`` and matplotlib installed) plots; returns the paths.
+
+    ``plots=True`` without matplotlib is a ``ValueError`` telling how to install it.
+
+    Parameters
+    ----------
+    series:
+        a :class:`~neuromfa_native.Series` (from :func:`~neuromfa_native.analyze_series` or
+        :func:`~neuromfa_native.load_run`).
+    out:
+        the output directory (created if needed).
+    plots:
+        also draw the plots (needs matplotlib).
+
+    Returns
+    -------
+    list of pathlib.Path
+        the files written.
+
+    Raises
+    ------
+    ValueError
+        ``plots=True`` without matplotlib.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import neuromfa_native as nm
+    >>> s = nm.analyze_series(["examples/pythia-tiny/step0", "examples/pythia-tiny/step16"], samples=2,
+    ...                       per_layer=8, n_threads=1)
+    >>> paths = nm.write_report(s, tempfile.mkdtemp(), plots=False)
+    >>> sorted(p.name for p in paths)[:1]
+    ['checkpoints.csv']
+    """
+    written = write_tables(series, out)
+    if plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ValueError("plots need matplotlib (pip install matplotlib); or skip them with --no-plots") from None
+        written += write_plots(series, out)
+    return written
+
+
+def _fmt(x: float, nd: int = 4) -> str:
+    return "nan" if not np.isfinite(x) else f"{x:.{nd}f}"
+
+
+def format_table(series) -> str:
+    """A compact fixed-width text table: step, alpha0, width, E with its interval."""
+    ci = int(round(100 * series.bootstrap.get("ci", 0.95)))
+    head = ["step", "checkpoint", "n", "alpha0 (mean±sd)", "width (mean±sd)", f"E [{ci}% CI]", "note"]
+    rows = []
+    for t, c in enumerate(series.checkpoints):
+        n = f"{int(series.n_kept[t])}/{len(series.results[t])}" if series.filter != "none" else \
+            str(len(series.results[t]))
+        a = f"{_fmt(series.alpha0_mean[t])} ± {_fmt(series.alpha0_std[t])}"
+        w = f"{_fmt(series.width_mean[t])} ± {_fmt(series.width_std[t])}"
+        lo, hi = series.emergence_ci[t]
+        e = f"{series.emergence[t]:+.4f} [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(series.emergence[t]) else "nan"
+        note = []
+        if t == series.baseline:
+            note.append("baseline")
+        if series.identical_to[t]:
+            note.append(f"identical to {series.identical_to[t]}")
+        rows.append([str(c.step) if c.step_parsed else f"#{c.step}", c.label, n, a, w, e, ", ".join(note)])
+    width = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    right = {0, 2}
+    lines = ["  ".join(h.rjust(width[i]) if i in right else h.ljust(width[i]) for i, h in enumerate(head)).rstrip()]
+    for r in rows:
+        lines.append("  ".join(v.rjust(width[i]) if i in right else v.ljust(width[i])
+                               for i, v in enumerate(r)).rstrip())
+    return "\n".join(lines)

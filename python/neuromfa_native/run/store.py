@@ -1,0 +1,514 @@
+"""The run directory: an atomic, resumable store of (checkpoint, sample) results.
+
+Layout of a run directory ``DIR``::
+
+    DIR/run.json                       configuration, its hash, the series, library version
+    DIR/results/<fingerprint>/sample-00003.npz   one finished (checkpoint, sample) result
+    DIR/fingerprints.json              cache: local file sizes/mtimes -> weight fingerprint
+    DIR/.lock                          held (flock) by the run writing into DIR
+    DIR/.report.lock                   held (flock) while a report is loaded and written
+
+Guarantees:
+
+- Every file is written to a temporary file in the same directory, flushed, fsync'ed, and
+  moved into place with ``os.replace`` (then the directory is fsync'ed): a file under its
+  final name is always complete.  A run killed at any moment (even ``kill -9``) leaves at most
+  temporary files (``.tmp-*``), which the next run deletes and no reader ever trusts.
+- Results are keyed by the checkpoint's weight fingerprint (docs/spec.md section 7) and the sample index, so
+  a changed checkpoint is never matched with an old result, and identical checkpoints share
+  one result.
+- ``run.json`` holds the parameters that change the numbers (per_layer, layout, box,
+  direction, threshold, min_edges, decimals, q, node_dimension, nfd_threshold).  Opening a
+  directory with a different configuration is a ``ValueError`` naming the differences,
+  unless ``overwrite=True``, which deletes the old results first.  Every result file also
+  carries the configuration hash and is validated on load; a file that fails validation is
+  renamed ``*.corrupt``, warned about and recomputed.
+- Only one run writes into a directory at a time (an advisory ``flock`` on ``.lock``; the
+  lock dies with its process).  Reading results needs no lock.  Report writers (``neuromfa
+  analyze`` at its end, ``neuromfa report``) take turns on ``.report.lock`` (:func:`report_lock`)
+  and load the run after taking it, so the tables, summary and plots on disk always come from
+  one writer, and a report started during a run cannot overwrite the final one with older
+  results.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+import numpy as np
+
+from .._results import readonly, thawed
+from ..science.analysis import NodeDimensions, SampleResult
+from .checkpoints import Checkpoint
+from ..config import AnalysisConfig
+from ..mfa.engine import Spectrum
+from .series import summarize
+
+__all__ = ["RunStore", "atomic_write_bytes", "atomic_write_text", "config_hash", "load_run", "report_lock"]
+
+FORMAT = "neuromfa-run/1"
+RESULT_FORMAT = "neuromfa-result/1"
+TMP_PREFIX = ".tmp-"
+LOCK_NAMES = (".lock", ".report.lock")
+
+
+def _json_default(o: Any):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, Mapping):  # the read-only mappings of results
+        return thawed(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def dumps(obj: Any, **kw) -> str:
+    """JSON with numpy scalars/arrays converted; NaN written as ``NaN`` (Python's json)."""
+    return json.dumps(obj, default=_json_default, **kw)
+
+
+def config_hash(config: dict) -> str:
+    """Short stable hash of a configuration dict (sorted-key JSON)."""
+    return hashlib.sha256(dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, replace."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent)
+    try:
+        fh = os.fdopen(fd, "wb")  # owns fd from here on, closed on every path
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    try:
+        with fh:
+            if hasattr(os, "fchmod"):  # mkstemp makes 0600 files; give the usual umask-based mode
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+# ---------------------------------------------------------------------------------------------
+# one result <-> one .npz (no pickle: numpy arrays plus a JSON header)
+
+
+def result_to_npz(result: SampleResult, *, key: str, chash: str) -> bytes:
+    """Serialise a :class:`SampleResult` as ``.npz`` bytes (``allow_pickle`` never needed)."""
+    arrays: dict = {}
+    spec_meta: dict = {}
+    tuples = []
+    for f in dataclasses.fields(Spectrum):
+        v = getattr(result.spectrum, f.name)
+        if isinstance(v, np.ndarray):
+            arrays[f"spectrum.{f.name}"] = v
+        else:
+            spec_meta[f.name] = v
+            if isinstance(v, tuple):
+                tuples.append(f.name)
+    meta = dict(format=RESULT_FORMAT, key=key, config_hash=chash, checkpoint=result.checkpoint,
+                sample=result.sample, n_network_nodes=result.n_network_nodes,
+                n_network_edges=result.n_network_edges, seconds=result.seconds,
+                architecture=result.architecture, layout=result.layout, spectrum=spec_meta,
+                spectrum_tuples=tuples, node_dimensions=None)
+    nd = result.node_dimensions
+    if nd is not None:
+        arrays["nd.node"], arrays["nd.layer"], arrays["nd.dimension"] = nd.node, nd.layer, nd.dimension
+        meta["node_dimensions"] = dict(layer_names=list(nd.layer_names), threshold=nd.threshold)
+    if result.controls or result.weight_stats is not None or result.by_layer is not None:  # controls.py
+        from ..science.controls import extras_to_npz
+        extras_to_npz(result, arrays, meta)
+    body = dumps(meta)
+    arrays["meta"] = np.array(body)
+    arrays["meta_sha256"] = np.array(hashlib.sha256(body.encode()).hexdigest())
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def result_from_npz(path: os.PathLike, *, key: Optional[str] = None, chash: Optional[str] = None,
+                    sample: Any = "any") -> SampleResult:
+    """Load and validate one result file; ``ValueError`` saying why when it cannot be trusted."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}  # reading every member checks the zip CRCs
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise ValueError(f"unreadable result file: {type(exc).__name__}: {exc}") from None
+    if "meta" not in data or "meta_sha256" not in data:
+        raise ValueError("not a result file (no header)")
+    body = str(data["meta"])
+    if hashlib.sha256(body.encode()).hexdigest() != str(data["meta_sha256"]):
+        raise ValueError("header checksum mismatch")
+    meta = json.loads(body)
+    if meta.get("format") != RESULT_FORMAT:
+        raise ValueError(f"unknown result format {meta.get('format')!r}")
+    if key is not None and meta.get("key") != key:
+        raise ValueError(f"belongs to checkpoint {meta.get('key')!r}, not {key!r}")
+    if chash is not None and meta.get("config_hash") != chash:
+        raise ValueError(f"computed with configuration {meta.get('config_hash')}, not {chash}")
+    if sample != "any" and meta.get("sample") != sample:
+        raise ValueError(f"holds sample {meta.get('sample')!r}, not {sample!r}")
+    kw = dict(meta["spectrum"])
+    for name in meta.get("spectrum_tuples", []):
+        kw[name] = tuple(kw[name])
+    names = {f.name for f in dataclasses.fields(Spectrum)}
+    for k, v in data.items():
+        if k.startswith("spectrum."):
+            kw[k[len("spectrum."):]] = readonly(v)
+    kw = {k: v for k, v in kw.items() if k in names}
+    try:
+        spectrum = Spectrum(**kw)
+    except TypeError as exc:
+        raise ValueError(f"spectrum fields do not match this library version: {exc}") from None
+    if spectrum.alpha.shape != (spectrum.q.size - 1,) or spectrum.tau.shape != spectrum.q.shape:
+        raise ValueError("inconsistent spectrum array shapes")
+    nd = None
+    if meta.get("node_dimensions") is not None:
+        m = meta["node_dimensions"]
+        nd = NodeDimensions(node=data["nd.node"], layer=data["nd.layer"], dimension=data["nd.dimension"],
+                            layer_names=tuple(m["layer_names"]), threshold=m["threshold"])
+    from ..science.controls import extras_from_npz  # controls / rival statistics
+    return SampleResult(checkpoint=meta["checkpoint"], sample=meta["sample"], spectrum=spectrum,
+                        n_network_nodes=int(meta["n_network_nodes"]), n_network_edges=int(meta["n_network_edges"]),
+                        seconds=float(meta["seconds"]), node_dimensions=nd, architecture=meta.get("architecture", ""),
+                        layout=meta.get("layout", ""), **extras_from_npz(data, meta))
+
+
+def _sample_name(sample: Optional[int]) -> str:
+    return "full.npz" if sample is None else f"sample-{int(sample):05d}.npz"
+
+
+def _sample_of(name: str) -> Any:
+    if name == "full.npz":
+        return None
+    if name.startswith("sample-") and name.endswith(".npz"):
+        try:
+            return int(name[len("sample-"):-len(".npz")])
+        except ValueError:
+            return "bad"
+    return "bad"
+
+
+def _version() -> str:
+    from .. import __version__
+    return __version__
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class RunStore:
+    """Writer of a run directory (see the module docstring).  Use :meth:`close` (or ``with``)."""
+
+    def __init__(self, path: Union[str, os.PathLike], config: Any, *, overwrite: bool = False):
+        """``config``: the run's :class:`~neuromfa_native.AnalysisConfig` (its
+        :meth:`~neuromfa_native.AnalysisConfig.result_json` is stored) or that dict itself."""
+        self.path = Path(path)
+        self.config = config.result_json() if isinstance(config, AnalysisConfig) else dict(config)
+        self.hash = config_hash(self.config)
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"out {str(self.path)!r} exists and is not a directory")
+        if self.path.is_dir() and not (self.path / "run.json").exists() and not overwrite and any(
+                p.name not in LOCK_NAMES and not p.name.startswith(TMP_PREFIX) for p in self.path.iterdir()):
+            raise ValueError(f"out {str(self.path)!r} is not empty and holds no neuromfa run (no run.json); "
+                             "choose a new or empty directory, or pass --overwrite")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_fh: Optional[Any] = None
+        self._lock()
+        try:
+            self._check_or_reset(overwrite)
+            self._clean_tmp()
+            self.results = self.path / "results"
+            self.results.mkdir(exist_ok=True)
+            fp = self.path / "fingerprints.json"
+            try:
+                self.fingerprint_cache = json.loads(fp.read_text()) if fp.exists() else {}
+                if not isinstance(self.fingerprint_cache, dict):
+                    raise ValueError
+            except ValueError:
+                self.fingerprint_cache = {}
+            self._run: dict = {}
+            if not (self.path / "run.json").exists():  # claim the directory before any slow step
+                atomic_write_text(self.path / "run.json", dumps(dict(
+                    format=FORMAT, version=_version(), config=self.config, config_hash=self.hash,
+                    created=time.time(), status="starting", series=[], aggregation={}), indent=1))
+        except BaseException:
+            self.close()
+            raise
+
+    # -- locking -------------------------------------------------------------------------------
+    def _lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory lock
+            return
+        fh = open(self.path / ".lock", "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise ValueError(f"another neuromfa run is writing into {str(self.path)!r}; wait for it or use "
+                             "another --out") from None
+        self._lock_fh = fh
+
+    def close(self) -> None:
+        if self._lock_fh is not None:
+            self._lock_fh.close()  # releases the flock
+            self._lock_fh = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- configuration ---------------------------------------------------------------------------
+    def _check_or_reset(self, overwrite: bool) -> None:
+        run = self.path / "run.json"
+        entries = [p.name for p in self.path.iterdir()
+                   if p.name not in LOCK_NAMES and not p.name.startswith(TMP_PREFIX)]
+        if not run.exists():
+            if "results" in entries or (entries and not overwrite):
+                raise ValueError(f"out {str(self.path)!r} is not empty and holds no neuromfa run (no run.json); "
+                                 "choose a new or empty directory" + ("" if "results" in entries else
+                                                                      ", or pass --overwrite"))
+            return
+        try:
+            old = json.loads(run.read_text())
+            old_config = old["config"]
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"{str(run)!r} is unreadable ({exc}); remove it or pass --overwrite") from None
+        if old.get("config_hash") == self.hash and old_config == json.loads(dumps(self.config)):
+            return
+        if not overwrite:
+            new = json.loads(dumps(self.config))
+            diff = [f"{k}: {old_config.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old_config) | set(new))
+                    if old_config.get(k) != new.get(k)]
+            shown = "; ".join(d if len(d) < 80 else d[:77] + "..." for d in diff)
+            raise ValueError(f"out {str(self.path)!r} holds results of another configuration ({shown}); "
+                             "pass --overwrite (overwrite=True) to discard them, or choose another --out")
+        if (self.path / "results").exists():
+            shutil.rmtree(self.path / "results")  # an error here must stop, not leave stale results
+        fp = self.path / "fingerprints.json"
+        if fp.exists():
+            fp.unlink()  # fingerprints depend on the layout, which the new configuration may change
+        run.unlink()
+
+    def _clean_tmp(self) -> None:
+        """Temp files a killed run left in results/ or next to run.json (not the report's)."""
+        stray = [p for name in ("run.json", "fingerprints.json") for p in self.path.glob(f"{TMP_PREFIX}{name}-*")]
+        stray += list((self.path / "results").glob(f"*/{TMP_PREFIX}*"))
+        for p in stray:
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+    # -- the run ---------------------------------------------------------------------------------
+    def begin(self, checkpoints, fingerprints, aggregation: dict, notes: Optional[list] = None) -> None:
+        """Record the series (with each checkpoint's note, if any) and its configuration in
+        ``run.json`` (before any result)."""
+        run = self.path / "run.json"
+        created = None
+        if run.exists():
+            try:
+                created = json.loads(run.read_text()).get("created")
+            except ValueError:
+                pass
+        notes = notes or [""] * len(checkpoints)
+        series = [dict(c.to_dict(), fingerprint=fp, **({"notes": n} if n else {}))
+                  for c, fp, n in zip(checkpoints, fingerprints, notes)]
+        self._run = dict(format=FORMAT, version=_version(), config=self.config, config_hash=self.hash,
+                         created=created or time.time(), updated=time.time(), series=series,
+                         aggregation=aggregation, status="running")
+        atomic_write_text(run, dumps(self._run, indent=1))
+        atomic_write_text(self.path / "fingerprints.json", dumps(self.fingerprint_cache, indent=0))
+
+    def finish(self, info: dict, status: str = "complete") -> None:
+        """Record the end of the run: ``complete``, or ``failed`` with what failed in ``info``."""
+        self._run.update(info, status=status, updated=time.time())
+        atomic_write_text(self.path / "run.json", dumps(self._run, indent=1))
+
+    def load(self) -> dict:
+        """Valid finished results: ``{(key, sample): SampleResult}``; bad files are quarantined."""
+        return _load_results(self.path / "results", self.hash, quarantine=True)
+
+    def put(self, key: str, sample: Optional[int], result: SampleResult) -> Path:
+        """Store one result atomically; returns its path."""
+        d = self.results / key
+        if not d.exists():
+            d.mkdir()
+            _fsync_dir(self.results)
+        p = d / _sample_name(sample)
+        atomic_write_bytes(p, result_to_npz(result, key=key, chash=self.hash))
+        return p
+
+
+def _load_results(results: Path, chash: str, *, quarantine: bool) -> dict:
+    out: dict = {}
+    if not results.is_dir():
+        return out
+    bad = []
+    for d in sorted(results.iterdir()):
+        if not d.is_dir():
+            continue
+        for p in sorted(d.iterdir()):
+            if p.name.startswith(TMP_PREFIX) or not p.name.endswith(".npz"):
+                continue
+            s = _sample_of(p.name)
+            try:
+                if s == "bad":
+                    raise ValueError("unexpected file name")
+                out[(d.name, s)] = result_from_npz(p, key=d.name, chash=chash, sample=s)
+            except ValueError as exc:
+                bad.append(f"{p.relative_to(results.parent)} ({exc})")
+                if quarantine:
+                    try:
+                        os.replace(p, p.with_name(p.name + ".corrupt"))
+                    except OSError:
+                        pass
+    if bad:
+        what = "renamed *.corrupt and recomputed" if quarantine else "ignored"
+        warnings.warn(f"{len(bad)} result file(s) could not be trusted and are {what}: " + "; ".join(bad[:5]),
+                      RuntimeWarning, stacklevel=3)
+    return out
+
+
+@contextlib.contextmanager
+def report_lock(path: os.PathLike):
+    """Hold the report lock of run directory ``path`` (blocking: waits for another report
+    writer).  Load the run *inside* it, then write the report: the last report written then
+    always reflects the latest results, and its files all come from one writer."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"run directory {str(path)!r} does not exist")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory lock
+        yield
+        return
+    with open(path / ".report.lock", "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def load_run(path: os.PathLike, *, n_bootstrap: Optional[int] = None, ci: Optional[float] = None,
+             seed: Optional[int] = None, baseline: Any = None, filter: Optional[str] = None):
+    """Read a (finished or partial) run directory into a :class:`~neuromfa_native.run.series.Series`.
+
+    Needs no checkpoint files: the series, fingerprints and configuration come from
+    ``run.json``.  The aggregation options default to the run's own.
+
+    Parameters
+    ----------
+    path:
+        the run directory (``--out`` of ``neuromfa analyze``, ``out=`` of
+        :func:`~neuromfa_native.analyze_series`).
+    n_bootstrap, ci, seed, baseline, filter:
+        aggregation options; ``None`` keeps the run's own.
+
+    Returns
+    -------
+    Series
+
+    Raises
+    ------
+    ValueError
+        a directory that is not a run directory, or a bad aggregation option.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import neuromfa_native as nm
+    >>> out = tempfile.mkdtemp()
+    >>> s = nm.analyze_series(["examples/pythia-tiny/step0", "examples/pythia-tiny/step16"], samples=2,
+    ...                       per_layer=8, out=out, n_threads=1)
+    >>> bool((nm.load_run(out).alpha0_mean == s.alpha0_mean).all())
+    True
+    """
+    path = Path(path)
+    run = path / "run.json"
+    if not path.is_dir():
+        raise ValueError(f"run directory {str(path)!r} does not exist")
+    if not run.exists():
+        raise ValueError(f"{str(path)!r} is not a neuromfa run directory (no run.json)")
+    try:
+        info = json.loads(run.read_text())
+        config, series, agg = info["config"], info["series"], info["aggregation"]
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"{str(run)!r} is unreadable: {exc}") from None
+    if not series:
+        raise ValueError(f"the run in {str(path)!r} has not started yet (no checkpoint recorded)")
+    names = {f.name for f in dataclasses.fields(Checkpoint)}
+    cps = [Checkpoint(**{k: v for k, v in c.items() if k in names}) for c in series]
+    fps = [c.get("fingerprint") for c in series]
+    done = _load_results(path / "results", info.get("config_hash") or config_hash(config), quarantine=False)
+    ids = [None] if config.get("per_layer") is None else agg["samples"]
+    results = []
+    for c, fp in zip(cps, fps):
+        rs = [done[(fp, s)] for s in ids if (fp, s) in done]
+        results.append([dataclasses.replace(r, checkpoint=c.label) for r in rs])
+    return summarize(cps, results, config=config, samples=agg["samples"],
+                     baseline=agg["baseline"] if baseline is None else baseline,
+                     filter=agg["filter"] if filter is None else filter, fingerprints=fps,
+                     n_bootstrap=agg["n_bootstrap"] if n_bootstrap is None else n_bootstrap,
+                     ci=agg["ci"] if ci is None else ci, seed=agg["seed"] if seed is None else seed,
+                     n_computed=int(info.get("n_computed", 0)), n_reused=int(info.get("n_reused", 0)),
+                     notes=[c.get("notes", "") for c in series])
+
+
+def run_info(path: os.PathLike) -> dict:
+    """The parsed ``run.json`` of a run directory."""
+    return json.loads((Path(path) / "run.json").read_text())

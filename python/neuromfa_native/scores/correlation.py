@@ -1,0 +1,682 @@
+"""Does emergence track capability?  Correlations of run quantities with benchmark scores (docs/spec.md section 8).
+
+:func:`correlate` joins the checkpoints of a run (a :class:`~neuromfa_native.run.series.Series` or a
+run directory) with eval records (:func:`~neuromfa_native.scores.evals.read_evals`) on the training
+step and, for every quantity (E, alpha0, width, and whatever else is registered and present in
+the run) against every (task, metric), gives n, Spearman's rho with a percentile bootstrap
+interval and its p-value, Kendall's tau-b, Pearson's r and, given a covariate, the partial rho.
+:func:`correlate_models` does the same across models at one step.
+
+Quantities are a registry: a *component* is a per-sample value of every checkpoint
+(``alpha0``, ``width``; :func:`register_component` adds more, e.g. a control's alpha0) and a
+*quantity* is a function of the per-checkpoint component means (:func:`register_quantity`;
+:func:`emergence_of` builds an E from any alpha0/width pair).  A quantity is available for a run
+when all its components are.  The bootstrap resamples the samples of every checkpoint with
+replacement and recomputes each quantity from the resampled means, as the series' own E
+interval does (with the same seed and number of replicates, the per-checkpoint E interval of
+:attr:`Correlation.intervals` is the series' ``emergence_ci``); each score is drawn from
+Normal(value, stderr) where a stderr is known.  The interval covers measurement noise of both
+sides, not the dependence between neighbouring checkpoints.
+"""
+from __future__ import annotations
+
+import math
+import os
+import zlib
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from . import rankcorr as rc
+from ..mfa import stats
+from ..config import DEFAULT, CorrelationConfig
+from .evals import EvalTable, read_evals
+
+__all__ = ["Correlation", "JoinReport", "Quantity", "available_quantities", "correlate", "correlate_models",
+           "emergence_of", "register_component", "register_quantity", "COLUMNS", "INTERVAL_NOTE"]
+
+#: Columns of :meth:`Correlation.to_pandas` and of ``correlations.csv``.
+COLUMNS = ("quantity", "task", "metric", "higher_is_better", "n", "spearman", "spearman_lo", "spearman_hi",
+           "p_spearman", "kendall", "pearson", "partial_spearman", "covariate")
+
+INTERVAL_NOTE = ("the interval covers measurement noise of both sides (the samples of each checkpoint and the "
+                 "scores' stderr), not the dependence between neighbouring checkpoints")
+
+MIN_MATCHED = 3
+
+
+# ---------------------------------------------------------------------------------------------
+# the quantity registry
+
+
+def _series_samples(series, which: str) -> list:
+    """Per-checkpoint arrays of the per-sample ``alpha0`` or ``width`` values that enter the
+    series' statistics (the samples passing its spectrum filter), from
+    :meth:`~neuromfa_native.run.series.Series.spectra_arrays`."""
+    arrays = series.spectra_arrays()
+    return [arrays[which][t][arrays["kept"][t]] for t in range(len(series.checkpoints))]
+
+
+#: name -> function(series) returning per-checkpoint per-sample arrays, or None if the run lacks it.
+_COMPONENTS: dict = {
+    "alpha0": lambda s: _series_samples(s, "alpha0"),
+    "width": lambda s: _series_samples(s, "width"),
+}
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A per-checkpoint quantity: ``value(means, baseline)`` maps the component means
+    (``{component: array of shape (n_checkpoints,) or (n_checkpoints, B)}``) to its values."""
+
+    name: str
+    components: tuple
+    value: Callable
+    description: str = ""
+
+
+_QUANTITIES: dict = {}
+
+
+def register_component(name: str, extract: Callable) -> None:
+    """Register a per-sample component: ``extract(series)`` returns one array of per-sample
+    values per checkpoint (the samples that enter the statistics), or None when the run does
+    not hold it.  Components of the same sample count are resampled together."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"component name must be a non-empty string, got {name!r}")
+    _COMPONENTS[name] = extract
+
+
+def register_quantity(name: str, components: Sequence[str], value: Callable, description: str = "") -> Quantity:
+    """Register a quantity computed from component means (see :class:`Quantity`)."""
+    unknown = [c for c in components if c not in _COMPONENTS]
+    if unknown:
+        raise ValueError(f"quantity {name!r} uses unknown component(s) {unknown}; register them first "
+                         f"(known: {', '.join(_COMPONENTS)})")
+    q = Quantity(name, tuple(components), value, description)
+    _QUANTITIES[name] = q
+    return q
+
+
+def emergence_of(alpha0: str, width: str) -> Callable:
+    """The value function of E (docs/spec.md section 4) from an alpha0 and a width component."""
+    def value(means: dict, baseline: int) -> np.ndarray:
+        return stats.emergence_from_means(means[alpha0], means[width], baseline)
+    return value
+
+
+register_quantity("E", ("alpha0", "width"), emergence_of("alpha0", "width"),
+                  "degree of emergence (docs/spec.md section 4) relative to the run's baseline")
+register_quantity("alpha0", ("alpha0",), lambda m, b: m["alpha0"], "mean alpha0 over the samples")
+register_quantity("width", ("width",), lambda m, b: m["width"], "mean spectrum width over the samples")
+
+
+# ---------------------------------------------------------------------------------------------
+# a run as arrays
+
+
+@dataclass(frozen=True)
+class _Run:
+    labels: tuple
+    steps: tuple          # int or None per checkpoint
+    baseline: int
+    components: dict      # name -> list of per-checkpoint arrays of per-sample values
+    point_only: dict      # name -> per-checkpoint values the run reports without samples (no interval)
+
+
+def _as_run(run: Any) -> _Run:
+    if isinstance(run, (str, os.PathLike)):
+        from pathlib import Path
+
+        from ..run.store import load_run
+        run = load_run(Path(run))
+    if not hasattr(run, "checkpoints") or not hasattr(run, "results"):
+        raise TypeError(f"run must be a Series or a run directory, got {type(run).__name__}")
+    comps = {}
+    for name, extract in _COMPONENTS.items():
+        arrs = extract(run)
+        if arrs is not None:
+            comps[name] = [np.asarray(a, dtype=float) for a in arrs]
+    steps = tuple(None if c.step is None else int(c.step) for c in run.checkpoints)
+    known = [s for s in steps if s is not None]
+    if len(set(known)) != len(known):
+        dup = sorted({s for s in known if known.count(s) > 1})
+        raise ValueError(f"the run has several checkpoints at step(s) {dup}: cannot join scores on the step")
+    return _Run(tuple(run.labels), steps, int(run.baseline), comps, _reported_quantities(run, comps))
+
+
+def _reported_quantities(run: Any, components: dict) -> dict:
+    """The per-checkpoint quantities a run reports through a ``quantities()`` method (controls,
+    rival statistics: ``E_<control>``, ``rms``, ...) that the registry does not compute from
+    per-sample components: correlated on their values, without a bootstrap interval."""
+    method = getattr(run, "quantities", None)
+    if not callable(method):
+        return {}
+    computed = {q.name for q in _QUANTITIES.values() if all(c in components for c in q.components)}
+    n = len(run.checkpoints)
+    out = {}
+    for name, values in dict(method()).items():
+        if name in computed:
+            continue
+        arr = np.asarray(values, dtype=float)
+        if arr.shape != (n,):
+            raise ValueError(f"the run's quantity {name!r} has shape {arr.shape}; expected one value per "
+                             f"checkpoint ({n},)")
+        out[str(name)] = arr
+    return out
+
+
+def available_quantities(run: Any) -> tuple:
+    """Names of the registered quantities whose components the run holds."""
+    r = run if isinstance(run, _Run) else _as_run(run)
+    return _computed(r) + tuple(r.point_only)
+
+
+def _computed(run: _Run) -> tuple:
+    """Names of the registered quantities computed from the run's per-sample components."""
+    return tuple(q.name for q in _QUANTITIES.values() if all(c in run.components for c in q.components))
+
+
+def _point_values(run: _Run, names: Sequence[str]) -> dict:
+    means = {c: stats.means(a) for c, a in run.components.items()}
+    return {q: (run.point_only[q] if q in run.point_only
+                else np.asarray(_QUANTITIES[q].value(means, run.baseline), dtype=float)) for q in names}
+
+
+def _boot_values(run: _Run, names: Sequence[str], n_boot: int, seed: Any) -> dict:
+    """Replicates ``(n_checkpoints, n_boot)`` of each quantity (None for a point-only one).
+
+    Components with equal sample counts are resampled together by
+    :func:`~neuromfa_native.mfa.stats.bootstrap_means`, the draw of the series' own E interval: the
+    first group (alpha0 and width) with ``seed``, so E's per-checkpoint interval reproduces
+    the series' ``emergence_ci``; further groups with seeds derived from it."""
+    computed = [q for q in names if q not in run.point_only]
+    needed = sorted({c for q in computed for c in _QUANTITIES[q].components}, key=list(run.components).index)
+    groups: dict = {}
+    for c in needed:
+        groups.setdefault(tuple(a.size for a in run.components[c]), []).append(c)
+    means: dict = {}
+    for gi, comps in enumerate(groups.values()):
+        g_seed = seed if gi == 0 else [*np.atleast_1d(seed).tolist(), 7919, gi]
+        means.update(stats.bootstrap_means({c: run.components[c] for c in comps}, n_boot, g_seed))
+    return {q: None if q in run.point_only else np.asarray(_QUANTITIES[q].value(means, run.baseline), dtype=float)
+            for q in names}
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass(frozen=True)
+class JoinReport:
+    """How checkpoints (or models) and eval records were joined on the step."""
+
+    matched: tuple                       # labels of the units that enter the statistics
+    matched_steps: tuple
+    without_scores: tuple                # labels of checkpoints with results but no score
+    without_results: tuple               # labels of checkpoints with no result yet (partial run)
+    without_step: tuple                  # labels of checkpoints whose step is unknown
+    scores_without_checkpoint: tuple     # steps with scores but no checkpoint
+    duplicated_scores: dict              # step -> earlier step with identical scores
+
+    def lines(self) -> list:
+        out = []
+        if self.without_scores:
+            out.append(f"no score for {len(self.without_scores)} checkpoint(s): {_short(self.without_scores)}")
+        if self.without_results:
+            out.append(f"no result yet for {len(self.without_results)} checkpoint(s): {_short(self.without_results)}")
+        if self.without_step:
+            out.append(f"no step known for {len(self.without_step)} checkpoint(s): {_short(self.without_step)}")
+        if self.scores_without_checkpoint:
+            out.append(f"scores without checkpoint at {len(self.scores_without_checkpoint)} step(s): "
+                       f"{_short(self.scores_without_checkpoint)}")
+        if self.duplicated_scores:
+            out.append("identical scores at different steps: " + ", ".join(
+                f"step {s} = step {o}" for s, o in sorted(self.duplicated_scores.items())))
+        return out
+
+
+def _short(items, k: int = 8) -> str:
+    items = list(items)
+    return ", ".join(map(str, items[:k])) + (f", ... ({len(items) - k} more)" if len(items) > k else "")
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Correlations of run quantities with scores; one row per (quantity, task, metric).
+
+    ``rows`` are plain dicts with the keys of :data:`COLUMNS`.  ``unit`` is ``"checkpoint"``
+    (:func:`correlate`) or ``"model"`` (:func:`correlate_models`); ``labels``/``steps`` name the
+    matched units; ``values[q]`` are the quantity's values there and ``intervals[q]`` its
+    per-unit percentile bootstrap interval ``(n, 2)``; ``scores[(task, metric)]`` is
+    ``(value, stderr)`` per unit (NaN where missing).
+    """
+
+    rows: tuple
+    join: JoinReport
+    unit: str
+    labels: tuple
+    steps: tuple
+    values: dict
+    intervals: dict
+    scores: dict
+    n_boot: int
+    seed: Any
+    ci: float = 0.95
+    covariate: Optional[str] = None
+    evals_name: str = ""
+    notes: tuple = ()
+
+    def to_pandas(self):
+        """The rows as a pandas DataFrame (columns :data:`COLUMNS`), sorted by ``|rho|`` (needs pandas)."""
+        import pandas as pd
+        return pd.DataFrame(self.sorted_rows(), columns=list(COLUMNS))
+
+    def sorted_rows(self) -> list:
+        """Rows by decreasing ``|spearman|`` (NaN last)."""
+        return sorted(self.rows, key=lambda r: (-abs(r["spearman"]) if math.isfinite(r["spearman"]) else math.inf,
+                                                r["quantity"], r["task"], r["metric"]))
+
+    def to_csv(self) -> str:
+        """The sorted rows as CSV text (the ``correlations.csv`` of a run directory)."""
+        import csv
+        import io
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(COLUMNS)
+        for r in self.sorted_rows():
+            w.writerow(["" if r[c] is None else (repr(r[c]) if isinstance(r[c], float) else r[c]) for c in COLUMNS])
+        return buf.getvalue()
+
+    def format(self, max_rows: Optional[int] = 20) -> str:
+        """A text table sorted by ``|rho|`` and the join report."""
+        rows = self.sorted_rows()
+        shown = rows if max_rows is None else rows[:max_rows]
+        span = ""
+        if self.unit == "checkpoint" and self.steps:
+            span = f" (steps {self.steps[0]}..{self.steps[-1]})"
+        head = (f"Correlation over {len(self.labels)} {self.unit}s{span} with {self.evals_name or 'scores'}; "
+                f"{self.ci:.0%} bootstrap interval of rho, B={self.n_boot}, seed {self.seed}")
+        cols = ["quantity", "task", "metric", "n", "spearman", "interval", "p", "kendall", "pearson"]
+        if self.covariate:
+            cols.append(f"partial|{self.covariate}")
+        table = [cols]
+        for r in shown:
+            arrow = "" if r["higher_is_better"] else " (lower better)"
+            line = [r["quantity"], r["task"], r["metric"] + arrow, str(r["n"]), _f(r["spearman"], 3),
+                    f"[{_f(r['spearman_lo'], 2)}, {_f(r['spearman_hi'], 2)}]", _p(r["p_spearman"]),
+                    _f(r["kendall"], 3), _f(r["pearson"], 3)]
+            if self.covariate:
+                line.append(_f(r["partial_spearman"], 3))
+            table.append(line)
+        widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+        left = {0, 1, 2}
+        text = [head, "  " + INTERVAL_NOTE]
+        for row in table:
+            text.append("  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        if len(rows) > len(shown):
+            text.append(f"... {len(rows) - len(shown)} more row(s); to_pandas() has them all")
+        text.extend("join: " + line for line in self.join.lines())
+        text.extend("note: " + n for n in self.notes)
+        return "\n".join(text)
+
+    def __repr__(self) -> str:
+        return self.format(max_rows=10)
+
+    def _repr_html_(self) -> str:  # notebook (html_report.py)
+        from ..report.html import correlation_html
+        return correlation_html(self)
+
+
+def _f(x: float, d: int) -> str:
+    return "nan" if x is None or not math.isfinite(x) else f"{x:.{d}f}"
+
+
+def _p(x: float) -> str:
+    if x is None or not math.isfinite(x):
+        return "nan"
+    return f"{x:.2g}" if x < 0.001 else f"{x:.3f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the statistics
+
+
+def _pairs(ev: EvalTable, tasks: Optional[Sequence[str]], metric: Any) -> list:
+    """The (task, metric) pairs to correlate, validated against the table (``tasks`` and
+    ``metric`` as :class:`CorrelationConfig` holds them: tuples of names or None)."""
+    metrics = metric
+    by_task: dict = {}
+    for t, m in _groups(ev):
+        by_task.setdefault(t, []).append(m)
+    known = tuple(sorted(by_task))
+    if tasks is not None:
+        unknown = [t for t in tasks if t not in known]
+        if unknown:
+            raise ValueError(f"task(s) {', '.join(unknown)} not in the eval records {ev.name!r}; known: {_short(known, 12)}")
+    pairs: list = []
+    for t in (known if tasks is None else tasks):
+        have = sorted(by_task[t])
+        want = have if metrics is None else [m for m in metrics if m in have]
+        if tasks is not None and metrics is not None and not want:
+            raise ValueError(f"task {t!r} has no metric {', '.join(metrics)}; it has {', '.join(have)}")
+        pairs.extend((t, m) for m in want)
+    if not pairs:
+        raise ValueError(f"no task of {ev.name!r} has the metric {', '.join(metric or ())}; metrics: "
+                         f"{', '.join(ev.metrics())}")
+    return pairs
+
+
+def _quantity_names(run: _Run, quantities: Optional[Sequence[str]]) -> list:
+    avail = available_quantities(run)
+    if quantities is None:
+        return list(avail)
+    bad = [q for q in quantities if q not in avail]
+    if bad:
+        raise ValueError(f"quantity(ies) {', '.join(bad)} not available for this run; available: {', '.join(avail)}")
+    return list(quantities)
+
+
+def _statistics(labels, values: dict, boot: Optional[dict], scores: dict, hib: dict, cov: Optional[np.ndarray],
+                covariate: Optional[str], n_boot: int, seed: Any, ci: float) -> list:
+    """Rows for every quantity x (task, metric) over the given units.
+
+    Everything that depends on one side only (ranks, sign matrices, standardised bootstrap
+    ranks of a quantity) is computed once per quantity and once per score and reused."""
+    rows = []
+    qcache: dict = {}
+    seed_list = [int(s) for s in np.atleast_1d(seed)]
+    do_boot = boot is not None and n_boot > 0
+
+    def qside(q, mask):
+        key = (q, mask.tobytes())
+        if key not in qcache:
+            x = values[q][mask]
+            z = None
+            if do_boot and boot is not None and boot[q] is not None:
+                z = rc.standardized_rows(rc.rank_rows(np.ascontiguousarray(boot[q][mask].T)))
+            rz = None
+            if cov is not None and q != covariate:
+                rz = rc.spearman_from_ranks(rc.rankdata(x), rc.rankdata(cov[mask]))
+            qcache[key] = (x, rc.rankdata(x), rc.sign_matrix(x), z, rz)
+        return qcache[key]
+
+    for (task, metric), (val, err) in scores.items():
+        score_ok = np.isfinite(val)
+        noise = None
+        if do_boot:
+            noise_rng = np.random.default_rng([*seed_list, zlib.crc32(f"{task}\0{metric}".encode())])
+            noise = noise_rng.standard_normal((n_boot, len(labels)))
+        ycache: dict = {}
+        for q, qv in values.items():
+            mask = score_ok & np.isfinite(qv)
+            if cov is not None:
+                mask &= np.isfinite(cov)
+            n = int(mask.sum())
+            row = dict(quantity=q, task=task, metric=metric, higher_is_better=bool(hib[(task, metric)]), n=n,
+                       spearman=math.nan, spearman_lo=math.nan, spearman_hi=math.nan, p_spearman=math.nan,
+                       kendall=math.nan, pearson=math.nan, partial_spearman=math.nan, covariate=covariate or "")
+            rows.append(row)
+            if n < MIN_MATCHED:
+                continue
+            x, rx, sx, zq, r_xz = qside(q, mask)
+            mkey = mask.tobytes()
+            if mkey not in ycache:
+                y = val[mask]
+                ry = rc.rankdata(y)
+                zy = None
+                if noise is not None:  # drawn exactly when do_boot
+                    e = np.where(np.isfinite(err), err, 0.0)[mask]
+                    zy = rc.standardized_rows(rc.rank_rows(y[None, :] + e[None, :] * noise[:, mask]))
+                r_yz = rc.spearman_from_ranks(ry, rc.rankdata(cov[mask])) if cov is not None else None
+                ycache[mkey] = (y, ry, rc.sign_matrix(y), zy, r_yz)
+            y, ry, sy, zy, r_yz = ycache[mkey]
+            rho = rc.spearman_from_ranks(rx, ry)
+            row.update(spearman=rho, p_spearman=rc.spearman_pvalue(rho, n),
+                       kendall=rc.kendall_from_signs(sx, sy), pearson=rc.pearson(x, y))
+            if r_xz is not None:
+                row["partial_spearman"] = rc.partial(rho, r_xz, r_yz)
+            if zq is not None:
+                r = np.clip(np.einsum("ij,ij->i", zq, zy), -1.0, 1.0)
+                r = r[np.isfinite(r)]
+                if r.size:
+                    row["spearman_lo"], row["spearman_hi"] = map(float, stats.percentile_interval(r[None, :], ci)[0])
+    return rows
+
+
+def _intervals(boot: Optional[dict], names, n: int, ci: float) -> dict:
+    """Per-unit percentile interval of each quantity (NaN without replicates)."""
+    return {q: np.full((n, 2), np.nan) if boot is None or boot[q] is None else stats.percentile_interval(boot[q], ci)
+            for q in names}
+
+
+def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT, metric: Any = DEFAULT,
+              quantities: Optional[Sequence[str]] = DEFAULT, n_boot: int = DEFAULT, seed: int = DEFAULT,
+              covariate: Optional[str] = DEFAULT, ci: float = DEFAULT,
+              config: Optional[CorrelationConfig] = None) -> Correlation:
+    """Correlate the quantities of a run with benchmark scores over its checkpoints (docs/spec.md section 8).
+
+    ``run`` is a :class:`~neuromfa_native.run.series.Series` or a run directory; ``evals`` anything
+    :func:`~neuromfa_native.scores.evals.read_evals` reads.  ``tasks`` (default: every task having
+    ``metric``) and ``metric`` (a name, a comma-separated list or a sequence; None = all) choose
+    the scores; ``quantities`` defaults to every registered quantity the run holds.
+    ``covariate`` (a quantity name, or ``"step"``) adds the partial Spearman rho given it.
+    ``n_boot`` = 0 skips the bootstrap.  Fewer than 3 matched checkpoints is a ``ValueError``.
+    The defaults are :class:`~neuromfa_native.config.CorrelationConfig`'s; ``config=`` gives
+    them all at once (keywords given override it).
+
+    Quantities a run reports only as per-checkpoint values (its ``quantities()`` method:
+    controls, rival statistics) are correlated on those values, without a bootstrap interval.
+
+    Parameters
+    ----------
+    run : Series or path
+    evals : a source of read_evals
+    tasks, metric, quantities, n_boot, seed, covariate, ci :
+        as :class:`~neuromfa_native.config.CorrelationConfig`.
+    config : CorrelationConfig, optional
+
+    Returns
+    -------
+    Correlation
+
+    Raises
+    ------
+    ValueError
+        fewer than 3 matched checkpoints, an unknown task, metric, quantity or covariate.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> nm.correlate("no-such-run", {0: {"piqa": 0.5}})  # doctest: +SKIP
+    """
+    cfg = CorrelationConfig.from_options(config, tasks=tasks, metric=metric, quantities=quantities, n_boot=n_boot,
+                                         seed=seed, covariate=covariate, ci=ci)
+    tasks, metric, quantities, covariate = cfg.tasks, cfg.metric, cfg.quantities, cfg.covariate
+    n_boot, seed, ci = cfg.n_boot, cfg.seed, cfg.ci
+    r = _as_run(run)
+    ev = read_evals(evals)
+    names = _quantity_names(r, quantities)
+    if covariate is not None and covariate != "step":
+        avail = available_quantities(r)
+        if covariate not in avail:
+            raise ValueError(f"covariate {covariate!r} is neither 'step' nor a quantity of this run "
+                             f"({', '.join(avail)})")
+    pairs = _pairs(ev, tasks, metric)
+    groups = _groups(ev)
+    sel = {p: groups[p] for p in pairs}
+    score_steps = sorted({int(s) for st, *_ in sel.values() for s in st})
+    cov_names = set() if covariate is None or covariate == "step" else {covariate}
+    point = _point_values(r, sorted(set(names) | cov_names))
+    has_result = np.array([all(np.isfinite(point[q][i]) for q in names) for i in range(len(r.labels))])
+    ck_steps = set(s for s in r.steps if s is not None)
+    idx = [i for i, s in enumerate(r.steps) if s is not None and s in set(score_steps) and has_result[i]]
+    dups = ev.duplicated_steps() if tasks is None and metric is None else _dup_subset(ev, pairs)
+    join = JoinReport(
+        matched=tuple(r.labels[i] for i in idx), matched_steps=tuple(r.steps[i] for i in idx),
+        without_scores=tuple(r.labels[i] for i, s in enumerate(r.steps)
+                             if s is not None and s not in set(score_steps) and has_result[i]),
+        without_results=tuple(r.labels[i] for i in range(len(r.labels)) if not has_result[i]),
+        without_step=tuple(r.labels[i] for i, s in enumerate(r.steps) if s is None),
+        scores_without_checkpoint=tuple(s for s in score_steps if s not in ck_steps),
+        duplicated_scores={s: o for s, o in dups.items() if s in score_steps})
+    if len(idx) < MIN_MATCHED:
+        raise ValueError(f"only {len(idx)} checkpoint(s) of the run have both a result and a score "
+                         f"(steps {list(join.matched_steps)}); a correlation needs at least {MIN_MATCHED}. "
+                         + "; ".join(join.lines()))
+    scores, hib = {}, {}
+    for p, (st, val, err, _) in sel.items():
+        pos = {int(s): k for k, s in enumerate(st)}
+        v = np.full(len(idx), np.nan)
+        e = np.full(len(idx), np.nan)
+        for j, i in enumerate(idx):
+            k = pos.get(r.steps[i])
+            if k is not None:
+                v[j], e[j] = val[k], err[k]
+        scores[p] = (v, e)
+        hib[p] = bool(groups[p][3])
+    boot_all = _boot_values(r, sorted(set(names) | cov_names), n_boot, seed) if n_boot else None
+    values = {q: point[q][idx] for q in names}
+    boot = None if boot_all is None else {q: None if boot_all[q] is None else boot_all[q][idx] for q in names}
+    cov = None
+    if covariate == "step":
+        cov = np.array([float(r.steps[i]) for i in idx])
+    elif covariate is not None:
+        cov = point[covariate][idx]
+    rows = _statistics(join.matched, values, boot, scores, hib, cov, covariate, n_boot, seed, ci)
+    intervals = _intervals(boot_all, names, len(r.labels), ci)
+    notes = list(ev.notes)
+    return Correlation(tuple(rows), join, "checkpoint", join.matched, join.matched_steps, values,
+                       {q: iv[idx] for q, iv in intervals.items()}, scores, int(n_boot), seed, float(ci),
+                       covariate, ev.name, tuple(notes))
+
+
+def _groups(ev: EvalTable) -> dict:
+    """``{(task, metric): (step, value, stderr, higher_is_better)}`` in one pass over the table."""
+    idx: dict = {}
+    for i, key in enumerate(zip(ev.task.tolist(), ev.metric.tolist())):
+        idx.setdefault(key, []).append(i)
+    out = {}
+    for key, ii in idx.items():
+        ii = np.array(ii)
+        out[key] = (ev.step[ii], ev.value[ii], ev.stderr[ii], bool(ev.higher_is_better[ii[0]]))
+    return out
+
+
+def _dup_subset(ev: EvalTable, pairs) -> dict:
+    keep = np.zeros(len(ev), dtype=bool)
+    for t, m in pairs:
+        keep |= (ev.task == t) & (ev.metric == m)
+    sub = EvalTable(ev.step[keep], ev.task[keep], ev.metric[keep], ev.value[keep], ev.stderr[keep],
+                    ev.higher_is_better[keep], ev.source[keep], ev.name)
+    return sub.duplicated_steps()
+
+
+def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], *, step: int,
+                     tasks: Optional[Sequence[str]] = DEFAULT, metric: Any = DEFAULT,
+                     quantities: Optional[Sequence[str]] = DEFAULT, n_boot: int = DEFAULT, seed: int = DEFAULT,
+                     covariate: Optional[str] = DEFAULT, ci: float = DEFAULT,
+                     config: Optional[CorrelationConfig] = None) -> Correlation:
+    """Correlate across models at one training step (docs/spec.md section 8): ``runs`` maps a model name to a
+    Series or run directory, ``evals_by_name`` the same names to eval sources; n = models.
+
+    Each model's quantities come from its own run (E relative to its own baseline) at the
+    checkpoint with that ``step``; the bootstrap resamples each model's samples independently.
+    Models without that step, without results there or without scores are listed in the join.
+    Options and defaults as :func:`correlate`.
+
+    Parameters
+    ----------
+    runs : mapping of name to Series or path
+    evals_by_name : mapping of name to eval source
+    step : int
+    tasks, metric, quantities, n_boot, seed, covariate, ci, config :
+        as :func:`correlate`.
+
+    Returns
+    -------
+    Correlation
+
+    Raises
+    ------
+    ValueError
+        fewer than 3 models with a result and a score at ``step``.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> nm.correlate_models({"a": "run-a"}, {"a": "pythia:70m"}, step=1000)  # doctest: +SKIP
+    """
+    cfg = CorrelationConfig.from_options(config, tasks=tasks, metric=metric, quantities=quantities, n_boot=n_boot,
+                                         seed=seed, covariate=covariate, ci=ci)
+    tasks, metric, quantities, covariate = cfg.tasks, cfg.metric, cfg.quantities, cfg.covariate
+    n_boot, seed, ci = cfg.n_boot, cfg.seed, cfg.ci
+    if not isinstance(runs, Mapping) or not isinstance(evals_by_name, Mapping):
+        raise TypeError("runs and evals_by_name must be mappings from model name")
+    missing = [k for k in runs if k not in evals_by_name]
+    if missing:
+        raise ValueError(f"no eval source for model(s) {', '.join(map(str, missing))}")
+    step = int(step)
+    loaded = {k: _as_run(v) for k, v in runs.items()}
+    evs = {k: read_evals(evals_by_name[k]) for k in runs}
+    common: Optional[set] = None
+    for r in loaded.values():
+        avail = set(_quantity_names(r, quantities))
+        common = avail if common is None else common & avail
+    names = [q for q in _QUANTITIES if q in (common or set())]
+    if covariate is not None and covariate not in names:
+        raise ValueError(f"covariate {covariate!r} is not a quantity of every run ({', '.join(names)})")
+    pair_sets = [set(_pairs(e, tasks, metric)) for e in evs.values()]
+    pairs = sorted(set.intersection(*pair_sets)) if pair_sets else []
+    if not pairs:
+        raise ValueError("the models' eval records share no (task, metric)")
+    labels: list = []
+    values: dict[str, list] = {q: [] for q in names}
+    boots: dict[str, list] = {q: [] for q in names}
+    scores: dict[tuple, tuple[list, list]] = {p: ([], []) for p in pairs}
+    hib: dict = {}
+    no_step, no_result, no_score = [], [], []
+    for mi, (k, r) in enumerate(loaded.items()):
+        if step not in r.steps:
+            no_step.append(k)
+            continue
+        i = r.steps.index(step)
+        point = _point_values(r, names)
+        if not all(np.isfinite(point[q][i]) for q in names):
+            no_result.append(k)
+            continue
+        ev = evs[k]
+        got = {p: ev.select(*p) for p in pairs}
+        if not any(step in set(st.tolist()) for st, _, _ in got.values()):
+            no_score.append(k)
+            continue
+        labels.append(k)
+        b = _boot_values(r, names, n_boot, [*[int(s) for s in np.atleast_1d(seed)], mi]) if n_boot else None
+        for q in names:
+            values[q].append(point[q][i])
+            boots[q].append(None if b is None or b[q] is None else b[q][i])
+        for p, (st, val, err) in got.items():
+            hit = np.nonzero(st == step)[0]
+            scores[p][0].append(val[hit[0]] if hit.size else np.nan)
+            scores[p][1].append(err[hit[0]] if hit.size else np.nan)
+            if hit.size:
+                hib[p] = bool(ev.higher_is_better[(ev.task == p[0]) & (ev.metric == p[1])][0])
+    join = JoinReport(tuple(labels), tuple(step for _ in labels), tuple(no_score), tuple(no_result), tuple(no_step),
+                      (), {})
+    if len(labels) < MIN_MATCHED:
+        raise ValueError(f"only {len(labels)} model(s) have a result and a score at step {step}; a correlation "
+                         f"needs at least {MIN_MATCHED}. " + "; ".join(
+                             [f"no checkpoint at step {step}: {', '.join(no_step)}"] * bool(no_step)
+                             + [f"no result: {', '.join(no_result)}"] * bool(no_result)
+                             + [f"no score: {', '.join(no_score)}"] * bool(no_score)))
+    vals = {q: np.array(v, dtype=float) for q, v in values.items()}
+    boot = None if not n_boot else {q: None if any(x is None for x in b) else np.vstack(b) for q, b in boots.items()}
+    sc = {p: (np.array(v, dtype=float), np.array(e, dtype=float)) for p, (v, e) in scores.items()}
+    for p in pairs:
+        hib.setdefault(p, True)
+    cov = None if covariate is None else vals[covariate]
+    rows = _statistics(tuple(labels), vals, boot, sc, hib, cov, covariate, n_boot, seed, ci)
+    intervals = _intervals(boot, names, len(labels), ci)
+    return Correlation(tuple(rows), join, "model", tuple(labels), tuple(step for _ in labels), vals, intervals,
+                       sc, int(n_boot), seed, float(ci), covariate, f"scores at step {step}")
