@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromfa_native.run.series import analyze_series
+from neuromfa_native.run.runner import analyze_series
 from tiny_series import PER_LAYER, make_series_dirs
 
 STEPS = (0, 3, 40, 2000)

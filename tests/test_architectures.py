@@ -12,7 +12,8 @@ import pytest
 
 from model_factory import ARCHS, make_model, tiny_config, tiny_model, tiny_state_dict, write_model  # noqa: F401
 from neuromfa_native.network.architectures import ARCHITECTURES, detect_architecture, get_layout
-from neuromfa_native.network.nin import build_nin, describe, find_identical, iter_full_matrices, load_layout
+from neuromfa_native.network.fingerprint import find_identical
+from neuromfa_native.network.nin import build_nin, describe, iter_full_matrices, load_layout
 from neuromfa_native.io.safetensors import write_safetensors
 from neuromfa_native.io.sources import resolve_source
 

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(find_chromium() is None,
                                 reason="no Chromium (apt-get install chromium, or set NEUROMFA_CHROMIUM)")
 
 from neuromfa_native.report import html as hr  # noqa: E402
+from neuromfa_native.report.page import page  # noqa: E402
 from neuromfa_native.report.compare import compare_runs  # noqa: E402
 from report_fixtures import STEPS, add_tables, copy_run, make_failed, make_partial, make_run  # noqa: E402
 
@@ -62,7 +63,7 @@ def _sorted(r: dict) -> None:
 def test_probe_catches_errors_and_outside_requests(tmp_path):
     """The harness itself can fail: a page with an external image and a throwing script."""
     p = tmp_path / "bad.html"
-    p.write_text(hr.page("bad", '<img alt="x" src="http://192.0.2.1/x.png"><script>undefinedFunction();</script>'))
+    p.write_text(page("bad", '<img alt="x" src="http://192.0.2.1/x.png"><script>undefinedFunction();</script>'))
     r = inspect_page(p, tmp_path / "w")
     assert r["csp"] and "192.0.2.1" in r["csp"][0]  # blocked by the page's policy, and reported
     assert any("undefinedFunction" in e for e in r["errors"] + r["console"]) or console_errors(r["stderr"])

@@ -14,7 +14,7 @@ from range_server import RangeServer
 from tiny_series import make_series_dirs
 from neuromfa_native import cli
 from neuromfa_native.io.checkpoint_reader import CheckpointReader, hub_url
-from neuromfa_native.run.series import analyze_series
+from neuromfa_native.run.runner import analyze_series
 
 pytest.importorskip("huggingface_hub", reason="huggingface_hub is optional (the hub extra); the cache modes manage its cache")
 OPTS = dict(samples=2, per_layer=8, check_identical=False)
@@ -161,7 +161,7 @@ def test_evict_with_the_real_snapshot_download(steps, tmp_path) -> None:
     revs = ["step0", "step10", "step100", "step1000"]  # step100: step10's files (shared blobs)
     for rev, d in zip(revs, [steps[0], steps[1], steps[1], steps[2]]):
         _serve_as_hub(root, "org/m", Path(d), _commit(rev), rev)
-    code = ("from neuromfa_native.run.series import analyze_series\n"
+    code = ("from neuromfa_native.run.runner import analyze_series\n"
             f"s = analyze_series('org/m', revisions={revs!r}, cache='evict', samples=2, per_layer=8,"
             " check_identical=False)\n"
             "print('ALPHA0', [[r.alpha0 for r in rs] for rs in s.results])\n")

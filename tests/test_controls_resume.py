@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuromfa_native.run.series import analyze_series
+from neuromfa_native.run.runner import analyze_series
 from neuromfa_native.run.store import load_run
 from tiny_series import PER_LAYER, make_series_dirs
 

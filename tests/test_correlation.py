@@ -9,7 +9,7 @@ import pytest
 from fake_series import fake
 
 from neuromfa_native.scores import rankcorr as _stats
-from neuromfa_native.scores import correlation
+from neuromfa_native.scores import correlation, quantities
 from neuromfa_native.scores.correlation import COLUMNS, correlate, correlate_models, register_component, register_quantity
 
 st = pytest.importorskip("scipy.stats")
@@ -243,8 +243,8 @@ def test_registered_quantities_plug_in():
         assert rows["E_twice"]["spearman"] == rows["E"]["spearman"]  # E is invariant to scaling w
         np.testing.assert_allclose(c.values["E_twice"], c.values["E"], rtol=1e-12)
     finally:
-        correlation._QUANTITIES.pop("E_twice", None)
-        correlation._COMPONENTS.pop("width_doubled", None)
+        quantities.QUANTITIES.pop("E_twice", None)
+        quantities._COMPONENTS.pop("width_doubled", None)
     with pytest.raises(ValueError, match="unknown component"):
         register_quantity("x", ("nope",), lambda m, b: m["nope"])
 

@@ -18,9 +18,11 @@ matplotlib.use("Agg")
 
 from neuromfa_native import cli  # noqa: E402
 from neuromfa_native.report import html as hr  # noqa: E402
+from neuromfa_native.report.header import reproduce_command  # noqa: E402
+from neuromfa_native.report.science_sections import by_layer_emergence  # noqa: E402
 from neuromfa_native.report.compare import (compare_runs, emergence_difference, model_size, parse_vary,  # noqa: E402
                                      run_sensitivity)
-from neuromfa_native.run.series import Checkpoint  # noqa: E402
+from neuromfa_native.run.checkpoints import Checkpoint  # noqa: E402
 from neuromfa_native.run.store import RunStore, load_run  # noqa: E402
 from report_fixtures import K, STEPS, add_tables, copy_run, make_failed, make_partial, make_run  # noqa: E402
 from tiny_series import PER_LAYER, make_series_dirs  # noqa: E402
@@ -86,7 +88,7 @@ def test_plain_run_report(base, tmp_path):
 
 def test_reproduce_command_parses_back_to_the_run(base):
     info = json.loads((base / "run.json").read_text())
-    cmd = hr.reproduce_command(info, base)
+    cmd = reproduce_command(info, base)
     args = cli.build_parser().parse_args(shlex.split(cmd)[1:])
     assert args.command == "analyze"
     assert args.samples == K and args.per_layer == PER_LAYER and args.threshold == 150.0
@@ -127,7 +129,7 @@ def test_by_layer_emergence_matches_spec4():
             dict(step=0, group="a", alpha0=1.3, width=0.7, n_centres=3),
             dict(step=10, group="a", alpha0=1.2, width=0.8, n_centres=3),
             dict(step=10, group="b", alpha0=1.0, width=0.8, n_centres=3)]
-    groups, steps, e = hr.by_layer_emergence(rows)
+    groups, steps, e = by_layer_emergence(rows)
     assert groups == ["a", "b"] and steps == [0, 10]
     assert e[0, 0] == 0
     assert e[0, 1] == pytest.approx((0.8 / 0.6) * np.log(1.4 / 1.2))
@@ -165,7 +167,7 @@ def test_run_that_has_not_started(tmp_path):
 
 def test_identical_checkpoints_are_listed(tmp_path):
     dirs = [str(d) for d in make_series_dirs(tmp_path / "c", steps=(0, 50), identical={"step60": "step50"})]
-    from neuromfa_native.run.series import analyze_series
+    from neuromfa_native.run.runner import analyze_series
     with pytest.warns(UserWarning, match="byte-identical"):
         analyze_series(dirs, samples=2, per_layer=PER_LAYER, n_threads=1, out=tmp_path / "r")
     text = hr.render_report(tmp_path / "r", sections=["noticed"])

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuromfa_native.network.nin import NIN, build_nin, describe, find_identical, fingerprint, iter_full_matrices
+from neuromfa_native.network.fingerprint import find_identical, fingerprint
+from neuromfa_native.network.nin import NIN, build_nin, describe, iter_full_matrices
 from neuromfa_native.io.safetensors import SafetensorsFile
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "neox_tiny"  # see data/README.md

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 
 from neuromfa_native import cli  # noqa: E402
 from neuromfa_native.report import html as hr  # noqa: E402
+from neuromfa_native.report.science_sections import CORRELATE_PLOTS  # noqa: E402
 from neuromfa_native.report.compare import run_sensitivity  # noqa: E402
 from neuromfa_native.scores.correlation import COLUMNS, correlate  # noqa: E402
 from neuromfa_native.plots.correlation import write_correlation_plots  # noqa: E402
@@ -46,7 +47,7 @@ def test_section_shows_what_correlate_writes(base, tmp_path):
     written = {p.stem for p in write_correlation_plots(corr, run)}
     text = hr.render_report(run, sections=["correlation"])
     assert external_refs(text) == []
-    for name, (alt, _) in hr.CORRELATE_PLOTS.items():  # each figure correlate wrote, with its caption
+    for name, (alt, _) in CORRELATE_PLOTS.items():  # each figure correlate wrote, with its caption
         assert (f'alt="{alt}"' in text) == (name in written)
     assert 'alt="E against each score"' in text
     head = text[text.index('id="correlation-table"'):]

@@ -179,7 +179,7 @@ def test_not_a_run_directory_and_locking(dirs, tmp_path):
 
 
 def test_written_files_follow_the_umask(tmp_path):
-    from neuromfa_native.run.store import atomic_write_text
+    from neuromfa_native._fs import atomic_write_text
     old = os.umask(0o022)
     try:
         atomic_write_text(tmp_path / "a.txt", "x")

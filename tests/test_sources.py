@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from model_factory import bfloat16_bits, hf_config, make_model, tiny_model, tiny_state_dict  # noqa: F401  (fixture)
-from neuromfa_native.network.nin import build_nin, fingerprint
+from neuromfa_native.network.fingerprint import fingerprint
+from neuromfa_native.network.nin import build_nin
 from neuromfa_native.io.safetensors import SafetensorsFile, write_safetensors
 from neuromfa_native.io.sources import SafetensorsSource, StateDictSource, TensorSource, resolve_source
 

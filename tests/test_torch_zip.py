@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from model_factory import ARCHS, make_model, tiny_model  # noqa: F401  (fixture)
 from neuromfa_native.science.analysis import analyze_sample
-from neuromfa_native.network.nin import build_nin, fingerprint
+from neuromfa_native.network.fingerprint import fingerprint
+from neuromfa_native.network.nin import build_nin
 from neuromfa_native.io.ranged import RangedSource
 from neuromfa_native.io.sources import StateDictSource, resolve_source
 from neuromfa_native.io.torch_zip import open_torch_zip

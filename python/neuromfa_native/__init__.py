@@ -1,10 +1,10 @@
 """neuromfa_native: neuron-based multifractal analysis (NeuroMFA) with a C++/OpenMP core."""
-from importlib.metadata import PackageNotFoundError, version as _version
-
 from ._core import openmp_enabled
+from ._version import __version__
 from .science.analysis import Analysis, NodeDimensions, SampleResult, analyze, analyze_sample, node_fractal_dimension
 from .mfa.engine import Spectrum, analyze_graph, emergence, spectrum_from_tau
-from .network.nin import NIN, build_nin, describe, find_identical, fingerprint, iter_full_matrices
+from .network.fingerprint import find_identical, fingerprint
+from .network.nin import NIN, build_nin, describe, iter_full_matrices
 from .io.sources import resolve_source
 from .run.checkpoints import Checkpoint, make_series
 from .config import AnalysisConfig
@@ -20,10 +20,6 @@ from .scores.correlation import Correlation, correlate, correlate_models
 from .config import CONTROLS  # controls and rival statistics (docs/controls.md)
 from .science.weight_stats import STATISTICS, WeightStats
 
-try:
-    __version__ = _version("neuromfa-native")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
 
 __all__ = [
     "CONTROLS",

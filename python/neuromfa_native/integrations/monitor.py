@@ -49,7 +49,8 @@ from ..network.architectures import get_layout
 from ..run.checkpoints import Checkpoint
 from ..config import AGGREGATION_FIELDS, DEFAULT, RESULT_FIELDS, AnalysisConfig
 from ..run.series import Series, summarize
-from ..io.sources import StateDictSource, TensorSource
+from ..io.base import TensorSource
+from ..io.sources import StateDictSource
 
 __all__ = ["Monitor", "MonitorResult", "monitor_config"]
 

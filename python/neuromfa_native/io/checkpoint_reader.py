@@ -32,7 +32,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .sources import TensorSource, hub_snapshot, is_hub_id, resolve_source, split_hub_id
+from .base import TensorSource, is_hub_id
+from .sources import hub_snapshot, resolve_source, split_hub_id
 
 __all__ = ["CACHE_MODES", "CheckpointReader", "hub_url", "reading_checkpoints", "reading_record"]
 

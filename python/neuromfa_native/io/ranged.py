@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .safetensors import SAFETENSORS_DTYPES, HeaderQueries, as_index, close_names, bf16_to_float32
-from .sources import TensorSource
+from .base import TensorSource
 
 __all__ = ["LocalFile", "RangedSource", "RangedTensors", "TensorEntry"]
 

@@ -60,7 +60,7 @@ import numpy as np
 
 from .ranged import RangedSource, RangedTensors, TensorEntry
 from .safetensors import MAX_HEADER, SAFETENSORS_DTYPES
-from .sources import is_url
+from .base import is_url
 
 __all__ = ["RemoteFile", "RemoteSource", "is_url", "resolve_url"]
 

@@ -24,16 +24,11 @@ Every provider offers ``config``, ``tensor_names()``, ``shape(name)``, ``dtype(n
 (``"float16"``, ``"bfloat16"``, ``"float32"``, ...), ``get(name)`` (float16 stays float16,
 bfloat16 becomes float32 exactly), ``get_slice(name, rows, cols)`` and ``fingerprint()``.
 
-Fingerprint: ``blake2b`` (16-byte digest) over, for each tensor in sorted name order, the name,
-the stored dtype name, the shape and the raw little-endian bytes of the tensor. Equal weights
-give the same fingerprint whatever the container (safetensors, ``.bin``, in-memory module).
-It reads every byte of the tensors it covers (about 1 GB/s on one core).
+The fingerprint of a provider is :meth:`.base.TensorSource.fingerprint`.
 """
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import json
 import functools
 import os
@@ -44,7 +39,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .safetensors import SafetensorsFile, ShardedSafetensors, bf16_to_float32, gather
+from .base import HUB_ID, TensorSource, is_hub_id, is_url
+from .safetensors import SafetensorsFile, ShardedSafetensors, bf16_to_float32, close_names, gather
+
+_CHUNK = 1 << 24  # bytes per piece of byte_chunks
 
 __all__ = [
     "HUB_ALLOW_PATTERNS",
@@ -62,85 +60,6 @@ __all__ = [
 #: first; the pickle format only for revisions that have no safetensors (never both).
 HUB_ALLOW_PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json"]
 HUB_FALLBACK_PATTERNS = ["config.json", "pytorch_model.bin*"]
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?$")
-_CHUNK = 1 << 24  # bytes hashed per update
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # https://, hf://, file://, s3://: see remote.py
-
-
-def is_url(source: Any) -> bool:
-    """True for an fsspec URL string (``scheme://...``), read by :mod:`.remote`."""
-    return isinstance(source, str) and bool(_URL.match(source))
-
-
-def is_hub_id(source: Any) -> bool:
-    """True for a string shaped like a hub id ``org/name[@revision]`` that is not a local path."""
-    return (isinstance(source, str) and not is_url(source) and bool(_HUB_ID.match(source))
-            and not source.startswith((".", "/", "~")) and not Path(source).exists())
-
-
-def _close(name: str, names: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.5)
-    return f"; close names: {close}" if close else ""
-
-
-class TensorSource:
-    """Base class of the providers: a named set of tensors plus a config dict."""
-
-    #: where the tensors come from (a path, a hub id, "state dict", ...)
-    description: str = ""
-
-    def __init__(self, config: Mapping[str, Any] | None, description: str):
-        self.config: dict[str, Any] = dict(config or {})
-        self.description = description
-
-    def tensor_names(self) -> list[str]:
-        raise NotImplementedError
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        raise NotImplementedError
-
-    def dtype(self, name: str) -> str:
-        raise NotImplementedError
-
-    def get(self, name: str) -> np.ndarray:
-        raise NotImplementedError
-
-    def get_slice(self, name: str, rows: Any = None, cols: Any = None, *, bf16_bits: bool = False) -> np.ndarray:
-        """``tensor[rows][:, cols]`` as a new array; bfloat16 is widened to float32 exactly, or
-        returned as its ``uint16`` bit patterns with ``bf16_bits=True`` (for the engine's
-        ``bf16`` weight kind: half the bytes, and binned by table look-up)."""
-        raise NotImplementedError
-
-    def byte_chunks(self, name: str) -> Iterable[memoryview | bytes]:
-        """The tensor's bytes in C order, little-endian, in pieces (what :meth:`fingerprint`
-        hashes, and what the fingerprint pass scans for non-finite values)."""
-        raise NotImplementedError
-
-    def metadata_fingerprint(self, names: Sequence[str] | None = None) -> str | None:
-        """A fingerprint taken from what the server says about the files (a content hash, an
-        ETag), without reading the weights; None (the default) where the bytes must be read.
-        Sources read by range from a server override it (:mod:`.remote`)."""
-        del names
-        return None
-
-    def fingerprint(self, names: Sequence[str] | None = None) -> str:
-        """Hex ``blake2b`` digest of the given tensors (default: all), see module docs."""
-        known = set(self.tensor_names())
-        chosen = sorted(known if names is None else set(names))
-        for n in chosen:
-            if n not in known:
-                raise ValueError(f"fingerprint: no tensor {n!r} in {self.description}{_close(n, known)}")
-        h = hashlib.blake2b(digest_size=16)
-        for n in chosen:
-            h.update(f"{n}\0{self.dtype(n)}\0{self.shape(n)}\0".encode())
-            for chunk in self.byte_chunks(n):
-                h.update(chunk)
-        return h.hexdigest()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.description!r}, {len(self.tensor_names())} tensors)"
-
 
 class SafetensorsSource(TensorSource):
     """Tensors of a safetensors file or sharded index, memory-mapped."""
@@ -216,7 +135,7 @@ class StateDictSource(TensorSource):
         try:
             return self._t[name]
         except KeyError:
-            raise ValueError(f"{self.description}: no tensor named {name!r}{_close(name, self._t)}") from None
+            raise ValueError(f"{self.description}: no tensor named {name!r}{close_names(name, self._t)}") from None
 
     def tensor_names(self) -> list[str]:
         return list(self._t)
@@ -533,7 +452,7 @@ def resolve_source(
             if p.suffix in (".bin", ".pt", ".pth"):
                 return _from_bin([p], cfg, str(p))
             raise ValueError(f"source {str(p)!r}: unknown file type (expected .safetensors, .index.json or .bin)")
-        if isinstance(source, str) and _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
+        if isinstance(source, str) and HUB_ID.match(source) and not source.startswith((".", "/", "~")):
             return _from_hub(source, revision, cache_dir, config)
         raise ValueError(f"source {str(source)!r} is not an existing file or directory, nor a hub id 'org/name[@revision]'")
     if _is_torch_module(source):

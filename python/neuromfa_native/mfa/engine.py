@@ -16,6 +16,7 @@ from .. import _validation as check
 from .._results import fields_equal, frozen_mapping, readonly, thawed
 from .._validation import DEFAULT_Q
 from .boxes import BOX_TYPES, BOXES, DIRECTIONS
+from ._display import spectrum_html
 from ..config import DEFAULT, SPECTRUM_FILTERS, AnalysisConfig
 
 __all__ = [
@@ -79,8 +80,7 @@ class Spectrum:
     def diameter(self) -> float:
         return float(self.radius[-1])
 
-    def _repr_html_(self) -> str:  # notebook (html_report.py)
-        from ..report.html import spectrum_html
+    def _repr_html_(self) -> str:  # the notebook view (_display.py)
         return spectrum_html(self)
 
     def passes(self, filter: str = "none") -> bool:

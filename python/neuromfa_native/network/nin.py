@@ -17,7 +17,6 @@ become float32 (exact), float64 stays float64.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
@@ -26,16 +25,14 @@ import numpy as np
 from .. import _validation as check
 from .._results import fields_equal, readonly
 from .architectures import Layout, MatrixSpec, get_layout
-from ..io.sources import TensorSource, resolve_source
+from ..io.base import TensorSource
+from ..io.sources import resolve_source
 
 __all__ = [
     "NIN",
     "FullMatrix",
     "build_nin",
     "describe",
-    "find_identical",
-    "fingerprint",
-    "fingerprint_and_scan",
     "prefetch_samples",
     "iter_full_matrices",
     "load_layout",
@@ -445,166 +442,3 @@ def describe(
         "sampled": sampled,
         "full": {"nodes": lay.n_nodes, "edges": lay.full_edge_count()},
     }
-
-
-def fingerprint(
-    source: Any,
-    *,
-    layout: str | Sequence[Sequence[Any]] | None = "reference",
-    revision: str | None = None,
-    architecture: str | None = None,
-    config: Mapping[str, Any] | None = None,
-) -> str:
-    """Hex digest of the weight bytes a network uses (see :meth:`.sources.TensorSource.fingerprint`).
-
-    With ``layout=None`` every tensor of the checkpoint is hashed; a layout that does not fit the
-    checkpoint is an error (hashing other tensors would key results by the wrong bytes).
-
-    Parameters
-    ----------
-    source:
-        a checkpoint (anything :func:`~.sources.resolve_source` takes).
-    layout:
-        the layout whose tensors are hashed, or ``None`` for every tensor.
-    revision, architecture, config:
-        as for :func:`build_nin`.
-
-    Returns
-    -------
-    str
-        32 hex digits (blake2b-128 of the names, dtypes, shapes and bytes).
-
-    Raises
-    ------
-    ValueError, TypeError
-        a source that cannot be read or a layout that does not fit it.
-
-    Examples
-    --------
-    >>> import neuromfa_native as nm
-    >>> fp = nm.fingerprint("examples/pythia-tiny/step0")
-    >>> len(fp), fp == nm.fingerprint("examples/pythia-tiny/step0")
-    (32, True)
-    """
-    src = resolve_source(source, revision=revision, config=config)
-    names: Sequence[str] | None = None
-    if layout is not None:
-        names = get_layout(src.config, src.tensor_names(), src.shape, layout, architecture).tensor_names
-    return src.fingerprint(names)
-
-
-def fingerprint_and_scan(
-    source: Any,
-    *,
-    layout: str | Sequence[Sequence[Any]] | None = "reference",
-    revision: str | None = None,
-) -> tuple[str, dict[str, int]]:
-    """:func:`fingerprint` and, in the same pass over the bytes, the number of non-finite
-    (NaN or infinite) weights of every hashed floating-point tensor that has any.
-
-    Returns ``(digest, {tensor name: count})``; the digest equals :func:`fingerprint`'s.  A
-    sampled network reads only the sampled rows, so this is where a non-finite weight outside
-    them is seen.  A remote source identified by the server's metadata
-    (:meth:`~.sources.TensorSource.metadata_fingerprint`) is not read: its counts are empty
-    (a non-finite weight in a sampled row still fails that sample).
-    """
-    src = resolve_source(source, revision=revision)
-    known = src.tensor_names()
-    names = sorted(known) if layout is None else sorted(
-        set(get_layout(src.config, known, src.shape, layout).tensor_names))
-    fp = src.metadata_fingerprint(names)
-    if fp is not None:  # a remote checkpoint identified by the server's hashes: no byte is read
-        return fp, {}
-    h = hashlib.blake2b(digest_size=16)
-    bad: dict[str, int] = {}
-    for n in names:
-        h.update(f"{n}\0{src.dtype(n)}\0{src.shape(n)}\0".encode())
-        count = _NonFiniteCounter(src.dtype(n))
-        for chunk in src.byte_chunks(n):  # the bytes TensorSource.fingerprint hashes
-            h.update(chunk)
-            count.add(chunk)
-        if count.total:
-            bad[n] = count.total
-    digest = h.hexdigest()
-    return digest, bad
-
-
-#: dtype -> (numpy view of its little-endian bytes, exponent mask): a value is non-finite when
-#: its exponent bits are all ones.  float32/float64 use ``numpy.isfinite`` (mask None), faster
-#: there; the 16-bit types test the bits.
-_FLOAT_BITS: dict[str, tuple[str, int | None]] = {
-    "float16": ("<u2", 0x7C00),
-    "bfloat16": ("<u2", 0x7F80),
-    "float32": ("<f4", None),
-    "float64": ("<f8", None),
-}
-
-
-class _NonFiniteCounter:
-    """Counts NaN/inf values in a tensor's little-endian bytes, given chunk by chunk (a chunk
-    may end inside a value: the remainder is kept for the next one)."""
-
-    def __init__(self, dtype: str):
-        view: str | None
-        self.mask: int | None
-        view, self.mask = _FLOAT_BITS.get(dtype, (None, None))
-        self.view = None if view is None else np.dtype(view)
-        self.rest = b""
-        self.total = 0
-
-    def add(self, chunk: Any) -> None:
-        if self.view is None:
-            return
-        size = self.view.itemsize
-        data = self.rest + bytes(chunk) if self.rest else chunk
-        n = len(data) // size
-        x = np.frombuffer(data, dtype=self.view, count=n)
-        if self.mask is None:
-            self.total += n - int(np.count_nonzero(np.isfinite(x)))
-        else:
-            m = np.asarray(self.mask, dtype=x.dtype)
-            self.total += int(np.count_nonzero((x & m) == m))
-        self.rest = bytes(data[n * size:])
-
-
-def find_identical(
-    sources: Sequence[Any],
-    *,
-    layout: str | Sequence[Sequence[Any]] | None = "reference",
-    revision: str | None = None,
-) -> list[list[int]]:
-    """Groups of checkpoints whose weights are byte-identical.
-
-    Returns a list of groups, each the sorted indices (into ``sources``) of two or more
-    sources with the same :func:`fingerprint`; groups are ordered by their first index.
-    An empty list means all checkpoints differ.
-
-    Parameters
-    ----------
-    sources:
-        checkpoints (anything :func:`~.sources.resolve_source` takes).
-    layout, revision:
-        as for :func:`fingerprint`.
-
-    Returns
-    -------
-    list of list of int
-        the groups of identical checkpoints (empty when all differ).
-
-    Raises
-    ------
-    ValueError, TypeError
-        a source that cannot be read or a layout that does not fit it.
-
-    Examples
-    --------
-    >>> import neuromfa_native as nm
-    >>> nm.find_identical(["examples/pythia-tiny/step0", "examples/pythia-tiny/step0", "examples/pythia-tiny/step16"])
-    [[0, 1]]
-    """
-    if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence):
-        raise TypeError(f"sources must be a sequence of sources, got {type(sources).__name__}")
-    by_hash: dict[str, list[int]] = {}
-    for k, s in enumerate(sources):
-        by_hash.setdefault(fingerprint(s, layout=layout, revision=revision), []).append(k)
-    return sorted((g for g in by_hash.values() if len(g) > 1), key=lambda g: g[0])

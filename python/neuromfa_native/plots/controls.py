@@ -5,23 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .series import save_pngs, step_axis
+import numpy as np
+
+from ..science.by_layer import group_emergence
+from ..science.controls import control_summary, stats_summary
+from .series import axes_or_new, save_pngs, step_axis
 
 
-def _axes(ax):
-    if ax is None:
-        import matplotlib.pyplot as plt
-        _, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
-    return ax
-
-__all__ = ["plot_control_emergence", "plot_statistics", "write_control_plots"]
+__all__ = ["plot_by_layer", "plot_control_emergence", "plot_statistics", "write_control_plots"]
 
 
 def plot_control_emergence(series, ax=None):
     """E over training for the real network and each control, with the bootstrap intervals."""
-    from ..science.controls import control_summary
-
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     steps = series.steps.astype(float)
     step_axis(ax, steps)  # before plotting: axhline would freeze the linear limits (step 0 far from the edge)
     for c, d in control_summary(series).items():
@@ -38,8 +34,6 @@ def plot_control_emergence(series, ax=None):
 def plot_statistics(series, fig=None):
     """Small multiples: each pooled rival statistic over training."""
     import matplotlib.pyplot as plt
-
-    from ..science.controls import stats_summary
 
     tensors, statistics, vals = stats_summary(series)
     n = len(statistics)
@@ -74,8 +68,44 @@ def write_control_plots(series, d: Path, *, dpi: int = 120) -> list:
     if series.stats_rows():
         figs.append(("statistics", plot_statistics(series)))
     if series.config.get("by_layer"):
-        from ..science.by_layer import plot_heatmap
-        fig = plot_heatmap(series)
+        fig = plot_by_layer(series)
         if fig is not None:
             figs.append(("by_layer", fig))
     return save_pngs(figs, d, dpi=dpi)
+
+
+def plot_by_layer(series, fig=None):
+    """E by block (rows) and node-layer kind (columns), one panel per checkpoint (SPEC 11);
+    None when the series has no per-block groups."""
+    import matplotlib.pyplot as plt
+
+    groups, e = group_emergence(series)
+    cells = [(g.split(".")[0], g.split(".", 1)[1], j) for j, g in enumerate(groups)
+             if g.startswith("block") and "." in g]
+    if not cells:
+        return None
+    blocks = sorted({c[0] for c in cells}, key=lambda s: int(s[5:]))
+    kinds = list(dict.fromkeys(c[1] for c in cells))
+    n = len(series.checkpoints)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    if fig is None:
+        fig = plt.figure(figsize=(3.4 * cols, 0.5 * len(blocks) * rows + 1.8 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    grid = np.full((n, len(blocks), len(kinds)), np.nan)
+    for blk, kind, j in cells:
+        grid[:, blocks.index(blk), kinds.index(kind)] = e[:, j]
+    finite = grid[np.isfinite(grid)]
+    vmax = float(np.abs(finite).max()) if finite.size else 1.0
+    im = None
+    for t, ax in enumerate(axes):
+        if t >= n:
+            ax.set_visible(False)
+            continue
+        im = ax.imshow(grid[t], cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(len(kinds)), kinds, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(blocks)), blocks, fontsize=7)
+        ax.set_title(series.checkpoints[t].label, fontsize=9)
+    if im is not None:
+        fig.colorbar(im, ax=list(axes[:n]), label="E of the node layer (blank: no centres)")
+    return fig

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scores.correlation import INTERVAL_NOTE
 from .series import axes_or_new, save_pngs, step_axis, step_norm_cmap
 
 __all__ = ["plot_quantity_vs_score", "plot_over_training", "plot_rho_heatmap", "write_correlation_plots"]
@@ -148,7 +147,7 @@ def write_correlation_plots(corr, out: os.PathLike, *, quantity: str = "E", dpi:
     for ax in list(axs.flat)[len(pairs):]:
         ax.set_visible(False)
     note = textwrap.fill(f"Error bars: {corr.ci:.0%} bootstrap interval of {quantity}, +-1.96 stderr of the "
-                         f"score; {INTERVAL_NOTE}.", width=max(85, 45 * ncol))
+                         f"score; {corr.interval_note}.", width=max(85, 45 * ncol))
     fig.suptitle(note, fontsize="small")
     figs["correlation_scatter"] = fig
     if corr.unit == "checkpoint":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PLOTS", "plot_alpha0", "plot_emergence", "plot_node_dimensions", "plot_overview", "plot_spectra",
+__all__ = ["PLOTS", "plot_alpha0", "plot_emergence", "plot_node_dimensions", "plot_overview", "plot_spectra", "draw_overview",
            "plot_width", "step_axis"]
 
 #: At most this many checkpoints get a legend in :func:`plot_spectra`; more get a colour bar.
@@ -33,7 +33,7 @@ def save_pngs(figures, d, *, dpi: int) -> list:
 
     import matplotlib.pyplot as plt
 
-    from ..run.store import atomic_write_bytes
+    from .._fs import atomic_write_bytes
 
     written = []
     for name, drawn in figures:
@@ -237,14 +237,9 @@ def plot_node_dimensions(series, ax=None, *, checkpoints=None):
 
 
 def plot_overview(series):
-    """A 2x2 figure: spectra, alpha0, width and E; returns the figure."""
-    import matplotlib.pyplot as plt
-
-    fig, axs = plt.subplots(2, 2, figsize=(11, 8), layout="constrained")
-    plot_spectra(series, ax=axs[0, 0])
-    plot_emergence(series, ax=axs[0, 1])
-    plot_alpha0(series, ax=axs[1, 0])
-    plot_width(series, ax=axs[1, 1])
+    """A 2x2 figure: spectra, E, alpha0 and width (:func:`draw_overview`) under a title naming
+    the series' size and options; returns the figure."""
+    fig = draw_overview(series)
     k = len(series.samples) if series.config.get("per_layer") is not None else 1
     fig.suptitle(f"NeuroMFA over training: {len(series.checkpoints)} checkpoints x {k} samples "
                  f"({series.config.get('box')} boxes, S={series.config.get('per_layer')}, "
@@ -263,3 +258,14 @@ PLOTS = {
     "node_dimensions": plot_node_dimensions,
     "overview": plot_overview,
 }
+
+
+def draw_overview(series, fig=None):
+    """The overview (spectra, E, alpha0, width) drawn on ``fig`` (a new figure when None);
+    returns the figure.  ``Series.plot`` draws this."""
+    if fig is None:
+        import matplotlib.pyplot as plt
+        fig = plt.figure(figsize=(11, 8), layout="constrained")
+    for ax, plot in zip(fig.subplots(2, 2).flat, (plot_spectra, plot_emergence, plot_alpha0, plot_width)):
+        plot(series, ax=ax)
+    return fig

@@ -32,7 +32,11 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .html import Figures, RunData, esc, figure, page, table, write_html_report
+from .._fs import atomic_write_bytes, atomic_write_text, dumps
+from .._html import esc, table
+from .html import write_html_report
+from .page import Figures, figure, page
+from .run_data import RunData
 
 __all__ = ["compare_runs", "config_differences", "emergence_difference", "model_size", "parse_vary",
            "run_sensitivity"]
@@ -173,7 +177,6 @@ def _mean_spectrum(s, t: int):
 
 def _write_csv(path: Path, rows: list, columns: Optional[list] = None) -> None:
     """A CSV table written as report.py writes its own (finite floats by repr, None empty)."""
-    from ..run.store import atomic_write_bytes
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns or (list(rows[0]) if rows else []), lineterminator="\n")
     w.writeheader()
@@ -233,7 +236,6 @@ def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Op
         + "</section>")
     parts.append("<p class=\"note\">Tables: compare_emergence.csv, compare_difference.csv, compare_config.csv"
                  + (", compare_scaling.csv" if srows else "") + ".</p>")
-    from ..run.store import atomic_write_text
     p = out / "compare.html"
     atomic_write_text(p, page(title, "\n".join(parts)))
     return p
@@ -432,7 +434,7 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
     ``evals``, every cell is also correlated with the scores (:func:`~.correlation.correlate`).
     ``cell_reports`` writes each cell's own ``report.html`` too."""
     from .tables import write_report
-    from ..run.series import analyze_series
+    from ..run.runner import analyze_series
 
     bad = [k for k in vary if k not in VARY]
     if bad:
@@ -446,7 +448,6 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
     out.mkdir(parents=True, exist_ok=True)
     grid = dict(vary={k: list(v) for k, v in vary.items()}, options={k: v for k, v in options.items()
                                                                      if k not in ("executor", "progress")})
-    from ..run.store import atomic_write_text, dumps
     atomic_write_text(out / "sensitivity.json", dumps(grid, indent=1))
     dirs, names = [], []
     for cell in cells:
@@ -468,7 +469,6 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
 def _correlate_cell(series, d: Path, evals: Any, *, n_boot: int, seed: int) -> None:
     """correlations.csv of one cell, as ``neuromfa correlate`` writes it (no plots: the page has its heat map)."""
     from ..scores.correlation import correlate
-    from ..run.store import atomic_write_text
     atomic_write_text(d / "correlations.csv", correlate(series, evals, n_boot=n_boot, seed=seed).to_csv())
 
 
@@ -512,7 +512,6 @@ def _sensitivity_page(out: Path, dirs: list, names: list, vary: dict, *, n_boot:
              "<i>rho_E_&lt;task&gt;</i> its correlation with each score when --evals was given.</p>"
              + table(rows, list(dict.fromkeys(k for r in rows for k in r)), table_id="sensitivity-table", nd=3))
     if len(dirs) < 2:
-        from ..run.store import atomic_write_text
         p = out / "sensitivity.html"
         atomic_write_text(p, page("NeuroMFA sensitivity", f"<h1>NeuroMFA sensitivity</h1>{intro}"))
         return p

@@ -24,7 +24,9 @@ from typing import Any, Optional
 import numpy as np
 
 from ..science.controls import CONTROL_COLUMNS, STATS_COLUMNS, scale_sentence
-from ..run.store import atomic_write_bytes, atomic_write_text, dumps, run_info
+from .._version import __version__
+from .._fs import atomic_write_bytes, atomic_write_text, dumps
+from ..run.store import run_info
 
 __all__ = ["format_table", "write_report", "write_tables"]
 
@@ -88,7 +90,7 @@ def write_tables(series, out: os.PathLike) -> list:
     atomic_write_bytes(out / "spectra.npz", buf.getvalue())
     written.append(out / "spectra.npz")
     summary = dict(
-        version=_version(), config=series.config, baseline=series.checkpoints[series.baseline].label,
+        version=__version__, config=series.config, baseline=series.checkpoints[series.baseline].label,
         filter=series.filter, samples=list(series.samples), bootstrap=series.bootstrap,
         complete=series.complete, missing=[list(m) for m in series.missing],
         identical=_identical_groups(series), n_computed=series.n_computed, n_reused=series.n_reused,
@@ -122,10 +124,6 @@ def _write_control_tables(series, out: Path) -> list:
 def _finite(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
-
-def _version() -> str:
-    from .. import __version__
-    return __version__
 
 
 def _identical_groups(series) -> list:

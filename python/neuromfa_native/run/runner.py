@@ -36,7 +36,8 @@ from ..io.checkpoint_reader import CACHE_MODES, CheckpointReader, reading_checkp
 from .checkpoints import Checkpoint, baseline_index, make_series
 from ..config import DEFAULT, AnalysisConfig
 from ..science.controls import scale_to_of
-from ..network.nin import fingerprint_and_scan, load_layout, prefetch_samples
+from ..network.fingerprint import fingerprint_and_scan
+from ..network.nin import load_layout, prefetch_samples
 from .series import Series, summarize
 from ..io.sources import resolve_source
 from .store import RunStore

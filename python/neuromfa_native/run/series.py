@@ -19,20 +19,13 @@ import numpy as np
 
 from .._results import fields_equal, frozen_mapping, readonly
 from ..science.analysis import NodeDimensions, SampleResult
-from .checkpoints import Checkpoint, baseline_index, make_series, parse_step  # noqa: F401 (re-exported)
+from .checkpoints import Checkpoint, baseline_index
 from ..config import AnalysisConfig
 from ..mfa.stats import bootstrap_emergence, checkpoint_statistics
+from ..plots.series import draw_overview
+from ._display import series_html
 
 __all__ = ["Series", "summarize"]
-
-
-def __getattr__(name: str) -> Any:
-    """``series.analyze_series`` is :func:`.runner.analyze_series`, imported on first use (the
-    runner imports this module, so this module does not import the runner)."""
-    if name == "analyze_series":
-        import importlib
-        return importlib.import_module(".runner", __package__).analyze_series
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,14 +140,12 @@ class Series:
         import pandas as pd
         return pd.DataFrame(self.sample_rows())
 
-    # -- notebook (html_report.py) --
+    # -- notebook view (_display.py) and the overview figure (plots/series.py) --
     def _repr_html_(self) -> str:
-        from ..report.html import series_html
         return series_html(self)
 
     def plot(self, fig=None):
         """Draw the overview (spectra, E, alpha0, width) on ``fig`` (new when None); returns it."""
-        from ..report.html import draw_overview
         return draw_overview(self, fig)
 
     # --- controls and rival statistics (docs/controls.md; computed in controls.py) ---

@@ -39,106 +39,33 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import time
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
-from .._results import readonly, thawed
+from .._version import __version__
+from .._fs import TMP_PREFIX, atomic_write_bytes, atomic_write_text, dumps, fsync_dir
+from .._results import readonly
 from ..science.analysis import NodeDimensions, SampleResult
 from .checkpoints import Checkpoint
 from ..config import AnalysisConfig
 from ..mfa.engine import Spectrum
 from .series import summarize
 
-__all__ = ["RunStore", "atomic_write_bytes", "atomic_write_text", "config_hash", "load_run", "report_lock"]
+__all__ = ["RunStore", "config_hash", "load_run", "report_lock"]
 
 FORMAT = "neuromfa-run/1"
 RESULT_FORMAT = "neuromfa-result/1"
-TMP_PREFIX = ".tmp-"
 LOCK_NAMES = (".lock", ".report.lock")
-
-
-def _json_default(o: Any):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (tuple, set)):
-        return list(o)
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, Mapping):  # the read-only mappings of results
-        return thawed(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def dumps(obj: Any, **kw) -> str:
-    """JSON with numpy scalars/arrays converted; NaN written as ``NaN`` (Python's json)."""
-    return json.dumps(obj, default=_json_default, **kw)
 
 
 def config_hash(config: dict) -> str:
     """Short stable hash of a configuration dict (sorted-key JSON)."""
     return hashlib.sha256(dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, replace."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent)
-    try:
-        fh = os.fdopen(fd, "wb")  # owns fd from here on, closed on every path
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
-        raise
-    try:
-        with fh:
-            if hasattr(os, "fchmod"):  # mkstemp makes 0600 files; give the usual umask-based mode
-                os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_write_text(path: os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,10 +168,6 @@ def _sample_of(name: str) -> Any:
     return "bad"
 
 
-def _version() -> str:
-    from .. import __version__
-    return __version__
-
 
 # ---------------------------------------------------------------------------------------------
 
@@ -282,7 +205,7 @@ class RunStore:
             self._run: dict = {}
             if not (self.path / "run.json").exists():  # claim the directory before any slow step
                 atomic_write_text(self.path / "run.json", dumps(dict(
-                    format=FORMAT, version=_version(), config=self.config, config_hash=self.hash,
+                    format=FORMAT, version=__version__, config=self.config, config_hash=self.hash,
                     created=time.time(), status="starting", series=[], aggregation={}), indent=1))
         except BaseException:
             self.close()
@@ -370,7 +293,7 @@ class RunStore:
         notes = notes or [""] * len(checkpoints)
         series = [dict(c.to_dict(), fingerprint=fp, **({"notes": n} if n else {}))
                   for c, fp, n in zip(checkpoints, fingerprints, notes)]
-        self._run = dict(format=FORMAT, version=_version(), config=self.config, config_hash=self.hash,
+        self._run = dict(format=FORMAT, version=__version__, config=self.config, config_hash=self.hash,
                          created=created or time.time(), updated=time.time(), series=series,
                          aggregation=aggregation, status="running")
         atomic_write_text(run, dumps(self._run, indent=1))
@@ -390,7 +313,7 @@ class RunStore:
         d = self.results / key
         if not d.exists():
             d.mkdir()
-            _fsync_dir(self.results)
+            fsync_dir(self.results)
         p = d / _sample_name(sample)
         atomic_write_bytes(p, result_to_npz(result, key=key, chash=self.hash))
         return p

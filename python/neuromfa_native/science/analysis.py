@@ -18,10 +18,12 @@ import numpy as np
 from .. import _core
 from .. import _validation as check
 from .._results import fields_equal, frozen_mapping, readonly
+from ._display import analysis_html
 from ..config import DEFAULT, AnalysisConfig
 from ..mfa.engine import Spectrum, analyze_graph, spectrum_from_partition
 from ..network.nin import build_nin, load_layout
-from ..io.sources import TensorSource, resolve_source
+from ..io.base import TensorSource
+from ..io.sources import resolve_source
 
 __all__ = ["Analysis", "NodeDimensions", "SampleResult", "analyze", "analyze_sample", "node_fractal_dimension"]
 
@@ -248,8 +250,7 @@ class Analysis:
         import pandas as pd
         return pd.DataFrame([r.row() for r in self.results])
 
-    def _repr_html_(self) -> str:  # notebook (html_report.py)
-        from ..report.html import analysis_html
+    def _repr_html_(self) -> str:  # the notebook view (_display.py)
         return analysis_html(self)
 
 

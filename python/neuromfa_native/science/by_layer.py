@@ -16,7 +16,7 @@ out-edges and is not a group.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -133,39 +133,3 @@ def group_emergence(series) -> tuple:
         with np.errstate(divide="ignore", invalid="ignore"):
             e[:, j] = (wm / wm[b]) * np.log(am[b] / am)
     return groups, e
-
-
-def plot_heatmap(series, fig=None) -> Any:
-    """E by block (rows) and node-layer kind (columns), one panel per checkpoint."""
-    import matplotlib.pyplot as plt
-
-    groups, e = group_emergence(series)
-    cells = [(g.split(".")[0], g.split(".", 1)[1], j) for j, g in enumerate(groups)
-             if g.startswith("block") and "." in g]
-    if not cells:
-        return None
-    blocks = sorted({c[0] for c in cells}, key=lambda s: int(s[5:]))
-    kinds = list(dict.fromkeys(c[1] for c in cells))
-    n = len(series.checkpoints)
-    cols = min(n, 4)
-    rows = -(-n // cols)
-    if fig is None:
-        fig = plt.figure(figsize=(3.4 * cols, 0.5 * len(blocks) * rows + 1.8 * rows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    grid = np.full((n, len(blocks), len(kinds)), np.nan)
-    for blk, kind, j in cells:
-        grid[:, blocks.index(blk), kinds.index(kind)] = e[:, j]
-    finite = grid[np.isfinite(grid)]
-    vmax = float(np.abs(finite).max()) if finite.size else 1.0
-    im = None
-    for t, ax in enumerate(axes):
-        if t >= n:
-            ax.set_visible(False)
-            continue
-        im = ax.imshow(grid[t], cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
-        ax.set_xticks(range(len(kinds)), kinds, rotation=45, ha="right", fontsize=7)
-        ax.set_yticks(range(len(blocks)), blocks, fontsize=7)
-        ax.set_title(series.checkpoints[t].label, fontsize=9)
-    if im is not None:
-        fig.colorbar(im, ax=list(axes[:n]), label="E of the node layer (blank: no centres)")
-    return fig

@@ -21,17 +21,29 @@ sides, not the dependence between neighbouring checkpoints.
 from __future__ import annotations
 
 import math
-import os
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
 from . import rankcorr as rc
 from ..mfa import stats
 from ..config import DEFAULT, CorrelationConfig
+from ._display import correlation_html
 from .evals import EvalTable, read_evals
+from .quantities import (
+    QUANTITIES,
+    Quantity,
+    RunArrays,
+    as_run,
+    available_quantities,
+    boot_values,
+    emergence_of,
+    point_values,
+    register_component,
+    register_quantity,
+)
 
 __all__ = ["Correlation", "JoinReport", "Quantity", "available_quantities", "correlate", "correlate_models",
            "emergence_of", "register_component", "register_quantity", "COLUMNS", "INTERVAL_NOTE"]
@@ -44,164 +56,6 @@ INTERVAL_NOTE = ("the interval covers measurement noise of both sides (the sampl
                  "scores' stderr), not the dependence between neighbouring checkpoints")
 
 MIN_MATCHED = 3
-
-
-# ---------------------------------------------------------------------------------------------
-# the quantity registry
-
-
-def _series_samples(series, which: str) -> list:
-    """Per-checkpoint arrays of the per-sample ``alpha0`` or ``width`` values that enter the
-    series' statistics (the samples passing its spectrum filter), from
-    :meth:`~neuromfa_native.run.series.Series.spectra_arrays`."""
-    arrays = series.spectra_arrays()
-    return [arrays[which][t][arrays["kept"][t]] for t in range(len(series.checkpoints))]
-
-
-#: name -> function(series) returning per-checkpoint per-sample arrays, or None if the run lacks it.
-_COMPONENTS: dict = {
-    "alpha0": lambda s: _series_samples(s, "alpha0"),
-    "width": lambda s: _series_samples(s, "width"),
-}
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """A per-checkpoint quantity: ``value(means, baseline)`` maps the component means
-    (``{component: array of shape (n_checkpoints,) or (n_checkpoints, B)}``) to its values."""
-
-    name: str
-    components: tuple
-    value: Callable
-    description: str = ""
-
-
-_QUANTITIES: dict = {}
-
-
-def register_component(name: str, extract: Callable) -> None:
-    """Register a per-sample component: ``extract(series)`` returns one array of per-sample
-    values per checkpoint (the samples that enter the statistics), or None when the run does
-    not hold it.  Components of the same sample count are resampled together."""
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"component name must be a non-empty string, got {name!r}")
-    _COMPONENTS[name] = extract
-
-
-def register_quantity(name: str, components: Sequence[str], value: Callable, description: str = "") -> Quantity:
-    """Register a quantity computed from component means (see :class:`Quantity`)."""
-    unknown = [c for c in components if c not in _COMPONENTS]
-    if unknown:
-        raise ValueError(f"quantity {name!r} uses unknown component(s) {unknown}; register them first "
-                         f"(known: {', '.join(_COMPONENTS)})")
-    q = Quantity(name, tuple(components), value, description)
-    _QUANTITIES[name] = q
-    return q
-
-
-def emergence_of(alpha0: str, width: str) -> Callable:
-    """The value function of E (docs/spec.md section 4) from an alpha0 and a width component."""
-    def value(means: dict, baseline: int) -> np.ndarray:
-        return stats.emergence_from_means(means[alpha0], means[width], baseline)
-    return value
-
-
-register_quantity("E", ("alpha0", "width"), emergence_of("alpha0", "width"),
-                  "degree of emergence (docs/spec.md section 4) relative to the run's baseline")
-register_quantity("alpha0", ("alpha0",), lambda m, b: m["alpha0"], "mean alpha0 over the samples")
-register_quantity("width", ("width",), lambda m, b: m["width"], "mean spectrum width over the samples")
-
-
-# ---------------------------------------------------------------------------------------------
-# a run as arrays
-
-
-@dataclass(frozen=True)
-class _Run:
-    labels: tuple
-    steps: tuple          # int or None per checkpoint
-    baseline: int
-    components: dict      # name -> list of per-checkpoint arrays of per-sample values
-    point_only: dict      # name -> per-checkpoint values the run reports without samples (no interval)
-
-
-def _as_run(run: Any) -> _Run:
-    if isinstance(run, (str, os.PathLike)):
-        from pathlib import Path
-
-        from ..run.store import load_run
-        run = load_run(Path(run))
-    if not hasattr(run, "checkpoints") or not hasattr(run, "results"):
-        raise TypeError(f"run must be a Series or a run directory, got {type(run).__name__}")
-    comps = {}
-    for name, extract in _COMPONENTS.items():
-        arrs = extract(run)
-        if arrs is not None:
-            comps[name] = [np.asarray(a, dtype=float) for a in arrs]
-    steps = tuple(None if c.step is None else int(c.step) for c in run.checkpoints)
-    known = [s for s in steps if s is not None]
-    if len(set(known)) != len(known):
-        dup = sorted({s for s in known if known.count(s) > 1})
-        raise ValueError(f"the run has several checkpoints at step(s) {dup}: cannot join scores on the step")
-    return _Run(tuple(run.labels), steps, int(run.baseline), comps, _reported_quantities(run, comps))
-
-
-def _reported_quantities(run: Any, components: dict) -> dict:
-    """The per-checkpoint quantities a run reports through a ``quantities()`` method (controls,
-    rival statistics: ``E_<control>``, ``rms``, ...) that the registry does not compute from
-    per-sample components: correlated on their values, without a bootstrap interval."""
-    method = getattr(run, "quantities", None)
-    if not callable(method):
-        return {}
-    computed = {q.name for q in _QUANTITIES.values() if all(c in components for c in q.components)}
-    n = len(run.checkpoints)
-    out = {}
-    for name, values in dict(method()).items():
-        if name in computed:
-            continue
-        arr = np.asarray(values, dtype=float)
-        if arr.shape != (n,):
-            raise ValueError(f"the run's quantity {name!r} has shape {arr.shape}; expected one value per "
-                             f"checkpoint ({n},)")
-        out[str(name)] = arr
-    return out
-
-
-def available_quantities(run: Any) -> tuple:
-    """Names of the registered quantities whose components the run holds."""
-    r = run if isinstance(run, _Run) else _as_run(run)
-    return _computed(r) + tuple(r.point_only)
-
-
-def _computed(run: _Run) -> tuple:
-    """Names of the registered quantities computed from the run's per-sample components."""
-    return tuple(q.name for q in _QUANTITIES.values() if all(c in run.components for c in q.components))
-
-
-def _point_values(run: _Run, names: Sequence[str]) -> dict:
-    means = {c: stats.means(a) for c, a in run.components.items()}
-    return {q: (run.point_only[q] if q in run.point_only
-                else np.asarray(_QUANTITIES[q].value(means, run.baseline), dtype=float)) for q in names}
-
-
-def _boot_values(run: _Run, names: Sequence[str], n_boot: int, seed: Any) -> dict:
-    """Replicates ``(n_checkpoints, n_boot)`` of each quantity (None for a point-only one).
-
-    Components with equal sample counts are resampled together by
-    :func:`~neuromfa_native.mfa.stats.bootstrap_means`, the draw of the series' own E interval: the
-    first group (alpha0 and width) with ``seed``, so E's per-checkpoint interval reproduces
-    the series' ``emergence_ci``; further groups with seeds derived from it."""
-    computed = [q for q in names if q not in run.point_only]
-    needed = sorted({c for q in computed for c in _QUANTITIES[q].components}, key=list(run.components).index)
-    groups: dict = {}
-    for c in needed:
-        groups.setdefault(tuple(a.size for a in run.components[c]), []).append(c)
-    means: dict = {}
-    for gi, comps in enumerate(groups.values()):
-        g_seed = seed if gi == 0 else [*np.atleast_1d(seed).tolist(), 7919, gi]
-        means.update(stats.bootstrap_means({c: run.components[c] for c in comps}, n_boot, g_seed))
-    return {q: None if q in run.point_only else np.asarray(_QUANTITIES[q].value(means, run.baseline), dtype=float)
-            for q in names}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,6 +122,11 @@ class Correlation:
     evals_name: str = ""
     notes: tuple = ()
 
+    @property
+    def interval_note(self) -> str:
+        """What the bootstrap interval of rho covers and what it does not (:data:`INTERVAL_NOTE`)."""
+        return INTERVAL_NOTE
+
     def to_pandas(self):
         """The rows as a pandas DataFrame (columns :data:`COLUMNS`), sorted by ``|rho|`` (needs pandas)."""
         import pandas as pd
@@ -324,8 +183,7 @@ class Correlation:
     def __repr__(self) -> str:
         return self.format(max_rows=10)
 
-    def _repr_html_(self) -> str:  # notebook (html_report.py)
-        from ..report.html import correlation_html
+    def _repr_html_(self) -> str:  # the notebook view (_display.py)
         return correlation_html(self)
 
 
@@ -368,7 +226,7 @@ def _pairs(ev: EvalTable, tasks: Optional[Sequence[str]], metric: Any) -> list:
     return pairs
 
 
-def _quantity_names(run: _Run, quantities: Optional[Sequence[str]]) -> list:
+def _quantity_names(run: RunArrays, quantities: Optional[Sequence[str]]) -> list:
     avail = available_quantities(run)
     if quantities is None:
         return list(avail)
@@ -495,7 +353,7 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
                                          seed=seed, covariate=covariate, ci=ci)
     tasks, metric, quantities, covariate = cfg.tasks, cfg.metric, cfg.quantities, cfg.covariate
     n_boot, seed, ci = cfg.n_boot, cfg.seed, cfg.ci
-    r = _as_run(run)
+    r = as_run(run)
     ev = read_evals(evals)
     names = _quantity_names(r, quantities)
     if covariate is not None and covariate != "step":
@@ -508,7 +366,7 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
     sel = {p: groups[p] for p in pairs}
     score_steps = sorted({int(s) for st, *_ in sel.values() for s in st})
     cov_names = set() if covariate is None or covariate == "step" else {covariate}
-    point = _point_values(r, sorted(set(names) | cov_names))
+    point = point_values(r, sorted(set(names) | cov_names))
     has_result = np.array([all(np.isfinite(point[q][i]) for q in names) for i in range(len(r.labels))])
     ck_steps = set(s for s in r.steps if s is not None)
     idx = [i for i, s in enumerate(r.steps) if s is not None and s in set(score_steps) and has_result[i]]
@@ -536,7 +394,7 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
                 v[j], e[j] = val[k], err[k]
         scores[p] = (v, e)
         hib[p] = bool(groups[p][3])
-    boot_all = _boot_values(r, sorted(set(names) | cov_names), n_boot, seed) if n_boot else None
+    boot_all = boot_values(r, sorted(set(names) | cov_names), n_boot, seed) if n_boot else None
     values = {q: point[q][idx] for q in names}
     boot = None if boot_all is None else {q: None if boot_all[q] is None else boot_all[q][idx] for q in names}
     cov = None
@@ -618,13 +476,13 @@ def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], 
     if missing:
         raise ValueError(f"no eval source for model(s) {', '.join(map(str, missing))}")
     step = int(step)
-    loaded = {k: _as_run(v) for k, v in runs.items()}
+    loaded = {k: as_run(v) for k, v in runs.items()}
     evs = {k: read_evals(evals_by_name[k]) for k in runs}
     common: Optional[set] = None
     for r in loaded.values():
         avail = set(_quantity_names(r, quantities))
         common = avail if common is None else common & avail
-    names = [q for q in _QUANTITIES if q in (common or set())]
+    names = [q for q in QUANTITIES if q in (common or set())]
     if covariate is not None and covariate not in names:
         raise ValueError(f"covariate {covariate!r} is not a quantity of every run ({', '.join(names)})")
     pair_sets = [set(_pairs(e, tasks, metric)) for e in evs.values()]
@@ -642,7 +500,7 @@ def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], 
             no_step.append(k)
             continue
         i = r.steps.index(step)
-        point = _point_values(r, names)
+        point = point_values(r, names)
         if not all(np.isfinite(point[q][i]) for q in names):
             no_result.append(k)
             continue
@@ -652,7 +510,7 @@ def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], 
             no_score.append(k)
             continue
         labels.append(k)
-        b = _boot_values(r, names, n_boot, [*[int(s) for s in np.atleast_1d(seed)], mi]) if n_boot else None
+        b = boot_values(r, names, n_boot, [*[int(s) for s in np.atleast_1d(seed)], mi]) if n_boot else None
         for q in names:
             values[q].append(point[q][i])
             boots[q].append(None if b is None or b[q] is None else b[q][i])

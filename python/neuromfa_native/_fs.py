@@ -1,0 +1,100 @@
+"""Writing files safely: atomic writes (a file under its final name is always complete) and
+JSON that knows numpy.  The bottom of the package: it imports nothing of it but
+:mod:`._results`.
+
+:func:`atomic_write_bytes` writes to a temporary file in the same directory (named
+``.tmp-<name>-...``, :data:`TMP_PREFIX`), flushes and fsyncs it, moves it into place with
+``os.replace`` and fsyncs the directory: a process killed at any moment leaves at most a
+temporary file, which no reader trusts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ._results import thawed
+
+__all__ = ["TMP_PREFIX", "atomic_write_bytes", "atomic_write_text", "dumps", "fsync_dir"]
+
+#: Prefix of the temporary files of :func:`atomic_write_bytes`.
+TMP_PREFIX = ".tmp-"
+
+
+def _json_default(o: Any):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, Mapping):  # the read-only mappings of results
+        return thawed(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def dumps(obj: Any, **kw) -> str:
+    """JSON with numpy scalars/arrays converted; NaN written as ``NaN`` (Python's json)."""
+    return json.dumps(obj, default=_json_default, **kw)
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync the directory ``path`` (a rename or a new file in it is then durable)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: temp file in the same directory, fsync, replace."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}-", dir=path.parent)
+    try:
+        fh = os.fdopen(fd, "wb")  # owns fd from here on, closed on every path
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    try:
+        with fh:
+            if hasattr(os, "fchmod"):  # mkstemp makes 0600 files; give the usual umask-based mode
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: os.PathLike, text: str) -> None:
+    """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8."""
+    atomic_write_bytes(path, text.encode())

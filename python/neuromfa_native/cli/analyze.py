@@ -1,0 +1,291 @@
+"""``neuromfa analyze``, ``report`` and ``info``: a checkpoint series analysed, a run directory
+reported, a checkpoint described."""
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Optional
+
+from ..config import CONTROLS, SPECTRUM_FILTERS, AnalysisConfig
+from ..mfa.boxes import BOXES, DIRECTIONS
+from ._common import DEFAULTS, UserError, HelpFormatter, aggregation_args, float_arg, headless_plots, per_layer_arg, positive_int, say, write_html
+from .correlate import correlate_and_write
+
+
+ANALYZE_EXAMPLES = """\
+examples:
+  # the bundled example: 13 checkpoints of a tiny GPT-NeoX, 10 samples each
+  neuromfa analyze examples/pythia-tiny/step* --out pythia-tiny-out
+
+  # hub revisions of one model (downloads, or the cache with HF_HUB_OFFLINE=1)
+  neuromfa analyze EleutherAI/pythia-160m --revisions step0,step1000,step143000 --threads 8
+
+  # path boxes, 64 neurons per layer, E relative to step 1000
+  neuromfa analyze ckpts/step* --box path --per-layer 64 --baseline step1000 --out run-path
+
+  # on a Dask cluster (one task per checkpoint x sample)
+  neuromfa analyze ckpts/step* --scheduler tcp://10.0.0.5:8786 --threads 4
+
+Rerunning the same command resumes: finished (checkpoint, sample) results in --out are
+reused; a different configuration in the same --out is refused unless --overwrite.
+Checkpoint names such as step1000 or checkpoint-500 give the training step, and the
+checkpoints are ordered by it; otherwise the given order is kept.
+"""
+
+REPORT_EXAMPLES = """\
+examples:
+  neuromfa report pythia-tiny-out                   # tables + plots/*.png
+  neuromfa report pythia-tiny-out --no-plots        # tables only
+  neuromfa report run --baseline step1000 --ci 0.9  # re-aggregate without recomputing
+
+Works on a partial run (killed, or still running): missing results are listed and left out.
+"""
+
+INFO_EXAMPLES = """\
+examples:
+  neuromfa info examples/pythia-tiny/step250
+  neuromfa info EleutherAI/pythia-1.4b --revision step143000 --per-layer 64
+  neuromfa info ckpt/ --json --fingerprint
+"""
+
+
+def add_analyze(sub) -> None:
+    """The ``analyze`` subcommand's options."""
+    a = sub.add_parser("analyze", formatter_class=HelpFormatter, epilog=ANALYZE_EXAMPLES,
+                       help="analyse a checkpoint series: spectra, alpha0, width, emergence E",
+                       description="Analyse a series of checkpoints of one model: K sampled neuron "
+                                   "interaction networks per checkpoint (the same neurons in each), their "
+                                   "multifractal spectra, and the degree of emergence E with a bootstrap "
+                                   "confidence interval. Writes tables, spectra and plots to --out.")
+    a.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="checkpoint directories/files or hub ids (org/name@rev); one hub id with --revisions")
+    a.add_argument("--revisions", metavar="R1,R2,...", help="comma-separated hub revisions of the one hub id")
+    a.add_argument("--samples", type=positive_int("--samples"), default=DEFAULTS["samples"], metavar="K",
+                   help="sampled networks per checkpoint (samples 0..K-1)")
+    a.add_argument("--per-layer", type=per_layer_arg, default=DEFAULTS["per_layer"], metavar="S",
+                   help="neurons sampled per layer; 'full' for the whole network (one-hop boxes)")
+    a.add_argument("--threshold", type=float_arg("--threshold"), default=DEFAULTS["threshold"], metavar="T",
+                   help="largest distance 1/|w| kept")
+    a.add_argument("--box", choices=BOXES, default=DEFAULTS["box"],
+                   help="one-hop boxes (reference) or shortest-path boxes")
+    a.add_argument("--direction", choices=DIRECTIONS, default=DEFAULTS["direction"],
+                   help="path direction for --box path")
+    a.add_argument("--min-edges", type=positive_int("--min-edges"), default=DEFAULTS["min_edges"], metavar="N",
+                   help="distances a node needs to be a box centre")
+    a.add_argument("--decimals", type=int, default=DEFAULTS["decimals"], metavar="D", help="rounding of distances")
+    a.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads or default")
+    a.add_argument("--filter", choices=SPECTRUM_FILTERS, default=DEFAULTS["filter"],
+                   help="published spectrum filter applied to the statistics")
+    a.add_argument("--no-node-dimension", dest="node_dimension", action="store_false",
+                   help="skip node fractal dimensions")
+    a.add_argument("--nfd-threshold", type=float_arg("--nfd-threshold"), default=DEFAULTS["nfd_threshold"], metavar="T",
+                   help="distance threshold of node fractal dimensions")
+    a.add_argument("--baseline", metavar="NAME",
+                   help="emergence baseline: a checkpoint label (step1000), source or step number "
+                        "(default: the first checkpoint)")
+    a.add_argument("--keep-order", action="store_true", help="keep the given order instead of sorting by step")
+    a.add_argument("--threads", type=positive_int("--threads"), default=None, metavar="N",
+                   help="OpenMP threads per task (default: all cores in process; 1 with --jobs/--scheduler)")
+    a.add_argument("--jobs", type=positive_int("--jobs"), default=None, metavar="N",
+                   help="run N tasks at once in local worker processes (spawned)")
+    a.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (needs dask.distributed)")
+    a.add_argument("--cache", choices=("keep", "evict", "none"), default="keep",
+                   help="hub checkpoints: keep the downloads (default), evict each after its analysis, "
+                        "or none: range reads, nothing written (docs/remote.md)")
+    a.add_argument("--out", default="neuromfa-out", metavar="DIR", help="run directory")
+    a.add_argument("--overwrite", action="store_true",
+                   help="discard results of another configuration in --out")
+    aggregation_args(a, defaults=True)
+    # --- controls, rival statistics, breakdown by layer (docs/controls.md) ---
+    a.add_argument("--controls", default="", metavar="C1,C2",
+                   help="null-network controls: any of " + ",".join(CONTROLS) + " (writes controls.csv)")
+    a.add_argument("--stats", action="store_true",
+                   help="rival weight statistics (rms, kurtosis, Weibull fit, ...; writes stats.csv)")
+    a.add_argument("--by-layer", action="store_true",
+                   help="spectra of node-layer kinds, blocks and node layers (writes by_layer.csv)")
+    a.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
+    # -- correlation with benchmark scores (docs/correlation.md) --
+    a.add_argument("--evals", metavar="SOURCE",
+                   help="at the end, correlate with these scores as 'neuromfa correlate' does (lm-eval JSON "
+                        "directory, .csv/.parquet table or pythia:MODEL)")
+    # -- end correlation --
+    a.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_report(sub) -> None:
+    """The ``report`` subcommand's options."""
+    r = sub.add_parser("report", formatter_class=HelpFormatter, epilog=REPORT_EXAMPLES,
+                       help="tables and plots of a finished or partial run directory",
+                       description="Read a run directory written by 'neuromfa analyze' (finished or not), "
+                                   "print the per-checkpoint table and write tables, spectra.npz, "
+                                   "summary.json and plots into it. Needs no checkpoint files.")
+    r.add_argument("run", metavar="DIR", help="run directory (--out of neuromfa analyze)")
+    r.add_argument("--baseline", metavar="NAME", help="emergence baseline (default: the run's)")
+    r.add_argument("--filter", choices=SPECTRUM_FILTERS, default=None,
+                   help="spectrum filter (default: the run's)")
+    aggregation_args(r, defaults=False)
+    r.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
+    r.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
+    r.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_info(sub) -> None:
+    """The ``info`` subcommand's options."""
+    i = sub.add_parser("info", formatter_class=HelpFormatter, epilog=INFO_EXAMPLES,
+                       help="architecture, tensors, node layers and network sizes of a checkpoint",
+                       description="Describe a checkpoint without reading its weights: architecture, the "
+                                   "tensors the network uses, node layers and sampled/full network sizes.")
+    i.add_argument("source", metavar="SOURCE", help="checkpoint directory/file or hub id")
+    i.add_argument("--revision", help="hub revision")
+    i.add_argument("--per-layer", type=per_layer_arg, default=DEFAULTS["per_layer"], metavar="S",
+                   help="neurons sampled per layer")
+    i.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads or default")
+    i.add_argument("--fingerprint", action="store_true", help="also hash the weights (reads them all)")
+    i.add_argument("--json", action="store_true", help="print JSON")
+    i.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def _make_executor(args):
+    """(executor, closer, n_threads) for --jobs / --scheduler."""
+    if args.jobs and args.scheduler:
+        raise UserError("--jobs and --scheduler exclude each other")
+    if args.scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UserError("--scheduler needs dask.distributed (pip install 'dask[distributed]')") from None
+        try:
+            client = Client(args.scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise UserError(f"cannot reach the Dask scheduler {args.scheduler!r}: {exc}") from None
+        return client.get_executor(), client.close, args.threads or 1
+    if args.jobs:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        ex = cf.ProcessPoolExecutor(args.jobs, mp_context=mp.get_context(method))
+        return ex, lambda: ex.shutdown(cancel_futures=True), args.threads or 1
+    return None, lambda: None, args.threads
+
+
+def cmd_analyze(args) -> int:
+    headless_plots(args)
+    from ..report.tables import format_table, write_report
+    from ..run.runner import analyze_series
+    from ..run.store import report_lock
+
+    config = AnalysisConfig(samples=args.samples, per_layer=args.per_layer, layout=args.layout, box=args.box,
+                            direction=args.direction, threshold=args.threshold, min_edges=args.min_edges,
+                            decimals=args.decimals, filter=args.filter, node_dimension=args.node_dimension,
+                            nfd_threshold=args.nfd_threshold, n_bootstrap=args.bootstrap, ci=args.ci,
+                            seed=args.seed, controls=args.controls, stats=args.stats, by_layer=args.by_layer)
+    executor, close, n_threads = _make_executor(args)
+    try:
+        series = analyze_series(args.sources, revisions=args.revisions, config=config, n_threads=n_threads,
+                                baseline=args.baseline, sort=not args.keep_order, out=args.out,
+                                overwrite=args.overwrite, executor=executor, progress=not args.quiet,
+                                cache=args.cache)
+    finally:
+        close()
+    with report_lock(args.out):  # `series` is the run's final state: nothing newer to load
+        write_report(series, args.out, plots=args.plots)
+    if not args.quiet:
+        say(format_table(series))
+        say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/ "
+             f"(checkpoints.csv, samples.csv, spectra.npz{', plots/, report.html' if args.plots else ''})")
+        line = _reading_line(args.out)
+        if line:
+            say(line)
+    if args.evals:  # correlation with benchmark scores (docs/correlation.md)
+        correlate_and_write(series, args.out, args.evals, plots=args.plots, quiet=args.quiet)
+    with report_lock(args.out):  # after the correlation, so that report.html shows it
+        write_html(args, args.out)
+    return 0
+
+
+def _reading_line(out) -> str:
+    """'read 31 MB of 2.9 GB' from run.json's ``reading``, or '' when not known."""
+    import json
+    from pathlib import Path
+
+    try:
+        r = json.loads((Path(out) / "run.json").read_text()).get("reading") or {}
+    except (OSError, ValueError):
+        return ""
+    if not r.get("n_known"):
+        return ""
+
+    def h(n: float) -> str:
+        for unit in ("B", "kB", "MB", "GB", "TB"):
+            if n < 1000 or unit == "TB":
+                return f"{n:.0f} {unit}" if unit in ("B", "kB") or n >= 10 else f"{n:.1f} {unit}"
+            n /= 1000
+        return ""
+
+    return f"read {h(r['bytes_read'])} of {h(r['size'])}"
+
+
+def cmd_report(args) -> int:
+    headless_plots(args)
+    from ..report.tables import format_table, write_report
+    from ..run.store import load_run, report_lock
+
+    if not os.path.isfile(os.path.join(args.run, "run.json")):
+        load_run(args.run)  # raises the error saying what is missing, before a lock file is made
+    with report_lock(args.run):  # load under the lock: a concurrent writer's newer state is seen
+        series = load_run(args.run, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed,
+                          baseline=args.baseline, filter=args.filter)
+        write_report(series, args.run, plots=args.plots)
+        write_html(args, args.run)
+    if not args.quiet:
+        say(format_table(series))
+        missing = series.missing
+        if missing:
+            shown = ", ".join(f"{c}/{s}" for c, s in missing[:6]) + (" ..." if len(missing) > 6 else "")
+            say(f"\npartial run: {len(missing)} result(s) missing ({shown}); rerun the analyze command to finish")
+        say(f"\ntables, spectra.npz, summary.json{', plots/ and report.html' if args.plots else ''} "
+             f"written to {args.run}/")
+    return 0
+
+
+def _format_info(d: dict, fp: Optional[str]) -> str:
+    lines = [f"source        {d['source']}", f"architecture  {d['architecture']} (layout {d['layout']})",
+             f"weights       {d['weight_dtype']}, {d['n_tensors']} tensors used, "
+             f"{d['n_synthetic_blocks']} synthetic blocks"]
+    full = d["full"]
+    lines.append(f"full network  {full['nodes']:,} nodes, {full['edges']:,} edges")
+    if d.get("sampled"):
+        s = d["sampled"]
+        lines.append(f"sampled       {s['nodes']:,} nodes, {s['edges']:,} edges (per_layer={s['per_layer']}, sample 0)")
+    if fp:
+        lines.append(f"fingerprint   {fp}")
+    lines.append("")
+    nl = d["node_layers"]
+    w = max(len(x["name"]) for x in nl) if nl else 10
+    lines.append(f"{'node layer'.ljust(w)}  {'size':>7}  {'offset':>9}  {'sampled':>7}")
+    for x in nl:
+        smp = "" if x["sampled"] is None else str(x["sampled"])
+        lines.append(f"{x['name'].ljust(w)}  {x['size']:>7}  {x['offset']:>9}  {smp:>7}")
+    lines.append("")
+    t = d["tensors"]
+    w = max(len(x["name"]) for x in t) if t else 10
+    lines.append(f"{'tensor'.ljust(w)}  {'shape':>12}  {'dtype':>8}  edges")
+    for x in t:
+        shape = "x".join(map(str, x["shape"]))
+        lines.append(f"{x['name'].ljust(w)}  {shape:>12}  {x['dtype']:>8}  {x['input_layer']} -> {x['output_layer']}")
+    return "\n".join(lines)
+
+
+def cmd_info(args) -> int:
+    from ..network.fingerprint import fingerprint
+    from ..network.nin import describe
+
+    d = describe(args.source, per_layer=args.per_layer, layout=args.layout, revision=args.revision)
+    fp = fingerprint(args.source, layout=args.layout, revision=args.revision) if args.fingerprint else None
+    if args.json:
+        from .._fs import dumps
+        say(dumps(dict(d, fingerprint=fp) if fp else d, indent=1))
+    else:
+        say(_format_info(d, fp))
+    return 0

@@ -1,0 +1,90 @@
+"""``neuromfa correlate``: E and the other quantities of a run against benchmark scores
+(docs/spec.md section 8)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ._common import UserError, HelpFormatter, headless_plots, say
+
+
+CORRELATE_EXAMPLES = """\
+examples:
+  # the bundled example: held-out next-byte accuracy and loss of each checkpoint
+  neuromfa correlate pythia-tiny-out --evals examples/pythia-tiny/evals --metric acc,loss
+
+  # a Pythia run against EleutherAI's zero-shot scores (shipped), the paper's tasks
+  neuromfa correlate run-160m --evals pythia:160m-deduped \\
+      --tasks lambada_openai,piqa,winogrande,wsc,arc_easy,arc_challenge,sciq,logiqa
+
+  # lm-evaluation-harness output of your own checkpoints, partial rho given the step
+  neuromfa correlate run --evals lm-eval-results/ --covariate step
+
+Prints the table sorted by |rho| and writes DIR/correlations.csv and DIR/plots/correlation_*.png;
+nothing else in the run directory changes. A partial run correlates the checkpoints it has.
+The interval covers measurement noise of both sides, not the dependence between neighbouring
+checkpoints.
+"""
+
+
+def add_correlate(sub) -> None:
+    from ..config import correlation_defaults
+
+    d = correlation_defaults()
+    c = sub.add_parser("correlate", formatter_class=HelpFormatter, epilog=CORRELATE_EXAMPLES,
+                       help="correlate E, alpha0 and width of a run with benchmark scores",
+                       description="Join the checkpoints of a run directory with benchmark scores on the "
+                                   "training step and give, for every quantity and (task, metric), Spearman's "
+                                   "rho with a bootstrap interval and p-value, Kendall's tau-b and Pearson's r.")
+    c.add_argument("run", metavar="RUN_DIR", help="run directory (--out of neuromfa analyze)")
+    c.add_argument("--evals", required=True, metavar="SOURCE",
+                   help="lm-evaluation-harness JSON file(s) or directory, a .csv/.parquet table, or pythia:MODEL "
+                        "(pythia:MODEL:5shot for five-shot)")
+    c.add_argument("--tasks", metavar="A,B,...", help="tasks to use (default: every task with the metric)")
+    c.add_argument("--metric", default=d["metric"], metavar="M[,M2]", help="metric(s); 'all' for every metric")
+    c.add_argument("--quantities", metavar="Q1,Q2", help="quantities (default: all the run holds)")
+    c.add_argument("--covariate", metavar="NAME", help="partial rho given this quantity, or 'step'")
+    c.add_argument("--bootstrap", type=int, default=d["n_boot"], metavar="N", help="bootstrap replicates (0: none)")
+    c.add_argument("--seed", type=int, default=d["seed"], help="bootstrap seed")
+    c.add_argument("--rows", type=int, default=20, metavar="N", help="rows printed (all are written)")
+    c.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
+    c.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
+    c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20, **options):
+    """Correlate ``series`` with ``evals`` (``options``: :class:`~.config.CorrelationConfig`'s, the
+    defaults where not given), write correlations.csv and the plots into ``out``, print the table."""
+    from .._fs import atomic_write_text
+    from ..config import CorrelationConfig
+    from ..scores.correlation import correlate
+
+    if options.get("metric") == "all":
+        options["metric"] = None
+    corr = correlate(series, evals, config=CorrelationConfig(**options))
+    atomic_write_text(Path(out) / "correlations.csv", corr.to_csv())
+    # where the scores came from, for report.html's reproduce command (issue 13)
+    atomic_write_text(Path(out) / "correlations.json", json.dumps({"evals": str(evals)}) + "\n")
+    written = []
+    if plots:
+        from ..plots.correlation import write_correlation_plots
+        written = write_correlation_plots(corr, out)
+    if not quiet:
+        say(corr.format(max_rows=rows))
+        say(f"\ncorrelations.csv{' and ' + ', '.join('plots/' + p.name for p in written) if written else ''} "
+             f"written to {out}/")
+    return corr
+
+
+def cmd_correlate(args) -> int:
+    headless_plots(args)
+    from ..run.store import load_run
+
+    if args.bootstrap < 0:
+        raise UserError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    series = load_run(args.run)  # reads only; the run's own files are not rewritten
+    correlate_and_write(series, args.run, args.evals, tasks=args.tasks, metric=args.metric,
+                         quantities=args.quantities, covariate=args.covariate, n_boot=args.bootstrap,
+                         seed=args.seed, plots=args.plots, quiet=args.quiet, rows=args.rows)
+    return 0

@@ -1,0 +1,166 @@
+"""The head of ``report.html``: the key numbers, the status banner, what was analysed and the
+command that reproduces the run."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._html import esc
+from .._version import __version__
+from .run_data import RunData
+from .science_sections import control_shares, correlation_headline
+
+__all__ = ["reproduce_command"]
+
+
+def reproduce_command(info: dict, run_dir: os.PathLike) -> str:
+    """The ``neuromfa analyze`` command line that recomputes this run (into the same directory)."""
+    cfg = info.get("config", {})
+    agg = info.get("aggregation", {})
+    series = info.get("series") or []
+    hub = [e for e in series if e.get("revision")]
+    args = ["neuromfa", "analyze"]
+    note = ""
+    if series and len(hub) == len(series) and len({e["source"] for e in series}) == 1:
+        args += [series[0]["source"], "--revisions", ",".join(e["revision"] for e in series)]
+    else:
+        args += [e["source"] + (f"@{e['revision']}" if e.get("revision") else "") for e in series]
+    samples = agg.get("samples")
+    if cfg.get("per_layer") is None:
+        args += ["--per-layer", "full"]
+    else:
+        args += ["--per-layer", str(cfg["per_layer"])]
+        if samples is not None:
+            if list(samples) != list(range(len(samples))):
+                note = f"  # samples {','.join(map(str, samples))}: only from Python (analyze_series(samples=[...]))"
+            else:
+                args += ["--samples", str(len(samples))]
+    args += ["--threshold", f"{cfg.get('threshold', 150.0):g}", "--box", str(cfg.get("box", "edge"))]
+    if cfg.get("box") == "path":
+        args += ["--direction", str(cfg.get("direction"))]
+    if isinstance(cfg.get("layout"), str):
+        args += ["--layout", cfg["layout"]]
+    for k, flag, d in (("min_edges", "--min-edges", 11), ("decimals", "--decimals", 0),
+                       ("nfd_threshold", "--nfd-threshold", 200.0)):
+        if cfg.get(k, d) != d:
+            args += [flag, f"{cfg[k]:g}" if isinstance(cfg[k], float) else str(cfg[k])]
+    if cfg.get("node_dimension") is False:
+        args.append("--no-node-dimension")
+    if agg.get("filter", "none") != "none":
+        args += ["--filter", agg["filter"]]
+    if agg.get("baseline") and series and agg["baseline"] != series[0].get("label"):
+        args += ["--baseline", str(agg["baseline"])]
+    for k, flag, d in (("n_bootstrap", "--bootstrap", 1000), ("ci", "--ci", 0.95), ("seed", "--seed", 0)):
+        if k in agg and agg[k] != d:
+            args += [flag, str(agg[k])]
+    for k in ("controls",):
+        if cfg.get(k):
+            args += [f"--{k}", ",".join(cfg[k])]
+    for k in ("stats", "by_layer"):
+        if cfg.get(k):
+            args.append("--" + k.replace("_", "-"))
+    if (Path(run_dir) / "correlations.csv").is_file():
+        try:
+            args += ["--evals", str(json.loads((Path(run_dir) / "correlations.json").read_text())["evals"])]
+        except (OSError, ValueError, KeyError, TypeError):
+            note += "  # and --evals SOURCE: correlations.csv holds scores whose source was not recorded"
+    steps = [e.get("step", 0) for e in series]
+    if steps != sorted(steps):
+        args.append("--keep-order")
+    args += ["--out", str(run_dir)]
+    return " ".join(shlex.quote(a) for a in args) + note
+
+
+def _when(t: Any) -> str:
+    try:
+        return _dt.datetime.fromtimestamp(float(t), _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
+def header(run: RunData) -> str:
+    info, cfg, agg = run.info, run.info.get("config", {}), run.info.get("aggregation", {})
+    s = run.series
+    series = info.get("series") or []
+    arch = sorted({r.architecture for rs in (s.results if s else ()) for r in rs if r.architecture})
+    layouts = sorted({r.layout for rs in (s.results if s else ()) for r in rs if r.layout})
+    q = cfg.get("q") or []
+    revs = [e.get("revision") for e in series if e.get("revision")]
+    srcs = list(dict.fromkeys(e.get("source", "") for e in series))
+    common = os.path.commonpath(srcs) if len(srcs) > 1 and all(not x.count("@") for x in srcs) else ""
+    src_txt = (srcs[0] if len(srcs) == 1 else f"{common}/ ({len(srcs)} directories)" if common else
+               f"{len(srcs)} sources: " + ", ".join(srcs[:3]) + (" ..." if len(srcs) > 3 else ""))
+    sampling = ("full network" if cfg.get("per_layer") is None else
+                f"{len(agg.get('samples') or [])} samples x {cfg.get('per_layer')} neurons per layer")
+    machine = info.get("machine") or (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores), where "
+                                      "this page was written (the run does not record where it was computed)")
+    labels = [e.get("label", "") for e in series]
+    meta = [("status", run.status), ("sources", src_txt), ("checkpoints", f"{len(series)}" + (f": {labels[0]} ... {labels[-1]}" if labels
+                                                                      else "") + (" (hub revisions)" if revs else "")),
+            ("architecture", ", ".join(arch) or "(no result yet)"),
+            ("layout", ", ".join(layouts) or str(cfg.get("layout"))), ("sampling", sampling),
+            ("boxes", f"{cfg.get('box')}" + (f" ({cfg.get('direction')})" if cfg.get("box") == "path" else "")),
+            ("threshold T", f"{cfg.get('threshold', float('nan')):g}"),
+            ("q range", f"{min(q):g} .. {max(q):g} ({len(q)} moments)" if q else ""),
+            ("filter", str(agg.get("filter", "none"))), ("baseline", str(agg.get("baseline", ""))),
+            ("computed with", f"neuromfa-native {info.get('version', '?')}"), ("report by", f"neuromfa-native "
+                                                                                      f"{__version__}"),
+            ("run started", _when(info.get("created"))),
+            ("last update", _when(info.get("finished") or info.get("updated"))), ("machine", machine)]
+    dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in meta)
+    return (f"<dl class=\"meta\">{dl}</dl><p class=\"note\" style=\"margin:6px 0 0\">Reproduce:</p>"
+            f"<pre class=\"cmd\">{esc(reproduce_command(info, run.path))}</pre>")
+
+
+def banner(run: RunData) -> str:
+    s = run.series
+    if run.status == "failed":
+        n = run.info.get("n_failed", "some")
+        return (f'<div class="banner failed" id="status">Run with failures: {esc(n)} task(s) failed '
+                f'&mdash; see <a href="#noticed">what the run noticed</a>. This report shows the results '
+                f'that were stored (partial).</div>')
+    if run.partial:
+        miss = len(s.missing) if s is not None else None
+        what = "no result yet" if s is None or not run.has_results else f"{miss} result(s) missing"
+        return (f'<div class="banner partial" id="status">Partial run ({esc(run.status)}): {what}. Rerun the same '
+                f'analyze command to finish; this page shows what is stored.</div>')
+    return ""
+
+
+def key_numbers(run: RunData) -> str:
+    s = run.series
+    if not run.has_results:
+        return ""
+    e = np.asarray(s.emergence)
+    ok = np.flatnonzero(np.isfinite(e))
+    if ok.size == 0:
+        return ""
+    t = int(ok[-1])
+    lo, hi = s.emergence_ci[t]
+    ci = int(round(100 * s.bootstrap.get("ci", 0.95)))
+    peak = int(ok[np.argmax(e[ok])])
+    txt = (f"Degree of emergence E at {esc(s.checkpoints[t].label)}: <b>{e[t]:+.3f}</b> [{lo:+.3f}, {hi:+.3f}] "
+           f"({ci}% bootstrap interval over samples), relative to {esc(s.checkpoints[s.baseline].label)}")
+    if peak != t:
+        txt += f"; highest at {esc(s.checkpoints[peak].label)} ({e[peak]:+.3f})"
+    more = ""
+    if run.has_table("controls") and run.table("controls") and "E" in run.table("controls")[0]:
+        more += control_shares(run.table("controls"))
+        more = f'<p class="key2"><a href="#controls">Controls</a>: {more}.</p>' if more else ""
+    if run.has_table("correlations") and run.table("correlations"):
+        head = correlation_headline(run.table("correlations"))
+        more += f'<p class="key2"><a href="#correlation">Scores</a>: {head}.</p>' if head else ""
+    if more and run.partial:  # the tables are written at the end of a pass, the results as they come
+        more += ('<p class="note">The lines above come from the tables as last written (controls.csv, '
+                 "correlations.csv), which may predate the results of this partial run.</p>")
+    return (f"<p class=\"key\">{txt}.</p>" + more
+            + "<p class=\"note\">E = 0 at the baseline; it grows as the network's "
+            "structure becomes more regular (&alpha;<sub>0</sub> falls) and more heterogeneous (the spectrum "
+            "widens).</p>")

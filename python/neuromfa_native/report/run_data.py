@@ -1,0 +1,92 @@
+"""What a run directory holds, read lazily for the pages: ``run.json``, the series, the CSV tables."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import warnings
+from functools import cached_property
+from pathlib import Path
+from typing import Optional
+
+from ..run.store import load_run
+from .page import read_csv
+
+__all__ = ["RunData"]
+
+
+class RunData:
+    """What a run directory holds, read lazily: ``run.json``, the series, the CSV tables."""
+
+    def __init__(self, path: os.PathLike):
+        self.path = Path(path)
+        if not (self.path / "run.json").is_file():
+            raise ValueError(f"{str(self.path)!r} is not a neuromfa run directory (no run.json)")
+        try:
+            self.info = json.loads((self.path / "run.json").read_text())
+        except ValueError as exc:
+            raise ValueError(f"{str(self.path / 'run.json')!r} is unreadable: {exc}") from None
+        self.problems: list = []  # tables that could not be shown, with the reason
+        self.reuse_plots = False  # embed plots/<name>.png just written by write_report instead of redrawing
+
+    def fresh_plot(self, name: str) -> Optional[Path]:
+        """``plots/<name>.png`` when reusing plots is on and it is newer than every result."""
+        p = self.path / "plots" / f"{name}.png"
+        if not self.reuse_plots or not p.is_file():
+            return None
+        res = self.path / "results"
+        newest = max((q.stat().st_mtime for q in res.glob("*/*.npz")), default=0.0) if res.is_dir() else 0.0
+        return p if p.stat().st_mtime >= newest else None
+
+    @cached_property
+    def series(self):
+        """The :class:`~neuromfa_native.run.series.Series` of the stored results (None before the
+        first checkpoint is recorded)."""
+        if not self.info.get("series"):
+            return None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            s = load_run(self.path)
+        self.load_warnings = [str(w.message) for w in caught]
+        return s
+
+    @property
+    def status(self) -> str:
+        return str(self.info.get("status", "unknown"))
+
+    @property
+    def partial(self) -> bool:
+        s = self.series
+        return self.status != "complete" or s is None or not s.complete
+
+    @property
+    def has_results(self) -> bool:
+        s = self.series
+        return s is not None and any(len(r) for r in s.results)
+
+    def has_table(self, name: str) -> bool:
+        return (self.path / f"{name}.csv").is_file()
+
+    def table(self, name: str) -> list:
+        """Rows of ``RUN_DIR/<name>.csv`` (an empty list when absent or unreadable)."""
+        cache = self.__dict__.setdefault("_tables", {})
+        if name not in cache:
+            p = self.path / f"{name}.csv"
+            try:
+                cache[name] = read_csv(p) if p.is_file() else []
+            except (OSError, ValueError, csv.Error) as exc:
+                self.problems.append(f"{name}.csv could not be read: {exc}")
+                cache[name] = []
+        return cache[name]
+
+    @property
+    def name(self) -> str:
+        s = self.info.get("series") or []
+        if s:
+            src = str(s[0].get("source", ""))
+            parts = [p for p in src.replace("\\", "/").split("/") if p]
+            if "@" in src or len(parts) == 2 and not Path(src).exists():
+                return src.split("@")[0]
+            if len(parts) >= 2:
+                return parts[-2]
+        return self.path.name

@@ -1,0 +1,276 @@
+"""The sections of ``report.html`` for what this project adds to the method: controls (SPEC 9),
+rival statistics (SPEC 10), correlation with benchmark scores (SPEC 8) and the breakdown by
+layer (SPEC 11); each shown when the run wrote its table."""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+from .._html import esc, fmt, table
+from .page import Figures, figure, fl, png_file, require_columns
+from .run_data import RunData
+from .sections import step_axis
+
+CONTROL_COLUMNS = ("step", "checkpoint", "control", "n", "alpha0_mean", "alpha0_sd", "width_mean", "width_sd",
+                   "E", "E_lo", "E_hi")
+STATS_COLUMNS = ("step", "checkpoint", "tensor", "statistic", "value")
+BY_LAYER_COLUMNS = ("step", "checkpoint", "sample", "group", "alpha0", "width", "n_centres")
+CORRELATION_COLUMNS = ("quantity", "task", "metric", "n", "spearman", "spearman_lo", "spearman_hi", "p_spearman",
+                       "kendall", "pearson")
+
+
+
+def render_controls(run: RunData) -> str:
+    rows = run.table("controls")
+    require_columns(rows, CONTROL_COLUMNS, "controls.csv")
+    fig, ax = Figures.subplots(figsize=(12, 4.6), layout="constrained")
+    step_axis(ax, [fl(r["step"]) for r in rows])  # before plotting: axhline would freeze linear limits
+    controls = list(dict.fromkeys(r["control"] for r in rows))
+    for i, c in enumerate(controls):
+        rr = sorted((r for r in rows if r["control"] == c), key=lambda r: fl(r["step"]))
+        st = np.array([fl(r["step"]) for r in rr])
+        e, lo, hi = (np.array([fl(r[k]) for r in rr]) for k in ("E", "E_lo", "E_hi"))
+        real = str(c) == "none"
+        colour = "C3" if real else f"C{i % 10 if i % 10 != 3 else 9}"
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        ax.fill_between(st[ok], lo[ok], hi[ok], color=colour, alpha=0.18, lw=0)
+        ax.plot(st, e, "o-" if real else "s--", color=colour, ms=3.5, lw=2.2 if real else 1.3,
+                label="real network" if real else f"control: {c}")
+    ax.axhline(0, color="0.4", lw=0.8)
+    ax.set_ylabel("degree of emergence E")
+    ax.legend(fontsize="small", frameon=False)
+    ax.set_title("E of the real network and of each null network")
+    cap = ("E over training for the real network (red, control <i>none</i>) and each null network, with intervals. "
+           "Where a control follows the real curve, E there is explained by what that control keeps (the weight "
+           "scale for <i>scaled</i>/<i>gaussian</i>, the weight distribution for <i>shuffle</i>); the gap is what "
+           "the arrangement of the weights adds.")
+    out = figure(fig, cap, alt="E of real and null networks over training")
+    shares = control_shares(rows)
+    if shares:
+        out += f"<p>{shares}.</p>"
+    out += table(rows, list(CONTROL_COLUMNS) + [c for c in rows[0] if c not in CONTROL_COLUMNS],
+                 caption="controls.csv: one row per (checkpoint, control); control <i>none</i> is the real network; "
+                         "n_kept (controls.csv: n) is the number of samples kept.",
+                 table_id="controls-table", headers={"n": "n_kept"})
+    return out
+
+
+def control_shares(rows: list) -> str:
+    """"At the last step (S) the real network has E = x; <control> reproduces p%, ..." from
+    controls.csv rows (empty when E of the real network is not finite and non-zero there)."""
+    last = max(fl(r["step"]) for r in rows)
+    final = {r["control"]: fl(r["E"]) for r in rows if fl(r["step"]) == last}
+    if "none" not in final or not np.isfinite(final["none"]) or final["none"] == 0:
+        return ""
+    parts = [f"<i>{esc(c)}</i> reproduces {100 * v / final['none']:.0f}%" for c, v in final.items()
+             if c != "none" and np.isfinite(v)]
+    if not parts:
+        return ""
+    return (f"At the last step ({fmt(int(last))}) the real network has E = {final['none']:.3f}; " + ", ".join(parts)
+            + " of it")
+
+
+def correlation_headline(rows: list, quantity: str = "E") -> str:
+    """E's strongest correlation with a score, and how many other quantities correlate at least
+    as strongly with that score (a rival that does is a simpler explanation)."""
+    mine = [r for r in rows if str(r.get("quantity")) == quantity and np.isfinite(fl(r.get("spearman")))]
+    if not mine:
+        return ""
+    best = max(mine, key=lambda r: abs(fl(r["spearman"])))
+    rho = fl(best["spearman"])
+    same = [r for r in rows if (r.get("task"), r.get("metric")) == (best["task"], best["metric"])
+            and str(r.get("quantity")) != quantity and abs(fl(r.get("spearman"))) >= abs(rho) - 1e-12]
+    lo, hi = fl(best.get("spearman_lo")), fl(best.get("spearman_hi"))
+    iv = f" [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+    txt = (f"Spearman rho of {esc(quantity)} with {esc(best['task'])} {esc(best['metric'])}: <b>{rho:+.2f}</b>{iv} "
+           f"over {esc(best['n'])} checkpoints")
+    if same:
+        names = ", ".join(esc(r["quantity"]) for r in same[:6]) + (" ..." if len(same) > 6 else "")
+        txt += f"; {len(same)} other quantit{'y' if len(same) == 1 else 'ies'} correlate at least as strongly ({names})"
+    return txt
+
+
+def render_stats(run: RunData) -> str:
+    rows = run.table("stats")
+    require_columns(rows, STATS_COLUMNS, "stats.csv")
+    pooled = [r for r in rows if str(r["tensor"]) == "all"] or rows
+    names = list(dict.fromkeys(r["statistic"] for r in pooled))
+    steps = sorted({fl(r["step"]) for r in pooled})
+    ncol = min(4, len(names))
+    nrow = -(-len(names) // ncol)
+    fig, axs = Figures.subplots(nrow, ncol, figsize=(2.9 * ncol, 2.4 * nrow + 0.4), squeeze=False)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.86, wspace=0.35, hspace=0.7)  # fast, not constrained
+    for ax, n in zip(axs.flat, names):
+        rr = sorted((fl(r["step"]), fl(r["value"])) for r in pooled if r["statistic"] == n)
+        ax.plot([a for a, _ in rr], [b for _, b in rr], "o-", ms=3, color="C0")
+        step_axis(ax, steps)
+        ax.set_xlabel("")
+        ax.set_title(str(n), fontsize="medium")
+        ax.tick_params(labelsize="x-small")
+        ax.tick_params(axis="x", labelrotation=45)
+    for ax in list(axs.flat)[len(names):]:
+        ax.set_axis_off()
+    fig.suptitle("Pooled rival statistics over training (x: training step)", fontsize="medium")
+    out = figure(fig, "Each pooled statistic of the weights (tensor <i>all</i>) over training. A statistic that "
+                      "moves like E does is a simpler rival explanation; compare their correlations with the scores "
+                      "below, when the run has them.", alt="rival statistics over training")
+    wide: dict = {}
+    for r in pooled:
+        wide.setdefault((r["step"], r["checkpoint"]), {"step": r["step"], "checkpoint": r["checkpoint"]})[
+            str(r["statistic"])] = r["value"]
+    out += table(sorted(wide.values(), key=lambda r: fl(r["step"])), ["step", "checkpoint"] + [str(n) for n in names],
+                 caption="Pooled statistics per checkpoint (stats.csv, tensor = all); per-tensor values are in "
+                         "stats.csv.", table_id="stats-table")
+    return out
+
+
+def _plots_matching(run: RunData, words: tuple) -> list:
+    d = run.path / "plots"
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.glob("*.png") if any(w in p.stem.lower() for w in words))
+
+
+#: The figures ``neuromfa correlate`` writes (plotting_correlation.write_correlation_plots),
+#: in page order, with what a reader should see in each.
+CORRELATE_PLOTS = {
+    "correlation_heatmap": ("heat map of Spearman rho, quantities x scores",
+                            "Spearman rho of each quantity (E, alpha0, width and any control or rival statistic the "
+                            "run holds) with each benchmark score over the checkpoints. Deep red: the quantity rises "
+                            "with the score. Whether E's row is redder than its rivals' is the question."),
+    "correlation_scatter": ("E against each score",
+                            "E against each score (the strongest correlations first), one point per checkpoint "
+                            "coloured by training step; error bars are E's bootstrap interval and +-1.96 standard "
+                            "errors of the score. A monotone cloud is what a high rho means; one outlying "
+                            "checkpoint carrying the trend is what it can hide."),
+    "correlation_training": ("E and the scores over training",
+                             "E and the scores over training on one normalised axis (lower-is-better scores "
+                             "flipped so that up is better): do they rise at the same steps?"),
+}
+
+
+def render_correlation(run: RunData) -> str:
+    rows = run.table("correlations")
+    require_columns(rows, CORRELATION_COLUMNS, "correlations.csv")
+    rows = sorted(rows, key=lambda r: -abs(fl(r["spearman"])) if np.isfinite(fl(r["spearman"])) else 0)
+    stored = {p.stem: p for p in _plots_matching(run, ("correl", "score", "eval"))}
+    figs = []
+    for name, (alt, caption) in CORRELATE_PLOTS.items():
+        if name in stored:
+            figs.append(png_file(stored.pop(name), caption, alt=alt))
+        elif name == "correlation_heatmap":
+            figs.append(_rho_heatmap(rows, alt, caption))
+    figs += [png_file(p, f"Written by <code>neuromfa correlate</code> (plots/{esc(p.name)}).") for p in stored.values()]
+    # the heat map and the scatter side by side (each is narrow with a few scores), the rest below
+    out = f'<div class="figrow">{"".join(figs[:2])}</div>' + "".join(figs[2:])
+    cols = list(CORRELATION_COLUMNS) + [c for c in rows[0] if c not in CORRELATION_COLUMNS
+                                        and any(_shown(r.get(c)) for r in rows)]
+    out += table(rows, cols, nd=3, caption="correlations.csv, sorted by |rho|: n matched checkpoints, Spearman rho "
+                                           "with its bootstrap interval and p-value, Kendall tau-b, Pearson r.",
+                 table_id="correlation-table")
+    return out
+
+
+def _shown(v: Any) -> bool:
+    """Whether a cell has something to show (not empty, not NaN)."""
+    return v not in (None, "") and not (isinstance(v, float) and math.isnan(v))
+
+
+def _rho_heatmap(rows: list, alt: str, caption: str) -> str:
+    """The heat map of rho drawn from correlations.csv (when correlate wrote no plot)."""
+    def label(r):
+        return f"{r['task']}" + (f" ({r['metric']})" if r.get("metric") not in (None, "acc") else "")
+    quantities = list(dict.fromkeys(str(r["quantity"]) for r in rows))
+    tasks = list(dict.fromkeys(label(r) for r in rows))
+    if not (quantities and tasks):
+        return ""
+    m = np.full((len(quantities), len(tasks)), np.nan)
+    for r in rows:
+        m[quantities.index(str(r["quantity"])), tasks.index(label(r))] = fl(r["spearman"])
+    fig, ax = Figures.subplots(figsize=(min(max(5.5, 2.5 + 0.55 * len(tasks)), 12), 1.6 + 0.35 * len(quantities)),
+                               layout="constrained")
+    im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(tasks)), tasks, rotation=40, ha="right", fontsize="small")
+    ax.set_yticks(range(len(quantities)), quantities, fontsize="small")
+    if m.size <= 200:
+        for (i, j), v in np.ndenumerate(m):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize="x-small",
+                        color="white" if abs(v) > 0.6 else "black")
+    fig.colorbar(im, ax=ax, label="Spearman rho")
+    ax.set_title("Spearman rho of each quantity with each score over training", fontsize="medium")
+    return figure(fig, caption, alt=alt)
+
+
+def by_layer_emergence(rows: list, baseline_step: Optional[float] = None) -> tuple:
+    """``(groups, steps, E)``: E per group (SPEC 4 on the group's sample means) relative to the
+    baseline step (default: the first), NaN where a group has no centre."""
+    steps = sorted({fl(r["step"]) for r in rows})
+    groups = list(dict.fromkeys(str(r["group"]) for r in rows))
+    acc: dict = {}
+    for r in rows:
+        a, w = fl(r["alpha0"]), fl(r["width"])
+        if np.isfinite(a) and np.isfinite(w) and (r.get("n_centres") in (None, "") or fl(r["n_centres"]) > 0):
+            acc.setdefault((str(r["group"]), fl(r["step"])), []).append((a, w))
+    b = steps[0] if baseline_step is None else baseline_step
+    e = np.full((len(groups), len(steps)), np.nan)
+    for i, g in enumerate(groups):
+        if (g, b) not in acc:
+            continue
+        ab, wb = np.mean(acc[(g, b)], axis=0)
+        for j, st in enumerate(steps):
+            if (g, st) in acc:
+                a, w = np.mean(acc[(g, st)], axis=0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    e[i, j] = (w / wb) * np.log(ab / a)
+    return groups, steps, e
+
+
+def _whole(x: float) -> Any:
+    """``x`` as an int when it is a whole number (a count shown without decimals)."""
+    return int(x) if math.isfinite(x) and x.is_integer() else x
+
+
+def render_by_layer(run: RunData) -> str:
+    rows = run.table("by_layer")
+    require_columns(rows, BY_LAYER_COLUMNS, "by_layer.csv")
+    base = None
+    s = run.series
+    if s is not None:
+        base = float(s.checkpoints[s.baseline].step)
+        if base not in {fl(r["step"]) for r in rows}:
+            base = None
+    groups, steps, e = by_layer_emergence(rows, base)
+    fig, ax = Figures.subplots(figsize=(min(3 + 0.45 * len(steps), 12), 1.2 + 0.28 * len(groups)), layout="constrained")
+    lim = np.nanmax(np.abs(e)) if np.isfinite(e).any() else 1.0
+    im = ax.imshow(np.ma.masked_invalid(e), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(len(steps)), [f"{x:,.0f}" for x in steps], rotation=45, ha="right", fontsize="x-small")
+    ax.set_yticks(range(len(groups)), groups, fontsize="x-small")
+    ax.set_xlabel("training step")
+    fig.colorbar(im, ax=ax, label="E of the group")
+    ax.set_title("E per group over training", fontsize="medium")
+    never = [g for g in groups if all(fl(r["n_centres"]) == 0 for r in rows if str(r["group"]) == g)]
+    cap = ("E of each node-layer group (kinds pooled over blocks, blocks, single layers) relative to the "
+           f"{'baseline' if base is not None else 'first'} step, from the same networks with centres restricted to "
+           "the group (SPEC 11). Red rows are where the spectrum changes most; blank cells have no centre.")
+    out = figure(fig, cap, alt="heat map of E by group and step")
+    if never:
+        out += (f"<p class=\"note\">Never box centres (no node with enough out-distances; e.g. GPT-NeoX's QKV nodes in "
+                f"the reference layout): {esc(', '.join(never))}.</p>")
+    agg: dict = {}
+    for r in rows:
+        agg.setdefault((r["step"], r["checkpoint"], str(r["group"])), []).append(r)
+    trows = []
+    for (st, ck, g), rr in agg.items():
+        a = [fl(x["alpha0"]) for x in rr]
+        w = [fl(x["width"]) for x in rr]
+        trows.append(dict(step=st, checkpoint=ck, group=g, n_samples=len(rr), alpha0_mean=float(np.nanmean(a))
+                          if np.isfinite(a).any() else math.nan,
+                          width_mean=float(np.nanmean(w)) if np.isfinite(w).any() else math.nan,
+                          E=float(e[groups.index(g), steps.index(fl(st))]),
+                          n_centres=_whole(float(np.mean([fl(x["n_centres"]) for x in rr])))))
+    out += table(trows, caption="by_layer.csv aggregated over samples: one row per (checkpoint, group).",
+                 table_id="by-layer-table")
+    return out

@@ -1,0 +1,177 @@
+"""The quantities a run offers for correlation, and a run as arrays.
+
+A *component* is a per-sample value of every checkpoint (``alpha0``, ``width``;
+:func:`register_component` adds more, e.g. a control's alpha0) and a *quantity* is a function
+of the per-checkpoint component means (:func:`register_quantity`; :func:`emergence_of` builds
+an E from any alpha0/width pair).  A quantity is available for a run when all its components
+are.  Point values come from the sample means; bootstrap values from resampled means.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..mfa import stats
+
+__all__ = ["QUANTITIES", "Quantity", "RunArrays", "as_run", "available_quantities", "boot_values", "point_values", "emergence_of", "register_component", "register_quantity"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the quantity registry
+
+
+def _series_samples(series, which: str) -> list:
+    """Per-checkpoint arrays of the per-sample ``alpha0`` or ``width`` values that enter the
+    series' statistics (the samples passing its spectrum filter), from
+    :meth:`~neuromfa_native.run.series.Series.spectra_arrays`."""
+    arrays = series.spectra_arrays()
+    return [arrays[which][t][arrays["kept"][t]] for t in range(len(series.checkpoints))]
+
+
+#: name -> function(series) returning per-checkpoint per-sample arrays, or None if the run lacks it.
+_COMPONENTS: dict = {
+    "alpha0": lambda s: _series_samples(s, "alpha0"),
+    "width": lambda s: _series_samples(s, "width"),
+}
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A per-checkpoint quantity: ``value(means, baseline)`` maps the component means
+    (``{component: array of shape (n_checkpoints,) or (n_checkpoints, B)}``) to its values."""
+
+    name: str
+    components: tuple
+    value: Callable
+    description: str = ""
+
+
+QUANTITIES: dict = {}
+
+
+def register_component(name: str, extract: Callable) -> None:
+    """Register a per-sample component: ``extract(series)`` returns one array of per-sample
+    values per checkpoint (the samples that enter the statistics), or None when the run does
+    not hold it.  Components of the same sample count are resampled together."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"component name must be a non-empty string, got {name!r}")
+    _COMPONENTS[name] = extract
+
+
+def register_quantity(name: str, components: Sequence[str], value: Callable, description: str = "") -> Quantity:
+    """Register a quantity computed from component means (see :class:`Quantity`)."""
+    unknown = [c for c in components if c not in _COMPONENTS]
+    if unknown:
+        raise ValueError(f"quantity {name!r} uses unknown component(s) {unknown}; register them first "
+                         f"(known: {', '.join(_COMPONENTS)})")
+    q = Quantity(name, tuple(components), value, description)
+    QUANTITIES[name] = q
+    return q
+
+
+def emergence_of(alpha0: str, width: str) -> Callable:
+    """The value function of E (docs/spec.md section 4) from an alpha0 and a width component."""
+    def value(means: dict, baseline: int) -> np.ndarray:
+        return stats.emergence_from_means(means[alpha0], means[width], baseline)
+    return value
+
+
+register_quantity("E", ("alpha0", "width"), emergence_of("alpha0", "width"),
+                  "degree of emergence (docs/spec.md section 4) relative to the run's baseline")
+register_quantity("alpha0", ("alpha0",), lambda m, b: m["alpha0"], "mean alpha0 over the samples")
+register_quantity("width", ("width",), lambda m, b: m["width"], "mean spectrum width over the samples")
+
+
+# ---------------------------------------------------------------------------------------------
+# a run as arrays
+
+
+@dataclass(frozen=True)
+class RunArrays:
+    labels: tuple
+    steps: tuple          # int or None per checkpoint
+    baseline: int
+    components: dict      # name -> list of per-checkpoint arrays of per-sample values
+    point_only: dict      # name -> per-checkpoint values the run reports without samples (no interval)
+
+
+def as_run(run: Any) -> RunArrays:
+    if isinstance(run, (str, os.PathLike)):
+        from pathlib import Path
+
+        from ..run.store import load_run
+        run = load_run(Path(run))
+    if not hasattr(run, "checkpoints") or not hasattr(run, "results"):
+        raise TypeError(f"run must be a Series or a run directory, got {type(run).__name__}")
+    comps = {}
+    for name, extract in _COMPONENTS.items():
+        arrs = extract(run)
+        if arrs is not None:
+            comps[name] = [np.asarray(a, dtype=float) for a in arrs]
+    steps = tuple(None if c.step is None else int(c.step) for c in run.checkpoints)
+    known = [s for s in steps if s is not None]
+    if len(set(known)) != len(known):
+        dup = sorted({s for s in known if known.count(s) > 1})
+        raise ValueError(f"the run has several checkpoints at step(s) {dup}: cannot join scores on the step")
+    return RunArrays(tuple(run.labels), steps, int(run.baseline), comps, _reported_quantities(run, comps))
+
+
+def _reported_quantities(run: Any, components: dict) -> dict:
+    """The per-checkpoint quantities a run reports through a ``quantities()`` method (controls,
+    rival statistics: ``E_<control>``, ``rms``, ...) that the registry does not compute from
+    per-sample components: correlated on their values, without a bootstrap interval."""
+    method = getattr(run, "quantities", None)
+    if not callable(method):
+        return {}
+    computed = {q.name for q in QUANTITIES.values() if all(c in components for c in q.components)}
+    n = len(run.checkpoints)
+    out = {}
+    for name, values in dict(method()).items():
+        if name in computed:
+            continue
+        arr = np.asarray(values, dtype=float)
+        if arr.shape != (n,):
+            raise ValueError(f"the run's quantity {name!r} has shape {arr.shape}; expected one value per "
+                             f"checkpoint ({n},)")
+        out[str(name)] = arr
+    return out
+
+
+def available_quantities(run: Any) -> tuple:
+    """Names of the registered quantities whose components the run holds."""
+    r = run if isinstance(run, RunArrays) else as_run(run)
+    return _computed(r) + tuple(r.point_only)
+
+
+def _computed(run: RunArrays) -> tuple:
+    """Names of the registered quantities computed from the run's per-sample components."""
+    return tuple(q.name for q in QUANTITIES.values() if all(c in run.components for c in q.components))
+
+
+def point_values(run: RunArrays, names: Sequence[str]) -> dict:
+    means = {c: stats.means(a) for c, a in run.components.items()}
+    return {q: (run.point_only[q] if q in run.point_only
+                else np.asarray(QUANTITIES[q].value(means, run.baseline), dtype=float)) for q in names}
+
+
+def boot_values(run: RunArrays, names: Sequence[str], n_boot: int, seed: Any) -> dict:
+    """Replicates ``(n_checkpoints, n_boot)`` of each quantity (None for a point-only one).
+
+    Components with equal sample counts are resampled together by
+    :func:`~neuromfa_native.mfa.stats.bootstrap_means`, the draw of the series' own E interval: the
+    first group (alpha0 and width) with ``seed``, so E's per-checkpoint interval reproduces
+    the series' ``emergence_ci``; further groups with seeds derived from it."""
+    computed = [q for q in names if q not in run.point_only]
+    needed = sorted({c for q in computed for c in QUANTITIES[q].components}, key=list(run.components).index)
+    groups: dict = {}
+    for c in needed:
+        groups.setdefault(tuple(a.size for a in run.components[c]), []).append(c)
+    means: dict = {}
+    for gi, comps in enumerate(groups.values()):
+        g_seed = seed if gi == 0 else [*np.atleast_1d(seed).tolist(), 7919, gi]
+        means.update(stats.bootstrap_means({c: run.components[c] for c in comps}, n_boot, g_seed))
+    return {q: None if q in run.point_only else np.asarray(QUANTITIES[q].value(means, run.baseline), dtype=float)
+            for q in names}
