@@ -336,7 +336,7 @@ def test_options_and_defaults_live_in_correlation_config():
         None, ("acc",), None, 2000, 0, None, 0.95)
     assert CorrelationConfig(tasks="piqa, lambada", metric=["acc", "loss"]).tasks == ("piqa", "lambada")
     args = build_parser().parse_args(["correlate", "run", "--evals", "x"])
-    assert (args.metric, args.bootstrap, args.seed) == ("acc", cfg.n_boot, cfg.seed)
+    assert (args.metric, args.n_boot, args.seed) == ("acc", cfg.n_boot, cfg.seed)
     for bad, msg in ((dict(n_boot=-1), "n_boot must be a non-negative integer"), (dict(ci=1.0), r"ci must be in \(0, 1\)"),
                      (dict(seed=0.5), "seed must be an integer"), (dict(tasks=","), "tasks names nothing"),
                      (dict(metric=[1]), r"metric must be names \(str\)"), (dict(covariate=""), "covariate must be")):

@@ -22,7 +22,7 @@ ROOT = "neuromfa_native"
 LAYERS = (
     # foundations: the compiled core, input checks, result helpers, files, HTML escaping, version
     ("_core", "_validation", "_results", "_fs", "_html", "_version"),
-    ("mfa.boxes",),  # the box-type registry that the configuration validates against
+    ("mfa.boxes", "science.nulls"),  # the box-type and control registries the configuration validates against
     ("config",),
     ("mfa", "io"),  # the method on any graph; reading weights
     ("network",),  # models -> neuron interaction networks
@@ -157,6 +157,8 @@ def test_the_graph_sees_imports_inside_functions():
     assert any(d.startswith("neuromfa_native.report") for d in g["neuromfa_native.cli.analyze"])
     assert layer_of("neuromfa_native.mfa.boxes") < layer_of("neuromfa_native.config") < layer_of(
         "neuromfa_native.mfa.engine")
+    assert layer_of("neuromfa_native.science.nulls") < layer_of("neuromfa_native.config") < layer_of(
+        "neuromfa_native.science.controls")
     with pytest.raises(LookupError):
         layer_of("neuromfa_native.nowhere")
 

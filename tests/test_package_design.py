@@ -17,7 +17,7 @@ import pytest
 
 import neuromfa_native as nm
 from neuromfa_native import AnalysisConfig, cli
-from neuromfa_native.config import AGGREGATION_FIELDS, DEFAULT, RESULT_FIELDS, defaults
+from neuromfa_native.config import DEFAULT, CorrelationConfig, command_line, defaults, flags
 from neuromfa_native.io.safetensors import write_safetensors
 
 PKG = Path(nm.__file__).resolve().parent
@@ -27,21 +27,86 @@ PKG = Path(nm.__file__).resolve().parent
 # one configuration
 
 
-def test_cli_defaults_are_the_config_defaults():
-    args = cli.build_parser().parse_args(["analyze", "x"])
+def _analyze_config(argv):
+    """The configuration ``neuromfa analyze x ARGV`` builds (as cmd_analyze does)."""
+    from neuromfa_native.cli._common import options_from
+    return AnalysisConfig(**options_from(cli.build_parser().parse_args(["analyze", "x", *argv]), AnalysisConfig))
+
+
+def _help(argv, capsys, monkeypatch) -> str:
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args([*argv, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_cli_defaults_are_the_config_defaults(capsys, monkeypatch):
+    """Every option with a flag is a flag of `neuromfa analyze`; the defaults it shows and uses are
+    AnalysisConfig's; the other commands take theirs from the same fields."""
+    assert _analyze_config([]) == AnalysisConfig()
+    text = _help(["analyze"], capsys, monkeypatch)
     cfg = AnalysisConfig()
-    flags = dict(samples="samples", per_layer="per_layer", layout="layout", box="box", direction="direction",
-                 threshold="threshold", min_edges="min_edges", decimals="decimals", filter="filter",
-                 node_dimension="node_dimension", nfd_threshold="nfd_threshold", bootstrap="n_bootstrap",
-                 ci="ci", seed="seed")
-    for flag, option in flags.items():
-        assert getattr(args, flag) == defaults()[option], flag
-    built = AnalysisConfig(**{option: getattr(args, flag) for flag, option in flags.items()})
-    assert built == cfg
+    for name, flag in flags().items():
+        assert flag.name in text, name
+        value = getattr(cfg, name)
+        if not isinstance(value, bool) and flag.show(value):
+            assert f"{flag.help} (default: {flag.show(value)})" in text, name
+    # every option but q (a list, not a flag) is a flag
+    names = {f.name for f in dataclasses.fields(AnalysisConfig)}
+    assert set(flags()) == names - {"q"}
     info = cli.build_parser().parse_args(["info", "x"])
     assert info.per_layer == cfg.per_layer and info.layout == cfg.layout
-    # every option but q (a list, not a flag) is a flag of `neuromfa analyze`
-    assert set(flags.values()) == set(RESULT_FIELDS + AGGREGATION_FIELDS) - {"q"}
+    sens = cli.build_parser().parse_args(["sensitivity", "x", "--out", "o"])
+    assert (sens.samples, sens.n_bootstrap, sens.seed) == (defaults()["samples"], cfg.n_bootstrap, cfg.seed)
+    report = cli.build_parser().parse_args(["report", "r"])
+    assert (report.n_bootstrap, report.ci, report.seed, report.filter) == (None,) * 4  # the run's own
+    from neuromfa_native.cli._common import options_from
+    corr = cli.build_parser().parse_args(["correlate", "r", "--evals", "e"])
+    assert CorrelationConfig(**options_from(corr, CorrelationConfig)) == CorrelationConfig()
+    text = _help(["correlate"], capsys, monkeypatch)
+    assert all(f.name in text for f in flags(CorrelationConfig).values())
+
+
+def _random_config(rng) -> AnalysisConfig:
+    from neuromfa_native.mfa.boxes import BOXES, DIRECTIONS
+    from neuromfa_native.config import SPECTRUM_FILTERS
+    pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+    while True:
+        kw = dict(per_layer=pick([None, 1, 8, 32, 64]), layout=pick(["reference", "heads", "default"]),
+                  box=pick(BOXES), direction=pick(DIRECTIONS), threshold=pick([150.0, 100.0, 2.5, 150.123456789, 1e6]),
+                  min_edges=pick([1, 3, 11]), decimals=pick([-2, 0, 3]), node_dimension=pick([True, False]),
+                  nfd_threshold=pick([200.0, 0.5, 1234.5678]), samples=pick([1, 3, 10]), filter=pick(SPECTRUM_FILTERS),
+                  n_bootstrap=pick([1, 77, 1000]), ci=pick([0.5, 0.95, 0.999]), seed=pick([0, -3, 2 ** 40]),
+                  controls=[c for c in nm.CONTROLS if rng.random() < 0.4], stats=pick([True, False]),
+                  by_layer=pick([True, False]))
+        try:
+            return AnalysisConfig(**kw)
+        except ValueError:  # path boxes of the full network
+            continue
+
+
+def test_the_command_line_of_a_config_gives_it_back():
+    """command_line (the report's reproduce command) is the inverse of the CLI's parser."""
+    rng = np.random.default_rng(7)
+    configs = [AnalysisConfig(), AnalysisConfig(per_layer=None), AnalysisConfig(threshold=0.1 + 150.2)]
+    configs += [_random_config(rng) for _ in range(60)]
+    for cfg in configs:
+        args, notes = command_line(cfg)
+        assert notes == [] and _analyze_config(args) == cfg, (cfg, args)
+    assert command_line(AnalysisConfig()) == ([], [])
+    args, notes = command_line(AnalysisConfig(samples=[0, 2], q=[-1, 0, 1], layout=[("w", "a", "b")]))
+    assert args == [] and notes == ["layout: only from Python", "q -1.0,0.0,1.0: only from Python",
+                                    "samples 0,2: only from Python"]
+
+
+def test_the_sensitivity_grid_varies_the_flags_that_say_so():
+    from neuromfa_native.report.compare import VARY, parse_vary
+    assert set(VARY) == {n for n, f in flags().items() if f.vary}
+    assert {"threshold", "per_layer", "box", "samples"} <= set(VARY) and "seed" not in VARY
+    assert parse_vary(["nfd-threshold=100,2e2", "box=path", "per-layer=full,8"]) == {
+        "nfd_threshold": [100.0, 200.0], "box": ["path"], "per_layer": [None, 8]}
+    with pytest.raises(ValueError, match="box must be one of edge, path"):
+        parse_vary(["box=cube"])
 
 
 def test_cli_choices_come_from_the_tables():

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _validation as v
+from ._results import fields_equal
 from .mfa.boxes import BOX_TYPES, BOXES, DIRECTIONS
+from .science.nulls import CONTROLS
 
 _C = TypeVar("_C", "AnalysisConfig", "CorrelationConfig")
 
-__all__ = ["AGGREGATION_FIELDS", "AnalysisConfig", "CONTROLS", "CorrelationConfig", "DEFAULT", "RESULT_FIELDS", "SPECTRUM_FILTERS"]
+__all__ = ["AGGREGATION_FIELDS", "AnalysisConfig", "CONTROLS", "CorrelationConfig", "DEFAULT", "Flag", "RESULT_FIELDS",
+           "SPECTRUM_FILTERS", "command_line", "flags"]
 
 
 class _Default:
@@ -57,15 +60,116 @@ SPECTRUM_FILTERS = ("none", "f_positive", "alpha_range", "both")
 RESULT_FIELDS = ("per_layer", "layout", "box", "direction", "threshold", "min_edges", "decimals", "q",
                  "node_dimension", "nfd_threshold")
 
-#: Null-network controls (docs/controls.md, SPEC 9); ``scaled`` only in a series.
-CONTROLS = ("gaussian", "shuffle", "scaled")
-
 #: Result options that add outputs (controls, rival statistics, breakdown by layer): in
 #: :meth:`AnalysisConfig.result_json` only when asked for, so a plain run keeps its hash.
 EXTRA_RESULT_FIELDS = ("controls", "stats", "by_layer")
 
 #: The options that change only the aggregation over samples and checkpoints.
 AGGREGATION_FIELDS = ("samples", "filter", "n_bootstrap", "ci", "seed")
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line of an option: its flag, how its text is read and written
+
+
+@dataclass(frozen=True, eq=False)
+class Flag:
+    """How an option of a configuration is written on the command line (the field's
+    ``metadata["flag"]``): the ``neuromfa`` parsers, the "reproduce this run" command and the
+    sensitivity grid's choices are built from it.
+
+    Attributes
+    ----------
+    name : the flag, e.g. ``"--per-layer"``.  A boolean option is a switch: ``--stats`` turns a
+        ``False`` default on, ``--no-node-dimension`` turns a ``True`` default off.
+    help : its help line (the default is added where it says something).
+    metavar : the placeholder of its value in the help.
+    parse : text -> value; raises ``ValueError`` naming the flag.
+    show : value -> text, the inverse of ``parse`` (``None``: the value has no command-line
+        form, e.g. a custom layer map).
+    choices : the values it takes, when they are a closed set.
+    vary : a method choice that ``neuromfa sensitivity --vary`` can vary.
+    """
+
+    name: str
+    help: str
+    metavar: Optional[str] = None
+    parse: Callable[[str], Any] = str
+    show: Callable[[Any], Optional[str]] = str
+    choices: Optional[Sequence[str]] = None
+    vary: bool = False
+
+    __eq__ = fields_equal
+
+    def __repr__(self) -> str:
+        return f"<Flag {self.name}>"
+
+    def read(self, text: str) -> Any:
+        """``text`` parsed, and checked against :attr:`choices` (a ``ValueError`` naming the flag)."""
+        value = self.parse(text)
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, got {text!r}")
+        return value
+
+
+def _option(default: Any, flag: Optional[str] = None, help: str = "", **kw: Any) -> Any:
+    """A configuration field: its default and, for a command-line option, its :class:`Flag`."""
+    return dataclasses.field(default=default, metadata={"flag": Flag(name=flag, help=help, **kw)} if flag else {})
+
+
+def _int_text(flag: str, minimum: Optional[int] = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{flag} must be an integer, got {text!r}") from None
+        if minimum is not None and value < minimum:
+            raise ValueError(f"{flag} must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def _float_text(flag: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{flag} must be a number, got {text!r}") from None
+    return parse
+
+
+def _float_show(x: float) -> str:
+    """``150`` for 150.0, the exact repr where ``%g`` would round."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
+
+
+#: The words ``--per-layer`` takes for the full network.
+FULL_NETWORK = ("full", "none", "all")
+
+
+def _per_layer_text(text: str) -> Optional[int]:
+    return None if text.lower() in FULL_NETWORK else _int_text("--per-layer", 1)(text)
+
+
+def _per_layer_show(per_layer: Optional[int]) -> str:
+    return FULL_NETWORK[0] if per_layer is None else str(per_layer)
+
+
+def _samples_show(samples: Any) -> Optional[str]:
+    """``K`` for samples 0..K-1; ``None`` (Python only) for other sample indices."""
+    if isinstance(samples, int):
+        return str(samples)
+    return str(len(samples)) if tuple(samples) == tuple(range(len(samples))) else None
+
+
+def _name_show(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) else None
+
+
+def _names_show(names: Any) -> Optional[str]:
+    return None if names is None else ",".join(names)
+
 
 
 def _layout(layout: Any) -> Union[str, tuple]:
@@ -121,8 +225,9 @@ class AnalysisConfig:
     n_bootstrap, ci, seed :
         the bootstrap interval of the degree of emergence (series only).
     controls : sequence of str or str
-        null-network controls of :data:`CONTROLS` (``"gaussian,shuffle"`` also works), stored in
-        canonical order; ``"scaled"`` only in a series (docs/controls.md).
+        null-network controls, names of :data:`~neuromfa_native.science.nulls.CONTROLS`
+        (``"gaussian,shuffle"`` also works), stored in the table's order; a control that needs the
+        baseline (``"scaled"``) only in a series (docs/controls.md).
     stats : bool
         rival weight statistics (rms, kurtosis, Weibull fit, ...) of the rows read.
     by_layer : bool
@@ -143,24 +248,39 @@ class AnalysisConfig:
     True
     """
 
-    per_layer: Optional[int] = 32
-    layout: Any = "reference"
-    box: str = "edge"
-    direction: str = "forward"
-    threshold: float = 150.0
-    min_edges: int = 11
-    decimals: int = 0
-    q: Optional[Sequence[float]] = None
-    node_dimension: bool = True
-    nfd_threshold: float = 200.0
-    samples: Any = 10
-    filter: str = "none"
-    n_bootstrap: int = 1000
-    ci: float = 0.95
-    seed: int = 0
-    controls: Any = ()
-    stats: bool = False
-    by_layer: bool = False
+    per_layer: Optional[int] = _option(
+        32, "--per-layer", "neurons sampled per layer; 'full' for the whole network (one-hop boxes)", metavar="S",
+        parse=_per_layer_text, show=_per_layer_show, vary=True)
+    layout: Any = _option("reference", "--layout", "layer map: reference, heads or default", show=_name_show,
+                          vary=True)
+    box: str = _option("edge", "--box", "one-hop boxes (reference) or shortest-path boxes", choices=BOXES, vary=True)
+    direction: str = _option("forward", "--direction", "path direction for --box path", choices=DIRECTIONS,
+                             vary=True)
+    threshold: float = _option(150.0, "--threshold", "largest distance 1/|w| kept", metavar="T",
+                               parse=_float_text("--threshold"), show=_float_show, vary=True)
+    min_edges: int = _option(11, "--min-edges", "distances a node needs to be a box centre", metavar="N",
+                             parse=_int_text("--min-edges", 1), vary=True)
+    decimals: int = _option(0, "--decimals", "rounding of distances", metavar="D", parse=_int_text("--decimals"),
+                            vary=True)
+    q: Optional[Sequence[float]] = None  # a list of moments: from Python only
+    node_dimension: bool = _option(True, "--no-node-dimension", "skip node fractal dimensions")
+    nfd_threshold: float = _option(200.0, "--nfd-threshold", "distance threshold of node fractal dimensions",
+                                   metavar="T", parse=_float_text("--nfd-threshold"), show=_float_show, vary=True)
+    samples: Any = _option(10, "--samples", "sampled networks per checkpoint (samples 0..K-1)", metavar="K",
+                           parse=_int_text("--samples", 1), show=_samples_show, vary=True)
+    filter: str = _option("none", "--filter", "published spectrum filter applied to the statistics",
+                          choices=SPECTRUM_FILTERS, vary=True)
+    n_bootstrap: int = _option(1000, "--bootstrap", "bootstrap replicates of the E interval", metavar="N",
+                               parse=_int_text("--bootstrap", 1))
+    ci: float = _option(0.95, "--ci", "confidence level of the E interval", parse=_float_text("--ci"),
+                        show=_float_show)
+    seed: int = _option(0, "--seed", "bootstrap seed", parse=_int_text("--seed"))
+    controls: Any = _option((), "--controls", "null-network controls: any of " + ",".join(CONTROLS)
+                            + " (writes controls.csv)", metavar="C1,C2", show=_names_show)
+    stats: bool = _option(False, "--stats", "rival weight statistics (rms, kurtosis, Weibull fit, ...; writes "
+                                            "stats.csv)")
+    by_layer: bool = _option(False, "--by-layer", "spectra of node-layer kinds, blocks and node layers (writes "
+                                                  "by_layer.csv)")
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -180,7 +300,7 @@ class AnalysisConfig:
         set_(self, "n_bootstrap", v.positive_int(self.n_bootstrap, "n_bootstrap"))
         set_(self, "ci", v.confidence_level(self.ci))
         set_(self, "seed", v.integer(self.seed, "seed"))
-        set_(self, "controls", v.names(self.controls, "controls", CONTROLS))
+        set_(self, "controls", v.names(self.controls, "controls", tuple(CONTROLS)))
         set_(self, "stats", bool(self.stats))
         set_(self, "by_layer", bool(self.by_layer))
         if self.per_layer is None and not BOX_TYPES[self.box].full_network:
@@ -244,6 +364,46 @@ def defaults() -> dict:
     return {f.name: f.default for f in dataclasses.fields(AnalysisConfig)}
 
 
+def flags(cls: type = AnalysisConfig) -> dict:
+    """``{option: Flag}`` of the options of a configuration class that are command-line flags,
+    in field order (``q`` is not one: a list of moments is given from Python)."""
+    return {f.name: f.metadata["flag"] for f in dataclasses.fields(cls) if "flag" in f.metadata}
+
+
+def command_line(config: Any) -> tuple:
+    """``(arguments, notes)``: the flags that give ``config`` on the command line (one for every
+    option that differs from its default, written by its :attr:`Flag.show`), and a note for
+    every option that differs but has no command-line form (``q``, a custom layer map,
+    samples other than 0..K-1).
+
+    Examples
+    --------
+    >>> from neuromfa_native.config import AnalysisConfig, command_line
+    >>> command_line(AnalysisConfig(per_layer=None, threshold=100.0, stats=True))
+    (['--per-layer', 'full', '--threshold', '100', '--stats'], [])
+    >>> command_line(AnalysisConfig(samples=[0, 3]))[1]
+    ['samples 0,3: only from Python']
+    """
+    base = type(config)()
+    fl = flags(type(config))
+    args: list = []
+    notes: list = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if value == getattr(base, f.name):
+            continue
+        flag = fl.get(f.name)
+        text = None if flag is None or isinstance(value, bool) else flag.show(value)
+        if flag is not None and isinstance(value, bool):
+            args.append(flag.name)
+        elif text is not None:
+            args += [flag.name, text]  # type: ignore[union-attr]  # text is None without a flag
+        else:
+            plain = isinstance(value, tuple) and len(value) <= 12 and all(isinstance(x, (int, float, str)) for x in value)
+            notes.append(f"{f.name}{' ' + ','.join(map(str, value)) if plain else ''}: only from Python")
+    return args, notes
+
+
 # ---------------------------------------------------------------------------------------------
 # correlation with benchmark scores (docs/correlation.md, docs/spec.md section 8)
 
@@ -295,12 +455,16 @@ class CorrelationConfig:
     ('acc', 'loss')
     """
 
-    tasks: Any = None
-    metric: Any = "acc"
-    quantities: Any = None
-    n_boot: int = 2000
-    seed: int = 0
-    covariate: Optional[str] = None
+    tasks: Any = _option(None, "--tasks", "tasks to use (default: every task with the metric)", metavar="A,B,...",
+                         show=_names_show)
+    metric: Any = _option("acc", "--metric", "metric(s); 'all' for every metric", metavar="M[,M2]", show=_names_show)
+    quantities: Any = _option(None, "--quantities", "quantities (default: all the run holds)", metavar="Q1,Q2",
+                              show=_names_show)
+    n_boot: int = _option(2000, "--bootstrap", "bootstrap replicates (0: none)", metavar="N",
+                          parse=_int_text("--bootstrap", 0))
+    seed: int = _option(0, "--seed", "bootstrap seed", parse=_int_text("--seed"))
+    covariate: Optional[str] = _option(None, "--covariate", "partial rho given this quantity, or 'step'",
+                                       metavar="NAME")
     ci: float = 0.95
 
     def __post_init__(self) -> None:

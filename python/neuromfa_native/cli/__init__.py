@@ -63,6 +63,9 @@ COMMANDS = {"analyze": analyze.cmd_analyze, "report": analyze.cmd_report, "info"
             "compare": compare.cmd_compare, "sensitivity": compare.cmd_sensitivity,
             "correlate": correlate.cmd_correlate}
 
+#: Other spellings of a subcommand (argparse ``aliases``) -> the subcommand.
+ALIASES = {"analyse": "analyze"}
+
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``neuromfa`` command (and of ``python -m neuromfa_native``).
@@ -95,6 +98,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command = ALIASES.get(args.command, args.command)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

@@ -1,16 +1,15 @@
 """What every ``neuromfa`` command shares: the parser class that reports one line, the help
-formatter, argument converters, the aggregation options, printing and headless plots."""
+formatter, the options' flags (built from the configuration's fields: :func:`add_options`),
+printing and headless plots."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
-from ..config import defaults
+from ..config import AnalysisConfig, Flag, flags
 
 PROG = "neuromfa"
-
-#: The option defaults, from :class:`~neuromfa_native.AnalysisConfig` (never restated here).
-DEFAULTS = defaults()
 
 
 class UserError(Exception):
@@ -28,7 +27,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action):
         h = action.help or ""
         d = action.default
-        if "default" in h or d is None or isinstance(d, bool) or d is argparse.SUPPRESS or not action.option_strings:
+        if ("default" in h or d is None or isinstance(d, bool) or d is argparse.SUPPRESS or d in ("", (), [])
+                or not action.option_strings):
             return h
         return f"{h} (default: {d})"
 
@@ -45,30 +45,51 @@ def positive_int(name):
     return conv
 
 
-def per_layer_arg(s):
-    if s.lower() in ("full", "none", "all"):
-        return None
-    return positive_int("--per-layer")(s)
-
-
-def float_arg(name):
-    def conv(s):
+def _arg_type(flag: Flag):
+    """``flag.parse`` as an argparse type (its ``ValueError`` becomes argparse's one-line error;
+    argparse itself checks the choices)."""
+    def conv(text):
         try:
-            return float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
+            return flag.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    conv.__name__ = flag.name  # argparse names the type in some messages
     return conv
 
 
-def aggregation_args(p, *, defaults: bool) -> None:
-    p.add_argument("--bootstrap", type=positive_int("--bootstrap"),
-                   default=DEFAULTS["n_bootstrap"] if defaults else None, metavar="N",
-                   help="bootstrap replicates of the E interval" + ("" if defaults else " (default: the run's)"))
-    p.add_argument("--ci", type=float_arg("--ci"), default=DEFAULTS["ci"] if defaults else None,
-                   help="confidence level of the E interval" + ("" if defaults else " (default: the run's)"))
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"] if defaults else None,
-                   help="bootstrap seed" + ("" if defaults else " (default: the run's)"))
+def add_options(p, cls: type, names, *, defaults: bool = True) -> None:
+    """The flags of the options ``names`` of the configuration class ``cls`` (``AnalysisConfig``,
+    ``CorrelationConfig``), from their fields' :class:`~neuromfa_native.config.Flag`: the
+    destination is the option's name and the default the configuration's (``defaults=False``:
+    ``None``, the value then comes from elsewhere, e.g. the run directory)."""
+    fl = flags(cls)
+    declared = {f.name: f.default for f in dataclasses.fields(cls)}
+    base = cls()
+    for name in names:
+        flag = fl[name]
+        if isinstance(declared[name], bool):
+            p.add_argument(flag.name, dest=name, action="store_false" if declared[name] else "store_true",
+                           help=flag.help)
+            continue
+        shown = flag.show(getattr(base, name))
+        note = (f" (default: {shown})" if shown else "") if defaults else " (default: the run's)"
+        p.add_argument(flag.name, dest=name, type=_arg_type(flag), choices=flag.choices,
+                       default=declared[name] if defaults else None, metavar=flag.metavar,
+                       help=flag.help + ("" if "default:" in flag.help else note))
 
+
+def options_from(args, cls: type) -> dict:
+    """``{option: value}`` of the options of ``cls`` that ``args`` (a parsed namespace) holds."""
+    return {n: getattr(args, n) for n in flags(cls) if hasattr(args, n)}
+
+
+def aggregation_args(p, *, defaults: bool) -> None:
+    """``--bootstrap``, ``--ci`` and ``--seed`` (of :class:`~neuromfa_native.AnalysisConfig`)."""
+    add_options(p, AnalysisConfig, AGGREGATION_OPTIONS, defaults=defaults)
+
+
+#: The aggregation options every command that computes an interval of E takes.
+AGGREGATION_OPTIONS = ("n_bootstrap", "ci", "seed")
 
 
 def say(msg: str = "", *, err: bool = False) -> None:

@@ -6,9 +6,8 @@ import argparse
 import os
 from typing import Optional
 
-from ..config import CONTROLS, SPECTRUM_FILTERS, AnalysisConfig
-from ..mfa.boxes import BOXES, DIRECTIONS
-from ._common import DEFAULTS, UserError, HelpFormatter, aggregation_args, float_arg, headless_plots, per_layer_arg, positive_int, say, write_html
+from ..config import AnalysisConfig, flags
+from ._common import AGGREGATION_OPTIONS, UserError, HelpFormatter, add_options, headless_plots, options_from, positive_int, say, write_html
 from .correlate import correlate_and_write
 
 
@@ -49,9 +48,13 @@ examples:
 """
 
 
+#: The options of ``neuromfa analyze``: every option of :class:`AnalysisConfig` that has a flag.
+ANALYZE_OPTIONS = tuple(flags(AnalysisConfig))
+
+
 def add_analyze(sub) -> None:
     """The ``analyze`` subcommand's options."""
-    a = sub.add_parser("analyze", formatter_class=HelpFormatter, epilog=ANALYZE_EXAMPLES,
+    a = sub.add_parser("analyze", aliases=["analyse"], formatter_class=HelpFormatter, epilog=ANALYZE_EXAMPLES,
                        help="analyse a checkpoint series: spectra, alpha0, width, emergence E",
                        description="Analyse a series of checkpoints of one model: K sampled neuron "
                                    "interaction networks per checkpoint (the same neurons in each), their "
@@ -60,26 +63,7 @@ def add_analyze(sub) -> None:
     a.add_argument("sources", nargs="+", metavar="SOURCE",
                    help="checkpoint directories/files or hub ids (org/name@rev); one hub id with --revisions")
     a.add_argument("--revisions", metavar="R1,R2,...", help="comma-separated hub revisions of the one hub id")
-    a.add_argument("--samples", type=positive_int("--samples"), default=DEFAULTS["samples"], metavar="K",
-                   help="sampled networks per checkpoint (samples 0..K-1)")
-    a.add_argument("--per-layer", type=per_layer_arg, default=DEFAULTS["per_layer"], metavar="S",
-                   help="neurons sampled per layer; 'full' for the whole network (one-hop boxes)")
-    a.add_argument("--threshold", type=float_arg("--threshold"), default=DEFAULTS["threshold"], metavar="T",
-                   help="largest distance 1/|w| kept")
-    a.add_argument("--box", choices=BOXES, default=DEFAULTS["box"],
-                   help="one-hop boxes (reference) or shortest-path boxes")
-    a.add_argument("--direction", choices=DIRECTIONS, default=DEFAULTS["direction"],
-                   help="path direction for --box path")
-    a.add_argument("--min-edges", type=positive_int("--min-edges"), default=DEFAULTS["min_edges"], metavar="N",
-                   help="distances a node needs to be a box centre")
-    a.add_argument("--decimals", type=int, default=DEFAULTS["decimals"], metavar="D", help="rounding of distances")
-    a.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads or default")
-    a.add_argument("--filter", choices=SPECTRUM_FILTERS, default=DEFAULTS["filter"],
-                   help="published spectrum filter applied to the statistics")
-    a.add_argument("--no-node-dimension", dest="node_dimension", action="store_false",
-                   help="skip node fractal dimensions")
-    a.add_argument("--nfd-threshold", type=float_arg("--nfd-threshold"), default=DEFAULTS["nfd_threshold"], metavar="T",
-                   help="distance threshold of node fractal dimensions")
+    add_options(a, AnalysisConfig, ANALYZE_OPTIONS)
     a.add_argument("--baseline", metavar="NAME",
                    help="emergence baseline: a checkpoint label (step1000), source or step number "
                         "(default: the first checkpoint)")
@@ -95,14 +79,6 @@ def add_analyze(sub) -> None:
     a.add_argument("--out", default="neuromfa-out", metavar="DIR", help="run directory")
     a.add_argument("--overwrite", action="store_true",
                    help="discard results of another configuration in --out")
-    aggregation_args(a, defaults=True)
-    # --- controls, rival statistics, breakdown by layer (docs/controls.md) ---
-    a.add_argument("--controls", default="", metavar="C1,C2",
-                   help="null-network controls: any of " + ",".join(CONTROLS) + " (writes controls.csv)")
-    a.add_argument("--stats", action="store_true",
-                   help="rival weight statistics (rms, kurtosis, Weibull fit, ...; writes stats.csv)")
-    a.add_argument("--by-layer", action="store_true",
-                   help="spectra of node-layer kinds, blocks and node layers (writes by_layer.csv)")
     a.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
     # -- correlation with benchmark scores (docs/correlation.md) --
@@ -122,9 +98,7 @@ def add_report(sub) -> None:
                                    "summary.json and plots into it. Needs no checkpoint files.")
     r.add_argument("run", metavar="DIR", help="run directory (--out of neuromfa analyze)")
     r.add_argument("--baseline", metavar="NAME", help="emergence baseline (default: the run's)")
-    r.add_argument("--filter", choices=SPECTRUM_FILTERS, default=None,
-                   help="spectrum filter (default: the run's)")
-    aggregation_args(r, defaults=False)
+    add_options(r, AnalysisConfig, ("filter",) + AGGREGATION_OPTIONS, defaults=False)
     r.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     r.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
     r.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -138,9 +112,7 @@ def add_info(sub) -> None:
                                    "tensors the network uses, node layers and sampled/full network sizes.")
     i.add_argument("source", metavar="SOURCE", help="checkpoint directory/file or hub id")
     i.add_argument("--revision", help="hub revision")
-    i.add_argument("--per-layer", type=per_layer_arg, default=DEFAULTS["per_layer"], metavar="S",
-                   help="neurons sampled per layer")
-    i.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads or default")
+    add_options(i, AnalysisConfig, ("per_layer", "layout"))
     i.add_argument("--fingerprint", action="store_true", help="also hash the weights (reads them all)")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -175,11 +147,7 @@ def cmd_analyze(args) -> int:
     from ..run.runner import analyze_series
     from ..run.store import report_lock
 
-    config = AnalysisConfig(samples=args.samples, per_layer=args.per_layer, layout=args.layout, box=args.box,
-                            direction=args.direction, threshold=args.threshold, min_edges=args.min_edges,
-                            decimals=args.decimals, filter=args.filter, node_dimension=args.node_dimension,
-                            nfd_threshold=args.nfd_threshold, n_bootstrap=args.bootstrap, ci=args.ci,
-                            seed=args.seed, controls=args.controls, stats=args.stats, by_layer=args.by_layer)
+    config = AnalysisConfig(**options_from(args, AnalysisConfig))
     executor, close, n_threads = _make_executor(args)
     try:
         series = analyze_series(args.sources, revisions=args.revisions, config=config, n_threads=n_threads,
@@ -234,8 +202,7 @@ def cmd_report(args) -> int:
     if not os.path.isfile(os.path.join(args.run, "run.json")):
         load_run(args.run)  # raises the error saying what is missing, before a lock file is made
     with report_lock(args.run):  # load under the lock: a concurrent writer's newer state is seen
-        series = load_run(args.run, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed,
-                          baseline=args.baseline, filter=args.filter)
+        series = load_run(args.run, baseline=args.baseline, **options_from(args, AnalysisConfig))
         write_report(series, args.run, plots=args.plots)
         write_html(args, args.run)
     if not args.quiet:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import UserError, HelpFormatter, aggregation_args, positive_int, say
+from ..config import AnalysisConfig, flags
+from ._common import UserError, HelpFormatter, aggregation_args, add_options, positive_int, say
 
 
 COMPARE_EXAMPLES = """\
@@ -52,17 +53,14 @@ def add_compare(sub) -> None:
                                    "does the E curve, and its correlation with the scores, hold across them?")
     s.add_argument("sources", nargs="+", metavar="SOURCE", help="checkpoints, as for neuromfa analyze")
     s.add_argument("--vary", action="append", default=[], metavar="NAME=V1,V2",
-                   help="a choice and its values: threshold, per-layer, box, layout, min-edges, decimals, "
-                        "direction, samples, filter, nfd-threshold (repeatable)")
+                   help="a choice and its values: " + ", ".join(f.name[2:] for f in flags().values() if f.vary)
+                        + " (repeatable)")
     s.add_argument("--revisions", metavar="R1,R2,...", help="comma-separated hub revisions of the one hub id")
-    s.add_argument("--samples", type=positive_int("--samples"), default=10, metavar="K",
-                   help="sampled networks per checkpoint, unless varied")
+    add_options(s, AnalysisConfig, ("samples",))
     s.add_argument("--evals", metavar="SOURCE", help="benchmark scores to correlate every cell with")
     s.add_argument("--threads", type=positive_int("--threads"), default=None, metavar="N", help="OpenMP threads")
     s.add_argument("--out", required=True, metavar="DIR", help="directory of the grid")
-    s.add_argument("--bootstrap", type=positive_int("--bootstrap"), default=1000, metavar="N",
-                   help="bootstrap replicates")
-    s.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    add_options(s, AnalysisConfig, ("n_bootstrap", "seed"))
     s.add_argument("-q", "--quiet", action="store_true", help="no progress")
     s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
@@ -88,7 +86,7 @@ def cmd_compare(args) -> int:
 
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     sizes = dict(_parse_size(x) for x in args.size)
-    p = compare_runs(args.runs, args.out, names=names, sizes=sizes, step=args.step, n_boot=args.bootstrap,
+    p = compare_runs(args.runs, args.out, names=names, sizes=sizes, step=args.step, n_boot=args.n_bootstrap,
                      ci=args.ci, seed=args.seed)
     say(f"comparison of {len(args.runs)} runs written to {p} (and compare_*.csv)")
     return 0
@@ -106,6 +104,6 @@ def cmd_sensitivity(args) -> int:
     if args.revisions:
         options["revisions"] = args.revisions
     p = run_sensitivity(args.sources, vary, args.out, evals=args.evals, progress=not args.quiet,
-                        n_boot=args.bootstrap, seed=args.seed, **options)
+                        n_boot=args.n_bootstrap, seed=args.seed, **options)
     say(f"sensitivity grid written to {p} (cells in {os.path.join(args.out, 'cells')}/)")
     return 0

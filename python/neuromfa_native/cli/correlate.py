@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ._common import UserError, HelpFormatter, headless_plots, say
+from ..config import CorrelationConfig, flags
+from ._common import HelpFormatter, add_options, headless_plots, options_from, say
 
 
 CORRELATE_EXAMPLES = """\
@@ -29,9 +30,6 @@ checkpoints.
 
 
 def add_correlate(sub) -> None:
-    from ..config import correlation_defaults
-
-    d = correlation_defaults()
     c = sub.add_parser("correlate", formatter_class=HelpFormatter, epilog=CORRELATE_EXAMPLES,
                        help="correlate E, alpha0 and width of a run with benchmark scores",
                        description="Join the checkpoints of a run directory with benchmark scores on the "
@@ -41,12 +39,7 @@ def add_correlate(sub) -> None:
     c.add_argument("--evals", required=True, metavar="SOURCE",
                    help="lm-evaluation-harness JSON file(s) or directory, a .csv/.parquet table, or pythia:MODEL "
                         "(pythia:MODEL:5shot for five-shot)")
-    c.add_argument("--tasks", metavar="A,B,...", help="tasks to use (default: every task with the metric)")
-    c.add_argument("--metric", default=d["metric"], metavar="M[,M2]", help="metric(s); 'all' for every metric")
-    c.add_argument("--quantities", metavar="Q1,Q2", help="quantities (default: all the run holds)")
-    c.add_argument("--covariate", metavar="NAME", help="partial rho given this quantity, or 'step'")
-    c.add_argument("--bootstrap", type=int, default=d["n_boot"], metavar="N", help="bootstrap replicates (0: none)")
-    c.add_argument("--seed", type=int, default=d["seed"], help="bootstrap seed")
+    add_options(c, CorrelationConfig, tuple(flags(CorrelationConfig)))
     c.add_argument("--rows", type=int, default=20, metavar="N", help="rows printed (all are written)")
     c.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     c.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
@@ -57,14 +50,13 @@ def correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20,
     """Correlate ``series`` with ``evals`` (``options``: :class:`~.config.CorrelationConfig`'s, the
     defaults where not given), write correlations.csv and the plots into ``out``, print the table."""
     from .._fs import atomic_write_text
-    from ..config import CorrelationConfig
     from ..scores.correlation import correlate
 
     if options.get("metric") == "all":
         options["metric"] = None
     corr = correlate(series, evals, config=CorrelationConfig(**options))
     atomic_write_text(Path(out) / "correlations.csv", corr.to_csv())
-    # where the scores came from, for report.html's reproduce command (issue 13)
+    # where the scores came from, for report.html's reproduce command
     atomic_write_text(Path(out) / "correlations.json", json.dumps({"evals": str(evals)}) + "\n")
     written = []
     if plots:
@@ -81,10 +73,7 @@ def cmd_correlate(args) -> int:
     headless_plots(args)
     from ..run.store import load_run
 
-    if args.bootstrap < 0:
-        raise UserError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     series = load_run(args.run)  # reads only; the run's own files are not rewritten
-    correlate_and_write(series, args.run, args.evals, tasks=args.tasks, metric=args.metric,
-                         quantities=args.quantities, covariate=args.covariate, n_boot=args.bootstrap,
-                         seed=args.seed, plots=args.plots, quiet=args.quiet, rows=args.rows)
+    correlate_and_write(series, args.run, args.evals, plots=args.plots, quiet=args.quiet, rows=args.rows,
+                        **options_from(args, CorrelationConfig))
     return 0

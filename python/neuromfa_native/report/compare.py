@@ -28,11 +28,12 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from .._fs import atomic_write_bytes, atomic_write_text, dumps
+from ..config import AnalysisConfig, flags
 from .._html import esc, table
 from .html import write_html_report
 from .page import Figures, figure, page
@@ -387,18 +388,16 @@ def _scaling_section(srows: list, at: int, ci_pct: int) -> str:
 # sensitivity
 
 
-def _per_layer(v: str):
-    return None if v.lower() in ("full", "none", "all") else int(v)
-
-
-#: The method choices a sensitivity grid can vary, with the parser of one value.
-VARY: dict[str, Callable[[str], Any]] = {
-    "threshold": float, "per_layer": _per_layer, "box": str, "layout": str, "min_edges": int, "decimals": int,
-    "direction": str, "samples": int, "filter": str, "nfd_threshold": float}
+#: The method choices a sensitivity grid can vary: ``{option: Flag}`` of the options of
+#: :class:`~neuromfa_native.AnalysisConfig` whose flag says ``vary`` (its parser reads a value).
+VARY: dict = {name: flag for name, flag in flags(AnalysisConfig).items() if flag.vary}
 
 
 def parse_vary(items: Sequence[str]) -> dict:
-    """``["threshold=100,150", "box=edge,path"]`` -> ``{"threshold": [100.0, 150.0], "box": [...]}``."""
+    """``["threshold=100,150", "box=edge,path"]`` -> ``{"threshold": [100.0, 150.0], "box": [...]}``.
+
+    A choice is named by its option (``per_layer``) or its flag (``per-layer``); its values are
+    read as the flag reads them (``full`` for ``per_layer``)."""
     out: dict = {}
     for it in items:
         name, sep, vals = str(it).partition("=")
@@ -410,9 +409,9 @@ def parse_vary(items: Sequence[str]) -> dict:
         if name in out:
             raise ValueError(f"--vary {name} given twice")
         try:
-            out[name] = [VARY[name](v.strip()) for v in vals.split(",") if v.strip()]
-        except ValueError:
-            raise ValueError(f"--vary {name}: bad value in {vals!r}") from None
+            out[name] = [VARY[name].read(v.strip()) for v in vals.split(",") if v.strip()]
+        except ValueError as exc:
+            raise ValueError(f"--vary {name}: bad value in {vals!r} ({exc})") from None
         if len(set(map(str, out[name]))) != len(out[name]):
             raise ValueError(f"--vary {name}: a value is given twice in {vals!r}")
     if not out:

@@ -2,6 +2,7 @@
 command that reproduces the run."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -14,6 +15,7 @@ import numpy as np
 
 from .._html import esc
 from .._version import __version__
+from ..config import AnalysisConfig, command_line
 from .run_data import RunData
 from .science_sections import control_shares, correlation_headline
 
@@ -21,61 +23,37 @@ __all__ = ["reproduce_command"]
 
 
 def reproduce_command(info: dict, run_dir: os.PathLike) -> str:
-    """The ``neuromfa analyze`` command line that recomputes this run (into the same directory)."""
-    cfg = info.get("config", {})
+    """The ``neuromfa analyze`` command line that recomputes this run (into the same directory):
+    the flag of every option that differs from its default (:func:`~neuromfa_native.config.command_line`),
+    and a ``#`` note for what the command line cannot say."""
     agg = info.get("aggregation", {})
     series = info.get("series") or []
     hub = [e for e in series if e.get("revision")]
     args = ["neuromfa", "analyze"]
-    note = ""
+    notes = []
     if series and len(hub) == len(series) and len({e["source"] for e in series}) == 1:
         args += [series[0]["source"], "--revisions", ",".join(e["revision"] for e in series)]
     else:
         args += [e["source"] + (f"@{e['revision']}" if e.get("revision") else "") for e in series]
-    samples = agg.get("samples")
-    if cfg.get("per_layer") is None:
-        args += ["--per-layer", "full"]
-    else:
-        args += ["--per-layer", str(cfg["per_layer"])]
-        if samples is not None:
-            if list(samples) != list(range(len(samples))):
-                note = f"  # samples {','.join(map(str, samples))}: only from Python (analyze_series(samples=[...]))"
-            else:
-                args += ["--samples", str(len(samples))]
-    args += ["--threshold", f"{cfg.get('threshold', 150.0):g}", "--box", str(cfg.get("box", "edge"))]
-    if cfg.get("box") == "path":
-        args += ["--direction", str(cfg.get("direction"))]
-    if isinstance(cfg.get("layout"), str):
-        args += ["--layout", cfg["layout"]]
-    for k, flag, d in (("min_edges", "--min-edges", 11), ("decimals", "--decimals", 0),
-                       ("nfd_threshold", "--nfd-threshold", 200.0)):
-        if cfg.get(k, d) != d:
-            args += [flag, f"{cfg[k]:g}" if isinstance(cfg[k], float) else str(cfg[k])]
-    if cfg.get("node_dimension") is False:
-        args.append("--no-node-dimension")
-    if agg.get("filter", "none") != "none":
-        args += ["--filter", agg["filter"]]
+    stored = {**info.get("config", {}), **agg}
+    names = {f.name for f in dataclasses.fields(AnalysisConfig)}
+    try:
+        flags, notes = command_line(AnalysisConfig.from_json({k: v for k, v in stored.items() if k in names}))
+    except (TypeError, ValueError) as exc:
+        flags, notes = [], [f"the run's configuration is not one of this version: {' '.join(str(exc).split())}"]
+    args += flags
     if agg.get("baseline") and series and agg["baseline"] != series[0].get("label"):
         args += ["--baseline", str(agg["baseline"])]
-    for k, flag, d in (("n_bootstrap", "--bootstrap", 1000), ("ci", "--ci", 0.95), ("seed", "--seed", 0)):
-        if k in agg and agg[k] != d:
-            args += [flag, str(agg[k])]
-    for k in ("controls",):
-        if cfg.get(k):
-            args += [f"--{k}", ",".join(cfg[k])]
-    for k in ("stats", "by_layer"):
-        if cfg.get(k):
-            args.append("--" + k.replace("_", "-"))
     if (Path(run_dir) / "correlations.csv").is_file():
         try:
             args += ["--evals", str(json.loads((Path(run_dir) / "correlations.json").read_text())["evals"])]
         except (OSError, ValueError, KeyError, TypeError):
-            note += "  # and --evals SOURCE: correlations.csv holds scores whose source was not recorded"
+            notes.append("and --evals SOURCE: correlations.csv holds scores whose source was not recorded")
     steps = [e.get("step", 0) for e in series]
     if steps != sorted(steps):
         args.append("--keep-order")
     args += ["--out", str(run_dir)]
-    return " ".join(shlex.quote(a) for a in args) + note
+    return " ".join(shlex.quote(a) for a in args) + "".join(f"  # {n}" for n in notes)
 
 
 def _when(t: Any) -> str:

@@ -36,6 +36,7 @@ from ..io.checkpoint_reader import CACHE_MODES, CheckpointReader, reading_checkp
 from .checkpoints import Checkpoint, baseline_index, make_series
 from ..config import DEFAULT, AnalysisConfig
 from ..science.controls import scale_to_of
+from ..science.nulls import needing_baseline
 from ..network.fingerprint import fingerprint_and_scan
 from ..network.nin import load_layout, prefetch_samples
 from .series import Series, summarize
@@ -195,32 +196,32 @@ def _plan(cps: tuple, cfg: AnalysisConfig, b: int, executor: Any, store: Optiona
             if (key, s) not in plan.done:
                 plan.tasks.append((key, k, s))
     plan.n_total = len(seen)
-    if "scaled" in cfg.controls:  # the baseline's results give the other tasks their scale_to
+    if needing_baseline(cfg.controls):  # the baseline's results give the other tasks their scale_to
         plan.tasks.sort(key=lambda t: t[0] != keys[b])
     return plan
 
 
 def _stored_config(cfg: AnalysisConfig, baseline: Checkpoint) -> dict:
-    """The run store's configuration: ``cfg.result_json()``, and with the ``scaled`` control the
-    baseline's label (its results depend on the baseline)."""
+    """The run store's configuration: ``cfg.result_json()``, and with a control that needs the
+    baseline (``scaled``) the baseline's label (its results depend on the baseline)."""
     d = cfg.result_json()
-    if "scaled" in cfg.controls:
+    if needing_baseline(cfg.controls):
         d["scaled_baseline"] = baseline.label
     return d
 
 
 def _scale_to(plan: _Plan, key: str, s: Optional[int]) -> Any:
-    """``scale_to`` of a task (``None`` without the ``scaled`` control)."""
-    if "scaled" not in plan.cfg.controls:
+    """``scale_to`` of a task (``None`` without a control that needs the baseline)."""
+    if not needing_baseline(plan.cfg.controls):
         return None
     base = plan.keys[plan.baseline]
     return scale_to_of(plan.done.get((base, s)), s, key == base)
 
 
 def _task_config(plan: _Plan) -> AnalysisConfig:
-    """The tasks' configuration: with ``scaled`` every task keeps its statistics (the baseline's
-    RMS of the read rows is what the later checkpoints are scaled to)."""
-    return plan.cfg.replace(stats=True) if "scaled" in plan.cfg.controls else plan.cfg
+    """The tasks' configuration: with a control that needs the baseline every task keeps its
+    statistics (the baseline's RMS of the read rows is what the later checkpoints are scaled to)."""
+    return plan.cfg.replace(stats=True) if needing_baseline(plan.cfg.controls) else plan.cfg
 
 
 def _warn_identical(cps: Sequence[Checkpoint], fps: Sequence[Optional[str]]) -> None:
@@ -404,11 +405,11 @@ def _prefetch(tsrc: Any, cfg: AnalysisConfig, samples: list) -> None:
 
 
 def _run_on_executor(plan: _Plan, n_threads: Optional[int], executor: Any, sink: _Sink) -> None:
-    """Every task submitted at once (with the ``scaled`` control: the baseline's tasks first, as
+    """Every task submitted at once (with a control that needs the baseline: its tasks first, as
     a wave of their own, since the others need their results); results taken in completion
     order; on an interrupt or another unexpected error the tasks not started are cancelled."""
     waves = [plan.tasks]
-    if "scaled" in plan.cfg.controls:
+    if needing_baseline(plan.cfg.controls):
         base = plan.keys[plan.baseline]
         waves = [[t for t in plan.tasks if t[0] == base], [t for t in plan.tasks if t[0] != base]]
     for wave in waves:

@@ -24,6 +24,7 @@ from ..mfa.engine import Spectrum, analyze_graph, spectrum_from_partition
 from ..network.nin import build_nin, load_layout
 from ..io.base import TensorSource
 from ..io.sources import resolve_source
+from .nulls import check_controls
 
 __all__ = ["Analysis", "NodeDimensions", "SampleResult", "analyze", "analyze_sample", "node_fractal_dimension"]
 
@@ -385,9 +386,7 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
                                       threshold=threshold, min_edges=min_edges, decimals=decimals, q=q,
                                       node_dimension=node_dimension, nfd_threshold=nfd_threshold,
                                       controls=controls, stats=stats, by_layer=by_layer)
-    if "scaled" in cfg.controls and scale_to is None:
-        raise ValueError("the 'scaled' control needs a series (its baseline RMS comes from the baseline checkpoint); "
-                         "use analyze_series, or controls=('gaussian', 'shuffle')")
+    check_controls(cfg.controls, series=scale_to is not None)
     n_threads = check.threads(n_threads)
     tsrc = resolve_source(source, revision=revision)
     label = label or _label(source, tsrc, revision)
@@ -524,9 +523,7 @@ def analyze(source: Any, *, samples: Union[int, Sequence[int]] = DEFAULT, per_la
                                       decimals=decimals, q=q, filter=filter, node_dimension=node_dimension,
                                       nfd_threshold=nfd_threshold, controls=controls, stats=stats,
                                       by_layer=by_layer)
-    if "scaled" in cfg.controls:
-        raise ValueError("the 'scaled' control needs a series (its baseline RMS comes from the baseline checkpoint); "
-                         "use analyze_series, or controls=('gaussian', 'shuffle')")
+    check_controls(cfg.controls, series=False)
     ids = list(cfg.sample_ids)
     bar = progress_bar(len(ids), str(source), "sample", progress)
     if executor is not None:

@@ -4,13 +4,8 @@ A control replaces each weight matrix ``W`` by a null version before the distanc
 ``U`` is the part of ``W`` that becomes edges (the sampled submatrix of a sampled network) and
 ``RMS`` is taken over the full rows of ``W`` the network reads (the sampled output rows; for a
 GPT-2 ``Conv1D`` tensor, stored ``(in, out)``, the stored rows of the sampled input neurons,
-which are the bytes actually read):
-
-- ``gaussian``: ``U`` becomes i.i.d. ``Normal(0, RMS^2)`` draws (float64);
-- ``shuffle``: the entries of ``U`` are permuted uniformly at random (zeros included, so the
-  multiset of used weights is kept);
-- ``scaled`` (series only): ``U * RMS_baseline / RMS`` (float64), the baseline's RMS taken over
-  the same rows of the baseline checkpoint.
+which are the bytes actually read).  The controls themselves (what replaces ``U``, what each
+keeps and removes, which need the baseline) are the rows of :data:`.nulls.CONTROLS`.
 
 Common random numbers: every draw comes from ``numpy.random.Generator(PCG64)`` seeded with a
 SHA-256 of ``(sample, tensor name, control)``, never of the checkpoint, so a series that only
@@ -26,47 +21,15 @@ the row blocks the streamed analysis reads, holds one tensor at a time, and fill
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .. import _validation as check
-from ..config import CONTROLS
 from ..network.nin import block_edges, load_layout, make_nin, weight_dtype
+from .nulls import BASELINE, CONTROLS, baseline_factor, check_controls, control_rng, needing_baseline
 
-__all__ = ["CONTROLS", "check_controls", "control_rng", "gaussian_control", "shuffle_control", "build_variants"]
-
-#: ``scale_to`` value of the baseline checkpoint itself (factor 1).
-BASELINE = "baseline"
-
-
-def check_controls(controls: Any, *, series: bool) -> tuple:
-    """Validated control names in canonical order; ``scaled`` only in a series."""
-    names = check.names(controls, "controls", CONTROLS)
-    if "scaled" in names and not series:
-        raise ValueError("the 'scaled' control needs a series (its baseline RMS comes from the baseline checkpoint); "
-                         "use analyze_series, or controls=('gaussian', 'shuffle')")
-    return names
-
-
-def control_rng(sample: Optional[int], tensor: str, control: str) -> np.random.Generator:
-    """The generator of one (sample, tensor, control): a stable hash, never the checkpoint."""
-    key = f"neuromfa-control|{'full' if sample is None else int(sample)}|{tensor}|{control}".encode()
-    seed = int.from_bytes(hashlib.sha256(key).digest()[:16], "little")
-    return np.random.Generator(np.random.PCG64(seed))
-
-
-def gaussian_control(u: np.ndarray, rms: float, rng: np.random.Generator) -> np.ndarray:
-    """``U`` replaced by i.i.d. Normal(0, rms^2) draws (float64)."""
-    return rng.standard_normal(u.shape) * float(rms)
-
-
-def shuffle_control(u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The entries of ``U`` permuted uniformly at random (same dtype, same multiset)."""
-    flat = np.asarray(u).reshape(-1)
-    return flat[rng.permutation(flat.size)].reshape(u.shape)
+__all__ = ["CONTROL_COLUMNS", "STATS_COLUMNS", "build_variants"]
 
 
 def _read_rows(tsrc, m, out_idx: np.ndarray, in_idx: np.ndarray) -> tuple:
@@ -88,8 +51,7 @@ def build_variants(tsrc, lay, *, sample: int, per_layer: int, controls: Sequence
     """
     from .weight_stats import StatsAccumulator
 
-    if "scaled" in controls and scale_to is None:
-        raise ValueError("the 'scaled' control needs the baseline RMS (scale_to); it runs only in a series")
+    check_controls(controls, series=scale_to is not None)
     wdt = weight_dtype(tsrc, lay)
     offs = lay.offsets
     samples = lay.sample(int(per_layer), sample)
@@ -110,29 +72,15 @@ def build_variants(tsrc, lay, *, sample: int, per_layer: int, controls: Sequence
         u = u.astype(wdt, copy=False)
         parts["none"].append(block_edges(u, *ids))
         for c in controls:
-            rng = control_rng(sample, m.name, c)
-            if c == "gaussian":
-                v = gaussian_control(u, r, rng)
-            elif c == "shuffle":
-                v = shuffle_control(u, rng)
-            else:
-                if isinstance(scale_to, str):
-                    if scale_to != BASELINE:
-                        raise ValueError(f"scale_to must be a mapping or {BASELINE!r}, got {scale_to!r}")
-                    factor = 1.0
-                else:
-                    if m.name not in scale_to:
-                        raise ValueError(f"scale_to has no baseline RMS of tensor {m.name!r}")
-                    factor = float(scale_to[m.name]) / r if r > 0 else float("nan")
-                    if not np.isfinite(factor):
-                        raise ValueError(f"tensor {m.name!r}: the read rows have RMS {r}; cannot rescale to the baseline")
-                v = u.astype(np.float64) * factor
+            ctl = CONTROLS[c]
+            factor = baseline_factor(scale_to, m.name, r) if ctl.needs_baseline else 1.0
+            v = ctl.build(u, rms=r, rng=control_rng(sample, m.name, c), factor=factor)
             parts[c].append(block_edges(v, *ids))
     node_ids = np.sort(np.concatenate([offs[k] + s for k, s in enumerate(samples)]))
 
     def make(c):
         ps = parts[c]
-        dt = wdt if c in ("none", "shuffle") else np.dtype(np.float64)
+        dt = wdt if c == "none" or CONTROLS[c].keeps_dtype else np.dtype(np.float64)
         return make_nin(ps, node_ids, lay, dt, int(sample), int(per_layer))
 
     nets = {c: make(c) for c in controls}
@@ -275,13 +223,16 @@ def extras_from_npz(data: dict, meta: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 # series: configuration, per-task options, aggregation (called from series.py / report.py)
 
-CONTROL_COLUMNS = ["step", "checkpoint", "control", "n", "alpha0_mean", "alpha0_sd", "width_mean", "width_sd", "E",
-                   "E_lo", "E_hi"]
-STATS_COLUMNS = ["step", "checkpoint", "tensor", "statistic", "value"]
+#: The columns of ``controls.csv`` (docs/outputs.md), in order.
+CONTROL_COLUMNS = ("step", "checkpoint", "control", "n", "alpha0_mean", "alpha0_sd", "width_mean", "width_sd", "E",
+                   "E_lo", "E_hi")
+#: The columns of ``stats.csv`` (docs/outputs.md), in order.
+STATS_COLUMNS = ("step", "checkpoint", "tensor", "statistic", "value")
 
 
 def scale_to_of(baseline_result: Any, sample: Any, is_baseline: bool) -> Any:
-    """The ``scale_to`` of one (checkpoint, sample) task of a series with the ``scaled`` control:
+    """The ``scale_to`` of one (checkpoint, sample) task of a series with a control that needs the
+    baseline (:func:`.nulls.needing_baseline`):
     ``"baseline"`` on the baseline itself, else ``{tensor: RMS}`` of the baseline's result of
     the same sample (its read rows are the same rows)."""
     if is_baseline:
@@ -289,7 +240,8 @@ def scale_to_of(baseline_result: Any, sample: Any, is_baseline: bool) -> Any:
     ws = getattr(baseline_result, "weight_stats", None)
     if ws is None:
         raise ValueError(f"sample {sample}: the baseline's result is missing or has no statistics; the "
-                         "'scaled' control needs the baseline's RMS (rerun to retry the baseline)")
+                         f"{', '.join(needing_baseline(CONTROLS))} control needs the baseline's RMS (rerun to retry "
+                         "the baseline)")
     return {t: ws.get("rms", t) for t in ws.tensors if t != "all"}
 
 
@@ -418,8 +370,7 @@ class FullNetworkHook:
         from .. import _core
         from .weight_stats import StatsAccumulator
 
-        if "scaled" in controls and scale_to is None:
-            raise ValueError("the 'scaled' control needs the baseline RMS (scale_to); it runs only in a series")
+        check_controls(controls, series=scale_to is not None)
         self.lay, self.controls, self.scale_to = lay, tuple(controls), scale_to
         self.threshold, self.decimals, self.n_threads = float(threshold), int(decimals), int(n_threads)
         self.acc = StatsAccumulator(threshold, n_threads, distribution=stats)
@@ -461,14 +412,10 @@ class FullNetworkHook:
             sig = sigma_max(w)
             self.acc.set_extra(name, "stable_rank", self.acc.frobenius2(name) / sig ** 2 if sig > 0 else np.nan)
         for c in self.controls:
-            rng = control_rng(None, name, c)
-            if c == "gaussian":
-                v, k = gaussian_control(w, r, rng), "f64"
-            elif c == "shuffle":
-                v, k = shuffle_control(raw, rng), kind
-            else:
-                factor = 1.0 if isinstance(self.scale_to, str) else float(self.scale_to[name]) / r
-                v, k = w.astype(np.float64) * factor, "f64"
+            ctl = CONTROLS[c]
+            factor = baseline_factor(self.scale_to, name, r) if ctl.needs_baseline else 1.0
+            v = ctl.build(raw if ctl.keeps_dtype else w, rms=r, rng=control_rng(None, name, c), factor=factor)
+            k = kind if ctl.keeps_dtype else "f64"
             _core.accumulate_matrix(self.tables[c], np.ascontiguousarray(v), k, int(self.lay.offsets[m.in_layer]),
                                     self.threshold, self.decimals, self.n_threads, 1.0)
 
