@@ -2,8 +2,8 @@
 
 ``make_run`` analyses the tiny generated series of :mod:`tiny_series`; ``add_tables`` writes
 small hand-made ``controls.csv``, ``stats.csv``, ``by_layer.csv`` and ``correlations.csv``
-with the columns the controls issue (11) and the correlation issue (10) specify, so the
-sections for those files can be tested before (and independently of) the code that writes them.
+with the columns their writers declare (``CONTROL_COLUMNS``, ...), so the sections for those
+files are tested on known values, independently of the code that computes them.
 """
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from neuromfa_native.run.runner import analyze_series
+from neuromfa_native.science.by_layer import BY_LAYER_COLUMNS
+from neuromfa_native.science.controls import CONTROL_COLUMNS, STATS_COLUMNS
+from neuromfa_native.scores.correlation import COLUMNS as CORRELATION_COLUMNS
 from tiny_series import PER_LAYER, make_series_dirs
 
 STEPS = (0, 3, 40, 2000)
@@ -41,15 +44,15 @@ def _write(path: Path, columns: list, rows: list) -> None:
 
 
 def add_tables(run: Path, steps=STEPS) -> None:
-    """Hand-written tables of the issue-10/11 columns (values made up, shapes right)."""
+    """Hand-written controls, stats, by-layer and correlation tables (values made up, columns those the
+    package writes)."""
     labels = [f"step{s}" for s in steps]
     rows = []
     for i, (s, lab) in enumerate(zip(steps, labels)):
         for c, scale in (("none", 1.0), ("gaussian", 0.6), ("shuffle", 0.8), ("scaled", 0.1)):
             e = 0.0 if i == 0 else scale * 0.2 * i
             rows.append([s, lab, c, K, 1.4 - 0.1 * i * scale, 0.01, 0.6 + 0.02 * i, 0.02, e, e - 0.03, e + 0.03])
-    _write(run / "controls.csv", ["step", "checkpoint", "control", "n", "alpha0_mean", "alpha0_sd", "width_mean",
-                                  "width_sd", "E", "E_lo", "E_hi"], rows)
+    _write(run / "controls.csv", CONTROL_COLUMNS, rows)
     rows = []
     for i, (s, lab) in enumerate(zip(steps, labels)):
         for t in ("all", "gpt_neox.layers.0.mlp.dense_h_to_4h.weight"):
@@ -57,22 +60,23 @@ def add_tables(run: Path, steps=STEPS) -> None:
                           ("weibull_k", 1.2 - 0.05 * i), ("weibull_lambda", 0.02 + 0.002 * i),
                           ("kept_fraction", 0.7 - 0.01 * i), ("mean_strength", 50 - i)):
                 rows.append([s, lab, t, st, v])
-    _write(run / "stats.csv", ["step", "checkpoint", "tensor", "statistic", "value"], rows)
+    _write(run / "stats.csv", STATS_COLUMNS, rows)
     rows = []
     rng = np.random.default_rng(0)
     for i, (s, lab) in enumerate(zip(steps, labels)):
         for k in range(K):
             for g, drift in (("attn_out", 0.05), ("mlp_hidden", 0.1), ("block0", 0.07), ("block1", 0.08)):
-                rows.append([s, lab, k, g, 1.4 - drift * i + 0.01 * rng.normal(), 0.6 + 0.01 * i, 20])
-            rows.append([s, lab, k, "qkv", "", "", 0])  # never a box centre in the reference layout
-    _write(run / "by_layer.csv", ["step", "checkpoint", "sample", "group", "alpha0", "width", "n_centres"], rows)
+                rows.append([s, lab, k, g, 1.4 - drift * i + 0.01 * rng.normal(), 0.6 + 0.01 * i, 20, ""])
+            rows.append([s, lab, k, "qkv", "", "", 0, "no centres"])  # never a box centre in the reference layout
+    _write(run / "by_layer.csv", BY_LAYER_COLUMNS, rows)
     rows = []
     for q, base in (("E", 0.9), ("alpha0", -0.8), ("width", 0.3), ("rms", 0.85)):
         for task in ("lambada_openai", "piqa", "arc_easy"):
             r = base - 0.05 * len(task) / 10
-            rows.append([q, task, "acc", len(steps), r, r - 0.3, min(r + 0.2, 1), 0.04, r * 0.8, r * 0.9])
-    _write(run / "correlations.csv", ["quantity", "task", "metric", "n", "spearman", "spearman_lo", "spearman_hi",
-                                      "p_spearman", "kendall", "pearson"], rows)
+            rows.append(dict(quantity=q, task=task, metric="acc", higher_is_better=True, n=len(steps), spearman=r,
+                             spearman_lo=r - 0.3, spearman_hi=min(r + 0.2, 1), p_spearman=0.04, kendall=r * 0.8,
+                             pearson=r * 0.9, partial_spearman="", covariate=""))
+    _write(run / "correlations.csv", CORRELATION_COLUMNS, [[r[c] for c in CORRELATION_COLUMNS] for r in rows])
 
 
 def make_partial(run: Path) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "Spectrum",
     "analyze_graph",
     "analyze_histogram",
+    "analyze_table",
     "emergence",
     "spectrum_from_tau",
     "SPECTRUM_FILTERS",
@@ -191,6 +192,22 @@ def analyze_histogram(indptr, key, count, *, decimals: int = 0, q=None, n_thread
     count = np.ascontiguousarray(count, dtype=np.int64)
     part = _core.log_partition(indptr, key, count, int(decimals), q.tolist(), n_threads)
     return spectrum_from_partition(part, q, decimals=decimals, n_distances=n_distances, params=params)
+
+
+def analyze_table(table: np.ndarray, *, threshold: float, decimals: int, min_edges: int, q, n_threads=None,
+                  params: Optional[dict] = None) -> Spectrum:
+    """Spectrum of a dense (node x key) table of one-hop distance counts: a streamed full
+    network, a null version of it, or the rows of a group of its nodes (SPEC 11).
+
+    The core's partition function of the table's rows, then the fit (:func:`spectrum_from_partition`):
+    the one place that turns a dense table into a spectrum.  A ``ValueError`` when no node has
+    ``min_edges`` kept distances.
+    """
+    q = check.moments(q)
+    part = _core.table_log_partition(table, threshold, decimals, min_edges, q.tolist(), check.threads(n_threads))
+    if part["centre"].size == 0:
+        raise ValueError(f"no node kept: no node has min_edges={min_edges} weights with 1/{threshold:g} <= |w| < 1")
+    return spectrum_from_partition(part, q, decimals=decimals, n_distances=part["n_distances"], params=params)
 
 
 def spectrum_from_partition(part: dict, q, *, decimals: int = 0, n_distances: int = 0,

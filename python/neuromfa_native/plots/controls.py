@@ -8,26 +8,50 @@ from pathlib import Path
 import numpy as np
 
 from ..science.by_layer import group_emergence
-from ..science.controls import control_summary, stats_summary
+from ..science.controls import stats_summary
 from .series import axes_or_new, save_pngs, step_axis
 
 
-__all__ = ["plot_by_layer", "plot_control_emergence", "plot_statistics", "write_control_plots"]
+__all__ = ["control_curves", "plot_by_layer", "plot_control_emergence", "plot_statistics", "write_control_plots"]
 
 
-def plot_control_emergence(series, ax=None):
-    """E over training for the real network and each control, with the bootstrap intervals."""
+def _number(x) -> float:
+    """A table cell as a float (NaN for an empty or non-numeric cell)."""
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def control_curves(data) -> dict:
+    """``{control: (steps, E, E_lo, E_hi)}`` (float arrays by step) of a series with controls or
+    of the rows of its ``controls.csv`` (cells may be strings); the real network is ``"none"``."""
+    rows = data.control_rows() if hasattr(data, "control_rows") else list(data)
+    out = {}
+    for c in dict.fromkeys(str(r["control"]) for r in rows):
+        rr = sorted((r for r in rows if str(r["control"]) == c), key=lambda r: _number(r["step"]))
+        out[c] = tuple(np.array([_number(r[k]) for r in rr]) for k in ("step", "E", "E_lo", "E_hi"))
+    return out
+
+
+def plot_control_emergence(data, ax=None):
+    """E over training for the real network (red, control ``none``) and each null network, with
+    the bootstrap intervals; ``data`` is a series with controls or the rows of its
+    ``controls.csv`` (what ``report.html`` reads)."""
     ax = axes_or_new(ax)
-    steps = series.steps.astype(float)
-    step_axis(ax, steps)  # before plotting: axhline would freeze the linear limits (step 0 far from the edge)
-    for c, d in control_summary(series).items():
-        label = "real network" if c == "none" else c
-        ax.plot(steps, d["E"], marker="o", ms=3, label=label, lw=2 if c == "none" else 1.2)
-        ax.fill_between(steps, d["E_lo"], d["E_hi"], alpha=0.2)
-    ax.axhline(0, color="0.5", lw=0.8)
+    curves = control_curves(data)
+    step_axis(ax, [x for st, *_ in curves.values() for x in st])  # before plotting: axhline would freeze linear limits
+    for i, (c, (st, e, lo, hi)) in enumerate(curves.items()):
+        real = c == "none"
+        colour = "C3" if real else f"C{i % 10 if i % 10 != 3 else 9}"
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        ax.fill_between(st[ok], lo[ok], hi[ok], color=colour, alpha=0.18, lw=0)
+        ax.plot(st, e, "o-" if real else "s--", color=colour, ms=3.5, lw=2.2 if real else 1.3,
+                label="real network" if real else f"control: {c}")
+    ax.axhline(0, color="0.4", lw=0.8)
     ax.set_ylabel("degree of emergence E")
-    ax.set_title("E of the real network and of the null networks")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize="small", frameon=False)
+    ax.set_title("E of the real network and of each null network")
     return ax
 
 

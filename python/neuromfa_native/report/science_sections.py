@@ -12,36 +12,20 @@ from .._html import esc, fmt, table
 from .page import Figures, figure, fl, png_file, require_columns
 from .run_data import RunData
 from .sections import step_axis
+from ..science.by_layer import BY_LAYER_COLUMNS
+from ..science.controls import CONTROL_COLUMNS, STATS_COLUMNS
+from ..scores.correlation import COLUMNS as CORRELATION_COLUMNS
 
-CONTROL_COLUMNS = ("step", "checkpoint", "control", "n", "alpha0_mean", "alpha0_sd", "width_mean", "width_sd",
-                   "E", "E_lo", "E_hi")
-STATS_COLUMNS = ("step", "checkpoint", "tensor", "statistic", "value")
-BY_LAYER_COLUMNS = ("step", "checkpoint", "sample", "group", "alpha0", "width", "n_centres")
-CORRELATION_COLUMNS = ("quantity", "task", "metric", "n", "spearman", "spearman_lo", "spearman_hi", "p_spearman",
-                       "kendall", "pearson")
 
 
 
 def render_controls(run: RunData) -> str:
     rows = run.table("controls")
     require_columns(rows, CONTROL_COLUMNS, "controls.csv")
+    from ..plots.controls import plot_control_emergence
+
     fig, ax = Figures.subplots(figsize=(12, 4.6), layout="constrained")
-    step_axis(ax, [fl(r["step"]) for r in rows])  # before plotting: axhline would freeze linear limits
-    controls = list(dict.fromkeys(r["control"] for r in rows))
-    for i, c in enumerate(controls):
-        rr = sorted((r for r in rows if r["control"] == c), key=lambda r: fl(r["step"]))
-        st = np.array([fl(r["step"]) for r in rr])
-        e, lo, hi = (np.array([fl(r[k]) for r in rr]) for k in ("E", "E_lo", "E_hi"))
-        real = str(c) == "none"
-        colour = "C3" if real else f"C{i % 10 if i % 10 != 3 else 9}"
-        ok = np.isfinite(lo) & np.isfinite(hi)
-        ax.fill_between(st[ok], lo[ok], hi[ok], color=colour, alpha=0.18, lw=0)
-        ax.plot(st, e, "o-" if real else "s--", color=colour, ms=3.5, lw=2.2 if real else 1.3,
-                label="real network" if real else f"control: {c}")
-    ax.axhline(0, color="0.4", lw=0.8)
-    ax.set_ylabel("degree of emergence E")
-    ax.legend(fontsize="small", frameon=False)
-    ax.set_title("E of the real network and of each null network")
+    plot_control_emergence(rows, ax=ax)
     cap = ("E over training for the real network (red, control <i>none</i>) and each null network, with intervals. "
            "Where a control follows the real curve, E there is explained by what that control keeps (the weight "
            "scale for <i>scaled</i>/<i>gaussian</i>, the weight distribution for <i>shuffle</i>); the gap is what "
@@ -165,8 +149,8 @@ def render_correlation(run: RunData) -> str:
     figs += [png_file(p, f"Written by <code>neuromfa correlate</code> (plots/{esc(p.name)}).") for p in stored.values()]
     # the heat map and the scatter side by side (each is narrow with a few scores), the rest below
     out = f'<div class="figrow">{"".join(figs[:2])}</div>' + "".join(figs[2:])
-    cols = list(CORRELATION_COLUMNS) + [c for c in rows[0] if c not in CORRELATION_COLUMNS
-                                        and any(_shown(r.get(c)) for r in rows)]
+    cols = [c for c in list(CORRELATION_COLUMNS) + [c for c in rows[0] if c not in CORRELATION_COLUMNS]
+            if any(_shown(r.get(c)) for r in rows)]
     out += table(rows, cols, nd=3, caption="correlations.csv, sorted by |rho|: n matched checkpoints, Spearman rho "
                                            "with its bootstrap interval and p-value, Kendall tau-b, Pearson r.",
                  table_id="correlation-table")

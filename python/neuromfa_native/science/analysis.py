@@ -20,7 +20,7 @@ from .. import _validation as check
 from .._results import fields_equal, frozen_mapping, readonly
 from ._display import analysis_html
 from ..config import DEFAULT, AnalysisConfig
-from ..mfa.engine import Spectrum, analyze_graph, spectrum_from_partition
+from ..mfa.engine import Spectrum, analyze_graph, analyze_table
 from ..network.nin import build_nin, load_layout
 from ..io.base import TensorSource
 from ..io.sources import resolve_source
@@ -397,7 +397,8 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     return _analyze_sampled(tsrc, int(sample), cfg, n_threads, label, t0, scale_to)
 
 
-def _box_params(cfg: AnalysisConfig) -> dict:
+def box_params(cfg: AnalysisConfig) -> dict:
+    """The box-counting options a spectrum records in its ``params``."""
     return dict(box=cfg.box, threshold=cfg.threshold, min_edges=cfg.min_edges, decimals=cfg.decimals)
 
 
@@ -411,13 +412,11 @@ def _analyze_full(tsrc: TensorSource, cfg: AnalysisConfig, n_threads: int, label
         from .controls import FullNetworkHook
         hook = FullNetworkHook(lay, cfg.controls, scale_to, cfg.threshold, cfg.decimals, n_threads, stats=cfg.stats)
     tables, n_edges = _stream_full(tsrc_, lay, cfg.threshold, cfg.decimals, nfd_threshold, n_threads, hook)
-    q = np.asarray(cfg.q)
-    part = _core.table_log_partition(tables[0][0], cfg.threshold, cfg.decimals, cfg.min_edges, q.tolist(), n_threads)
-    if part["centre"].size == 0:
-        raise ValueError(f"{label}: no node kept in the full network (no node has min_edges={cfg.min_edges} "
-                         f"weights with 1/{cfg.threshold:g} <= |w| < 1)")
-    spectrum = spectrum_from_partition(part, q, decimals=cfg.decimals, n_distances=part["n_distances"],
-                                       params=_box_params(cfg))
+    try:
+        spectrum = analyze_table(tables[0][0], threshold=cfg.threshold, decimals=cfg.decimals,
+                                 min_edges=cfg.min_edges, q=cfg.q, n_threads=n_threads, params=box_params(cfg))
+    except ValueError as exc:
+        raise ValueError(f"{label}, full network: {exc}") from None
     dims = None
     if cfg.node_dimension:
         nfd = _core.table_node_fractal_dimension(tables[1][0], cfg.nfd_threshold, NFD_MIN_DISTANCES, n_threads)

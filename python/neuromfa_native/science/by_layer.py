@@ -16,13 +16,12 @@ out-edges and is not a group.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 __all__ = ["BY_LAYER_COLUMNS", "groups_of", "by_layer_rows", "by_layer_table_rows"]
 
-BY_LAYER_COLUMNS = ["step", "checkpoint", "sample", "group", "alpha0", "width", "n_centres", "note"]
+#: The columns of ``by_layer.csv`` (docs/outputs.md), in order.
+BY_LAYER_COLUMNS = ("step", "checkpoint", "sample", "group", "alpha0", "width", "n_centres", "note")
 
 
 def groups_of(layer_names, synthetic_sources=()) -> list:
@@ -74,11 +73,10 @@ def by_layer_rows(nin, lay, **graph_opts) -> list:
     return rows
 
 
-def by_layer_table_rows(table: np.ndarray, lay, *, threshold: float, decimals: int, min_edges: int, q,
-                        n_threads: Optional[int], params: Optional[dict] = None) -> list:
-    """The same rows for a streamed full network, from the rows of its dense one-hop table."""
-    from .. import _core
-    from ..mfa.engine import spectrum_from_partition
+def by_layer_table_rows(table: np.ndarray, lay, **table_opts) -> list:
+    """The same rows for a streamed full network, from the rows of its dense one-hop table
+    (``table_opts``: :func:`~.engine.analyze_table`'s options)."""
+    from ..mfa.engine import analyze_table
 
     offs = lay.offsets
     rows = []
@@ -87,11 +85,7 @@ def by_layer_table_rows(table: np.ndarray, lay, *, threshold: float, decimals: i
         if not note:
             sub = np.concatenate([table[offs[c]:offs[c + 1]] for c in codes])
             try:
-                p = _core.table_log_partition(sub, threshold, decimals, min_edges, list(map(float, q)),
-                                              -1 if n_threads is None else n_threads)
-                if p["centre"].size == 0:
-                    raise ValueError(f"no node has min_edges={min_edges} kept distances")
-                s = spectrum_from_partition(p, q, decimals=decimals, n_distances=p["n_distances"], params=params)
+                s = analyze_table(sub, **table_opts)
                 row.update(alpha0=float(s.alpha0), width=float(s.width), n_centres=int(s.n_nodes))
             except ValueError as exc:
                 row["note"] = f"no spectrum: {exc}"

@@ -121,27 +121,25 @@ def full_network_extras(hook: Optional[FullNetworkHook], table: np.ndarray, lay,
     """``controls``, ``weight_stats`` and ``by_layer`` of a streamed full network's result:
     each control's table through the same partition as the real one; the by-layer groups from
     the real table's rows."""
-    from .. import _core
+    from .analysis import box_params
     from .by_layer import by_layer_table_rows
-    from ..mfa.engine import spectrum_from_partition
+    from ..mfa.engine import analyze_table
 
     out: dict = {}
-    params = dict(box=cfg.box, threshold=cfg.threshold, min_edges=cfg.min_edges, decimals=cfg.decimals)
+    opts = dict(threshold=cfg.threshold, decimals=cfg.decimals, min_edges=cfg.min_edges, q=cfg.q,
+                n_threads=n_threads, params=box_params(cfg))
     if hook is not None:
         hook.finish()
         out["weight_stats"] = hook.acc.result() if cfg.stats else None
         ctl = {}
         for c, t in hook.tables.items():
-            p = _core.table_log_partition(t, cfg.threshold, cfg.decimals, cfg.min_edges, list(cfg.q), n_threads)
-            if p["centre"].size == 0:
-                raise ValueError(f"{label}, control {c!r}: no node kept in the full network")
-            ctl[c] = spectrum_from_partition(p, np.asarray(cfg.q), decimals=cfg.decimals,
-                                             n_distances=p["n_distances"], params=params)
+            try:
+                ctl[c] = analyze_table(t, **opts)
+            except ValueError as exc:
+                raise ValueError(f"{label}, control {c!r}, full network: {exc}") from None
         out["controls"] = ctl or None
     if cfg.by_layer:
-        out["by_layer"] = tuple(by_layer_table_rows(table, lay, threshold=cfg.threshold, decimals=cfg.decimals,
-                                                    min_edges=cfg.min_edges, q=np.asarray(cfg.q),
-                                                    n_threads=n_threads, params=params))
+        out["by_layer"] = tuple(by_layer_table_rows(table, lay, **opts))
     return out
 
 
