@@ -194,8 +194,10 @@ def test_the_join_is_visible():
     assert j.scores_without_checkpoint == (2000,)
     assert j.duplicated_scores == {1: 0}
     assert c.rows[0]["n"] == 5
-    text = repr(c)
+    text = c.format()
     assert "scores without checkpoint at 1 step(s): 2000" in text and "step 1 = step 0" in text
+    assert repr(j) == ("<JoinReport: 5 matched; no result yet for 1 checkpoint(s): step5000; scores without "
+                       "checkpoint at 1 step(s): 2000; identical scores at different steps: step 1 = step 0>")
     assert "no result yet for 1 checkpoint(s): step5000" in text
     ev2 = {t: v for t, v in ev.items() if t not in (1, 10)}
     c2 = correlate(s, ev2, n_boot=0)
@@ -320,7 +322,8 @@ def test_to_pandas_and_repr_sorted_by_abs_rho():
     df = c.to_pandas()
     assert list(df.columns) == list(COLUMNS) and len(df) == 15
     assert (np.diff(df["spearman"].abs().to_numpy()) <= 1e-15).all()
-    text = repr(c)
+    assert repr(c).startswith("<Correlation over 8 checkpoints with ") and len(repr(c).splitlines()) == 1
+    text = c.format(max_rows=10)
     assert text.splitlines()[0].startswith("Correlation over 8 checkpoints (steps 0..700)")
     assert "not the dependence between neighbouring checkpoints" in text and "more row(s)" in text
     assert isinstance(pd.read_csv(__import__("io").StringIO(c.to_csv())), pd.DataFrame)

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -235,36 +236,151 @@ def _spectrum():
         return nm.analyze_graph(src, np.arange(48) + 10, np.linspace(0.01, 0.5, 48), min_edges=5)
 
 
-def test_results_compare_without_raising_and_cannot_be_mutated():
+def test_a_spectrum_compares_by_value_and_its_mappings_are_read_only():
     s = _spectrum()
-    t = dataclasses.replace(s)
-    assert s == t and not (s != t)
+    assert s == dataclasses.replace(s) and not (s != dataclasses.replace(s))
     assert s != dataclasses.replace(s, alpha0=s.alpha0 + 1)
     with pytest.raises(TypeError):
         s.params["threshold"] = 1.0  # type: ignore[index]
-    assert not s.tau.flags.writeable and not s.log_z.flags.writeable
     assert json.loads(json.dumps(s.to_dict()))["params"]["min_edges"] == 5
-    nd = nm.node_fractal_dimension(np.zeros(12, int), np.linspace(0.02, 0.5, 12))
-    assert isinstance(nd, nm.NodeDimensions) and nd == dataclasses.replace(nd)
-    assert not nd.dimension.flags.writeable
-    r = nm.SampleResult(checkpoint="c", sample=0, spectrum=s, n_network_nodes=1, n_network_edges=2, seconds=0.0,
-                        node_dimensions=nd)
-    a = nm.Analysis(checkpoint="c", results=(r,), params=dict(samples=[0]))
-    assert a == dataclasses.replace(a) and r == dataclasses.replace(r)
-    with pytest.raises(TypeError):
-        a.params["x"] = 1  # type: ignore[index]
 
 
-def test_results_are_built_with_keywords_in_the_package():
-    """Every call of a result class in the package passes its fields by keyword."""
-    classes = {"Spectrum", "SampleResult", "Analysis", "NodeDimensions", "Series", "Checkpoint", "NIN"}
+def _dataclass_defs() -> list:
+    """``(module, class name, decorator)`` of every class decorated ``@dataclass`` in the package."""
+    out = []
+    for module, path in sorted(_module_files().items()):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                for d in node.decorator_list:
+                    f = d.func if isinstance(d, ast.Call) else d
+                    if getattr(f, "id", getattr(f, "attr", "")) == "dataclass":
+                        out.append((module, node.name, d))
+    return out
+
+
+def test_every_dataclass_in_the_package_is_frozen():
+    thawed = [f"{m}.{n}" for m, n, d in _dataclass_defs()
+              if not (isinstance(d, ast.Call) and any(k.arg == "frozen" and getattr(k.value, "value", False) is True
+                                                       for k in d.keywords))]
+    assert not thawed, thawed
+
+
+def _walk(x, seen: dict) -> None:
+    """Every dataclass instance reachable from ``x`` (fields, sequences, mapping values), by id."""
+    if id(x) in seen:
+        return
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        seen[id(x)] = x
+        for f in dataclasses.fields(x):
+            _walk(getattr(x, f.name), seen)
+    elif isinstance(x, (tuple, list)):
+        for y in x:
+            _walk(y, seen)
+    elif isinstance(x, Mapping):
+        for y in x.values():
+            _walk(y, seen)
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """``(public, others)``: what the public functions return (a tiny series with every control,
+    statistics and the breakdown by layer, its correlation, ...), and one instance of every
+    other dataclass of the package (registry rows, configurations, layouts, internal records)."""
+    from neuromfa_native.config import flags
+    from neuromfa_native.integrations.monitor import MonitorResult
+    from neuromfa_native.io.ranged import TensorEntry
+    from neuromfa_native.mfa.boxes import BOX_TYPES
+    from neuromfa_native.network.architectures.registry import FAMILIES
+    from neuromfa_native.network.nin import load_layout
+    from neuromfa_native.report.html import SECTIONS
+    from neuromfa_native.science.controls import SampledVariants
+    from neuromfa_native.scores.quantities import QUANTITIES, as_run
+    from tiny_series import PER_LAYER, make_series_dirs
+
+    root = tmp_path_factory.mktemp("zoo")
+    dirs = make_series_dirs(root / "c", steps=(0, 100, 1000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        series = nm.analyze_series(dirs, samples=2, per_layer=PER_LAYER, n_threads=1, out=root / "run",
+                                   controls=tuple(nm.CONTROLS), stats=True, by_layer=True)
+        analysis = nm.analyze(dirs[1], samples=2, per_layer=PER_LAYER, n_threads=1, filter="f_positive")
+        corr = nm.correlate(series, {0: {"piqa": 0.3}, 100: {"piqa": 0.5}, 1000: {"piqa": 0.7}}, n_boot=20)
+    first = series.results[1]
+    public = [series, analysis, corr, nm.load_run(root / "run"), nm.make_series(dirs),
+              nm.build_nin(dirs[0], sample=0, per_layer=PER_LAYER), nm.read_evals({0: {"piqa": 0.3}}), _spectrum(),
+              nm.node_fractal_dimension(np.zeros(12, int), np.linspace(0.02, 0.5, 12)),
+              MonitorResult(step=100, results=first, alpha0=1.2, width=0.4, E=0.01, E_lo=float("nan"),
+                            E_hi=0.02, copy_seconds=0.0, seconds=0.1)]  # what Monitor.step returns (needs torch)
+    cfg = nm.AnalysisConfig(per_layer=PER_LAYER, controls="gaussian,shuffle", stats=True)
+    others = [cfg, nm.CorrelationConfig(metric="acc,loss"), *BOX_TYPES.values(), *FAMILIES.values(),
+              load_layout(dirs[0], "reference")[1], *SECTIONS, *QUANTITIES.values(), *nm.CONTROLS.values(),
+              *flags().values(), TensorEntry(name="w", dtype="F16", shape=(2, 3), offset=8), as_run(series),
+              SampledVariants.build(dirs[0], 0, cfg, None, 1)]
+    return public, others
+
+
+def _instances(objs) -> list:
+    seen: dict = {}
+    for x in objs:
+        _walk(x, seen)
+    return list(seen.values())
+
+
+def test_the_zoo_holds_every_dataclass_of_the_package(zoo):
+    """The rules below are checked on instances of every (public) dataclass the package defines: a
+    new one must be added to the zoo."""
+    have = {(type(x).__module__, type(x).__name__) for x in _instances(zoo[0] + zoo[1])}
+    want = {(m, n) for m, n, _ in _dataclass_defs() if not n.startswith("_")}
+    assert want - have == set(), sorted(want - have)
+
+
+def test_every_dataclass_compares_without_raising_and_has_a_short_repr(zoo):
+    """``==`` of any dataclass of the package holds for a deep copy (arrays compared by value, never
+    'truth value of an array is ambiguous'); ``repr`` is one to a few lines in a terminal."""
+    import copy
+    for x in _instances(zoo[0] + zoo[1]):
+        name = type(x).__name__
+        assert x == copy.deepcopy(x) and not (x != copy.deepcopy(x)), name
+        text = repr(x)
+        assert len(text.splitlines()) <= 3 and len(text) <= 400, (name, len(text), text[:200])
+
+
+def test_results_are_frozen_read_only_compare_by_value_and_are_built_with_keywords(zoo):
+    """A result (a dataclass that a public function returns, or that one holds) compares with
+    ``fields_equal`` (NaN equal to NaN, arrays by value), holds no writable array, list or dict,
+    and is built with keywords wherever the package builds it."""
+    from neuromfa_native._results import fields_equal
+    results = _instances(zoo[0])
+    classes = {type(x) for x in results}
+    assert {nm.Series, nm.SampleResult, nm.Spectrum, nm.Correlation, nm.EvalTable, nm.Checkpoint} <= classes
+    assert {type(x) for x in _instances(zoo[1])}.isdisjoint(classes - {nm.Spectrum, nm.NIN, nm.WeightStats})
+    for x in results:
+        assert type(x).__eq__ is fields_equal, type(x).__name__
+        for f in dataclasses.fields(x):
+            v = getattr(x, f.name)
+            values = list(v.values()) if isinstance(v, Mapping) else [v]
+            for y in values + [z for y in values if isinstance(y, tuple) for z in y]:
+                assert not (isinstance(y, np.ndarray) and y.flags.writeable), (type(x).__name__, f.name)
+                assert not isinstance(y, (list, dict)), (type(x).__name__, f.name, type(y).__name__)
+    names = {c.__name__ for c in classes}
     positional = []
     for path in PKG.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in classes \
-                    and node.args:
-                positional.append(f"{path.name}:{node.lineno} {node.func.id}")
+            if isinstance(node, ast.Call) and node.args:
+                f = node.func
+                if getattr(f, "id", getattr(f, "attr", None)) in names:
+                    positional.append(f"{path.name}:{node.lineno} {getattr(f, 'id', getattr(f, 'attr', ''))}")
     assert not positional, positional
+
+
+def test_printing_an_analysis_is_short():
+    a = nm.analyze("examples/pythia-tiny/step2000", samples=3, per_layer=8, n_threads=1)
+    text = str(a)
+    assert len(text.splitlines()) == 1 and text.startswith("<Analysis examples/pythia-tiny/step2000: 3 samples, "
+                                                             "alpha0 ")
+    assert f"alpha0 {a.alpha0_mean:.4f} ± {a.alpha0_std:.4f}, width {a.width_mean:.4f}" in text
+    assert str(a.results[0]).startswith("<SampleResult examples/pythia-tiny/step2000 sample 0: alpha0 ")
+    assert f"alpha0 {a.results[0].alpha0:.4f}" in str(a.results[0].spectrum)
 
 
 def test_missing_values_are_nan_in_analysis_and_series():

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
 
 from . import _validation as v
-from ._results import fields_equal
 from .mfa.boxes import BOX_TYPES, BOXES, DIRECTIONS
 from .science.nulls import CONTROLS
 
@@ -72,7 +71,7 @@ AGGREGATION_FIELDS = ("samples", "filter", "n_bootstrap", "ci", "seed")
 # the command line of an option: its flag, how its text is read and written
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Flag:
     """How an option of a configuration is written on the command line (the field's
     ``metadata["flag"]``): the ``neuromfa`` parsers, the "reproduce this run" command and the
@@ -98,8 +97,6 @@ class Flag:
     show: Callable[[Any], Optional[str]] = str
     choices: Optional[Sequence[str]] = None
     vary: bool = False
-
-    __eq__ = fields_equal
 
     def __repr__(self) -> str:
         return f"<Flag {self.name}>"
@@ -170,6 +167,21 @@ def _name_show(value: Any) -> Optional[str]:
 def _names_show(names: Any) -> Optional[str]:
     return None if names is None else ",".join(names)
 
+
+
+def _config_repr(config: Any) -> str:
+    """``Class(option=value, ...)`` of the options that differ from the defaults (a long
+    sequence is abbreviated)."""
+    base = type(config)()
+    parts = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if value != getattr(base, f.name):
+            text = repr(value)
+            if isinstance(value, tuple) and len(value) > 8:
+                text = f"({value[0]!r}, {value[1]!r}, ..., {value[-1]!r})"
+            parts.append(f"{f.name}={text}")
+    return f"{type(config).__name__}({', '.join(parts)})"
 
 
 def _layout(layout: Any) -> Union[str, tuple]:
@@ -306,6 +318,9 @@ class AnalysisConfig:
         if self.per_layer is None and not BOX_TYPES[self.box].full_network:
             raise ValueError(f"{self.box} boxes need a sampled network (per_layer=S); the full network supports "
                              f"box={[b.name for b in BOX_TYPES.values() if b.full_network]}")
+
+    def __repr__(self) -> str:
+        return _config_repr(self)
 
     # -- views ------------------------------------------------------------------------------------
     @property
@@ -476,6 +491,9 @@ class CorrelationConfig:
         if self.covariate is not None and (not isinstance(self.covariate, str) or not self.covariate):
             raise ValueError(f"covariate must be a quantity name or 'step', got {self.covariate!r}")
         set_(self, "ci", v.confidence_level(self.ci))
+
+    def __repr__(self) -> str:
+        return _config_repr(self)
 
     def replace(self, **changes: Any) -> CorrelationConfig:
         """A copy with some options changed (validated again)."""

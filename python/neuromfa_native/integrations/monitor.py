@@ -44,6 +44,7 @@ from typing import Any, Callable, Optional, Union, cast
 
 import numpy as np
 
+from .._results import fields_equal
 from ..science.analysis import analyze_sample
 from ..network.architectures import get_layout
 from ..run.checkpoints import Checkpoint
@@ -60,7 +61,7 @@ log = logging.getLogger("neuromfa_native.integrations.monitor")
 METRICS = ("neuromfa/alpha0", "neuromfa/width", "neuromfa/E", "neuromfa/E_lo", "neuromfa/E_hi")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MonitorResult:
     """The analysis of the model at one training step.
 
@@ -81,6 +82,15 @@ class MonitorResult:
     E_hi: float
     copy_seconds: float
     seconds: float
+
+    __eq__ = fields_equal
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "results", tuple(self.results))
+
+    def __repr__(self) -> str:
+        return (f"<MonitorResult step {self.step}: {len(self.results)} samples, alpha0 {self.alpha0:.4f}, width "
+                f"{self.width:.4f}, E {self.E:+.4f} [{self.E_lo:+.4f}, {self.E_hi:+.4f}]>")
 
     def metrics(self) -> dict:
         """``{"neuromfa/alpha0": ..., "neuromfa/width": ..., "neuromfa/E": ..., "neuromfa/E_lo":

@@ -84,6 +84,11 @@ class Spectrum:
     def _repr_html_(self) -> str:  # the notebook view (_display.py)
         return spectrum_html(self)
 
+    def __repr__(self) -> str:
+        notes = f"; {len(self.notes)} note(s)" if self.notes else ""
+        return (f"<Spectrum: alpha0 {self.alpha0:.4f}, width {self.width:.4f}, {self.q.size} moments, "
+                f"{self.radius.size} radii up to {self.diameter:g}, {self.n_nodes:,} centres{notes}>")
+
     def passes(self, filter: str = "none") -> bool:
         """Whether the spectrum survives a published filter (docs/spec.md section 3).
 

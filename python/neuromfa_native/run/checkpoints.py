@@ -14,6 +14,8 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from .._results import fields_equal
+
 __all__ = ["Checkpoint", "baseline_index", "make_series", "parse_step"]
 
 _STEP_RE = re.compile(r"(?:^|[^a-z0-9])(?:global[_-]?step|step|checkpoint|ckpt|iter|iteration)[_-]?(\d+)(?![0-9])",
@@ -28,7 +30,7 @@ def parse_step(name: str) -> Optional[int]:
     return int(found[-1]) if found else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Checkpoint:
     """One checkpoint of a series: where it is (``source`` + ``revision``), how it is named in
     tables (``label``) and its training ``step`` (parsed from the name, else its position)."""
@@ -38,6 +40,11 @@ class Checkpoint:
     label: str
     step: int
     step_parsed: bool = True
+
+    __eq__ = fields_equal
+
+    def __hash__(self) -> int:  # hashable, as a frozen dataclass of str and int fields is
+        return hash((self.source, self.revision, self.label, self.step, self.step_parsed))
 
     @property
     def spec(self) -> str:

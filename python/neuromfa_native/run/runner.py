@@ -149,7 +149,7 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
 # planning
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Plan:
     """What a run does: its checkpoints, configuration, fingerprints and open tasks."""
 
@@ -185,20 +185,20 @@ def _plan(cps: tuple, cfg: AnalysisConfig, b: int, executor: Any, store: Optiona
         store.begin(cps, fps, dict(samples=list(cfg.samples), filter=cfg.filter, baseline=cps[b].label,
                                    n_bootstrap=cfg.n_bootstrap, ci=cfg.ci, seed=cfg.seed), notes=notes)
     _warn_identical(cps, fps)
-    plan = _Plan(cps=cps, cfg=cfg, baseline=b, fps=fps, keys=keys, notes=notes,
-                 done=store.load() if store is not None else {})
+    done = store.load() if store is not None else {}
     seen = set()
+    tasks = []
     for k, key in enumerate(keys):
         for s in cfg.sample_ids:
             if (key, s) in seen:
                 continue
             seen.add((key, s))
-            if (key, s) not in plan.done:
-                plan.tasks.append((key, k, s))
-    plan.n_total = len(seen)
+            if (key, s) not in done:
+                tasks.append((key, k, s))
     if needing_baseline(cfg.controls):  # the baseline's results give the other tasks their scale_to
-        plan.tasks.sort(key=lambda t: t[0] != keys[b])
-    return plan
+        tasks.sort(key=lambda t: t[0] != keys[b])
+    return _Plan(cps=cps, cfg=cfg, baseline=b, fps=fps, keys=keys, notes=notes, done=done, tasks=tasks,
+                 n_total=len(seen))
 
 
 def _stored_config(cfg: AnalysisConfig, baseline: Checkpoint) -> dict:

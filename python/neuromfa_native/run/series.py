@@ -71,6 +71,22 @@ class Series:
         object.__setattr__(self, "bootstrap", frozen_mapping(self.bootstrap))
         object.__setattr__(self, "notes", tuple(self.notes))
 
+    def __repr__(self) -> str:
+        n = len(self.checkpoints)
+        span = f" ({self.checkpoints[0].label} ... {self.checkpoints[-1].label})" if n > 1 else (
+            f" ({self.checkpoints[0].label})" if n else "")
+        e = np.asarray(self.emergence, dtype=float)
+        ok = np.flatnonzero(np.isfinite(e))
+        last = ""
+        if ok.size:
+            t = int(ok[-1])
+            lo, hi = self.emergence_ci[t]
+            last = f": E at {self.checkpoints[t].label} {e[t]:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+        base = f", baseline {self.checkpoints[self.baseline].label}" if n else ""
+        miss = "" if self.complete else f"; partial, {len(self.missing)} result(s) missing"
+        sampling = "full network" if self.config.get("per_layer") is None else f"{len(self.samples)} samples"
+        return f"<Series of {n} checkpoints{span}, {sampling}{last}{base}{miss}>"
+
     @property
     def steps(self) -> np.ndarray:
         return np.array([c.step for c in self.checkpoints])

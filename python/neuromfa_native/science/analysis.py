@@ -55,6 +55,12 @@ class NodeDimensions:
             object.__setattr__(self, name, readonly(getattr(self, name)))
         object.__setattr__(self, "layer_names", tuple(self.layer_names))
 
+    def __repr__(self) -> str:
+        measured = self.dimension[self.dimension != 0]
+        mean = f", mean {measured.mean():.4f}" if measured.size else ""
+        return (f"<NodeDimensions: {self.node.size:,} nodes in {len(self.layer_names)} layer(s), "
+                f"{measured.size:,} measured{mean} (threshold {self.threshold:g})>")
+
     @classmethod
     def pool(cls, dims: Sequence[NodeDimensions]) -> NodeDimensions:
         """The nodes of several samples of one network together (same layout)."""
@@ -161,6 +167,15 @@ class SampleResult:
         if self.by_layer is not None:
             object.__setattr__(self, "by_layer", tuple(frozen_mapping(r) for r in self.by_layer))
 
+    def __repr__(self) -> str:
+        which = "full network" if self.sample is None else f"sample {self.sample}"
+        extra = [f"controls {'/'.join(self.controls)}" if self.controls else "",
+                 "weight stats" if self.weight_stats is not None else "",
+                 f"{len(self.by_layer)} layer groups" if self.by_layer is not None else ""]
+        return (f"<SampleResult {self.checkpoint} {which}: alpha0 {self.alpha0:.4f}, width {self.width:.4f}, "
+                f"{self.n_network_nodes:,} nodes, {self.n_network_edges:,} edges"
+                + "".join(f", {x}" for x in extra if x) + ">")
+
     @property
     def alpha0(self) -> float:
         return self.spectrum.alpha0
@@ -203,6 +218,11 @@ class Analysis:
     def __post_init__(self) -> None:
         object.__setattr__(self, "results", tuple(self.results))
         object.__setattr__(self, "params", frozen_mapping(self.params))
+
+    def __repr__(self) -> str:
+        kept = "" if self.filter == "none" else f" ({len(self.kept)} kept by filter {self.filter})"
+        return (f"<Analysis {self.checkpoint}: {len(self.results)} samples{kept}, alpha0 {self.alpha0_mean:.4f} "
+                f"± {self.alpha0_std:.4f}, width {self.width_mean:.4f} ± {self.width_std:.4f}>")
 
     @property
     def kept(self) -> tuple:

@@ -87,7 +87,7 @@ def build_variants(tsrc, lay, *, sample: int, per_layer: int, controls: Sequence
     return make("none"), nets, (acc.result() if stats else None), rms
 
 
-@dataclass
+@dataclass(frozen=True)
 class SampledVariants:
     """The real sampled network, the controls' networks and the statistics of one read."""
 
@@ -95,6 +95,10 @@ class SampledVariants:
     nin: Any
     nets: dict
     weight_stats: Any
+
+    def __repr__(self) -> str:
+        return (f"<SampledVariants of {self.nin!r}: controls {', '.join(self.nets) or 'none'}"
+                f"{', weight stats' if self.weight_stats is not None else ''}>")
 
     @classmethod
     def build(cls, tsrc, sample: int, cfg, scale_to: Any, n_threads: int) -> SampledVariants:
@@ -214,7 +218,8 @@ def extras_from_npz(data: dict, meta: dict) -> dict:
         out["by_layer"] = tuple(meta["by_layer"])
     if meta.get("weight_stats"):
         m = meta["weight_stats"]
-        out["weight_stats"] = WeightStats(tuple(m["tensors"]), tuple(m["statistics"]), data["ws.values"])
+        out["weight_stats"] = WeightStats(tensors=tuple(m["tensors"]), statistics=tuple(m["statistics"]),
+                                          values=data["ws.values"])
     return out
 
 

@@ -19,7 +19,6 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .. import _validation as check
-from .._results import fields_equal
 
 __all__ = ["BASELINE", "CONTROLS", "Control", "baseline_factor", "check_controls", "control_rng",
            "gaussian_control", "needing_baseline", "shuffle_control"]
@@ -58,7 +57,7 @@ def _scaled(u: np.ndarray, *, rms: float, rng: np.random.Generator, factor: floa
     return u.astype(np.float64) * factor
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Control:
     """One null-network control (SPEC 9).
 
@@ -82,8 +81,6 @@ class Control:
     replaces: str
     keeps_dtype: bool = False
     needs_baseline: bool = False
-
-    __eq__ = fields_equal
 
     def __repr__(self) -> str:
         return f"<Control {self.name}: keeps {self.keeps}; removes {self.removes}>"

@@ -131,6 +131,11 @@ class WeightStats:
         object.__setattr__(self, "tensors", tuple(self.tensors))
         object.__setattr__(self, "statistics", tuple(self.statistics))
 
+    def __repr__(self) -> str:
+        pooled = ", ".join(f"{k} {v:.4g}" for k, v in list(self.pooled.items())[:3]) if self.tensors else ""
+        return (f"<WeightStats: {len(self.statistics)} statistics of {max(len(self.tensors) - 1, 0)} tensor(s)"
+                + (f"; pooled {pooled}, ..." if pooled else "") + ">")
+
     def get(self, statistic: str, tensor: str = "all") -> float:
         try:
             return float(self.values[self.tensors.index(tensor), self.statistics.index(statistic)])
@@ -293,7 +298,7 @@ class StatsAccumulator:
             ok = np.isfinite(v)
             cols.append(np.append(v, float((ns[ok] * v[ok]).sum() / ns[ok].sum()) if ok.any() else np.nan))
         values = np.column_stack([rows] + cols) if cols else rows
-        return WeightStats(tuple(names) + ("all",), STATISTICS + tuple(extra), values)
+        return WeightStats(tensors=tuple(names) + ("all",), statistics=STATISTICS + tuple(extra), values=values)
 
     def set_extra(self, name: str, statistic: str, value: float) -> None:
         """A statistic of tensor ``name`` computed elsewhere (e.g. ``stable_rank`` from the whole

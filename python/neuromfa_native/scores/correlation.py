@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
 from . import rankcorr as rc
+from .._results import fields_equal, frozen_mapping, readonly
 from ..mfa import stats
 from ..config import DEFAULT, CorrelationConfig
 from ._display import correlation_html
+from .evals import COLUMNS as EVAL_COLUMNS
 from .evals import EvalTable, read_evals
 from .quantities import (
     QUANTITIES,
@@ -62,17 +64,27 @@ MIN_MATCHED = 3
 # results
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class JoinReport:
     """How checkpoints (or models) and eval records were joined on the step."""
 
     matched: tuple                       # labels of the units that enter the statistics
     matched_steps: tuple
-    without_scores: tuple                # labels of checkpoints with results but no score
-    without_results: tuple               # labels of checkpoints with no result yet (partial run)
-    without_step: tuple                  # labels of checkpoints whose step is unknown
-    scores_without_checkpoint: tuple     # steps with scores but no checkpoint
-    duplicated_scores: dict              # step -> earlier step with identical scores
+    without_scores: tuple = ()           # labels of checkpoints with results but no score
+    without_results: tuple = ()          # labels of checkpoints with no result yet (partial run)
+    without_step: tuple = ()             # labels of checkpoints whose step is unknown
+    scores_without_checkpoint: tuple = ()  # steps with scores but no checkpoint
+    duplicated_scores: Mapping[int, int] = field(default_factory=dict)  # step -> earlier step, identical scores
+
+    __eq__ = fields_equal
+
+    def __post_init__(self) -> None:
+        for f in fields(self)[:-1]:
+            object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
+        object.__setattr__(self, "duplicated_scores", frozen_mapping(self.duplicated_scores))
+
+    def __repr__(self) -> str:
+        return "<JoinReport: " + "; ".join([f"{len(self.matched)} matched"] + self.lines()) + ">"
 
     def lines(self) -> list:
         out = []
@@ -96,7 +108,7 @@ def _short(items, k: int = 8) -> str:
     return ", ".join(map(str, items[:k])) + (f", ... ({len(items) - k} more)" if len(items) > k else "")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Correlation:
     """Correlations of run quantities with scores; one row per (quantity, task, metric).
 
@@ -112,15 +124,28 @@ class Correlation:
     unit: str
     labels: tuple
     steps: tuple
-    values: dict
-    intervals: dict
-    scores: dict
+    values: Mapping[str, np.ndarray]
+    intervals: Mapping[str, np.ndarray]
+    scores: Mapping[tuple, tuple]
     n_boot: int
     seed: Any
     ci: float = 0.95
     covariate: Optional[str] = None
     evals_name: str = ""
     notes: tuple = ()
+
+    __eq__ = fields_equal
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "rows", tuple(frozen_mapping(r) for r in self.rows))
+        for name in ("labels", "steps", "notes"):
+            set_(self, name, tuple(getattr(self, name)))
+        set_(self, "values", frozen_mapping({q: readonly(v) for q, v in self.values.items()}))
+        set_(self, "intervals", frozen_mapping({q: readonly(v) for q, v in self.intervals.items()}))
+        set_(self, "scores", frozen_mapping({p: (readonly(v), readonly(e)) for p, (v, e) in self.scores.items()}))
+        if isinstance(self.seed, list):
+            set_(self, "seed", tuple(self.seed))
 
     @property
     def interval_note(self) -> str:
@@ -181,7 +206,12 @@ class Correlation:
         return "\n".join(text)
 
     def __repr__(self) -> str:
-        return self.format(max_rows=10)
+        best = self.sorted_rows()[:1]
+        top = "" if not best or not math.isfinite(best[0]["spearman"]) else (
+            f"; strongest: {best[0]['quantity']} ~ {best[0]['task']} {best[0]['metric']} rho "
+            f"{best[0]['spearman']:+.3f}")
+        return (f"<Correlation over {len(self.labels)} {self.unit}s with {self.evals_name or 'scores'}: "
+                f"{len(self.rows)} rows{top}; .format() for the table>")
 
     def _repr_html_(self) -> str:  # the notebook view (_display.py)
         return correlation_html(self)
@@ -405,9 +435,10 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
     rows = _statistics(join.matched, values, boot, scores, hib, cov, covariate, n_boot, seed, ci)
     intervals = _intervals(boot_all, names, len(r.labels), ci)
     notes = list(ev.notes)
-    return Correlation(tuple(rows), join, "checkpoint", join.matched, join.matched_steps, values,
-                       {q: iv[idx] for q, iv in intervals.items()}, scores, int(n_boot), seed, float(ci),
-                       covariate, ev.name, tuple(notes))
+    return Correlation(rows=tuple(rows), join=join, unit="checkpoint", labels=join.matched, steps=join.matched_steps,
+                       values=values, intervals={q: iv[idx] for q, iv in intervals.items()}, scores=scores,
+                       n_boot=int(n_boot), seed=seed, ci=float(ci), covariate=covariate, evals_name=ev.name,
+                       notes=tuple(notes))
 
 
 def _groups(ev: EvalTable) -> dict:
@@ -426,8 +457,7 @@ def _dup_subset(ev: EvalTable, pairs) -> dict:
     keep = np.zeros(len(ev), dtype=bool)
     for t, m in pairs:
         keep |= (ev.task == t) & (ev.metric == m)
-    sub = EvalTable(ev.step[keep], ev.task[keep], ev.metric[keep], ev.value[keep], ev.stderr[keep],
-                    ev.higher_is_better[keep], ev.source[keep], ev.name)
+    sub = EvalTable(**{c: getattr(ev, c)[keep] for c in EVAL_COLUMNS}, name=ev.name)
     return sub.duplicated_steps()
 
 
@@ -520,8 +550,8 @@ def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], 
             scores[p][1].append(err[hit[0]] if hit.size else np.nan)
             if hit.size:
                 hib[p] = bool(ev.higher_is_better[(ev.task == p[0]) & (ev.metric == p[1])][0])
-    join = JoinReport(tuple(labels), tuple(step for _ in labels), tuple(no_score), tuple(no_result), tuple(no_step),
-                      (), {})
+    join = JoinReport(matched=tuple(labels), matched_steps=tuple(step for _ in labels), without_scores=tuple(no_score),
+                      without_results=tuple(no_result), without_step=tuple(no_step))
     if len(labels) < MIN_MATCHED:
         raise ValueError(f"only {len(labels)} model(s) have a result and a score at step {step}; a correlation "
                          f"needs at least {MIN_MATCHED}. " + "; ".join(
@@ -536,5 +566,7 @@ def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], 
     cov = None if covariate is None else vals[covariate]
     rows = _statistics(tuple(labels), vals, boot, sc, hib, cov, covariate, n_boot, seed, ci)
     intervals = _intervals(boot, names, len(labels), ci)
-    return Correlation(tuple(rows), join, "model", tuple(labels), tuple(step for _ in labels), vals, intervals,
-                       sc, int(n_boot), seed, float(ci), covariate, f"scores at step {step}")
+    return Correlation(rows=tuple(rows), join=join, unit="model", labels=tuple(labels),
+                       steps=tuple(step for _ in labels), values=vals, intervals=intervals, scores=sc,
+                       n_boot=int(n_boot), seed=seed, ci=float(ci), covariate=covariate,
+                       evals_name=f"scores at step {step}")

@@ -35,6 +35,8 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .._results import fields_equal, readonly
+
 __all__ = ["EvalTable", "read_evals", "pythia_models", "LOWER_IS_BETTER"]
 
 #: Metrics where a smaller value is better (docs/spec.md section 8); matched on the name before any ``,filter``.
@@ -53,12 +55,7 @@ def higher_is_better(metric: str) -> bool:
     return metric.split(",", 1)[0] not in LOWER_IS_BETTER
 
 
-def _ro(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EvalTable:
     """Tidy benchmark scores, one record per ``(step, task, metric)``, sorted by them.
 
@@ -77,6 +74,13 @@ class EvalTable:
     source: np.ndarray
     name: str = ""
     notes: tuple = ()
+
+    __eq__ = fields_equal
+
+    def __post_init__(self) -> None:
+        for c in COLUMNS:
+            object.__setattr__(self, c, readonly(getattr(self, c)))
+        object.__setattr__(self, "notes", tuple(self.notes))
 
     def __len__(self) -> int:
         return int(self.step.size)
@@ -190,10 +194,9 @@ def _table(records: Iterable[tuple], *, name: str = "", notes: Sequence[str] = (
         notes.append(f"{n_same} identical duplicate record(s) merged")
     rows = [merged[k] for k in sorted(merged)]
     cols = list(zip(*rows)) if rows else [()] * 7
-    return EvalTable(_ro(np.array(cols[0], dtype=np.int64)), _ro(np.array(cols[1], dtype=object)),
-                     _ro(np.array(cols[2], dtype=object)), _ro(np.array(cols[3], dtype=float)),
-                     _ro(np.array(cols[4], dtype=float)), _ro(np.array(cols[5], dtype=bool)),
-                     _ro(np.array(cols[6], dtype=object)), name, tuple(notes))
+    dtypes = (np.int64, object, object, float, float, bool, object)
+    return EvalTable(**{c: np.array(x, dtype=dt) for c, x, dt in zip(COLUMNS, cols, dtypes)}, name=name,
+                     notes=tuple(notes))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .._results import fields_equal, frozen_mapping, readonly
 from ..mfa import stats
 
 __all__ = ["QUANTITIES", "Quantity", "RunArrays", "as_run", "available_quantities", "boot_values", "point_values", "emergence_of", "register_component", "register_quantity"]
@@ -67,7 +68,7 @@ def register_quantity(name: str, components: Sequence[str], value: Callable, des
     if unknown:
         raise ValueError(f"quantity {name!r} uses unknown component(s) {unknown}; register them first "
                          f"(known: {', '.join(_COMPONENTS)})")
-    q = Quantity(name, tuple(components), value, description)
+    q = Quantity(name=name, components=tuple(components), value=value, description=description)
     QUANTITIES[name] = q
     return q
 
@@ -89,13 +90,26 @@ register_quantity("width", ("width",), lambda m, b: m["width"], "mean spectrum w
 # a run as arrays
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RunArrays:
+    """A run as the correlation reads it: per-sample component values of every checkpoint."""
+
     labels: tuple
     steps: tuple          # int or None per checkpoint
     baseline: int
-    components: dict      # name -> list of per-checkpoint arrays of per-sample values
-    point_only: dict      # name -> per-checkpoint values the run reports without samples (no interval)
+    components: Mapping[str, tuple]  # name -> per-checkpoint arrays of per-sample values
+    point_only: Mapping[str, np.ndarray]  # name -> per-checkpoint values without samples (no interval)
+
+    __eq__ = fields_equal
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "components", frozen_mapping(
+            {k: tuple(readonly(a) for a in v) for k, v in self.components.items()}))
+        object.__setattr__(self, "point_only", frozen_mapping({k: readonly(v) for k, v in self.point_only.items()}))
+
+    def __repr__(self) -> str:
+        return (f"<RunArrays: {len(self.labels)} checkpoints, components {', '.join(self.components) or 'none'}"
+                + (f"; without samples {', '.join(self.point_only)}" if self.point_only else "") + ">")
 
 
 def as_run(run: Any) -> RunArrays:
@@ -116,7 +130,8 @@ def as_run(run: Any) -> RunArrays:
     if len(set(known)) != len(known):
         dup = sorted({s for s in known if known.count(s) > 1})
         raise ValueError(f"the run has several checkpoints at step(s) {dup}: cannot join scores on the step")
-    return RunArrays(tuple(run.labels), steps, int(run.baseline), comps, _reported_quantities(run, comps))
+    return RunArrays(labels=tuple(run.labels), steps=steps, baseline=int(run.baseline), components=comps,
+                     point_only=_reported_quantities(run, comps))
 
 
 def _reported_quantities(run: Any, components: dict) -> dict:

@@ -114,6 +114,10 @@ class Layout:
     matrices: tuple[MatrixSpec, ...]
     config: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
+    def __repr__(self) -> str:
+        return (f"<Layout {self.architecture}/{self.name}: {len(self.node_layers)} node layers, "
+                f"{len(self.matrices)} matrices, {self.n_nodes:,} nodes>")
+
     @functools.cached_property
     def offsets(self) -> np.ndarray:
         """First global node id of every node layer (int64), plus the total at the end."""
