@@ -359,7 +359,8 @@ def test_results_are_frozen_read_only_compare_by_value_and_are_built_with_keywor
         for f in dataclasses.fields(x):
             v = getattr(x, f.name)
             values = list(v.values()) if isinstance(v, Mapping) else [v]
-            for y in values + [z for y in values if isinstance(y, tuple) for z in y]:
+            inner = [z for y in values if isinstance(y, tuple) for z in y]
+            for y in values + inner:
                 assert not (isinstance(y, np.ndarray) and y.flags.writeable), (type(x).__name__, f.name)
                 assert not isinstance(y, (list, dict)), (type(x).__name__, f.name, type(y).__name__)
     names = {c.__name__ for c in classes}
