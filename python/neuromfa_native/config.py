@@ -27,7 +27,8 @@ from .science.nulls import CONTROLS
 
 _C = TypeVar("_C", "AnalysisConfig", "CorrelationConfig")
 
-__all__ = ["AGGREGATION_FIELDS", "AnalysisConfig", "CONTROLS", "CorrelationConfig", "DEFAULT", "Flag", "RESULT_FIELDS",
+__all__ = ["AGGREGATION_FIELDS", "AnalysisConfig", "CONTROLS", "CorrelationConfig", "DEFAULT", "DEFAULT_CONFIG", "Flag",
+           "RESULT_FIELDS",
            "SPECTRUM_FILTERS", "command_line", "flags"]
 
 
@@ -373,6 +374,11 @@ class AnalysisConfig:
         """``config`` (default: all defaults) with the ``options`` given changed; an option left
         at :data:`DEFAULT` keeps the configuration's value."""
         return _with_options(cls, config, options)
+
+#: :class:`AnalysisConfig` with every option at its default: where code outside this module
+#: needs a default (a keyword's default, a missing value of a stored run), it reads it here.
+DEFAULT_CONFIG = AnalysisConfig()
+
 
 def defaults() -> dict:
     """``{option: default}`` of :class:`AnalysisConfig` (as declared, before validation)."""

@@ -376,7 +376,7 @@ class Monitor:
         a run directory to write (:mod:`.store` format: ``neuromfa report DIR`` and
         :func:`~neuromfa_native.load_run` read it); checkpoints are labelled ``step<N>``.
     config:
-        an :class:`~neuromfa_native.AnalysisConfig` (default: its defaults, K=10, S=32); the
+        an :class:`~neuromfa_native.AnalysisConfig` (default: its defaults); the
         keyword options below override its fields (:func:`monitor_config`).
     samples, per_layer:
         K sampled networks of S neurons per layer (a full network is refused: it would copy

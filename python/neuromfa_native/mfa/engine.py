@@ -260,9 +260,9 @@ def analyze_graph(src, dst, weight, *, threshold: float = DEFAULT, min_edges: in
     ----------
     src, dst : integer node ids (>= 0) of each edge, any order; duplicate edges are kept.
     weight : edge weights, float16, bfloat16, float32 or float64; distance ``d = 1/|w|``.
-    threshold : keep distances with ``1 < d <= threshold`` (default 150).
+    threshold : keep distances with ``1 < d <= threshold``.
     min_edges : a node is a box centre when at least this many of its distances survive (path
-        boxes: when at least this many other nodes lie within ``threshold``); default 11.
+        boxes: when at least this many other nodes lie within ``threshold``).
     decimals : distances are rounded to this many decimals (numpy's half-to-even rounding).
     q : moments, strictly increasing; ``None`` means -3.0, -2.9, ..., 3.0.
     box : a box type of :data:`~neuromfa_native.mfa.boxes.BOX_TYPES`: ``"edge"`` (one-hop boxes,

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .. import _validation as check
+from ..config import DEFAULT_CONFIG
 
 __all__ = ["bootstrap_emergence", "bootstrap_means", "checkpoint_statistics", "emergence_from_means", "means",
            "percentile_interval"]
@@ -92,7 +93,8 @@ def percentile_interval(replicates: np.ndarray, ci: float) -> np.ndarray:
 
 
 def bootstrap_emergence(alpha0: Sequence[np.ndarray], width: Sequence[np.ndarray], *, baseline: int = 0,
-                        n_bootstrap: int = 1000, ci: float = 0.95, seed: int = 0) -> np.ndarray:
+                        n_bootstrap: int = DEFAULT_CONFIG.n_bootstrap, ci: float = DEFAULT_CONFIG.ci,
+                        seed: int = DEFAULT_CONFIG.seed) -> np.ndarray:
     """Percentile bootstrap interval of E (docs/spec.md section 4) for every checkpoint, shape ``(n, 2)``.
 
     ``alpha0[t]`` and ``width[t]`` are the per-sample values of checkpoint ``t``.  Each

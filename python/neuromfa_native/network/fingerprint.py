@@ -7,6 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..config import DEFAULT_CONFIG
 from ..io.sources import resolve_source
 from .architectures import get_layout
 
@@ -16,7 +17,7 @@ __all__ = ["find_identical", "fingerprint", "fingerprint_and_scan"]
 def fingerprint(
     source: Any,
     *,
-    layout: str | Sequence[Sequence[Any]] | None = "reference",
+    layout: str | Sequence[Sequence[Any]] | None = DEFAULT_CONFIG.layout,
     revision: str | None = None,
     architecture: str | None = None,
     config: Mapping[str, Any] | None = None,
@@ -62,7 +63,7 @@ def fingerprint(
 def fingerprint_and_scan(
     source: Any,
     *,
-    layout: str | Sequence[Sequence[Any]] | None = "reference",
+    layout: str | Sequence[Sequence[Any]] | None = DEFAULT_CONFIG.layout,
     revision: str | None = None,
 ) -> tuple[str, dict[str, int]]:
     """:func:`fingerprint` and, in the same pass over the bytes, the number of non-finite
@@ -136,7 +137,7 @@ class _NonFiniteCounter:
 def find_identical(
     sources: Sequence[Any],
     *,
-    layout: str | Sequence[Sequence[Any]] | None = "reference",
+    layout: str | Sequence[Sequence[Any]] | None = DEFAULT_CONFIG.layout,
     revision: str | None = None,
 ) -> list[list[int]]:
     """Groups of checkpoints whose weights are byte-identical.

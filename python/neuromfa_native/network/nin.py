@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import _validation as check
 from .._results import fields_equal, readonly
+from ..config import DEFAULT_CONFIG
 from .architectures import Layout, MatrixSpec, get_layout
 from ..io.base import TensorSource
 from ..io.sources import resolve_source
@@ -129,7 +130,7 @@ class FullMatrix(NamedTuple):
 # ----------------------------------------------------------------------------- helpers
 def load_layout(
     source: Any,
-    layout: str | Sequence[Sequence[Any]] = "reference",
+    layout: str | Sequence[Sequence[Any]] = DEFAULT_CONFIG.layout,
     *,
     revision: str | None = None,
     architecture: str | None = None,
@@ -179,8 +180,8 @@ def build_nin(
     source: Any,
     *,
     sample: int = 0,
-    per_layer: int | None = 32,
-    layout: str | Sequence[Sequence[Any]] = "reference",
+    per_layer: int | None = DEFAULT_CONFIG.per_layer,
+    layout: str | Sequence[Sequence[Any]] = DEFAULT_CONFIG.layout,
     revision: str | None = None,
     architecture: str | None = None,
     config: Mapping[str, Any] | None = None,
@@ -251,7 +252,7 @@ def build_nin(
 
 
 def prefetch_samples(src: Any, samples: Sequence[int], per_layer: int | None,
-                     layout: str | Sequence[Sequence[Any]] = "reference") -> bool:
+                     layout: str | Sequence[Sequence[Any]] = DEFAULT_CONFIG.layout) -> bool:
     """Fetch, in one batch, the rows every one of ``samples`` will read, for a source read by
     range from a server (``src.batch_reads``): the union of the samples' rows, planned per
     tensor by the link's cost model, instead of one batch per sample. :func:`build_nin` then
@@ -314,7 +315,7 @@ def _build_full(src: TensorSource, lay: Layout, wdt: np.dtype) -> NIN:
 
 def iter_full_matrices(
     source: Any,
-    layout: str | Sequence[Sequence[Any]] = "reference",
+    layout: str | Sequence[Sequence[Any]] = DEFAULT_CONFIG.layout,
     *,
     include_synthetic: bool = True,
     revision: str | None = None,
@@ -365,8 +366,8 @@ def iter_full_matrices(
 def describe(
     source: Any,
     *,
-    per_layer: int | None = 32,
-    layout: str | Sequence[Sequence[Any]] = "reference",
+    per_layer: int | None = DEFAULT_CONFIG.per_layer,
+    layout: str | Sequence[Sequence[Any]] = DEFAULT_CONFIG.layout,
     revision: str | None = None,
     architecture: str | None = None,
     config: Mapping[str, Any] | None = None,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..config import DEFAULT_CONFIG
+
 __all__ = ["PLOTS", "plot_alpha0", "plot_emergence", "plot_node_dimensions", "plot_overview", "plot_spectra", "draw_overview",
            "plot_width", "step_axis"]
 
@@ -162,7 +164,7 @@ def plot_emergence(series, ax=None):
     e = np.asarray(series.emergence)
     lo, hi = np.asarray(series.emergence_ci).T
     ok = np.isfinite(e)
-    ci = int(round(100 * series.bootstrap.get("ci", 0.95)))
+    ci = int(round(100 * series.bootstrap.get("ci", DEFAULT_CONFIG.ci)))
     ax.axhline(0, color="0.4", lw=0.8)
     band = ok & np.isfinite(lo) & np.isfinite(hi)
     ax.fill_between(steps[band], lo[band], hi[band], color="C3", alpha=0.25, lw=0,

@@ -33,7 +33,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .._fs import atomic_write_bytes, atomic_write_text, dumps
-from ..config import AnalysisConfig, flags
+from ..config import DEFAULT_CONFIG, AnalysisConfig, flags
 from .._html import esc, table
 from .html import write_html_report
 from .page import Figures, figure, page
@@ -132,7 +132,8 @@ def common_steps(series: Sequence) -> list:
     return sorted(set.intersection(*sets)) if sets else []
 
 
-def emergence_difference(series_a, series_b, *, n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> list:
+def emergence_difference(series_a, series_b, *, n_boot: int = DEFAULT_CONFIG.n_bootstrap, ci: float = DEFAULT_CONFIG.ci,
+                         seed: int = DEFAULT_CONFIG.seed) -> list:
     """E of ``series_b`` minus E of ``series_a`` at every common step, with a percentile
     bootstrap interval (the samples of each run resampled independently, each run's E relative
     to its own baseline)."""
@@ -188,8 +189,9 @@ def _write_csv(path: Path, rows: list, columns: Optional[list] = None) -> None:
 
 
 def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Optional[Sequence[str]] = None,
-                 sizes: Optional[dict] = None, step: Optional[int] = None, n_boot: int = 1000, ci: float = 0.95,
-                 seed: int = 0, title: str = "NeuroMFA comparison", intro: str = "") -> Path:
+                 sizes: Optional[dict] = None, step: Optional[int] = None, n_boot: int = DEFAULT_CONFIG.n_bootstrap,
+                 ci: float = DEFAULT_CONFIG.ci, seed: int = DEFAULT_CONFIG.seed, title: str = "NeuroMFA comparison",
+                 intro: str = "") -> Path:
     """Compare run directories; write ``compare.html`` and the tables into ``out``; returns the
     page's path.  ``sizes`` maps a run name to its parameter count (else parsed from the model
     name); ``step`` is the step of the scaling figure (default: the last common step).
@@ -425,7 +427,8 @@ def _cell_name(cell: dict) -> str:
 
 
 def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = None, progress: bool = False,
-                    n_boot: int = 1000, seed: int = 0, cell_reports: bool = True, **options) -> Path:
+                    n_boot: int = DEFAULT_CONFIG.n_bootstrap, seed: int = DEFAULT_CONFIG.seed, cell_reports: bool = True,
+                    **options) -> Path:
     """Analyse ``sources`` once per cell of the grid ``vary`` (``{choice: [values]}``), each
     cell in ``out/cells/<choice=value,...>/`` (resumable: a rerun reuses finished results),
     then write ``out/sensitivity.html`` and ``out/sensitivity.csv``.  ``options`` are further

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._html import esc
 from .._version import __version__
-from ..config import AnalysisConfig, command_line
+from ..config import DEFAULT_CONFIG, AnalysisConfig, command_line
 from .run_data import RunData
 from .science_sections import control_shares, correlation_headline
 
@@ -87,7 +87,7 @@ def header(run: RunData) -> str:
             ("boxes", f"{cfg.get('box')}" + (f" ({cfg.get('direction')})" if cfg.get("box") == "path" else "")),
             ("threshold T", f"{cfg.get('threshold', float('nan')):g}"),
             ("q range", f"{min(q):g} .. {max(q):g} ({len(q)} moments)" if q else ""),
-            ("filter", str(agg.get("filter", "none"))), ("baseline", str(agg.get("baseline", ""))),
+            ("filter", str(agg.get("filter", DEFAULT_CONFIG.filter))), ("baseline", str(agg.get("baseline", ""))),
             ("computed with", f"neuromfa-native {info.get('version', '?')}"), ("report by", f"neuromfa-native "
                                                                                       f"{__version__}"),
             ("run started", _when(info.get("created"))),
@@ -122,7 +122,7 @@ def key_numbers(run: RunData) -> str:
         return ""
     t = int(ok[-1])
     lo, hi = s.emergence_ci[t]
-    ci = int(round(100 * s.bootstrap.get("ci", 0.95)))
+    ci = int(round(100 * s.bootstrap.get("ci", DEFAULT_CONFIG.ci)))
     peak = int(ok[np.argmax(e[ok])])
     txt = (f"Degree of emergence E at {esc(s.checkpoints[t].label)}: <b>{e[t]:+.3f}</b> [{lo:+.3f}, {hi:+.3f}] "
            f"({ci}% bootstrap interval over samples), relative to {esc(s.checkpoints[s.baseline].label)}")

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from .._html import esc, table
+from ..config import DEFAULT_CONFIG
 from .page import bars_svg, figure, fl, png_file
 from .run_data import RunData
 
@@ -19,7 +20,7 @@ def step_axis(ax, steps):
 
 def render_overview(run: RunData) -> str:
     s = run.series
-    ci = int(round(100 * s.bootstrap.get("ci", 0.95)))
+    ci = int(round(100 * s.bootstrap.get("ci", DEFAULT_CONFIG.ci)))
     caption = (f"Top left: the mean multifractal spectrum f(&alpha;) of each checkpoint, coloured by "
                f"training step. Top right: the degree of emergence E relative to "
                f"{esc(s.checkpoints[s.baseline].label)} with its {ci}% bootstrap interval over samples "
@@ -63,7 +64,7 @@ def render_checkpoints(run: RunData) -> str:
                     | dict(note=", ".join(x for x in ("baseline" if r["is_baseline"] else "",
                                                       f"identical to {r['identical_to']}" if r["identical_to"]
                                                       else "") if x)))
-    ci = int(round(100 * s.bootstrap.get("ci", 0.95)))
+    ci = int(round(100 * s.bootstrap.get("ci", DEFAULT_CONFIG.ci)))
     return table(rows, caption=f"One row per checkpoint: means and sample standard deviations (sd) over the kept "
                                f"samples, E with its {ci}% bootstrap interval E_lo .. E_hi "
                                f"({s.bootstrap.get('n_bootstrap')} replicates). Click a column to sort. "

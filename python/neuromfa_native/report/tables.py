@@ -19,7 +19,7 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -27,12 +27,13 @@ from ..science.controls import CONTROL_COLUMNS, STATS_COLUMNS, scale_sentence
 from .._version import __version__
 from .._fs import atomic_write_bytes, atomic_write_text, dumps
 from ..run.store import run_info
+from ..config import DEFAULT_CONFIG
 
 __all__ = ["format_table", "write_report", "write_tables"]
 
 
 
-def _csv_bytes(rows: list, columns: list) -> bytes:
+def _csv_bytes(rows: list, columns: Sequence[str]) -> bytes:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     w.writeheader()
@@ -42,7 +43,7 @@ def _csv_bytes(rows: list, columns: list) -> bytes:
     return buf.getvalue().encode()
 
 
-def _parquet_bytes(rows: list, columns: list) -> Optional[bytes]:
+def _parquet_bytes(rows: list, columns: Sequence[str]) -> Optional[bytes]:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -54,7 +55,7 @@ def _parquet_bytes(rows: list, columns: list) -> Optional[bytes]:
     return buf.getvalue().to_pybytes()
 
 
-def _write_table(out: Path, name: str, rows: list, columns: Optional[list] = None) -> list:
+def _write_table(out: Path, name: str, rows: list, columns: Optional[Sequence[str]] = None) -> list:
     if columns is None:
         columns = list(rows[0]) if rows else []
     written = [out / f"{name}.csv"]
@@ -198,7 +199,7 @@ def _fmt(x: float, nd: int = 4) -> str:
 
 def format_table(series) -> str:
     """A compact fixed-width text table: step, alpha0, width, E with its interval."""
-    ci = int(round(100 * series.bootstrap.get("ci", 0.95)))
+    ci = int(round(100 * series.bootstrap.get("ci", DEFAULT_CONFIG.ci)))
     head = ["step", "checkpoint", "n", "alpha0 (mean±sd)", "width (mean±sd)", f"E [{ci}% CI]", "note"]
     rows = []
     for t, c in enumerate(series.checkpoints):

@@ -20,7 +20,7 @@ import numpy as np
 from .._results import fields_equal, frozen_mapping, readonly
 from ..science.analysis import NodeDimensions, SampleResult
 from .checkpoints import Checkpoint, baseline_index
-from ..config import AnalysisConfig
+from ..config import DEFAULT_CONFIG, AnalysisConfig
 from ..mfa.stats import bootstrap_emergence, checkpoint_statistics
 from ..plots.series import draw_overview
 from ._display import series_html
@@ -209,8 +209,9 @@ class Series:
 
 def summarize(checkpoints: Sequence[Checkpoint], results: Sequence[Sequence[SampleResult]], *,
               config: Union[AnalysisConfig, Mapping[str, Any]], samples: Sequence[int], baseline: Any = None,
-              filter: str = "none", fingerprints: Optional[Sequence[Optional[str]]] = None,
-              n_bootstrap: int = 1000, ci: float = 0.95, seed: int = 0, n_computed: int = 0, n_reused: int = 0,
+              filter: str = DEFAULT_CONFIG.filter, fingerprints: Optional[Sequence[Optional[str]]] = None,
+              n_bootstrap: int = DEFAULT_CONFIG.n_bootstrap, ci: float = DEFAULT_CONFIG.ci,
+              seed: int = DEFAULT_CONFIG.seed, n_computed: int = 0, n_reused: int = 0,
               notes: Sequence[str] = ()) -> Series:
     """Aggregate per-sample results (one sequence per checkpoint) into a :class:`Series`.
 

@@ -19,7 +19,7 @@ from .. import _core
 from .. import _validation as check
 from .._results import fields_equal, frozen_mapping, readonly
 from ._display import analysis_html
-from ..config import DEFAULT, AnalysisConfig
+from ..config import DEFAULT, DEFAULT_CONFIG, AnalysisConfig
 from ..mfa.engine import Spectrum, analyze_graph, analyze_table
 from ..network.nin import build_nin, load_layout
 from ..io.base import TensorSource
@@ -97,7 +97,7 @@ def node_fractal_dimension(src, weight, *, threshold: float = DEFAULT, min_dista
     Parameters
     ----------
     src, weight : the source node id and weight of every edge.
-    threshold : the distance threshold (default: ``AnalysisConfig.nfd_threshold``, 200).
+    threshold : the distance threshold (default: ``AnalysisConfig``'s ``nfd_threshold``).
     min_distances : distances a node needs to have a dimension.
     n_threads : OpenMP threads (``None``: all cores).
     layer, layer_names : optional node layer code of every source node (aligned with the
@@ -125,7 +125,7 @@ def node_fractal_dimension(src, weight, *, threshold: float = DEFAULT, min_dista
     w, kind = check.weights(weight)
     if src.size != w.size:
         raise ValueError(f"src and weight must have the same length, got {src.size} and {w.size}")
-    threshold = AnalysisConfig().nfd_threshold if threshold is DEFAULT else check.positive_number(threshold,
+    threshold = DEFAULT_CONFIG.nfd_threshold if threshold is DEFAULT else check.positive_number(threshold,
                                                                                                   "threshold")
     n_threads = check.threads(n_threads)
     nodes = np.unique(src)

@@ -26,6 +26,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..config import DEFAULT_CONFIG
 from ..network.nin import block_edges, load_layout, make_nin, weight_dtype
 from .nulls import BASELINE, CONTROLS, baseline_factor, check_controls, control_rng, needing_baseline
 
@@ -42,7 +43,7 @@ def _read_rows(tsrc, m, out_idx: np.ndarray, in_idx: np.ndarray) -> tuple:
 
 
 def build_variants(tsrc, lay, *, sample: int, per_layer: int, controls: Sequence[str] = (), stats: bool = False,
-                   scale_to: Any = None, threshold: float = 150.0, n_threads: int = -1) -> tuple:
+                   scale_to: Any = None, threshold: float = DEFAULT_CONFIG.threshold, n_threads: int = -1) -> tuple:
     """The sampled network of ``sample`` (as :func:`~.nin.build_nin`), each control's network and
     the rival statistics, from one read of each used matrix's rows.
 
@@ -276,8 +277,8 @@ def control_summary(series) -> dict:
         with np.errstate(divide="ignore", invalid="ignore"):
             e = (wm / wm[b]) * np.log(am[b] / am)
         e[b] = 0.0 if np.isfinite(am[b]) else np.nan
-        ci = bootstrap_emergence(a0, wd, baseline=b, n_bootstrap=int(boot.get("n_bootstrap", 1000)),
-                                 ci=float(boot.get("ci", 0.95)), seed=int(boot.get("seed", 0)))
+        ci = bootstrap_emergence(a0, wd, baseline=b, n_bootstrap=int(boot.get("n_bootstrap", DEFAULT_CONFIG.n_bootstrap)),
+                                 ci=float(boot.get("ci", DEFAULT_CONFIG.ci)), seed=int(boot.get("seed", DEFAULT_CONFIG.seed)))
         out[c] = dict(n=np.array([x.size for x in a0]), alpha0_mean=am, alpha0_sd=np.array([sd(x) for x in a0]),
                       width_mean=wm, width_sd=np.array([sd(x) for x in wd]), E=e, E_lo=ci[:, 0], E_hi=ci[:, 1])
     return out

@@ -39,6 +39,7 @@ import numpy as np
 
 from .. import _core
 from .._results import fields_equal
+from ..config import DEFAULT_CONFIG
 from .._validation import weights as _as_weights
 
 __all__ = ["STATISTICS", "WeightStats", "StatsAccumulator", "sigma_max", "weibull_fit"]
@@ -173,7 +174,7 @@ class StatsAccumulator:
     magnitudes to the pooled counts. Wider weights go through :func:`_core.weight_moments` and
     keep their distinct |w| with counts for the fit."""
 
-    def __init__(self, threshold: float = 150.0, n_threads: int = -1, distribution: bool = True):
+    def __init__(self, threshold: float = DEFAULT_CONFIG.threshold, n_threads: int = -1, distribution: bool = True):
         self.threshold = float(threshold)
         self.n_threads = int(n_threads)
         self.distribution = bool(distribution)  # the Weibull fit; False: moments only (the controls' RMS)

@@ -129,7 +129,7 @@ class Correlation:
     scores: Mapping[tuple, tuple]
     n_boot: int
     seed: Any
-    ci: float = 0.95
+    ci: float
     covariate: Optional[str] = None
     evals_name: str = ""
     notes: tuple = ()

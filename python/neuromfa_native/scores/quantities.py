@@ -97,7 +97,7 @@ class RunArrays:
     labels: tuple
     steps: tuple          # int or None per checkpoint
     baseline: int
-    components: Mapping[str, tuple]  # name -> per-checkpoint arrays of per-sample values
+    components: Mapping[str, Sequence[np.ndarray]]  # name -> per-checkpoint arrays of per-sample values
     point_only: Mapping[str, np.ndarray]  # name -> per-checkpoint values without samples (no interval)
 
     __eq__ = fields_equal

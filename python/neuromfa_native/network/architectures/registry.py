@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
+from ...config import DEFAULT_CONFIG
 from . import bert, gpt2, gpt_neox, llama
 from .base import Layout, first_prefix, missing_tensor
 from .custom import CUSTOM_HELP, custom_layout
@@ -61,7 +62,7 @@ def get_layout(
     config: Mapping[str, Any] | None,
     tensor_names: Sequence[str],
     shapes: Callable[[str], tuple],
-    layout: str | Sequence[Sequence[Any]] = "reference",
+    layout: str | Sequence[Sequence[Any]] = DEFAULT_CONFIG.layout,
     architecture: str | None = None,
 ) -> Layout:
     """The layout for a model, checked against its tensors.
