@@ -1,4 +1,4 @@
-"""Benchmark of the one-hop engine (issue 2): analyze_graph against a plain numpy
+"""Benchmark of the one-hop engine: analyze_graph against a plain numpy
 implementation of SPEC 2-3, on a sampled-size graph and on a 20M-edge graph, and 1 vs 2
 threads.  Seeded inputs, one warm-up, best of N repeats, baseline measured in the same run.
 

@@ -1,4 +1,4 @@
-"""Issue 5 benchmarks.
+"""Benchmarks of full networks and path boxes.
 
 1. Full one-hop analysis (per_layer=None) of 160m-, 410m- and 1b-shaped fp16 GPT-NeoX
    checkpoints, end to end (node dimensions off), against a plain numpy pass that reads every

@@ -1,4 +1,4 @@
-"""Issue 3 benchmark: 10 sampled networks (S=32) of fp16 GPT-NeoX checkpoints, built and
+"""Benchmark of the models: 10 sampled networks (S=32) of fp16 GPT-NeoX checkpoints, built and
 analysed end to end (reading included), against a plain numpy baseline that loads the whole
 state dict once and slices it, for 14m-, 70m-, 160m- and 410m-shaped checkpoints.  Each job
 runs in a fresh process so that its peak RSS is its own.

@@ -98,6 +98,34 @@ def test_tiny_series_end_to_end(tiny, tmp_path):
     assert "identical_to" in ck[0] and ",step0," in ck[2]
 
 
+@pytest.mark.parametrize("pyarrow", [True, False])
+def test_the_last_line_says_when_no_parquet_table_was_written(pyarrow, tiny, tmp_path, capsys, monkeypatch):
+    """A plain install writes CSV only; the run's last line says so once (and how to get Parquet)."""
+    if pyarrow:
+        pytest.importorskip("pyarrow")
+    else:
+        monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` raises ImportError
+    out = tmp_path / "run"
+    assert cli.main(["analyse", *tiny[:2], "--out", str(out), "--samples", "1", "--per-layer", str(PER_LAYER),
+                     "--threads", "1", "--no-plots"]) == 0  # the spelling of the help text works too
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("2 computed, 0 reused") or last.startswith("1 computed, 1 reused")
+    assert ("Parquet tables need pyarrow (pip install 'neuromfa-native[tables]')" in last) is not pyarrow
+    assert any(out.glob("*.parquet")) is pyarrow
+    assert cli.main(["report", str(out), "--no-plots"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert ("Parquet tables need pyarrow" in last) is not pyarrow
+
+
+def test_analyse_is_analyze(capsys):
+    args = cli.build_parser().parse_args(["analyse", "x", "--samples", "3"])
+    assert args.command == "analyse" and args.samples == 3  # main maps the alias to the command
+    assert cli.ALIASES["analyse"] == "analyze" and cli.COMMANDS[cli.ALIASES["analyse"]] is cli.analyze.cmd_analyze
+    with pytest.raises(SystemExit):
+        cli.main(["analyse", "--help"])
+    assert capsys.readouterr().out.startswith("usage: neuromfa analyze")
+
+
 def test_revisions_form_goes_to_the_hub_ids(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))

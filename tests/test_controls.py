@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from neuromfa_native import analyze, analyze_sample, build_nin
-from neuromfa_native.science.controls import build_variants, check_controls, control_rng
+from neuromfa_native.science.controls import build_variants
+from neuromfa_native.science.nulls import CONTROLS, Control, check_controls, control_rng, needing_baseline
 from neuromfa_native.network.nin import load_layout
 
 import tiny_series
@@ -101,6 +102,36 @@ def test_controls_validation(ckpts):
     with pytest.raises(ValueError, match="needs a series"):
         analyze_sample(ckpts[0], None, per_layer=None, controls=("scaled",))
     assert check_controls("shuffle,gaussian", series=False) == ("gaussian", "shuffle")
+
+
+def test_the_controls_are_one_registry(ckpts, monkeypatch):
+    """The configuration, the series-only rule and the builders read CONTROLS: a new row (here a
+    sign flip, which 1/|w| cannot see: a known answer) works everywhere without another edit."""
+    from neuromfa_native import AnalysisConfig, CONTROLS as PUBLIC
+    assert PUBLIC is CONTROLS and needing_baseline(CONTROLS) == ("scaled",)
+    with pytest.raises(ValueError, match=r"unknown controls \['negated'\]; choose from \('gaussian', 'shuffle', 'scaled'\)"):
+        AnalysisConfig(controls="negated")
+    flip = Control(name="negated", build=lambda u, **_: -u, keeps="everything 1/|w| sees", removes="the signs",
+                   replaces="-U", keeps_dtype=True)
+    monkeypatch.setitem(CONTROLS, "negated", flip)
+    assert AnalysisConfig(controls="negated,gaussian").controls == ("gaussian", "negated")
+    r = analyze_sample(ckpts[1], 0, per_layer=S, controls=("negated",), n_threads=1)
+    assert r.controls["negated"] == r.spectrum  # the same distances: the same spectrum, bit for bit
+    full = analyze_sample(ckpts[1], None, per_layer=None, controls=("negated",), node_dimension=False, n_threads=1)
+    assert full.controls["negated"] == full.spectrum
+    monkeypatch.setitem(CONTROLS, "negated", Control(**{**flip.__dict__, "needs_baseline": True}))
+    with pytest.raises(ValueError, match="the 'negated' control needs a series"):
+        analyze(ckpts[0], samples=1, per_layer=S, controls=("negated",))
+
+
+def test_the_controls_table_of_the_docs_is_the_registry():
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "docs" / "controls.md").read_text().replace("`", "")
+    for c in CONTROLS.values():
+        row = next(line for line in text.splitlines() if line.startswith(f"| {c.name} "))
+        cells = [x.strip() for x in row.strip("|").split("|")]
+        assert cells[1:] == [c.replaces, c.keeps, c.removes], c.name
+        assert ("series only" in cells[0]) is c.needs_baseline
 
 
 def _write_series(root, weight_fn, steps):

@@ -1,4 +1,4 @@
-"""The training monitor (issue 14): Monitor in a plain loop, the Hugging Face Trainer callback,
+"""The training monitor: Monitor in a plain loop, the Hugging Face Trainer callback,
 the Lightning callback, the pile-up policy, failures, wrappers, and exactness against the
 offline analysis of checkpoints saved at the same steps."""
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""report.html, sensitivity --evals and analyze --evals against the real correlation module
-(issue 10): the correlation section shows what ``neuromfa correlate`` writes, with no
-hand-written correlations.csv in between."""
+"""report.html, sensitivity --evals and analyze --evals against the real correlation module:
+the correlation section shows what ``neuromfa correlate`` writes, with no hand-written
+correlations.csv in between."""
 from __future__ import annotations
 
 import csv

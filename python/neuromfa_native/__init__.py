@@ -60,7 +60,7 @@ __all__ = [
     "read_evals",
 ]
 
-# --- monitor (issue 14): exported lazily, so `import neuromfa_native` never imports torch ---
+# --- monitor: exported lazily, so `import neuromfa_native` never imports torch ---
 __all__ += ["Monitor"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Optional
 
 from ..config import AnalysisConfig, flags
@@ -157,11 +158,12 @@ def cmd_analyze(args) -> int:
     finally:
         close()
     with report_lock(args.out):  # `series` is the run's final state: nothing newer to load
-        write_report(series, args.out, plots=args.plots)
+        written = write_report(series, args.out, plots=args.plots)
     if not args.quiet:
         say(format_table(series))
         say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/ "
-             f"(checkpoints.csv, samples.csv, spectra.npz{', plots/, report.html' if args.plots else ''})")
+             f"(checkpoints.csv, samples.csv, spectra.npz{', plots/, report.html' if args.plots else ''})"
+             + no_parquet_note(written))
         line = _reading_line(args.out)
         if line:
             say(line)
@@ -172,10 +174,16 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def no_parquet_note(written) -> str:
+    """``"; no Parquet tables ..."`` when a report wrote CSV tables only (pyarrow missing), else ''."""
+    if any(Path(p).suffix == ".parquet" for p in written) or not any(Path(p).suffix == ".csv" for p in written):
+        return ""
+    return "; CSV only: Parquet tables need pyarrow (pip install 'neuromfa-native[tables]')"
+
+
 def _reading_line(out) -> str:
     """'read 31 MB of 2.9 GB' from run.json's ``reading``, or '' when not known."""
     import json
-    from pathlib import Path
 
     try:
         r = json.loads((Path(out) / "run.json").read_text()).get("reading") or {}
@@ -203,7 +211,7 @@ def cmd_report(args) -> int:
         load_run(args.run)  # raises the error saying what is missing, before a lock file is made
     with report_lock(args.run):  # load under the lock: a concurrent writer's newer state is seen
         series = load_run(args.run, baseline=args.baseline, **options_from(args, AnalysisConfig))
-        write_report(series, args.run, plots=args.plots)
+        written = write_report(series, args.run, plots=args.plots)
         write_html(args, args.run)
     if not args.quiet:
         say(format_table(series))
@@ -212,7 +220,7 @@ def cmd_report(args) -> int:
             shown = ", ".join(f"{c}/{s}" for c, s in missing[:6]) + (" ..." if len(missing) > 6 else "")
             say(f"\npartial run: {len(missing)} result(s) missing ({shown}); rerun the analyze command to finish")
         say(f"\ntables, spectra.npz, summary.json{', plots/ and report.html' if args.plots else ''} "
-             f"written to {args.run}/")
+             f"written to {args.run}/" + no_parquet_note(written))
     return 0
 
 

@@ -478,8 +478,8 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 3:
         return math.nan
-    from scipy.stats import spearmanr
-    return float(spearmanr(x[ok], y[ok]).statistic)
+    from ..scores.rankcorr import spearman
+    return float(spearman(x[ok], y[ok]))  # scipy.stats.spearmanr's value, without scipy
 
 
 def _sensitivity_page(out: Path, dirs: list, names: list, vary: dict, *, n_boot: int, seed: int) -> Path:

@@ -70,7 +70,9 @@ class Control:
     keeps, removes : what the null network keeps and what it removes, in a few words (docs,
         report).
     replaces : what replaces ``U``.
-    keeps_dtype : the null matrix keeps the weights' dtype (else it is float64).
+    keeps_dtype : the null matrix keeps the weights' dtype (else it is float64): ``build`` then gets
+        the weights as stored (a streamed bfloat16 tensor as its 16-bit patterns) and may only
+        rearrange them, as ``shuffle`` does.
     needs_baseline : it needs the baseline checkpoint's RMS of the same rows: series only.
     """
 
