@@ -375,12 +375,12 @@ def test_results_are_frozen_read_only_compare_by_value_and_are_built_with_keywor
 
 
 def test_printing_an_analysis_is_short():
-    a = nm.analyze("examples/pythia-tiny/step2000", samples=3, per_layer=8, n_threads=1)
+    src = str(Path(__file__).resolve().parents[1] / "examples" / "pythia-tiny" / "step2000")
+    a = nm.analyze(src, samples=3, per_layer=8, n_threads=1)
     text = str(a)
-    assert len(text.splitlines()) == 1 and text.startswith("<Analysis examples/pythia-tiny/step2000: 3 samples, "
-                                                             "alpha0 ")
+    assert len(text.splitlines()) == 1 and text.startswith(f"<Analysis {src}: 3 samples, alpha0 ")
     assert f"alpha0 {a.alpha0_mean:.4f} ± {a.alpha0_std:.4f}, width {a.width_mean:.4f}" in text
-    assert str(a.results[0]).startswith("<SampleResult examples/pythia-tiny/step2000 sample 0: alpha0 ")
+    assert str(a.results[0]).startswith(f"<SampleResult {src} sample 0: alpha0 ")
     assert f"alpha0 {a.results[0].alpha0:.4f}" in str(a.results[0].spectrum)
 
 
@@ -542,3 +542,23 @@ def test_analyze_and_analyze_series_take_a_config(tmp_path):
     s = nm.analyze_series(dirs, config=cfg, samples=1, n_threads=1)  # a keyword overrides the config
     assert s.samples == (0,) and s.config["threshold"] == 120.0
     assert s.results[1][0].spectrum == by_cfg.results[0].spectrum
+
+
+# ---------------------------------------------------------------------------------------------
+# what ships and what installs
+
+
+def test_the_package_ships_py_typed():
+    assert (PKG / "py.typed").is_file()
+
+
+def test_the_all_extra_holds_every_extra_a_user_runs():
+    """``pip install ".[all]"`` gives everything a user runs but the training frameworks (torch)."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        tomllib = pytest.importorskip("tomli", reason="reading pyproject.toml needs tomllib (3.11+) or tomli")
+    root = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for name in ("hub", "tables", "dask", "remote"):
+        assert set(extras[name]) <= set(extras["all"]), name
