@@ -28,8 +28,7 @@ from .science.nulls import CONTROLS
 _C = TypeVar("_C", "AnalysisConfig", "CorrelationConfig")
 
 __all__ = ["AGGREGATION_FIELDS", "AnalysisConfig", "CONTROLS", "CorrelationConfig", "DEFAULT", "DEFAULT_CONFIG", "Flag",
-           "RESULT_FIELDS",
-           "SPECTRUM_FILTERS", "command_line", "flags"]
+           "RESULT_FIELDS", "SPECTRUM_FILTERS", "command_line", "flags"]
 
 
 class _Default:
@@ -169,7 +168,6 @@ def _names_show(names: Any) -> Optional[str]:
     return None if names is None else ",".join(names)
 
 
-
 def _config_repr(config: Any) -> str:
     """``Class(option=value, ...)`` of the options that differ from the defaults (a long
     sequence is abbreviated)."""
@@ -205,6 +203,10 @@ def _layout(layout: Any) -> Union[str, tuple]:
 @dataclass(frozen=True)
 class AnalysisConfig:
     """The options of an analysis, validated once.
+
+    Every option that is a command-line flag carries its :class:`Flag` in its field's metadata
+    (:func:`flags`): the ``neuromfa`` parsers, :func:`command_line` and the sensitivity grid are
+    built from it.
 
     Parameters
     ----------
@@ -374,6 +376,7 @@ class AnalysisConfig:
         """``config`` (default: all defaults) with the ``options`` given changed; an option left
         at :data:`DEFAULT` keeps the configuration's value."""
         return _with_options(cls, config, options)
+
 
 #: :class:`AnalysisConfig` with every option at its default: where code outside this module
 #: needs a default (a keyword's default, a missing value of a stored run), it reads it here.

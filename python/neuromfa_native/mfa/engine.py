@@ -309,11 +309,17 @@ def analyze_graph(src, dst, weight, *, threshold: float = DEFAULT, min_edges: in
         what = bt.sources_rule.format(n_sources=boxes["n_sources"], threshold=cfg.threshold,
                                       n_distances=boxes["n_distances"], n_edges=src.size)
         raise ValueError(f"no node kept: {what}, but none has at least min_edges={cfg.min_edges} {bt.centre_rule}")
-    params = {"box": cfg.box, "threshold": cfg.threshold, "min_edges": cfg.min_edges, "decimals": cfg.decimals}
-    if bt.directed:
-        params["direction"] = cfg.direction
     return analyze_histogram(boxes["indptr"], boxes["key"], boxes["count"], decimals=cfg.decimals, q=q,
-                             n_threads=n_threads, n_distances=boxes["n_distances"], params=params)
+                             n_threads=n_threads, n_distances=boxes["n_distances"], params=box_params(cfg))
+
+
+def box_params(cfg: AnalysisConfig) -> dict:
+    """The box-counting options a spectrum records in its ``params`` (``direction`` only for a
+    box type whose result depends on it)."""
+    params = {"box": cfg.box, "threshold": cfg.threshold, "min_edges": cfg.min_edges, "decimals": cfg.decimals}
+    if BOX_TYPES[cfg.box].directed:
+        params["direction"] = cfg.direction
+    return params
 
 
 def emergence(alpha0, width, *, baseline: int = 0) -> np.ndarray:

@@ -20,7 +20,7 @@ from .. import _validation as check
 from .._results import fields_equal, frozen_mapping, readonly
 from ._display import analysis_html
 from ..config import DEFAULT, DEFAULT_CONFIG, AnalysisConfig
-from ..mfa.engine import Spectrum, analyze_graph, analyze_table
+from ..mfa.engine import Spectrum, analyze_graph, analyze_table, box_params
 from ..network.nin import build_nin, load_layout
 from ..io.base import TensorSource
 from ..io.sources import resolve_source
@@ -415,11 +415,6 @@ def analyze_sample(source: Any, sample: Optional[int] = 0, *, per_layer: Optiona
     if sample is None:  # only the full network (per_layer=None) takes no sample index
         raise TypeError(f"sample must be an integer for a sampled network (per_layer={cfg.per_layer}), got None")
     return _analyze_sampled(tsrc, int(sample), cfg, n_threads, label, t0, scale_to)
-
-
-def box_params(cfg: AnalysisConfig) -> dict:
-    """The box-counting options a spectrum records in its ``params``."""
-    return dict(box=cfg.box, threshold=cfg.threshold, min_edges=cfg.min_edges, decimals=cfg.decimals)
 
 
 def _analyze_full(tsrc: TensorSource, cfg: AnalysisConfig, n_threads: int, label: str, t0: float,

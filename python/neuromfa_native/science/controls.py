@@ -126,9 +126,8 @@ def full_network_extras(hook: Optional[FullNetworkHook], table: np.ndarray, lay,
     """``controls``, ``weight_stats`` and ``by_layer`` of a streamed full network's result:
     each control's table through the same partition as the real one; the by-layer groups from
     the real table's rows."""
-    from .analysis import box_params
     from .by_layer import by_layer_table_rows
-    from ..mfa.engine import analyze_table
+    from ..mfa.engine import analyze_table, box_params
 
     out: dict = {}
     opts = dict(threshold=cfg.threshold, decimals=cfg.decimals, min_edges=cfg.min_edges, q=cfg.q,
