@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "neuromfa/half_tables.hpp"
 #include "neuromfa/parallel.hpp"
 #include "neuromfa/weight_stats.hpp"
 #include "neuromfa/weights.hpp"
@@ -49,35 +50,6 @@ typedef std::int32_t v4i __attribute__((vector_size(16)));
 #else
 #define NEUROMFA_CLONES
 #endif
-
-// ln of every positive finite magnitude pattern of a kind (index = pattern without the sign
-// bit; NaN for 0 and the inf/NaN patterns); built once.
-inline const std::vector<double>& half_logs(WeightKind kind) {
-    static const auto make = [](WeightKind k) {
-        const std::vector<double>& v = half_values(k);
-        std::vector<double> l(32768, std::numeric_limits<double>::quiet_NaN());
-        for (std::uint32_t h = 1; h < 32768; ++h)
-            if (v[h] > 0 && std::isfinite(v[h])) l[h] = std::log(v[h]);
-        return l;
-    };
-    static const std::vector<double> f16 = make(WeightKind::f16), bf16 = make(WeightKind::bf16);
-    return kind == WeightKind::bf16 ? bf16 : f16;
-}
-
-struct Geometry {
-    int mbits;            // mantissa bits: 10 (f16) or 7 (bf16)
-    std::uint32_t F;      // mantissas per binade
-    std::uint32_t W;      // mantissas per run (F / 32)
-    std::uint32_t top;    // magnitude patterns >= top are inf/NaN
-    explicit Geometry(WeightKind kind) {
-        if (kind != WeightKind::f16 && kind != WeightKind::bf16)
-            throw std::invalid_argument("16-bit statistics: the kind must be f16 or bf16");
-        mbits = kind == WeightKind::f16 ? 10 : 7;
-        F = 1u << mbits;
-        W = F / 32;
-        top = 32768u - F;
-    }
-};
 
 // exp(k x[i]) into out[i] for i in [i0, i1): the method of exp_of_scaled (x = n ln 2 + r, ln 2 in
 // two parts, Taylor to degree 13, 2^n from the exponent bits; within an ulp or so of std::exp,

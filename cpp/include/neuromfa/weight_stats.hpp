@@ -14,7 +14,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "neuromfa/distance.hpp"
+#include "neuromfa/half_tables.hpp"
 #include "neuromfa/parallel.hpp"
 #include "neuromfa/weights.hpp"
 
@@ -76,16 +76,11 @@ WeightMoments weight_moments(Value&& value, std::int64_t rows, std::int64_t cols
     return m;
 }
 
-// The moments of a (rows x cols) block of any weight kind (16-bit patterns widened exactly, by a
-// table of the 2^16 values).
+// The moments of a (rows x cols) block of any weight kind (16-bit patterns widened exactly, by the
+// table of their 2^16 values, half_values).
 inline WeightMoments weight_moments(const WeightView& w, std::int64_t rows, std::int64_t cols, double threshold,
                                     int n_threads) {
-    std::vector<double> table;
-    if (w.is_half()) {
-        table.resize(65536);
-        for (std::uint32_t h = 0; h < 65536; ++h) table[h] = w.widen(static_cast<std::uint16_t>(h));
-    }
-    const double* t = table.data();
+    const double* t = w.is_half() ? half_values(w.kind).data() : nullptr;
     return w.visit([&](auto p) {
         if constexpr (std::is_same_v<decltype(p), const std::uint16_t*>)
             return weight_moments([p, t](std::int64_t i) { return t[p[i]]; }, rows, cols, threshold, n_threads);
@@ -93,18 +88,6 @@ inline WeightMoments weight_moments(const WeightView& w, std::int64_t rows, std:
             return weight_moments([p](std::int64_t i) { return static_cast<double>(p[i]); }, rows, cols, threshold,
                                   n_threads);
     });
-}
-
-// The value of every 16-bit pattern of a kind (f16 or bf16), widened exactly; built once.
-inline const std::vector<double>& half_values(WeightKind kind) {
-    static const auto make = [](WeightKind k) {
-        std::vector<double> v(65536);
-        const WeightView w{nullptr, k};
-        for (std::uint32_t h = 0; h < 65536; ++h) v[h] = w.widen(static_cast<std::uint16_t>(h));
-        return v;
-    };
-    static const std::vector<double> f16 = make(WeightKind::f16), bf16 = make(WeightKind::bf16);
-    return kind == WeightKind::bf16 ? bf16 : f16;
 }
 
 struct WeibullFit {
@@ -204,29 +187,6 @@ inline WeibullFit weibull_fit(const double* x, const double* c, std::int64_t n, 
         s0 = a0;
     };
     return newton_weibull(eval, var_y, xmax, total, fit, rtol, max_iter);
-}
-
-// ln(1 + f/F) of the 2^mbits normal mantissas and its square; built once per mantissa width.
-// Also the mantissa's value, 1 + f/F (normal) and f/F (subnormal): a pattern's value is one of
-// them times a power of two, exactly.
-struct MantissaLogs {
-    std::vector<double> lm, lm2, normal, subnormal;
-};
-inline const MantissaLogs& mantissa_logs(int mbits) {
-    static const auto make = [](int b) {
-        const std::uint32_t F = 1u << b;
-        MantissaLogs t;
-        t.lm.resize(F), t.lm2.resize(F), t.normal.resize(F), t.subnormal.resize(F);
-        for (std::uint32_t f = 0; f < F; ++f) {
-            t.subnormal[f] = static_cast<double>(f) / F;
-            t.normal[f] = 1.0 + t.subnormal[f];
-            t.lm[f] = std::log1p(static_cast<double>(f) / F);
-            t.lm2[f] = t.lm[f] * t.lm[f];
-        }
-        return t;
-    };
-    static const MantissaLogs f16 = make(10), bf16 = make(7);
-    return mbits == 10 ? f16 : bf16;
 }
 
 // q = exp(r) for |r| <= ln 2 / 2 by its Taylor polynomial to degree 13 (truncation below 1e-17
