@@ -1,4 +1,4 @@
-// HalfStats (half_stats.hpp) against a slow reference: the widened values one by one and the plain
+// HalfStats (half_stats.hpp, weibull16.hpp) against a slow reference: the widened values one by one and the plain
 // Weibull fit (weibull_fit) on their distinct magnitudes, over float16 and bfloat16 weights from
 // very spread to very narrow, with zeros, subnormals, few distinct values and inf/NaN; the fold
 // into 64-bit counts and the threaded count give the same bits.  ci/sanitize.sh runs it under
@@ -11,6 +11,10 @@
 
 #include "check.hpp"
 #include "neuromfa/half_stats.hpp"
+
+#if defined(NEUROMFA_CLONES)
+#error "a public header leaks NEUROMFA_CLONES (clones_begin.hpp without clones_end.hpp)"
+#endif
 
 using namespace neuromfa;
 using neuromfa_test::failures;

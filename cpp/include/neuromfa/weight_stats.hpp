@@ -1,5 +1,6 @@
 // Rival statistics of weight matrices (SPEC 10): moments, kept fraction, row strengths, and the
-// Weibull maximum-likelihood fit of |w| (16-bit weights: half_stats.hpp, on their bit patterns).
+// Weibull maximum-likelihood fit of |w| (16-bit weights: half_stats.hpp and weibull16.hpp, on
+// their bit patterns).
 //
 // The moment kernel runs over the row block a network has just read (no second read): per-row
 // partial sums in fixed row order, so 1 and N threads give the same bits.
@@ -187,52 +188,6 @@ inline WeibullFit weibull_fit(const double* x, const double* c, std::int64_t n, 
         s0 = a0;
     };
     return newton_weibull(eval, var_y, xmax, total, fit, rtol, max_iter);
-}
-
-// q = exp(r) for |r| <= ln 2 / 2 by its Taylor polynomial to degree 13 (truncation below 1e-17
-// relative), Horner from 1/13!; r a double or a GCC vector of doubles (the same operations in
-// each lane; by reference, as a returned vector would change the ABI of a baseline build).
-template <class V>
-inline void exp_taylor13(const V& r, V& q) {
-    q = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0;
-    q = q * r + 1.0 / 39916800.0;
-    q = q * r + 1.0 / 3628800.0;
-    q = q * r + 1.0 / 362880.0;
-    q = q * r + 1.0 / 40320.0;
-    q = q * r + 1.0 / 5040.0;
-    q = q * r + 1.0 / 720.0;
-    q = q * r + 1.0 / 120.0;
-    q = q * r + 1.0 / 24.0;
-    q = q * r + 1.0 / 6.0;
-    q = q * r + 0.5;
-    q = q * r + 1.0;
-    q = q * r + 1.0;
-}
-
-// p[f] = exp(k * l[f]) for f in [f0, f1): x = n ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two
-// parts, so r is exact to a few ulp), exp(r) by its Taylor polynomial to degree 13 (truncation
-// below 1e-17 relative), times 2^n from the exponent bits; within an ulp or so of std::exp, which
-// takes over where |x| > 700 (over- or underflow).  The scalar form of half_detail::exp_k, which
-// runs it four lanes at a time and hands it the remainder.
-inline void exp_of_scaled(double k, const double* l, double* p, std::uint32_t f0, std::uint32_t f1) {
-    constexpr double inv_ln2 = 1.4426950408889634, ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
-    bool wide = false;
-    for (std::uint32_t f = f0; f < f1; ++f) {
-        const double x = k * l[f];
-        wide |= !(std::fabs(x) <= 700.0);
-        const double t = std::min(std::max(x * inv_ln2, -1020.0), 1020.0);  // |x| <= 700 (|t| <= 1010) is not clamped
-        const std::int32_t ni = static_cast<std::int32_t>(t + std::copysign(0.5, t));  // rounded
-        const double n = static_cast<double>(ni);
-        const double r = (x - n * ln2_hi) - n * ln2_lo;
-        double q;
-        exp_taylor13(r, q);
-        const std::uint64_t bits = static_cast<std::uint64_t>(ni + 1023) << 52;  // 2^n (garbage where |x| > 700)
-        double two_n;
-        std::memcpy(&two_n, &bits, sizeof two_n);
-        p[f] = q * two_n;
-    }
-    if (wide)
-        for (std::uint32_t f = f0; f < f1; ++f) p[f] = std::exp(k * l[f]);
 }
 
 }  // namespace neuromfa
