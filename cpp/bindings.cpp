@@ -260,20 +260,23 @@ py::dict half_stats_finish(HalfStats& h) {
     return d;
 }
 
+py::dict half_stats_pooled_fit(const HalfStats& h) {
+    if (!h.fits()) throw py::value_error("HalfStats was built with fit=False");
+    WeibullFit f;
+    {
+        py::gil_scoped_release release;
+        f = h.pooled_fit();
+    }
+    return fit_dict(f);
+}
+
 py::array_t<double> half_stats_pooled_counts(const HalfStats& h) {
     if (!h.fits()) throw py::value_error("HalfStats was built with fit=False: it keeps no pooled counts");
     return to_numpy(h.pooled_counts());
 }
 // ---- end rival statistics -----------------------------------------------------------------------
 
-}  // namespace
-
-PYBIND11_MODULE(_core, m) {
-    m.doc() = "neuromfa_native C++ core: distance filtering, box histograms, partition functions";
-#ifdef NEUROMFA_VERSION
-    m.attr("__version__") = NEUROMFA_VERSION;
-#endif
-    m.def("openmp_enabled", &openmp_enabled, R"doc(Whether the compiled core was built with OpenMP.
+const char* const openmp_enabled_doc = R"doc(Whether the compiled core was built with OpenMP.
 
 Returns
 -------
@@ -287,8 +290,37 @@ Examples
 >>> import neuromfa_native as nm
 >>> isinstance(nm.openmp_enabled(), bool)
 True
-)doc");
-    m.def("max_threads", [] { return resolve_threads(-1); }, "Threads that n_threads=-1 means.");
+)doc";
+
+const char* const half_stats_doc = R"doc(Rival statistics of 16-bit weights, tensor by tensor.
+
+Each row block of the open tensor is counted into a table of its 2^16 bit patterns (add); finish
+gives the tensor's moment sums, counts and Weibull fit from one pass over the patterns that hold
+weights, adds its magnitudes to the pooled counts and clears the table for the next tensor.
+
+Parameters
+----------
+weight_kind : str
+    'f16' or 'bf16'.
+threshold : float
+    T of the kept fraction (1/T <= |w| < 1), > 1.
+fit : bool
+    also fit the Weibull distribution of the nonzero |w| (and keep the pooled counts).
+
+Examples
+--------
+>>> import numpy as np
+>>> from neuromfa_native import _core
+>>> h = _core.HalfStats("f16", 150.0, True)
+>>> h.add(np.array([0.5, -0.25, 0.0, 2.0], dtype=np.float16).view(np.uint16), 1)
+4
+>>> s = h.finish()
+>>> s["n"], s["n_zero"], s["n_kept"], s["s1"], s["s_abs"]
+(4, 1, 2, 2.25, 2.75)
+)doc";
+
+// Box histograms, partition functions, node dimensions: the engine.
+void def_boxes(py::module_& m) {
     m.def("onehop_boxes", &onehop_boxes_py, py::arg("src").noconvert(), py::arg("weight"), py::arg("weight_kind"),
           py::arg("threshold"), py::arg("decimals"), py::arg("min_edges"), py::arg("n_threads"), py::arg("lower") = 1.0,
           "One-hop box histograms (CSR of rounded-distance keys and counts) of every source node.");
@@ -316,37 +348,15 @@ True
           py::arg("n_threads"), "Path-box histograms: rounded shortest-path distances within the threshold.");
     m.def("node_fractal_dimension", &node_fractal_dimension_py, py::arg("indptr").noconvert(), py::arg("key").noconvert(), py::arg("count").noconvert(),
           py::arg("n_threads"), "Node fractal dimension (SPEC 5) of every centre of an integer-keyed histogram.");
-    // rival statistics (docs/controls.md)
+}
+
+// Rival statistics (docs/controls.md).
+void def_rival_statistics(py::module_& m) {
     m.def("weight_moments", &weight_moments_py, py::arg("weight"), py::arg("weight_kind"), py::arg("threshold"),
           py::arg("n_threads"),
           "Sums of w, w^2, w^3, w^4, |w|, counts of zero/kept/non-finite weights and the |w| sum of each "
           "row of a 2-d block, one pass, ordered reduction.");
-    py::class_<HalfStats>(m, "HalfStats", R"doc(Rival statistics of 16-bit weights, tensor by tensor.
-
-Each row block of the open tensor is counted into a table of its 2^16 bit patterns (add); finish
-gives the tensor's moment sums, counts and Weibull fit from one pass over the patterns that hold
-weights, adds its magnitudes to the pooled counts and clears the table for the next tensor.
-
-Parameters
-----------
-weight_kind : str
-    'f16' or 'bf16'.
-threshold : float
-    T of the kept fraction (1/T <= |w| < 1), > 1.
-fit : bool
-    also fit the Weibull distribution of the nonzero |w| (and keep the pooled counts).
-
-Examples
---------
->>> import numpy as np
->>> from neuromfa_native import _core
->>> h = _core.HalfStats("f16", 150.0, True)
->>> h.add(np.array([0.5, -0.25, 0.0, 2.0], dtype=np.float16).view(np.uint16), 1)
-4
->>> s = h.finish()
->>> s["n"], s["n_zero"], s["n_kept"], s["s1"], s["s_abs"]
-(4, 1, 2, 2.25, 2.75)
-)doc")
+    py::class_<HalfStats>(m, "HalfStats", half_stats_doc)
         .def(py::init([](const std::string& weight_kind, double threshold, bool fit) {
                  if (!(threshold > 1.0)) throw py::value_error("threshold must be > 1");
                  return HalfStats(half_kind(weight_kind), threshold, fit);
@@ -358,15 +368,7 @@ Examples
              "The open tensor is complete: dict of n, n_zero, n_kept, n_nonfinite, s1, s2, s3, s4, s_abs (sums "
              "of w^p and |w| over the finite weights) and shape, scale (Weibull fit of the nonzero finite |w|; "
              "NaN without fit or with fewer than two distinct values). Clears the table.")
-        .def("pooled_fit", [](const HalfStats& h) {
-                 if (!h.fits()) throw py::value_error("HalfStats was built with fit=False");
-                 WeibullFit f;
-                 {
-                     py::gil_scoped_release release;
-                     f = h.pooled_fit();
-                 }
-                 return fit_dict(f);
-             },
+        .def("pooled_fit", &half_stats_pooled_fit,
              "Weibull fit (dict of shape, scale) of the nonzero finite |w| of every finished tensor together.")
         .def("pooled_counts", &half_stats_pooled_counts,
              "Counts of every positive magnitude pattern (index: the pattern without its sign bit, 32768 "
@@ -374,4 +376,17 @@ Examples
         .def_property_readonly("tensors", &HalfStats::tensors, "Tensors finished so far.");
     m.def("weibull_fit", &weibull_fit_py, py::arg("x").noconvert(), py::arg("c").noconvert(),
           "Weibull maximum-likelihood fit (location 0) of positive values x with weights c.");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "neuromfa_native C++ core: distance filtering, box histograms, partition functions";
+#ifdef NEUROMFA_VERSION
+    m.attr("__version__") = NEUROMFA_VERSION;
+#endif
+    m.def("openmp_enabled", &openmp_enabled, openmp_enabled_doc);
+    m.def("max_threads", [] { return resolve_threads(-1); }, "Threads that n_threads=-1 means.");
+    def_boxes(m);
+    def_rival_statistics(m);
 }
