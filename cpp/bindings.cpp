@@ -298,6 +298,10 @@ Each row block of the open tensor is counted into a table of its 2^16 bit patter
 gives the tensor's moment sums, counts and Weibull fit from one pass over the patterns that hold
 weights, adds its magnitudes to the pooled counts and clears the table for the next tensor.
 
+Not thread-safe: one thread per object. The object keeps state between calls and releases the
+GIL inside add, finish and pooled_fit, so two Python threads must not share one (each thread its
+own HalfStats; add's n_threads threads run inside the one call).
+
 Parameters
 ----------
 weight_kind : str

@@ -234,10 +234,16 @@ struct HalfTensorStats {
 };
 
 // Counts the bit patterns of one tensor's blocks, then finishes the tensor; keeps the pooled
-// magnitude counts of every finished tensor for the pooled fit.  Not thread-safe: one object per
-// thread (its tables and scratch are its own; pooled_fit() writes the scratch too).  Counts go into 32-bit cells
-// (half the cache lines of 64-bit ones); before a cell could pass 2^31 the table is folded into a
-// 64-bit one (a tensor of over two billion weights), which the tensor then finishes from.
+// magnitude counts of every finished tensor for the pooled fit.  Counts go into 32-bit cells (half
+// the cache lines of 64-bit ones); before a cell could pass 2^31 the table is folded into a 64-bit
+// one (a tensor of over two billion weights), which the tensor then finishes from.
+//
+// Thread safety: one thread per object.  A HalfStats holds state between calls (the open tensor's
+// table, the pooled counts, the fits' scratch), and every member function, pooled_fit() included
+// (it writes the scratch), may change it; calls on one object must not overlap.  add() may use
+// n_threads threads of its own inside one call; distinct objects are independent (the tables they
+// share, half_tables.hpp, are built once and only read).  The Python bindings release the GIL
+// inside add(), finish() and pooled_fit(), so two Python threads must not share one object.
 class HalfStats {
   public:
     // fold_at: weights a 32-bit table takes before it is folded into the 64-bit one (at most
