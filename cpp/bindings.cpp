@@ -210,28 +210,29 @@ py::dict weight_moments_py(const py::array& weight, const std::string& weight_ki
     return d;
 }
 
-py::dict weibull_fit_py(const carray<double>& x, const carray<double>& c) {
+// A fit's fields, in every dict that carries one: shape and scale as the iteration left them, and
+// whether it converged (the Python layer turns a fit that did not into NaN and a note).
+void put_fit(py::dict& d, const WeibullFit& f) {
+    d["shape"] = f.shape, d["scale"] = f.scale, d["iterations"] = f.iterations, d["converged"] = f.converged;
+}
+
+py::dict weibull_fit_py(const carray<double>& x, const carray<double>& c, int max_iter) {
     if (x.ndim() != 1 || c.ndim() != 1 || x.shape(0) != c.shape(0))
         throw py::value_error("x and c must be 1-d float64 arrays of the same length");
     WeibullFit f;
     {
         py::gil_scoped_release release;
-        f = weibull_fit(x.data(), c.data(), x.shape(0));
+        f = weibull_fit(x.data(), c.data(), x.shape(0), 1e-13, max_iter);
     }
     py::dict d;
-    d["shape"] = f.shape, d["scale"] = f.scale, d["iterations"] = f.iterations, d["converged"] = f.converged;
+    put_fit(d, f);
     return d;
 }
+
 WeightKind half_kind(const std::string& kind) {
     if (kind == "f16") return WeightKind::f16;
     if (kind == "bf16") return WeightKind::bf16;
     throw py::value_error("weight_kind must be 'f16' or 'bf16', got '" + kind + "'");
-}
-
-py::dict fit_dict(const WeibullFit& f) {
-    py::dict d;
-    d["shape"] = f.shape, d["scale"] = f.scale;
-    return d;
 }
 
 // HalfStats.add: counts the patterns (GIL released for blocks worth it).
@@ -256,7 +257,7 @@ py::dict half_stats_finish(HalfStats& h) {
     py::dict d;
     d["n"] = s.n, d["n_zero"] = s.n_zero, d["n_kept"] = s.n_kept, d["n_nonfinite"] = s.n_nonfinite;
     d["s1"] = s.s1, d["s2"] = s.s2, d["s3"] = s.s3, d["s4"] = s.s4, d["s_abs"] = s.s_abs;
-    d["shape"] = s.fit.shape, d["scale"] = s.fit.scale;
+    put_fit(d, s.fit);
     return d;
 }
 
@@ -267,7 +268,9 @@ py::dict half_stats_pooled_fit(const HalfStats& h) {
         py::gil_scoped_release release;
         f = h.pooled_fit();
     }
-    return fit_dict(f);
+    py::dict d;
+    put_fit(d, f);
+    return d;
 }
 
 py::array_t<double> half_stats_pooled_counts(const HalfStats& h) {
@@ -370,16 +373,19 @@ void def_rival_statistics(py::module_& m) {
              "Counts the bit patterns (a 1-d uint16 array) of a block of the open tensor; returns how many.")
         .def("finish", &half_stats_finish,
              "The open tensor is complete: dict of n, n_zero, n_kept, n_nonfinite, s1, s2, s3, s4, s_abs (sums "
-             "of w^p and |w| over the finite weights) and shape, scale (Weibull fit of the nonzero finite |w|; "
-             "NaN without fit or with fewer than two distinct values). Clears the table.")
+             "of w^p and |w| over the finite weights) and shape, scale, iterations, converged (Weibull fit of "
+             "the nonzero finite |w|; NaN without fit or with fewer than two distinct values, the last iterate "
+             "with converged=False when the iteration did not converge). Clears the table.")
         .def("pooled_fit", &half_stats_pooled_fit,
-             "Weibull fit (dict of shape, scale) of the nonzero finite |w| of every finished tensor together.")
+             "Weibull fit (dict of shape, scale, iterations, converged) of the nonzero finite |w| of every "
+             "finished tensor together.")
         .def("pooled_counts", &half_stats_pooled_counts,
              "Counts of every positive magnitude pattern (index: the pattern without its sign bit, 32768 "
              "float64) over the finished tensors; inf/NaN patterns hold 0.")
         .def_property_readonly("tensors", &HalfStats::tensors, "Tensors finished so far.");
-    m.def("weibull_fit", &weibull_fit_py, py::arg("x").noconvert(), py::arg("c").noconvert(),
-          "Weibull maximum-likelihood fit (location 0) of positive values x with weights c.");
+    m.def("weibull_fit", &weibull_fit_py, py::arg("x").noconvert(), py::arg("c").noconvert(), py::arg("max_iter") = 200,
+          "Weibull maximum-likelihood fit (location 0) of positive values x with weights c: dict of shape, "
+          "scale, iterations, converged (False: the last iterate after max_iter iterations).");
 }
 
 }  // namespace

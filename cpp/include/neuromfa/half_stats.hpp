@@ -248,12 +248,16 @@ class HalfStats {
   public:
     // fold_at: weights a 32-bit table takes before it is folded into the 64-bit one (at most
     // 2^31 - 1, so every cell converts as a signed 32-bit integer; smaller only to test the fold).
-    HalfStats(WeightKind kind, double threshold, bool fit, std::int64_t fold_at = (std::int64_t(1) << 31) - 1)
-        : kind_(kind), geo_(kind), threshold_(threshold), fit_(fit), fold_at_(fold_at),
+    // max_iter: Newton iterations of the exact fit before it gives up (converged = false; smaller
+    // only to test that case).
+    HalfStats(WeightKind kind, double threshold, bool fit, std::int64_t fold_at = (std::int64_t(1) << 31) - 1,
+              int max_iter = 200)
+        : kind_(kind), geo_(kind), threshold_(threshold), fit_(fit), fold_at_(fold_at), max_iter_(max_iter),
           counts_(zeroed<std::uint32_t>(65536)) {
         if (!(threshold > 1.0)) throw std::invalid_argument("HalfStats: threshold must be > 1");
         if (!(fold_at >= 1 && fold_at <= (std::int64_t(1) << 31) - 1))
             throw std::invalid_argument("HalfStats: fold_at must be in [1, 2^31 - 1]");
+        if (!(max_iter >= 1)) throw std::invalid_argument("HalfStats: max_iter must be >= 1");
         if (fit_) pooled_ = zeroed<double>(32768);
     }
 
@@ -307,7 +311,7 @@ class HalfStats {
             r0[run - rb] = a0, r1[run - rb] = a1, r2[run - rb] = a2;
         }
         half_detail::FitCounts fc{pooled_.get() + rb * W, rb * W, hmin, hmax, r0.data(), r1.data(), r2.data()};
-        return half_detail::fit_counts(fc, kind_, scratch_);
+        return half_detail::fit_counts(fc, kind_, scratch_, max_iter_);
     }
 
     // Pooled counts of the positive finite magnitude patterns (index = pattern without sign); fit only.
@@ -321,6 +325,7 @@ class HalfStats {
     double threshold_;
     bool fit_;
     std::int64_t fold_at_;
+    int max_iter_;
     // calloc'd tables: the pages come zeroed from the system and only the touched ones are
     // faulted in (a network makes one HalfStats per sample; zeroing 512 KiB each time showed)
     struct Free {
@@ -431,7 +436,7 @@ class HalfStats {
         s.n += static_cast<std::int64_t>(sums.total);  // counts < 2^53: exact
         if (fit_) {
             half_detail::FitCounts fc{cb.data(), base, hmin, hmax, r0.data(), r1.data(), r2.data()};
-            s.fit = half_detail::fit_counts(fc, kind_, scratch_);
+            s.fit = half_detail::fit_counts(fc, kind_, scratch_, max_iter_);
         }
         return s;
     }

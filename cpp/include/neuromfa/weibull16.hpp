@@ -271,8 +271,9 @@ struct ExactModel {
 // k^2 v / 2}; its error, the third cumulant's k^3 term, is ~1e-8 relative for the shapes of
 // trained weights).  2. From there the exact iteration over every magnitude (newton_weibull, as
 // weibull_fit), whose first step is then below 1e-8 relative and ends the fit (error ~ step^2):
-// one exact evaluation, unless the model was off, when it simply takes more.
-inline WeibullFit fit_counts(const FitCounts& fc, WeightKind kind, FitScratch& scratch) {
+// one exact evaluation, unless the model was off, when it simply takes more (at most max_iter:
+// then the fit comes back with converged = false).
+inline WeibullFit fit_counts(const FitCounts& fc, WeightKind kind, FitScratch& scratch, int max_iter = 200) {
     const Geometry g(kind);
     WeibullFit fit;
     if (!(fc.hmin >= 1 && fc.hmin < fc.hmax && fc.hmax < g.top)) return fit;  // fewer than two distinct values
@@ -288,7 +289,7 @@ inline WeibullFit fit_counts(const FitCounts& fc, WeightKind kind, FitScratch& s
     var_y /= p.total;
     if (!(var_y > 0)) return fit;
     const double k_start = model_shape(scratch, p, mean_y, var_y, xmax);
-    return newton_weibull(ExactModel(fc, g, scratch, p, mean_y), var_y, xmax, p.total, fit, 1e-13, 200, 1e-8,
+    return newton_weibull(ExactModel(fc, g, scratch, p, mean_y), var_y, xmax, p.total, fit, 1e-13, max_iter, 1e-8,
                           k_start);
 }
 

@@ -106,8 +106,9 @@ struct WeibullFit {
 //    is of the order of the step squared (about 1e-16 relative: Newton converges quadratically
 //    on this smooth, increasing g), with ln S0 carried there by its Taylor expansion to second
 //    order (d ln S0 / dk = m1, d^2 ln S0 / dk^2 = g' - 1/k^2; the error is the step cubed).
-// so a fit takes one evaluation fewer than checking the last step.  `k_start` > 0 replaces the
-// Gumbel estimate as the first k.
+// so a fit takes one evaluation fewer than checking the last step.  After max_iter steps without
+// either, the last k comes back with converged = false (the bindings carry it; the Python layer
+// makes such a fit NaN).  `k_start` > 0 replaces the Gumbel estimate as the first k.
 template <class Eval>
 WeibullFit newton_weibull(Eval&& eval, double var_y, double xmax, double total, WeibullFit fit, double rtol = 1e-13,
                           int max_iter = 200, double sqrt_rtol = 1e-8, double k_start = 0) {
@@ -152,6 +153,7 @@ WeibullFit newton_weibull(Eval&& eval, double var_y, double xmax, double total, 
 // x / max(x) so no x^k overflows.  Sums run in input order (deterministic).
 inline WeibullFit weibull_fit(const double* x, const double* c, std::int64_t n, double rtol = 1e-13,
                               int max_iter = 200) {
+    if (max_iter < 1) throw std::invalid_argument("weibull_fit: max_iter must be >= 1");
     WeibullFit fit;
     double total = 0, xmax = 0;
     for (std::int64_t i = 0; i < n; ++i) {
