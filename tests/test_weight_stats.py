@@ -176,7 +176,9 @@ def test_half_stats_equal_the_widened_values_and_the_plain_fit(kind):
     assert m["scale"] == pytest.approx(ref["scale"], rel=1e-12)
     # the same numbers without the fit (the controls' RMS), and with the fit NaN
     m0 = _half_stats(bits, kind, blocks=3, fit=False)
-    assert {k: m0[k] for k in m0 if k not in ("shape", "scale")} == {k: m[k] for k in m if k not in ("shape", "scale")}
+    fit_keys = ("shape", "scale", "iterations", "converged")
+    assert {k: m0[k] for k in m0 if k not in fit_keys} == {k: m[k] for k in m if k not in fit_keys}
+    assert m["converged"] and not m0["converged"] and m0["iterations"] == 0
     assert np.isnan(m0["shape"]) and np.isnan(m0["scale"])
 
 
@@ -330,3 +332,70 @@ def test_half_stats_docstring_example_runs():
     for t in tests:
         runner.run(t)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_every_fit_dict_says_whether_it_converged():
+    rng = np.random.default_rng(2)
+    x = rng.weibull(1.5, 500) * 0.02
+    f = _core.weibull_fit(x, np.ones_like(x))
+    assert f["converged"] is True and f["iterations"] >= 1
+    capped = _core.weibull_fit(x, np.ones_like(x), max_iter=1)
+    assert capped["converged"] is False and capped["iterations"] == 1 and np.isfinite(capped["shape"])
+    with pytest.raises(ValueError, match="max_iter"):
+        _core.weibull_fit(x, np.ones_like(x), max_iter=0)
+    h = _core.HalfStats("f16", 150.0, True)
+    h.add(x.astype(np.float16).view(np.uint16), 1)
+    for d in (h.finish(), h.pooled_fit()):
+        assert d["converged"] is True and d["iterations"] >= 1
+
+
+def _capped_fit(monkeypatch):
+    """_core.weibull_fit stopped after two Newton steps: a real fit that did not converge."""
+    real = _core.weibull_fit
+    monkeypatch.setattr(_core, "weibull_fit", lambda x, c: real(x, c, max_iter=2))
+
+
+def test_a_fit_that_did_not_converge_is_nan_with_a_note(monkeypatch):
+    """Regression: the bindings dropped ``converged``, so a fit stopped at its iteration cap came
+    back as a number; now it is NaN, recorded in WeightStats.notes and warned."""
+    _capped_fit(monkeypatch)
+    rng = np.random.default_rng(4)
+    w = (rng.standard_normal((40, 30)) * 0.02).astype(np.float32)
+    acc = StatsAccumulator(threshold=150.0, n_threads=1)
+    acc.add("w", w)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        ws = acc.result()
+    assert np.isnan(ws.get("weibull_k", "w")) and np.isnan(ws.get("weibull_lambda", "w"))
+    assert np.isnan(ws.get("weibull_k")) and np.isnan(ws.get("weibull_lambda"))
+    assert np.isfinite(ws.get("rms", "w"))  # only the fit is lost
+    assert any("tensor 'w'" in n for n in ws.notes) and any("pooled" in n for n in ws.notes)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        assert all(np.isnan(weibull_fit(np.abs(w[w != 0]))))
+
+
+def test_a_16bit_fit_that_did_not_converge_is_nan_with_a_note(monkeypatch):
+    """The 16-bit path reads ``converged`` from HalfStats's dicts too (here forced, as no real
+    count table stops the fit short)."""
+    class NotConverging(_core.HalfStats):
+        def finish(self):
+            return {**super().finish(), "converged": False, "iterations": 200}
+
+        def pooled_fit(self):
+            return {**super().pooled_fit(), "converged": False, "iterations": 200}
+
+    monkeypatch.setattr(_core, "HalfStats", NotConverging)
+    w = (np.random.default_rng(6).standard_normal((40, 30)) * 0.02).astype(np.float16)
+    acc = StatsAccumulator(threshold=150.0, n_threads=1)
+    acc.add("w", w.view(np.uint16), kind="f16")
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        ws = acc.result()
+    assert np.isnan(ws.get("weibull_k", "w")) and np.isnan(ws.get("weibull_k"))
+    assert len(ws.notes) == 2 and np.isfinite(ws.get("rms"))
+
+
+def test_converged_fits_leave_no_note():
+    w = (np.random.default_rng(8).standard_normal((40, 30)) * 0.02).astype(np.float16)
+    acc = StatsAccumulator(threshold=150.0, n_threads=1)
+    acc.add("w", w.view(np.uint16), kind="f16")
+    ws = acc.result()
+    assert ws.notes == () and np.isfinite(ws.get("weibull_k"))
