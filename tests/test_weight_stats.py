@@ -1,11 +1,14 @@
 """Rival statistics (SPEC 10) against numpy/scipy on the same rows; pooled = element-weighted."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.optimize as so
 import scipy.stats as st
 
+import neuromfa_native as nm
 from neuromfa_native import _core
 from neuromfa_native.science.controls import build_variants
 from neuromfa_native.network.nin import load_layout
@@ -399,3 +402,26 @@ def test_converged_fits_leave_no_note():
     acc.add("w", w.view(np.uint16), kind="f16")
     ws = acc.result()
     assert ws.notes == () and np.isfinite(ws.get("weibull_k"))
+
+
+def test_the_note_of_a_fit_that_did_not_converge_survives_the_run_directory(monkeypatch, tmp_path):
+    """A result stored with a WeightStats note reads back with the note (and the NaNs)."""
+    from neuromfa_native.run.store import result_from_npz, result_to_npz
+    from neuromfa_native.science.analysis import SampleResult
+
+    _capped_fit(monkeypatch)
+    w = (np.random.default_rng(4).standard_normal((40, 30)) * 0.02).astype(np.float32)
+    acc = StatsAccumulator(threshold=150.0, n_threads=1)
+    acc.add("w", w)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        ws = acc.result()
+    src = np.repeat(np.arange(4), 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        spec = nm.analyze_graph(src, np.arange(48) + 10, np.linspace(0.01, 0.5, 48), min_edges=5)
+    r = SampleResult(checkpoint="c", sample=0, spectrum=spec, n_network_nodes=1, n_network_edges=2, seconds=0.0,
+                     weight_stats=ws)
+    p = tmp_path / "r.npz"
+    p.write_bytes(result_to_npz(r, key="k", chash="h"))
+    back = result_from_npz(p, key="k", chash="h")
+    assert back.weight_stats == ws and back.weight_stats.notes == ws.notes and ws.notes
