@@ -74,7 +74,7 @@ def add_analyze(sub) -> None:
     a.add_argument("--min-edges", type=positive_int("--min-edges"), default=DEFAULTS["min_edges"], metavar="N",
                    help="distances a node needs to be a box centre")
     a.add_argument("--decimals", type=int, default=DEFAULTS["decimals"], metavar="D", help="rounding of distances")
-    a.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads or default")
+    a.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads, default, or per_expert (mixture-of-experts models)")
     a.add_argument("--filter", choices=SPECTRUM_FILTERS, default=DEFAULTS["filter"],
                    help="published spectrum filter applied to the statistics")
     a.add_argument("--no-node-dimension", dest="node_dimension", action="store_false",
@@ -141,7 +141,7 @@ def add_info(sub) -> None:
     i.add_argument("--revision", help="hub revision")
     i.add_argument("--per-layer", type=per_layer_arg, default=DEFAULTS["per_layer"], metavar="S",
                    help="neurons sampled per layer")
-    i.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads or default")
+    i.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads, default, or per_expert (mixture-of-experts models)")
     i.add_argument("--fingerprint", action="store_true", help="also hash the weights (reads them all)")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -46,6 +46,7 @@ import numpy as np
 
 from ..science.analysis import analyze_sample
 from ..network.architectures import get_layout
+from ..network.parts import stored_rows
 from ..run.checkpoints import Checkpoint
 from ..config import AGGREGATION_FIELDS, DEFAULT, RESULT_FIELDS, AnalysisConfig
 from ..run.series import Series, summarize
@@ -259,29 +260,9 @@ class Snapshot(TensorSource):
 
 
 def _plan(lay: Any, per_layer: int, samples: Sequence[int]) -> dict:
-    """stored tensor name -> (rows, cols) that the samples read (sorted), rows and columns of the
-    stored orientation; for an N-d tensor (transformers 5's fused 3-d expert stacks) rows of its
-    2-d row view, and a matrix that is part of a fused tensor (Phi-3's ``qkv_proj``, one expert
-    of a stack) mapped to the stored tensor's rows (:class:`~..network.architectures.RowPart`)."""
-    rows: dict = {}
-    draws = [lay.sample(per_layer, k) for k in samples]
-    for m in lay.matrices:
-        if m.is_synthetic:
-            continue
-        ins = np.concatenate([d[m.in_layer] for d in draws])
-        outs = np.concatenate([d[m.out_layer] for d in draws])
-        if m.part is not None:
-            outs = m.part.rows(outs)
-        r, c = (ins, outs) if m.orientation == "conv1d" else (outs, ins)
-        if m.tensor in rows:
-            r, c = np.concatenate([rows[m.tensor][0], r]), np.concatenate([rows[m.tensor][1], c])
-        rows[m.tensor] = (np.unique(r).astype(np.int64), np.unique(c).astype(np.int64))
-    return rows
-
-
-def _row_view(t: Any) -> Any:
-    """A torch tensor as the 2-d matrix of its rows (a view for a contiguous N-d tensor)."""
-    return t if t.dim() == 2 else t.reshape(-1, t.shape[-1])
+    """stored tensor name -> (rows, cols) that the samples read, sorted (a fused tensor's parts
+    and transformers 5's 3-d expert stacks through their rows: :func:`~..network.parts.stored_rows`)."""
+    return stored_rows(lay, [lay.sample(per_layer, k) for k in samples])
 
 
 def take_snapshot(tensors: Mapping[str, Any], plan: Mapping[str, tuple], names: Sequence[str],
@@ -301,7 +282,8 @@ def take_snapshot(tensors: Mapping[str, Any], plan: Mapping[str, tuple], names: 
             if key not in cache:
                 cache[key] = (torch.as_tensor(r, device=t.device), torch.as_tensor(c, device=t.device))
             ri, ci = cache[key]
-            sub = _row_view(t).index_select(0, ri).index_select(1, ci)  # new tensors: later updates do not reach them
+            rows = t if t.dim() == 2 else t.reshape(-1, t.shape[-1])  # an N-d tensor: its row view
+            sub = rows.index_select(0, ri).index_select(1, ci)  # new tensors: later updates do not reach them
             blocks[name] = (r, c, sub.cpu() if sub.device.type != "cpu" else sub)
     shapes = {n: tuple(int(s) for s in tensors[n].shape) for n in names}
     dtypes = {n: str(tensors[n].dtype).replace("torch.", "") for n in names}

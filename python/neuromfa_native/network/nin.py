@@ -205,7 +205,9 @@ def build_nin(
     layout:
         ``"reference"`` (GPT-NeoX: the published layout; other architectures: their
         ``"default"`` layout), ``"heads"`` (GPT-NeoX true per-head QKV rows), ``"default"``,
-        or a custom layer map ``[(tensor, input layer, output layer[, "conv1d"]), ...]``.
+        ``"per_expert"`` (mixture-of-experts models: each expert's hidden neurons drawn on their
+        own; the default pools them), or a custom layer map
+        ``[(tensor, input layer, output layer[, "conv1d"]), ...]``.
     revision:
         hub revision, for hub ids.
     architecture, config:

@@ -16,7 +16,7 @@ import numpy as np
 from ..io.base import TensorSource
 from .architectures import Layout, RowPart
 
-__all__ = ["PartsSource", "with_parts"]
+__all__ = ["PartsSource", "stored_rows", "with_parts"]
 
 
 class PartsSource(TensorSource):
@@ -101,3 +101,23 @@ def with_parts(src: TensorSource, lay: Layout) -> TensorSource:
         return src
     sizes = {m.name: lay.node_layers[m.out_layer].size for m in lay.matrices if m.part is not None}
     return PartsSource(src, parts, sizes)
+
+
+def stored_rows(lay: Layout, draws: Sequence[Sequence[np.ndarray]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Stored tensor name -> (rows, columns) of its stored orientation that the sampled networks
+    of ``draws`` (each a :meth:`~.architectures.Layout.sample`) read, sorted and unique: a part
+    mapped to its stored tensor's rows, an N-d tensor's rows of its row view (what a reader's
+    ``get_slice`` takes)."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for m in lay.matrices:
+        if m.is_synthetic:
+            continue
+        ins = np.concatenate([d[m.in_layer] for d in draws])
+        outs = np.concatenate([d[m.out_layer] for d in draws])
+        if m.part is not None:
+            outs = m.part.rows(outs)
+        r, c = (ins, outs) if m.orientation == "conv1d" else (outs, ins)
+        if m.tensor in out:
+            r, c = np.concatenate([out[m.tensor][0], r]), np.concatenate([out[m.tensor][1], c])
+        out[m.tensor] = (np.unique(r).astype(np.int64), np.unique(c).astype(np.int64))
+    return out

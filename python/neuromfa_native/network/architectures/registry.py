@@ -96,8 +96,8 @@ def get_layout(
     ``layout``: ``"reference"`` (GPT-NeoX: docs/spec.md section 1.1; other architectures have no published
     layout and use their ``"default"`` one, recorded as such), ``"heads"`` (GPT-NeoX true
     per-head QKV rows; the default layouts of the other architectures already follow the
-    heads), ``"default"``, or a custom layer map. Every tensor must exist with the shape the
-    config implies; otherwise ``ValueError``.
+    heads), ``"default"``, ``"per_expert"`` (mixture-of-experts families), or a custom layer map.
+    Every tensor must exist with the shape the config implies; otherwise ``ValueError``.
     """
     names = set(tensor_names)
     config = dict(config or {})
