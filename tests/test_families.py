@@ -560,3 +560,20 @@ def test_nd_tensors_are_sliced_as_their_row_view(tmp_path: Path) -> None:
             src.get_slice("stack", np.array([24]))
     with pytest.raises(ValueError, match="2 or more dimensions"):
         sources[0].get_slice("v", np.array([0]))
+
+
+@pytest.mark.parametrize("arch", [a for a in FAMILY_ARCHS if a != "hf_olmo"])
+def test_checkpoint_written_by_transformers(tmp_path: Path, arch: str) -> None:
+    """A random model of transformers' own class, saved with save_pretrained: every block matrix
+    (every expert) is in the network, and the live model gives the saved checkpoint's network."""
+    _needs_transformers()
+    model = _model(arch)
+    model.save_pretrained(tmp_path)
+    lay = load_layout(tmp_path)[1]
+    assert lay.architecture == arch
+    src = nm.resolve_source(tmp_path)  # the stored tensors (load_layout's source adds the parts)
+    saved = {n for n in src.tensor_names() if len(src.shape(n)) == 2 and re.search(r"\.\d+\.", n)}
+    assert set(lay.tensor_names) == {n for n in saved if not n.endswith(ROUTERS)}
+    for per_layer in (S, None):
+        np.testing.assert_array_equal(build_nin(tmp_path, sample=1, per_layer=per_layer).edge_array(),
+                                      build_nin(model, sample=1, per_layer=per_layer).edge_array())
