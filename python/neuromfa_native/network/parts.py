@@ -53,15 +53,10 @@ class PartsSource(TensorSource):
         return self._parts[name].rows(idx % max(n, 1))
 
     def get(self, name: str) -> np.ndarray:
-        p = self._parts.get(name)
-        if p is None:
+        if name not in self._parts:
             return self.base.get(name)
-        view = self.base.get(p.tensor).reshape(p.view_shape)
-        n = self._sizes[name]
-        if p.run >= n:  # one contiguous block: a view, not a copy
-            out = view[p.start:p.start + n]
-        else:
-            out = view[self._rows(name, None)]
+        # the part's rows only (one expert of a 3-d stack, not the stack widened to float32)
+        out = self.get_slice(name)
         out.flags.writeable = False
         return out
 
