@@ -188,7 +188,7 @@ def fitting_families(families: Mapping[str, Any], config: Mapping[str, Any], nam
         try:
             lay = fam.build(cfg, names, shapes, fam.layout_for["default"])
             check(lay, names, shapes)
-        except (ValueError, TypeError, KeyError, IndexError):
+        except (ValueError, TypeError, KeyError, IndexError, ArithmeticError):
             continue
         fits.append(fam.model_types[0])
     return fits

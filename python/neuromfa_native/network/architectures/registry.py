@@ -135,11 +135,6 @@ def check_layout(lay: Layout, names: set[str], shapes: Callable[[str], tuple], k
             missing_tensor(m.tensor, names)
         got = tuple(shapes(m.tensor))
         want = lay.expected_shape(m) if m.part is None else m.part.shape
-        if m.part is not None:
-            n_out, n_in = lay.expected_shape(m)
-            if m.part.shape[-1] != n_in or int(m.part.rows(np.array([n_out - 1]))[0]) >= m.part.view_shape[0]:
-                raise ValueError(f"layout {lay.architecture}/{lay.name}: matrix {m.name!r} ({n_out} x {n_in}) does not "
-                                 f"fit in its fused tensor {m.tensor!r} of shape {m.part.shape}")
         if got != want:
             cfg = {k: lay.config[k] for k in (tuple(keys) or _SHAPE_KEYS) if lay.config.get(k) is not None}
             what = "" if m.part is None else f", the fused tensor of {m.name!r}"
@@ -148,4 +143,8 @@ def check_layout(lay: Layout, names: set[str], shapes: Callable[[str], tuple], k
                 f"({lay.node_layers[m.in_layer].name} -> {lay.node_layers[m.out_layer].name}, "
                 f"{m.orientation} orientation{what})"
             )
-
+        if m.part is not None:  # the builder's own arithmetic, on the checked (real) shape
+            n_out, n_in = lay.expected_shape(m)
+            if m.part.shape[-1] != n_in or int(m.part.rows(np.array([n_out - 1]))[0]) >= m.part.view_shape[0]:
+                raise ValueError(f"layout {lay.architecture}/{lay.name}: matrix {m.name!r} ({n_out} x {n_in}) does not "
+                                 f"fit in its fused tensor {m.tensor!r} of shape {m.part.shape}")
