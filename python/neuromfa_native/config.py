@@ -214,7 +214,7 @@ class AnalysisConfig:
         neurons sampled per node layer ``S`` (MLP hidden layers get ``2S``); ``None`` analyses
         the full network, streamed (one-hop boxes only).
     layout : str or sequence
-        ``"reference"``, ``"heads"``, ``"default"`` or a custom layer map
+        ``"reference"``, ``"heads"``, ``"default"``, ``"per_expert"`` or a custom layer map
         ``[(tensor, input layer, output layer[, "conv1d"]), ...]`` (stored as tuples of str).
     box : str
         a box type of :data:`~neuromfa_native.mfa.boxes.BOX_TYPES` (``"edge"``: one-hop boxes, the
@@ -266,8 +266,9 @@ class AnalysisConfig:
     per_layer: Optional[int] = _option(
         32, "--per-layer", "neurons sampled per layer; 'full' for the whole network (one-hop boxes)", metavar="S",
         parse=_per_layer_text, show=_per_layer_show, vary=True)
-    layout: Any = _option("reference", "--layout", "layer map: reference, heads or default", show=_name_show,
-                          vary=True)
+    layout: Any = _option("reference", "--layout",
+                          "layer map: reference, heads, default, or per_expert (mixture-of-experts models)",
+                          show=_name_show, vary=True)
     box: str = _option("edge", "--box", "one-hop boxes (reference) or shortest-path boxes", choices=BOXES, vary=True)
     direction: str = _option("forward", "--direction", "path direction for --box path", choices=DIRECTIONS,
                              vary=True)
