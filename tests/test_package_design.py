@@ -290,6 +290,8 @@ def zoo(tmp_path_factory):
     from neuromfa_native.integrations.monitor import MonitorResult
     from neuromfa_native.io.ranged import TensorEntry
     from neuromfa_native.mfa.boxes import BOX_TYPES
+    from neuromfa_native.network.architectures.base import row_part
+    from neuromfa_native.network.architectures.decoder import Block, Dims, Experts, Gated, Plain, Ref
     from neuromfa_native.network.architectures.registry import FAMILIES
     from neuromfa_native.network.nin import load_layout
     from neuromfa_native.report.html import SECTIONS
@@ -311,11 +313,18 @@ def zoo(tmp_path_factory):
               nm.node_fractal_dimension(np.zeros(12, int), np.linspace(0.02, 0.5, 12)),
               MonitorResult(step=100, results=first, alpha0=1.2, width=0.4, E=0.01, E_lo=float("nan"),
                             E_hi=0.02, copy_seconds=0.0, seconds=0.1)]  # what Monitor.step returns (needs torch)
+    p = "model.layers.0."
+    gated = Gated(gate=Ref(name=p + "mlp.gate_proj.weight"), up=Ref(name=p + "mlp.up_proj.weight"),
+                  down=Ref(name=p + "mlp.down_proj.weight"), size=128)
+    qkv = p + "self_attn.qkv_proj.weight"
+    specs = [Dims(h=32, nh=4, nkv=2, hd=8), Plain(up=Ref(name="fc_in"), down=Ref(name="fc_out"), size=128),
+             Block(q=Ref(name=qkv, part=row_part(qkv, (64, 32), "q", 0, 32)), k=Ref(name=qkv), v=Ref(name=qkv),
+                   o=Ref(name=p + "self_attn.o_proj.weight"), mlp=Experts(experts=(gated,) * 8, size=128)), gated]
     cfg = nm.AnalysisConfig(per_layer=PER_LAYER, controls="gaussian,shuffle", stats=True)
     others = [cfg, nm.CorrelationConfig(metric="acc,loss"), *BOX_TYPES.values(), *FAMILIES.values(),
               load_layout(dirs[0], "reference")[1], *SECTIONS, *QUANTITIES.values(), *nm.CONTROLS.values(),
               *flags().values(), TensorEntry(name="w", dtype="F16", shape=(2, 3), offset=8), as_run(series),
-              SampledVariants.build(dirs[0], 0, cfg, None, 1)]
+              SampledVariants.build(dirs[0], 0, cfg, None, 1), *specs]
     return public, others
 
 

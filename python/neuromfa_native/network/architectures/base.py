@@ -72,6 +72,10 @@ class Family:
     config_keys: tuple = ()
     absent: tuple = ()
 
+    def __repr__(self) -> str:
+        return (f"<Family {self.name}: model types {', '.join(self.model_types)}; layouts {', '.join(self.layouts)}; "
+                f"probe {self.probe}>")
+
 
 @dataclass(frozen=True)
 class NodeLayer:

@@ -72,6 +72,9 @@ class Experts:
     experts: tuple  # one Gated per expert, in expert order
     size: int  # I of one expert
 
+    def __repr__(self) -> str:
+        return f"<Experts: {len(self.experts)} gated MLPs of {self.size} neurons>"
+
 
 @dataclass(frozen=True)
 class Block:
@@ -80,6 +83,9 @@ class Block:
     v: Ref
     o: Ref
     mlp: Union[Gated, Plain, Experts]
+
+    def __repr__(self) -> str:
+        return f"<Block {self.q.name} ... {self.o.name}; MLP {self.mlp!r}>"
 
 
 def _mat(ref: Ref, i: int, o: int) -> MatrixSpec:
