@@ -103,6 +103,9 @@ def add_analyze(sub) -> None:
                    help="rival weight statistics (rms, kurtosis, Weibull fit, ...; writes stats.csv)")
     a.add_argument("--by-layer", action="store_true",
                    help="spectra of node-layer kinds, blocks and node layers (writes by_layer.csv)")
+    a.add_argument("--verdict-step", metavar="STEP",
+                   help="checkpoint of the verdict (is E more than weight scale? docs/answer.md): a training step "
+                        "or label (default: the last checkpoint)")
     a.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
     # -- correlation with benchmark scores (docs/correlation.md) --
@@ -125,6 +128,8 @@ def add_report(sub) -> None:
     r.add_argument("--filter", choices=SPECTRUM_FILTERS, default=None,
                    help="spectrum filter (default: the run's)")
     aggregation_args(r, defaults=False)
+    r.add_argument("--verdict-step", metavar="STEP",
+                   help="checkpoint of the verdict (docs/answer.md): a training step or label (default: the last)")
     r.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     r.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
     r.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -189,11 +194,12 @@ def cmd_analyze(args) -> int:
     finally:
         close()
     with report_lock(args.out):  # `series` is the run's final state: nothing newer to load
-        write_report(series, args.out, plots=args.plots)
+        written = write_report(series, args.out, plots=args.plots, verdict_step=verdict_step(args))
     if not args.quiet:
         say(format_table(series))
-        say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/ "
-             f"(checkpoints.csv, samples.csv, spectra.npz{', plots/, report.html' if args.plots else ''})")
+        say(verdict_line(args.out))
+        say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/: "
+            + files_written(written, args.out, html=args.plots))
         line = _reading_line(args.out)
         if line:
             say(line)
@@ -202,6 +208,46 @@ def cmd_analyze(args) -> int:
     with report_lock(args.out):  # after the correlation, so that report.html shows it
         write_html(args, args.out)
     return 0
+
+
+def verdict_step(args):
+    """``--verdict-step`` as a step number when it is one, else the label as given (None: the last)."""
+    v = getattr(args, "verdict_step", None)
+    return int(v) if v is not None and v.strip().isdigit() else v
+
+
+def verdict_line(out) -> str:
+    """``Verdict: <sentence>`` from the summary.json just written (docs/spec.md section 13)."""
+    import json
+    from pathlib import Path
+
+    try:
+        v = json.loads((Path(out) / "summary.json").read_text())["verdict"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return f"\nVerdict: {v['sentence']} [{v['label']}]" + "".join(f"\n  note: {n}" for n in v.get("notes") or ())
+
+
+def files_written(paths, out, *, html: bool) -> str:
+    """The files in ``out`` just written, by name (Parquet twins and plots summarised)."""
+    from pathlib import Path
+
+    root = Path(out).resolve()
+    names, plots, parquet = [], 0, 0
+    for p in paths:
+        p = Path(p).resolve()
+        if p.parent != root:
+            plots += 1
+        elif p.suffix == ".parquet":
+            parquet += 1
+        else:
+            names.append(p.name)
+    text = ", ".join(dict.fromkeys(names))
+    if parquet:
+        text += " (and .parquet copies of the tables)"
+    if plots:
+        text += f", plots/ ({plots} figures)"
+    return text + (", report.html" if html else "")
 
 
 def _reading_line(out) -> str:
@@ -236,16 +282,16 @@ def cmd_report(args) -> int:
     with report_lock(args.run):  # load under the lock: a concurrent writer's newer state is seen
         series = load_run(args.run, n_bootstrap=args.bootstrap, ci=args.ci, seed=args.seed,
                           baseline=args.baseline, filter=args.filter)
-        write_report(series, args.run, plots=args.plots)
+        written = write_report(series, args.run, plots=args.plots, verdict_step=verdict_step(args))
         write_html(args, args.run)
     if not args.quiet:
         say(format_table(series))
+        say(verdict_line(args.run))
         missing = series.missing
         if missing:
             shown = ", ".join(f"{c}/{s}" for c, s in missing[:6]) + (" ..." if len(missing) > 6 else "")
             say(f"\npartial run: {len(missing)} result(s) missing ({shown}); rerun the analyze command to finish")
-        say(f"\ntables, spectra.npz, summary.json{', plots/ and report.html' if args.plots else ''} "
-             f"written to {args.run}/")
+        say(f"\nwritten to {args.run}/: " + files_written(written, args.run, html=args.plots))
     return 0
 
 

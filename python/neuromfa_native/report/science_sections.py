@@ -12,6 +12,7 @@ from .._html import esc, fmt, table
 from .page import Figures, figure, fl, png_file, require_columns
 from .run_data import RunData
 from .sections import step_axis
+from ..run.verdict import KEEPS
 
 CONTROL_COLUMNS = ("step", "checkpoint", "control", "n", "alpha0_mean", "alpha0_sd", "width_mean", "width_sd",
                    "E", "E_lo", "E_hi")
@@ -25,9 +26,44 @@ CORRELATION_COLUMNS = ("quantity", "task", "metric", "n", "spearman", "spearman_
 def render_controls(run: RunData) -> str:
     rows = run.table("controls")
     require_columns(rows, CONTROL_COLUMNS, "controls.csv")
+    controls = list(dict.fromkeys(r["control"] for r in rows))
+    if len({fl(r["step"]) for r in rows}) < 2 and run.series is not None:
+        out = _contrast_figure(run)
+    else:
+        out = _controls_figure(rows, controls)
+    shares = control_shares(rows)
+    if shares:
+        out += f"<p>{shares}.</p>"
+    out += table(rows, list(CONTROL_COLUMNS) + [c for c in rows[0] if c not in CONTROL_COLUMNS],
+                 caption="controls.csv: one row per (checkpoint, control); control <i>none</i> is the real network; "
+                         "n_kept (controls.csv: n) is the number of samples kept.",
+                 table_id="controls-table", headers={"n": "n_kept"})
+    return out
+
+
+def controls_caption(controls: list) -> str:
+    """What each control of the run keeps and removes, and how to read its curve against the
+    real network's (docs/spec.md section 9)."""
+    parts = []
+    for c in controls:
+        if c in KEEPS:
+            keeps, removes = KEEPS[c]
+            parts.append(f"<i>{esc(c)}</i> keeps {esc(keeps)} and removes {esc(removes)}")
+    read = []
+    if "gaussian" in controls:
+        read.append("where <i>gaussian</i> follows the real curve, the weight scale alone reproduces E")
+    if "scaled" in controls:
+        read.append("where <i>scaled</i> stays near 0, E is the growth of the weight scale; where it follows the "
+                    "real curve, E is more than weight scale")
+    if "shuffle" in controls:
+        read.append("where <i>shuffle</i> follows the real curve, the distribution of the weights reproduces E and "
+                    "their arrangement adds nothing")
+    return ("; ".join(parts) + (". Reading: " + "; ".join(read) + "." if read else ".")) if parts else ""
+
+
+def _controls_figure(rows: list, controls: list) -> str:
     fig, ax = Figures.subplots(figsize=(12, 4.6), layout="constrained")
     step_axis(ax, [fl(r["step"]) for r in rows])  # before plotting: axhline would freeze linear limits
-    controls = list(dict.fromkeys(r["control"] for r in rows))
     for i, c in enumerate(controls):
         rr = sorted((r for r in rows if r["control"] == c), key=lambda r: fl(r["step"]))
         st = np.array([fl(r["step"]) for r in rr])
@@ -41,35 +77,45 @@ def render_controls(run: RunData) -> str:
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set_ylabel("degree of emergence E")
     ax.legend(fontsize="small", frameon=False)
-    ax.set_title("E of the real network and of each null network")
-    cap = ("E over training for the real network (red, control <i>none</i>) and each null network, with intervals. "
-           "Where a control follows the real curve, E there is explained by what that control keeps (the weight "
-           "scale for <i>scaled</i>/<i>gaussian</i>, the weight distribution for <i>shuffle</i>); the gap is what "
-           "the arrangement of the weights adds.")
-    out = figure(fig, cap, alt="E of real and null networks over training")
-    shares = control_shares(rows)
-    if shares:
-        out += f"<p>{shares}.</p>"
-    out += table(rows, list(CONTROL_COLUMNS) + [c for c in rows[0] if c not in CONTROL_COLUMNS],
-                 caption="controls.csv: one row per (checkpoint, control); control <i>none</i> is the real network; "
-                         "n_kept (controls.csv: n) is the number of samples kept.",
-                 table_id="controls-table", headers={"n": "n_kept"})
-    return out
+    ax.set_title("E of the real network and of each control")
+    cap = ("E over training for the real network (red, control <i>none</i>) and each control, with intervals. "
+           + controls_caption([str(c) for c in controls if c != "none"]))
+    return figure(fig, cap, alt="E of the real network and of the controls over training")
+
+
+def _contrast_figure(run: RunData) -> str:
+    """One checkpoint: alpha0 and width of the real network and of each control, with intervals."""
+    from ..plots.controls import plot_contrast
+
+    v = run.verdict
+    if not v.contrast:
+        return ""
+    fig, axs = Figures.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    plot_contrast(list(v.contrast), axes=axs)
+    names = [r["network"] for r in v.contrast[1:]]
+    cap = ("One checkpoint: the real network's &alpha;<sub>0</sub> and width against each control's, with "
+           f"{100 * v.ci:.0f}% bootstrap intervals (E is not defined for one checkpoint). " + controls_caption(names)
+           .split(". Reading:")[0] + ". A difference says what the control removes shapes the spectrum now; it "
+           "cannot say whether training built it.")
+    return figure(fig, cap, alt="alpha0 and width of the real network and of the controls")
 
 
 def control_shares(rows: list) -> str:
-    """"At the last step (S) the real network has E = x; <control> reproduces p%, ..." from
+    """"At the last step (S) the real network has E = x; the gaussian control (weight scale only)
+    reproduces p% of it; with the scale growth divided out (scaled) q% remains; ..." from
     controls.csv rows (empty when E of the real network is not finite and non-zero there)."""
     last = max(fl(r["step"]) for r in rows)
     final = {r["control"]: fl(r["E"]) for r in rows if fl(r["step"]) == last}
     if "none" not in final or not np.isfinite(final["none"]) or final["none"] == 0:
         return ""
-    parts = [f"<i>{esc(c)}</i> reproduces {100 * v / final['none']:.0f}%" for c, v in final.items()
-             if c != "none" and np.isfinite(v)]
+    words = {"gaussian": "a Gaussian network with the same row RMS (<i>gaussian</i>) reproduces {p} of it",
+             "shuffle": "the shuffled weights (<i>shuffle</i>, the same distribution) reproduce {p}",
+             "scaled": "with the growth of the weight scale divided out (<i>scaled</i>) {p} remains"}
+    parts = [words.get(str(c), f"<i>{esc(c)}</i> gives {{p}}").format(p=f"{100 * v / final['none']:.0f}%")
+             for c, v in final.items() if c != "none" and np.isfinite(v)]
     if not parts:
         return ""
-    return (f"At the last step ({fmt(int(last))}) the real network has E = {final['none']:.3f}; " + ", ".join(parts)
-            + " of it")
+    return f"At the last step ({fmt(int(last))}) the real network has E = {final['none']:.3f}; " + "; ".join(parts)
 
 
 def correlation_headline(rows: list, quantity: str = "E") -> str:

@@ -331,7 +331,7 @@ def _sentence(label: str, where: str, e: tuple, g: tuple, r: tuple, reason: str,
     return f"Undetermined: {reason}."
 
 
-def verdict(run: Any, step: Any = None) -> Verdict:
+def verdict(series: Any, step: Any = None) -> Verdict:
     """The answer of a run (docs/spec.md section 13): is E more than weight scale?
 
     At the verdict step (the last checkpoint with a result, or ``step``): the share of E that
@@ -344,8 +344,8 @@ def verdict(run: Any, step: Any = None) -> Verdict:
 
     Parameters
     ----------
-    run : Series or path
-        a series, or a run directory (read with :func:`~neuromfa_native.load_run`).
+    series : Series
+        a series (a run directory: ``load_run(path).verdict()``).
     step : int or str, optional
         the verdict step: a training step or a checkpoint label.
 
@@ -356,21 +356,27 @@ def verdict(run: Any, step: Any = None) -> Verdict:
     Raises
     ------
     ValueError
-        a step that is not one of the run's checkpoints, or a directory that is not a run.
+        a step that is not one of the run's checkpoints.
+    TypeError
+        ``series`` is not a Series.
 
     Examples
     --------
     >>> import neuromfa_native as nm
     >>> s = nm.analyze_series(["examples/pythia-tiny/step0", "examples/pythia-tiny/step2000"], samples=3,
-    ...                       per_layer=8, n_threads=1)
+    ...                       per_layer=16, n_threads=1, controls="gaussian,scaled")
     >>> v = nm.verdict(s)
-    >>> v.label, v.reason[:47]
-    ('undetermined', 'the run lacks the gaussian and scaled controls')
+    >>> v.label, round(v.gaussian_share, 2), round(v.remainder_share, 2)
+    ('scale', 0.99, 0.12)
+    >>> v.sentence[:48]
+    'E is mostly weight scale: at step2000 (E = 0.438'
+    >>> nm.verdict(nm.analyze_series(["examples/pythia-tiny/step0", "examples/pythia-tiny/step2000"], samples=3,
+    ...                              per_layer=16, n_threads=1)).reason[:47]
+    'the run lacks the gaussian and scaled controls:'
     """
-    series = run
-    if not hasattr(run, "checkpoints"):
-        from .store import load_run
-        series = load_run(run)
+    if not hasattr(series, "checkpoints") or not hasattr(series, "results"):
+        raise TypeError(f"series must be a Series, got {type(series).__name__}; for a run directory: "
+                        "neuromfa_native.load_run(path).verdict()")
     t = _index(series, step)
     cp, base = series.checkpoints[t], series.checkpoints[series.baseline]
     boot = series.bootstrap or {}
