@@ -9,7 +9,7 @@ from typing import Optional
 from ..config import CONTROLS, SPECTRUM_FILTERS, AnalysisConfig
 from ..mfa.boxes import BOXES, DIRECTIONS
 from ._common import DEFAULTS, UserError, HelpFormatter, aggregation_args, float_arg, headless_plots, per_layer_arg, positive_int, say, write_html
-from .correlate import correlate_and_write
+from .correlate import correlate_and_write, print_correlation
 
 
 ANALYZE_EXAMPLES = """\
@@ -193,6 +193,9 @@ def cmd_analyze(args) -> int:
                                 cache=args.cache)
     finally:
         close()
+    corr = None
+    if args.evals:  # correlation with benchmark scores (docs/correlation.md): first, so summary.json counts it
+        corr = correlate_and_write(series, args.out, args.evals, plots=args.plots, quiet=True)
     with report_lock(args.out):  # `series` is the run's final state: nothing newer to load
         written = write_report(series, args.out, plots=args.plots, verdict_step=verdict_step(args))
     if not args.quiet:
@@ -203,8 +206,9 @@ def cmd_analyze(args) -> int:
         line = _reading_line(args.out)
         if line:
             say(line)
-    if args.evals:  # correlation with benchmark scores (docs/correlation.md)
-        correlate_and_write(series, args.out, args.evals, plots=args.plots, quiet=args.quiet)
+        if corr is not None:
+            say()
+            print_correlation(corr[0], args.out, corr[1], 20)
     with report_lock(args.out):  # after the correlation, so that report.html shows it
         write_html(args, args.out)
     return 0

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ._common import UserError, HelpFormatter, headless_plots, say
+from ._common import UserError, HelpFormatter, headless_plots, positive_int, say
 
 
 CORRELATE_EXAMPLES = """\
@@ -47,16 +47,26 @@ def add_correlate(sub) -> None:
     c.add_argument("--covariate", metavar="NAME", help="partial rho given this quantity, or 'step'")
     c.add_argument("--bootstrap", type=int, default=d["n_boot"], metavar="N", help="bootstrap replicates (0: none)")
     c.add_argument("--seed", type=int, default=d["seed"], help="bootstrap seed")
-    c.add_argument("--rows", type=int, default=20, metavar="N", help="rows printed (all are written)")
+    c.add_argument("--rows", type=rows_arg, default=20, metavar="N",
+                   help="rows printed, E's first ('all' for every row; all are written to correlations.csv)")
     c.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     c.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
     c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
+def rows_arg(s):
+    """``--rows``: a positive number of rows, or ``all``."""
+    if s.strip().lower() == "all":
+        return None
+    return positive_int("--rows")(s)
+
+
 def correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20, **options):
     """Correlate ``series`` with ``evals`` (``options``: :class:`~.config.CorrelationConfig`'s, the
-    defaults where not given), write correlations.csv and the plots into ``out``, print the table."""
-    from .._fs import atomic_write_text
+    defaults where not given), write correlations.csv, correlations.json and the plots into
+    ``out``, print the table (``rows`` of it, None: all) unless ``quiet``; returns
+    ``(correlation, the plot files)``."""
+    from .._fs import atomic_write_text, dumps
     from ..config import CorrelationConfig
     from ..scores.correlation import correlate
 
@@ -64,17 +74,22 @@ def correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20,
         options["metric"] = None
     corr = correlate(series, evals, config=CorrelationConfig(**options))
     atomic_write_text(Path(out) / "correlations.csv", corr.to_csv())
-    # where the scores came from, for report.html's reproduce command (issue 13)
-    atomic_write_text(Path(out) / "correlations.json", json.dumps({"evals": str(evals)}) + "\n")
+    # where the scores came from (report.html's reproduce command), whose they are, what the table holds
+    atomic_write_text(Path(out) / "correlations.json", dumps(dict(corr.summary(), evals=str(evals)), indent=1) + "\n")
     written = []
     if plots:
         from ..plots.correlation import write_correlation_plots
         written = write_correlation_plots(corr, out)
     if not quiet:
-        say(corr.format(max_rows=rows))
-        say(f"\ncorrelations.csv{' and ' + ', '.join('plots/' + p.name for p in written) if written else ''} "
-             f"written to {out}/")
-    return corr
+        print_correlation(corr, out, written, rows)
+    return corr, written
+
+
+def print_correlation(corr, out, written, rows) -> None:
+    """The table (E's rows first) and the files written."""
+    say(corr.format(max_rows=rows, more="--rows all prints them; correlations.csv has them all"))
+    say(f"\ncorrelations.csv, correlations.json{', ' + ', '.join('plots/' + p.name for p in written) if written else ''}"
+        f" written to {out}/")
 
 
 def cmd_correlate(args) -> int:

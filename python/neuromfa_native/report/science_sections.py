@@ -20,6 +20,9 @@ STATS_COLUMNS = ("step", "checkpoint", "tensor", "statistic", "value")
 BY_LAYER_COLUMNS = ("step", "checkpoint", "sample", "group", "alpha0", "width", "n_centres")
 CORRELATION_COLUMNS = ("quantity", "task", "metric", "n", "spearman", "spearman_lo", "spearman_hi", "p_spearman",
                        "kendall", "pearson")
+#: Columns of correlations.csv shown after the required ones when present (docs/spec.md section 13).
+CORRELATION_EXTRA = ("q_spearman", "rho_step", "diff_step", "diff_step_lo", "diff_step_hi", "rho_rms", "diff_rms",
+                     "diff_rms_lo", "diff_rms_hi", "partial_spearman", "covariate", "partial_note")
 
 
 
@@ -119,8 +122,9 @@ def control_shares(rows: list) -> str:
 
 
 def correlation_headline(rows: list, quantity: str = "E") -> str:
-    """E's strongest correlation with a score, and how many other quantities correlate at least
-    as strongly with that score (a rival that does is a simpler explanation)."""
+    """E's strongest correlation with a score; rho of the training step and of weight RMS with
+    that score and E's paired difference to them (docs/spec.md section 13); how many other
+    quantities correlate at least as strongly; the rows with q < 0.05."""
     mine = [r for r in rows if str(r.get("quantity")) == quantity and np.isfinite(fl(r.get("spearman")))]
     if not mine:
         return ""
@@ -132,10 +136,32 @@ def correlation_headline(rows: list, quantity: str = "E") -> str:
     iv = f" [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
     txt = (f"Spearman rho of {esc(quantity)} with {esc(best['task'])} {esc(best['metric'])}: <b>{rho:+.2f}</b>{iv} "
            f"over {esc(best['n'])} checkpoints")
+    for key, what in (("step", "the training step"), ("rms", "weight RMS")):
+        words = _versus(best, key, what, quantity)
+        if words:
+            txt += "; " + words
     if same:
         names = ", ".join(esc(r["quantity"]) for r in same[:6]) + (" ..." if len(same) > 6 else "")
         txt += f"; {len(same)} other quantit{'y' if len(same) == 1 else 'ies'} correlate at least as strongly ({names})"
+    qv = [fl(r.get("q_spearman")) for r in rows if "q_spearman" in r]
+    if qv:
+        sig = sum(1 for x in qv if np.isfinite(x) and x < 0.05)
+        txt += (f"; {sig} of {len(rows)} rows have q &lt; 0.05 (Benjamini-Hochberg), "
+                f"{sum(1 for r in mine if fl(r.get('q_spearman')) < 0.05)} of {len(mine)} of {esc(quantity)}'s")
     return txt
+
+
+def _versus(row: dict, key: str, what: str, quantity: str) -> str:
+    """'the training step gives +1.00; E minus it -0.01 [-0.09, -0.01]: worse than the clock'."""
+    rho_x, d = fl(row.get(f"rho_{key}")), fl(row.get(f"diff_{key}"))
+    if not (np.isfinite(rho_x) and np.isfinite(d)):
+        return ""
+    lo, hi = fl(row.get(f"diff_{key}_lo")), fl(row.get(f"diff_{key}_hi"))
+    txt = f"{what} gives {rho_x:+.2f} (|rho| of {esc(quantity)} minus it: {d:+.3f}"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return txt + ")"
+    verdict = "better than" if lo > 0 else "worse than" if hi < 0 else "no better than"
+    return txt + f" [{lo:+.3f}, {hi:+.3f}]: {verdict} {what})"
 
 
 def render_stats(run: RunData) -> str:
@@ -200,7 +226,8 @@ CORRELATE_PLOTS = {
 def render_correlation(run: RunData) -> str:
     rows = run.table("correlations")
     require_columns(rows, CORRELATION_COLUMNS, "correlations.csv")
-    rows = sorted(rows, key=lambda r: -abs(fl(r["spearman"])) if np.isfinite(fl(r["spearman"])) else 0)
+    rows = sorted(rows, key=lambda r: (str(r["quantity"]) != "E",
+                                       -abs(fl(r["spearman"])) if np.isfinite(fl(r["spearman"])) else 0))
     stored = {p.stem: p for p in _plots_matching(run, ("correl", "score", "eval"))}
     figs = []
     for name, (alt, caption) in CORRELATE_PLOTS.items():
@@ -211,10 +238,17 @@ def render_correlation(run: RunData) -> str:
     figs += [png_file(p, f"Written by <code>neuromfa correlate</code> (plots/{esc(p.name)}).") for p in stored.values()]
     # the heat map and the scatter side by side (each is narrow with a few scores), the rest below
     out = f'<div class="figrow">{"".join(figs[:2])}</div>' + "".join(figs[2:])
-    cols = list(CORRELATION_COLUMNS) + [c for c in rows[0] if c not in CORRELATION_COLUMNS
-                                        and any(_shown(r.get(c)) for r in rows)]
-    out += table(rows, cols, nd=3, caption="correlations.csv, sorted by |rho|: n matched checkpoints, Spearman rho "
-                                           "with its bootstrap interval and p-value, Kendall tau-b, Pearson r.",
+    head = list(CORRELATION_COLUMNS[:8]) + ["q_spearman"] + list(CORRELATION_COLUMNS[8:])
+    cols = head + [c for c in list(CORRELATION_EXTRA) + list(rows[0]) if c not in head
+                   and any(_shown(r.get(c)) for r in rows)]
+    cols = list(dict.fromkeys(c for c in cols if c in rows[0]))
+    out += table(rows, cols, nd=3, caption="correlations.csv, E's rows first, then by |rho|: n matched checkpoints, "
+                                           "Spearman rho with its bootstrap interval, p-value and Benjamini-Hochberg "
+                                           "q-value over the table, Kendall tau-b, Pearson r; rho_step and rho_rms: rho "
+                                           "of the training step and of weight RMS with the score, diff_step and "
+                                           "diff_rms: |rho| minus theirs with a paired bootstrap interval (one that "
+                                           "contains 0: no better than the clock, or than weight scale); "
+                                           "partial_note: why a partial rho is undefined.",
                  table_id="correlation-table")
     return out
 
@@ -226,27 +260,14 @@ def _shown(v: Any) -> bool:
 
 def _rho_heatmap(rows: list, alt: str, caption: str) -> str:
     """The heat map of rho drawn from correlations.csv (when correlate wrote no plot)."""
-    def label(r):
-        return f"{r['task']}" + (f" ({r['metric']})" if r.get("metric") not in (None, "acc") else "")
-    quantities = list(dict.fromkeys(str(r["quantity"]) for r in rows))
-    tasks = list(dict.fromkeys(label(r) for r in rows))
-    if not (quantities and tasks):
+    from ..plots.correlation import draw_rho_heatmap, heatmap_size, rho_matrix
+
+    quantities, scores, _ = rho_matrix(rows)
+    if not (quantities and scores):
         return ""
-    m = np.full((len(quantities), len(tasks)), np.nan)
-    for r in rows:
-        m[quantities.index(str(r["quantity"])), tasks.index(label(r))] = fl(r["spearman"])
-    fig, ax = Figures.subplots(figsize=(min(max(5.5, 2.5 + 0.55 * len(tasks)), 12), 1.6 + 0.35 * len(quantities)),
-                               layout="constrained")
-    im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(tasks)), tasks, rotation=40, ha="right", fontsize="small")
-    ax.set_yticks(range(len(quantities)), quantities, fontsize="small")
-    if m.size <= 200:
-        for (i, j), v in np.ndenumerate(m):
-            if np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize="x-small",
-                        color="white" if abs(v) > 0.6 else "black")
-    fig.colorbar(im, ax=ax, label="Spearman rho")
-    ax.set_title("Spearman rho of each quantity with each score over training", fontsize="medium")
+    longest = max(map(len, quantities if len(scores) <= 12 else scores))
+    fig, ax = Figures.subplots(figsize=heatmap_size(len(scores), len(quantities), longest), layout="constrained")
+    draw_rho_heatmap(rows, ax, title="Spearman rho of each quantity with each score over training")
     return figure(fig, caption, alt=alt)
 
 

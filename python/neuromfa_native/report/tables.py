@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 from pathlib import Path
@@ -103,6 +104,10 @@ def write_tables(series, out: os.PathLike, *, verdict_step: Any = None) -> list:
     if scale_sentence(series):  # controls
         summary["controls"] = scale_sentence(series)
     summary["verdict"] = answer
+    try:  # the correlation with scores, as correlate last wrote it (its rows: correlations.csv)
+        summary["correlation"] = json.loads((out / "correlations.json").read_text())
+    except (OSError, ValueError):
+        pass
     try:
         summary["run"] = {k: v for k, v in run_info(out).items() if k not in ("config",)}
     except (OSError, ValueError):
