@@ -119,6 +119,18 @@ def header(run: RunData) -> str:
             f"<pre class=\"cmd\">{esc(reproduce_command(info, run.path))}</pre>")
 
 
+def _whose_scores(run: RunData) -> str:
+    """A warning when correlations.json says the scores are another model's than the run's."""
+    from ..scores.provenance import model_mismatch
+
+    try:
+        info = json.loads((run.path / "correlations.json").read_text())
+        msg = model_mismatch(str(info.get("scores_model") or ""), str(info.get("run_model") or ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f'<p class="banner partial" id="whose-scores">Warning: {esc(msg)}.</p>' if msg else ""
+
+
 def banner(run: RunData) -> str:
     s = run.series
     if run.status == "failed":
@@ -174,6 +186,7 @@ def key_numbers(run: RunData) -> str:
     if run.has_table("correlations") and run.table("correlations"):
         head = correlation_headline(run.table("correlations"))
         more += f'<p class="key2"><a href="#correlation">Scores</a>: {head}.</p>' if head else ""
+        more += _whose_scores(run)
     if more and run.partial:  # the tables are written at the end of a pass, the results as they come
         more += ('<p class="note">The lines above come from the tables as last written (controls.csv, '
                  "correlations.csv), which may predate the results of this partial run.</p>")

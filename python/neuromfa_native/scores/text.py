@@ -95,6 +95,8 @@ def format_correlation(corr, max_rows: Optional[int] = 20, *, quantity: str = "E
     for row in table:
         text.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
     text.extend(f"{mark} partial undefined: {why}" for why, mark in reasons.items())
+    if any(r["p_spearman"] == 0 for r in shown):
+        text.append("p = 0 where |rho| = 1: a perfect rank order, whose t-approximation p-value is 0")
     q = [r for r in rows if math.isfinite(r.get("q_spearman", math.nan))]
     n_sig = sum(r["q_spearman"] < ALPHA for r in q)
     mine = [r for r in q if r["quantity"] == quantity]
