@@ -45,19 +45,24 @@ from typing import Any, Callable, Optional, Union, cast
 import numpy as np
 
 from ..science.analysis import analyze_sample
+from ..science.controls import scale_to_of
 from ..network.architectures import get_layout
 from ..run.checkpoints import Checkpoint
-from ..config import AGGREGATION_FIELDS, DEFAULT, RESULT_FIELDS, AnalysisConfig
+from ..config import AGGREGATION_FIELDS, DEFAULT, EXTRA_RESULT_FIELDS, RESULT_FIELDS, AnalysisConfig
 from ..run.series import Series, summarize
 from ..io.base import TensorSource
 from ..io.sources import StateDictSource
 
-__all__ = ["Monitor", "MonitorResult", "monitor_config"]
+__all__ = ["Monitor", "MonitorResult", "VERDICT_METRICS", "monitor_config"]
 
 log = logging.getLogger("neuromfa_native.integrations.monitor")
 
 #: metric names, as logged by the callbacks
 METRICS = ("neuromfa/alpha0", "neuromfa/width", "neuromfa/E", "neuromfa/E_lo", "neuromfa/E_hi")
+
+#: with the ``gaussian`` and ``scaled`` controls, the live verdict's shares (docs/spec.md section 13)
+VERDICT_METRICS = ("neuromfa/gaussian_share", "neuromfa/gaussian_share_lo", "neuromfa/gaussian_share_hi",
+                   "neuromfa/remainder_share", "neuromfa/remainder_share_lo", "neuromfa/remainder_share_hi")
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ class MonitorResult:
     interval) is relative to the baseline (the first analysed step), as in the run's report.
     ``copy_seconds`` is the time the training thread spent on the snapshot;
     ``seconds`` the analysis time (off the training thread with ``background=True``).
+    ``verdict`` is the run's :class:`~neuromfa_native.Verdict` at this step (docs/spec.md
+    section 13) when the monitor has the ``gaussian`` and ``scaled`` controls, else None.
     """
 
     step: int
@@ -81,11 +88,19 @@ class MonitorResult:
     E_hi: float
     copy_seconds: float
     seconds: float
+    verdict: Any = None
 
     def metrics(self) -> dict:
         """``{"neuromfa/alpha0": ..., "neuromfa/width": ..., "neuromfa/E": ..., "neuromfa/E_lo":
-        ..., "neuromfa/E_hi": ...}`` (plain floats)."""
-        return dict(zip(METRICS, map(float, (self.alpha0, self.width, self.E, self.E_lo, self.E_hi))))
+        ..., "neuromfa/E_hi": ...}`` (plain floats); with a verdict also the shares of
+        :data:`VERDICT_METRICS` (NaN where undefined, e.g. at the baseline)."""
+        out = dict(zip(METRICS, map(float, (self.alpha0, self.width, self.E, self.E_lo, self.E_hi))))
+        v = self.verdict
+        if v is not None:
+            out.update(zip(VERDICT_METRICS, map(float, (v.gaussian_share, v.gaussian_share_lo, v.gaussian_share_hi,
+                                                        v.remainder_share, v.remainder_share_lo,
+                                                        v.remainder_share_hi))))
+        return out
 
 
 def monitor_config(config: Optional[AnalysisConfig] = None, **options: Any) -> AnalysisConfig:
@@ -93,7 +108,7 @@ def monitor_config(config: Optional[AnalysisConfig] = None, **options: Any) -> A
     defaults) with the keyword ``options`` changed (its fields; an option left at
     :data:`~neuromfa_native.config.DEFAULT` keeps the config's value), validated by the config.
     ``per_layer=None`` (the full network) is refused: it would copy the whole model at every step."""
-    known = set(RESULT_FIELDS) | set(AGGREGATION_FIELDS)
+    known = set(RESULT_FIELDS) | set(AGGREGATION_FIELDS) | set(EXTRA_RESULT_FIELDS)
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"unknown analysis options {unknown}; known: {sorted(known)}")
@@ -238,10 +253,12 @@ class Snapshot(TensorSource):
     def get_slice(self, name: str, rows: Any = None, cols: Any = None, *, bf16_bits: bool = False) -> np.ndarray:
         if name not in self._blocks:
             raise ValueError(f"tensor {name!r} is not in the monitor's snapshot")
-        if rows is None or cols is None:
-            raise ValueError(f"the monitor's snapshot holds only sampled rows and columns of {name!r}")
         r, c, t = self._blocks[name]
         shape = self._shapes[name]
+        if cols is None and rows is not None and c.size == shape[1]:  # full rows copied (controls, statistics)
+            cols = c
+        if rows is None or cols is None:
+            raise ValueError(f"the monitor's snapshot holds only sampled rows and columns of {name!r}")
         sub = StateDictSource({name: t}, None, self.description)
         return sub.get_slice(name, self._pos(r, rows, shape[0], "rows", name),
                              self._pos(c, cols, shape[1], "columns", name), bf16_bits=bf16_bits)
@@ -257,8 +274,10 @@ class Snapshot(TensorSource):
         return "live-" + self.fingerprint(list(self._blocks))
 
 
-def _plan(lay: Any, per_layer: int, samples: Sequence[int]) -> dict:
-    """tensor name -> (rows, cols) of its stored orientation that the samples read (sorted)."""
+def _plan(lay: Any, per_layer: int, samples: Sequence[int], shape: Optional[Callable] = None) -> dict:
+    """tensor name -> (rows, cols) of its stored orientation that the samples read (sorted);
+    with ``shape`` (name -> stored shape), every column of those rows: the full rows that the
+    controls and rival statistics read (docs/spec.md sections 9 and 10)."""
     rows: dict = {}
     draws = [lay.sample(per_layer, k) for k in samples]
     for m in lay.matrices:
@@ -267,6 +286,8 @@ def _plan(lay: Any, per_layer: int, samples: Sequence[int]) -> dict:
         ins = np.concatenate([d[m.in_layer] for d in draws])
         outs = np.concatenate([d[m.out_layer] for d in draws])
         r, c = (ins, outs) if m.orientation == "conv1d" else (outs, ins)
+        if shape is not None:
+            c = np.arange(int(shape(m.name)[1]))
         if m.name in rows:
             r, c = np.concatenate([rows[m.name][0], r]), np.concatenate([rows[m.name][1], c])
         rows[m.name] = (np.unique(r).astype(np.int64), np.unique(c).astype(np.int64))
@@ -389,7 +410,12 @@ class Monitor:
         discard an ``out`` directory of another configuration.
     **options:
         the other fields of :class:`~neuromfa_native.AnalysisConfig` (layout, box, direction,
-        threshold, min_edges, decimals, q, node_dimension, nfd_threshold).
+        threshold, min_edges, decimals, q, node_dimension, nfd_threshold, and ``controls``,
+        ``stats``, ``by_layer``).  With ``controls`` or ``stats`` the snapshot holds the full
+        sampled rows (what the controls' RMS and the statistics read); with the ``gaussian`` and
+        ``scaled`` controls each result carries the run's verdict (docs/spec.md section 13),
+        its shares are logged as :data:`VERDICT_METRICS` and its sentence on this module's
+        logger (INFO); ``scaled`` is relative to the first analysed step.
     """
 
     def __init__(self, model: Any, out: Union[str, os.PathLike, None] = None, *,
@@ -426,7 +452,10 @@ class Monitor:
         self.rank = _rank()
         if self.out is not None and self.rank == 0:  # fail fast on a directory of another run
             from ..run.store import RunStore
-            self._store = RunStore(self.out, self.config, overwrite=overwrite)
+            stored = self.config.result_json()
+            if "scaled" in self.config.controls:  # as the runner records it: scaled results depend on the baseline
+                stored["scaled_baseline"] = "the first monitored step"
+            self._store = RunStore(self.out, stored, overwrite=overwrite)
         self._worker = _Worker(self._analyse, self._drop) if background and self.rank == 0 else None
 
     # -- public ------------------------------------------------------------------------------
@@ -517,8 +546,11 @@ class Monitor:
         tensors, config, desc = _live_tensors(self.model, self.peft)
         if self._setup is None:
             try:
-                lay = get_layout(config, list(tensors), _Shapes(tensors, config, desc).shape, self.config.layout)
-                plan = _plan(lay, cast(int, self.config.per_layer), self.samples)  # monitor_config refuses None
+                shapes = _Shapes(tensors, config, desc).shape
+                lay = get_layout(config, list(tensors), shapes, self.config.layout)
+                full = bool(self.config.controls or self.config.stats)  # they read the full sampled rows
+                plan = _plan(lay, cast(int, self.config.per_layer), self.samples,  # monitor_config refuses None
+                             shapes if full else None)
             except (ValueError, TypeError) as exc:
                 self._disabled = not self.strict
                 raise ValueError(f"the monitor cannot analyse this model: {exc}") from exc
@@ -552,12 +584,25 @@ class Monitor:
         t0 = time.perf_counter()
         label = f"step{step}"
         try:
-            rs = [analyze_sample(snap, k, label=label, n_threads=self.n_threads, config=self.config)
+            cfg, scale_to = self._task_options()
+            rs = [analyze_sample(snap, k, label=label, n_threads=self.n_threads, config=cfg, scale_to=scale_to(k))
                   for k in self.samples]
             key = snap.key()
             self._record(step, label, key, rs, copy_s, time.perf_counter() - t0)
         except Exception as exc:  # noqa: BLE001 - logged, or raised with strict=True
             self._fail(exc, f"step {step}")
+
+    def _task_options(self) -> tuple:
+        """The analysis configuration and ``scale_to(sample)`` of the next step: with the ``scaled``
+        control every step keeps its statistics, the first (the baseline) is scaled to itself and
+        the later ones to the baseline's RMS of the same sample's rows (as ``analyze_series``)."""
+        if "scaled" not in self.config.controls:
+            return self.config, lambda k: None
+        with self._lock:
+            base = {r.sample: r for r in self._per_step[0]} if self._per_step else None
+        if base is None:
+            return self.config.replace(stats=True), lambda k: scale_to_of(None, k, True)
+        return self.config.replace(stats=True), lambda k: scale_to_of(base.get(k), k, False)
 
     def _record(self, step: int, label: str, key: str, rs: list, copy_s: float, seconds: float) -> None:
         with self._lock:
@@ -574,10 +619,13 @@ class Monitor:
                 self._store.begin(self._cps, self._fps, self._aggregation())
             s = self._summary()
             t = len(self._cps) - 1
+            v = s.verdict() if {"gaussian", "scaled"} <= set(self.config.controls) else None
             res = MonitorResult(step=step, results=tuple(rs), alpha0=float(s.alpha0_mean[t]),
                                 width=float(s.width_mean[t]), E=float(s.emergence[t]),
                                 E_lo=float(s.emergence_ci[t, 0]), E_hi=float(s.emergence_ci[t, 1]),
-                                copy_seconds=copy_s, seconds=seconds)
+                                copy_seconds=copy_s, seconds=seconds, verdict=v)
             self.results.append(res)
+        if v is not None and t > 0:
+            log.info("neuromfa monitor: step %d: %s", step, v.sentence)
         if self.on_result is not None:
             self.on_result(res)
