@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 
 import neuromfa_native as nm  # noqa: E402
 from neuromfa_native import cli  # noqa: E402
-from neuromfa_native.report.compare import compare_runs, run_sensitivity  # noqa: E402
+from neuromfa_native.report.compare import compare_runs  # noqa: E402
 from report_fixtures import make_run  # noqa: E402
 from tiny_series import PER_LAYER, make_series_dirs, scale_growth_weights, write_checkpoints  # noqa: E402
 

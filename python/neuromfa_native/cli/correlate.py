@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ._common import UserError, HelpFormatter, headless_plots, positive_int, say

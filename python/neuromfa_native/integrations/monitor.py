@@ -37,12 +37,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union, cast
 
-import numpy as np
 
 from ..science.analysis import analyze_sample
 from ..science.controls import scale_to_of
@@ -50,8 +49,7 @@ from ..network.architectures import get_layout
 from ..run.checkpoints import Checkpoint
 from ..config import AGGREGATION_FIELDS, DEFAULT, EXTRA_RESULT_FIELDS, RESULT_FIELDS, AnalysisConfig
 from ..run.series import Series, summarize
-from ..io.base import TensorSource
-from ..io.sources import StateDictSource
+from .snapshot import Shapes, Snapshot, plan_snapshot, take_snapshot
 
 __all__ = ["Monitor", "MonitorResult", "VERDICT_METRICS", "monitor_config"]
 
@@ -194,128 +192,6 @@ def _rank() -> int:
     if dist is not None and dist.is_available() and dist.is_initialized():
         return int(dist.get_rank())
     return 0
-
-
-class _Shapes(TensorSource):
-    """Names, shapes and dtypes of live tensors (no data read), to pick the layout."""
-
-    def __init__(self, tensors: Mapping[str, Any], config: Optional[dict], description: str):
-        super().__init__(config, description)
-        self._t = tensors
-
-    def tensor_names(self) -> list:
-        return list(self._t)
-
-    def shape(self, name: str) -> tuple:
-        return tuple(int(s) for s in self._t[name].shape)
-
-    def dtype(self, name: str) -> str:
-        return str(self._t[name].dtype).replace("torch.", "")
-
-
-class Snapshot(TensorSource):
-    """The sampled rows and columns of a model's weight matrices, copied to CPU.
-
-    It answers ``get_slice`` for any rows/columns inside the copied ones with exactly the
-    values (and dtype) of the live tensor, so :func:`~neuromfa_native.analyze_sample` builds
-    the same sampled networks from it as from a checkpoint of the model."""
-
-    def __init__(self, blocks: Mapping[str, tuple], names: Sequence[str], shapes: Mapping[str, tuple],
-                 dtypes: Mapping[str, str], config: Optional[dict], description: str):
-        super().__init__(config, description)
-        self._blocks = dict(blocks)  # name -> (rows, cols) sorted int64 indices
-        self._names, self._shapes, self._dtypes = list(names), dict(shapes), dict(dtypes)
-
-    def tensor_names(self) -> list:
-        return self._names
-
-    def shape(self, name: str) -> tuple:
-        return self._shapes[name]
-
-    def dtype(self, name: str) -> str:
-        return self._dtypes[name]
-
-    @property
-    def nbytes(self) -> int:
-        return int(sum(t.element_size() * t.numel() for _, _, t in self._blocks.values()))
-
-    def get(self, name: str) -> np.ndarray:
-        raise ValueError(f"the monitor's snapshot holds only the sampled rows of {name!r}, not the whole tensor")
-
-    @staticmethod
-    def _pos(have: np.ndarray, want: Any, n: int, what: str, name: str) -> np.ndarray:
-        w = np.asarray(want, dtype=np.int64) % max(n, 1)
-        p = np.searchsorted(have, w)
-        if w.size and (p.max() >= have.size or np.any(have[np.minimum(p, have.size - 1)] != w)):
-            raise ValueError(f"{what} of {name!r} asked for are not in the monitor's snapshot")
-        return p
-
-    def get_slice(self, name: str, rows: Any = None, cols: Any = None, *, bf16_bits: bool = False) -> np.ndarray:
-        if name not in self._blocks:
-            raise ValueError(f"tensor {name!r} is not in the monitor's snapshot")
-        r, c, t = self._blocks[name]
-        shape = self._shapes[name]
-        if cols is None and rows is not None and c.size == shape[1]:  # full rows copied (controls, statistics)
-            cols = c
-        if rows is None or cols is None:
-            raise ValueError(f"the monitor's snapshot holds only sampled rows and columns of {name!r}")
-        sub = StateDictSource({name: t}, None, self.description)
-        return sub.get_slice(name, self._pos(r, rows, shape[0], "rows", name),
-                             self._pos(c, cols, shape[1], "columns", name), bf16_bits=bf16_bits)
-
-    def byte_chunks(self, name: str):
-        r, c, t = self._blocks[name]
-        yield np.ascontiguousarray(r).tobytes()
-        yield np.ascontiguousarray(c).tobytes()
-        yield from StateDictSource({name: t}, None, self.description).byte_chunks(name)
-
-    def key(self) -> str:
-        """Digest of the copied weights (and their positions): the run directory's key."""
-        return "live-" + self.fingerprint(list(self._blocks))
-
-
-def _plan(lay: Any, per_layer: int, samples: Sequence[int], shape: Optional[Callable] = None) -> dict:
-    """tensor name -> (rows, cols) of its stored orientation that the samples read (sorted);
-    with ``shape`` (name -> stored shape), every column of those rows: the full rows that the
-    controls and rival statistics read (docs/spec.md sections 9 and 10)."""
-    rows: dict = {}
-    draws = [lay.sample(per_layer, k) for k in samples]
-    for m in lay.matrices:
-        if m.is_synthetic:
-            continue
-        ins = np.concatenate([d[m.in_layer] for d in draws])
-        outs = np.concatenate([d[m.out_layer] for d in draws])
-        r, c = (ins, outs) if m.orientation == "conv1d" else (outs, ins)
-        if shape is not None:
-            c = np.arange(int(shape(m.name)[1]))
-        if m.name in rows:
-            r, c = np.concatenate([rows[m.name][0], r]), np.concatenate([rows[m.name][1], c])
-        rows[m.name] = (np.unique(r).astype(np.int64), np.unique(c).astype(np.int64))
-    return rows
-
-
-def take_snapshot(tensors: Mapping[str, Any], plan: Mapping[str, tuple], names: Sequence[str],
-                  config: Optional[dict], description: str, cache: Optional[dict] = None) -> Snapshot:
-    """Copy the planned rows/columns of live torch tensors to CPU (the only work done on the
-    training thread)."""
-    import torch
-
-    cache = {} if cache is None else cache
-    blocks: dict = {}
-    with torch.no_grad():
-        for name, (r, c) in plan.items():
-            t = tensors[name].detach()
-            if t.device.type == "meta":
-                raise ValueError(f"tensor {name!r} is on the meta device (no data)")
-            key = (name, str(t.device))
-            if key not in cache:
-                cache[key] = (torch.as_tensor(r, device=t.device), torch.as_tensor(c, device=t.device))
-            ri, ci = cache[key]
-            sub = t.index_select(0, ri).index_select(1, ci)  # new tensors: later updates do not reach them
-            blocks[name] = (r, c, sub.cpu() if sub.device.type != "cpu" else sub)
-    shapes = {n: tuple(int(s) for s in tensors[n].shape) for n in names}
-    dtypes = {n: str(tensors[n].dtype).replace("torch.", "") for n in names}
-    return Snapshot(blocks, names, shapes, dtypes, config, description)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -546,10 +422,10 @@ class Monitor:
         tensors, config, desc = _live_tensors(self.model, self.peft)
         if self._setup is None:
             try:
-                shapes = _Shapes(tensors, config, desc).shape
+                shapes = Shapes(tensors, config, desc).shape
                 lay = get_layout(config, list(tensors), shapes, self.config.layout)
                 full = bool(self.config.controls or self.config.stats)  # they read the full sampled rows
-                plan = _plan(lay, cast(int, self.config.per_layer), self.samples,  # monitor_config refuses None
+                plan = plan_snapshot(lay, cast(int, self.config.per_layer), self.samples,  # monitor_config refuses None
                              shapes if full else None)
             except (ValueError, TypeError) as exc:
                 self._disabled = not self.strict

@@ -471,7 +471,8 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
     grid = dict(vary={k: list(v) for k, v in vary.items()}, options={k: v for k, v in options.items()
                                                                      if k not in ("executor", "progress")})
     atomic_write_text(out / "sensitivity.json", dumps(grid, indent=1))
-    dirs, names = [], []
+    dirs: list = []
+    names: list = []
     for cell in cells:
         name = _cell_name(cell)
         d = out / "cells" / name

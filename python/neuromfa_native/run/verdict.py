@@ -135,14 +135,15 @@ def _per_sample(series, networks: tuple) -> tuple:
     """``(units, values)``: ``units[t]`` the samples with a result at checkpoint ``t``;
     ``values[(network, "alpha0"|"width")][t]`` their values in that order, NaN where the
     network's spectrum is missing or dropped by the series' filter."""
-    units, values = [], {(c, k): [] for c in networks for k in ("alpha0", "width")}
+    units: list = []
+    values: dict = {(c, k): [] for c in networks for k in ("alpha0", "width")}
     for rs in series.results:
         units.append(len(rs))
         for c in networks:
             specs = [r.spectrum if c == "none" else (r.controls or {}).get(c) for r in rs]
-            ok = [s is not None and s.passes(series.filter) for s in specs]
-            values[(c, "alpha0")].append(np.array([s.alpha0 if k else np.nan for s, k in zip(specs, ok)], float))
-            values[(c, "width")].append(np.array([s.width if k else np.nan for s, k in zip(specs, ok)], float))
+            kept = [s if s is not None and s.passes(series.filter) else None for s in specs]
+            values[(c, "alpha0")].append(np.array([np.nan if s is None else s.alpha0 for s in kept], float))
+            values[(c, "width")].append(np.array([np.nan if s is None else s.width for s in kept], float))
     return units, values
 
 

@@ -267,8 +267,10 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
     tasks, metric, quantities, covariate = cfg.tasks, cfg.metric, cfg.quantities, cfg.covariate
     n_boot, seed, ci = cfg.n_boot, cfg.seed, cfg.ci
     if isinstance(run, (str, os.PathLike)):
+        from pathlib import Path
+
         from ..run.store import load_run
-        run = load_run(run)
+        run = load_run(Path(run))
     r = as_run(run)
     ev = read_evals(evals)
     names = _quantity_names(r, quantities)

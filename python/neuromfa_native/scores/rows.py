@@ -64,8 +64,10 @@ def partial_reason(quantity: str, score: str, covariate: str, n: int, rx: Option
         return f"fewer than {MIN_MATCHED} matched {units}"
     if quantity == covariate:
         return "the covariate itself"
+    if rx is None or ry is None or rz is None:
+        return f"{covariate} is not known at the matched {units}"
     for name, r in ((covariate, rz), (quantity, rx), (score, ry)):
-        if r is None or np.all(r == r[0]):
+        if np.all(r == r[0]):
             return f"{name} is constant over the matched {units}"
     by_score, by_quantity = _same_order(rz, ry), _same_order(rz, rx)
     if by_score or by_quantity:
@@ -162,7 +164,7 @@ def correlation_rows(labels, values: dict, boot: Optional[dict], scores: dict, h
                 r = np.clip(np.einsum("ij,ij->i", zq, zy), -1.0, 1.0)
                 row["spearman_lo"], row["spearman_hi"] = _interval(r, ci)
             _compare(row, rho, r, clock, ci, q)
-            if covariate is not None:
+            if covariate is not None and cov is not None:
                 row["partial_note"] = partial_reason(q, f"{task} {metric}", covariate, n, rx, ry,
                                                      rc.rankdata(cov[mask]), units)
                 if not row["partial_note"] and r_xz is not None:
