@@ -140,7 +140,7 @@ def test_partial_reason_names_reversed_orders():
     from neuromfa_native.scores.rows import partial_reason
     r = np.arange(1.0, 6.0)
     assert partial_reason("E", "piqa acc", "rms", 5, r, r[::-1].copy(), r) == \
-        "rms orders the checkpoints exactly in reverse of piqa acc and as E do"
+        "rms orders the checkpoints exactly in the reverse order of piqa acc and as E does"
     assert partial_reason("E", "piqa acc", "rms", 5, r, np.array([1.0, 3, 2, 4, 5]), np.array([2.0, 1, 3, 5, 4])) == ""
 
 

@@ -221,6 +221,8 @@ def format_table(series) -> str:
         w = f"{_fmt(series.width_mean[t])} ± {_fmt(series.width_std[t])}"
         lo, hi = series.emergence_ci[t]
         e = f"{series.emergence[t]:+.4f} [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(series.emergence[t]) else "nan"
+        if len(series.checkpoints) == 1:
+            e = "(one checkpoint: none)"
         note = []
         if t == series.baseline:
             note.append("baseline")

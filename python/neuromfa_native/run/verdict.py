@@ -58,6 +58,10 @@ KEEPS = {"gaussian": ("the weight scale (the RMS of the rows the network reads)"
          "scaled": ("the structure and the shape of the weight distribution",
                     "the growth of the weight scale since the baseline")}
 
+#: The same in a few words, for sentences.
+SHORT_KEEPS = {"gaussian": "only the weight scale", "shuffle": "only the distribution of the used weights",
+               "scaled": "the structure without the scale growth"}
+
 NEEDED = ("gaussian", "scaled")
 
 
@@ -281,8 +285,8 @@ def contrast_sentence(rows: list, label: str, level: float) -> str:
              f"{real['alpha0_hi']:.3f}] and width {real['width']:.3f} [{real['width_lo']:.3f}, "
              f"{real['width_hi']:.3f}] ({pct} intervals)"]
     for r in rows[1:]:
-        keeps = KEEPS.get(r["network"], ("", ""))[0]
-        parts.append(f"the {r['network']} control (keeps {keeps}) differs by {r['d_alpha0']:+.3f} "
+        keeps = SHORT_KEEPS.get(r["network"], "")
+        parts.append(f"the {r['network']} control, which keeps {keeps}, differs by {r['d_alpha0']:+.3f} "
                      f"[{r['d_alpha0_lo']:+.3f}, {r['d_alpha0_hi']:+.3f}] in alpha0 and {r['d_width']:+.3f} "
                      f"[{r['d_width_lo']:+.3f}, {r['d_width_hi']:+.3f}] in width")
     return ("; ".join(parts) + ". A difference whose interval excludes 0 says that what the control removes shapes "

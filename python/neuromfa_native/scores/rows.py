@@ -71,9 +71,9 @@ def partial_reason(quantity: str, score: str, covariate: str, n: int, rx: Option
             return f"{name} is constant over the matched {units}"
     by_score, by_quantity = _same_order(rz, ry), _same_order(rz, rx)
     if by_score or by_quantity:
-        who = [f"{'in reverse of' if s < 0 else 'as'} {name}" for s, name in ((by_score, score),
-                                                                               (by_quantity, quantity)) if s]
-        return f"{covariate} orders the {units} exactly " + " and ".join(who) + (" does" if len(who) == 1 else " do")
+        who = [f"in the reverse order of {name}" if s < 0 else f"as {name} does"
+               for s, name in ((by_score, score), (by_quantity, quantity)) if s]
+        return f"{covariate} orders the {units} exactly " + " and ".join(who)
     return ""
 
 

@@ -41,7 +41,7 @@ def _finite(rows, key: str) -> bool:
     return any(math.isfinite(r.get(key, math.nan)) for r in rows)
 
 
-def _lines(corr, quantity: str) -> list:
+def _lines(corr, quantity: str, clock: list) -> list:
     """The lines above the table: sources, whose scores, the quantity against the clock."""
     span = f" (steps {corr.steps[0]}..{corr.steps[-1]})" if corr.unit == "checkpoint" and corr.steps else ""
     out = [f"Correlation over {len(corr.labels)} {corr.unit}s{span} with {corr.evals_name or 'scores'}; "
@@ -52,10 +52,13 @@ def _lines(corr, quantity: str) -> list:
                    f"{corr.run_model or '(no model named)'}")
     rho = corr.with_step.get(quantity, math.nan)
     if math.isfinite(rho):
-        out.append(f"  rho({quantity}, step) = {rho:+.2f}: whatever changes monotonically over training correlates with "
-                   "every score that does; 'step' and 'rms' are rho of the training step and of weight RMS with the "
-                   "score, 'vs step'/'vs rms' rho minus them with a paired interval (containing 0: no better than "
-                   "that)")
+        out.append(f"  rho({quantity}, step) = {rho:+.2f}: whatever changes monotonically over training correlates "
+                   "with every score that does")
+    if clock:
+        what = {"step": "the training step", "rms": "weight RMS"}
+        out.append(f"  {', '.join(clock)}: rho of {' and of '.join(what[k] for k in clock)} with the score; "
+                   f"{', '.join('vs ' + k for k in clock)}: |rho| minus theirs, with a paired interval "
+                   "(containing 0: no better)")
     return out
 
 
@@ -91,7 +94,7 @@ def format_correlation(corr, max_rows: Optional[int] = 20, *, quantity: str = "E
                 line.append(_f(r["partial_spearman"], 3))
         table.append(line)
     widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
-    text = _lines(corr, quantity)
+    text = _lines(corr, quantity, clock)
     for row in table:
         text.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
     text.extend(f"{mark} partial undefined: {why}" for why, mark in reasons.items())
