@@ -198,3 +198,13 @@ def test_correlations_json_counts_the_rows_below_q(tiny):
 def test_fake_runs_without_sources_name_no_model():
     s = fake([0, 1, 2], [[1.5], [1.4], [1.3]], [[0.4], [0.5], [0.6]])
     assert run_model(s) == ""
+
+
+def test_a_hostile_model_name_reaches_the_terminal_escaped(tiny, tmp_path):
+    rows = ["model,step,task,metric,value"] + [f"\"evil\x1b[2J\nname\",{s},piqa,acc,{0.3 + i / 20}"
+                                               for i, s in enumerate(STEPS)]
+    (tmp_path / "s.csv").write_text("\n".join(rows) + "\n")
+    with pytest.warns(ScoresModelWarning, match=r"evil\\x1b\[2J\\nname"):  # repr in the warning
+        c = correlate(tiny, tmp_path / "s.csv", n_boot=0)
+    text = c.format()
+    assert "\x1b" not in text and "scores of evil\\x1b[2J\\nname;" in text
