@@ -212,3 +212,21 @@ def test_one_checkpoint_without_controls_says_how_to_compare_it(tmp_path):
     s = nm.analyze_series(write_checkpoints(tmp_path, {0: scale_growth_weights(0)}), **OPTS)
     v = nm.verdict(s)
     assert v.label == "undetermined" and "--controls gaussian,shuffle" in v.reason and v.contrast == ()
+
+
+@pytest.mark.parametrize("e, g, r, label", [
+    ((0.5, -0.01, 0.9), (0.9, 0.8, 1.0), (0.1, 0.0, 0.2), "no_emergence"),  # E's interval contains 0 first
+    ((0.5, 0.0, 0.9), (0.9, 0.8, 1.0), (0.1, 0.0, 0.2), "no_emergence"),  # ... its bound included
+    ((0.5, 0.4, 0.6), (0.9, 0.76, 1.0), (0.1, 0.0, 0.24), "scale"),
+    ((0.5, 0.4, 0.6), (0.9, 0.75, 1.0), (0.1, 0.0, 0.24), "mixed"),  # strict: a bound on the threshold fails
+    ((0.5, 0.4, 0.6), (0.9, 0.76, 1.0), (0.1, 0.0, 0.25), "mixed"),
+    ((-0.5, -0.6, -0.4), (0.1, 0.0, 0.49), (0.9, 0.51, 1.0), "beyond_scale"),  # a negative E has shares too
+    ((0.5, 0.4, 0.6), (0.1, 0.0, 0.5), (0.9, 0.51, 1.0), "mixed"),
+    ((0.5, 0.4, 0.6), (0.7, 0.66, 0.74), (0.09, 0.09, 0.09), "mixed"),  # pythia-tiny at S = 64
+    ((0.5, 0.4, 0.6), (0.9, float("nan"), 1.0), (0.1, 0.0, 0.2), "undetermined"),
+])
+def test_the_labels_follow_the_rules_of_section_13_in_order(e, g, r, label):
+    from neuromfa_native.run.verdict import label_of
+
+    got, reason = label_of(e[1], e[2], g, r)
+    assert got == label and reason

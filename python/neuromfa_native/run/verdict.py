@@ -39,7 +39,7 @@ import numpy as np
 from ..mfa.stats import emergence_from_means
 from ..science.controls import control_summary
 
-__all__ = ["LABELS", "THRESHOLDS", "Verdict", "checkpoint_contrast", "verdict"]
+__all__ = ["LABELS", "THRESHOLDS", "Verdict", "checkpoint_contrast", "label_of", "verdict"]
 
 #: The labels of section 13, in the order their rules are tried.
 LABELS = ("undetermined", "no_emergence", "scale", "beyond_scale", "mixed")
@@ -298,8 +298,9 @@ def contrast_sentence(rows: list, label: str, level: float) -> str:
 # the verdict
 
 
-def _label(e_lo: float, e_hi: float, g: tuple, r: tuple) -> tuple:
-    """``(label, reason)`` of section 13 from E's interval and the two shares ``(x, lo, hi)``."""
+def label_of(e_lo: float, e_hi: float, g: tuple, r: tuple) -> tuple:
+    """``(label, reason)`` of section 13 from E's interval and the two shares ``g`` (Gaussian)
+    and ``r`` (remainder), each ``(value, lo, hi)``; the inequalities are strict."""
     th = THRESHOLDS
     if e_lo <= 0 <= e_hi:
         return "no_emergence", f"E's interval [{e_lo:+.3f}, {e_hi:+.3f}] contains 0: there is no emergence to explain"
@@ -330,7 +331,7 @@ def _sentence(label: str, where: str, e: tuple, g: tuple, r: tuple, reason: str,
     if label == "beyond_scale":
         return f"E is more than weight scale: at {where} ({ev}) {shares}."
     if label == "mixed":
-        return f"E is partly weight scale, partly more: at {where} ({ev}) {shares}."
+        return f"E is neither clearly weight scale nor clearly more (mixed): at {where} ({ev}) {shares}."
     if label == "no_emergence":
         return f"No emergence to explain: at {where} {ev} ({pct} interval), an interval that contains 0."
     return f"Undetermined: {reason}."
@@ -411,7 +412,7 @@ def verdict(series: Any, step: Any = None) -> Verdict:
         if lost:
             notes.append(f"{lost} of {n_boot} bootstrap replicates drew no kept sample of a network at the baseline or "
                          "the verdict step (a spectrum filter dropped them) and were left out of the intervals")
-        label, reason = _label(e[1], e[2], g, r)
+        label, reason = label_of(e[1], e[2], g, r)
     sentence = _sentence(label, where, e, g, r, reason, level)
     if len(series.checkpoints) < 2 and contrast:
         sentence = f"Undetermined: one checkpoint has no E. {contrast_sentence(contrast, where, level)}"
