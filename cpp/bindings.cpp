@@ -210,28 +210,29 @@ py::dict weight_moments_py(const py::array& weight, const std::string& weight_ki
     return d;
 }
 
-py::dict weibull_fit_py(const carray<double>& x, const carray<double>& c) {
+// A fit's fields, in every dict that carries one: shape and scale as the iteration left them, and
+// whether it converged (the Python layer turns a fit that did not into NaN and a note).
+void put_fit(py::dict& d, const WeibullFit& f) {
+    d["shape"] = f.shape, d["scale"] = f.scale, d["iterations"] = f.iterations, d["converged"] = f.converged;
+}
+
+py::dict weibull_fit_py(const carray<double>& x, const carray<double>& c, int max_iter) {
     if (x.ndim() != 1 || c.ndim() != 1 || x.shape(0) != c.shape(0))
         throw py::value_error("x and c must be 1-d float64 arrays of the same length");
     WeibullFit f;
     {
         py::gil_scoped_release release;
-        f = weibull_fit(x.data(), c.data(), x.shape(0));
+        f = weibull_fit(x.data(), c.data(), x.shape(0), 1e-13, max_iter);
     }
     py::dict d;
-    d["shape"] = f.shape, d["scale"] = f.scale, d["iterations"] = f.iterations, d["converged"] = f.converged;
+    put_fit(d, f);
     return d;
 }
+
 WeightKind half_kind(const std::string& kind) {
     if (kind == "f16") return WeightKind::f16;
     if (kind == "bf16") return WeightKind::bf16;
     throw py::value_error("weight_kind must be 'f16' or 'bf16', got '" + kind + "'");
-}
-
-py::dict fit_dict(const WeibullFit& f) {
-    py::dict d;
-    d["shape"] = f.shape, d["scale"] = f.scale;
-    return d;
 }
 
 // HalfStats.add: counts the patterns (GIL released for blocks worth it).
@@ -256,7 +257,19 @@ py::dict half_stats_finish(HalfStats& h) {
     py::dict d;
     d["n"] = s.n, d["n_zero"] = s.n_zero, d["n_kept"] = s.n_kept, d["n_nonfinite"] = s.n_nonfinite;
     d["s1"] = s.s1, d["s2"] = s.s2, d["s3"] = s.s3, d["s4"] = s.s4, d["s_abs"] = s.s_abs;
-    d["shape"] = s.fit.shape, d["scale"] = s.fit.scale;
+    put_fit(d, s.fit);
+    return d;
+}
+
+py::dict half_stats_pooled_fit(const HalfStats& h) {
+    if (!h.fits()) throw py::value_error("HalfStats was built with fit=False");
+    WeibullFit f;
+    {
+        py::gil_scoped_release release;
+        f = h.pooled_fit();
+    }
+    py::dict d;
+    put_fit(d, f);
     return d;
 }
 
@@ -266,14 +279,7 @@ py::array_t<double> half_stats_pooled_counts(const HalfStats& h) {
 }
 // ---- end rival statistics -----------------------------------------------------------------------
 
-}  // namespace
-
-PYBIND11_MODULE(_core, m) {
-    m.doc() = "neuromfa_native C++ core: distance filtering, box histograms, partition functions";
-#ifdef NEUROMFA_VERSION
-    m.attr("__version__") = NEUROMFA_VERSION;
-#endif
-    m.def("openmp_enabled", &openmp_enabled, R"doc(Whether the compiled core was built with OpenMP.
+const char* const openmp_enabled_doc = R"doc(Whether the compiled core was built with OpenMP.
 
 Returns
 -------
@@ -287,8 +293,41 @@ Examples
 >>> import neuromfa_native as nm
 >>> isinstance(nm.openmp_enabled(), bool)
 True
-)doc");
-    m.def("max_threads", [] { return resolve_threads(-1); }, "Threads that n_threads=-1 means.");
+)doc";
+
+const char* const half_stats_doc = R"doc(Rival statistics of 16-bit weights, tensor by tensor.
+
+Each row block of the open tensor is counted into a table of its 2^16 bit patterns (add); finish
+gives the tensor's moment sums, counts and Weibull fit from one pass over the patterns that hold
+weights, adds its magnitudes to the pooled counts and clears the table for the next tensor.
+
+Not thread-safe: one thread per object. The object keeps state between calls and releases the
+GIL inside add, finish and pooled_fit, so two Python threads must not share one (each thread its
+own HalfStats; add's n_threads threads run inside the one call).
+
+Parameters
+----------
+weight_kind : str
+    'f16' or 'bf16'.
+threshold : float
+    T of the kept fraction (1/T <= |w| < 1), > 1.
+fit : bool
+    also fit the Weibull distribution of the nonzero |w| (and keep the pooled counts).
+
+Examples
+--------
+>>> import numpy as np
+>>> from neuromfa_native import _core
+>>> h = _core.HalfStats("f16", 150.0, True)
+>>> h.add(np.array([0.5, -0.25, 0.0, 2.0], dtype=np.float16).view(np.uint16), 1)
+4
+>>> s = h.finish()
+>>> s["n"], s["n_zero"], s["n_kept"], s["s1"], s["s_abs"]
+(4, 1, 2, 2.25, 2.75)
+)doc";
+
+// Box histograms, partition functions, node dimensions: the engine.
+void def_boxes(py::module_& m) {
     m.def("onehop_boxes", &onehop_boxes_py, py::arg("src").noconvert(), py::arg("weight"), py::arg("weight_kind"),
           py::arg("threshold"), py::arg("decimals"), py::arg("min_edges"), py::arg("n_threads"), py::arg("lower") = 1.0,
           "One-hop box histograms (CSR of rounded-distance keys and counts) of every source node.");
@@ -316,37 +355,15 @@ True
           py::arg("n_threads"), "Path-box histograms: rounded shortest-path distances within the threshold.");
     m.def("node_fractal_dimension", &node_fractal_dimension_py, py::arg("indptr").noconvert(), py::arg("key").noconvert(), py::arg("count").noconvert(),
           py::arg("n_threads"), "Node fractal dimension (SPEC 5) of every centre of an integer-keyed histogram.");
-    // rival statistics (docs/controls.md)
+}
+
+// Rival statistics (docs/controls.md).
+void def_rival_statistics(py::module_& m) {
     m.def("weight_moments", &weight_moments_py, py::arg("weight"), py::arg("weight_kind"), py::arg("threshold"),
           py::arg("n_threads"),
           "Sums of w, w^2, w^3, w^4, |w|, counts of zero/kept/non-finite weights and the |w| sum of each "
           "row of a 2-d block, one pass, ordered reduction.");
-    py::class_<HalfStats>(m, "HalfStats", R"doc(Rival statistics of 16-bit weights, tensor by tensor.
-
-Each row block of the open tensor is counted into a table of its 2^16 bit patterns (add); finish
-gives the tensor's moment sums, counts and Weibull fit from one pass over the patterns that hold
-weights, adds its magnitudes to the pooled counts and clears the table for the next tensor.
-
-Parameters
-----------
-weight_kind : str
-    'f16' or 'bf16'.
-threshold : float
-    T of the kept fraction (1/T <= |w| < 1), > 1.
-fit : bool
-    also fit the Weibull distribution of the nonzero |w| (and keep the pooled counts).
-
-Examples
---------
->>> import numpy as np
->>> from neuromfa_native import _core
->>> h = _core.HalfStats("f16", 150.0, True)
->>> h.add(np.array([0.5, -0.25, 0.0, 2.0], dtype=np.float16).view(np.uint16), 1)
-4
->>> s = h.finish()
->>> s["n"], s["n_zero"], s["n_kept"], s["s1"], s["s_abs"]
-(4, 1, 2, 2.25, 2.75)
-)doc")
+    py::class_<HalfStats>(m, "HalfStats", half_stats_doc)
         .def(py::init([](const std::string& weight_kind, double threshold, bool fit) {
                  if (!(threshold > 1.0)) throw py::value_error("threshold must be > 1");
                  return HalfStats(half_kind(weight_kind), threshold, fit);
@@ -356,22 +373,30 @@ Examples
              "Counts the bit patterns (a 1-d uint16 array) of a block of the open tensor; returns how many.")
         .def("finish", &half_stats_finish,
              "The open tensor is complete: dict of n, n_zero, n_kept, n_nonfinite, s1, s2, s3, s4, s_abs (sums "
-             "of w^p and |w| over the finite weights) and shape, scale (Weibull fit of the nonzero finite |w|; "
-             "NaN without fit or with fewer than two distinct values). Clears the table.")
-        .def("pooled_fit", [](const HalfStats& h) {
-                 if (!h.fits()) throw py::value_error("HalfStats was built with fit=False");
-                 WeibullFit f;
-                 {
-                     py::gil_scoped_release release;
-                     f = h.pooled_fit();
-                 }
-                 return fit_dict(f);
-             },
-             "Weibull fit (dict of shape, scale) of the nonzero finite |w| of every finished tensor together.")
+             "of w^p and |w| over the finite weights) and shape, scale, iterations, converged (Weibull fit of "
+             "the nonzero finite |w|; NaN without fit or with fewer than two distinct values, the last iterate "
+             "with converged=False when the iteration did not converge). Clears the table.")
+        .def("pooled_fit", &half_stats_pooled_fit,
+             "Weibull fit (dict of shape, scale, iterations, converged) of the nonzero finite |w| of every "
+             "finished tensor together.")
         .def("pooled_counts", &half_stats_pooled_counts,
              "Counts of every positive magnitude pattern (index: the pattern without its sign bit, 32768 "
              "float64) over the finished tensors; inf/NaN patterns hold 0.")
         .def_property_readonly("tensors", &HalfStats::tensors, "Tensors finished so far.");
-    m.def("weibull_fit", &weibull_fit_py, py::arg("x").noconvert(), py::arg("c").noconvert(),
-          "Weibull maximum-likelihood fit (location 0) of positive values x with weights c.");
+    m.def("weibull_fit", &weibull_fit_py, py::arg("x").noconvert(), py::arg("c").noconvert(), py::arg("max_iter") = 200,
+          "Weibull maximum-likelihood fit (location 0) of positive values x with weights c: dict of shape, "
+          "scale, iterations, converged (False: the last iterate after max_iter iterations).");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "neuromfa_native C++ core: distance filtering, box histograms, partition functions";
+#ifdef NEUROMFA_VERSION
+    m.attr("__version__") = NEUROMFA_VERSION;
+#endif
+    m.def("openmp_enabled", &openmp_enabled, openmp_enabled_doc);
+    m.def("max_threads", [] { return resolve_threads(-1); }, "Threads that n_threads=-1 means.");
+    def_boxes(m);
+    def_rival_statistics(m);
 }

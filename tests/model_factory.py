@@ -3,7 +3,7 @@
 ``write_model(arch, folder)`` writes ``config.json`` and ``model.safetensors`` the way
 ``transformers``' ``save_pretrained`` lays them out (same tensor names, shapes and config keys;
 hidden 32, 2 blocks, 4 heads; Llama-family models use grouped-query attention with 2
-key/value heads), with weights drawn from ``numpy.random.default_rng(seed)``: matrices and
+key/value heads; the other families' configs and shapes are in ``tests/family_models.py``), with weights drawn from ``numpy.random.default_rng(seed)``: matrices and
 embeddings ``N(0, 0.02)``, norm scales 1, biases 0 (the ``transformers`` initialisation).
 No torch is needed; ``tests/test_model_factory.py`` checks, where ``transformers`` is
 installed, that it loads these folders with no missing, unexpected or mismatched tensor.
@@ -23,9 +23,12 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+from family_models import CONFIGS as FAMILY_CONFIGS, FAMILY_ARCHS, shapes as family_shapes
 from neuromfa_native.io.safetensors import write_safetensors
 
+#: The original six; ``FAMILY_ARCHS`` (tests/family_models.py) the other families, ``ALL_ARCHS`` both.
 ARCHS = ("gpt_neox", "gpt2", "llama", "mistral", "qwen2", "bert")
+ALL_ARCHS = ARCHS + FAMILY_ARCHS
 DTYPES = ("float32", "float16", "bfloat16")
 
 _LLAMA_COMMON = {
@@ -72,10 +75,13 @@ _CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
+_CONFIGS.update(FAMILY_CONFIGS)
+
+
 def tiny_config(arch: str) -> dict[str, Any]:
     """The ``config.json`` contents of the tiny ``arch`` model (a fresh dict)."""
     if arch not in _CONFIGS:
-        raise ValueError(f"unknown arch {arch!r}; one of {ARCHS}")
+        raise ValueError(f"unknown arch {arch!r}; one of {ALL_ARCHS}")
     return json.loads(json.dumps(_CONFIGS[arch]))
 
 
@@ -95,7 +101,9 @@ def _shapes(arch: str) -> dict[str, tuple[int, ...]]:
         if bias:
             out[name + ".bias"] = (n,)
 
-    if arch == "gpt_neox":
+    if arch in FAMILY_ARCHS:
+        family_shapes(arch, linear, norm, out)
+    elif arch == "gpt_neox":
         h, i = c["hidden_size"], c["intermediate_size"]
         out["gpt_neox.embed_in.weight"] = (v, h)
         for b in range(nl):
@@ -157,7 +165,7 @@ def _shapes(arch: str) -> dict[str, tuple[int, ...]]:
             norm(p + "output.LayerNorm", h)
         linear("pooler.dense", h, h)
     else:
-        raise ValueError(f"unknown arch {arch!r}; one of {ARCHS}")
+        raise ValueError(f"unknown arch {arch!r}; one of {ALL_ARCHS}")
     return out
 
 
@@ -172,7 +180,7 @@ def tiny_state_dict(arch: str, *, seed: int = 0) -> dict[str, np.ndarray]:
         elif is_norm:
             sd[name] = np.ones(shape, np.float32)
         else:
-            sd[name] = rng.normal(0.0, 0.02, shape).astype(np.float32)
+            sd[name] = np.asarray(rng.normal(0.0, 0.02, shape), dtype=np.float32)
     return sd
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_factory import ARCHS, make_model, tiny_config, tiny_model, tiny_state_dict, write_model  # noqa: F401
+from model_factory import ALL_ARCHS, make_model, tiny_config, tiny_model, tiny_state_dict, write_model  # noqa: F401
 from neuromfa_native.network.architectures import ARCHITECTURES, detect_architecture, get_layout
 from neuromfa_native.network.fingerprint import find_identical
 from neuromfa_native.network.nin import build_nin, describe, iter_full_matrices, load_layout
@@ -32,13 +32,13 @@ def _check_edges_are_entries(nin, src, lay) -> None:
             assert np.all(nin.weight[sel] == 1)
             assert np.all(m.synthetic(j, i).diagonal())
             continue
-        W = np.asarray(src.get(m.name))
+        W = np.asarray(src.get(m.name))  # a part of a fused tensor: its rows (parts.PartsSource)
         w = W[i, j] if m.orientation == "conv1d" else W[j, i]
         np.testing.assert_array_equal(nin.weight[sel], w.astype(nin.weight.dtype))
     assert covered.all()
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ALL_ARCHS)
 def test_layouts_on_tiny_models(tiny_model, arch: str) -> None:  # noqa: F811
     folder = tiny_model(arch)
     src, lay = load_layout(folder)
@@ -53,12 +53,19 @@ def test_layouts_on_tiny_models(tiny_model, arch: str) -> None:  # noqa: F811
     nin0 = build_nin(folder, sample=0, per_layer=S)
     assert nin0.n_edges == d["sampled"]["edges"]
     assert nin0.n_nodes == d["sampled"]["nodes"]
-    # every node layer got S neurons (2S in MLP hidden layers; GQA k/v sets may collapse)
+    # every node layer got S neurons (2S in MLP hidden layers; GQA k/v sets may collapse; the
+    # experts of a block share one pooled draw of 2S: each gets its share of it)
+    pooled: dict = {}
     for k, nl in enumerate(lay.node_layers):
         assert int(np.sum(nin0.node_layer == k)) == d["node_layers"][k]["sampled"]
         want = {1: S, 2: 2 * S}[nl.draw_factor] * (3 if nl.name.endswith(".qkv") else 1)
         got = int(np.sum(nin.node_layer == k))
+        if ".expert" in nl.name:
+            pooled[nl.name.split(".expert")[0] + nl.name.rsplit(".", 1)[1]] = \
+                pooled.get(nl.name.split(".expert")[0] + nl.name.rsplit(".", 1)[1], 0) + got
+            continue
         assert got == want or (nl.name.endswith((".k", ".v")) and 0 < got <= want)
+    assert all(n == 2 * S for n in pooled.values()), pooled
     # node ids: ascending, inside their layer's id range
     assert np.all(np.diff(nin.node_ids) > 0)
     assert np.all(lay.offsets[nin.node_layer] <= nin.node_ids)

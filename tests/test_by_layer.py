@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_factory import ARCHS, tiny_model  # noqa: F401  (fixture)
+from model_factory import ALL_ARCHS, tiny_model  # noqa: F401  (fixture)
 from neuromfa_native import analyze_graph, analyze_sample, build_nin
 from neuromfa_native.science.by_layer import groups_of
 
@@ -18,7 +18,7 @@ def _reference(nin, codes, **kw):
     return analyze_graph(nin.src[sel], nin.dst[sel], nin.weight[sel], **kw)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ALL_ARCHS)
 def test_group_spectrum_is_analyze_graph_on_the_edge_subset(arch, tiny_model):  # noqa: F811
     d = tiny_model(arch)
     kw = dict(min_edges=3)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_factory import ARCHS, bfloat16_bits, make_model, tiny_state_dict, write_model
+from model_factory import ALL_ARCHS, bfloat16_bits, make_model, tiny_state_dict, write_model
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ALL_ARCHS)
 def test_transformers_loads_the_numpy_checkpoint_exactly(tmp_path, arch: str) -> None:
+    if arch == "hf_olmo":
+        pytest.skip("OLMo-1's original format is AllenAI's custom code (hf_olmo), not a transformers class")
     torch = pytest.importorskip("torch", reason="transformers modules need torch")
     pytest.importorskip("transformers", reason="compares with transformers' own model classes")
     import transformers as tf

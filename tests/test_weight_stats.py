@@ -1,11 +1,14 @@
 """Rival statistics (SPEC 10) against numpy/scipy on the same rows; pooled = element-weighted."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.optimize as so
 import scipy.stats as st
 
+import neuromfa_native as nm
 from neuromfa_native import _core
 from neuromfa_native.science.controls import build_variants
 from neuromfa_native.network.nin import load_layout
@@ -176,7 +179,9 @@ def test_half_stats_equal_the_widened_values_and_the_plain_fit(kind):
     assert m["scale"] == pytest.approx(ref["scale"], rel=1e-12)
     # the same numbers without the fit (the controls' RMS), and with the fit NaN
     m0 = _half_stats(bits, kind, blocks=3, fit=False)
-    assert {k: m0[k] for k in m0 if k not in ("shape", "scale")} == {k: m[k] for k in m if k not in ("shape", "scale")}
+    fit_keys = ("shape", "scale", "iterations", "converged")
+    assert {k: m0[k] for k in m0 if k not in fit_keys} == {k: m[k] for k in m if k not in fit_keys}
+    assert m["converged"] and not m0["converged"] and m0["iterations"] == 0
     assert np.isnan(m0["shape"]) and np.isnan(m0["scale"])
 
 
@@ -330,3 +335,93 @@ def test_half_stats_docstring_example_runs():
     for t in tests:
         runner.run(t)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_every_fit_dict_says_whether_it_converged():
+    rng = np.random.default_rng(2)
+    x = rng.weibull(1.5, 500) * 0.02
+    f = _core.weibull_fit(x, np.ones_like(x))
+    assert f["converged"] is True and f["iterations"] >= 1
+    capped = _core.weibull_fit(x, np.ones_like(x), max_iter=1)
+    assert capped["converged"] is False and capped["iterations"] == 1 and np.isfinite(capped["shape"])
+    with pytest.raises(ValueError, match="max_iter"):
+        _core.weibull_fit(x, np.ones_like(x), max_iter=0)
+    h = _core.HalfStats("f16", 150.0, True)
+    h.add(x.astype(np.float16).view(np.uint16), 1)
+    for d in (h.finish(), h.pooled_fit()):
+        assert d["converged"] is True and d["iterations"] >= 1
+
+
+def _capped_fit(monkeypatch):
+    """_core.weibull_fit stopped after two Newton steps: a real fit that did not converge."""
+    real = _core.weibull_fit
+    monkeypatch.setattr(_core, "weibull_fit", lambda x, c: real(x, c, max_iter=2))
+
+
+def test_a_fit_that_did_not_converge_is_nan_with_a_note(monkeypatch):
+    """Regression: the bindings dropped ``converged``, so a fit stopped at its iteration cap came
+    back as a number; now it is NaN, recorded in WeightStats.notes and warned."""
+    _capped_fit(monkeypatch)
+    rng = np.random.default_rng(4)
+    w = (rng.standard_normal((40, 30)) * 0.02).astype(np.float32)
+    acc = StatsAccumulator(threshold=150.0, n_threads=1)
+    acc.add("w", w)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        ws = acc.result()
+    assert np.isnan(ws.get("weibull_k", "w")) and np.isnan(ws.get("weibull_lambda", "w"))
+    assert np.isnan(ws.get("weibull_k")) and np.isnan(ws.get("weibull_lambda"))
+    assert np.isfinite(ws.get("rms", "w"))  # only the fit is lost
+    assert any("tensor 'w'" in n for n in ws.notes) and any("pooled" in n for n in ws.notes)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        assert all(np.isnan(weibull_fit(np.abs(w[w != 0]))))
+
+
+def test_a_16bit_fit_that_did_not_converge_is_nan_with_a_note(monkeypatch):
+    """The 16-bit path reads ``converged`` from HalfStats's dicts too (here forced, as no real
+    count table stops the fit short)."""
+    class NotConverging(_core.HalfStats):
+        def finish(self):
+            return {**super().finish(), "converged": False, "iterations": 200}
+
+        def pooled_fit(self):
+            return {**super().pooled_fit(), "converged": False, "iterations": 200}
+
+    monkeypatch.setattr(_core, "HalfStats", NotConverging)
+    w = (np.random.default_rng(6).standard_normal((40, 30)) * 0.02).astype(np.float16)
+    acc = StatsAccumulator(threshold=150.0, n_threads=1)
+    acc.add("w", w.view(np.uint16), kind="f16")
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        ws = acc.result()
+    assert np.isnan(ws.get("weibull_k", "w")) and np.isnan(ws.get("weibull_k"))
+    assert len(ws.notes) == 2 and np.isfinite(ws.get("rms"))
+
+
+def test_converged_fits_leave_no_note():
+    w = (np.random.default_rng(8).standard_normal((40, 30)) * 0.02).astype(np.float16)
+    acc = StatsAccumulator(threshold=150.0, n_threads=1)
+    acc.add("w", w.view(np.uint16), kind="f16")
+    ws = acc.result()
+    assert ws.notes == () and np.isfinite(ws.get("weibull_k"))
+
+
+def test_the_note_of_a_fit_that_did_not_converge_survives_the_run_directory(monkeypatch, tmp_path):
+    """A result stored with a WeightStats note reads back with the note (and the NaNs)."""
+    from neuromfa_native.run.store import result_from_npz, result_to_npz
+    from neuromfa_native.science.analysis import SampleResult
+
+    _capped_fit(monkeypatch)
+    w = (np.random.default_rng(4).standard_normal((40, 30)) * 0.02).astype(np.float32)
+    acc = StatsAccumulator(threshold=150.0, n_threads=1)
+    acc.add("w", w)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        ws = acc.result()
+    src = np.repeat(np.arange(4), 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        spec = nm.analyze_graph(src, np.arange(48) + 10, np.linspace(0.01, 0.5, 48), min_edges=5)
+    r = SampleResult(checkpoint="c", sample=0, spectrum=spec, n_network_nodes=1, n_network_edges=2, seconds=0.0,
+                     weight_stats=ws)
+    p = tmp_path / "r.npz"
+    p.write_bytes(result_to_npz(r, key="k", chash="h"))
+    back = result_from_npz(p, key="k", chash="h")
+    assert back.weight_stats == ws and back.weight_stats.notes == ws.notes and ws.notes

@@ -1,4 +1,4 @@
-// HalfStats (half_stats.hpp) against a slow reference: the widened values one by one and the plain
+// HalfStats (half_stats.hpp, weibull16.hpp) against a slow reference: the widened values one by one and the plain
 // Weibull fit (weibull_fit) on their distinct magnitudes, over float16 and bfloat16 weights from
 // very spread to very narrow, with zeros, subnormals, few distinct values and inf/NaN; the fold
 // into 64-bit counts and the threaded count give the same bits.  ci/sanitize.sh runs it under
@@ -11,6 +11,10 @@
 
 #include "check.hpp"
 #include "neuromfa/half_stats.hpp"
+
+#if defined(NEUROMFA_CLONES)
+#error "a public header leaks NEUROMFA_CLONES (clones_begin.hpp without clones_end.hpp)"
+#endif
 
 using namespace neuromfa;
 using neuromfa_test::failures;
@@ -175,6 +179,33 @@ void test_very_narrow_magnitudes() {  // Weibull shapes of thousands: e^{k ln m}
     }
 }
 
+// A fit stopped by its iteration cap says so (converged = false, the last iterate kept): the
+// plain fit and HalfStats's, per tensor and pooled.  Narrow magnitudes: the exact iteration of
+// HalfStats takes several steps there, so a cap of one stops it short.
+void test_a_fit_that_does_not_converge_says_so() {
+    where = "not converged";
+    std::mt19937_64 rng(9);
+    std::normal_distribution<double> N(0, 1);
+    std::vector<std::uint16_t> bits;
+    for (int i = 0; i < 3000; ++i) bits.push_back(to_half(1.0 + 1e-3 * N(rng), WeightKind::f16));
+    Reference r;
+    add_reference(r, bits, WeightKind::f16, 150.0);
+    std::vector<double> x, c;
+    for (const auto& kv : r.mags) x.push_back(kv.first), c.push_back(kv.second);
+    const WeibullFit full = weibull_fit(x.data(), c.data(), static_cast<std::int64_t>(x.size()));
+    const WeibullFit capped = weibull_fit(x.data(), c.data(), static_cast<std::int64_t>(x.size()), 1e-13, 2);
+    CHECK(full.converged && full.iterations > 2);
+    CHECK(!capped.converged && capped.iterations == 2 && std::isfinite(capped.shape) && capped.shape != full.shape);
+    CHECK(throws_invalid([&] { weibull_fit(x.data(), c.data(), 1, 1e-13, 0); }));
+    HalfStats plain(WeightKind::f16, 150.0, true), stopped(WeightKind::f16, 150.0, true, (std::int64_t(1) << 31) - 1, 1);
+    plain.add(bits.data(), 3000, 1), stopped.add(bits.data(), 3000, 1);
+    const WeibullFit a = plain.finish().fit, b = stopped.finish().fit;
+    CHECK(a.converged && a.iterations > 1);
+    CHECK(!b.converged && b.iterations == 1 && std::isfinite(b.shape));
+    CHECK(plain.pooled_fit().converged && !stopped.pooled_fit().converged);
+    CHECK(throws_invalid([] { HalfStats bad(WeightKind::f16, 150.0, true, 1000, 0); }));
+}
+
 void test_edge_cases() {
     where = "edges";
     HalfStats hs(WeightKind::f16, 150.0, true);
@@ -201,6 +232,7 @@ int main() {
     test_against_the_reference();
     test_fold_and_threads_give_the_same_bits();
     test_very_narrow_magnitudes();
+    test_a_fit_that_does_not_converge_says_so();
     test_edge_cases();
     if (failures) {
         std::fprintf(stderr, "%d check(s) failed\n", failures);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "neuromfa/distance.hpp"
+#include "neuromfa/half_tables.hpp"
 #include "neuromfa/parallel.hpp"
 #include "neuromfa/weights.hpp"
 

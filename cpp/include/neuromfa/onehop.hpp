@@ -11,6 +11,7 @@
 
 #include "neuromfa/dense_table.hpp"
 #include "neuromfa/distance.hpp"
+#include "neuromfa/half_tables.hpp"
 #include "neuromfa/edge_list.hpp"
 #include "neuromfa/histogram.hpp"
 #include "neuromfa/parallel.hpp"

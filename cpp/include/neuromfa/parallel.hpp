@@ -43,7 +43,7 @@ void parallel_for(std::int64_t n, int n_threads, F&& f, std::int64_t min_paralle
     std::exception_ptr error;
     std::mutex error_mutex;
     bool failed = false;
-    (void)n_threads;
+    (void)n_threads, (void)min_parallel;  // read only by the OpenMP build
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(resolve_threads(n_threads)) schedule(dynamic, 1) if (n >= min_parallel)
 #endif

@@ -216,26 +216,13 @@ struct PartitionKernel {
         // Centres with segments for at least half the radii are evaluated per radius in batches
         // (their masses expanded over each segment); sparser ones in difference form below.
         if (use_tables && 2 * static_cast<std::int64_t>(s.seg_m.size()) >= n_r) {
-            if (s.batch_m.empty()) {
-                s.batch_m.resize(kBatch * static_cast<std::size_t>(n_r));
-                s.batch_ln.resize(kBatch);
-            }
-            std::int64_t* m = s.batch_m.data() + s.n_batch * n_r;
-            for (std::size_t u = 0; u < s.seg_m.size(); ++u) std::fill(m + s.seg_a[u], m + s.seg_b[u], s.seg_m[u]);
-            s.batch_ln[s.n_batch] = ln_total;
-            if (++s.n_batch == kBatch) flush_batch(direct, s);
+            add_to_batch(ln_total, direct, s);
             return;
         }
         if (per_radius_shift || !use_tables)  // L = ln N_i(r) - ln N_i(D)
             for (std::int64_t m : s.seg_m) s.seg_L.push_back(std::log(static_cast<double>(m)) - ln_total);
-        const std::size_t nq = q.size();
         if (per_radius_shift) {
-            for (std::size_t k = 0; k < nq; ++k) {
-                double* row = direct + k * n_r;
-                const double* srow = shift.data() + k * n_r;
-                for (std::size_t u = 0; u < s.seg_L.size(); ++u)
-                    for (std::int64_t r = s.seg_a[u]; r < s.seg_b[u]; ++r) row[r] += std::exp(q[k] * s.seg_L[u] - srow[r]);
-            }
+            add_per_radius(direct, s);
             return;
         }
         // Difference form: for q >= 0 a centre's term grows with r, so it adds the positive step
@@ -247,41 +234,75 @@ struct PartitionKernel {
         s.y.resize(n_units);
         s.t.resize(n_units);
         s.ratio.resize(n_units);
-        for (std::size_t k = 0; k < nq; ++k) {
-            double* row = acc + k * n_r;
-            if (restart[k] && use_tables) {
-                const double a = std::exp(q[k] * (offset[k] - ln_total));
-                const double* pk = power[k].data();
-                for (std::size_t u = 0; u < n_units; ++u) s.t[u] = pk[s.seg_m[u]] * a;
-                if (k + 1 < nq && !restart[k + 1]) {
-                    const double b = std::exp(dq * (offset[k] - ln_total));
-                    for (std::size_t u = 0; u < n_units; ++u) s.ratio[u] = step_power[s.seg_m[u]] * b;
-                }
-            } else if (restart[k]) {
-                const double off = offset[k];
-                for (std::size_t u = 0; u < n_units; ++u) s.y[u] = s.seg_L[u] + off;
-                for (std::size_t u = 0; u < n_units; ++u) s.t[u] = std::exp(q[k] * s.y[u]);
-                if (k + 1 < nq && !restart[k + 1])
-                    for (std::size_t u = 0; u < n_units; ++u) s.ratio[u] = std::exp(dq * s.y[u]);
-            } else {
-                for (std::size_t u = 0; u < n_units; ++u) s.t[u] *= s.ratio[u];
+        for (std::size_t k = 0; k < q.size(); ++k) {
+            segment_terms(k, ln_total, s);
+            add_steps(k, acc + k * n_r, s);
+        }
+    }
+
+    // The centre's segments (s.seg_*) expanded over the radii into the batch, flushed when full.
+    void add_to_batch(double ln_total, double* direct, Scratch& s) const {
+        if (s.batch_m.empty()) {
+            s.batch_m.resize(kBatch * static_cast<std::size_t>(n_r));
+            s.batch_ln.resize(kBatch);
+        }
+        std::int64_t* m = s.batch_m.data() + s.n_batch * n_r;
+        for (std::size_t u = 0; u < s.seg_m.size(); ++u) std::fill(m + s.seg_a[u], m + s.seg_b[u], s.seg_m[u]);
+        s.batch_ln[s.n_batch] = ln_total;
+        if (++s.n_batch == kBatch) flush_batch(direct, s);
+    }
+
+    // Per-radius shifts: every term of every moment exponentiated directly into `direct`.
+    void add_per_radius(double* direct, const Scratch& s) const {
+        for (std::size_t k = 0; k < q.size(); ++k) {
+            double* row = direct + k * n_r;
+            const double* srow = shift.data() + k * n_r;
+            for (std::size_t u = 0; u < s.seg_L.size(); ++u)
+                for (std::int64_t r = s.seg_a[u]; r < s.seg_b[u]; ++r) row[r] += std::exp(q[k] * s.seg_L[u] - srow[r]);
+        }
+    }
+
+    // s.t: the centre's term of moment k on each segment (a restart: from the power tables or
+    // directly, with s.ratio for the chain that follows; else the previous moment's times s.ratio).
+    void segment_terms(std::size_t k, double ln_total, Scratch& s) const {
+        const std::size_t nq = q.size(), n_units = s.seg_m.size();
+        if (restart[k] && use_tables) {
+            const double a = std::exp(q[k] * (offset[k] - ln_total));
+            const double* pk = power[k].data();
+            for (std::size_t u = 0; u < n_units; ++u) s.t[u] = pk[s.seg_m[u]] * a;
+            if (k + 1 < nq && !restart[k + 1]) {
+                const double b = std::exp(dq * (offset[k] - ln_total));
+                for (std::size_t u = 0; u < n_units; ++u) s.ratio[u] = step_power[s.seg_m[u]] * b;
             }
-            if (static_cast<std::int64_t>(n_units) == n_r) {  // one segment per radius: contiguous
-                const double* t = s.t.data();
-                if (q[k] >= 0) {
-                    row[0] += t[0];
-                    for (std::int64_t u = 1; u < n_r; ++u) row[u] += t[u] - t[u - 1];
-                } else {
-                    for (std::int64_t u = 0; u + 1 < n_r; ++u) row[u] += t[u] - t[u + 1];
-                    row[n_r - 1] += t[n_r - 1];
-                }
-            } else if (q[k] >= 0) {
-                double prev = 0.0;
-                for (std::size_t u = 0; u < n_units; ++u) row[s.seg_a[u]] += s.t[u] - prev, prev = s.t[u];
+        } else if (restart[k]) {
+            const double off = offset[k];
+            for (std::size_t u = 0; u < n_units; ++u) s.y[u] = s.seg_L[u] + off;
+            for (std::size_t u = 0; u < n_units; ++u) s.t[u] = std::exp(q[k] * s.y[u]);
+            if (k + 1 < nq && !restart[k + 1])
+                for (std::size_t u = 0; u < n_units; ++u) s.ratio[u] = std::exp(dq * s.y[u]);
+        } else {
+            for (std::size_t u = 0; u < n_units; ++u) s.t[u] *= s.ratio[u];
+        }
+    }
+
+    // The steps of moment k's terms s.t into its accumulator row (difference form, see add_centre).
+    void add_steps(std::size_t k, double* row, const Scratch& s) const {
+        const std::size_t n_units = s.seg_m.size();
+        if (static_cast<std::int64_t>(n_units) == n_r) {  // one segment per radius: contiguous
+            const double* t = s.t.data();
+            if (q[k] >= 0) {
+                row[0] += t[0];
+                for (std::int64_t u = 1; u < n_r; ++u) row[u] += t[u] - t[u - 1];
             } else {
-                for (std::size_t u = 0; u < n_units; ++u)
-                    row[s.seg_b[u] - 1] += s.t[u] - (u + 1 < n_units ? s.t[u + 1] : 0.0);
+                for (std::int64_t u = 0; u + 1 < n_r; ++u) row[u] += t[u] - t[u + 1];
+                row[n_r - 1] += t[n_r - 1];
             }
+        } else if (q[k] >= 0) {
+            double prev = 0.0;
+            for (std::size_t u = 0; u < n_units; ++u) row[s.seg_a[u]] += s.t[u] - prev, prev = s.t[u];
+        } else {
+            for (std::size_t u = 0; u < n_units; ++u)
+                row[s.seg_b[u] - 1] += s.t[u] - (u + 1 < n_units ? s.t[u + 1] : 0.0);
         }
     }
 };

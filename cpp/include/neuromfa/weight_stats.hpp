@@ -1,5 +1,6 @@
 // Rival statistics of weight matrices (SPEC 10): moments, kept fraction, row strengths, and the
-// Weibull maximum-likelihood fit of |w| (16-bit weights: half_stats.hpp, on their bit patterns).
+// Weibull maximum-likelihood fit of |w| (16-bit weights: half_stats.hpp and weibull16.hpp, on
+// their bit patterns).
 //
 // The moment kernel runs over the row block a network has just read (no second read): per-row
 // partial sums in fixed row order, so 1 and N threads give the same bits.
@@ -14,7 +15,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "neuromfa/distance.hpp"
+#include "neuromfa/half_tables.hpp"
 #include "neuromfa/parallel.hpp"
 #include "neuromfa/weights.hpp"
 
@@ -76,16 +77,11 @@ WeightMoments weight_moments(Value&& value, std::int64_t rows, std::int64_t cols
     return m;
 }
 
-// The moments of a (rows x cols) block of any weight kind (16-bit patterns widened exactly, by a
-// table of the 2^16 values).
+// The moments of a (rows x cols) block of any weight kind (16-bit patterns widened exactly, by the
+// table of their 2^16 values, half_values).
 inline WeightMoments weight_moments(const WeightView& w, std::int64_t rows, std::int64_t cols, double threshold,
                                     int n_threads) {
-    std::vector<double> table;
-    if (w.is_half()) {
-        table.resize(65536);
-        for (std::uint32_t h = 0; h < 65536; ++h) table[h] = w.widen(static_cast<std::uint16_t>(h));
-    }
-    const double* t = table.data();
+    const double* t = w.is_half() ? half_values(w.kind).data() : nullptr;
     return w.visit([&](auto p) {
         if constexpr (std::is_same_v<decltype(p), const std::uint16_t*>)
             return weight_moments([p, t](std::int64_t i) { return t[p[i]]; }, rows, cols, threshold, n_threads);
@@ -93,18 +89,6 @@ inline WeightMoments weight_moments(const WeightView& w, std::int64_t rows, std:
             return weight_moments([p](std::int64_t i) { return static_cast<double>(p[i]); }, rows, cols, threshold,
                                   n_threads);
     });
-}
-
-// The value of every 16-bit pattern of a kind (f16 or bf16), widened exactly; built once.
-inline const std::vector<double>& half_values(WeightKind kind) {
-    static const auto make = [](WeightKind k) {
-        std::vector<double> v(65536);
-        const WeightView w{nullptr, k};
-        for (std::uint32_t h = 0; h < 65536; ++h) v[h] = w.widen(static_cast<std::uint16_t>(h));
-        return v;
-    };
-    static const std::vector<double> f16 = make(WeightKind::f16), bf16 = make(WeightKind::bf16);
-    return kind == WeightKind::bf16 ? bf16 : f16;
 }
 
 struct WeibullFit {
@@ -122,8 +106,9 @@ struct WeibullFit {
 //    is of the order of the step squared (about 1e-16 relative: Newton converges quadratically
 //    on this smooth, increasing g), with ln S0 carried there by its Taylor expansion to second
 //    order (d ln S0 / dk = m1, d^2 ln S0 / dk^2 = g' - 1/k^2; the error is the step cubed).
-// so a fit takes one evaluation fewer than checking the last step.  `k_start` > 0 replaces the
-// Gumbel estimate as the first k.
+// so a fit takes one evaluation fewer than checking the last step.  After max_iter steps without
+// either, the last k comes back with converged = false (the bindings carry it; the Python layer
+// makes such a fit NaN).  `k_start` > 0 replaces the Gumbel estimate as the first k.
 template <class Eval>
 WeibullFit newton_weibull(Eval&& eval, double var_y, double xmax, double total, WeibullFit fit, double rtol = 1e-13,
                           int max_iter = 200, double sqrt_rtol = 1e-8, double k_start = 0) {
@@ -168,6 +153,7 @@ WeibullFit newton_weibull(Eval&& eval, double var_y, double xmax, double total, 
 // x / max(x) so no x^k overflows.  Sums run in input order (deterministic).
 inline WeibullFit weibull_fit(const double* x, const double* c, std::int64_t n, double rtol = 1e-13,
                               int max_iter = 200) {
+    if (max_iter < 1) throw std::invalid_argument("weibull_fit: max_iter must be >= 1");
     WeibullFit fit;
     double total = 0, xmax = 0;
     for (std::int64_t i = 0; i < n; ++i) {
@@ -204,75 +190,6 @@ inline WeibullFit weibull_fit(const double* x, const double* c, std::int64_t n, 
         s0 = a0;
     };
     return newton_weibull(eval, var_y, xmax, total, fit, rtol, max_iter);
-}
-
-// ln(1 + f/F) of the 2^mbits normal mantissas and its square; built once per mantissa width.
-// Also the mantissa's value, 1 + f/F (normal) and f/F (subnormal): a pattern's value is one of
-// them times a power of two, exactly.
-struct MantissaLogs {
-    std::vector<double> lm, lm2, normal, subnormal;
-};
-inline const MantissaLogs& mantissa_logs(int mbits) {
-    static const auto make = [](int b) {
-        const std::uint32_t F = 1u << b;
-        MantissaLogs t;
-        t.lm.resize(F), t.lm2.resize(F), t.normal.resize(F), t.subnormal.resize(F);
-        for (std::uint32_t f = 0; f < F; ++f) {
-            t.subnormal[f] = static_cast<double>(f) / F;
-            t.normal[f] = 1.0 + t.subnormal[f];
-            t.lm[f] = std::log1p(static_cast<double>(f) / F);
-            t.lm2[f] = t.lm[f] * t.lm[f];
-        }
-        return t;
-    };
-    static const MantissaLogs f16 = make(10), bf16 = make(7);
-    return mbits == 10 ? f16 : bf16;
-}
-
-// q = exp(r) for |r| <= ln 2 / 2 by its Taylor polynomial to degree 13 (truncation below 1e-17
-// relative), Horner from 1/13!; r a double or a GCC vector of doubles (the same operations in
-// each lane; by reference, as a returned vector would change the ABI of a baseline build).
-template <class V>
-inline void exp_taylor13(const V& r, V& q) {
-    q = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0;
-    q = q * r + 1.0 / 39916800.0;
-    q = q * r + 1.0 / 3628800.0;
-    q = q * r + 1.0 / 362880.0;
-    q = q * r + 1.0 / 40320.0;
-    q = q * r + 1.0 / 5040.0;
-    q = q * r + 1.0 / 720.0;
-    q = q * r + 1.0 / 120.0;
-    q = q * r + 1.0 / 24.0;
-    q = q * r + 1.0 / 6.0;
-    q = q * r + 0.5;
-    q = q * r + 1.0;
-    q = q * r + 1.0;
-}
-
-// p[f] = exp(k * l[f]) for f in [f0, f1): x = n ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two
-// parts, so r is exact to a few ulp), exp(r) by its Taylor polynomial to degree 13 (truncation
-// below 1e-17 relative), times 2^n from the exponent bits; within an ulp or so of std::exp, which
-// takes over where |x| > 700 (over- or underflow).  The scalar form of half_detail::exp_k, which
-// runs it four lanes at a time and hands it the remainder.
-inline void exp_of_scaled(double k, const double* l, double* p, std::uint32_t f0, std::uint32_t f1) {
-    constexpr double inv_ln2 = 1.4426950408889634, ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
-    bool wide = false;
-    for (std::uint32_t f = f0; f < f1; ++f) {
-        const double x = k * l[f];
-        wide |= !(std::fabs(x) <= 700.0);
-        const double t = std::min(std::max(x * inv_ln2, -1020.0), 1020.0);  // |x| <= 700 (|t| <= 1010) is not clamped
-        const std::int32_t ni = static_cast<std::int32_t>(t + std::copysign(0.5, t));  // rounded
-        const double n = static_cast<double>(ni);
-        const double r = (x - n * ln2_hi) - n * ln2_lo;
-        double q;
-        exp_taylor13(r, q);
-        const std::uint64_t bits = static_cast<std::uint64_t>(ni + 1023) << 52;  // 2^n (garbage where |x| > 700)
-        double two_n;
-        std::memcpy(&two_n, &bits, sizeof two_n);
-        p[f] = q * two_n;
-    }
-    if (wide)
-        for (std::uint32_t f = f0; f < f1; ++f) p[f] = std::exp(k * l[f]);
 }
 
 }  // namespace neuromfa

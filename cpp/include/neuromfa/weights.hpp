@@ -1,6 +1,6 @@
 // Weights of every dtype the core reads: float64, float32 and the 16-bit patterns of float16 and
-// bfloat16.  The one switch over the kinds, exact widening to double, the key table of every
-// 16-bit pattern, and the vectorised bins of float weights.
+// bfloat16.  The one switch over the kinds, exact widening to double (the tables over the 16-bit
+// patterns are built from it in half_tables.hpp), and the vectorised bins of float weights.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -72,16 +72,6 @@ struct WeightView {
         });
     }
 };
-
-// Key of every 16-bit pattern of a float16/bfloat16 view (binning is one look-up); empty for
-// float32/float64.
-inline std::vector<std::int64_t> half_key_table(const WeightView& w, const DistanceFilter& filter) {
-    std::vector<std::int64_t> table;
-    if (!w.is_half()) return table;
-    table.resize(65536);
-    for (std::uint32_t h = 0; h < 65536; ++h) table[h] = filter.key_of_weight(w.widen(static_cast<std::uint16_t>(h)));
-    return table;
-}
 
 // Bins (key - kmin, or -1 when filtered) of the float32/float64 weights [lo, lo + n) into out,
 // by DistanceFilter::bins.  Returns the index of the first NaN/Inf among them, or -1.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from typing import Optional
 
 from ..config import CONTROLS, SPECTRUM_FILTERS, AnalysisConfig
@@ -73,7 +74,7 @@ def add_analyze(sub) -> None:
     a.add_argument("--min-edges", type=positive_int("--min-edges"), default=DEFAULTS["min_edges"], metavar="N",
                    help="distances a node needs to be a box centre")
     a.add_argument("--decimals", type=int, default=DEFAULTS["decimals"], metavar="D", help="rounding of distances")
-    a.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads or default")
+    a.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads, default, or per_expert (mixture-of-experts models)")
     a.add_argument("--filter", choices=SPECTRUM_FILTERS, default=DEFAULTS["filter"],
                    help="published spectrum filter applied to the statistics")
     a.add_argument("--no-node-dimension", dest="node_dimension", action="store_false",
@@ -145,7 +146,7 @@ def add_info(sub) -> None:
     i.add_argument("--revision", help="hub revision")
     i.add_argument("--per-layer", type=per_layer_arg, default=DEFAULTS["per_layer"], metavar="S",
                    help="neurons sampled per layer")
-    i.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads or default")
+    i.add_argument("--layout", default=DEFAULTS["layout"], help="layer map: reference, heads, default, or per_expert (mixture-of-experts models)")
     i.add_argument("--fingerprint", action="store_true", help="also hash the weights (reads them all)")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -310,15 +311,17 @@ def _format_info(d: dict, fp: Optional[str]) -> str:
         lines.append(f"sampled       {s['nodes']:,} nodes, {s['edges']:,} edges (per_layer={s['per_layer']}, sample 0)")
     if fp:
         lines.append(f"fingerprint   {fp}")
+    if d.get("experts"):
+        lines.append(_format_experts(d["experts"], full["nodes"], (d.get("sampled") or {}).get("nodes")))
     lines.append("")
-    nl = d["node_layers"]
+    nl = _collapse_experts(d["node_layers"])
     w = max(len(x["name"]) for x in nl) if nl else 10
     lines.append(f"{'node layer'.ljust(w)}  {'size':>7}  {'offset':>9}  {'sampled':>7}")
     for x in nl:
         smp = "" if x["sampled"] is None else str(x["sampled"])
         lines.append(f"{x['name'].ljust(w)}  {x['size']:>7}  {x['offset']:>9}  {smp:>7}")
     lines.append("")
-    t = d["tensors"]
+    t = _collapse_expert_tensors(d["tensors"])
     w = max(len(x["name"]) for x in t) if t else 10
     lines.append(f"{'tensor'.ljust(w)}  {'shape':>12}  {'dtype':>8}  edges")
     for x in t:
@@ -327,11 +330,70 @@ def _format_info(d: dict, fp: Optional[str]) -> str:
     return "\n".join(lines)
 
 
+def _format_experts(e: dict, full_nodes: int, sampled_nodes: Optional[int]) -> str:
+    """The ``experts`` line of ``neuromfa info``: counts and shares of the network's nodes."""
+    line = (f"experts       {e['experts_per_block']} per block in {e['blocks']} blocks, {e['hidden_per_expert']:,} "
+            f"hidden neurons each; {e['nodes_full']:,} expert nodes ({e['nodes_full'] / full_nodes:.0%} of the full "
+            f"network)")
+    if e.get("nodes_sampled") is not None and sampled_nodes:
+        line += (f", {e['nodes_sampled']:,} sampled ({e['nodes_sampled'] / sampled_nodes:.0%}; "
+                 f"{e['sampling'].replace('_', ' ')} sampling)")
+    return line
+
+
+_EXPERT_LAYER = re.compile(r"(?<=\.expert)\d+(?=\.)")
+_EXPERT_TENSOR = re.compile(r"(?<=\.experts\.)\d+(?=\.)")
+
+
+def _collapse_experts(rows: list) -> list:
+    """Node-layer rows with each block's experts of one kind as one row (``expert[0-63]``)."""
+    out: dict = {}
+    for x in rows:
+        name = _EXPERT_LAYER.sub("[*]", x["name"])
+        if name == x["name"]:
+            out[name] = x
+        elif name in out:
+            r = out[name]
+            r["n"] += 1
+            r["sampled"] = None if x["sampled"] is None else (r["sampled"] or 0) + x["sampled"]
+        else:
+            out[name] = dict(x, name=name, n=1)
+    for r in out.values():
+        if "n" in r:
+            r["name"], r["size"] = r["name"].replace("[*]", f"[0-{r['n'] - 1}]"), f"{r['n']}x{r['size']}"
+    return list(out.values())
+
+
+def _collapse_expert_tensors(rows: list) -> list:
+    """Tensor rows with each block's experts of one role as one row (shape ``E x out x in``)."""
+    out: dict = {}
+    for x in rows:
+        name = _EXPERT_TENSOR.sub("[*]", x["name"])
+        if name == x["name"]:
+            out[name] = x
+        elif name in out:
+            out[name]["n"] += 1
+        else:
+            out[name] = dict(x, name=name, n=1, input_layer=_EXPERT_LAYER.sub("[*]", x["input_layer"]),
+                             output_layer=_EXPERT_LAYER.sub("[*]", x["output_layer"]))
+    for r in out.values():
+        if "n" in r:
+            span = f"[0-{r['n'] - 1}]"
+            r.update(name=r["name"].replace("[*]", span), shape=(r["n"], *r["shape"]),
+                     input_layer=r["input_layer"].replace("[*]", span), output_layer=r["output_layer"].replace("[*]", span))
+    return list(out.values())
+
+
 def cmd_info(args) -> int:
+    from ..network.architectures import UnsupportedArchitecture
     from ..network.fingerprint import fingerprint
     from ..network.nin import describe
 
-    d = describe(args.source, per_layer=args.per_layer, layout=args.layout, revision=args.revision)
+    try:
+        d = describe(args.source, per_layer=args.per_layer, layout=args.layout, revision=args.revision)
+    except UnsupportedArchitecture as exc:  # the block tensors and a layer map to paste, then the error
+        say(exc.report())
+        raise
     fp = fingerprint(args.source, layout=args.layout, revision=args.revision) if args.fingerprint else None
     if args.json:
         from .._fs import dumps

@@ -425,8 +425,8 @@ class Monitor:
                 shapes = Shapes(tensors, config, desc).shape
                 lay = get_layout(config, list(tensors), shapes, self.config.layout)
                 full = bool(self.config.controls or self.config.stats)  # they read the full sampled rows
-                plan = plan_snapshot(lay, cast(int, self.config.per_layer), self.samples,  # monitor_config refuses None
-                             shapes if full else None)
+                plan = plan_snapshot(lay, cast(int, self.config.per_layer),  # monitor_config refuses None
+                                     self.samples, shapes if full else None)
             except (ValueError, TypeError) as exc:
                 self._disabled = not self.strict
                 raise ValueError(f"the monitor cannot analyse this model: {exc}") from exc

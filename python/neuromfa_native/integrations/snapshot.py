@@ -13,7 +13,9 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..io.base import TensorSource
+from ..io.safetensors import row_view
 from ..io.sources import StateDictSource
+from ..network.parts import stored_rows
 
 __all__ = ["Shapes", "Snapshot", "plan_snapshot", "take_snapshot"]
 
@@ -76,14 +78,14 @@ class Snapshot(TensorSource):
         if name not in self._blocks:
             raise ValueError(f"tensor {name!r} is not in the monitor's snapshot")
         r, c, t = self._blocks[name]
-        shape = self._shapes[name]
-        if cols is None and rows is not None and c.size == shape[1]:  # full rows copied (controls, statistics)
+        n_rows, n_cols = row_view(self._shapes[name], repr(name))  # an N-d tensor: its 2-d row view
+        if cols is None and rows is not None and c.size == n_cols:  # full rows copied (controls, statistics)
             cols = c
         if rows is None or cols is None:
             raise ValueError(f"the monitor's snapshot holds only sampled rows and columns of {name!r}")
         sub = StateDictSource({name: t}, None, self.description)
-        return sub.get_slice(name, self._pos(r, rows, shape[0], "rows", name),
-                             self._pos(c, cols, shape[1], "columns", name), bf16_bits=bf16_bits)
+        return sub.get_slice(name, self._pos(r, rows, n_rows, "rows", name),
+                             self._pos(c, cols, n_cols, "columns", name), bf16_bits=bf16_bits)
 
     def byte_chunks(self, name: str):
         r, c, t = self._blocks[name]
@@ -97,23 +99,15 @@ class Snapshot(TensorSource):
 
 
 def plan_snapshot(lay: Any, per_layer: int, samples: Sequence[int], shape: Optional[Callable] = None) -> dict:
-    """tensor name -> (rows, cols) of its stored orientation that the samples read (sorted);
+    """stored tensor name -> (rows, cols) that the samples read, sorted (a fused tensor's parts
+    and transformers 5's 3-d expert stacks through their rows: :func:`~..network.parts.stored_rows`);
     with ``shape`` (name -> stored shape), every column of those rows: the full rows that the
     controls and rival statistics read (docs/spec.md sections 9 and 10)."""
-    rows: dict = {}
-    draws = [lay.sample(per_layer, k) for k in samples]
-    for m in lay.matrices:
-        if m.is_synthetic:
-            continue
-        ins = np.concatenate([d[m.in_layer] for d in draws])
-        outs = np.concatenate([d[m.out_layer] for d in draws])
-        r, c = (ins, outs) if m.orientation == "conv1d" else (outs, ins)
-        if shape is not None:
-            c = np.arange(int(shape(m.name)[1]))
-        if m.name in rows:
-            r, c = np.concatenate([rows[m.name][0], r]), np.concatenate([rows[m.name][1], c])
-        rows[m.name] = (np.unique(r).astype(np.int64), np.unique(c).astype(np.int64))
-    return rows
+    plan = stored_rows(lay, [lay.sample(per_layer, k) for k in samples])
+    if shape is not None:
+        plan = {name: (r, np.arange(row_view(shape(name), repr(name))[1], dtype=np.int64))
+                for name, (r, _) in plan.items()}
+    return plan
 
 
 def take_snapshot(tensors: Mapping[str, Any], plan: Mapping[str, tuple], names: Sequence[str],
@@ -133,7 +127,8 @@ def take_snapshot(tensors: Mapping[str, Any], plan: Mapping[str, tuple], names: 
             if key not in cache:
                 cache[key] = (torch.as_tensor(r, device=t.device), torch.as_tensor(c, device=t.device))
             ri, ci = cache[key]
-            sub = t.index_select(0, ri).index_select(1, ci)  # new tensors: later updates do not reach them
+            rows = t if t.dim() == 2 else t.reshape(-1, t.shape[-1])  # an N-d tensor: its row view
+            sub = rows.index_select(0, ri).index_select(1, ci)  # new tensors: later updates do not reach them
             blocks[name] = (r, c, sub.cpu() if sub.device.type != "cpu" else sub)
     shapes = {n: tuple(int(s) for s in tensors[n].shape) for n in names}
     dtypes = {n: str(tensors[n].dtype).replace("torch.", "") for n in names}

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .safetensors import SAFETENSORS_DTYPES, HeaderQueries, as_index, close_names, bf16_to_float32
+from .safetensors import SAFETENSORS_DTYPES, HeaderQueries, as_index, bf16_to_float32, close_names, row_view
 from .base import TensorSource
 
 __all__ = ["LocalFile", "RangedSource", "RangedTensors", "TensorEntry"]
@@ -163,18 +163,16 @@ class RangedTensors(HeaderQueries[TensorEntry]):
 
     def get_slice(self, name: str, rows: object = None, cols: object = None, *,
                   bf16_bits: bool = False) -> np.ndarray:
-        """``tensor[rows][:, cols]`` of a 2-d tensor, reading only the selected rows (a
-        non-contiguous tensor: its whole span). Same contract as
-        :meth:`~.safetensors_io.SafetensorsFile.get_slice`."""
+        """``tensor[rows][:, cols]`` of a 2-d tensor (an N-d one: of its 2-d row view,
+        :func:`~.safetensors.row_view`), reading only the selected rows (a non-contiguous tensor:
+        its whole span). Same contract as :meth:`~.safetensors_io.SafetensorsFile.get_slice`."""
         e = self.info(name)
         where = f"{self.reader.name}:{name}"
-        if len(e.shape) != 2:
-            raise ValueError(f"slicing needs a 2-d tensor; {where} has shape {e.shape}")
-        n_rows, n_cols = e.shape
+        n_rows, n_cols = row_view(e.shape, where)
         r = as_index(rows, n_rows, "rows", where)
         c = as_index(cols, n_cols, "cols", where)
         if isinstance(r, slice) or e.strides is not None:
-            full = self.raw(name)
+            full = self.raw(name).reshape(n_rows, n_cols)
             out = full[r] if isinstance(c, slice) else full[r][:, c]
             out = np.array(out)
         else:
@@ -200,7 +198,7 @@ class RangedTensors(HeaderQueries[TensorEntry]):
         for name, rows in wants:
             e = self.info(name)
             rows = np.asarray(rows, np.intp)
-            if len(e.shape) != 2 or e.strides is not None or self._held(name, rows) is not None:
+            if len(e.shape) < 2 or e.strides is not None or self._held(name, rows) is not None:
                 continue
             groups.append([])
             self._rows[name] = (rows, self._row_jobs(e, rows, groups[-1]))
@@ -211,7 +209,7 @@ class RangedTensors(HeaderQueries[TensorEntry]):
 
     def _row_jobs(self, e: TensorEntry, rows: np.ndarray, jobs: list) -> np.ndarray:
         storage = SAFETENSORS_DTYPES[e.dtype][0]
-        row_bytes = e.shape[1] * storage.itemsize
+        row_bytes = e.shape[-1] * storage.itemsize
         buf = np.empty(len(rows) * row_bytes, np.uint8)
         if len(rows) and row_bytes:
             view = memoryview(buf)  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
@@ -219,7 +217,7 @@ class RangedTensors(HeaderQueries[TensorEntry]):
             ends = np.concatenate([starts[1:], [len(rows)]])
             jobs.extend((e.offset + int(rows[a]) * row_bytes, view[a * row_bytes: b * row_bytes])
                         for a, b in zip(starts.tolist(), ends.tolist()))
-        return buf.view(storage).reshape(len(rows), e.shape[1])
+        return buf.view(storage).reshape(len(rows), e.shape[-1])
 
     def _held(self, name: str, rows: np.ndarray) -> np.ndarray | None:
         """The given (sorted unique) rows from the prefetched block, or None if not all held."""
@@ -311,7 +309,7 @@ class RangedSource(TensorSource):
         by_store: dict[int, tuple[RangedTensors, list]] = {}
         for name, rows in wants:
             st = self._store(name)
-            n = st.shape(name)[0] if len(st.shape(name)) == 2 else 0
+            n = row_view(st.shape(name), name)[0] if len(st.shape(name)) >= 2 else 0
             r = np.unique(np.where(np.asarray(rows) < 0, np.asarray(rows) + n, np.asarray(rows)))
             by_store.setdefault(id(st), (st, []))[1].append((name, r))
         if len(by_store) == 1:

@@ -27,7 +27,7 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import Generic, Iterable, Mapping, Protocol, TypeVar
+from typing import Generic, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 
@@ -110,15 +110,24 @@ def as_index(idx: object, length: int, what: str, name: str) -> np.ndarray | sli
     return arr
 
 
+def row_view(shape: Sequence[int], name: str) -> tuple[int, int]:
+    """``(rows, columns)`` of a tensor's 2-d row view: an ``N``-d tensor (``N >= 2``, e.g. a 3-d
+    stack of experts ``(E, R, C)``) is sliced as the ``(prod(shape[:-1]), shape[-1])`` matrix of
+    its rows in C order (row ``e * R + r`` is expert ``e``'s row ``r``)."""
+    if len(shape) < 2:
+        raise ValueError(f"slicing needs a tensor of 2 or more dimensions; {name} has shape {tuple(shape)}")
+    return int(np.prod(shape[:-1], dtype=np.int64)), int(shape[-1])
+
+
 def gather(array: np.ndarray, rows: object, cols: object, name: str) -> np.ndarray:
-    """``array[rows][:, cols]`` for a 2-d array, touching only the selected elements.
+    """``array[rows][:, cols]`` for a 2-d array (or the 2-d row view of an N-d one:
+    :func:`row_view`), touching only the selected elements.
 
     ``rows``/``cols`` are None (everything) or 1-d integer arrays (any order, repeats
     allowed). Used on memory maps, where fancy indexing with ``np.ix_`` reads only the
     selected elements' pages.
     """
-    if array.ndim != 2:
-        raise ValueError(f"slicing needs a 2-d tensor; {name!r} has shape {array.shape}")
+    array = array.reshape(row_view(array.shape, repr(name)))
     r = as_index(rows, array.shape[0], "rows", name)
     c = as_index(cols, array.shape[1], "cols", name)
     if isinstance(r, slice) and isinstance(c, slice):
@@ -309,7 +318,8 @@ class SafetensorsFile(HeaderQueries[TensorInfo]):
 
     def get_slice(self, name: str, rows: object = None, cols: object = None, *,
                   bf16_bits: bool = False) -> np.ndarray:
-        """``tensor[rows][:, cols]`` of a 2-d tensor, reading only the selected rows.
+        """``tensor[rows][:, cols]`` of a 2-d tensor (an N-d one: of its 2-d row view,
+        :func:`row_view`), reading only the selected rows.
 
         ``rows``/``cols``: None (all) or 1-d integer index arrays (any order, repeats
         allowed). The selected rows are read with positioned reads (``os.preadv``), runs of
@@ -320,9 +330,7 @@ class SafetensorsFile(HeaderQueries[TensorInfo]):
         """
         info = self.info(name)
         where = f"{self.path}:{name}"
-        if len(info.shape) != 2:
-            raise ValueError(f"slicing needs a 2-d tensor; {where} has shape {info.shape}")
-        n_rows, n_cols = info.shape
+        n_rows, n_cols = row_view(info.shape, where)
         r = as_index(rows, n_rows, "rows", where)
         c = as_index(cols, n_cols, "cols", where)
         if isinstance(r, slice):
@@ -341,12 +349,12 @@ class SafetensorsFile(HeaderQueries[TensorInfo]):
         return out
 
     def _read_rows(self, info: TensorInfo, rows: np.ndarray) -> np.ndarray:
-        """Rows ``rows`` (sorted, unique) of a 2-d tensor, read from the file."""
+        """Rows ``rows`` (sorted, unique) of a tensor's 2-d row view, read from the file."""
         storage = SAFETENSORS_DTYPES[info.dtype][0]
-        row_bytes = info.shape[1] * storage.itemsize
+        row_bytes = info.shape[-1] * storage.itemsize
         buf = np.empty(len(rows) * row_bytes, np.uint8)  # every byte is read into: no zeroing
         if len(rows) == 0 or row_bytes == 0:
-            return buf.view(storage).reshape(len(rows), info.shape[1])
+            return buf.view(storage).reshape(len(rows), info.shape[-1])
         view = memoryview(buf)  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
         starts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1])
         ends = np.concatenate([starts[1:], [len(rows)]])
@@ -362,7 +370,7 @@ class SafetensorsFile(HeaderQueries[TensorInfo]):
                     dst, pos = dst[n:], pos + n
         finally:
             os.close(fd)
-        return buf.view(storage).reshape(len(rows), info.shape[1])
+        return buf.view(storage).reshape(len(rows), info.shape[-1])
 
     def byte_range(self, name: str) -> tuple[int, int]:
         """Absolute ``[begin, end)`` byte range of ``name`` in the file."""
@@ -497,7 +505,8 @@ def write_safetensors(
             raise TypeError(f"write_safetensors: tensor {name!r} has unsupported dtype {a.dtype}")
         storage = SAFETENSORS_DTYPES[code][0]
         b = a.astype(storage, copy=False).tobytes()
-        header[name] = {"dtype": code, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        # np.shape, not a.shape: ascontiguousarray makes a 0-d array (a scalar parameter) 1-d
+        header[name] = {"dtype": code, "shape": list(np.shape(arr)), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     hb = json.dumps(header, separators=(",", ":")).encode("utf-8")

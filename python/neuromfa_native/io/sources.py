@@ -40,7 +40,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .base import HUB_ID, TensorSource, is_hub_id, is_url
-from .safetensors import SafetensorsFile, ShardedSafetensors, bf16_to_float32, close_names, gather
+from .safetensors import SafetensorsFile, ShardedSafetensors, bf16_to_float32, close_names, gather, row_view
 
 _CHUNK = 1 << 24  # bytes per piece of byte_chunks
 
@@ -172,11 +172,9 @@ class StateDictSource(TensorSource):
         t = self._tensor(name)
         if isinstance(t, np.ndarray):
             return gather(t, rows, cols, name)
-        if t.ndim != 2:
-            raise ValueError(f"slicing needs a 2-d tensor; {name!r} has shape {tuple(t.shape)}")
         import torch
 
-        t = t.detach()
+        t = t.detach().reshape(row_view(tuple(t.shape), repr(name)))  # a view of a contiguous tensor
         for dim, idx, what in ((0, rows, "rows"), (1, cols, "cols")):
             if idx is None:
                 continue

@@ -25,6 +25,8 @@ import numpy as np
 from .. import _validation as check
 from .._results import fields_equal, readonly
 from .architectures import Layout, MatrixSpec, get_layout
+from .architectures.decoder import expert_summary
+from .parts import with_parts
 from ..io.base import TensorSource
 from ..io.sources import resolve_source
 
@@ -135,10 +137,12 @@ def load_layout(
     architecture: str | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> tuple[TensorSource, Layout]:
-    """Resolve ``source`` and its layout (checked against the tensors); reads no weights."""
+    """Resolve ``source`` and its layout (checked against the tensors); reads no weights.  The
+    source returned answers for every matrix of the layout by its name, also for a matrix that is
+    part of a fused tensor (:mod:`.parts`)."""
     src = resolve_source(source, revision=revision, config=config)
     lay = get_layout(src.config, src.tensor_names(), src.shape, layout, architecture)
-    return src, lay
+    return with_parts(src, lay), lay
 
 
 def weight_dtype(src: TensorSource, lay: Layout) -> np.dtype:
@@ -201,7 +205,9 @@ def build_nin(
     layout:
         ``"reference"`` (GPT-NeoX: the published layout; other architectures: their
         ``"default"`` layout), ``"heads"`` (GPT-NeoX true per-head QKV rows), ``"default"``,
-        or a custom layer map ``[(tensor, input layer, output layer[, "conv1d"]), ...]``.
+        ``"per_expert"`` (mixture-of-experts models: each expert's hidden neurons drawn on their
+        own; the default pools them), or a custom layer map
+        ``[(tensor, input layer, output layer[, "conv1d"]), ...]``.
     revision:
         hub revision, for hub ids.
     architecture, config:
@@ -384,8 +390,11 @@ def describe(
     Returns
     -------
     dict
-        ``source``, ``architecture``, ``layout``, ``weight_dtype``, ``tensors``, ``node_layers``,
-        and the node and edge counts of the ``sampled`` and the ``full`` network.
+        ``source``, ``architecture``, ``layout``, ``weight_dtype``, ``tensors`` (one entry per
+        matrix; a matrix read from part of a fused tensor names it as ``stored``), ``node_layers``,
+        the node and edge counts of the ``sampled`` and the ``full`` network, and ``experts``
+        (None without mixture-of-experts blocks; else blocks, experts per block, hidden neurons
+        per expert, the sampling, and the expert nodes of the full and the sampled network).
 
     Raises
     ------
@@ -409,6 +418,7 @@ def describe(
             "orientation": m.orientation,
             "input_layer": lay.node_layers[m.in_layer].name,
             "output_layer": lay.node_layers[m.out_layer].name,
+            **({} if m.part is None else {"stored": m.part.tensor, "stored_shape": m.part.shape}),
         }
         for m in lay.matrices
         if not m.is_synthetic
@@ -441,4 +451,5 @@ def describe(
         ],
         "sampled": sampled,
         "full": {"nodes": lay.n_nodes, "edges": lay.full_edge_count()},
+        "experts": expert_summary(lay, samples),
     }

@@ -7,7 +7,10 @@ layout's node-layer names ``block<b>.<kind>``:
 
 - ``kind:<kind>``: one node-layer kind pooled over all blocks (e.g. ``kind:mlp_hidden``);
 - ``block<b>``: every node layer of block ``b``;
-- ``block<b>.<kind>``: one node layer.
+- ``block<b>.<kind>``: one node layer; in a mixture-of-experts block, that kind's node layers of
+  all the block's experts (``block<b>.expert<e>.<kind>``) pooled, as ``kind:<kind>`` pools them
+  over blocks too (a sampled network draws about ``2S / E`` neurons per expert: per-expert groups
+  would be nearly empty).
 
 A group whose nodes have only synthetic out-edges (GPT-NeoX/GPT-2 ``qkv`` nodes, Llama/BERT
 ``q``/``k``/``v`` nodes: weight 1, distance 1, never kept by the filter) has no centres in any
@@ -16,6 +19,7 @@ out-edges and is not a group.
 """
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import numpy as np
@@ -24,19 +28,24 @@ __all__ = ["BY_LAYER_COLUMNS", "groups_of", "by_layer_rows", "by_layer_table_row
 
 BY_LAYER_COLUMNS = ["step", "checkpoint", "sample", "group", "alpha0", "width", "n_centres", "note"]
 
+_EXPERT = re.compile(r"expert\d+\.(.+)$")
+
 
 def groups_of(layer_names, synthetic_sources=()) -> list:
     """``[(group, layer codes, note)]`` of a layout: kinds pooled, blocks, node layers."""
     kinds: dict = {}
     blocks: dict = {}
-    single = []
+    single: dict = {}
     for code, name in enumerate(layer_names):
         if "." not in name:  # 'output': sinks only
             continue
         block, kind = name.split(".", 1)
+        expert = _EXPERT.match(kind)
+        if expert:  # block<b>.expert<e>.<kind>: the block's experts pooled
+            kind = expert.group(1)
         kinds.setdefault(kind, []).append(code)
         blocks.setdefault(block, []).append(code)
-        single.append((name, [code]))
+        single.setdefault(f"{block}.{kind}", []).append(code)
     syn = set(synthetic_sources)
 
     def note(codes):
@@ -46,7 +55,7 @@ def groups_of(layer_names, synthetic_sources=()) -> list:
     out = [(f"kind:{k}", c, note(c)) for k, c in kinds.items()]
     out += [(b, c, note(c)) for b, c in sorted(blocks.items(), key=lambda kv: int(kv[0][5:]) if kv[0][5:].isdigit()
                                                  else 0)]
-    out += [(n, c, note(c)) for n, c in single]
+    out += [(n, c, note(c)) for n, c in single.items()]
     return out
 
 

@@ -237,7 +237,7 @@ def extras_to_npz(result, arrays: dict, meta: dict) -> None:
     ws = result.weight_stats
     if ws is not None:
         arrays["ws.values"] = ws.values
-        meta["weight_stats"] = dict(tensors=list(ws.tensors), statistics=list(ws.statistics))
+        meta["weight_stats"] = dict(tensors=list(ws.tensors), statistics=list(ws.statistics), notes=list(ws.notes))
 
 
 def extras_from_npz(data: dict, meta: dict) -> dict:
@@ -268,7 +268,8 @@ def extras_from_npz(data: dict, meta: dict) -> dict:
         out["by_layer"] = tuple(meta["by_layer"])
     if meta.get("weight_stats"):
         m = meta["weight_stats"]
-        out["weight_stats"] = WeightStats(tuple(m["tensors"]), tuple(m["statistics"]), data["ws.values"])
+        out["weight_stats"] = WeightStats(tensors=tuple(m["tensors"]), statistics=tuple(m["statistics"]),
+                                          values=data["ws.values"], notes=tuple(m.get("notes") or ()))
     return out
 
 

@@ -19,7 +19,8 @@ read elements together (their sums add, so this is the element-weighted combinat
 refitted on the pooled |w| exactly: for 16-bit weights each tensor keeps the histogram of its
 2^16 bit patterns (histograms add), for 32/64-bit weights the distinct |w| with their
 counts. Zero weights enter the moments and ``kept_fraction`` but not the Weibull fit (a
-Weibull likelihood is 0 at |w| = 0); a tensor whose |w| are all equal has NaN Weibull values.
+Weibull likelihood is 0 at |w| = 0); a tensor whose |w| are all equal has NaN Weibull values, and
+so has a fit whose iteration did not converge (recorded in ``WeightStats.notes`` and warned once).
 
 All per-element work is done by the C++ core on the block that was just read for the network,
 so no weight byte is read twice: 16-bit weights are counted into a table of their 2^16 bit
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -49,15 +51,34 @@ _SUMS = ("n", "n_zero", "n_kept", "s1", "s2", "s3", "s4", "s_abs", "n_rows")
 
 def weibull_fit(x, weights=None) -> tuple:
     """``(shape, scale)`` of the maximum-likelihood Weibull fit (location 0) of positive ``x``,
-    optionally with (count) ``weights``; NaN when all values are equal or none is given."""
+    optionally with (count) ``weights``; NaN when all values are equal or none is given, and NaN
+    with a ``RuntimeWarning`` when the iteration did not converge."""
+    fit, note = _fit_values(_core_fit(x, weights), "the values")
+    if note:
+        warnings.warn(note, RuntimeWarning, stacklevel=2)
+    return fit
+
+
+def _core_fit(x, weights=None) -> dict:
+    """``_core.weibull_fit``'s dict for positive finite ``x`` with optional (count) ``weights``."""
     x = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
     c = np.ones_like(x) if weights is None else np.ascontiguousarray(weights, dtype=np.float64).reshape(-1)
     if c.shape != x.shape:
         raise ValueError(f"weights must match x, got {c.shape} and {x.shape}")
     if x.size and (not np.all(np.isfinite(x)) or x.min() <= 0):
         raise ValueError("weibull_fit needs positive finite values (drop zeros first)")
-    f = _core.weibull_fit(x, c)
-    return float(f["shape"]), float(f["scale"])
+    return _core.weibull_fit(x, c)
+
+
+def _fit_values(f: dict, what: str) -> tuple:
+    """``((shape, scale), note)`` of a fit dict of ``_core``: a fit that ran and did not converge
+    gives NaN and a note on ``what``; otherwise the note is None (a fit that could not run, no
+    values or all equal, is NaN already)."""
+    if f["converged"] or f["iterations"] == 0:
+        return (float(f["shape"]), float(f["scale"])), None
+    note = (f"Weibull fit of {what} did not converge in {f['iterations']} iterations (last shape "
+            f"{float(f['shape']):.6g}): weibull_k and weibull_lambda are NaN")
+    return (math.nan, math.nan), note
 
 
 def sigma_max(w: np.ndarray, rtol: float = 1e-12) -> float:
@@ -114,11 +135,13 @@ def _statistic_rows(S: np.ndarray, fits: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True, eq=False)
 class WeightStats:
     """Rival statistics of one network: ``values[i, j]`` is statistic ``statistics[j]`` of
-    tensor ``tensors[i]``; the last tensor is ``"all"`` (pooled)."""
+    tensor ``tensors[i]``; the last tensor is ``"all"`` (pooled). ``notes``: non-fatal numeric
+    trouble (a Weibull fit that did not converge, its values NaN), also warned once."""
 
     tensors: tuple
     statistics: tuple
     values: np.ndarray
+    notes: tuple = ()
 
     __eq__ = fields_equal
 
@@ -130,6 +153,7 @@ class WeightStats:
         object.__setattr__(self, "values", v)
         object.__setattr__(self, "tensors", tuple(self.tensors))
         object.__setattr__(self, "statistics", tuple(self.statistics))
+        object.__setattr__(self, "notes", tuple(self.notes))
 
     def get(self, statistic: str, tensor: str = "all") -> float:
         try:
@@ -179,6 +203,7 @@ class StatsAccumulator:
         self._half: dict = {}  # kind -> _core.HalfStats (its pooled counts: the pooled fit)
         self._vals: dict = {}  # 32/64-bit: name -> list of (unique |w|, counts)
         self._extra: dict = {}  # name -> {statistic: value} computed elsewhere (stable_rank of a full network)
+        self._notes: list = []  # fits that did not converge (WeightStats.notes), each warned once
 
     def add(self, name: str, block: np.ndarray, kind: Optional[str] = None) -> None:
         """Adds a 2-d ``(rows, cols)`` block of tensor ``name`` (``kind`` given when ``block``
@@ -230,14 +255,22 @@ class StatsAccumulator:
             m = half.finish()
             sums = {k: m[k] for k in _SUMS[:-1]}
             if self.distribution:
-                fit = (m["shape"], m["scale"])
+                fit = self._checked(m, f"tensor {name!r}")
             if m["n_nonfinite"]:  # the tensor stays recorded (of its finite weights), so the accumulator stays whole
                 self._sums[name], self._fit[name] = sums, fit
                 raise ValueError(f"tensor {name!r} has {m['n_nonfinite']} non-finite weights (NaN or inf) in the "
                                  "read rows")
         elif self.distribution:
-            fit = weibull_fit(*self._weibull_data([name]))
+            fit = self._checked(_core_fit(*self._weibull_data([name])), f"tensor {name!r}")
         self._sums[name], self._fit[name] = sums, fit
+
+    def _checked(self, f: dict, what: str) -> tuple:
+        """``(shape, scale)`` of a fit dict; a fit that did not converge is NaN and noted once."""
+        fit, note = _fit_values(f, what)
+        if note and note not in self._notes:
+            self._notes.append(note)
+            warnings.warn(note, RuntimeWarning, stacklevel=4)
+        return fit
 
     def _complete(self, name: str) -> dict:
         """The sums of tensor ``name``, closing it if it is the open one."""
@@ -269,9 +302,8 @@ class StatsAccumulator:
     def _pooled_fit(self, names) -> tuple:
         if len(self._half) == 1 and not self._vals:  # one 16-bit kind: the fit straight from its counts
             (h,) = self._half.values()
-            f = h.pooled_fit()
-            return float(f["shape"]), float(f["scale"])
-        return weibull_fit(*self._weibull_data(names))
+            return self._checked(h.pooled_fit(), "the pooled tensors ('all')")
+        return self._checked(_core_fit(*self._weibull_data(names)), "the pooled tensors ('all')")
 
     def result(self) -> WeightStats:
         if self._open is not None:
@@ -293,7 +325,7 @@ class StatsAccumulator:
             ok = np.isfinite(v)
             cols.append(np.append(v, float((ns[ok] * v[ok]).sum() / ns[ok].sum()) if ok.any() else np.nan))
         values = np.column_stack([rows] + cols) if cols else rows
-        return WeightStats(tuple(names) + ("all",), STATISTICS + tuple(extra), values)
+        return WeightStats(tuple(names) + ("all",), STATISTICS + tuple(extra), values, notes=tuple(self._notes))
 
     def set_extra(self, name: str, statistic: str, value: float) -> None:
         """A statistic of tensor ``name`` computed elsewhere (e.g. ``stable_rank`` from the whole

@@ -30,7 +30,7 @@ import numpy as np
 
 from ... import _validation as check
 
-__all__ = ["Family", "Layout", "MatrixSpec", "NodeLayer"]
+__all__ = ["Family", "Layout", "MatrixSpec", "NodeLayer", "RowPart"]
 
 #: A builder: ``(config, tensor names, shape of a tensor, layout name) -> Layout``.
 Builder = Callable[[Mapping[str, Any], "set[str]", Callable[[str], tuple], str], "Layout"]
@@ -51,9 +51,14 @@ class Family:
     probe : a tensor of block ``b`` after the prefix that identifies the family by its name.
     layouts : the layouts it builds; the first is the one ``layout="reference"`` gets when the
         family has no published reference layout.
-    layout_for : requested layout name (``"reference"``, ``"heads"``, ``"default"``) -> the
+    layout_for : requested layout name (``"reference"``, ``"heads"``, ``"default"``, ...) -> the
         layout built.
     build : the builder (see :data:`Builder`).
+    config_keys : the config fields that shape its layouts (sizes, heads, experts, fused-tensor
+        variants), e.g. ``("hidden_size", "num_attention_heads", ...)``: two checkpoints that agree
+        on them (and on their tensors' shapes) get the same layout.
+    absent : block tensors (after the prefix) whose presence rules the family out when it is
+        detected from tensor names alone (Apertus: ``mlp.gate_proj.weight``).
     """
 
     name: str
@@ -64,6 +69,8 @@ class Family:
     layouts: tuple
     layout_for: Mapping[str, str]
     build: Callable = field(compare=False)
+    config_keys: tuple = ()
+    absent: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -83,13 +90,53 @@ class NodeLayer:
 
 
 @dataclass(frozen=True)
+class RowPart:
+    """Where a matrix sits inside a larger stored tensor: some rows of the tensor's 2-d row view.
+
+    The stored tensor ``tensor`` has shape ``shape`` (2-d, or a 3-d stack of experts); its row
+    view is ``(prod(shape[:-1]), shape[-1])`` (C order: expert ``e``'s row ``r`` of an
+    ``(E, R, C)`` stack is view row ``e * R + r``). Row ``k`` of the matrix is view row
+    ``start + (k // run) * stride + k % run``: runs of ``run`` consecutive rows, ``stride`` apart
+    (one run for a contiguous block such as Phi-3's q rows; ``run = head_dim``,
+    ``stride = 3 * head_dim`` for BLOOM's per-head interleave). ``label`` names the part
+    (``"q"``, ``"gate"``, ``"expert3.up"``).
+    """
+
+    tensor: str
+    shape: tuple
+    start: int
+    run: int
+    stride: int
+    label: str
+
+    @property
+    def view_shape(self) -> tuple[int, int]:
+        """``(rows, columns)`` of the stored tensor's row view."""
+        return int(np.prod(self.shape[:-1], dtype=np.int64)), int(self.shape[-1])
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """View rows of the matrix's rows ``idx`` (int64)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return self.start + (idx // self.run) * self.stride + idx % self.run
+
+
+def row_part(tensor: str, shape: Sequence[int], label: str, start: int, run: int, stride: int | None = None) -> RowPart:
+    """A :class:`RowPart`; ``stride`` defaults to ``run`` (one contiguous block)."""
+    return RowPart(tensor, tuple(int(s) for s in shape), int(start), int(run), int(run if stride is None else stride),
+                   label)
+
+
+@dataclass(frozen=True)
 class MatrixSpec:
     """One matrix of the NIN: edges from node layer ``in_layer`` to ``out_layer``.
 
     ``orientation`` is ``"torch"`` (tensor stored ``(out, in)``), ``"conv1d"`` (stored
     ``(in, out)``) or ``"synthetic"`` (no tensor: ``synthetic(out_idx, in_idx)`` gives the
     0/1 block as bool, ``nnz`` its number of ones in the full network). ``name`` is the tensor name
-    (or a ``synthetic:`` label).
+    (or a ``synthetic:`` label). A matrix that is part of a fused stored tensor (Phi-3's
+    ``qkv_proj``, an expert of a 3-d stack) has ``part`` set (torch orientation only): ``name``
+    is then the matrix's own name (the per-expert tensor name of the unfused checkpoint, or
+    ``tensor[label]``), read through :class:`RowPart` from ``part.tensor``.
     """
 
     name: str
@@ -98,10 +145,16 @@ class MatrixSpec:
     orientation: str
     synthetic: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = field(default=None, compare=False)
     nnz: int | None = None  # ones of the full synthetic block
+    part: RowPart | None = None
 
     @property
     def is_synthetic(self) -> bool:
         return self.orientation == "synthetic"
+
+    @property
+    def tensor(self) -> str:
+        """The stored tensor the matrix is read from."""
+        return self.name if self.part is None else self.part.tensor
 
 
 @dataclass(frozen=True)
@@ -130,8 +183,13 @@ class Layout:
 
     @property
     def tensor_names(self) -> tuple[str, ...]:
-        """The real weight tensors used, in order."""
-        return tuple(m.name for m in self.matrices if not m.is_synthetic)
+        """The stored weight tensors used, in order of first use (a fused tensor once)."""
+        return tuple(dict.fromkeys(m.tensor for m in self.matrices if not m.is_synthetic))
+
+    @property
+    def parts(self) -> dict[str, RowPart]:
+        """Matrix name -> :class:`RowPart` of every matrix read from part of a stored tensor."""
+        return {m.name: m.part for m in self.matrices if m.part is not None}
 
     def expected_shape(self, m: MatrixSpec) -> tuple[int, int]:
         """Stored shape that tensor ``m`` must have."""
@@ -275,6 +333,9 @@ def n_blocks(config: Mapping[str, Any], keys: Sequence[str], names: set[str], pr
     nb = cfg_int(config, keys) or count_blocks(names, prefix, probe)
     if nb == 0:
         missing_tensor(prefix.format(b=0) + probe, names)
+    if prefix.format(b=nb - 1) + probe not in names:
+        # a config with more blocks than the tensors: named now, not after laying out every block
+        missing_tensor(prefix.format(b=count_blocks(names, prefix, probe)) + probe, names)
     return nb
 
 

@@ -55,5 +55,5 @@ FAMILY = Family(
     name="bert", model_types=("bert",), class_prefixes={"Bert": "bert"},
     tensor_prefixes=("bert.encoder.layer.{b}.", "encoder.layer.{b}."), probe="attention.self.query.weight",
     layouts=("default",), layout_for={"reference": "default", "heads": "default", "default": "default"},
-    build=_bert,
+    build=_bert, config_keys=("hidden_size", "num_attention_heads", "intermediate_size", "num_hidden_layers"),
 )

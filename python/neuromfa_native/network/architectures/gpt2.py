@@ -40,5 +40,5 @@ FAMILY = Family(
     name="gpt2", model_types=("gpt2",), class_prefixes={"GPT2": "gpt2"},
     tensor_prefixes=("transformer.h.{b}.", "h.{b}."), probe="attn.c_attn.weight",
     layouts=("default",), layout_for={"reference": "default", "heads": "default", "default": "default"},
-    build=_gpt2,
+    build=_gpt2, config_keys=("n_embd", "hidden_size", "n_head", "num_attention_heads", "n_layer", "num_hidden_layers", "n_inner"),
 )

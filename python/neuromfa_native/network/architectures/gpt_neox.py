@@ -65,5 +65,5 @@ FAMILY = Family(
     name="gpt_neox", model_types=("gpt_neox",), class_prefixes={"GPTNeoX": "gpt_neox"},
     tensor_prefixes=("gpt_neox.layers.{b}.", "layers.{b}."), probe="attention.query_key_value.weight",
     layouts=("reference", "heads"), layout_for={"reference": "reference", "heads": "heads", "default": "reference"},
-    build=_neox,
+    build=_neox, config_keys=("hidden_size", "num_attention_heads", "intermediate_size", "num_hidden_layers"),
 )
