@@ -521,3 +521,18 @@ def test_trainer_callback_logs_the_live_verdict(tmp_path):
     assert [h["neuromfa/step"] for h in logged] == [0.0, 4.0, 8.0]
     assert logged[-1]["neuromfa/remainder_share"] == cb.monitor.results[-1].verdict.remainder_share
     assert cb.monitor.results[-1].verdict.label != "undetermined"
+
+
+@pytest.mark.parametrize("arch", ["olmoe", "phi3"])
+def test_monitor_controls_on_fused_and_expert_tensors_match_the_checkpoint(tmp_path, arch):
+    """A fused qkv/gate_up (phi3) and a 3-d expert stack (olmoe): the whole rows the controls and
+    statistics read come through the snapshot as from the saved checkpoint."""
+    model = make_model(arch)
+    model.save_pretrained(tmp_path / "ck")
+    opts = dict(samples=2, per_layer=4, n_threads=1, min_edges=3, controls="gaussian,shuffle", stats=True)
+    r = Monitor(model, background=False, **opts).step(0)
+    a = nm.analyze(str(tmp_path / "ck"), **opts)
+    for x, y in zip(a.results, r.results):
+        assert x.alpha0 == y.alpha0 and x.weight_stats == y.weight_stats
+        for c in ("gaussian", "shuffle"):
+            np.testing.assert_array_equal(x.controls[c].tau, y.controls[c].tau)
