@@ -3,7 +3,8 @@
 :func:`inspect_page` copies the page, puts a probe script first in its ``<head>`` (it records
 every script error, ``console.error`` call and Content-Security-Policy violation, i.e. any
 attempt to load something that is not inline), and, once the page has loaded: lists the
-section ids, checks every ``<img>`` decoded with a non-zero size, clicks a column header of one
+section ids, the position, height and text of every element with an id (``rects``), the figure
+captions of every section, checks every ``<img>`` decoded with a non-zero size, clicks a column header of one
 sortable table and records the column before and after.  Chromium dumps the DOM after the
 load; the probe's JSON is read back from it.  :func:`screenshot` takes a PNG of the first screen.
 
@@ -46,6 +47,10 @@ PROBE = r"""
    R.title=document.title;
    R.sections=Array.prototype.map.call(document.querySelectorAll('section[id]'),function(s){return s.id;});
    R.ids=Array.prototype.map.call(document.querySelectorAll('[id]'),function(s){return s.id;});
+   R.rects={};Array.prototype.forEach.call(document.querySelectorAll('[id]'),function(e){
+     var b=e.getBoundingClientRect();R.rects[e.id]=[b.top,b.height,e.innerText.slice(0,3000)];});
+   R.captions={};Array.prototype.forEach.call(document.querySelectorAll('section[id]'),function(s){
+     R.captions[s.id]=Array.prototype.map.call(s.querySelectorAll('figcaption'),function(c){return c.innerText;});});
    R.images=Array.prototype.map.call(document.querySelectorAll('img'),function(i){
      return {alt:i.alt,complete:i.complete,w:i.naturalWidth,h:i.naturalHeight};});
    R.svgs=Array.prototype.map.call(document.querySelectorAll('svg'),function(g){

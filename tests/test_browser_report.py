@@ -120,3 +120,48 @@ def test_compare_in_chromium(runs, tmp_path):
     png = screenshot(page, tmp_path / "compare.png", tmp_path / "w")
     assert blank_fraction(png) < 0.97
     assert STEPS[-1] == 2000 and "2,000" in r["text"]  # the last common step is named
+
+
+@pytest.fixture(scope="module")
+def answered(tmp_path_factory):
+    """A run whose weights only grow in scale, with the three controls: its verdict is 'scale'."""
+    import neuromfa_native as nm
+    from tiny_series import scale_growth_weights, write_checkpoints
+
+    root = tmp_path_factory.mktemp("verdict")
+    dirs = write_checkpoints(root / "ckpt", {t: scale_growth_weights(k) for k, t in enumerate((0, 100, 1000))})
+    out = root / "run"
+    s = nm.analyze_series(dirs, samples=4, per_layer=12, n_threads=1, out=out, progress=False,
+                          controls=("gaussian", "shuffle", "scaled"))
+    nm.write_report(s, out)
+    return out, s.verdict()
+
+
+def test_the_first_screen_leads_with_the_verdict(answered, tmp_path):
+    out, v = answered
+    page = hr.write_html_report(out)
+    r = inspect_page(page, tmp_path / "w")
+    _clean(r)
+    assert v.label == "scale"
+    top, height, text = r["rects"]["verdict"]
+    assert 0 < top < 200 and height > 20  # under the title, before anything else
+    assert text.startswith("Verdict: scale — E is mostly weight scale: at step1000")
+    assert "Gaussian network with the same row RMS reproduces" in text and "divided out" in text
+    key = r["text"].index("Degree of emergence E at step1000")
+    assert r["text"].index("Verdict: scale") < key
+    png = screenshot(page, tmp_path / "first.png", tmp_path / "w")
+    assert blank_fraction(png) < 0.97
+
+
+def test_the_controls_caption_says_what_each_control_keeps_and_removes(answered, tmp_path):
+    out, _ = answered
+    r = inspect_page(hr.write_html_report(out), tmp_path / "w")
+    _clean(r)
+    cap = r["captions"]["controls"][0]
+    assert "gaussian keeps the weight scale (the RMS of the rows the network reads) and removes the distribution of " \
+           "the weights and which neuron holds which weight" in cap
+    assert "shuffle keeps the distribution of the used weights and removes which neuron holds which weight" in cap
+    assert "scaled keeps the structure and the shape of the weight distribution and removes the growth of the " \
+           "weight scale since the baseline" in cap
+    assert "where scaled stays near 0, E is the growth of the weight scale" in cap
+    assert "the weight scale for scaled" not in cap and "null network" not in " ".join(r["captions"]["controls"])

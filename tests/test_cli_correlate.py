@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "pythia-tiny"
 STEPS = (0, 10, 30, 100, 300, 1000)
 CSV_COLUMNS = ["quantity", "task", "metric", "higher_is_better", "n", "spearman", "spearman_lo", "spearman_hi",
-               "p_spearman", "kendall", "pearson", "partial_spearman", "covariate"]
+               "p_spearman", "q_spearman", "kendall", "pearson", "rho_step", "diff_step", "diff_step_lo",
+               "diff_step_hi", "rho_rms", "diff_rms", "diff_rms_lo", "diff_rms_hi", "partial_spearman", "covariate",
+               "partial_note"]
 
 
 def _cli(*args, timeout=300):
@@ -37,7 +39,7 @@ def _write_harness(d: Path, steps, v03=True) -> Path:
                                       "ppl_stderr": 5.0}}
         else:
             res = {"piqa": {"alias": "piqa", "acc,none": 0.5 + 0.02 * i, "acc_stderr,none": 0.01}}
-        doc = {"results": res, "versions": {}, "config": {"model_args": f"pretrained=tiny,revision=step{s}"}}
+        doc = {"results": res, "versions": {}, "config": {"model_args": f"pretrained=ckpt/step{s},revision=step{s}"}}
         (d / f"tiny_step{s}.json").write_text(json.dumps(doc))
     return d
 
@@ -77,7 +79,8 @@ def test_correlate_prints_sorted_table_writes_csv_and_plots_and_keeps_the_run(ti
     assert len(body) == 9
     rhos = [abs(float(ln.replace(" (lower better)", "").split()[4])) for ln in body]
     assert rhos == sorted(rhos, reverse=True)
-    assert "correlations.csv and plots/correlation_scatter.png" in p.stdout
+    assert "correlations.csv, correlations.json, plots/correlation_scatter.png" in p.stdout
+    assert p.stderr == ""  # the scores name the run's own model (ckpt): no warning
     with open(run / "correlations.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == CSV_COLUMNS and len(rows) == 9

@@ -111,7 +111,7 @@ def test_the_controls_are_one_registry(ckpts, monkeypatch):
     assert PUBLIC is CONTROLS and needing_baseline(CONTROLS) == ("scaled",)
     with pytest.raises(ValueError, match=r"unknown controls \['negated'\]; choose from \('gaussian', 'shuffle', 'scaled'\)"):
         AnalysisConfig(controls="negated")
-    flip = Control(name="negated", build=lambda u, **_: -u, keeps="everything 1/|w| sees", removes="the signs",
+    flip = Control(name="negated", build=lambda u, **_: -u, keeps="everything 1/|w| sees", removes="the signs", short="1/|w|",
                    replaces="-U", keeps_dtype=True)
     monkeypatch.setitem(CONTROLS, "negated", flip)
     assert AnalysisConfig(controls="negated,gaussian").controls == ("gaussian", "negated")

@@ -106,13 +106,15 @@ def test_sections_light_up_when_their_tables_exist(base, tmp_path):
     assert "controls-table" in text and "stats-table" in text and "by-layer-table" in text
     assert "correlation-table" in text
     assert "Never box centres" in text and "qkv" in text  # the group without centres is named
-    assert "<i>scaled</i> reproduces 10%" in text  # final E of the scale-only control vs the real one
-    # correlations sorted by |rho|: E/piqa 0.88, alpha0/lambada -0.87, E/arc_easy 0.86, ...
+    # scaled removes the growth of the weight scale: what it gives is what remains without it
+    assert "with the growth of the weight scale divided out (<i>scaled</i>) 10% remains" in text
+    assert "<i>scaled</i> reproduces" not in text
+    # correlations: E's rows first, each part by |rho|: E/piqa 0.88, E/arc_easy, E/lambada, then alpha0/lambada -0.87
     i = text.index('id="correlation-table"')
     body = text[text.index("<tbody>", i):text.index("</tbody>", i)]
-    first = [r.split("</td>")[:2] for r in body.split("<tr>")[1:4]]
-    assert [[c.rsplit(">", 1)[1] for c in r] for r in first] == [["E", "piqa"], ["alpha0", "lambada_openai"],
-                                                                  ["E", "arc_easy"]]
+    first = [r.split("</td>")[:2] for r in body.split("<tr>")[1:5]]
+    assert [[c.rsplit(">", 1)[1] for c in r] for r in first] == [["E", "piqa"], ["E", "arc_easy"],
+                                                                  ["E", "lambada_openai"], ["alpha0", "lambada_openai"]]
     assert external_refs(text) == []
 
 

@@ -462,3 +462,77 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------------------------
+# the question while training (docs/spec.md section 13): controls, statistics, the live verdict
+
+
+def test_monitor_with_controls_and_stats_matches_the_offline_series(tmp_path, caplog):
+    torch.manual_seed(0)
+    model = make_model("gpt_neox").train()
+    run = tmp_path / "run"
+    ctl = ("gaussian", "shuffle", "scaled")
+    with caplog.at_level(logging.INFO, logger="neuromfa_native.integrations.monitor"):
+        with Monitor(model, out=run, controls=",".join(ctl), stats=True, **OPTS) as mon:
+            for step in (0, 3, 6):
+                mon.step(step)
+                model.save_pretrained(tmp_path / f"step{step}")
+                _train_steps(model, 3, seed=step)
+    assert not mon.errors and [r.step for r in mon.results] == [0, 3, 6]
+    off = nm.analyze_series([str(tmp_path / f"step{k}") for k in (0, 3, 6)], controls=ctl, stats=True, **OPTS)
+    live = nm.load_run(run)
+    assert live.control_rows() == off.control_rows()  # every control's E, bit for bit
+    np.testing.assert_array_equal(live.quantities()["rms"], off.quantities()["rms"])
+    assert live.verdict().to_dict() == off.verdict().to_dict()
+    last = mon.results[-1]
+    assert last.verdict.to_dict() == off.verdict().to_dict()
+    m = last.metrics()
+    assert set(monitor_mod.VERDICT_METRICS) <= set(m)
+    assert m["neuromfa/gaussian_share"] == last.verdict.gaussian_share
+    assert m["neuromfa/remainder_share_hi"] == last.verdict.remainder_share_hi
+    assert np.isnan(mon.results[0].metrics()["neuromfa/gaussian_share"])  # the baseline: no E to share
+    assert f"neuromfa monitor: step 6: {last.verdict.sentence}" in caplog.text
+
+
+def test_monitor_with_gaussian_only_logs_no_verdict_metrics():
+    model = make_model("gpt_neox")
+    mon = Monitor(model, background=False, controls="gaussian", **OPTS)
+    try:
+        r = mon.step(0)
+    finally:
+        mon.close()
+    assert r is not None and r.verdict is None and set(r.metrics()) == set(monitor_mod.METRICS)
+    assert r.results[0].controls["gaussian"].alpha0 > 0
+
+
+def test_trainer_callback_logs_the_live_verdict(tmp_path):
+    pytest.importorskip("accelerate", reason="transformers' Trainer needs accelerate")
+    from neuromfa_native.integrations.transformers import NeuroMFACallback
+    from transformers import Trainer, TrainingArguments
+
+    torch.manual_seed(0)
+    cb = NeuroMFACallback(every=4, background=False, controls="gaussian,scaled", stats=True, **OPTS)
+    args = TrainingArguments(output_dir=str(tmp_path / "ckpt"), max_steps=8, per_device_train_batch_size=4,
+                             learning_rate=1e-2, save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True)
+    trainer = Trainer(model=make_model("gpt_neox").train(), args=args, train_dataset=_Tokens(64), callbacks=[cb])
+    trainer.train()
+    logged = [h for h in trainer.state.log_history if "neuromfa/gaussian_share" in h]
+    assert [h["neuromfa/step"] for h in logged] == [0.0, 4.0, 8.0]
+    assert logged[-1]["neuromfa/remainder_share"] == cb.monitor.results[-1].verdict.remainder_share
+    assert cb.monitor.results[-1].verdict.label != "undetermined"
+
+
+@pytest.mark.parametrize("arch", ["olmoe", "phi3"])
+def test_monitor_controls_on_fused_and_expert_tensors_match_the_checkpoint(tmp_path, arch):
+    """A fused qkv/gate_up (phi3) and a 3-d expert stack (olmoe): the whole rows the controls and
+    statistics read come through the snapshot as from the saved checkpoint."""
+    model = make_model(arch)
+    model.save_pretrained(tmp_path / "ck")
+    opts = dict(samples=2, per_layer=4, n_threads=1, min_edges=3, controls="gaussian,shuffle", stats=True)
+    r = Monitor(model, background=False, **opts).step(0)
+    a = nm.analyze(str(tmp_path / "ck"), **opts)
+    for x, y in zip(a.results, r.results):
+        assert x.alpha0 == y.alpha0 and x.weight_stats == y.weight_stats
+        for c in ("gaussian", "shuffle"):
+            np.testing.assert_array_equal(x.controls[c].tau, y.controls[c].tau)

@@ -93,8 +93,10 @@ def test_real_run_first_screen_and_reproduce_command(real_run):
     page = (out / "report.html").read_text()
     header = page[page.index('<header id="header">'):page.index("</header>")]
     assert "Degree of emergence E at step2000" in header
-    assert re.search(r"Controls</a>: At the last step \(2000\) the real network has E = [0-9.]+; <i>gaussian</i> "
-                     r"reproduces -?\d+%", header)
+    assert re.search(r"Controls</a>: At the last step \(2000\) the real network has E = [0-9.]+; a Gaussian network "
+                     r"with the same row RMS \(<i>gaussian</i>\) reproduces -?\d+% of it", header)
+    assert re.search(r'<div class="verdict [a-z_]+" id="verdict"><p class="key"><b>Verdict: [a-z_]+</b>', header)
+    assert header.index('id="verdict"') < header.index("Degree of emergence E at step2000")
     assert re.search(r"Scores</a>: Spearman rho of E with heldout_next_byte acc: <b>[+-][0-9.]+</b>", header)
     cmd = re.search(r'<pre class="cmd">(.*?)</pre>', header, re.S).group(1)
     for part in ("--samples 2", "--per-layer 16", "--controls gaussian,shuffle,scaled", "--stats", "--by-layer",

@@ -54,3 +54,55 @@ def make_series_dirs(root, steps=(0, 10, 100, 1000), identical=None) -> list:
         shutil.copytree(root / of, d)
         dirs.append(d)
     return dirs
+
+
+# ---------------------------------------------------------------------------------------------
+# series with a known verdict (docs/spec.md section 13): exact by construction
+
+
+SHAPES = {"attention.query_key_value.weight": (3 * H, H), "attention.dense.weight": (H, H),
+          "mlp.dense_h_to_4h.weight": (4 * H, H), "mlp.dense_4h_to_h.weight": (H, 4 * H)}
+
+
+def scale_growth_weights(k: int, seed: int = 0) -> dict:
+    """Gaussian weights (sd 0.02) times ``2**k``: the weights only grow in scale.  A power of two
+    scales float32 values, their sums of squares and the row RMS exactly, so the ``scaled``
+    control gives the baseline's network bit for bit (E_scaled = 0) and the ``gaussian`` control
+    gives the baseline's draws times 2**k."""
+    rng = np.random.default_rng(seed)
+    return {f"gpt_neox.layers.{b}.{name}": (rng.normal(0, 0.02, shp) * 2.0 ** k).astype(np.float32)
+            for b in range(LAYERS) for name, shp in SHAPES.items()}
+
+
+def constant_rms_weights(fraction: float, seed: int = 0) -> dict:
+    """Weights ``m / 1024`` (integer ``m``, exact in float32) in pairs along every row: each pair
+    is ``(s, 8s)`` or, for a ``fraction`` of the pairs (the same ones first at every step),
+    ``(4s, 7s)``, with ``s`` in 7..18 and fixed signs.  ``s^2 + 64 s^2 = 16 s^2 + 49 s^2``: every row
+    keeps its sum of squares exactly while the distribution of |w| narrows, so the row RMS is
+    the same bits at every step (E_gaussian = 0, the ``scaled`` factor is exactly 1) and every
+    weight stays a kept distance (7 <= 1024/m <= 147)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for b in range(LAYERS):
+        for name, (n_out, n_in) in SHAPES.items():
+            s = rng.integers(7, 19, size=(n_out, n_in // 2)).astype(np.float64)
+            order = rng.permutation(s.size).reshape(s.shape)  # which pairs switch first
+            switched = order < round(fraction * s.size)
+            a, c = np.where(switched, 4 * s, s), np.where(switched, 7 * s, 8 * s)
+            m = np.stack([a, c], axis=-1).reshape(n_out, n_in)
+            sign = np.where(rng.random((n_out, n_in)) < 0.5, -1.0, 1.0)
+            out[f"gpt_neox.layers.{b}.{name}"] = (sign * m / 1024).astype(np.float32)
+    return out
+
+
+def write_checkpoints(root, weights_by_step: dict) -> list:
+    """``root/step{t}/`` for every ``{t: weights}``; returns the directories in step order."""
+    root = Path(root)
+    dirs = []
+    for t in sorted(weights_by_step):
+        d = root / f"step{t}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.json").write_text(json.dumps(config()))
+        write_safetensors(d / "model.safetensors", weights_by_step[t])
+        dirs.append(d)
+    return dirs

@@ -11,6 +11,7 @@ from .config import AnalysisConfig
 from .run.series import Series
 from .run.runner import analyze_series
 from .run.store import load_run
+from .run.verdict import Verdict, checkpoint_contrast, verdict
 from .report.tables import write_report
 # -- benchmark scores and correlation (docs/correlation.md) --
 from .scores.evals import EvalTable, read_evals
@@ -51,6 +52,9 @@ __all__ = [
     "load_run",
     "make_series",
     "write_report",
+    "Verdict",
+    "checkpoint_contrast",
+    "verdict",
     # -- benchmark scores and correlation (docs/correlation.md) --
     "Correlation",
     "CorrelationConfig",

@@ -10,7 +10,7 @@ from typing import Optional
 
 from ..config import AnalysisConfig, flags
 from ._common import AGGREGATION_OPTIONS, UserError, HelpFormatter, add_options, headless_plots, options_from, positive_int, say, write_html
-from .correlate import correlate_and_write
+from .correlate import correlate_and_write, print_correlation
 
 
 ANALYZE_EXAMPLES = """\
@@ -81,6 +81,9 @@ def add_analyze(sub) -> None:
     a.add_argument("--out", default="neuromfa-out", metavar="DIR", help="run directory")
     a.add_argument("--overwrite", action="store_true",
                    help="discard results of another configuration in --out")
+    a.add_argument("--verdict-step", metavar="STEP",
+                   help="checkpoint of the verdict (is E more than weight scale? docs/answer.md): a training step "
+                        "or label (default: the last checkpoint)")
     a.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
     # -- correlation with benchmark scores (docs/correlation.md) --
@@ -101,6 +104,8 @@ def add_report(sub) -> None:
     r.add_argument("run", metavar="DIR", help="run directory (--out of neuromfa analyze)")
     r.add_argument("--baseline", metavar="NAME", help="emergence baseline (default: the run's)")
     add_options(r, AnalysisConfig, ("filter",) + AGGREGATION_OPTIONS, defaults=False)
+    r.add_argument("--verdict-step", metavar="STEP",
+                   help="checkpoint of the verdict (docs/answer.md): a training step or label (default: the last)")
     r.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     r.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
     r.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -158,18 +163,22 @@ def cmd_analyze(args) -> int:
                                 cache=args.cache)
     finally:
         close()
+    corr = None
+    if args.evals:  # correlation with benchmark scores (docs/correlation.md): first, so summary.json counts it
+        corr = correlate_and_write(series, args.out, args.evals, plots=args.plots, quiet=True)
     with report_lock(args.out):  # `series` is the run's final state: nothing newer to load
-        written = write_report(series, args.out, plots=args.plots)
+        written = write_report(series, args.out, plots=args.plots, verdict_step=verdict_step(args))
     if not args.quiet:
         say(format_table(series))
-        say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/ "
-             f"(checkpoints.csv, samples.csv, spectra.npz{', plots/, report.html' if args.plots else ''})"
-             + no_parquet_note(written))
+        say(verdict_line(args.out))
+        say(f"\n{series.n_computed} computed, {series.n_reused} reused; results in {args.out}/: "
+            + files_written(written, args.out, html=args.plots) + no_parquet_note(written))
         line = _reading_line(args.out)
         if line:
             say(line)
-    if args.evals:  # correlation with benchmark scores (docs/correlation.md)
-        correlate_and_write(series, args.out, args.evals, plots=args.plots, quiet=args.quiet)
+        if corr is not None:
+            say()
+            print_correlation(corr[0], args.out, corr[1], 20)
     with report_lock(args.out):  # after the correlation, so that report.html shows it
         write_html(args, args.out)
     return 0
@@ -180,6 +189,46 @@ def no_parquet_note(written) -> str:
     if any(Path(p).suffix == ".parquet" for p in written) or not any(Path(p).suffix == ".csv" for p in written):
         return ""
     return "; CSV only: Parquet tables need pyarrow (pip install 'neuromfa-native[tables]')"
+
+
+def verdict_step(args):
+    """``--verdict-step`` as a step number when it is one, else the label as given (None: the last)."""
+    v = getattr(args, "verdict_step", None)
+    return int(v) if v is not None and v.strip().isdigit() else v
+
+
+def verdict_line(out) -> str:
+    """``Verdict: <sentence>`` from the summary.json just written (docs/spec.md section 13)."""
+    import json
+    from pathlib import Path
+
+    try:
+        v = json.loads((Path(out) / "summary.json").read_text())["verdict"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return f"\nVerdict: {v['sentence']} [{v['label']}]" + "".join(f"\n  note: {n}" for n in v.get("notes") or ())
+
+
+def files_written(paths, out, *, html: bool) -> str:
+    """The files in ``out`` just written, by name (Parquet twins and plots summarised)."""
+    from pathlib import Path
+
+    root = Path(out).resolve()
+    names, plots, parquet = [], 0, 0
+    for p in paths:
+        p = Path(p).resolve()
+        if p.parent != root:
+            plots += 1
+        elif p.suffix == ".parquet":
+            parquet += 1
+        else:
+            names.append(p.name)
+    text = ", ".join(dict.fromkeys(names))
+    if parquet:
+        text += " (and .parquet copies of the tables)"
+    if plots:
+        text += f", plots/ ({plots} figures)"
+    return text + (", report.html" if html else "")
 
 
 def _reading_line(out) -> str:
@@ -212,16 +261,16 @@ def cmd_report(args) -> int:
         load_run(args.run)  # raises the error saying what is missing, before a lock file is made
     with report_lock(args.run):  # load under the lock: a concurrent writer's newer state is seen
         series = load_run(args.run, baseline=args.baseline, **options_from(args, AnalysisConfig))
-        written = write_report(series, args.run, plots=args.plots)
+        written = write_report(series, args.run, plots=args.plots, verdict_step=verdict_step(args))
         write_html(args, args.run)
     if not args.quiet:
         say(format_table(series))
+        say(verdict_line(args.run))
         missing = series.missing
         if missing:
             shown = ", ".join(f"{c}/{s}" for c, s in missing[:6]) + (" ..." if len(missing) > 6 else "")
             say(f"\npartial run: {len(missing)} result(s) missing ({shown}); rerun the analyze command to finish")
-        say(f"\ntables, spectra.npz, summary.json{', plots/ and report.html' if args.plots else ''} "
-             f"written to {args.run}/" + no_parquet_note(written))
+        say(f"\nwritten to {args.run}/: " + files_written(written, args.run, html=args.plots) + no_parquet_note(written))
     return 0
 
 

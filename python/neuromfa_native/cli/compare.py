@@ -14,8 +14,11 @@ examples:
   neuromfa compare run-std run-dedup --names standard,deduped --out cmp
   neuromfa compare run-a run-b --size run-a=160m --size run-b=410m --step 143000 --out cmp
 
-Runs with different configurations are compared; the differences are listed at the top.
-Only runs that share no training step are refused.
+Runs with different configurations are compared; the differences are listed at the top, and
+E values of runs that differ in a setting of the method are marked as not comparable. Each
+run's verdict (is E more than weight scale?) is shown side by side. Refused: the same run
+twice, runs without a common step axis (checkpoints without a training step), runs that share
+no training step.
 """
 
 SENSITIVITY_EXAMPLES = """\
@@ -23,6 +26,9 @@ examples:
   neuromfa sensitivity examples/pythia-tiny/step* --vary threshold=100,150,200 --vary per-layer=16,32 \\
       --samples 4 --out sens
   neuromfa sensitivity ckpts/step* --vary box=edge,path --vary layout=reference,heads --out sens
+  # does the answer (is E more than weight scale?) survive the choice of S?
+  neuromfa sensitivity examples/pythia-tiny/step* --vary per-layer=16,32 --controls gaussian,scaled --stats \
+      --evals examples/pythia-tiny/evals --out sens
 
 Each cell of the grid is its own run directory (sens/cells/threshold=100,per_layer=16/ ...);
 rerunning the command resumes every cell.  Writes sens/sensitivity.html and sensitivity.csv.
@@ -58,6 +64,7 @@ def add_compare(sub) -> None:
     s.add_argument("--revisions", metavar="R1,R2,...", help="comma-separated hub revisions of the one hub id")
     add_options(s, AnalysisConfig, ("samples",))
     s.add_argument("--evals", metavar="SOURCE", help="benchmark scores to correlate every cell with")
+    add_options(s, AnalysisConfig, ("controls", "stats"))  # of every cell (gaussian,scaled: each cell's verdict)
     s.add_argument("--threads", type=positive_int("--threads"), default=None, metavar="N", help="OpenMP threads")
     s.add_argument("--out", required=True, metavar="DIR", help="directory of the grid")
     add_options(s, AnalysisConfig, ("n_bootstrap", "seed"))
@@ -99,11 +106,39 @@ def cmd_sensitivity(args) -> int:
 
     vary = parse_vary(args.vary)
     options = dict(n_threads=args.threads)
+    if args.controls:
+        options["controls"] = args.controls
+    if args.stats:
+        options["stats"] = True
     if "samples" not in vary:
         options["samples"] = args.samples
     if args.revisions:
         options["revisions"] = args.revisions
     p = run_sensitivity(args.sources, vary, args.out, evals=args.evals, progress=not args.quiet,
                         n_boot=args.n_bootstrap, seed=args.seed, **options)
+    _say_grid(args.out)
     say(f"sensitivity grid written to {p} (cells in {os.path.join(args.out, 'cells')}/)")
     return 0
+
+
+def _say_grid(out) -> None:
+    """Each cell's verdict and E's strongest correlation, from sensitivity.csv."""
+    import csv
+    import math
+
+    try:
+        with open(os.path.join(out, "sensitivity.csv"), newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError:
+        return
+    for r in rows:
+        rho = [(k, r[k]) for k in r if k.startswith("rho_E_") and r[k] not in ("", None)]
+        share = ""
+        try:
+            g, rem = float(r.get("gaussian_share") or "nan"), float(r.get("remainder_share") or "nan")
+            if math.isfinite(g) and math.isfinite(rem):
+                share = f" (gaussian share {100 * g:.0f}%, remainder {100 * rem:.0f}%)"
+        except ValueError:
+            pass
+        extra = f"; {rho[0][0]} = {float(rho[0][1]):+.2f}" if rho else ""
+        say(f"{r['cell']}: verdict {r.get('verdict', '')}{share}{extra}")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..config import CorrelationConfig, flags
-from ._common import HelpFormatter, add_options, headless_plots, options_from, say
+from ._common import HelpFormatter, add_options, headless_plots, options_from, positive_int, say
 
 
 CORRELATE_EXAMPLES = """\
@@ -40,33 +39,48 @@ def add_correlate(sub) -> None:
                    help="lm-evaluation-harness JSON file(s) or directory, a .csv/.parquet table, or pythia:MODEL "
                         "(pythia:MODEL:5shot for five-shot)")
     add_options(c, CorrelationConfig, tuple(flags(CorrelationConfig)))
-    c.add_argument("--rows", type=int, default=20, metavar="N", help="rows printed (all are written)")
+    c.add_argument("--rows", type=rows_arg, default=20, metavar="N",
+                   help="rows printed, E's first ('all' for every row; all are written to correlations.csv)")
     c.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     c.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
     c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
+def rows_arg(s):
+    """``--rows``: a positive number of rows, or ``all``."""
+    if s.strip().lower() == "all":
+        return None
+    return positive_int("--rows")(s)
+
+
 def correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20, **options):
     """Correlate ``series`` with ``evals`` (``options``: :class:`~.config.CorrelationConfig`'s, the
-    defaults where not given), write correlations.csv and the plots into ``out``, print the table."""
-    from .._fs import atomic_write_text
+    defaults where not given), write correlations.csv, correlations.json and the plots into
+    ``out``, print the table (``rows`` of it, None: all) unless ``quiet``; returns
+    ``(correlation, the plot files)``."""
+    from .._fs import atomic_write_text, dumps
     from ..scores.correlation import correlate
 
     if options.get("metric") == "all":
         options["metric"] = None
     corr = correlate(series, evals, config=CorrelationConfig(**options))
     atomic_write_text(Path(out) / "correlations.csv", corr.to_csv())
-    # where the scores came from, for report.html's reproduce command
-    atomic_write_text(Path(out) / "correlations.json", json.dumps({"evals": str(evals)}) + "\n")
+    # where the scores came from (report.html's reproduce command), whose they are, what the table holds
+    atomic_write_text(Path(out) / "correlations.json", dumps(dict(corr.summary(), evals=str(evals)), indent=1) + "\n")
     written = []
     if plots:
         from ..plots.correlation import write_correlation_plots
         written = write_correlation_plots(corr, out)
     if not quiet:
-        say(corr.format(max_rows=rows))
-        say(f"\ncorrelations.csv{' and ' + ', '.join('plots/' + p.name for p in written) if written else ''} "
-             f"written to {out}/")
-    return corr
+        print_correlation(corr, out, written, rows)
+    return corr, written
+
+
+def print_correlation(corr, out, written, rows) -> None:
+    """The table (E's rows first) and the files written."""
+    say(corr.format(max_rows=rows, more="--rows all prints them; correlations.csv has them all"))
+    say(f"\ncorrelations.csv, correlations.json{', ' + ', '.join('plots/' + p.name for p in written) if written else ''}"
+        f" written to {out}/")
 
 
 def cmd_correlate(args) -> int:

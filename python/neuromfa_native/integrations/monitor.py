@@ -37,30 +37,31 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Union, cast
 
-import numpy as np
 
 from .._results import fields_equal
 from ..science.analysis import analyze_sample
+from ..science.controls import scale_to_of
 from ..network.architectures import get_layout
-from ..network.parts import stored_rows
 from ..run.checkpoints import Checkpoint
-from ..config import AGGREGATION_FIELDS, DEFAULT, RESULT_FIELDS, AnalysisConfig
+from ..config import AGGREGATION_FIELDS, DEFAULT, EXTRA_RESULT_FIELDS, RESULT_FIELDS, AnalysisConfig
 from ..run.series import Series, summarize
-from ..io.base import TensorSource
-from ..io.safetensors import row_view
-from ..io.sources import StateDictSource
+from .snapshot import Shapes, Snapshot, plan_snapshot, take_snapshot
 
-__all__ = ["Monitor", "MonitorResult", "monitor_config"]
+__all__ = ["Monitor", "MonitorResult", "VERDICT_METRICS", "monitor_config"]
 
 log = logging.getLogger("neuromfa_native.integrations.monitor")
 
 #: metric names, as logged by the callbacks
 METRICS = ("neuromfa/alpha0", "neuromfa/width", "neuromfa/E", "neuromfa/E_lo", "neuromfa/E_hi")
+
+#: with the ``gaussian`` and ``scaled`` controls, the live verdict's shares (docs/spec.md section 13)
+VERDICT_METRICS = ("neuromfa/gaussian_share", "neuromfa/gaussian_share_lo", "neuromfa/gaussian_share_hi",
+                   "neuromfa/remainder_share", "neuromfa/remainder_share_lo", "neuromfa/remainder_share_hi")
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +74,8 @@ class MonitorResult:
     interval) is relative to the baseline (the first analysed step), as in the run's report.
     ``copy_seconds`` is the time the training thread spent on the snapshot;
     ``seconds`` the analysis time (off the training thread with ``background=True``).
+    ``verdict`` is the run's :class:`~neuromfa_native.Verdict` at this step (docs/spec.md
+    section 13) when the monitor has the ``gaussian`` and ``scaled`` controls, else None.
     """
 
     step: int
@@ -84,6 +87,7 @@ class MonitorResult:
     E_hi: float
     copy_seconds: float
     seconds: float
+    verdict: Any = None
 
     __eq__ = fields_equal
 
@@ -96,8 +100,15 @@ class MonitorResult:
 
     def metrics(self) -> dict:
         """``{"neuromfa/alpha0": ..., "neuromfa/width": ..., "neuromfa/E": ..., "neuromfa/E_lo":
-        ..., "neuromfa/E_hi": ...}`` (plain floats)."""
-        return dict(zip(METRICS, map(float, (self.alpha0, self.width, self.E, self.E_lo, self.E_hi))))
+        ..., "neuromfa/E_hi": ...}`` (plain floats); with a verdict also the shares of
+        :data:`VERDICT_METRICS` (NaN where undefined, e.g. at the baseline)."""
+        out = dict(zip(METRICS, map(float, (self.alpha0, self.width, self.E, self.E_lo, self.E_hi))))
+        v = self.verdict
+        if v is not None:
+            out.update(zip(VERDICT_METRICS, map(float, (v.gaussian_share, v.gaussian_share_lo, v.gaussian_share_hi,
+                                                        v.remainder_share, v.remainder_share_lo,
+                                                        v.remainder_share_hi))))
+        return out
 
 
 def monitor_config(config: Optional[AnalysisConfig] = None, **options: Any) -> AnalysisConfig:
@@ -105,7 +116,7 @@ def monitor_config(config: Optional[AnalysisConfig] = None, **options: Any) -> A
     defaults) with the keyword ``options`` changed (its fields; an option left at
     :data:`~neuromfa_native.config.DEFAULT` keeps the config's value), validated by the config.
     ``per_layer=None`` (the full network) is refused: it would copy the whole model at every step."""
-    known = set(RESULT_FIELDS) | set(AGGREGATION_FIELDS)
+    known = set(RESULT_FIELDS) | set(AGGREGATION_FIELDS) | set(EXTRA_RESULT_FIELDS)
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"unknown analysis options {unknown}; known: {sorted(known)}")
@@ -191,113 +202,6 @@ def _rank() -> int:
     if dist is not None and dist.is_available() and dist.is_initialized():
         return int(dist.get_rank())
     return 0
-
-
-class _Shapes(TensorSource):
-    """Names, shapes and dtypes of live tensors (no data read), to pick the layout."""
-
-    def __init__(self, tensors: Mapping[str, Any], config: Optional[dict], description: str):
-        super().__init__(config, description)
-        self._t = tensors
-
-    def tensor_names(self) -> list:
-        return list(self._t)
-
-    def shape(self, name: str) -> tuple:
-        return tuple(int(s) for s in self._t[name].shape)
-
-    def dtype(self, name: str) -> str:
-        return str(self._t[name].dtype).replace("torch.", "")
-
-
-class Snapshot(TensorSource):
-    """The sampled rows and columns of a model's weight matrices, copied to CPU.
-
-    It answers ``get_slice`` for any rows/columns inside the copied ones with exactly the
-    values (and dtype) of the live tensor, so :func:`~neuromfa_native.analyze_sample` builds
-    the same sampled networks from it as from a checkpoint of the model."""
-
-    def __init__(self, blocks: Mapping[str, tuple], names: Sequence[str], shapes: Mapping[str, tuple],
-                 dtypes: Mapping[str, str], config: Optional[dict], description: str):
-        super().__init__(config, description)
-        self._blocks = dict(blocks)  # name -> (rows, cols) sorted int64 indices
-        self._names, self._shapes, self._dtypes = list(names), dict(shapes), dict(dtypes)
-
-    def tensor_names(self) -> list:
-        return self._names
-
-    def shape(self, name: str) -> tuple:
-        return self._shapes[name]
-
-    def dtype(self, name: str) -> str:
-        return self._dtypes[name]
-
-    @property
-    def nbytes(self) -> int:
-        return int(sum(t.element_size() * t.numel() for _, _, t in self._blocks.values()))
-
-    def get(self, name: str) -> np.ndarray:
-        raise ValueError(f"the monitor's snapshot holds only the sampled rows of {name!r}, not the whole tensor")
-
-    @staticmethod
-    def _pos(have: np.ndarray, want: Any, n: int, what: str, name: str) -> np.ndarray:
-        w = np.asarray(want, dtype=np.int64) % max(n, 1)
-        p = np.searchsorted(have, w)
-        if w.size and (p.max() >= have.size or np.any(have[np.minimum(p, have.size - 1)] != w)):
-            raise ValueError(f"{what} of {name!r} asked for are not in the monitor's snapshot")
-        return p
-
-    def get_slice(self, name: str, rows: Any = None, cols: Any = None, *, bf16_bits: bool = False) -> np.ndarray:
-        if name not in self._blocks:
-            raise ValueError(f"tensor {name!r} is not in the monitor's snapshot")
-        if rows is None or cols is None:
-            raise ValueError(f"the monitor's snapshot holds only sampled rows and columns of {name!r}")
-        r, c, t = self._blocks[name]
-        n_rows, n_cols = row_view(self._shapes[name], repr(name))  # an N-d tensor: its 2-d row view
-        sub = StateDictSource({name: t}, None, self.description)
-        return sub.get_slice(name, self._pos(r, rows, n_rows, "rows", name),
-                             self._pos(c, cols, n_cols, "columns", name), bf16_bits=bf16_bits)
-
-    def byte_chunks(self, name: str):
-        r, c, t = self._blocks[name]
-        yield np.ascontiguousarray(r).tobytes()
-        yield np.ascontiguousarray(c).tobytes()
-        yield from StateDictSource({name: t}, None, self.description).byte_chunks(name)
-
-    def key(self) -> str:
-        """Digest of the copied weights (and their positions): the run directory's key."""
-        return "live-" + self.fingerprint(list(self._blocks))
-
-
-def _plan(lay: Any, per_layer: int, samples: Sequence[int]) -> dict:
-    """stored tensor name -> (rows, cols) that the samples read, sorted (a fused tensor's parts
-    and transformers 5's 3-d expert stacks through their rows: :func:`~..network.parts.stored_rows`)."""
-    return stored_rows(lay, [lay.sample(per_layer, k) for k in samples])
-
-
-def take_snapshot(tensors: Mapping[str, Any], plan: Mapping[str, tuple], names: Sequence[str],
-                  config: Optional[dict], description: str, cache: Optional[dict] = None) -> Snapshot:
-    """Copy the planned rows/columns of live torch tensors to CPU (the only work done on the
-    training thread)."""
-    import torch
-
-    cache = {} if cache is None else cache
-    blocks: dict = {}
-    with torch.no_grad():
-        for name, (r, c) in plan.items():
-            t = tensors[name].detach()
-            if t.device.type == "meta":
-                raise ValueError(f"tensor {name!r} is on the meta device (no data)")
-            key = (name, str(t.device))
-            if key not in cache:
-                cache[key] = (torch.as_tensor(r, device=t.device), torch.as_tensor(c, device=t.device))
-            ri, ci = cache[key]
-            rows = t if t.dim() == 2 else t.reshape(-1, t.shape[-1])  # an N-d tensor: its row view
-            sub = rows.index_select(0, ri).index_select(1, ci)  # new tensors: later updates do not reach them
-            blocks[name] = (r, c, sub.cpu() if sub.device.type != "cpu" else sub)
-    shapes = {n: tuple(int(s) for s in tensors[n].shape) for n in names}
-    dtypes = {n: str(tensors[n].dtype).replace("torch.", "") for n in names}
-    return Snapshot(blocks, names, shapes, dtypes, config, description)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,7 +296,12 @@ class Monitor:
         discard an ``out`` directory of another configuration.
     **options:
         the other fields of :class:`~neuromfa_native.AnalysisConfig` (layout, box, direction,
-        threshold, min_edges, decimals, q, node_dimension, nfd_threshold).
+        threshold, min_edges, decimals, q, node_dimension, nfd_threshold, and ``controls``,
+        ``stats``, ``by_layer``).  With ``controls`` or ``stats`` the snapshot holds the full
+        sampled rows (what the controls' RMS and the statistics read); with the ``gaussian`` and
+        ``scaled`` controls each result carries the run's verdict (docs/spec.md section 13),
+        its shares are logged as :data:`VERDICT_METRICS` and its sentence on this module's
+        logger (INFO); ``scaled`` is relative to the first analysed step.
     """
 
     def __init__(self, model: Any, out: Union[str, os.PathLike, None] = None, *,
@@ -429,7 +338,10 @@ class Monitor:
         self.rank = _rank()
         if self.out is not None and self.rank == 0:  # fail fast on a directory of another run
             from ..run.store import RunStore
-            self._store = RunStore(self.out, self.config, overwrite=overwrite)
+            stored = self.config.result_json()
+            if "scaled" in self.config.controls:  # as the runner records it: scaled results depend on the baseline
+                stored["scaled_baseline"] = "the first monitored step"
+            self._store = RunStore(self.out, stored, overwrite=overwrite)
         self._worker = _Worker(self._analyse, self._drop) if background and self.rank == 0 else None
 
     # -- public ------------------------------------------------------------------------------
@@ -520,8 +432,11 @@ class Monitor:
         tensors, config, desc = _live_tensors(self.model, self.peft)
         if self._setup is None:
             try:
-                lay = get_layout(config, list(tensors), _Shapes(tensors, config, desc).shape, self.config.layout)
-                plan = _plan(lay, cast(int, self.config.per_layer), self.samples)  # monitor_config refuses None
+                shapes = Shapes(tensors, config, desc).shape
+                lay = get_layout(config, list(tensors), shapes, self.config.layout)
+                full = bool(self.config.controls or self.config.stats)  # they read the full sampled rows
+                plan = plan_snapshot(lay, cast(int, self.config.per_layer),  # monitor_config refuses None
+                                     self.samples, shapes if full else None)
             except (ValueError, TypeError) as exc:
                 self._disabled = not self.strict
                 raise ValueError(f"the monitor cannot analyse this model: {exc}") from exc
@@ -555,12 +470,25 @@ class Monitor:
         t0 = time.perf_counter()
         label = f"step{step}"
         try:
-            rs = [analyze_sample(snap, k, label=label, n_threads=self.n_threads, config=self.config)
+            cfg, scale_to = self._task_options()
+            rs = [analyze_sample(snap, k, label=label, n_threads=self.n_threads, config=cfg, scale_to=scale_to(k))
                   for k in self.samples]
             key = snap.key()
             self._record(step, label, key, rs, copy_s, time.perf_counter() - t0)
         except Exception as exc:  # noqa: BLE001 - logged, or raised with strict=True
             self._fail(exc, f"step {step}")
+
+    def _task_options(self) -> tuple:
+        """The analysis configuration and ``scale_to(sample)`` of the next step: with the ``scaled``
+        control every step keeps its statistics, the first (the baseline) is scaled to itself and
+        the later ones to the baseline's RMS of the same sample's rows (as ``analyze_series``)."""
+        if "scaled" not in self.config.controls:
+            return self.config, lambda k: None
+        with self._lock:
+            base = {r.sample: r for r in self._per_step[0]} if self._per_step else None
+        if base is None:
+            return self.config.replace(stats=True), lambda k: scale_to_of(None, k, True)
+        return self.config.replace(stats=True), lambda k: scale_to_of(base.get(k), k, False)
 
     def _record(self, step: int, label: str, key: str, rs: list, copy_s: float, seconds: float) -> None:
         with self._lock:
@@ -577,10 +505,13 @@ class Monitor:
                 self._store.begin(self._cps, self._fps, self._aggregation())
             s = self._summary()
             t = len(self._cps) - 1
+            v = s.verdict() if {"gaussian", "scaled"} <= set(self.config.controls) else None
             res = MonitorResult(step=step, results=tuple(rs), alpha0=float(s.alpha0_mean[t]),
                                 width=float(s.width_mean[t]), E=float(s.emergence[t]),
                                 E_lo=float(s.emergence_ci[t, 0]), E_hi=float(s.emergence_ci[t, 1]),
-                                copy_seconds=copy_s, seconds=seconds)
+                                copy_seconds=copy_s, seconds=seconds, verdict=v)
             self.results.append(res)
+        if v is not None and t > 0:
+            log.info("neuromfa monitor: step %d: %s", step, v.sentence)
         if self.on_result is not None:
             self.on_result(res)

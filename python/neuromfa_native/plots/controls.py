@@ -12,7 +12,8 @@ from ..science.controls import stats_summary
 from .series import axes_or_new, save_pngs, step_axis
 
 
-__all__ = ["control_curves", "plot_by_layer", "plot_control_emergence", "plot_statistics", "write_control_plots"]
+__all__ = ["control_curves", "plot_by_layer", "plot_contrast", "plot_control_emergence", "plot_statistics",
+           "write_control_plots"]
 
 
 def _number(x) -> float:
@@ -51,8 +52,30 @@ def plot_control_emergence(data, ax=None):
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set_ylabel("degree of emergence E")
     ax.legend(fontsize="small", frameon=False)
-    ax.set_title("E of the real network and of each null network")
+    ax.set_title("E of the real network and of each control")
     return ax
+
+
+def plot_contrast(rows: list, axes=None):
+    """One checkpoint: alpha0 and width of the real network and of each control with their
+    intervals (rows of :func:`~neuromfa_native.checkpoint_contrast`); returns the two axes."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    names = [r["network"] for r in rows]
+    x = np.arange(len(rows))
+    for ax, key in zip(axes, ("alpha0", "width")):
+        v = np.array([r[key] for r in rows], float)
+        err = np.abs(np.array([[r[key] - r[f"{key}_lo"], r[f"{key}_hi"] - r[key]] for r in rows], float).T)
+        ax.errorbar(x, v, yerr=np.where(np.isfinite(err), err, 0), fmt="o", capsize=4, color="k")
+        ax.scatter(x[:1], v[:1], color="C3", zorder=3, s=40)
+        ax.set_xticks(x, names)
+        ax.set_ylabel(key)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0].set_title("alpha0: real network (red) and controls", fontsize="medium")
+    axes[1].set_title("width", fontsize="medium")
+    return axes
 
 
 def plot_statistics(series, fig=None):
@@ -85,7 +108,11 @@ def write_control_plots(series, d: Path, *, dpi: int = 120) -> list:
     import matplotlib.pyplot as plt
 
     figs = []
-    if series.config.get("controls"):
+    if series.config.get("controls") and len(series.checkpoints) < 2:  # one checkpoint: no E to draw
+        rows = series.verdict().contrast  # the series' own method: plots import no result type
+        if rows:
+            figs.append(("controls", plot_contrast(list(rows))[0].figure))
+    elif series.config.get("controls"):
         fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
         plot_control_emergence(series, ax=ax)
         figs.append(("controls", fig))

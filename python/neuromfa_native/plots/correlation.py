@@ -19,7 +19,8 @@ import numpy as np
 
 from .series import axes_or_new, save_pngs, step_axis, step_norm_cmap
 
-__all__ = ["plot_quantity_vs_score", "plot_over_training", "plot_rho_heatmap", "write_correlation_plots"]
+__all__ = ["draw_rho_heatmap", "plot_quantity_vs_score", "plot_over_training", "plot_rho_heatmap", "rho_matrix",
+           "write_correlation_plots"]
 
 #: Pairs drawn in the scatter grid and lines in the training plot (the strongest |rho| first).
 MAX_PANELS = 12
@@ -100,32 +101,71 @@ def plot_over_training(corr, quantity: str = "E", ax=None, *, pairs=None):
     return ax
 
 
-def plot_rho_heatmap(corr, ax=None):
-    """Spearman's rho, quantities (rows) x (task, metric) (columns), annotated when few."""
+def rho_matrix(rows, quantity: str = "E") -> tuple:
+    """``(quantities, scores, m)`` with ``m[i, j]`` rho of quantity ``j`` with score ``i``; a score
+    is named by its task (and metric when the table has several), scores ordered by the rho of
+    ``quantity`` (strongest first) when the table has it."""
+    rows = list(rows)
+    quantities = list(dict.fromkeys(str(r["quantity"]) for r in rows))
+    several = len({str(r["metric"]) for r in rows}) > 1
+
+    def label(r):
+        return f"{r['task']} ({r['metric']})" if several else str(r["task"])
+
+    scores = list(dict.fromkeys(label(r) for r in rows))
+    m = np.full((len(scores), len(quantities)), np.nan)
+    for r in rows:
+        v = r["spearman"]
+        m[scores.index(label(r)), quantities.index(str(r["quantity"]))] = float(v) if v not in (None, "") else np.nan
+    if quantity in quantities:
+        col = m[:, quantities.index(quantity)]
+        order = sorted(range(len(scores)), key=lambda i: (-abs(col[i]) if math.isfinite(col[i]) else math.inf, i))
+        scores, m = [scores[i] for i in order], m[order]
+    return quantities, scores, m
+
+
+def heatmap_size(n_scores: int, n_quantities: int, longest: int) -> tuple:
+    """Figure size (inches) of :func:`draw_rho_heatmap`: a few scores across, many down."""
+    if n_scores <= 12:  # quantities down, scores across
+        return (min(max(2.4 + 0.075 * longest + 0.45 * n_scores, 4.5), 14), 1.6 + 0.32 * n_quantities)
+    return (min(max(3.0 + 0.07 * longest + 0.42 * n_quantities, 6.0), 14), min(1.6 + 0.2 * n_scores, 80))
+
+
+def draw_rho_heatmap(rows, ax=None, *, title: str = "Spearman rho", quantity: str = "E"):
+    """The heat map of rho from correlation rows (dicts with quantity, task, metric, spearman):
+    with up to 12 scores, quantities down and scores across; with more, scores down (one line
+    each, named by task) and quantities across, so that it stays readable at 87 tasks."""
     import matplotlib.pyplot as plt
 
-    qs = list(dict.fromkeys(r["quantity"] for r in corr.rows))
-    cols = list(dict.fromkeys((r["task"], r["metric"]) for r in corr.rows))
-    m = np.full((len(qs), len(cols)), np.nan)
-    for r in corr.rows:
-        m[qs.index(r["quantity"]), cols.index((r["task"], r["metric"]))] = r["spearman"]
+    quantities, scores, m = rho_matrix(rows, quantity)
+    wide = len(scores) <= 12
+    longest = max(map(len, quantities if wide else scores), default=1)
     if ax is None:
-        # wide enough for the quantity names and the colour bar even with one score column (a
-        # narrower figure collapsed the axes: "constrained_layout not applied")
-        width = 2.4 + 0.075 * max(map(len, qs), default=1) + 0.45 * len(cols)
-        _, ax = plt.subplots(figsize=(min(max(width, 4.5), 40), 1.6 + 0.32 * len(qs)), layout="constrained")
-    im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-    ax.set_yticks(range(len(qs)), qs)
-    ax.set_xticks(range(len(cols)), [f"{t} {mt}" for t, mt in cols], rotation=90, fontsize="x-small")
-    if m.size <= 60:
-        for i in range(len(qs)):
-            for j in range(len(cols)):
-                if math.isfinite(m[i, j]):
-                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize="x-small",
-                            color="white" if abs(m[i, j]) > 0.6 else "black")
-    ax.figure.colorbar(im, ax=ax, label="Spearman rho")
-    ax.set_title(f"Spearman rho over {len(corr.labels)} {corr.unit}s", fontsize="medium")
+        _, ax = plt.subplots(figsize=heatmap_size(len(scores), len(quantities), longest), layout="constrained")
+    data, down, across = (m.T, quantities, scores) if wide else (m, scores, quantities)
+    im = ax.imshow(data, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
+    ax.set_yticks(range(len(down)), down, fontsize="small" if len(down) <= 30 else "x-small")
+    ax.set_xticks(range(len(across)), across, rotation=40 if wide else 60, ha="right", fontsize="small")
+    if data.size <= 200:
+        for (i, j), v in np.ndenumerate(data):
+            if math.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize="x-small",
+                        color="white" if abs(v) > 0.6 else "black")
+    if not wide:
+        ax.xaxis.tick_top()
+        ax.tick_params(axis="x", labelrotation=60)
+        for t in ax.get_xticklabels():
+            t.set_ha("left")
+    ax.figure.colorbar(im, ax=ax, label="Spearman rho", shrink=0.6 if not wide else 1.0)
+    ax.set_title(title, fontsize="medium")
     return ax
+
+
+def plot_rho_heatmap(corr, ax=None):
+    """Spearman's rho of every quantity with every (task, metric) (:func:`draw_rho_heatmap`)."""
+    metrics = sorted({r["metric"] for r in corr.rows})
+    title = f"Spearman rho over {len(corr.labels)} {corr.unit}s" + (f" ({metrics[0]})" if len(metrics) == 1 else "")
+    return draw_rho_heatmap(corr.rows, ax, title=title)
 
 
 def write_correlation_plots(corr, out: os.PathLike, *, quantity: str = "E", dpi: int = 120) -> list:

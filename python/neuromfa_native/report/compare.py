@@ -38,6 +38,15 @@ from .._html import esc, table
 from .html import write_html_report
 from .page import Figures, figure, page
 from .run_data import RunData
+from .answers import (
+    check_runs,
+    correlation_summary,
+    e_not_comparable,
+    grid_sentence,
+    top_tasks,
+    verdict_rows,
+    verdict_table,
+)
 
 __all__ = ["compare_runs", "config_differences", "emergence_difference", "model_size", "parse_vary",
            "run_sensitivity"]
@@ -203,6 +212,7 @@ def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Op
     runs = [RunData(p) for p in run_dirs]
     names = _names(runs, names)
     series = [_series(r) for r in runs]
+    check_runs(runs, names, series)  # the same run twice, or no common step axis
     common = common_steps(series)
     if not common:
         desc = "; ".join(f"{n}: {', '.join(map(str, sorted(_step_index(s))[:6]))}"
@@ -220,24 +230,28 @@ def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Op
         for r in emergence_difference(series[0], series[j], n_boot=n_boot, ci=ci, seed=seed + j):
             drows.append(dict(run_a=names[0], run_b=names[j], **r))
     crows = config_differences(runs, names)
+    not_comparable = e_not_comparable(crows, names)
+    vrows = verdict_rows(names, runs)
+    _write_csv(out / "compare_verdict.csv", vrows)
     _write_csv(out / "compare_emergence.csv", erows)
     _write_csv(out / "compare_difference.csv", drows)
     _write_csv(out / "compare_config.csv", crows, ["setting"] + names)
 
     ci_pct = int(round(100 * ci))
-    parts = [_compare_header(title, intro, runs, names, series, common, crows),
-             _emergence_section(names, series, ci_pct)]
+    parts = [_compare_header(title, intro, runs, names, series, common, crows, not_comparable)
+             + verdict_table(vrows, not_comparable), _emergence_section(names, series, ci_pct, not_comparable)]
     if drows:
-        parts.append(_difference_section(drows, names, ci_pct, n_boot))
+        parts.append(_difference_section(drows, names, ci_pct, n_boot, not_comparable))
     parts.append(_spectra_section(names, series, common))
     srows = _scaling_rows(runs, names, series, sizes, at)
     if srows:
         _write_csv(out / "compare_scaling.csv", srows)
-        parts.append(_scaling_section(srows, at, ci_pct))
+        parts.append(_scaling_section(srows, at, ci_pct, not_comparable))
     parts.append('<section id="table"><h2>E per run and step</h2>' + table(
         erows, caption="compare_emergence.csv: every checkpoint of every run.", table_id="emergence-table")
         + "</section>")
-    parts.append("<p class=\"note\">Tables: compare_emergence.csv, compare_difference.csv, compare_config.csv"
+    parts.append("<p class=\"note\">Tables: compare_verdict.csv, compare_emergence.csv, compare_difference.csv, "
+                 "compare_config.csv"
                  + (", compare_scaling.csv" if srows else "") + ".</p>")
     p = out / "compare.html"
     atomic_write_text(p, page(title, "\n".join(parts)))
@@ -255,7 +269,7 @@ def _emergence_rows(names: Sequence[str], series: Sequence) -> list:
 
 
 def _compare_header(title: str, intro: str, runs: Sequence[RunData], names: Sequence[str], series: Sequence,
-                    common: list, crows: list) -> str:
+                    common: list, crows: list, not_comparable: str = "") -> str:
     """The first screen: E of each run at the last common step and the configuration differences."""
     parts = [f"<header id=\"header\"><h1>{esc(title)}</h1>{intro}"]
     partial = [n for n, r in zip(names, runs) if r.partial]
@@ -268,7 +282,8 @@ def _compare_header(title: str, intro: str, runs: Sequence[RunData], names: Sequ
         t = _step_index(s)[last]
         lo, hi = s.emergence_ci[t]
         summary.append(f"<b>{esc(n)}</b> {s.emergence[t]:+.3f} [{lo:+.3f}, {hi:+.3f}]")
-    parts.append(f"<p class=\"key\">E at step {last:,} (the last common step): " + "; ".join(summary) + ".</p>")
+    mark = " <b>(not comparable: see below)</b>" if not_comparable else ""
+    parts.append(f"<p class=\"key\">E at step {last:,} (the last common step){mark}: " + "; ".join(summary) + ".</p>")
     if crows:
         shown = [{k: ("(not set)" if v == "" else v) for k, v in r.items()} for r in crows]
         parts.append("<h3>Configuration differences</h3>" + table(shown, ["setting"] + list(names), sortable=False,
@@ -281,7 +296,7 @@ def _compare_header(title: str, intro: str, runs: Sequence[RunData], names: Sequ
     return "".join(parts)
 
 
-def _emergence_section(names: Sequence[str], series: Sequence, ci_pct: int) -> str:
+def _emergence_section(names: Sequence[str], series: Sequence, ci_pct: int, not_comparable: str = "") -> str:
     from ..plots.series import step_axis
     fig, ax = Figures.subplots(figsize=(12, 4.6), layout="constrained")
     all_steps = [float(x) for s in series for x in s.steps]
@@ -296,14 +311,19 @@ def _emergence_section(names: Sequence[str], series: Sequence, ci_pct: int) -> s
         ax.plot(st[ok], e[ok], "o-", color=f"C{i % 10}", ms=3.5, lw=1.6, label=n)
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set_ylabel("degree of emergence E")
-    ax.set_title("E over training, each run relative to its own baseline")
+    ax.set_title("E over training, each run relative to its own baseline"
+                 + (" (not comparable across configurations)" if not_comparable else ""))
     ax.legend(fontsize="small", frameon=False)
+    cap = (f"E of every run with its {ci_pct}% bootstrap interval (bands) on a shared step axis. Where the bands "
+           "overlap, the runs agree within the sampling uncertainty.")
+    if not_comparable:
+        cap = f"<b>Not comparable:</b> {esc(not_comparable)} " + cap.replace("Where the bands overlap, the runs agree "
+                                                                              "within the sampling uncertainty.", "")
     return '<section id="emergence"><h2>E over training</h2>' + figure(
-        fig, f"E of every run with its {ci_pct}% bootstrap interval (bands) on a shared step axis. Where the bands "
-             "overlap, the runs agree within the sampling uncertainty.", alt="E curves of the runs") + "</section>"
+        fig, cap, alt="E curves of the runs") + "</section>"
 
 
-def _difference_section(drows: list, names: Sequence[str], ci_pct: int, n_boot: int) -> str:
+def _difference_section(drows: list, names: Sequence[str], ci_pct: int, n_boot: int, not_comparable: str = "") -> str:
     from ..plots.series import step_axis
     fig, ax = Figures.subplots(figsize=(12, 3.8), layout="constrained")
     step_axis(ax, [r["step"] for r in drows])  # before plotting, as above
@@ -320,8 +340,9 @@ def _difference_section(drows: list, names: Sequence[str], ci_pct: int, n_boot: 
     ax.set_ylabel(f"E difference vs {names[0]}")
     ax.legend(fontsize="small", frameon=False)
     ax.set_title("Difference of E per common step")
+    warn = f"<b>Not comparable:</b> {esc(not_comparable)} " if not_comparable else ""
     return '<section id="difference"><h2>Difference of E</h2>' + figure(
-        fig, f"E of each run minus E of <b>{esc(names[0])}</b> at every common step, with a {ci_pct}% "
+        fig, warn + f"E of each run minus E of <b>{esc(names[0])}</b> at every common step, with a {ci_pct}% "
              f"bootstrap interval over samples ({n_boot} replicates). A band that excludes zero is a difference "
              "the sampling does not explain.", alt="difference of E per step") \
         + table(drows, caption="compare_difference.csv", table_id="difference-table", nd=4) + "</section>"
@@ -365,7 +386,7 @@ def _scaling_rows(runs: Sequence[RunData], names: Sequence[str], series: Sequenc
     return sorted(srows, key=lambda r: r["parameters"])
 
 
-def _scaling_section(srows: list, at: int, ci_pct: int) -> str:
+def _scaling_section(srows: list, at: int, ci_pct: int, not_comparable: str = "") -> str:
     fig, ax = Figures.subplots(figsize=(6, 3.8), layout="constrained")
     x = np.array([r["parameters"] for r in srows])
     e = np.array([r["E"] for r in srows])
@@ -379,8 +400,9 @@ def _scaling_section(srows: list, at: int, ci_pct: int) -> str:
     ax.set_ylabel(f"E at step {at:,}")
     ax.grid(True, alpha=0.3)
     ax.set_title("E against model size")
+    warn = f"<b>Not comparable:</b> {esc(not_comparable)} " if not_comparable else ""
     return '<section id="scaling"><h2>E against model size</h2>' + figure(
-        fig, f"E at step {at:,} of each model against its parameter count (from the model name or --size), with "
+        fig, warn + f"E at step {at:,} of each model against its parameter count (from the model name or --size), with "
              f"{ci_pct}% intervals, as in the paper's comparison of model sizes. Intervals that do not overlap "
              "separate the sizes beyond the sampling uncertainty.", alt="E against model size") \
         + table(srows, table_id="scaling-table") + "</section>"
@@ -451,7 +473,8 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
     grid = dict(vary={k: list(v) for k, v in vary.items()}, options={k: v for k, v in options.items()
                                                                      if k not in ("executor", "progress")})
     atomic_write_text(out / "sensitivity.json", dumps(grid, indent=1))
-    dirs, names = [], []
+    dirs: list = []
+    names: list = []
     for cell in cells:
         name = _cell_name(cell)
         d = out / "cells" / name
@@ -460,7 +483,7 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
         series = analyze_series(sources, out=d, progress=progress, n_bootstrap=n_boot, seed=seed, **options, **cell)
         write_report(series, d, plots=False)
         if evals is not None:
-            _correlate_cell(series, d, evals, n_boot=n_boot, seed=seed)
+            _correlate_cell(series, d, evals, n_boot=n_boot, seed=seed, first=not dirs)
         if cell_reports:
             write_html_report(d)
         dirs.append(d)
@@ -468,10 +491,19 @@ def run_sensitivity(sources: Any, vary: dict, out: os.PathLike, *, evals: Any = 
     return _sensitivity_page(out, dirs, names, vary, n_boot=n_boot, seed=seed)
 
 
-def _correlate_cell(series, d: Path, evals: Any, *, n_boot: int, seed: int) -> None:
-    """correlations.csv of one cell, as ``neuromfa correlate`` writes it (no plots: the page has its heat map)."""
+def _correlate_cell(series, d: Path, evals: Any, *, n_boot: int, seed: int, first: bool = True) -> None:
+    """correlations.csv and .json of one cell, as ``neuromfa correlate`` writes them (no plots:
+    the page has its heat map); warnings (whose scores) only for the ``first`` cell."""
+    import warnings
+
     from ..scores.correlation import correlate
-    atomic_write_text(d / "correlations.csv", correlate(series, evals, n_boot=n_boot, seed=seed).to_csv())
+
+    with warnings.catch_warnings():  # the scores' model is the same in every cell: said once
+        if not first:
+            warnings.simplefilter("ignore")
+        corr = correlate(series, evals, n_boot=n_boot, seed=seed)
+    atomic_write_text(d / "correlations.csv", corr.to_csv())
+    atomic_write_text(d / "correlations.json", dumps(dict(corr.summary(), evals=str(evals)), indent=1) + "\n")
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -489,29 +521,43 @@ def _sensitivity_page(out: Path, dirs: list, names: list, vary: dict, *, n_boot:
     common = common_steps(series)
     rows = []
     ir = _step_index(series[ref])
-    for n, s, r in zip(names, series, runs):
+    tasks = top_tasks(runs[ref])
+    vrows = verdict_rows(names, runs)
+    per_cell = []
+    for n, s, r, v in zip(names, series, runs, vrows):
         ix = _step_index(s)
         e_ref = np.array([series[ref].emergence[ir[st]] for st in common])
         e = np.array([s.emergence[ix[st]] for st in common])
         last = ix[common[-1]] if common else len(s.checkpoints) - 1
-        row = dict(cell=n, E_last=float(s.emergence[last]), E_last_lo=float(s.emergence_ci[last, 0]),
-                   E_last_hi=float(s.emergence_ci[last, 1]), rho_with_first_cell=_spearman(e, e_ref),
+        row = dict(cell=n, verdict=v["verdict"], gaussian_share=v["gaussian_share"],
+                   gaussian_share_lo=v["gaussian_share_lo"], gaussian_share_hi=v["gaussian_share_hi"],
+                   remainder_share=v["remainder_share"], remainder_share_lo=v["remainder_share_lo"],
+                   remainder_share_hi=v["remainder_share_hi"], E_last=float(s.emergence[last]),
+                   E_last_lo=float(s.emergence_ci[last, 0]), E_last_hi=float(s.emergence_ci[last, 1]),
+                   rho_with_first_cell=_spearman(e, e_ref),
                    monotone_fraction=float(np.mean(np.diff(e[np.isfinite(e)]) >= 0)) if np.isfinite(e).sum() > 1
                    else math.nan, complete=r.status == "complete")
-        corr = r.table("correlations")
-        for c in corr:
-            if str(c.get("quantity")) == "E":
-                metric = str(c.get("metric") or "acc")
-                row[f"rho_E_{c.get('task')}" + ("" if metric == "acc" else f"_{metric}")] = c.get("spearman")
+        corr = correlation_summary(r, tasks if len(tasks) else None)
+        per_cell.append(corr)
+        row.update(corr)
         rows.append(row)
     _write_csv(out / "sensitivity.csv", rows, list(dict.fromkeys(k for r in rows for k in r)))
     def show(v):
         return "full" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
     choices = ", ".join(f"{k} in {{{', '.join(show(v) for v in vals)}}}" for k, vals in vary.items())
     intro = (f"<p>Grid: {esc(choices)} &mdash; {len(dirs)} cells, each its own run directory under cells/. "
-             "Does the E curve hold across these method choices? <i>rho_with_first_cell</i> is the rank correlation "
-             f"of each cell's E curve with that of <b>{esc(names[0])}</b> over the common steps; "
-             "<i>rho_E_&lt;task&gt;</i> its correlation with each score when --evals was given.</p>"
+             "Do the answer and the correlations hold across these method choices?</p>"
+             f'<p class="key" id="grid-answer">{grid_sentence(vrows, per_cell, tasks)}</p>'
+             '<p class="banner partial" id="not-comparable">E values of different cells are not comparable: each '
+             "cell is its own configuration of the method, and E compares checkpoints only within one. Compare the "
+             "verdicts, the shares and the correlations across cells, not E.</p>"
+             "<p class=\"note\"><i>verdict</i>, <i>gaussian_share</i>, <i>remainder_share</i>: each cell's answer to "
+             "'is E more than weight scale?' (docs/answer.md; undetermined without --controls gaussian,scaled); "
+             "<i>rho_with_first_cell</i>: the rank correlation of each cell's E curve with that of "
+             f"<b>{esc(names[0])}</b> over the common steps; <i>rho_E_&lt;task&gt;</i>: E's correlation with a score "
+             "and <i>E_vs_step_&lt;task&gt;</i> its |rho| minus the training step's (the strongest scores of the first "
+             "cell), <i>E_rows_q_below_0_05</i>: E's rows with a Benjamini-Hochberg q below 0.05, when --evals was "
+             "given.</p>"
              + table(rows, list(dict.fromkeys(k for r in rows for k in r)), table_id="sensitivity-table", nd=3))
     if len(dirs) < 2:
         p = out / "sensitivity.html"

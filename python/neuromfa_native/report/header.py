@@ -97,6 +97,18 @@ def header(run: RunData) -> str:
             f"<pre class=\"cmd\">{esc(reproduce_command(info, run.path))}</pre>")
 
 
+def _whose_scores(run: RunData) -> str:
+    """A warning when correlations.json says the scores are another model's than the run's."""
+    from ..scores.provenance import model_mismatch
+
+    try:
+        info = json.loads((run.path / "correlations.json").read_text())
+        msg = model_mismatch(str(info.get("scores_model") or ""), str(info.get("run_model") or ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f'<p class="banner partial" id="whose-scores">Warning: {esc(msg)}.</p>' if msg else ""
+
+
 def banner(run: RunData) -> str:
     s = run.series
     if run.status == "failed":
@@ -112,10 +124,27 @@ def banner(run: RunData) -> str:
     return ""
 
 
+def verdict_block(run: RunData) -> str:
+    """The first lines of the page: the verdict's label, its sentence and why."""
+    if not run.has_results:
+        return ""
+    v = run.verdict
+    why = "" if v.label == "undetermined" else f" Why this label: {esc(v.reason)}."
+    notes = "".join(f" Note: {esc(n)}." for n in v.notes)
+    link = ' See <a href="#controls">the controls</a>.' if run.has_table("controls") else ""
+    return (f'<div class="verdict {esc(v.label)}" id="verdict"><p class="key"><b>Verdict: {esc(v.label)}</b> '
+            f"&mdash; {esc(v.sentence)}</p><p class=\"note\">Is E more than weight scale? The <i>gaussian</i> control "
+            "keeps only the weight scale, the <i>scaled</i> control removes its growth (docs/answer.md)."
+            f"{why}{notes}{link}</p></div>")
+
+
 def key_numbers(run: RunData) -> str:
     s = run.series
     if not run.has_results:
         return ""
+    if len(s.checkpoints) < 2:
+        return verdict_block(run) + ("<p class=\"key2\">One checkpoint: the degree of emergence E compares a checkpoint "
+                                     "with a baseline and is not defined here.</p>")
     e = np.asarray(s.emergence)
     ok = np.flatnonzero(np.isfinite(e))
     if ok.size == 0:
@@ -135,10 +164,11 @@ def key_numbers(run: RunData) -> str:
     if run.has_table("correlations") and run.table("correlations"):
         head = correlation_headline(run.table("correlations"))
         more += f'<p class="key2"><a href="#correlation">Scores</a>: {head}.</p>' if head else ""
+        more += _whose_scores(run)
     if more and run.partial:  # the tables are written at the end of a pass, the results as they come
         more += ('<p class="note">The lines above come from the tables as last written (controls.csv, '
                  "correlations.csv), which may predate the results of this partial run.</p>")
-    return (f"<p class=\"key\">{txt}.</p>" + more
+    return (verdict_block(run) + f"<p class=\"key\">{txt}.</p>" + more
             + "<p class=\"note\">E = 0 at the baseline; it grows as the network's "
             "structure becomes more regular (&alpha;<sub>0</sub> falls) and more heterogeneous (the spectrum "
             "widens).</p>")

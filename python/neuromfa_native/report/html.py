@@ -48,7 +48,7 @@ class Section:
 SECTIONS: list = [
     Section("overview", "Overview", lambda r: r.has_results, sections.render_overview),
     Section("checkpoints", "Per checkpoint", lambda r: r.series is not None, sections.render_checkpoints),
-    Section("controls", "Controls: null networks", lambda r: r.has_table("controls"),
+    Section("controls", "Controls: what each keeps and removes", lambda r: r.has_table("controls"),
             science_sections.render_controls),
     Section("stats", "Rival statistics", lambda r: r.has_table("stats"), science_sections.render_stats),
     Section("correlation", "Correlation with benchmark scores", lambda r: r.has_table("correlations"),

@@ -28,6 +28,8 @@ h3{font-size:14px;margin:14px 0 4px}
 .banner{padding:8px 12px;border-radius:4px;margin:8px 0;font-weight:600}
 .partial{background:#fff3cd;border:1px solid #e0b100}.failed{background:#f8d7da;border:1px solid #c0392b}
 .ok{background:#e8f5e9;border:1px solid #7cb342}
+.verdict{border-left:5px solid #888;background:#f7f7f7;padding:4px 12px;margin:8px 0}
+.verdict.scale{border-color:#c0392b}.verdict.beyond_scale{border-color:#2e7d32}.verdict.mixed{border-color:#e0b100}
 .key{font-size:15px;margin:6px 0}.key b{font-size:17px}.key2{font-size:14px;margin:4px 0}
 dl.meta{display:grid;grid-template-columns:repeat(3,max-content minmax(0,1fr));gap:1px 14px;margin:6px 0;font-size:13px}
 @media (max-width:1000px){dl.meta{grid-template-columns:max-content 1fr max-content 1fr}}

@@ -50,6 +50,22 @@ class RunData:
         self.load_warnings = [str(w.message) for w in caught]
         return s
 
+    @cached_property
+    def verdict(self):
+        """The run's verdict (docs/spec.md section 13) from its stored results, at the step that
+        summary.json records as asked for (``--verdict-step``), else at the last checkpoint."""
+        from ..run.verdict import verdict
+
+        step = None
+        try:
+            step = json.loads((self.path / "summary.json").read_text())["verdict"]["requested_step"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        try:
+            return verdict(self.series, step)
+        except ValueError:  # the recorded step is not in the run any more
+            return verdict(self.series)
+
     @property
     def status(self) -> str:
         return str(self.info.get("status", "unknown"))

@@ -12,25 +12,20 @@ from .._html import esc, fmt, table
 from .page import Figures, figure, fl, png_file, require_columns
 from .run_data import RunData
 from .sections import step_axis
+from ..run.verdict import KEEPS
 from ..science.by_layer import BY_LAYER_COLUMNS
 from ..science.controls import CONTROL_COLUMNS, STATS_COLUMNS
 from ..scores.correlation import COLUMNS as CORRELATION_COLUMNS
 
 
-
-
 def render_controls(run: RunData) -> str:
     rows = run.table("controls")
     require_columns(rows, CONTROL_COLUMNS, "controls.csv")
-    from ..plots.controls import plot_control_emergence
-
-    fig, ax = Figures.subplots(figsize=(12, 4.6), layout="constrained")
-    plot_control_emergence(rows, ax=ax)
-    cap = ("E over training for the real network (red, control <i>none</i>) and each null network, with intervals. "
-           "Where a control follows the real curve, E there is explained by what that control keeps (the weight "
-           "scale for <i>scaled</i>/<i>gaussian</i>, the weight distribution for <i>shuffle</i>); the gap is what "
-           "the arrangement of the weights adds.")
-    out = figure(fig, cap, alt="E of real and null networks over training")
+    controls = list(dict.fromkeys(r["control"] for r in rows))
+    if len({fl(r["step"]) for r in rows}) < 2 and run.series is not None:
+        out = _contrast_figure(run)
+    else:
+        out = _controls_figure(rows, controls)
     shares = control_shares(rows)
     if shares:
         out += f"<p>{shares}.</p>"
@@ -41,24 +36,75 @@ def render_controls(run: RunData) -> str:
     return out
 
 
+def controls_caption(controls: list) -> str:
+    """What each control of the run keeps and removes, and how to read its curve against the
+    real network's (docs/spec.md section 9)."""
+    parts = []
+    for c in controls:
+        if c in KEEPS:
+            keeps, removes = KEEPS[c]
+            parts.append(f"<i>{esc(c)}</i> keeps {esc(keeps)} and removes {esc(removes)}")
+    read = []
+    if "gaussian" in controls:
+        read.append("where <i>gaussian</i> follows the real curve, the weight scale alone reproduces E")
+    if "scaled" in controls:
+        read.append("where <i>scaled</i> stays near 0, E is the growth of the weight scale; where it follows the "
+                    "real curve, E is more than weight scale")
+    if "shuffle" in controls:
+        read.append("where <i>shuffle</i> follows the real curve, the distribution of the weights reproduces E and "
+                    "their arrangement adds nothing")
+    return ("; ".join(parts) + (". Reading: " + "; ".join(read) + "." if read else ".")) if parts else ""
+
+
+def _controls_figure(rows: list, controls: list) -> str:
+    from ..plots.controls import plot_control_emergence
+
+    fig, ax = Figures.subplots(figsize=(12, 4.6), layout="constrained")
+    plot_control_emergence(rows, ax=ax)
+    cap = ("E over training for the real network (red, control <i>none</i>) and each control, with intervals. "
+           + controls_caption([str(c) for c in controls if c != "none"]))
+    return figure(fig, cap, alt="E of the real network and of the controls over training")
+
+
+def _contrast_figure(run: RunData) -> str:
+    """One checkpoint: alpha0 and width of the real network and of each control, with intervals."""
+    from ..plots.controls import plot_contrast
+
+    v = run.verdict
+    if not v.contrast:
+        return ""
+    fig, axs = Figures.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    plot_contrast(list(v.contrast), axes=axs)
+    names = [r["network"] for r in v.contrast[1:]]
+    cap = ("One checkpoint: the real network's &alpha;<sub>0</sub> and width against each control's, with "
+           f"{100 * v.ci:.0f}% bootstrap intervals (E is not defined for one checkpoint). " + controls_caption(names)
+           .split(". Reading:")[0] + ". A difference says what the control removes shapes the spectrum now; it "
+           "cannot say whether training built it.")
+    return figure(fig, cap, alt="alpha0 and width of the real network and of the controls")
+
+
 def control_shares(rows: list) -> str:
-    """"At the last step (S) the real network has E = x; <control> reproduces p%, ..." from
+    """"At the last step (S) the real network has E = x; the gaussian control (weight scale only)
+    reproduces p% of it; with the scale growth divided out (scaled) q% remains; ..." from
     controls.csv rows (empty when E of the real network is not finite and non-zero there)."""
     last = max(fl(r["step"]) for r in rows)
     final = {r["control"]: fl(r["E"]) for r in rows if fl(r["step"]) == last}
     if "none" not in final or not np.isfinite(final["none"]) or final["none"] == 0:
         return ""
-    parts = [f"<i>{esc(c)}</i> reproduces {100 * v / final['none']:.0f}%" for c, v in final.items()
-             if c != "none" and np.isfinite(v)]
+    words = {"gaussian": "a Gaussian network with the same row RMS (<i>gaussian</i>) reproduces {p} of it",
+             "shuffle": "the shuffled weights (<i>shuffle</i>, the same distribution) reproduce {p}",
+             "scaled": "with the growth of the weight scale divided out (<i>scaled</i>) {p} remains"}
+    parts = [words.get(str(c), f"<i>{esc(c)}</i> gives {{p}}").format(p=f"{100 * v / final['none']:.0f}%")
+             for c, v in final.items() if c != "none" and np.isfinite(v)]
     if not parts:
         return ""
-    return (f"At the last step ({fmt(int(last))}) the real network has E = {final['none']:.3f}; " + ", ".join(parts)
-            + " of it")
+    return f"At the last step ({fmt(int(last))}) the real network has E = {final['none']:.3f}; " + "; ".join(parts)
 
 
 def correlation_headline(rows: list, quantity: str = "E") -> str:
-    """E's strongest correlation with a score, and how many other quantities correlate at least
-    as strongly with that score (a rival that does is a simpler explanation)."""
+    """E's strongest correlation with a score; rho of the training step and of weight RMS with
+    that score and E's paired difference to them (docs/spec.md section 13); how many other
+    quantities correlate at least as strongly; the rows with q < 0.05."""
     mine = [r for r in rows if str(r.get("quantity")) == quantity and np.isfinite(fl(r.get("spearman")))]
     if not mine:
         return ""
@@ -70,10 +116,32 @@ def correlation_headline(rows: list, quantity: str = "E") -> str:
     iv = f" [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
     txt = (f"Spearman rho of {esc(quantity)} with {esc(best['task'])} {esc(best['metric'])}: <b>{rho:+.2f}</b>{iv} "
            f"over {esc(best['n'])} checkpoints")
+    for key, what in (("step", "the training step"), ("rms", "weight RMS")):
+        words = _versus(best, key, what, quantity)
+        if words:
+            txt += "; " + words
     if same:
         names = ", ".join(esc(r["quantity"]) for r in same[:6]) + (" ..." if len(same) > 6 else "")
         txt += f"; {len(same)} other quantit{'y' if len(same) == 1 else 'ies'} correlate at least as strongly ({names})"
+    qv = [fl(r.get("q_spearman")) for r in rows if "q_spearman" in r]
+    if qv:
+        sig = sum(1 for x in qv if np.isfinite(x) and x < 0.05)
+        txt += (f"; {sig} of {len(rows)} rows have q &lt; 0.05 (Benjamini-Hochberg), "
+                f"{sum(1 for r in mine if fl(r.get('q_spearman')) < 0.05)} of {len(mine)} of {esc(quantity)}'s")
     return txt
+
+
+def _versus(row: dict, key: str, what: str, quantity: str) -> str:
+    """'the training step gives +1.00; E minus it -0.01 [-0.09, -0.01]: worse than the clock'."""
+    rho_x, d = fl(row.get(f"rho_{key}")), fl(row.get(f"diff_{key}"))
+    if not (np.isfinite(rho_x) and np.isfinite(d)):
+        return ""
+    lo, hi = fl(row.get(f"diff_{key}_lo")), fl(row.get(f"diff_{key}_hi"))
+    txt = f"{what} gives {rho_x:+.2f} (|rho| of {esc(quantity)} minus it: {d:+.3f}"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return txt + ")"
+    verdict = "better than" if lo > 0 else "worse than" if hi < 0 else "no better than"
+    return txt + f" [{lo:+.3f}, {hi:+.3f}]: {verdict} {what})"
 
 
 def render_stats(run: RunData) -> str:
@@ -138,7 +206,8 @@ CORRELATE_PLOTS = {
 def render_correlation(run: RunData) -> str:
     rows = run.table("correlations")
     require_columns(rows, CORRELATION_COLUMNS, "correlations.csv")
-    rows = sorted(rows, key=lambda r: -abs(fl(r["spearman"])) if np.isfinite(fl(r["spearman"])) else 0)
+    rows = sorted(rows, key=lambda r: (str(r["quantity"]) != "E",
+                                       -abs(fl(r["spearman"])) if np.isfinite(fl(r["spearman"])) else 0))
     stored = {p.stem: p for p in _plots_matching(run, ("correl", "score", "eval"))}
     figs = []
     for name, (alt, caption) in CORRELATE_PLOTS.items():
@@ -151,8 +220,13 @@ def render_correlation(run: RunData) -> str:
     out = f'<div class="figrow">{"".join(figs[:2])}</div>' + "".join(figs[2:])
     cols = [c for c in list(CORRELATION_COLUMNS) + [c for c in rows[0] if c not in CORRELATION_COLUMNS]
             if any(_shown(r.get(c)) for r in rows)]
-    out += table(rows, cols, nd=3, caption="correlations.csv, sorted by |rho|: n matched checkpoints, Spearman rho "
-                                           "with its bootstrap interval and p-value, Kendall tau-b, Pearson r.",
+    out += table(rows, cols, nd=3, caption="correlations.csv, E's rows first, then by |rho|: n matched checkpoints, "
+                                           "Spearman rho with its bootstrap interval, p-value and Benjamini-Hochberg "
+                                           "q-value over the table, Kendall tau-b, Pearson r; rho_step and rho_rms: rho "
+                                           "of the training step and of weight RMS with the score, diff_step and "
+                                           "diff_rms: |rho| minus theirs with a paired bootstrap interval (one that "
+                                           "contains 0: no better than the clock, or than weight scale); "
+                                           "partial_note: why a partial rho is undefined.",
                  table_id="correlation-table")
     return out
 
@@ -164,27 +238,14 @@ def _shown(v: Any) -> bool:
 
 def _rho_heatmap(rows: list, alt: str, caption: str) -> str:
     """The heat map of rho drawn from correlations.csv (when correlate wrote no plot)."""
-    def label(r):
-        return f"{r['task']}" + (f" ({r['metric']})" if r.get("metric") not in (None, "acc") else "")
-    quantities = list(dict.fromkeys(str(r["quantity"]) for r in rows))
-    tasks = list(dict.fromkeys(label(r) for r in rows))
-    if not (quantities and tasks):
+    from ..plots.correlation import draw_rho_heatmap, heatmap_size, rho_matrix
+
+    quantities, scores, _ = rho_matrix(rows)
+    if not (quantities and scores):
         return ""
-    m = np.full((len(quantities), len(tasks)), np.nan)
-    for r in rows:
-        m[quantities.index(str(r["quantity"])), tasks.index(label(r))] = fl(r["spearman"])
-    fig, ax = Figures.subplots(figsize=(min(max(5.5, 2.5 + 0.55 * len(tasks)), 12), 1.6 + 0.35 * len(quantities)),
-                               layout="constrained")
-    im = ax.imshow(m, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(tasks)), tasks, rotation=40, ha="right", fontsize="small")
-    ax.set_yticks(range(len(quantities)), quantities, fontsize="small")
-    if m.size <= 200:
-        for (i, j), v in np.ndenumerate(m):
-            if np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize="x-small",
-                        color="white" if abs(v) > 0.6 else "black")
-    fig.colorbar(im, ax=ax, label="Spearman rho")
-    ax.set_title("Spearman rho of each quantity with each score over training", fontsize="medium")
+    longest = max(map(len, quantities if len(scores) <= 12 else scores))
+    fig, ax = Figures.subplots(figsize=heatmap_size(len(scores), len(quantities), longest), layout="constrained")
+    draw_rho_heatmap(rows, ax, title="Spearman rho of each quantity with each score over training")
     return figure(fig, caption, alt=alt)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 from pathlib import Path
@@ -28,6 +29,7 @@ from .._version import __version__
 from .._fs import atomic_write_bytes, atomic_write_text, dumps
 from ..run.store import run_info
 from ..config import DEFAULT_CONFIG
+from ..run.verdict import verdict
 
 __all__ = ["format_table", "write_report", "write_tables"]
 
@@ -73,8 +75,11 @@ SAMPLE_COLUMNS = ["step", "checkpoint", "sample", "alpha0", "width", "kept", "n_
 NODE_DIM_COLUMNS = ["step", "checkpoint", "layer", "n_nodes", "n_measured", "mean", "std", "median", "min", "max"]
 
 
-def write_tables(series, out: os.PathLike) -> list:
-    """Write the tables, ``spectra.npz`` and ``summary.json`` of ``series`` into ``out``."""
+def write_tables(series, out: os.PathLike, *, verdict_step: Any = None) -> list:
+    """Write the tables, ``spectra.npz`` and ``summary.json`` of ``series`` into ``out``;
+    ``summary.json["verdict"]`` is the verdict (docs/spec.md section 13) at ``verdict_step``
+    (default: the last checkpoint with a result)."""
+    answer = dict(verdict(series, verdict_step).to_dict(), requested_step=verdict_step)  # a bad step: before any file
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -99,6 +104,11 @@ def write_tables(series, out: os.PathLike) -> list:
         notes=[n for n in series.notes if n])
     if scale_sentence(series):  # controls
         summary["controls"] = scale_sentence(series)
+    summary["verdict"] = answer
+    try:  # the correlation with scores, as correlate last wrote it (its rows: correlations.csv)
+        summary["correlation"] = json.loads((out / "correlations.json").read_text())
+    except (OSError, ValueError):
+        pass
     try:
         summary["run"] = {k: v for k, v in run_info(out).items() if k not in ("config",)}
     except (OSError, ValueError):
@@ -148,7 +158,7 @@ def write_plots(series, out: os.PathLike, *, dpi: int = 120) -> list:
     return written
 
 
-def write_report(series, out: os.PathLike, *, plots: bool = True) -> list:
+def write_report(series, out: os.PathLike, *, plots: bool = True, verdict_step: Any = None) -> list:
     """Tables, summary and (with ``plots`` and matplotlib installed) plots; returns the paths.
 
     ``plots=True`` without matplotlib is a ``ValueError`` telling how to install it.
@@ -162,6 +172,9 @@ def write_report(series, out: os.PathLike, *, plots: bool = True) -> list:
         the output directory (created if needed).
     plots:
         also draw the plots (needs matplotlib).
+    verdict_step:
+        the step of ``summary.json["verdict"]`` (docs/spec.md section 13): a training step or a
+        checkpoint label; default the last checkpoint with a result.
 
     Returns
     -------
@@ -171,7 +184,7 @@ def write_report(series, out: os.PathLike, *, plots: bool = True) -> list:
     Raises
     ------
     ValueError
-        ``plots=True`` without matplotlib.
+        ``plots=True`` without matplotlib, or a ``verdict_step`` that is not a checkpoint of the run.
 
     Examples
     --------
@@ -183,7 +196,7 @@ def write_report(series, out: os.PathLike, *, plots: bool = True) -> list:
     >>> sorted(p.name for p in paths)[:1]
     ['checkpoints.csv']
     """
-    written = write_tables(series, out)
+    written = write_tables(series, out, verdict_step=verdict_step)
     if plots:
         try:
             import matplotlib  # noqa: F401
@@ -209,6 +222,8 @@ def format_table(series) -> str:
         w = f"{_fmt(series.width_mean[t])} ± {_fmt(series.width_std[t])}"
         lo, hi = series.emergence_ci[t]
         e = f"{series.emergence[t]:+.4f} [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(series.emergence[t]) else "nan"
+        if len(series.checkpoints) == 1:
+            e = "(one checkpoint: none)"
         note = []
         if t == series.baseline:
             note.append("baseline")

@@ -183,6 +183,13 @@ class Series:
         from ..science.controls import stats_rows
         return stats_rows(self)
 
+    def verdict(self, step: Any = None):
+        """The answer of the run (docs/spec.md section 13): is E more than weight scale?  See
+        :func:`~neuromfa_native.verdict`; ``step`` is the verdict step (default: the last
+        checkpoint with a result)."""
+        from .verdict import verdict
+        return verdict(self, step)
+
     def spectra_arrays(self) -> dict:
         """Spectra as dense arrays ``(checkpoint, sample, ...)``, NaN where a result is missing."""
         ids = (None,) if self.config.get("per_layer") is None else self.samples

@@ -340,8 +340,8 @@ def quantities(series) -> dict:
 def scale_sentence(series) -> str:
     """How much of the final E the scale-only control reproduces, in words ('' without it)."""
     ctl = series.config.get("controls", ())
-    if "gaussian" not in ctl and "scaled" not in ctl:
-        return ""
+    if ("gaussian" not in ctl and "scaled" not in ctl) or len(series.checkpoints) < 2:
+        return ""  # one checkpoint has no E: the verdict's contrast with the controls says what it can
     summ = control_summary(series)
     t = len(series.checkpoints) - 1
     e = summ["none"]["E"][t]

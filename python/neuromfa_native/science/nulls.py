@@ -68,7 +68,8 @@ class Control:
         of the rows read, ``rng`` the stream of :func:`control_rng`, ``factor`` the rescaling
         to the baseline (:func:`baseline_factor`; 1 unless ``needs_baseline``).
     keeps, removes : what the null network keeps and what it removes, in a few words (docs,
-        report).
+        report captions, the verdict).
+    short : what it keeps, in fewer words, for sentences ("only the weight scale").
     replaces : what replaces ``U``.
     keeps_dtype : the null matrix keeps the weights' dtype (else it is float64): ``build`` then gets
         the weights as stored (a streamed bfloat16 tensor as its 16-bit patterns) and may only
@@ -80,6 +81,7 @@ class Control:
     build: Callable[..., np.ndarray]
     keeps: str
     removes: str
+    short: str
     replaces: str
     keeps_dtype: bool = False
     needs_baseline: bool = False
@@ -90,14 +92,16 @@ class Control:
 
 #: name -> :class:`Control`, in canonical order (the order of ``controls.csv``).
 CONTROLS = {
-    "gaussian": Control(name="gaussian", build=_gaussian, keeps="the weight scale (RMS of the rows read)",
-                        removes="the shape of the weight distribution and which neuron holds which weight",
-                        replaces="i.i.d. Normal(0, RMS^2) draws (float64)"),
+    "gaussian": Control(name="gaussian", build=_gaussian,
+                        keeps="the weight scale (the RMS of the rows the network reads)",
+                        removes="the distribution of the weights and which neuron holds which weight",
+                        short="only the weight scale", replaces="i.i.d. Normal(0, RMS^2) draws (float64)"),
     "shuffle": Control(name="shuffle", build=_shuffle, keeps="the distribution of the used weights",
-                       removes="which neuron holds which weight",
+                       removes="which neuron holds which weight", short="only the distribution of the used weights",
                        replaces="the entries of U permuted uniformly (zeros too)", keeps_dtype=True),
-    "scaled": Control(name="scaled", build=_scaled, keeps="structure and shape",
-                      removes="the growth of the weight scale",
+    "scaled": Control(name="scaled", build=_scaled, keeps="the structure and the shape of the weight distribution",
+                      removes="the growth of the weight scale since the baseline",
+                      short="the structure without the scale growth",
                       replaces="U * RMS(baseline rows) / RMS(rows) (float64)", needs_baseline=True),
 }
 

@@ -21,7 +21,8 @@ sides, not the dependence between neighbouring checkpoints.
 from __future__ import annotations
 
 import math
-import zlib
+import os
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Optional, Sequence
 
@@ -29,7 +30,6 @@ import numpy as np
 
 from . import rankcorr as rc
 from .._results import fields_equal, frozen_mapping, readonly
-from ..mfa import stats
 from ..config import DEFAULT, CorrelationConfig
 from ._display import correlation_html
 from .evals import COLUMNS as EVAL_COLUMNS
@@ -46,18 +46,20 @@ from .quantities import (
     register_component,
     register_quantity,
 )
+from .provenance import ScoresModelWarning, model_mismatch, run_model
+from .rows import MIN_MATCHED, RIVAL, correlation_rows, intervals
 
 __all__ = ["Correlation", "JoinReport", "Quantity", "available_quantities", "correlate", "correlate_models",
            "emergence_of", "register_component", "register_quantity", "COLUMNS", "INTERVAL_NOTE"]
 
-#: Columns of :meth:`Correlation.to_pandas` and of ``correlations.csv``.
+#: Columns of :meth:`Correlation.to_pandas` and of ``correlations.csv``: see docs/outputs.md.
 COLUMNS = ("quantity", "task", "metric", "higher_is_better", "n", "spearman", "spearman_lo", "spearman_hi",
-           "p_spearman", "kendall", "pearson", "partial_spearman", "covariate")
+           "p_spearman", "q_spearman", "kendall", "pearson", "rho_step", "diff_step", "diff_step_lo", "diff_step_hi",
+           "rho_rms", "diff_rms", "diff_rms_lo", "diff_rms_hi", "partial_spearman", "covariate", "partial_note")
 
 INTERVAL_NOTE = ("the interval covers measurement noise of both sides (the samples of each checkpoint and the "
                  "scores' stderr), not the dependence between neighbouring checkpoints")
 
-MIN_MATCHED = 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,7 +118,9 @@ class Correlation:
     (:func:`correlate`) or ``"model"`` (:func:`correlate_models`); ``labels``/``steps`` name the
     matched units; ``values[q]`` are the quantity's values there and ``intervals[q]`` its
     per-unit percentile bootstrap interval ``(n, 2)``; ``scores[(task, metric)]`` is
-    ``(value, stderr)`` per unit (NaN where missing).
+    ``(value, stderr)`` per unit (NaN where missing).  ``with_step[q]`` is rho of the quantity
+    with the training step over the matched checkpoints (shown once: docs/spec.md section 13);
+    ``scores_model`` and ``run_model`` name whose scores and whose checkpoints they are.
     """
 
     rows: tuple
@@ -133,6 +137,24 @@ class Correlation:
     covariate: Optional[str] = None
     evals_name: str = ""
     notes: tuple = ()
+    with_step: Mapping[str, float] = field(default_factory=dict)
+    scores_model: str = ""
+    run_model: str = ""
+
+    def n_significant(self, alpha: float = 0.05, quantity: Optional[str] = None) -> int:
+        """Rows (of ``quantity`` only, if given) whose Benjamini-Hochberg q-value is below ``alpha``."""
+        return sum(1 for r in self.rows if (quantity is None or r["quantity"] == quantity)
+                   and math.isfinite(r["q_spearman"]) and r["q_spearman"] < alpha)
+
+    def summary(self) -> dict:
+        """What ``correlations.json`` records: the scores' source and model, the run's model, the
+        table's size, the rows with q < 0.05 (all, and E's), rho of each quantity with the step."""
+        return dict(evals=self.evals_name, scores_model=self.scores_model, run_model=self.run_model, unit=self.unit,
+                    n_units=len(self.labels), n_rows=len(self.rows), n_q_below_0_05=self.n_significant(),
+                    n_E_rows=sum(r["quantity"] == "E" for r in self.rows),
+                    n_E_q_below_0_05=self.n_significant(quantity="E"),
+                    rho_with_step={q: (v if math.isfinite(v) else None) for q, v in self.with_step.items()},
+                    notes=list(self.notes))
 
     __eq__ = fields_equal
 
@@ -144,6 +166,7 @@ class Correlation:
         set_(self, "values", frozen_mapping({q: readonly(v) for q, v in self.values.items()}))
         set_(self, "intervals", frozen_mapping({q: readonly(v) for q, v in self.intervals.items()}))
         set_(self, "scores", frozen_mapping({p: (readonly(v), readonly(e)) for p, (v, e) in self.scores.items()}))
+        set_(self, "with_step", frozen_mapping(self.with_step))
         if isinstance(self.seed, list):
             set_(self, "seed", tuple(self.seed))
 
@@ -173,37 +196,11 @@ class Correlation:
             w.writerow(["" if r[c] is None else (repr(r[c]) if isinstance(r[c], float) else r[c]) for c in COLUMNS])
         return buf.getvalue()
 
-    def format(self, max_rows: Optional[int] = 20) -> str:
-        """A text table sorted by ``|rho|`` and the join report."""
-        rows = self.sorted_rows()
-        shown = rows if max_rows is None else rows[:max_rows]
-        span = ""
-        if self.unit == "checkpoint" and self.steps:
-            span = f" (steps {self.steps[0]}..{self.steps[-1]})"
-        head = (f"Correlation over {len(self.labels)} {self.unit}s{span} with {self.evals_name or 'scores'}; "
-                f"{self.ci:.0%} bootstrap interval of rho, B={self.n_boot}, seed {self.seed}")
-        cols = ["quantity", "task", "metric", "n", "spearman", "interval", "p", "kendall", "pearson"]
-        if self.covariate:
-            cols.append(f"partial|{self.covariate}")
-        table = [cols]
-        for r in shown:
-            arrow = "" if r["higher_is_better"] else " (lower better)"
-            line = [r["quantity"], r["task"], r["metric"] + arrow, str(r["n"]), _f(r["spearman"], 3),
-                    f"[{_f(r['spearman_lo'], 2)}, {_f(r['spearman_hi'], 2)}]", _p(r["p_spearman"]),
-                    _f(r["kendall"], 3), _f(r["pearson"], 3)]
-            if self.covariate:
-                line.append(_f(r["partial_spearman"], 3))
-            table.append(line)
-        widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
-        left = {0, 1, 2}
-        text = [head, "  " + INTERVAL_NOTE]
-        for row in table:
-            text.append("  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
-        if len(rows) > len(shown):
-            text.append(f"... {len(rows) - len(shown)} more row(s); to_pandas() has them all")
-        text.extend("join: " + line for line in self.join.lines())
-        text.extend("note: " + n for n in self.notes)
-        return "\n".join(text)
+    def format(self, max_rows: Optional[int] = 20, *, more: str = "to_pandas() has them all") -> str:
+        """A text table, E's rows first (then by ``|rho|``), and the join report; ``more`` says how
+        to see the rows beyond ``max_rows`` (None: all)."""
+        from .text import format_correlation
+        return format_correlation(self, max_rows, more=more)
 
     def __repr__(self) -> str:
         best = self.sorted_rows()[:1]
@@ -215,16 +212,6 @@ class Correlation:
 
     def _repr_html_(self) -> str:  # the notebook view (_display.py)
         return correlation_html(self)
-
-
-def _f(x: float, d: int) -> str:
-    return "nan" if x is None or not math.isfinite(x) else f"{x:.{d}f}"
-
-
-def _p(x: float) -> str:
-    if x is None or not math.isfinite(x):
-        return "nan"
-    return f"{x:.2g}" if x < 0.001 else f"{x:.3f}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,79 +251,6 @@ def _quantity_names(run: RunArrays, quantities: Optional[Sequence[str]]) -> list
     if bad:
         raise ValueError(f"quantity(ies) {', '.join(bad)} not available for this run; available: {', '.join(avail)}")
     return list(quantities)
-
-
-def _statistics(labels, values: dict, boot: Optional[dict], scores: dict, hib: dict, cov: Optional[np.ndarray],
-                covariate: Optional[str], n_boot: int, seed: Any, ci: float) -> list:
-    """Rows for every quantity x (task, metric) over the given units.
-
-    Everything that depends on one side only (ranks, sign matrices, standardised bootstrap
-    ranks of a quantity) is computed once per quantity and once per score and reused."""
-    rows = []
-    qcache: dict = {}
-    seed_list = [int(s) for s in np.atleast_1d(seed)]
-    do_boot = boot is not None and n_boot > 0
-
-    def qside(q, mask):
-        key = (q, mask.tobytes())
-        if key not in qcache:
-            x = values[q][mask]
-            z = None
-            if do_boot and boot is not None and boot[q] is not None:
-                z = rc.standardized_rows(rc.rank_rows(np.ascontiguousarray(boot[q][mask].T)))
-            rz = None
-            if cov is not None and q != covariate:
-                rz = rc.spearman_from_ranks(rc.rankdata(x), rc.rankdata(cov[mask]))
-            qcache[key] = (x, rc.rankdata(x), rc.sign_matrix(x), z, rz)
-        return qcache[key]
-
-    for (task, metric), (val, err) in scores.items():
-        score_ok = np.isfinite(val)
-        noise = None
-        if do_boot:
-            noise_rng = np.random.default_rng([*seed_list, zlib.crc32(f"{task}\0{metric}".encode())])
-            noise = noise_rng.standard_normal((n_boot, len(labels)))
-        ycache: dict = {}
-        for q, qv in values.items():
-            mask = score_ok & np.isfinite(qv)
-            if cov is not None:
-                mask &= np.isfinite(cov)
-            n = int(mask.sum())
-            row = dict(quantity=q, task=task, metric=metric, higher_is_better=bool(hib[(task, metric)]), n=n,
-                       spearman=math.nan, spearman_lo=math.nan, spearman_hi=math.nan, p_spearman=math.nan,
-                       kendall=math.nan, pearson=math.nan, partial_spearman=math.nan, covariate=covariate or "")
-            rows.append(row)
-            if n < MIN_MATCHED:
-                continue
-            x, rx, sx, zq, r_xz = qside(q, mask)
-            mkey = mask.tobytes()
-            if mkey not in ycache:
-                y = val[mask]
-                ry = rc.rankdata(y)
-                zy = None
-                if noise is not None:  # drawn exactly when do_boot
-                    e = np.where(np.isfinite(err), err, 0.0)[mask]
-                    zy = rc.standardized_rows(rc.rank_rows(y[None, :] + e[None, :] * noise[:, mask]))
-                r_yz = rc.spearman_from_ranks(ry, rc.rankdata(cov[mask])) if cov is not None else None
-                ycache[mkey] = (y, ry, rc.sign_matrix(y), zy, r_yz)
-            y, ry, sy, zy, r_yz = ycache[mkey]
-            rho = rc.spearman_from_ranks(rx, ry)
-            row.update(spearman=rho, p_spearman=rc.spearman_pvalue(rho, n),
-                       kendall=rc.kendall_from_signs(sx, sy), pearson=rc.pearson(x, y))
-            if r_xz is not None:
-                row["partial_spearman"] = rc.partial(rho, r_xz, r_yz)
-            if zq is not None:
-                r = np.clip(np.einsum("ij,ij->i", zq, zy), -1.0, 1.0)
-                r = r[np.isfinite(r)]
-                if r.size:
-                    row["spearman_lo"], row["spearman_hi"] = map(float, stats.percentile_interval(r[None, :], ci)[0])
-    return rows
-
-
-def _intervals(boot: Optional[dict], names, n: int, ci: float) -> dict:
-    """Per-unit percentile interval of each quantity (NaN without replicates)."""
-    return {q: np.full((n, 2), np.nan) if boot is None or boot[q] is None else stats.percentile_interval(boot[q], ci)
-            for q in names}
 
 
 def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT, metric: Any = DEFAULT,
@@ -383,6 +297,11 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
                                          seed=seed, covariate=covariate, ci=ci)
     tasks, metric, quantities, covariate = cfg.tasks, cfg.metric, cfg.quantities, cfg.covariate
     n_boot, seed, ci = cfg.n_boot, cfg.seed, cfg.ci
+    if isinstance(run, (str, os.PathLike)):
+        from pathlib import Path
+
+        from ..run.store import load_run
+        run = load_run(Path(run))
     r = as_run(run)
     ev = read_evals(evals)
     names = _quantity_names(r, quantities)
@@ -396,6 +315,8 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
     sel = {p: groups[p] for p in pairs}
     score_steps = sorted({int(s) for st, *_ in sel.values() for s in st})
     cov_names = set() if covariate is None or covariate == "step" else {covariate}
+    if RIVAL in available_quantities(r):  # compared with every quantity (docs/spec.md section 13)
+        cov_names.add(RIVAL)
     point = point_values(r, sorted(set(names) | cov_names))
     has_result = np.array([all(np.isfinite(point[q][i]) for q in names) for i in range(len(r.labels))])
     ck_steps = set(s for s in r.steps if s is not None)
@@ -427,18 +348,34 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
     boot_all = boot_values(r, sorted(set(names) | cov_names), n_boot, seed) if n_boot else None
     values = {q: point[q][idx] for q in names}
     boot = None if boot_all is None else {q: None if boot_all[q] is None else boot_all[q][idx] for q in names}
+    steps = np.array([float(r.steps[i]) for i in idx])
     cov = None
     if covariate == "step":
-        cov = np.array([float(r.steps[i]) for i in idx])
+        cov = steps
     elif covariate is not None:
         cov = point[covariate][idx]
-    rows = _statistics(join.matched, values, boot, scores, hib, cov, covariate, n_boot, seed, ci)
-    intervals = _intervals(boot_all, names, len(r.labels), ci)
+    rival = None
+    if RIVAL in point:
+        rival = (point[RIVAL][idx], None if boot_all is None or boot_all[RIVAL] is None else boot_all[RIVAL][idx])
+    rows = correlation_rows(join.matched, values, boot, scores, hib, cov, covariate, n_boot, seed, ci, steps=steps,
+                            rival=rival)
+    ivs = intervals(boot_all, names, len(r.labels), ci)
     notes = list(ev.notes)
+    model = run_model(run)
+    mismatch = model_mismatch(ev.model, model)
+    if mismatch:
+        notes.append(mismatch)
+        warnings.warn(mismatch, ScoresModelWarning, stacklevel=2)
+    with_step = {q: _rho(values[q], steps) for q in names}
     return Correlation(rows=tuple(rows), join=join, unit="checkpoint", labels=join.matched, steps=join.matched_steps,
-                       values=values, intervals={q: iv[idx] for q, iv in intervals.items()}, scores=scores,
+                       values=values, intervals={q: iv[idx] for q, iv in ivs.items()}, scores=scores,
                        n_boot=int(n_boot), seed=seed, ci=float(ci), covariate=covariate, evals_name=ev.name,
-                       notes=tuple(notes))
+                       notes=tuple(notes), with_step=with_step, scores_model=ev.model, run_model=model)
+
+
+def _rho(x: np.ndarray, y: np.ndarray) -> float:
+    ok = np.isfinite(x) & np.isfinite(y)
+    return rc.spearman(x[ok], y[ok]) if ok.sum() >= MIN_MATCHED else math.nan
 
 
 def _groups(ev: EvalTable) -> dict:
@@ -564,9 +501,8 @@ def correlate_models(runs: Mapping[str, Any], evals_by_name: Mapping[str, Any], 
     for p in pairs:
         hib.setdefault(p, True)
     cov = None if covariate is None else vals[covariate]
-    rows = _statistics(tuple(labels), vals, boot, sc, hib, cov, covariate, n_boot, seed, ci)
-    intervals = _intervals(boot, names, len(labels), ci)
+    rows = correlation_rows(tuple(labels), vals, boot, sc, hib, cov, covariate, n_boot, seed, ci, units="models")
     return Correlation(rows=tuple(rows), join=join, unit="model", labels=tuple(labels),
-                       steps=tuple(step for _ in labels), values=vals, intervals=intervals, scores=sc,
-                       n_boot=int(n_boot), seed=seed, ci=float(ci), covariate=covariate,
+                       steps=tuple(step for _ in labels), values=vals, intervals=intervals(boot, names, len(labels), ci),
+                       scores=sc, n_boot=int(n_boot), seed=seed, ci=float(ci), covariate=covariate,
                        evals_name=f"scores at step {step}")

@@ -22,6 +22,7 @@ and nothing is half read.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import json
 import math
@@ -62,7 +63,9 @@ class EvalTable:
     Columns are read-only numpy arrays: ``step`` (int64), ``task``, ``metric``, ``source``
     (str objects), ``value``, ``stderr`` (float64; NaN = unknown), ``higher_is_better`` (bool).
     ``notes`` lists what the reader decided on the caller's behalf (a file whose name and content
-    disagree on the step, identical duplicate records merged).
+    disagree on the step, identical duplicate records merged).  ``model`` is the model the scores
+    belong to when the source names it (``pythia:160m``: ``EleutherAI/pythia-160m``; lm-eval's
+    ``config.model_args`` ``pretrained=...``; a table's ``model`` column), else ``""``.
     """
 
     step: np.ndarray
@@ -74,6 +77,7 @@ class EvalTable:
     source: np.ndarray
     name: str = ""
     notes: tuple = ()
+    model: str = ""
 
     __eq__ = fields_equal
 
@@ -268,12 +272,32 @@ def _json_files(paths: Sequence[Path]) -> list:
     return files
 
 
+def _pretrained(path: Path) -> str:
+    """The model an lm-evaluation-harness result names (``config.model_args`` ``pretrained=``;
+    a trailing ``/stepN`` directory dropped: the checkpoint of a model), or ""."""
+    try:
+        args = json.loads(path.read_bytes()).get("config", {}).get("model_args")
+    except (ValueError, UnicodeDecodeError, AttributeError, OSError):
+        return ""
+    value = args.get("pretrained") if isinstance(args, Mapping) else None
+    if isinstance(args, str):
+        m = re.search(r"(?:^|,)\s*pretrained\s*=\s*([^,]+)", args)
+        value = m.group(1).strip() if m else None
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    return re.sub(r"/(?:step|checkpoint-|global_step)\d+/?$", "", value.strip().rstrip("/"))
+
+
 def _read_harness(paths: Sequence[Path], name: str) -> EvalTable:
     notes: list = []
     records = []
-    for f in _json_files(paths):
+    files = _json_files(paths)
+    for f in files:
         records.extend(_harness_records(f, notes))
-    return _table(records, name=name, notes=notes)
+    models = sorted({m for m in map(_pretrained, files) if m})
+    if len(models) > 1:
+        notes.append(f"the result files name {len(models)} models: {', '.join(models[:6])}")
+    return dataclasses.replace(_table(records, name=name, notes=notes), model=", ".join(models))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,7 +364,7 @@ def _read_csv(path: Path) -> EvalTable:
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"{str(path)!r} is not a readable CSV file: {exc}") from None
     cols = {f: [r[f] for r in rows] for f in fields}
-    return _table(_column_records(cols, str(path)), name=path.name)
+    return _with_model(_table(_column_records(cols, str(path)), name=path.name), cols)
 
 
 def _read_parquet(path: Path) -> EvalTable:
@@ -352,12 +376,19 @@ def _read_parquet(path: Path) -> EvalTable:
         t = pq.read_table(path)
     except Exception as exc:  # pyarrow raises its own error types
         raise ValueError(f"{str(path)!r} is not a readable Parquet file: {exc}") from None
-    return _table(_column_records(t.to_pydict(), str(path)), name=path.name)
+    cols = t.to_pydict()
+    return _with_model(_table(_column_records(cols, str(path)), name=path.name), cols)
 
 
 def _read_frame(df, name: str) -> EvalTable:
     cols = {str(c): df[c].tolist() for c in df.columns}
-    return _table(_column_records(cols, name or "DataFrame"), name=name)
+    return _with_model(_table(_column_records(cols, name or "DataFrame"), name=name), cols)
+
+
+def _with_model(table: EvalTable, cols: Mapping[str, Sequence]) -> EvalTable:
+    """The table with the model its ``model`` column names (one value: checked by the reader)."""
+    names = {str(x).strip() for x in cols.get("model", ())} - {"", "nan", "None"}
+    return dataclasses.replace(table, model=names.pop()) if len(names) == 1 else table
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,7 +434,7 @@ def _read_pythia(name: str) -> EvalTable:
     recs = [(int(r[i["step"]]), r[i["task"]], r[i["metric"]], float(r[i["value"]]),
              math.nan if r[i["stderr"]] == "" else float(r[i["stderr"]]), None, r[i["source_file"]])
             for r in csv.reader(index[canonical])]
-    return _table(recs, name=canonical)
+    return dataclasses.replace(_table(recs, name=canonical), model=f"EleutherAI/pythia-{canonical.split(':')[1]}")
 
 
 # ---------------------------------------------------------------------------------------------

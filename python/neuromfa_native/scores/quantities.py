@@ -42,12 +42,15 @@ _COMPONENTS: dict = {
 @dataclass(frozen=True)
 class Quantity:
     """A per-checkpoint quantity: ``value(means, baseline)`` maps the component means
-    (``{component: array of shape (n_checkpoints,) or (n_checkpoints, B)}``) to its values."""
+    (``{component: array of shape (n_checkpoints,) or (n_checkpoints, B)}``) to its values.
+    ``reported``: the point values are the run's own (its ``quantities()``: controls.csv,
+    stats.csv) and the components give only the bootstrap replicates."""
 
     name: str
     components: tuple
     value: Callable
     description: str = ""
+    reported: bool = False
 
 
 QUANTITIES: dict = {}
@@ -62,13 +65,14 @@ def register_component(name: str, extract: Callable) -> None:
     _COMPONENTS[name] = extract
 
 
-def register_quantity(name: str, components: Sequence[str], value: Callable, description: str = "") -> Quantity:
+def register_quantity(name: str, components: Sequence[str], value: Callable, description: str = "",
+                      reported: bool = False) -> Quantity:
     """Register a quantity computed from component means (see :class:`Quantity`)."""
     unknown = [c for c in components if c not in _COMPONENTS]
     if unknown:
         raise ValueError(f"quantity {name!r} uses unknown component(s) {unknown}; register them first "
                          f"(known: {', '.join(_COMPONENTS)})")
-    q = Quantity(name=name, components=tuple(components), value=value, description=description)
+    q = Quantity(name=name, components=tuple(components), value=value, description=description, reported=reported)
     QUANTITIES[name] = q
     return q
 
@@ -84,6 +88,63 @@ register_quantity("E", ("alpha0", "width"), emergence_of("alpha0", "width"),
                   "degree of emergence (docs/spec.md section 4) relative to the run's baseline")
 register_quantity("alpha0", ("alpha0",), lambda m, b: m["alpha0"], "mean alpha0 over the samples")
 register_quantity("width", ("width",), lambda m, b: m["width"], "mean spectrum width over the samples")
+
+
+def _control_samples(control: str, which: str) -> Callable:
+    """Per-checkpoint per-sample alpha0 or width of a control's networks (the samples its
+    spectrum filter keeps, as controls.csv averages them); None without that control."""
+    def extract(series) -> Any:
+        if control not in tuple((getattr(series, "config", None) or {}).get("controls", ())):
+            return None
+        out = []
+        for rs in series.results:
+            specs = [(getattr(r, "controls", None) or {}).get(control) for r in rs]
+            out.append(np.array([getattr(x, which) for x in specs if x is not None and x.passes(series.filter)],
+                                dtype=float))
+        return out
+    return extract
+
+
+def _statistic_samples(statistic: str) -> Callable:
+    """Per-checkpoint per-sample pooled value of a rival statistic (every sample with a result,
+    as stats.csv averages them); None when the run has no statistics."""
+    def extract(series) -> Any:
+        out, found = [], False
+        for rs in series.results:
+            vals = []
+            for r in rs:
+                ws = getattr(r, "weight_stats", None)
+                if ws is not None and statistic in ws.statistics:
+                    vals.append(float(ws.values[-1, ws.statistics.index(statistic)]))
+            found |= bool(vals)
+            out.append(np.array(vals, dtype=float))
+        return out if found else None
+    return extract
+
+
+def _register_controls_and_statistics() -> None:
+    """E, alpha0 and width of each control (docs/spec.md section 9) and the pooled rival
+    statistics (section 10) as quantities with per-sample components, so that they get a
+    bootstrap interval from the same resampling as E (their point values stay the run's own)."""
+    from ..config import CONTROLS
+    from ..science.weight_stats import STATISTICS
+
+    for c in CONTROLS:
+        register_component(f"alpha0_{c}", _control_samples(c, "alpha0"))
+        register_component(f"width_{c}", _control_samples(c, "width"))
+        register_quantity(f"E_{c}", (f"alpha0_{c}", f"width_{c}"), emergence_of(f"alpha0_{c}", f"width_{c}"),
+                          f"E of the {c} control", reported=True)
+        register_quantity(f"alpha0_{c}", (f"alpha0_{c}",), lambda m, b, k=f"alpha0_{c}": m[k],
+                          f"mean alpha0 of the {c} control", reported=True)
+        register_quantity(f"width_{c}", (f"width_{c}",), lambda m, b, k=f"width_{c}": m[k],
+                          f"mean width of the {c} control", reported=True)
+    for st in STATISTICS:
+        register_component(f"stat_{st}", _statistic_samples(st))
+        register_quantity(st, (f"stat_{st}",), lambda m, b, k=f"stat_{st}": m[k], f"pooled rival statistic {st}",
+                          reported=True)
+
+
+_register_controls_and_statistics()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,7 +202,8 @@ def _reported_quantities(run: Any, components: dict) -> dict:
     method = getattr(run, "quantities", None)
     if not callable(method):
         return {}
-    computed = {q.name for q in QUANTITIES.values() if all(c in components for c in q.components)}
+    computed = {q.name for q in QUANTITIES.values() if all(c in components for c in q.components)
+                and not q.reported}
     n = len(run.checkpoints)
     out = {}
     for name, values in dict(method()).items():
@@ -156,14 +218,17 @@ def _reported_quantities(run: Any, components: dict) -> dict:
 
 
 def available_quantities(run: Any) -> tuple:
-    """Names of the registered quantities whose components the run holds."""
+    """Names of the registered quantities whose components the run holds, then those the run
+    reports without per-sample values."""
     r = run if isinstance(run, RunArrays) else as_run(run)
-    return _computed(r) + tuple(r.point_only)
+    return tuple(dict.fromkeys(_computed(r) + tuple(r.point_only)))
 
 
 def _computed(run: RunArrays) -> tuple:
-    """Names of the registered quantities computed from the run's per-sample components."""
-    return tuple(q.name for q in QUANTITIES.values() if all(c in run.components for c in q.components))
+    """Names of the registered quantities whose components the run holds (their point values
+    come from the components, or from the run itself for a ``reported`` quantity)."""
+    return tuple(q.name for q in QUANTITIES.values() if all(c in run.components for c in q.components)
+                 and (not q.reported or q.name in run.point_only))
 
 
 def point_values(run: RunArrays, names: Sequence[str]) -> dict:
@@ -179,7 +244,7 @@ def boot_values(run: RunArrays, names: Sequence[str], n_boot: int, seed: Any) ->
     :func:`~neuromfa_native.mfa.stats.bootstrap_means`, the draw of the series' own E interval: the
     first group (alpha0 and width) with ``seed``, so E's per-checkpoint interval reproduces
     the series' ``emergence_ci``; further groups with seeds derived from it."""
-    computed = [q for q in names if q not in run.point_only]
+    computed = [q for q in names if q in _computed(run)]
     needed = sorted({c for q in computed for c in QUANTITIES[q].components}, key=list(run.components).index)
     groups: dict = {}
     for c in needed:
@@ -188,5 +253,5 @@ def boot_values(run: RunArrays, names: Sequence[str], n_boot: int, seed: Any) ->
     for gi, comps in enumerate(groups.values()):
         g_seed = seed if gi == 0 else [*np.atleast_1d(seed).tolist(), 7919, gi]
         means.update(stats.bootstrap_means({c: run.components[c] for c in comps}, n_boot, g_seed))
-    return {q: None if q in run.point_only else np.asarray(QUANTITIES[q].value(means, run.baseline), dtype=float)
+    return {q: np.asarray(QUANTITIES[q].value(means, run.baseline), dtype=float) if q in computed else None
             for q in names}

@@ -1,0 +1,119 @@
+"""The terminal view of a correlation table (docs/spec.md sections 8 and 13): the rows that
+answer the question first (E's), the comparison with the training clock and with weight RMS
+beside rho, q-values, the count of rows with q < 0.05, the reasons of undefined partials, the
+join report, and how to see the rows that were left out."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+__all__ = ["format_correlation", "display_order"]
+
+ALPHA = 0.05
+
+
+def _f(x: Optional[float], d: int, sign: bool = False) -> str:
+    if x is None or not math.isfinite(x):
+        return "nan"
+    return f"{x:+.{d}f}" if sign else f"{x:.{d}f}"
+
+
+def _p(x: Optional[float]) -> str:
+    if x is None or not math.isfinite(x):
+        return "nan"
+    return f"{x:.2g}" if x < 0.001 else f"{x:.3f}"
+
+
+def _iv(lo: float, hi: float) -> str:
+    return f"[{_f(lo, 2, True)}, {_f(hi, 2, True)}]"
+
+
+def _printable(text: str) -> str:
+    """A name read from a file, with anything a terminal would act on (escapes, newlines) shown
+    as its Python escape."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def _abs_rho(r: dict) -> float:
+    return -abs(r["spearman"]) if math.isfinite(r["spearman"]) else math.inf
+
+
+def display_order(rows, quantity: str = "E") -> list:
+    """``quantity``'s rows first, then the others; each by decreasing ``|rho|`` (NaN last)."""
+    return sorted(rows, key=lambda r: (r["quantity"] != quantity, _abs_rho(r), r["quantity"], r["task"], r["metric"]))
+
+
+def _finite(rows, key: str) -> bool:
+    return any(math.isfinite(r.get(key, math.nan)) for r in rows)
+
+
+def _lines(corr, quantity: str, clock: list) -> list:
+    """The lines above the table: sources, whose scores, the quantity against the clock."""
+    span = f" (steps {corr.steps[0]}..{corr.steps[-1]})" if corr.unit == "checkpoint" and corr.steps else ""
+    out = [f"Correlation over {len(corr.labels)} {corr.unit}s{span} with {corr.evals_name or 'scores'}; "
+           f"{corr.ci:.0%} bootstrap interval of rho, B={corr.n_boot}, seed {corr.seed}",
+           "  " + corr.interval_note]
+    if corr.scores_model or corr.run_model:
+        out.append(f"  scores of {_printable(corr.scores_model) or '(no model named)'}; the run's checkpoints: "
+                   f"{_printable(corr.run_model) or '(no model named)'}")
+    rho = corr.with_step.get(quantity, math.nan)
+    if math.isfinite(rho):
+        out.append(f"  rho({quantity}, step) = {rho:+.2f}: whatever changes monotonically over training correlates "
+                   "with every score that does")
+    if clock:
+        what = {"step": "the training step", "rms": "weight RMS"}
+        out.append(f"  {', '.join(clock)}: rho of {' and of '.join(what[k] for k in clock)} with the score; "
+                   f"{', '.join('vs ' + k for k in clock)}: |rho| minus theirs, with a paired interval "
+                   "(containing 0: no better)")
+    return out
+
+
+def format_correlation(corr, max_rows: Optional[int] = 20, *, quantity: str = "E",
+                       more: str = "to_pandas() has them all") -> str:
+    """The table of :class:`~neuromfa_native.scores.correlation.Correlation` for a terminal:
+    ``quantity``'s rows first (:func:`display_order`), at most ``max_rows`` (None: all); ``more``
+    says how to see the others."""
+    rows = display_order(corr.rows, quantity)
+    shown = rows if max_rows is None else rows[:max_rows]
+    clock = [k for k in ("step", "rms") if _finite(rows, f"rho_{k}")]
+    cols = ["quantity", "task", "metric", "n", "rho", "interval", "p", "q"]
+    for k in clock:
+        cols += [k, f"vs {k} [interval]"]
+    if corr.covariate:
+        cols.append(f"partial|{corr.covariate}")
+    reasons: dict = {}
+    table = [cols]
+    for r in shown:
+        arrow = "" if r["higher_is_better"] else " (lower better)"
+        line = [r["quantity"], r["task"], r["metric"] + arrow, str(r["n"]), _f(r["spearman"], 3),
+                _iv(r["spearman_lo"], r["spearman_hi"]), _p(r["p_spearman"]), _p(r.get("q_spearman"))]
+        for k in clock:
+            d = r.get(f"diff_{k}", math.nan)
+            line += [_f(r.get(f"rho_{k}"), 3), "" if not math.isfinite(d) else
+                     f"{d:+.3f} {_iv(r.get(f'diff_{k}_lo', math.nan), r.get(f'diff_{k}_hi', math.nan))}"]
+        if corr.covariate:
+            note = r.get("partial_note") or ""
+            if note:
+                mark = reasons.setdefault(note, f"({len(reasons) + 1})")
+                line.append(f"undefined {mark}")
+            else:
+                line.append(_f(r["partial_spearman"], 3))
+        table.append(line)
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    text = _lines(corr, quantity, clock)
+    for row in table:
+        text.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    text.extend(f"{mark} partial undefined: {why}" for why, mark in reasons.items())
+    if any(r["p_spearman"] == 0 for r in shown):
+        text.append("p = 0 where |rho| = 1: a perfect rank order, whose t-approximation p-value is 0")
+    q = [r for r in rows if math.isfinite(r.get("q_spearman", math.nan))]
+    n_sig = sum(r["q_spearman"] < ALPHA for r in q)
+    mine = [r for r in q if r["quantity"] == quantity]
+    text.append(f"{n_sig} of {len(rows)} rows have q < {ALPHA:g} (Benjamini-Hochberg over the {len(q)} rows with a "
+                f"p-value)" + (f"; {sum(r['q_spearman'] < ALPHA for r in mine)} of {len(mine)} {quantity} rows"
+                               if mine else ""))
+    if len(rows) > len(shown):
+        text.append(f"... {len(rows) - len(shown)} more row(s); {more}")
+    text.extend("join: " + line for line in corr.join.lines())
+    text.extend("note: " + n for n in corr.notes)
+    return "\n".join(text)
