@@ -308,7 +308,7 @@ def zoo(tmp_path_factory):
         analysis = nm.analyze(dirs[1], samples=2, per_layer=PER_LAYER, n_threads=1, filter="f_positive")
         corr = nm.correlate(series, {0: {"piqa": 0.3}, 100: {"piqa": 0.5}, 1000: {"piqa": 0.7}}, n_boot=20)
     first = series.results[1]
-    public = [series, analysis, corr, nm.load_run(root / "run"), nm.make_series(dirs),
+    public = [series, analysis, corr, nm.verdict(series), nm.load_run(root / "run"), nm.make_series(dirs),
               nm.build_nin(dirs[0], sample=0, per_layer=PER_LAYER), nm.read_evals({0: {"piqa": 0.3}}), _spectrum(),
               nm.node_fractal_dimension(np.zeros(12, int), np.linspace(0.02, 0.5, 12)),
               MonitorResult(step=100, results=first, alpha0=1.2, width=0.4, E=0.01, E_lo=float("nan"),

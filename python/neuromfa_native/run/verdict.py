@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from .._results import fields_equal, frozen_mapping
 from ..mfa.stats import emergence_from_means
 from ..science.controls import control_summary
 from ..science.nulls import CONTROLS
@@ -62,7 +63,7 @@ SHORT_KEEPS = {c.name: c.short for c in CONTROLS.values()}
 NEEDED = ("gaussian", "scaled")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Verdict:
     """The answer of a run at one checkpoint (docs/spec.md section 13); see :func:`verdict`.
 
@@ -95,7 +96,14 @@ class Verdict:
     n_bootstrap: int = 1000
     contrast: tuple = ()
     notes: tuple = ()
-    thresholds: dict = field(default_factory=lambda: dict(THRESHOLDS))
+    thresholds: Mapping[str, float] = field(default_factory=lambda: dict(THRESHOLDS))
+
+    __eq__ = fields_equal
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "contrast", tuple(frozen_mapping(r) for r in self.contrast))
+        object.__setattr__(self, "notes", tuple(self.notes))
+        object.__setattr__(self, "thresholds", frozen_mapping(self.thresholds))
 
     def to_dict(self) -> dict:
         """Plain JSON-ready data (``summary.json["verdict"]``): NaN becomes None."""
@@ -105,11 +113,19 @@ class Verdict:
                 v = [{a: _none(b) for a, b in r.items()} for r in v]
             elif k == "notes":
                 v = list(v)
+            elif k == "thresholds":
+                v = dict(v)
             out[k] = _none(v)
         return out
 
     def __str__(self) -> str:
         return self.sentence
+
+    def __repr__(self) -> str:
+        where = f" at {self.checkpoint}" if self.checkpoint else ""
+        g = _share(self.gaussian_share, self.gaussian_share_lo, self.gaussian_share_hi)
+        rem = _share(self.remainder_share, self.remainder_share_lo, self.remainder_share_hi)
+        return f"<Verdict{where}: {self.label}; gaussian share {g}, remainder {rem}>"
 
 
 def _none(v: Any) -> Any:

@@ -198,9 +198,10 @@ def _table(records: Iterable[tuple], *, name: str = "", notes: Sequence[str] = (
         notes.append(f"{n_same} identical duplicate record(s) merged")
     rows = [merged[k] for k in sorted(merged)]
     cols = list(zip(*rows)) if rows else [()] * 7
-    dtypes = (np.int64, object, object, float, float, bool, object)
-    return EvalTable(**{c: np.array(x, dtype=dt) for c, x, dt in zip(COLUMNS, cols, dtypes)}, name=name,
-                     notes=tuple(notes))
+    step, task, metric, value, stderr, hib, src = (np.array(x, dtype=dt) for x, dt in zip(cols, (
+        np.int64, object, object, float, float, bool, object)))
+    return EvalTable(step=step, task=task, metric=metric, value=value, stderr=stderr, higher_is_better=hib,
+                     source=src, name=name, notes=tuple(notes))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -169,8 +169,11 @@ class RunArrays:
         object.__setattr__(self, "point_only", frozen_mapping({k: readonly(v) for k, v in self.point_only.items()}))
 
     def __repr__(self) -> str:
-        return (f"<RunArrays: {len(self.labels)} checkpoints, components {', '.join(self.components) or 'none'}"
-                + (f"; without samples {', '.join(self.point_only)}" if self.point_only else "") + ">")
+        def names(d: Mapping) -> str:
+            return ", ".join(list(d)[:4]) + (", ..." if len(d) > 4 else "")
+        return (f"<RunArrays: {len(self.labels)} checkpoints, {len(self.components)} components ({names(self.components)})"
+                + (f", {len(self.point_only)} without samples ({names(self.point_only)})" if self.point_only else "")
+                + ">")
 
 
 def as_run(run: Any) -> RunArrays:
