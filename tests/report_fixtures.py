@@ -76,7 +76,7 @@ def add_tables(run: Path, steps=STEPS) -> None:
             rows.append(dict(quantity=q, task=task, metric="acc", higher_is_better=True, n=len(steps), spearman=r,
                              spearman_lo=r - 0.3, spearman_hi=min(r + 0.2, 1), p_spearman=0.04, kendall=r * 0.8,
                              pearson=r * 0.9, partial_spearman="", covariate=""))
-    _write(run / "correlations.csv", CORRELATION_COLUMNS, [[r[c] for c in CORRELATION_COLUMNS] for r in rows])
+    _write(run / "correlations.csv", CORRELATION_COLUMNS, [[r.get(c, "") for c in CORRELATION_COLUMNS] for r in rows])
 
 
 def make_partial(run: Path) -> None:
