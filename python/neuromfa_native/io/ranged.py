@@ -139,6 +139,7 @@ class RangedTensors(HeaderQueries[TensorEntry]):
         return self.reader.name
 
     def _read(self, jobs: list[tuple[int, memoryview]]) -> None:
+        jobs = [j for j in jobs if len(j[1])]  # an empty tensor reads nothing
         if jobs:
             self.reader.readinto_many(jobs)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import math
 import os
 import re
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
+
+from .._fs import parse_json
 
 __all__ = ["EvalTable", "read_evals", "pythia_models", "LOWER_IS_BETTER"]
 
@@ -214,9 +215,10 @@ def _step_from_model_args(model_args: Any) -> Optional[int]:
 def _harness_records(path: Path, notes: list) -> list:
     """The records of one lm-evaluation-harness result file (validated; raises ValueError)."""
     try:
-        doc = json.loads(path.read_bytes())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{str(path)!r} is not JSON: {exc}") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    doc = parse_json(raw, f"{str(path)!r} is not JSON")
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict):
         raise ValueError(f"{str(path)!r} is not an lm-evaluation-harness result: no 'results' object")
     raw_config = doc.get("config")
