@@ -24,7 +24,8 @@ import numpy as np
 
 from ._results import thawed
 
-__all__ = ["TMP_PREFIX", "atomic_write_bytes", "atomic_write_text", "dumps", "fsync_dir", "parse_json", "read_json"]
+__all__ = ["TMP_PREFIX", "atomic_write_bytes", "atomic_write_text", "dumps", "fsync_dir", "no_link", "own_dir",
+           "parse_json", "read_json"]
 
 #: The deepest nesting of arrays and objects a JSON file read by the library may have (its
 #: own files and those of the tools it reads nest a handful of levels).
@@ -106,6 +107,24 @@ def read_json(path: os.PathLike, what: str = "") -> Any:
     except OSError as exc:
         raise ValueError(f"{where}: cannot be read: {exc.strerror or exc}") from None
     return parse_json(data, where)
+
+
+def no_link(path: os.PathLike) -> Path:
+    """``path`` when it is not a symbolic link; ``ValueError`` otherwise. A run directory's own
+    files and folders are never links: following one would read, rename or write something
+    outside the directory."""
+    path = Path(path)
+    if path.is_symlink():
+        raise ValueError(f"{str(path)!r} is a symbolic link; a run directory's own files and folders may not be "
+                         "links (this one points elsewhere on the disk): remove it")
+    return path
+
+
+def own_dir(path: os.PathLike) -> Path:
+    """The folder ``path``, created if missing; ``ValueError`` if it is a link (see :func:`no_link`)."""
+    path = no_link(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def fsync_dir(path: Path) -> None:

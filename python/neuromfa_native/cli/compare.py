@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import UserError, HelpFormatter, aggregation_args, positive_int, say
+from ._common import UserError, HelpFormatter, aggregation_args, nonempty, positive_int, say
 
 
 COMPARE_EXAMPLES = """\
@@ -57,7 +57,7 @@ def add_compare(sub) -> None:
     s.add_argument("--revisions", metavar="R1,R2,...", help="comma-separated hub revisions of the one hub id")
     s.add_argument("--samples", type=positive_int("--samples"), default=10, metavar="K",
                    help="sampled networks per checkpoint, unless varied")
-    s.add_argument("--evals", metavar="SOURCE", help="benchmark scores to correlate every cell with")
+    s.add_argument("--evals", metavar="SOURCE", type=nonempty("--evals"), help="benchmark scores to correlate every cell with")
     s.add_argument("--threads", type=positive_int("--threads"), default=None, metavar="N", help="OpenMP threads")
     s.add_argument("--out", required=True, metavar="DIR", help="directory of the grid")
     s.add_argument("--bootstrap", type=positive_int("--bootstrap"), default=1000, metavar="N",

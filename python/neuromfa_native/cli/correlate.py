@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ._common import UserError, HelpFormatter, headless_plots, say
+from ._common import UserError, HelpFormatter, headless_plots, nonempty, say
 
 
 CORRELATE_EXAMPLES = """\
@@ -38,7 +38,7 @@ def add_correlate(sub) -> None:
                                    "training step and give, for every quantity and (task, metric), Spearman's "
                                    "rho with a bootstrap interval and p-value, Kendall's tau-b and Pearson's r.")
     c.add_argument("run", metavar="RUN_DIR", help="run directory (--out of neuromfa analyze)")
-    c.add_argument("--evals", required=True, metavar="SOURCE",
+    c.add_argument("--evals", required=True, metavar="SOURCE", type=nonempty("--evals"),
                    help="lm-evaluation-harness JSON file(s) or directory, a .csv/.parquet table, or pythia:MODEL "
                         "(pythia:MODEL:5shot for five-shot)")
     c.add_argument("--tasks", metavar="A,B,...", help="tasks to use (default: every task with the metric)")

@@ -436,6 +436,8 @@ def resolve_source(
             raise ValueError(f"revision={revision!r} only applies to hub ids; put it in the URL (hf://org/name@rev)")
         return resolve_url(source, config)
     if isinstance(source, (str, os.PathLike)):
+        if not os.fspath(source).strip():
+            raise ValueError("source is an empty name (it would mean the current directory)")
         p = Path(source)
         if p.is_dir():
             if revision is not None:

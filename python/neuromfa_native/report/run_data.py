@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
-from ..run.store import load_run
+from ..run.store import load_run, run_info
 from .page import read_csv
 
 __all__ = ["RunData"]
@@ -20,12 +19,7 @@ class RunData:
 
     def __init__(self, path: os.PathLike):
         self.path = Path(path)
-        if not (self.path / "run.json").is_file():
-            raise ValueError(f"{str(self.path)!r} is not a neuromfa run directory (no run.json)")
-        try:
-            self.info = json.loads((self.path / "run.json").read_text())
-        except ValueError as exc:
-            raise ValueError(f"{str(self.path / 'run.json')!r} is unreadable: {exc}") from None
+        self.info = run_info(self.path)  # checked against its schema: a run directory may come from elsewhere
         self.problems: list = []  # tables that could not be shown, with the reason
         self.reuse_plots = False  # embed plots/<name>.png just written by write_report instead of redrawing
 

@@ -34,7 +34,9 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .. import _validation as check
 from .._fs import parse_json
+from ..run.checkpoints import step_value
 
 __all__ = ["EvalTable", "read_evals", "pythia_models", "LOWER_IS_BETTER"]
 
@@ -46,7 +48,7 @@ PYTHIA_DATA = "pythia-v1-evals.csv.gz"
 COLUMNS = ("step", "task", "metric", "value", "stderr", "higher_is_better", "source")
 
 _REVISION_RE = re.compile(r"(?:^|,)\s*revision\s*=\s*step(\d+)\s*(?:,|$)")
-_NAME_STEP_RE = re.compile(r"(?:^|[^a-z0-9])step[_-]?(\d+)(?![0-9])", re.IGNORECASE)
+_NAME_STEP_RE = re.compile(r"(?:^|[^a-z0-9])step[_-]?(\d+(?:\.\d+)?)([a-z]*)(?![0-9a-z])", re.IGNORECASE)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -159,6 +161,8 @@ def _stderr(v: Any, what: str) -> float:
     x = _number(v, what)
     if x < 0:
         raise ValueError(f"{what} is negative: {v!r}")
+    if not math.isfinite(x):  # an infinite stderr is no measurement: not zero noise, not a number
+        raise ValueError(f"{what} is not finite: {v!r} (a stderr is a finite number, or missing)")
     return x
 
 
@@ -168,8 +172,8 @@ def _table(records: Iterable[tuple], *, name: str = "", notes: Sequence[str] = (
     notes = list(notes)
     n_same = 0
     for step, task, metric, value, stderr, hib, src in records:
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-            raise ValueError(f"{src}: step must be a non-negative integer, got {step!r}")
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 0 <= step <= check.MAX_STEP:
+            raise ValueError(f"{src}: step must be an integer in [0, 2**53], got {step!r}"[:300])
         if not isinstance(task, str) or not task:
             raise ValueError(f"{src}: task must be a non-empty string, got {task!r}")
         if not isinstance(metric, str) or not metric:
@@ -225,7 +229,7 @@ def _harness_records(path: Path, notes: list) -> list:
     config: dict = raw_config if isinstance(raw_config, dict) else {}
     from_content = _step_from_model_args(config.get("model_args"))
     m = _NAME_STEP_RE.search(path.stem)
-    from_name = int(m.group(1)) if m else None
+    from_name = step_value(m.group(1), m.group(2)) if m else None  # step1k: 1000; step1x: none
     if from_content is None and from_name is None:
         raise ValueError(f"{str(path)!r}: no step: config.model_args has no revision=stepN and the "
                          f"file name has no stepN")
@@ -303,8 +307,8 @@ def _step_value(v: Any, what: str) -> int:
         f = float(v)
     except (TypeError, ValueError):
         raise ValueError(f"{what} is not an integer step: {v!r}") from None
-    if not math.isfinite(f) or f != int(f):
-        raise ValueError(f"{what} is not an integer step: {v!r}")
+    if not math.isfinite(f) or f != int(f) or not 0 <= f <= check.MAX_STEP:
+        raise ValueError(f"{what} is not an integer step in [0, 2**53]: {v!r}")
     return int(f)
 
 
@@ -471,6 +475,8 @@ def read_evals(source: Any, *, metric: str = "acc") -> EvalTable:
     if hasattr(source, "columns") and hasattr(source, "to_dict"):  # a pandas DataFrame
         return _read_frame(source, "DataFrame")
     if isinstance(source, (str, os.PathLike)):
+        if not os.fspath(source).strip():
+            raise ValueError("eval source is an empty name (it would mean the current directory)")
         p = Path(source)
         low = p.name.lower()
         if p.is_file() and low.endswith((".csv", ".csv.gz", ".tsv")):
@@ -484,6 +490,8 @@ def read_evals(source: Any, *, metric: str = "acc") -> EvalTable:
     if isinstance(source, (list, tuple)):
         if not source:
             raise ValueError("eval source is an empty list")
+        if any(not os.fspath(s).strip() for s in source):
+            raise ValueError("eval source lists an empty name (it would mean the current directory)")
         return _read_harness([Path(s) for s in source], "files")
     raise TypeError(f"eval source must be a path, a list of paths, 'pythia:MODEL', a mapping or a "
                     f"DataFrame, got {type(source).__name__}")
