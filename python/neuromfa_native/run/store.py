@@ -3,7 +3,7 @@
 Layout of a run directory ``DIR``::
 
     DIR/run.json                       configuration, its hash, the series, library version
-    DIR/results/<fingerprint>/sample-00003.npz   one finished (checkpoint, sample) result
+    DIR/results/<key>/sample-00003.npz   one finished (checkpoint, sample) result
     DIR/fingerprints.json              cache: local file sizes/mtimes -> weight fingerprint
     DIR/.lock                          held (flock) by the run writing into DIR
     DIR/.report.lock                   held (flock) while a report is loaded and written
@@ -14,9 +14,13 @@ Guarantees:
   moved into place with ``os.replace`` (then the directory is fsync'ed): a file under its
   final name is always complete.  A run killed at any moment (even ``kill -9``) leaves at most
   temporary files (``.tmp-*``), which the next run deletes and no reader ever trusts.
-- Results are keyed by the checkpoint's weight fingerprint (docs/spec.md section 7) and the sample index, so
-  a changed checkpoint is never matched with an old result, and identical checkpoints share
-  one result.
+- Results are keyed by the checkpoint's weight fingerprint (docs/spec.md section 7), the digest
+  of the network its layout builds (``config.json`` shapes the network too:
+  :func:`~neuromfa_native.network.fingerprint.result_key`) and the sample index, so a changed
+  checkpoint or config is never matched with an old result, and identical checkpoints share one
+  result.  ``run.json`` records each checkpoint's ``fingerprint`` and, where it differs, its
+  result ``key`` (directories written before the network digest have none: their results are
+  keyed by the fingerprint alone, read by :func:`load_run`, and recomputed once by a rerun).
 - ``run.json`` holds the parameters that change the numbers (per_layer, layout, box,
   direction, threshold, min_edges, decimals, q, node_dimension, nfd_threshold).  Opening a
   directory with a different configuration is a ``ValueError`` naming the differences,
@@ -311,9 +315,11 @@ class RunStore:
                 pass
 
     # -- the run ---------------------------------------------------------------------------------
-    def begin(self, checkpoints, fingerprints, aggregation: dict, notes: Optional[list] = None) -> None:
-        """Record the series (with each checkpoint's note, if any) and its configuration in
-        ``run.json`` (before any result)."""
+    def begin(self, checkpoints, fingerprints, aggregation: dict, notes: Optional[list] = None,
+              keys: Optional[list] = None) -> None:
+        """Record the series (with each checkpoint's note and result key, if any) and its
+        configuration in ``run.json`` (before any result).  ``keys``: the folder of each
+        checkpoint's results under ``results/`` (default: its fingerprint)."""
         run = self.path / "run.json"
         created = None
         if run.exists():
@@ -322,8 +328,9 @@ class RunStore:
             except ValueError:
                 pass
         notes = notes or [""] * len(checkpoints)
-        series = [dict(c.to_dict(), fingerprint=fp, **({"notes": n} if n else {}))
-                  for c, fp, n in zip(checkpoints, fingerprints, notes)]
+        keys = keys or list(fingerprints)
+        series = [dict(c.to_dict(), fingerprint=fp, **({"key": k} if k != fp else {}), **({"notes": n} if n else {}))
+                  for c, fp, k, n in zip(checkpoints, fingerprints, keys, notes)]
         self._run = dict(format=FORMAT, version=__version__, config=self.config, config_hash=self.hash,
                          created=created or time.time(), updated=time.time(), series=series,
                          aggregation=aggregation, status="running")
