@@ -144,7 +144,12 @@ def _rewrite_meta(path: Path, change) -> None:
     lambda m: m.update(n_network_edges="many"),
     lambda m: m.update(node_dimensions={"layer_names": 3}),
     lambda m: m.update(seconds=[1]),
-], ids=["no-nodes", "no-spectrum", "spectrum-list", "tuples-int", "edges-str", "nd-bad", "seconds-list"])
+    lambda m: m["spectrum"].update(alpha0="0.95"),
+    lambda m: m["spectrum"].update(notes=[{"x": 1}]),
+    lambda m: m.update(architecture=["gpt_neox"]),
+    lambda m: m["node_dimensions"].update(layer_names=["one"]),
+], ids=["no-nodes", "no-spectrum", "spectrum-list", "tuples-int", "edges-str", "nd-bad", "seconds-list",
+        "alpha0-str", "notes-dict", "arch-list", "nd-layers-short"])
 def test_a_result_with_a_valid_checksum_but_bad_fields_is_quarantined(ckpts, done, change) -> None:
     out, fresh = done
     f = sorted((out / "results").glob("*/sample-00000.npz"))[0]

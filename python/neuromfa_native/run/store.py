@@ -58,6 +58,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from .. import _validation as check
 from .._version import __version__
 from .._fs import TMP_PREFIX, atomic_write_bytes, atomic_write_text, dumps, fsync_dir, no_link, parse_json
 from .schema import FORMAT, check_run_info
@@ -177,18 +178,54 @@ def _result_from_npz(path: os.PathLike, key: Optional[str], chash: Optional[str]
         spectrum = Spectrum(**kw)
     except TypeError as exc:
         raise ValueError(f"spectrum fields do not match this library version: {exc}") from None
-    if spectrum.alpha.shape != (spectrum.q.size - 1,) or spectrum.tau.shape != spectrum.q.shape:
-        raise ValueError("inconsistent spectrum array shapes")
+    _check_spectrum(spectrum, "spectrum")
     nd = None
     if meta.get("node_dimensions") is not None:
         m = meta["node_dimensions"]
         nd = NodeDimensions(node=data["nd.node"], layer=data["nd.layer"], dimension=data["nd.dimension"],
                             layer_names=tuple(m["layer_names"]), threshold=m["threshold"])
     from ..science.controls import extras_from_npz  # controls / rival statistics
-    return SampleResult(checkpoint=meta["checkpoint"], sample=meta["sample"], spectrum=spectrum,
-                        n_network_nodes=int(meta["n_network_nodes"]), n_network_edges=int(meta["n_network_edges"]),
-                        seconds=float(meta["seconds"]), node_dimensions=nd, architecture=meta.get("architecture", ""),
-                        layout=meta.get("layout", ""), **extras_from_npz(data, meta))
+    res = SampleResult(checkpoint=meta["checkpoint"], sample=meta["sample"], spectrum=spectrum,
+                       n_network_nodes=int(meta["n_network_nodes"]), n_network_edges=int(meta["n_network_edges"]),
+                       seconds=float(meta["seconds"]), node_dimensions=nd, architecture=meta.get("architecture", ""),
+                       layout=meta.get("layout", ""), **extras_from_npz(data, meta))
+    _check_result(res)
+    return res
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _check_spectrum(s: Spectrum, what: str) -> None:
+    """The types and shapes every reader of a spectrum relies on (a result file from elsewhere
+    may hold anything that passes its checksum)."""
+    arrays = {f: getattr(s, f) for f in ("q", "tau", "alpha", "f", "radius", "tau_r2", "tau_stderr", "log_z")}
+    if not all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in arrays.values()):
+        raise ValueError(f"{what}: arrays must be floating point")
+    n = s.q.shape[0] if s.q.ndim == 1 else -1
+    want = {"q": (n,), "tau": (n,), "alpha": (n - 1,), "f": (n - 1,), "tau_r2": (n,), "tau_stderr": (n,),
+            "radius": (s.radius.size,), "log_z": (n, s.radius.size)}
+    if n < 2 or s.radius.size < 1 or any(arrays[k].shape != shp for k, shp in want.items()):
+        raise ValueError(f"{what}: inconsistent array shapes")
+    if not (_real(s.alpha0) and _real(s.width) and check.is_int(s.n_nodes) and check.is_int(s.n_distances)
+            and all(isinstance(x, str) for x in s.notes)):
+        raise ValueError(f"{what}: alpha0, width, n_nodes or notes of the wrong type")
+
+
+def _check_result(r: SampleResult) -> None:
+    if not (isinstance(r.checkpoint, str) and isinstance(r.architecture, str) and isinstance(r.layout, str)
+            and (r.sample is None or check.is_int(r.sample))):
+        raise ValueError("checkpoint, sample, architecture or layout of the wrong type")
+    for name, spec in (r.controls or {}).items():
+        _check_spectrum(spec, f"control {name!r}")
+    nd = r.node_dimensions
+    if nd is not None and not (
+            nd.node.ndim == 1 and nd.node.dtype.kind in "iu" and nd.layer.shape == nd.node.shape
+            and nd.layer.dtype.kind in "iu" and nd.dimension.shape == nd.node.shape and nd.dimension.dtype.kind == "f"
+            and all(isinstance(x, str) for x in nd.layer_names) and _real(nd.threshold)
+            and (not nd.layer.size or 0 <= nd.layer.min() <= nd.layer.max() < len(nd.layer_names))):
+        raise ValueError("node dimensions of the wrong types or shapes")
 
 
 def _sample_name(sample: Optional[int]) -> str:
