@@ -161,3 +161,37 @@ def test_a_step_out_of_range_is_one_line(tmp_path, step) -> None:
 def test_a_missing_stderr_still_reads_as_unknown() -> None:
     ev = nm.read_evals({0: {"piqa": {"acc": (0.5, None)}}, 1: {"piqa": {"acc": (0.6, "nan")}}})
     assert np.isnan(ev.stderr).all()
+
+
+def test_a_gzip_table_that_inflates_without_end_is_refused(tmp_path) -> None:
+    import gzip
+    import tracemalloc
+    p = tmp_path / "bomb.csv.gz"
+    with gzip.open(p, "wb", compresslevel=9) as gz:
+        gz.write(b"step,task,metric,value\n")
+        row = b"0,piqa,acc,0.5\n" * 65536
+        for _ in range(120):  # 118 MB of rows in about 120 kB
+            gz.write(row)
+    assert p.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="inflates to more than 64 MB"):
+            nm.read_evals(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 << 20
+
+
+def test_a_parquet_table_of_repeated_strings_is_refused(tmp_path) -> None:
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs pyarrow")
+    import pyarrow.parquet as pq
+    n = 1 << 16
+    task = pa.array(["t" * 1024] * n).dictionary_encode()
+    t = pa.table({"step": pa.array(np.zeros(n, np.int64)), "task": task, "metric": pa.array(["acc"] * n),
+                  "value": pa.array(np.full(n, 0.5))})
+    p = tmp_path / "bomb.parquet"
+    pq.write_table(t, p, compression="zstd")
+    assert p.stat().st_size < 1 << 20  # 64 MB of task names in a small file
+    with pytest.raises(ValueError, match="inflates to more than 64 MB"):
+        nm.read_evals(p)

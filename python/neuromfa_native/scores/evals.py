@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import math
 import os
 import re
@@ -161,7 +162,7 @@ def _stderr(v: Any, what: str) -> float:
     x = _number(v, what)
     if x < 0:
         raise ValueError(f"{what} is negative: {v!r}")
-    if not math.isfinite(x):  # an infinite stderr is no measurement: not zero noise, not a number
+    if math.isinf(x):  # an infinite stderr is no measurement: not zero noise (NaN: missing)
         raise ValueError(f"{what} is not finite: {v!r} (a stderr is a finite number, or missing)")
     return x
 
@@ -333,14 +334,25 @@ def _column_records(cols: Mapping[str, Sequence], src: str) -> list:
     return out
 
 
+#: The most bytes a compressed eval table may inflate to (the whole shipped Pythia table is 17 MB):
+#: a few kB of gzip must not become gigabytes of rows.
+MAX_INFLATED = 64 << 20
+
+
 def _read_csv(path: Path) -> EvalTable:
-    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rt", newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            fields = reader.fieldnames or []
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as gz:
+                raw = gz.read(MAX_INFLATED + 1)
+            if len(raw) > MAX_INFLATED:
+                raise ValueError(f"{str(path)!r} inflates to more than {MAX_INFLATED >> 20} MB: not an eval table")
+            text = raw.decode("utf-8")
+        else:
+            text = path.read_bytes().decode("utf-8")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        fields = reader.fieldnames or []
+        rows = list(reader)
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"{str(path)!r} is not a readable CSV file: {exc}") from None
     cols = {f: [r[f] for r in rows] for f in fields}
     return _table(_column_records(cols, str(path)), name=path.name)
@@ -351,11 +363,18 @@ def _read_parquet(path: Path) -> EvalTable:
         import pyarrow.parquet as pq
     except ImportError:
         raise ImportError("reading Parquet needs pyarrow (pip install pyarrow)") from None
-    try:
-        t = pq.read_table(path)
+    cols: dict = {}
+    size = 0
+    try:  # batch by batch, counting what it inflates to (repeated strings compress to nothing)
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 16):
+            for k, v in batch.to_pydict().items():
+                cols.setdefault(k, []).extend(v)
+                size += sum(len(x) if isinstance(x, str) else 8 for x in v)
+            if size > MAX_INFLATED:
+                raise ValueError(f"it inflates to more than {MAX_INFLATED >> 20} MB: not an eval table")
     except Exception as exc:  # pyarrow raises its own error types
         raise ValueError(f"{str(path)!r} is not a readable Parquet file: {exc}") from None
-    return _table(_column_records(t.to_pydict(), str(path)), name=path.name)
+    return _table(_column_records(cols, str(path)), name=path.name)
 
 
 def _read_frame(df, name: str) -> EvalTable:
