@@ -79,6 +79,8 @@ class _StorageType:
     """A storage type named in the pickle (one per unpickler, immutable)."""
 
     __slots__ = ("code", "torch_name")
+    code: str
+    torch_name: str
 
     def __init__(self, torch_name: str):
         object.__setattr__(self, "torch_name", torch_name)
