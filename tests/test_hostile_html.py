@@ -244,3 +244,24 @@ def test_a_series_built_in_memory_escapes_its_config_strings(hostile_run) -> Non
     cfg = dict(s.config, box=HOSTILE, per_layer=HOSTILE, threshold=HOSTILE, layout=HOSTILE)
     hostile = dataclasses.replace(s, config=cfg)
     assert_inert(hostile._repr_html_(), where="Series with a hostile config")
+
+
+def test_a_plot_that_is_a_link_is_not_embedded(hostile_run, tmp_path) -> None:
+    """A PNG in plots/ that links to a file elsewhere (a key, a password file) would be read and
+    embedded, base64, in a page the user may share."""
+    import shutil
+
+    from neuromfa_native.report.html import render_report
+    run, _ = hostile_run
+    d = tmp_path / "run"
+    shutil.copytree(run, d, symlinks=True)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"SECRET-KEY-MATERIAL" * 10)
+    (d / "plots").mkdir(exist_ok=True)
+    for name in ("correlation_scatter.png", "controls_E.png", "overview.png"):
+        (d / "plots" / name).unlink(missing_ok=True)
+        (d / "plots" / name).symlink_to(secret)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        html = render_report(d, reuse_plots=True)
+    assert base64.b64encode(secret.read_bytes())[:40].decode() not in html

@@ -26,8 +26,8 @@ class RunData:
     def fresh_plot(self, name: str) -> Optional[Path]:
         """``plots/<name>.png`` when reusing plots is on and it is newer than every result."""
         p = self.path / "plots" / f"{name}.png"
-        if not self.reuse_plots or not p.is_file():
-            return None
+        if not self.reuse_plots or not p.is_file() or p.is_symlink() or p.parent.is_symlink():
+            return None  # a link could embed a file from elsewhere in the page
         res = self.path / "results"
         newest = max((q.stat().st_mtime for q in res.glob("*/*.npz")), default=0.0) if res.is_dir() else 0.0
         return p if p.stat().st_mtime >= newest else None
