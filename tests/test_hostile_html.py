@@ -265,3 +265,21 @@ def test_a_plot_that_is_a_link_is_not_embedded(hostile_run, tmp_path) -> None:
         warnings.simplefilter("ignore")
         html = render_report(d, reuse_plots=True)
     assert base64.b64encode(secret.read_bytes())[:40].decode() not in html
+
+
+def test_a_table_that_is_a_link_is_not_shown(hostile_run, tmp_path) -> None:
+    import shutil
+
+    from neuromfa_native.report.html import render_report
+    run, _ = hostile_run
+    d = tmp_path / "run"
+    shutil.copytree(run, d, symlinks=True)
+    secret = tmp_path / "secret.csv"
+    secret.write_text("checkpoint,quantity,value\nSECRET-ROW,E,1\n")
+    for name in ("stats.csv", "controls.csv", "correlations.csv", "by_layer.csv"):
+        (d / name).unlink(missing_ok=True)
+        (d / name).symlink_to(secret)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        html = render_report(d)
+    assert "SECRET-ROW" not in html

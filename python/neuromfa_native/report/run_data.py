@@ -59,7 +59,8 @@ class RunData:
         return s is not None and any(len(r) for r in s.results)
 
     def has_table(self, name: str) -> bool:
-        return (self.path / f"{name}.csv").is_file()
+        p = self.path / f"{name}.csv"
+        return p.is_file() and not p.is_symlink()  # a link could show a file from elsewhere in the page
 
     def table(self, name: str) -> list:
         """Rows of ``RUN_DIR/<name>.csv`` (an empty list when absent or unreadable)."""
@@ -67,7 +68,7 @@ class RunData:
         if name not in cache:
             p = self.path / f"{name}.csv"
             try:
-                cache[name] = read_csv(p) if p.is_file() else []
+                cache[name] = read_csv(p) if self.has_table(name) else []
             except (OSError, ValueError, csv.Error) as exc:
                 self.problems.append(f"{name}.csv could not be read: {exc}")
                 cache[name] = []
