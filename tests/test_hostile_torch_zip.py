@@ -50,7 +50,11 @@ def _innocent_reads_the_same(path) -> None:
 
 
 def _torch_refuses(path) -> None:
-    torch = pytest.importorskip("torch", reason="torch.load is the yardstick where torch is installed")
+    """Where torch is installed, torch.load(weights_only=True) is the yardstick: it refuses too."""
+    try:
+        import torch
+    except ImportError:
+        return
     with pytest.raises(Exception):  # noqa: B017 - torch raises UnpicklingError or RuntimeError
         torch.load(path, weights_only=True)
 
