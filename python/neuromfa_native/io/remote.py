@@ -59,7 +59,7 @@ import numpy as np
 
 from .ranged import RangedSource, RangedTensors, TensorEntry
 from .._fs import parse_json
-from .safetensors import MAX_HEADER, check_shard_name, parse_header, parse_index
+from .safetensors import MAX_HEADER, parse_header, parse_index
 from .base import is_url
 
 __all__ = ["RemoteFile", "RemoteSource", "is_url", "resolve_url"]
@@ -450,7 +450,7 @@ def resolve_url(url: str, config: Mapping[str, Any] | None = None, *, storage_op
             raise ValueError(f"{fs.unstrip_protocol(target)}: not found")
         wmap, _ = parse_index(raw, fs.unstrip_protocol(target))  # shard names: plain names in the folder
         shards = sorted(set(wmap.values()))
-        files = [rfile(_join(target.rsplit("/", 1)[0], check_shard_name(s, target))) for s in shards]
+        files = [rfile(_join(target.rsplit("/", 1)[0], s)) for s in shards]
     else:
         files = [rfile(target)]
     if len(files) > 1:
