@@ -276,6 +276,11 @@ class RangedTensors(HeaderQueries[TensorEntry]):
         """The tensor's bytes in C order, little-endian, in pieces of at most 16 MB (a view: its
         elements gathered piece by piece, never the whole logical tensor at once)."""
         e = self.info(name)
+        if e.strides is not None and not self._amplifies(e):  # a transpose: no larger than its span
+            mv = memoryview(np.ascontiguousarray(self._span_view(e)).reshape(-1).view(np.uint8))  # type: ignore[arg-type]  # numpy's stubs
+            for s in range(0, len(mv), _CHUNK):
+                yield mv[s: s + _CHUNK]
+            return
         if e.strides is not None:
             view = self._span_view(e)
             n = math.prod(e.shape)
