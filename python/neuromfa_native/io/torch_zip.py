@@ -174,7 +174,7 @@ class RestrictedUnpickler:
     own stand-ins; nothing it reads changes another."""
 
     def __init__(self, data: bytes, where: str):
-        self.data, self.pos, self.where = memoryview(data), 0, where
+        self.data, self.pos, self.where = bytes(data), 0, where
         self.storages: dict[str, _Storage] = {}
         types = {n: _StorageType(n) for n in TORCH_STORAGE_CODES}
         self._odict = lambda *a: _new_ordered_dict(*a)
@@ -189,14 +189,20 @@ class RestrictedUnpickler:
 
     # -- reading the stream -----------------------------------------------------------------
     def _read(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
+        end = self.pos + n
+        if end > len(self.data):
             raise pickle.UnpicklingError("pickle data was truncated")
-        out = bytes(self.data[self.pos: self.pos + n])
-        self.pos += n
+        out, self.pos = self.data[self.pos: end], end
         return out
 
+    def _byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise pickle.UnpicklingError("pickle data was truncated")
+        self.pos += 1
+        return self.data[self.pos - 1]
+
     def _line(self) -> str:
-        end = bytes(self.data[self.pos: self.pos + 257]).find(b"\n")
+        end = self.data.find(b"\n", self.pos, self.pos + 257) - self.pos
         if end < 0:
             raise pickle.UnpicklingError("GLOBAL name too long or unterminated")
         raw = self._read(end + 1)[:-1]
@@ -236,7 +242,7 @@ class RestrictedUnpickler:
         self.memo: dict = {}
         budget = _OBJECT_BUDGET + 16 * len(self.data)  # bytes of Python objects the pickle may build
         while True:
-            op = self._read(1)[0]
+            op = self._byte()
             name = _OPS.get(op)
             if name is None:
                 raise pickle.UnpicklingError(f"unsupported pickle opcode {bytes([op])!r} (not one torch's "
@@ -344,7 +350,7 @@ class RestrictedUnpickler:
         self.stack = []
 
     def _proto(self) -> None:
-        if self._read(1)[0] > pickle.HIGHEST_PROTOCOL:
+        if self._byte() > pickle.HIGHEST_PROTOCOL:
             raise pickle.UnpicklingError("unknown pickle protocol")
 
     def _unicode(self) -> None:
@@ -355,7 +361,7 @@ class RestrictedUnpickler:
             raise pickle.UnpicklingError(f"string is not UTF-8: {exc}") from None
 
     def _short_binstring(self) -> None:
-        raw = self._read(self._read(1)[0])
+        raw = self._read(self._byte())
         try:
             self.stack.append(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
@@ -384,17 +390,17 @@ _STEPS: dict[str, Callable[[RestrictedUnpickler], None]] = {
     "EMPTY_DICT": lambda u: u.stack.append({}),
     "EMPTY_SET": lambda u: u.stack.append(set()),
     "BININT": lambda u: u.stack.append(struct.unpack("<i", u._read(4))[0]),
-    "BININT1": lambda u: u.stack.append(u._read(1)[0]),
+    "BININT1": lambda u: u.stack.append(u._byte()),
     "BININT2": lambda u: u.stack.append(struct.unpack("<H", u._read(2))[0]),
     "BINFLOAT": lambda u: u.stack.append(struct.unpack(">d", u._read(8))[0]),
     "BINUNICODE": RestrictedUnpickler._unicode,
     "SHORT_BINSTRING": RestrictedUnpickler._short_binstring,
     "BINPERSID": RestrictedUnpickler._persid,
-    "BINGET": lambda u: u._get(u._read(1)[0]),
+    "BINGET": lambda u: u._get(u._byte()),
     "LONG_BINGET": lambda u: u._get(struct.unpack("<I", u._read(4))[0]),
-    "BINPUT": lambda u: u._put(u._read(1)[0]),
+    "BINPUT": lambda u: u._put(u._byte()),
     "LONG_BINPUT": lambda u: u._put(struct.unpack("<I", u._read(4))[0]),
-    "LONG1": lambda u: u.stack.append(int.from_bytes(u._read(u._read(1)[0]), "little", signed=True)),
+    "LONG1": lambda u: u.stack.append(int.from_bytes(u._read(u._byte()), "little", signed=True)),
     "PROTO": RestrictedUnpickler._proto,
 }
 
