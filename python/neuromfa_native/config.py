@@ -177,7 +177,7 @@ class AnalysisConfig:
         set_(self, "nfd_threshold", v.positive_number(self.nfd_threshold, "nfd_threshold"))
         set_(self, "samples", v.samples(self.samples))
         set_(self, "filter", v.one_of(self.filter, "filter", SPECTRUM_FILTERS))
-        set_(self, "n_bootstrap", v.positive_int(self.n_bootstrap, "n_bootstrap"))
+        set_(self, "n_bootstrap", v.positive_int(self.n_bootstrap, "n_bootstrap", v.MAX_BOOTSTRAP))
         set_(self, "ci", v.confidence_level(self.ci))
         set_(self, "seed", v.integer(self.seed, "seed"))
         set_(self, "controls", v.names(self.controls, "controls", CONTROLS))
@@ -307,7 +307,7 @@ class CorrelationConfig:
         set_ = object.__setattr__
         for name in ("tasks", "metric", "quantities"):
             set_(self, name, _names(getattr(self, name), name))
-        set_(self, "n_boot", v.non_negative_int(self.n_boot, "n_boot", "no interval"))
+        set_(self, "n_boot", v.non_negative_int(self.n_boot, "n_boot", "no interval", v.MAX_BOOTSTRAP))
         set_(self, "seed", v.integer(self.seed, "seed"))
         if self.covariate is not None and (not isinstance(self.covariate, str) or not self.covariate):
             raise ValueError(f"covariate must be a quantity name or 'step', got {self.covariate!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import _validation as check
 from ..config import defaults
 
 PROG = "neuromfa"
@@ -33,15 +34,37 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{h} (default: {d})"
 
 
-def positive_int(name):
+#: The largest value of each integer flag (the library's own bounds, and a process count the
+#: machine can hold); a flag not named here is bounded by ``MAX_COUNT``.
+INT_BOUNDS = {"--samples": check.MAX_SAMPLES, "--bootstrap": check.MAX_BOOTSTRAP, "--threads": check.MAX_THREADS,
+              "--jobs": 1024, "--min-edges": check.MAX_COUNT, "--per-layer": check.MAX_COUNT,
+              "--rows": check.MAX_COUNT}
+
+
+def positive_int(name, minimum: int = 1):
+    """Converter of an integer flag: in ``[minimum, INT_BOUNDS[name]]``, else one line naming it."""
+    top = INT_BOUNDS.get(name, check.MAX_COUNT)
+
     def conv(s):
         try:
             v = int(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {minimum}, got {v}")
+        if v > top:
+            raise argparse.ArgumentTypeError(f"{name} must be at most {top}, got {s[:40]}")
         return v
+    return conv
+
+
+def nonempty(name):
+    """Converter of a name or path flag: an empty string is refused (it would mean the current
+    directory)."""
+    def conv(s):
+        if not s.strip():
+            raise argparse.ArgumentTypeError(f"{name} must not be empty")
+        return s
     return conv
 
 

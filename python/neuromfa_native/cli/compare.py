@@ -5,7 +5,7 @@ import argparse
 import os
 
 from ..config import CONTROLS
-from ._common import UserError, HelpFormatter, aggregation_args, positive_int, say
+from ._common import UserError, HelpFormatter, aggregation_args, nonempty, positive_int, say
 
 
 COMPARE_EXAMPLES = """\
@@ -64,7 +64,7 @@ def add_compare(sub) -> None:
     s.add_argument("--revisions", metavar="R1,R2,...", help="comma-separated hub revisions of the one hub id")
     s.add_argument("--samples", type=positive_int("--samples"), default=10, metavar="K",
                    help="sampled networks per checkpoint, unless varied")
-    s.add_argument("--evals", metavar="SOURCE", help="benchmark scores to correlate every cell with")
+    s.add_argument("--evals", metavar="SOURCE", type=nonempty("--evals"), help="benchmark scores to correlate every cell with")
     s.add_argument("--controls", default="", metavar="C1,C2",
                    help="null-network controls of every cell: any of " + ",".join(CONTROLS)
                         + " (gaussian,scaled give each cell its verdict: is E more than weight scale?)")

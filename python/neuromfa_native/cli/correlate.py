@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import UserError, HelpFormatter, headless_plots, positive_int, say
+from ._common import UserError, HelpFormatter, headless_plots, nonempty, positive_int, say
 
 
 CORRELATE_EXAMPLES = """\
@@ -37,7 +37,7 @@ def add_correlate(sub) -> None:
                                    "training step and give, for every quantity and (task, metric), Spearman's "
                                    "rho with a bootstrap interval and p-value, Kendall's tau-b and Pearson's r.")
     c.add_argument("run", metavar="RUN_DIR", help="run directory (--out of neuromfa analyze)")
-    c.add_argument("--evals", required=True, metavar="SOURCE",
+    c.add_argument("--evals", required=True, metavar="SOURCE", type=nonempty("--evals"),
                    help="lm-evaluation-harness JSON file(s) or directory, a .csv/.parquet table, or pythia:MODEL "
                         "(pythia:MODEL:5shot for five-shot)")
     c.add_argument("--tasks", metavar="A,B,...", help="tasks to use (default: every task with the metric)")

@@ -3,7 +3,6 @@ command that reproduces the run."""
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import platform
 import shlex
@@ -12,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .._fs import no_link, read_json
 from .._html import esc
 from .._version import __version__
 from .run_data import RunData
@@ -68,7 +68,7 @@ def reproduce_command(info: dict, run_dir: os.PathLike) -> str:
             args.append("--" + k.replace("_", "-"))
     if (Path(run_dir) / "correlations.csv").is_file():
         try:
-            args += ["--evals", str(json.loads((Path(run_dir) / "correlations.json").read_text())["evals"])]
+            args += ["--evals", str(read_json(Path(run_dir) / "correlations.json")["evals"])]
         except (OSError, ValueError, KeyError, TypeError):
             note += "  # and --evals SOURCE: correlations.csv holds scores whose source was not recorded"
     steps = [e.get("step", 0) for e in series]
@@ -124,7 +124,7 @@ def _whose_scores(run: RunData) -> str:
     from ..scores.provenance import model_mismatch
 
     try:
-        info = json.loads((run.path / "correlations.json").read_text())
+        info = read_json(no_link(run.path / "correlations.json"))
         msg = model_mismatch(str(info.get("scores_model") or ""), str(info.get("run_model") or ""))
     except (OSError, ValueError, AttributeError):
         return ""
