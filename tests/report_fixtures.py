@@ -82,8 +82,8 @@ def add_tables(run: Path, steps=STEPS) -> None:
 def make_partial(run: Path) -> None:
     """Drop the last checkpoint's results and mark the run as still running."""
     info = json.loads((run / "run.json").read_text())
-    fp = info["series"][-1]["fingerprint"]
-    for p in sorted((run / "results" / fp).glob("*.npz"))[1:]:
+    key = info["series"][-1].get("key") or info["series"][-1]["fingerprint"]  # its folder under results/
+    for p in sorted((run / "results" / key).glob("*.npz"))[1:]:
         p.unlink()
     info["status"] = "running"
     (run / "run.json").write_text(json.dumps(info))

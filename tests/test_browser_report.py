@@ -63,9 +63,17 @@ def _sorted(r: dict) -> None:
 def test_probe_catches_errors_and_outside_requests(tmp_path):
     """The harness itself can fail: a page with an external image and a throwing script."""
     p = tmp_path / "bad.html"
-    p.write_text(page("bad", '<img alt="x" src="http://192.0.2.1/x.png"><script>undefinedFunction();</script>'))
+    p.write_text(page("bad", '<img alt="x" src="http://192.0.2.1/x.png">'
+                             "<script>document.title='ran';undefinedFunction();</script>"))
     r = inspect_page(p, tmp_path / "w")
     assert r["csp"] and "192.0.2.1" in r["csp"][0]  # blocked by the page's policy, and reported
+    # an inline script slipped into the page does not run: the policy allows only the page's own
+    # script, by its hash
+    assert r["title"] == "bad" and not any("undefinedFunction" in e for e in r["errors"] + r["console"])
+    q = tmp_path / "throws.html"  # a page without that policy: the harness sees the script run and fail
+    q.write_text('<!DOCTYPE html><html lang="en"><head><title>t</title></head><body>'
+                 '<script>undefinedFunction();</script></body></html>')
+    r = inspect_page(q, tmp_path / "w2")
     assert any("undefinedFunction" in e for e in r["errors"] + r["console"]) or console_errors(r["stderr"])
 
 

@@ -109,7 +109,7 @@ def test_a_partial_run_correlates_what_it_has(tiny_run, tmp_path):
     shutil.copytree(src, run)
     info = json.loads((run / "run.json").read_text())
     last = info["series"][-1]
-    shutil.rmtree(run / "results" / last["fingerprint"])  # the last checkpoint's results are gone
+    shutil.rmtree(run / "results" / (last.get("key") or last["fingerprint"]))  # the last checkpoint's results are gone
     p = _cli("correlate", run, "--evals", evals, "--no-plots", "--bootstrap", 50)
     assert p.returncode == 0, p.stderr
     assert f"Correlation over {len(STEPS) - 1} checkpoints" in p.stdout

@@ -310,6 +310,21 @@ def test_config_or_keywords_and_the_run_config_of_neuromfa_analyze(tmp_path):
         {k: theirs["aggregation"][k] for k in ("samples", "n_bootstrap", "ci", "seed", "filter")}
 
 
+def test_the_results_key_of_a_live_model_covers_the_network_its_config_builds(tmp_path):
+    """The same weights under a config that builds another network (layout "heads" with another
+    head count) are stored under another key: a run directory never mixes the two."""
+    model = make_model("gpt_neox")
+    heads = model.config.num_attention_heads
+    folders = []
+    for h in (heads, heads // 2):
+        model.config.num_attention_heads = h
+        with Monitor(model, background=False, n_threads=1, samples=1, per_layer=S, layout="heads",
+                     node_dimension=False, out=tmp_path / f"run{h}") as m:
+            m.step(0)
+        folders.append({p.name for p in (tmp_path / f"run{h}" / "results").iterdir()})
+    assert len(folders[0]) == len(folders[1]) == 1 and folders[0] != folders[1]
+
+
 # ---------------------------------------------------------------------------------------------
 # Hugging Face Trainer
 

@@ -12,6 +12,17 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+#: Upper bounds of the integer options (a larger value is a one-line error, never an overflow
+#: or an allocation the machine cannot hold): counts of neurons or distances, samples per
+#: checkpoint (and the largest sample index), bootstrap replicates, threads, training steps
+#: (exact as floats: steps are plotted and used as covariates).
+MAX_COUNT = 2**31 - 1
+MAX_SAMPLES = 100_000
+MAX_SAMPLE_INDEX = 2**32 - 1
+MAX_BOOTSTRAP = 100_000
+MAX_THREADS = 4096
+MAX_STEP = 2**53
+
 #: The reference moments -3.0, -2.9, ..., 3.0 (61 values, correctly rounded decimals).
 DEFAULT_Q = np.arange(-30, 31) / 10.0
 DEFAULT_Q.setflags(write=False)
@@ -22,18 +33,24 @@ def is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def positive_int(value: Any, name: str) -> int:
-    """``value`` as an ``int >= 1``."""
+def _at_most(value: int, name: str, maximum: Optional[int]) -> int:
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}")
+    return int(value)
+
+
+def positive_int(value: Any, name: str, maximum: Optional[int] = MAX_COUNT) -> int:
+    """``value`` as an ``int`` in ``[1, maximum]``."""
     if not is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return _at_most(value, name, maximum)
 
 
-def non_negative_int(value: Any, name: str, zero_means: str) -> int:
-    """``value`` as an ``int >= 0`` (0 means ``zero_means``)."""
+def non_negative_int(value: Any, name: str, zero_means: str, maximum: Optional[int] = MAX_COUNT) -> int:
+    """``value`` as an ``int`` in ``[0, maximum]`` (0 means ``zero_means``)."""
     if not is_int(value) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer (0 = {zero_means}), got {value!r}")
-    return int(value)
+    return _at_most(value, name, maximum)
 
 
 def confidence_level(ci: Any, name: str = "ci") -> float:
@@ -54,7 +71,7 @@ def positive_int_or_none(value: Any, name: str, none_means: str) -> Optional[int
     """``value`` as an ``int >= 1``, or ``None`` (which means ``none_means``)."""
     if value is not None and (not is_int(value) or value < 1):
         raise ValueError(f"{name} must be a positive integer or None ({none_means}), got {value!r}")
-    return None if value is None else int(value)
+    return None if value is None else _at_most(value, name, MAX_COUNT)
 
 
 def positive_number(value: Any, name: str) -> float:
@@ -117,6 +134,7 @@ def box_params(threshold: Any, min_edges: Any, decimals: Any) -> tuple:
     if not is_int(min_edges) or min_edges < 1:
         # 0 would make nodes whose every distance was filtered out centres with empty boxes
         raise ValueError(f"min_edges must be an integer >= 1, got {min_edges!r}")
+    _at_most(min_edges, "min_edges", MAX_COUNT)
     if not is_int(decimals) or not -15 <= decimals <= 15:
         raise ValueError(f"decimals must be an integer in [-15, 15], got {decimals!r}")
     return threshold, int(min_edges), int(decimals)
@@ -127,14 +145,20 @@ def samples(value: Any) -> tuple:
     if is_int(value):
         if value < 1:
             raise ValueError(f"samples must be >= 1, got {value}")
-        return tuple(range(int(value)))
+        return tuple(range(_at_most(value, "samples", MAX_SAMPLES)))
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"samples must be a count or a sequence of indices, got {value!r}")
     try:
-        ids = [int(s) for s in value]
+        ids = [s for s in value]
     except TypeError:
         raise TypeError(f"samples must be a count or a sequence of indices, got {value!r}") from None
+    if not all(is_int(s) for s in ids):
+        raise TypeError(f"samples must be a count or a sequence of integer indices, got {value!r}"[:300])
     if not ids or len(set(ids)) != len(ids) or min(ids) < 0:
-        raise ValueError(f"samples must be a positive count or distinct non-negative indices, got {value!r}")
-    return tuple(ids)
+        raise ValueError(f"samples must be a positive count or distinct non-negative indices, got {value!r}"[:300])
+    _at_most(len(ids), "the number of samples", MAX_SAMPLES)
+    _at_most(max(ids), "a sample index", MAX_SAMPLE_INDEX)
+    return tuple(int(s) for s in ids)
 
 
 # GNU OpenMP does not survive fork(): a child forked after the parent ran a parallel region
@@ -157,6 +181,8 @@ def threads(n_threads: Any) -> int:
     global _FORKED_CHILD
     if not (n_threads is None or n_threads == -1) and (not is_int(n_threads) or n_threads < 1):
         raise ValueError(f"n_threads must be a positive integer, -1 or None, got {n_threads!r}")
+    if n_threads is not None:
+        _at_most(n_threads, "n_threads", MAX_THREADS)
     if _FORKED_CHILD and n_threads != 1:
         if _FORKED_CHILD is True:
             warnings.warn("neuromfa_native runs on one thread in a fork()ed process (GNU OpenMP is not fork-safe); "

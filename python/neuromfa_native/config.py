@@ -114,7 +114,8 @@ def _option(default: Any, flag: Optional[str] = None, help: str = "", **kw: Any)
     return dataclasses.field(default=default, metadata={"flag": Flag(name=flag, help=help, **kw)} if flag else {})
 
 
-def _int_text(flag: str, minimum: Optional[int] = None) -> Callable[[str], int]:
+def _int_text(flag: str, minimum: Optional[int] = None, maximum: Optional[int] = v.MAX_COUNT) -> Callable[[str], int]:
+    """The parser of an integer flag in ``[minimum, maximum]`` (the configuration's own bounds)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -122,6 +123,8 @@ def _int_text(flag: str, minimum: Optional[int] = None) -> Callable[[str], int]:
             raise ValueError(f"{flag} must be an integer, got {text!r}") from None
         if minimum is not None and value < minimum:
             raise ValueError(f"{flag} must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"{flag} must be at most {maximum}, got {text[:40]}")
         return value
     return parse
 
@@ -283,14 +286,14 @@ class AnalysisConfig:
     nfd_threshold: float = _option(200.0, "--nfd-threshold", "distance threshold of node fractal dimensions",
                                    metavar="T", parse=_float_text("--nfd-threshold"), show=_float_show, vary=True)
     samples: Any = _option(10, "--samples", "sampled networks per checkpoint (samples 0..K-1)", metavar="K",
-                           parse=_int_text("--samples", 1), show=_samples_show, vary=True)
+                           parse=_int_text("--samples", 1, v.MAX_SAMPLES), show=_samples_show, vary=True)
     filter: str = _option("none", "--filter", "published spectrum filter applied to the statistics",
                           choices=SPECTRUM_FILTERS, vary=True)
     n_bootstrap: int = _option(1000, "--bootstrap", "bootstrap replicates of the E interval", metavar="N",
-                               parse=_int_text("--bootstrap", 1))
+                               parse=_int_text("--bootstrap", 1, v.MAX_BOOTSTRAP))
     ci: float = _option(0.95, "--ci", "confidence level of the E interval", parse=_float_text("--ci"),
                         show=_float_show)
-    seed: int = _option(0, "--seed", "bootstrap seed", parse=_int_text("--seed"))
+    seed: int = _option(0, "--seed", "bootstrap seed", parse=_int_text("--seed", maximum=None))
     controls: Any = _option((), "--controls", "null-network controls: any of " + ",".join(CONTROLS)
                             + " (writes controls.csv)", metavar="C1,C2", show=_names_show)
     stats: bool = _option(False, "--stats", "rival weight statistics (rms, kurtosis, Weibull fit, ...; writes "
@@ -313,7 +316,7 @@ class AnalysisConfig:
         set_(self, "nfd_threshold", v.positive_number(self.nfd_threshold, "nfd_threshold"))
         set_(self, "samples", v.samples(self.samples))
         set_(self, "filter", v.one_of(self.filter, "filter", SPECTRUM_FILTERS))
-        set_(self, "n_bootstrap", v.positive_int(self.n_bootstrap, "n_bootstrap"))
+        set_(self, "n_bootstrap", v.positive_int(self.n_bootstrap, "n_bootstrap", v.MAX_BOOTSTRAP))
         set_(self, "ci", v.confidence_level(self.ci))
         set_(self, "seed", v.integer(self.seed, "seed"))
         set_(self, "controls", v.names(self.controls, "controls", tuple(CONTROLS)))
@@ -486,8 +489,8 @@ class CorrelationConfig:
     quantities: Any = _option(None, "--quantities", "quantities (default: all the run holds)", metavar="Q1,Q2",
                               show=_names_show)
     n_boot: int = _option(2000, "--bootstrap", "bootstrap replicates (0: none)", metavar="N",
-                          parse=_int_text("--bootstrap", 0))
-    seed: int = _option(0, "--seed", "bootstrap seed", parse=_int_text("--seed"))
+                          parse=_int_text("--bootstrap", 0, v.MAX_BOOTSTRAP))
+    seed: int = _option(0, "--seed", "bootstrap seed", parse=_int_text("--seed", maximum=None))
     covariate: Optional[str] = _option(None, "--covariate", "partial rho given this quantity, or 'step'",
                                        metavar="NAME")
     ci: float = 0.95
@@ -496,7 +499,7 @@ class CorrelationConfig:
         set_ = object.__setattr__
         for name in ("tasks", "metric", "quantities"):
             set_(self, name, _names(getattr(self, name), name))
-        set_(self, "n_boot", v.non_negative_int(self.n_boot, "n_boot", "no interval"))
+        set_(self, "n_boot", v.non_negative_int(self.n_boot, "n_boot", "no interval", v.MAX_BOOTSTRAP))
         set_(self, "seed", v.integer(self.seed, "seed"))
         if self.covariate is not None and (not isinstance(self.covariate, str) or not self.covariate):
             raise ValueError(f"covariate must be a quantity name or 'step', got {self.covariate!r}")

@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import sys
 
+from .. import _validation as check
 from ..config import AnalysisConfig, Flag, flags
 
 PROG = "neuromfa"
@@ -33,15 +34,36 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{h} (default: {d})"
 
 
-def positive_int(name):
+#: The largest value of each integer flag that is not an option of a configuration (a process
+#: count the machine can hold); a flag not named here is bounded by ``MAX_COUNT``.  The options'
+#: own flags (``--samples``, ``--bootstrap``, ...) are read, and bounded, by their :class:`Flag`.
+INT_BOUNDS = {"--threads": check.MAX_THREADS, "--jobs": 1024, "--rows": check.MAX_COUNT}
+
+
+def positive_int(name, minimum: int = 1):
+    """Converter of an integer flag: in ``[minimum, INT_BOUNDS[name]]``, else one line naming it."""
+    top = INT_BOUNDS.get(name, check.MAX_COUNT)
+
     def conv(s):
         try:
             v = int(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {minimum}, got {v}")
+        if v > top:
+            raise argparse.ArgumentTypeError(f"{name} must be at most {top}, got {s[:40]}")
         return v
+    return conv
+
+
+def nonempty(name):
+    """Converter of a name or path flag: an empty string is refused (it would mean the current
+    directory)."""
+    def conv(s):
+        if not s.strip():
+            raise argparse.ArgumentTypeError(f"{name} must not be empty")
+        return s
     return conv
 
 

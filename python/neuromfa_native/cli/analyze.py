@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..config import AnalysisConfig, flags
-from ._common import AGGREGATION_OPTIONS, UserError, HelpFormatter, add_options, headless_plots, options_from, positive_int, say, write_html
+from ._common import (AGGREGATION_OPTIONS, UserError, HelpFormatter, add_options, headless_plots, nonempty, options_from,
+                      positive_int, say, write_html)
 from .correlate import correlate_and_write, print_correlation
 
 
@@ -62,7 +63,7 @@ def add_analyze(sub) -> None:
                                    "interaction networks per checkpoint (the same neurons in each), their "
                                    "multifractal spectra, and the degree of emergence E with a bootstrap "
                                    "confidence interval. Writes tables, spectra and plots to --out.")
-    a.add_argument("sources", nargs="+", metavar="SOURCE",
+    a.add_argument("sources", nargs="+", metavar="SOURCE", type=nonempty("SOURCE"),
                    help="checkpoint directories/files or hub ids (org/name@rev); one hub id with --revisions")
     a.add_argument("--revisions", metavar="R1,R2,...", help="comma-separated hub revisions of the one hub id")
     add_options(a, AnalysisConfig, ANALYZE_OPTIONS)
@@ -78,7 +79,7 @@ def add_analyze(sub) -> None:
     a.add_argument("--cache", choices=("keep", "evict", "none"), default="keep",
                    help="hub checkpoints: keep the downloads (default), evict each after its analysis, "
                         "or none: range reads, nothing written (docs/remote.md)")
-    a.add_argument("--out", default="neuromfa-out", metavar="DIR", help="run directory")
+    a.add_argument("--out", default="neuromfa-out", metavar="DIR", type=nonempty("--out"), help="run directory")
     a.add_argument("--overwrite", action="store_true",
                    help="discard results of another configuration in --out")
     a.add_argument("--verdict-step", metavar="STEP",
@@ -87,7 +88,7 @@ def add_analyze(sub) -> None:
     a.add_argument("--no-plots", dest="plots", action="store_false", help="do not render plots")
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no table")
     # -- correlation with benchmark scores (docs/correlation.md) --
-    a.add_argument("--evals", metavar="SOURCE",
+    a.add_argument("--evals", metavar="SOURCE", type=nonempty("--evals"),
                    help="at the end, correlate with these scores as 'neuromfa correlate' does (lm-eval JSON "
                         "directory, .csv/.parquet table or pythia:MODEL)")
     # -- end correlation --

@@ -5,7 +5,7 @@ import argparse
 import os
 
 from ..config import AnalysisConfig, flags
-from ._common import UserError, HelpFormatter, aggregation_args, add_options, positive_int, say
+from ._common import UserError, HelpFormatter, aggregation_args, add_options, nonempty, positive_int, say
 
 
 COMPARE_EXAMPLES = """\
@@ -63,7 +63,7 @@ def add_compare(sub) -> None:
                         + " (repeatable)")
     s.add_argument("--revisions", metavar="R1,R2,...", help="comma-separated hub revisions of the one hub id")
     add_options(s, AnalysisConfig, ("samples",))
-    s.add_argument("--evals", metavar="SOURCE", help="benchmark scores to correlate every cell with")
+    s.add_argument("--evals", metavar="SOURCE", type=nonempty("--evals"), help="benchmark scores to correlate every cell with")
     add_options(s, AnalysisConfig, ("controls", "stats"))  # of every cell (gaussian,scaled: each cell's verdict)
     s.add_argument("--threads", type=positive_int("--threads"), default=None, metavar="N", help="OpenMP threads")
     s.add_argument("--out", required=True, metavar="DIR", help="directory of the grid")

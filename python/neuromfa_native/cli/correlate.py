@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..config import CorrelationConfig, flags
-from ._common import HelpFormatter, add_options, headless_plots, options_from, positive_int, say
+from ._common import HelpFormatter, add_options, headless_plots, nonempty, options_from, positive_int, say
 
 
 CORRELATE_EXAMPLES = """\
@@ -35,7 +35,7 @@ def add_correlate(sub) -> None:
                                    "training step and give, for every quantity and (task, metric), Spearman's "
                                    "rho with a bootstrap interval and p-value, Kendall's tau-b and Pearson's r.")
     c.add_argument("run", metavar="RUN_DIR", help="run directory (--out of neuromfa analyze)")
-    c.add_argument("--evals", required=True, metavar="SOURCE",
+    c.add_argument("--evals", required=True, metavar="SOURCE", type=nonempty("--evals"),
                    help="lm-evaluation-harness JSON file(s) or directory, a .csv/.parquet table, or pythia:MODEL "
                         "(pythia:MODEL:5shot for five-shot)")
     add_options(c, CorrelationConfig, tuple(flags(CorrelationConfig)))

@@ -47,6 +47,7 @@ from .._results import fields_equal
 from ..science.analysis import analyze_sample
 from ..science.controls import scale_to_of
 from ..network.architectures import get_layout
+from ..network.fingerprint import network_digest
 from ..run.checkpoints import Checkpoint
 from ..config import AGGREGATION_FIELDS, DEFAULT, EXTRA_RESULT_FIELDS, RESULT_FIELDS, AnalysisConfig
 from ..run.series import Series, summarize
@@ -440,8 +441,8 @@ class Monitor:
             except (ValueError, TypeError) as exc:
                 self._disabled = not self.strict
                 raise ValueError(f"the monitor cannot analyse this model: {exc}") from exc
-            self._setup = (plan, config)
-        plan, config = self._setup
+            self._setup = (plan, config, network_digest(lay))
+        plan, config, _ = self._setup
         return take_snapshot(tensors, plan, list(tensors), config, desc, self._idx_cache)
 
     def _drop(self, job: tuple) -> None:
@@ -473,7 +474,7 @@ class Monitor:
             cfg, scale_to = self._task_options()
             rs = [analyze_sample(snap, k, label=label, n_threads=self.n_threads, config=cfg, scale_to=scale_to(k))
                   for k in self.samples]
-            key = snap.key()
+            key = f"{snap.key()}-{self._setup[2]}"  # the weights and the network they build, as a run's keys
             self._record(step, label, key, rs, copy_s, time.perf_counter() - t0)
         except Exception as exc:  # noqa: BLE001 - logged, or raised with strict=True
             self._fail(exc, f"step {step}")

@@ -15,13 +15,17 @@ over one byte reader, with the same ``get``/``get_slice`` contract as
 :class:`~.safetensors_io.SafetensorsFile`: only the selected rows of a 2-d tensor are read,
 runs of consecutive rows in one piece. A tensor whose strides are not C-contiguous (torch
 saves views such as a transpose with their storage) is read whole over the byte span it
-covers, then strided in memory: correct, but reads the whole span.
+covers, then strided in memory: correct, but reads the whole span. Nothing is materialised
+beyond what the span and the rows asked for need: a view whose strides repeat its storage (a
+zero stride, overlapping windows) is returned by :meth:`RangedTensors.get` as a read-only view
+over the span, its rows are gathered from that view, and its bytes are hashed in chunks.
 
 :class:`RangedSource` is the :class:`~.sources.TensorSource` over one or several such tables.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -97,8 +101,8 @@ class TensorEntry:
         """``[begin, end)`` bytes covering every element."""
         if any(s == 0 for s in self.shape):
             return self.offset, self.offset
-        if self.strides is None:
-            return self.offset, self.offset + int(np.prod(self.shape, dtype=np.int64)) * self.itemsize
+        if self.strides is None:  # Python integers: a product never wraps
+            return self.offset, self.offset + math.prod(self.shape) * self.itemsize
         last = sum((n - 1) * s for n, s in zip(self.shape, self.strides))
         return self.offset, self.offset + (last + 1) * self.itemsize
 
@@ -135,26 +139,50 @@ class RangedTensors(HeaderQueries[TensorEntry]):
         return self.reader.name
 
     def _read(self, jobs: list[tuple[int, memoryview]]) -> None:
+        jobs = [j for j in jobs if len(j[1])]  # an empty tensor reads nothing
         if jobs:
             self.reader.readinto_many(jobs)
 
-    def raw(self, name: str) -> np.ndarray:
-        """A new C-contiguous array of the stored values (``BF16`` as ``uint16`` bit patterns)."""
-        e = self.info(name)
+    def _span_view(self, e: TensorEntry, widen: bool = False) -> np.ndarray:
+        """A read-only strided view of a non-contiguous tensor over its span's bytes (read once;
+        ``widen``: BF16 widened to float32 on the span, not on the logical size)."""
         storage = SAFETENSORS_DTYPES[e.dtype][0]
         begin, end = e.span
         buf = np.empty(end - begin, np.uint8)
         self._read([(begin, memoryview(buf))])  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
-        if e.strides is None:
-            return buf.view(storage).reshape(e.shape)
         flat = buf.view(storage)
-        isz = storage.itemsize
-        return np.ascontiguousarray(np.lib.stride_tricks.as_strided(
-            flat, shape=e.shape, strides=tuple(s * isz for s in e.strides), writeable=False))
+        if widen and e.dtype == "BF16":
+            flat = bf16_to_float32(flat)
+        strides = tuple(s * flat.itemsize for s in e.strides or ())
+        if any(n == 0 for n in e.shape):
+            return np.zeros(e.shape, flat.dtype)
+        return np.lib.stride_tricks.as_strided(flat, shape=e.shape, strides=strides, writeable=False)
+
+    @staticmethod
+    def _amplifies(e: TensorEntry) -> bool:
+        """Whether the tensor holds more elements than the bytes it spans (repeated storage)."""
+        begin, end = e.span
+        return math.prod(e.shape) * e.itemsize > end - begin
+
+    def raw(self, name: str) -> np.ndarray:
+        """The stored values (``BF16`` as ``uint16`` bit patterns): a new C-contiguous array, or,
+        for a view that repeats its storage, a read-only strided view over the storage read."""
+        e = self.info(name)
+        if e.strides is not None:
+            view = self._span_view(e)
+            return view if self._amplifies(e) else np.ascontiguousarray(view)
+        storage = SAFETENSORS_DTYPES[e.dtype][0]
+        begin, end = e.span
+        buf = np.empty(end - begin, np.uint8)
+        self._read([(begin, memoryview(buf))])  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
+        return buf.view(storage).reshape(e.shape)
 
     def get(self, name: str) -> np.ndarray:
         """The whole tensor (read-only; ``BF16`` widened to float32 exactly)."""
         e = self.info(name)
+        if e.strides is not None:
+            view = self._span_view(e, widen=True)
+            return view if self._amplifies(e) else _readonly(np.ascontiguousarray(view))
         out = self.raw(name)
         if e.dtype == "BF16":
             out = bf16_to_float32(out)
@@ -165,13 +193,22 @@ class RangedTensors(HeaderQueries[TensorEntry]):
                   bf16_bits: bool = False) -> np.ndarray:
         """``tensor[rows][:, cols]`` of a 2-d tensor (an N-d one: of its 2-d row view,
         :func:`~.safetensors.row_view`), reading only the selected rows (a non-contiguous tensor:
-        its whole span). Same contract as :meth:`~.safetensors_io.SafetensorsFile.get_slice`."""
+        its whole span, gathered from). Same contract as :meth:`~.safetensors.SafetensorsFile.get_slice`."""
         e = self.info(name)
         where = f"{self.reader.name}:{name}"
         n_rows, n_cols = row_view(e.shape, where)
         r = as_index(rows, n_rows, "rows", where)
         c = as_index(cols, n_cols, "cols", where)
-        if isinstance(r, slice) or e.strides is not None:
+        if e.strides is not None:
+            view = self._span_view(e)
+            if view.ndim != 2:
+                if self._amplifies(e):  # a reshape would materialise the repeated storage
+                    raise ValueError(f"{where}: an {view.ndim}-d tensor whose strides repeat its storage cannot be "
+                                     "read as rows")
+                view = view.reshape(n_rows, n_cols)
+            out = view[r] if isinstance(c, slice) else view[r][:, c] if isinstance(r, slice) else view[np.ix_(r, c)]
+            out = np.array(out)
+        elif isinstance(r, slice):
             full = self.raw(name).reshape(n_rows, n_cols)
             out = full[r] if isinstance(c, slice) else full[r][:, c]
             out = np.array(out)
@@ -239,12 +276,21 @@ class RangedTensors(HeaderQueries[TensorEntry]):
         return out
 
     def byte_chunks(self, name: str) -> Iterable[memoryview]:
-        """The tensor's bytes in C order, little-endian, in pieces of at most 16 MB."""
+        """The tensor's bytes in C order, little-endian, in pieces of at most 16 MB (a view: its
+        elements gathered piece by piece, never the whole logical tensor at once)."""
         e = self.info(name)
-        if e.strides is not None:
-            mv = memoryview(self.raw(name).reshape(-1).view(np.uint8))  # type: ignore[arg-type]  # numpy's stubs: ndarray has no __buffer__
+        if e.strides is not None and not self._amplifies(e):  # a transpose: no larger than its span
+            mv = memoryview(np.ascontiguousarray(self._span_view(e)).reshape(-1).view(np.uint8))  # type: ignore[arg-type]  # numpy's stubs
             for s in range(0, len(mv), _CHUNK):
                 yield mv[s: s + _CHUNK]
+            return
+        if e.strides is not None:
+            view = self._span_view(e)
+            n = math.prod(e.shape)
+            step = 1 << 18  # elements per piece: its index arrays and bytes stay a few MB
+            for a in range(0, n, step):
+                idx = np.unravel_index(np.arange(a, min(n, a + step)), e.shape)
+                yield memoryview(np.ascontiguousarray(view[idx]).view(np.uint8))  # type: ignore[arg-type]  # numpy's stubs
             return
         begin, end = e.span
         buf = memoryview(bytearray(min(_CHUNK, max(end - begin, 1))))
@@ -254,6 +300,11 @@ class RangedTensors(HeaderQueries[TensorEntry]):
             self._read([(pos, buf[:n])])
             yield buf[:n]
             pos += n
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
 
 
 class RangedSource(TensorSource):

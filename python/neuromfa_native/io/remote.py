@@ -48,7 +48,6 @@ fsspec (and aiohttp for HTTP) is needed only here; this module is imported only 
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -59,7 +58,8 @@ from urllib.parse import quote
 import numpy as np
 
 from .ranged import RangedSource, RangedTensors, TensorEntry
-from .safetensors import MAX_HEADER, SAFETENSORS_DTYPES
+from .._fs import parse_json
+from .safetensors import MAX_HEADER, parse_header, parse_index
 from .base import is_url
 
 __all__ = ["RemoteFile", "RemoteSource", "is_url", "resolve_url"]
@@ -329,23 +329,8 @@ def _open_safetensors(f: RemoteFile) -> RangedTensors:
     (n,) = np.frombuffer(f.read(0, 8), "<u8").tolist()
     if n > f.size - 8 or n > MAX_HEADER:
         raise ValueError(f"{f.name}: header length {n} does not fit the file ({f.size} bytes)")
-    try:
-        header = json.loads(f.read(8, n).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{f.name}: corrupt safetensors header: {exc}") from None
-    if not isinstance(header, dict):
-        raise ValueError(f"{f.name}: corrupt safetensors header: not a JSON object")
-    header.pop("__metadata__", None)
-    entries = {}
-    for name, e in header.items():
-        try:
-            code, shape, (b, end) = e["dtype"], tuple(e["shape"]), e["data_offsets"]
-            itemsize = SAFETENSORS_DTYPES[code][0].itemsize
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{f.name}: tensor {name!r}: bad header entry {e!r}") from None
-        if end - b != int(np.prod(shape, dtype=np.int64)) * itemsize or b < 0:
-            raise ValueError(f"{f.name}: tensor {name!r}: data_offsets {[b, end]} do not match shape {list(shape)}")
-        entries[name] = TensorEntry(name, code, shape, 8 + n + b)
+    found, _ = parse_header(f.read(8, n), f.size - 8 - n, f.name)  # the one header check, as for local files
+    entries = {name: TensorEntry(name, code, shape, 8 + n + b) for name, (code, shape, b, _) in found.items()}
     return RangedTensors(f, entries)
 
 
@@ -456,19 +441,15 @@ def resolve_url(url: str, config: Mapping[str, Any] | None = None, *, storage_op
     if cfg is None:
         raw = small(_join(folder, "config.json"))
         if raw is not None:
-            try:
-                cfg = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{url}: corrupt config.json ({exc})") from None
+            cfg = parse_json(raw, f"{url}: corrupt config.json")
+            if not isinstance(cfg, dict):
+                raise ValueError(f"{url}: config.json must hold a JSON object")
     if target.endswith(".index.json"):
         raw = small(target)
         if raw is None:
             raise ValueError(f"{fs.unstrip_protocol(target)}: not found")
-        try:
-            wmap = json.loads(raw)["weight_map"]
-            shards = sorted(set(wmap.values()))
-        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{fs.unstrip_protocol(target)}: corrupt index ({exc})") from None
+        wmap, _ = parse_index(raw, fs.unstrip_protocol(target))  # shard names: plain names in the folder
+        shards = sorted(set(wmap.values()))
         files = [rfile(_join(target.rsplit("/", 1)[0], s)) for s in shards]
     else:
         files = [rfile(target)]

@@ -18,12 +18,21 @@ boolean types are returned as their numpy dtypes.
 
 Sharded checkpoints (``model.safetensors.index.json`` with a ``weight_map``) are read by
 :class:`ShardedSafetensors`, which opens each shard on first use.
+
+Every header, local or read from a server, is checked by one function, :func:`parse_header`,
+with the reference implementation's rules in exact integer arithmetic: a JSON object (no key
+twice) of entries with a supported dtype, a shape of non-negative integers and
+``data_offsets`` whose span is the shape's size; the tensors, in offset order, cover the data
+section exactly, without gaps or overlaps; ``__metadata__`` maps strings to strings. Shard
+names of an index are checked by :func:`check_shard_name`: plain file names inside the model
+folder, never a path.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -31,13 +40,18 @@ from typing import Generic, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 
+from .._fs import parse_json
+
 __all__ = [
     "SAFETENSORS_DTYPES",
     "SafetensorsFile",
     "ShardedSafetensors",
     "TensorInfo",
     "bf16_to_float32",
+    "check_shard_name",
     "open_safetensors",
+    "parse_header",
+    "parse_index",
     "write_safetensors",
 ]
 
@@ -89,6 +103,98 @@ def bf16_to_float32(raw: np.ndarray) -> np.ndarray:
 def close_names(name: str, names: Iterable[str], n: int = 5) -> str:
     close = difflib.get_close_matches(name, list(names), n=n, cutoff=0.5)
     return f"; close names: {close}" if close else ""
+
+
+def _is_count(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _header_entry(where: str, entry: object, data_size: int) -> tuple[str, tuple[int, ...], int, int]:
+    """One tensor's ``(dtype, shape, begin, end)`` (offsets relative to the data section)."""
+    if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
+        raise ValueError(f"{where}: header entry must have dtype, shape and data_offsets, got {_short(entry)}")
+    dtype = entry["dtype"]
+    if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPES:
+        raise ValueError(
+            f"{where}: unknown or unsupported dtype {_short(dtype)}; supported: {sorted(SAFETENSORS_DTYPES)}"
+        )
+    shape = entry["shape"]
+    if not isinstance(shape, list) or not all(_is_count(s) for s in shape):
+        raise ValueError(f"{where}: shape must be a list of non-negative integers, got {_short(shape)}")
+    offs = entry["data_offsets"]
+    if not isinstance(offs, list) or len(offs) != 2 or not all(_is_count(o) for o in offs) or offs[0] > offs[1]:
+        raise ValueError(f"{where}: data_offsets must be [begin, end] with 0 <= begin <= end, got {_short(offs)}")
+    if offs[1] > data_size:
+        raise ValueError(
+            f"{where}: data_offsets {offs} go beyond the data section ({data_size} bytes): truncated file"
+        )
+    want = math.prod(shape) * SAFETENSORS_DTYPES[dtype][0].itemsize  # exact: never wraps
+    if offs[1] - offs[0] != want:
+        raise ValueError(
+            f"{where}: data_offsets {offs} span {offs[1] - offs[0]} bytes but shape {_short(shape)} "
+            f"of {dtype} needs {want}"
+        )
+    return dtype, tuple(shape), offs[0], offs[1]
+
+
+def parse_header(raw: bytes, data_size: int, where: object) -> tuple[dict, dict]:
+    """Validate a safetensors header (the ``N`` bytes after the length) by the reference
+    implementation's rules (see the module docs) for a data section of ``data_size`` bytes.
+
+    Returns ``({name: (dtype, shape, begin, end)}, metadata)`` in header order, offsets
+    relative to the data section. Raises ``ValueError`` naming ``where`` (and the tensor).
+    The one check of every header: local files and those read by range from a server.
+    """
+    header = parse_json(raw, f"{where}: corrupt safetensors header (not UTF-8 JSON)", unique_keys=True)
+    if not isinstance(header, dict):
+        raise ValueError(f"{where}: corrupt safetensors header: expected a JSON object, got {type(header).__name__}")
+    meta = header.pop("__metadata__", None)
+    if meta is not None and (not isinstance(meta, dict)
+                             or not all(isinstance(v, str) for v in meta.values())):
+        raise ValueError(f"{where}: __metadata__ must be a JSON object of strings, got {_short(meta)}")
+    entries = {name: _header_entry(f"{where}: tensor {name!r}", e, data_size) for name, e in header.items()}
+    end = 0
+    for name, (_, _, b, e) in sorted(entries.items(), key=lambda kv: kv[1][2:]):
+        if b != end:
+            what = "overlaps the previous tensor" if b < end else f"leaves a gap after byte {end}"
+            raise ValueError(f"{where}: tensor {name!r}: data_offsets {[b, e]} {what}; the tensors must cover "
+                             "the data section in order, without gaps or overlaps")
+        end = e
+    if end != data_size:
+        raise ValueError(f"{where}: the tensors cover {end} of the {data_size} bytes of the data section "
+                         "(trailing bytes, or a truncated header)")
+    return entries, dict(meta or {})
+
+
+def check_shard_name(name: object, index: object) -> str:
+    """``name`` when it is a plain file name (a shard of an index lies in the index's folder);
+    ``ValueError`` naming the index for a path (``../x``, ``/etc/x``, ``a/b``), an empty name
+    or one that is not a string. The name is checked, not where it resolves (hub snapshots
+    are links into ``blobs/``)."""
+    if (not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0")
+            or (len(name) > 1 and name[1] == ":") or len(name) > 255):
+        raise ValueError(f"{index}: shard {_short(name)} is not a plain file name in the model's folder "
+                         "(a shard name may not be a path)")
+    return name
+
+
+def parse_index(raw: bytes, where: object) -> tuple[dict, dict]:
+    """``(weight_map, metadata)`` of a sharded index (``*.safetensors.index.json``,
+    ``pytorch_model.bin.index.json``): tensor name -> plain shard file name (see
+    :func:`check_shard_name`). ``ValueError`` naming ``where`` otherwise."""
+    index = parse_json(raw, f"{where}: corrupt index")
+    wmap = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(wmap, dict) or not all(isinstance(v, str) for v in wmap.values()):
+        raise ValueError(f"{where}: index must hold a 'weight_map' of tensor name -> shard file")
+    for shard in set(wmap.values()):
+        check_shard_name(shard, where)
+    meta = index.get("metadata")
+    return dict(wmap), dict(meta) if isinstance(meta, dict) else {}
+
+
+def _short(x: object) -> str:
+    import reprlib
+    return reprlib.repr(x)
 
 
 def as_index(idx: object, length: int, what: str, name: str) -> np.ndarray | slice:
@@ -234,59 +340,12 @@ class SafetensorsFile(HeaderQueries[TensorInfo]):
             if n > MAX_HEADER:
                 raise ValueError(f"{self.path}: header length {n} exceeds {MAX_HEADER} bytes")
             raw = fh.read(n)
-        try:
-            header = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{self.path}: corrupt safetensors header (not UTF-8 JSON): {exc}") from None
-        if not isinstance(header, dict):
-            raise ValueError(
-                f"{self.path}: corrupt safetensors header: expected a JSON object, "
-                f"got {type(header).__name__}"
-            )
-        meta = header.pop("__metadata__", None)
-        if meta is not None and not isinstance(meta, dict):
-            raise ValueError(f"{self.path}: __metadata__ must be a JSON object, got {meta!r}")
-        self.metadata: dict[str, str] = dict(meta or {})
         self._data_start = 8 + n
-        data_size = size - self._data_start
-        self._entries: dict[str, TensorInfo] = {}
-        for name, entry in header.items():
-            self._entries[name] = self._parse_entry(name, entry, data_size)
+        entries, self.metadata = parse_header(raw, size - self._data_start, self.path)
+        self._entries: dict[str, TensorInfo] = {
+            name: TensorInfo(name, dtype, shape, self._data_start + b, self._data_start + e)
+            for name, (dtype, shape, b, e) in entries.items()}
         self._mm: np.memmap | None = None
-
-    def _parse_entry(self, name: str, entry: object, data_size: int) -> TensorInfo:
-        where = f"{self.path}: tensor {name!r}"
-        if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
-            raise ValueError(f"{where}: header entry must have dtype, shape and data_offsets, got {entry!r}")
-        dtype = entry["dtype"]
-        if dtype not in SAFETENSORS_DTYPES:
-            raise ValueError(
-                f"{where}: unknown or unsupported dtype {dtype!r}; supported: {sorted(SAFETENSORS_DTYPES)}"
-            )
-        shape = entry["shape"]
-        if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
-            raise ValueError(f"{where}: shape must be a list of non-negative integers, got {shape!r}")
-        offs = entry["data_offsets"]
-        if (
-            not isinstance(offs, list)
-            or len(offs) != 2
-            or not all(isinstance(o, int) for o in offs)
-            or not 0 <= offs[0] <= offs[1]
-        ):
-            raise ValueError(f"{where}: data_offsets must be [begin, end] with 0 <= begin <= end, got {offs!r}")
-        if offs[1] > data_size:
-            raise ValueError(
-                f"{where}: data_offsets {offs} go beyond the data section ({data_size} bytes): "
-                "truncated file"
-            )
-        itemsize = SAFETENSORS_DTYPES[dtype][0].itemsize
-        want = int(np.prod(shape, dtype=np.int64)) * itemsize
-        if offs[1] - offs[0] != want:
-            raise ValueError(
-                f"{where}: data_offsets {offs} span {offs[1] - offs[0]} bytes but shape {shape} "
-                f"of {dtype} needs {want}"
-            )
-        return TensorInfo(name, dtype, tuple(shape), self._data_start + offs[0], self._data_start + offs[1])
 
     # ------------------------------------------------------------------ queries
     def _where(self) -> object:
@@ -403,16 +462,13 @@ class ShardedSafetensors:
     def __init__(self, index_path: str | os.PathLike):
         self.path = Path(index_path)
         try:
-            index = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             raise ValueError(f"safetensors index {str(self.path)!r} does not exist") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{self.path}: corrupt safetensors index (not JSON): {exc}") from None
-        wmap = index.get("weight_map") if isinstance(index, dict) else None
-        if not isinstance(wmap, dict) or not all(isinstance(v, str) for v in wmap.values()):
-            raise ValueError(f"{self.path}: index must hold a 'weight_map' of tensor name -> shard file")
-        self.metadata: dict = dict(index.get("metadata") or {})
-        self._weight_map: dict[str, str] = dict(wmap)
+        except OSError as exc:
+            raise ValueError(f"{self.path}: cannot be read: {exc.strerror or exc}") from None
+        wmap, self.metadata = parse_index(raw, self.path)
+        self._weight_map: dict[str, str] = wmap
         self._shards: dict[str, SafetensorsFile] = {}
         for shard in sorted(set(wmap.values())):
             p = self.path.parent / shard

@@ -29,7 +29,6 @@ The fingerprint of a provider is :meth:`.base.TensorSource.fingerprint`.
 
 from __future__ import annotations
 
-import json
 import functools
 import os
 import re
@@ -40,7 +39,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .base import HUB_ID, TensorSource, is_hub_id, is_url
-from .safetensors import SafetensorsFile, ShardedSafetensors, bf16_to_float32, close_names, gather, row_view
+from .._fs import parse_json
+from .safetensors import SafetensorsFile, ShardedSafetensors, bf16_to_float32, close_names, gather, parse_index, row_view
 
 _CHUNK = 1 << 24  # bytes per piece of byte_chunks
 
@@ -220,9 +220,10 @@ def _read_config(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: corrupt config.json ({exc})") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    cfg = parse_json(raw, f"{path}: corrupt config.json")
     if not isinstance(cfg, dict):
         raise ValueError(f"{path}: config.json must hold a JSON object")
     return cfg
@@ -279,10 +280,7 @@ def _from_directory(d: Path, config: Mapping[str, Any] | None) -> TensorSource:
         return SafetensorsSource(SafetensorsFile(singles[0]), cfg, str(d))
     bin_index = d / "pytorch_model.bin.index.json"
     if bin_index.is_file():
-        try:
-            wmap = json.loads(bin_index.read_text(encoding="utf-8"))["weight_map"]
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{bin_index}: corrupt index ({exc})") from None
+        wmap, _ = parse_index(bin_index.read_bytes(), bin_index)
         shards = [d / s for s in sorted(set(wmap.values()))]
         missing = [str(s) for s in shards if not s.is_file()]
         if missing:
@@ -436,6 +434,8 @@ def resolve_source(
             raise ValueError(f"revision={revision!r} only applies to hub ids; put it in the URL (hf://org/name@rev)")
         return resolve_url(source, config)
     if isinstance(source, (str, os.PathLike)):
+        if not os.fspath(source).strip():
+            raise ValueError("source is an empty name (it would mean the current directory)")
         p = Path(source)
         if p.is_dir():
             if revision is not None:

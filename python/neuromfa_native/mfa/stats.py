@@ -103,7 +103,7 @@ def bootstrap_emergence(alpha0: Sequence[np.ndarray], width: Sequence[np.ndarray
     and E; the interval is :func:`percentile_interval` of the replicates.  NaN where a
     checkpoint or the baseline has no sample.  The baseline's interval is ``[0, 0]``.
     """
-    n_bootstrap = check.positive_int(n_bootstrap, "n_bootstrap")
+    n_bootstrap = check.positive_int(n_bootstrap, "n_bootstrap", check.MAX_BOOTSTRAP)
     ci = check.confidence_level(ci)
     m = bootstrap_means({"alpha0": alpha0, "width": width}, n_bootstrap, seed)
     return percentile_interval(emergence_from_means(m["alpha0"], m["width"], baseline), ci)

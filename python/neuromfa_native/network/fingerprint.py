@@ -1,9 +1,16 @@
-"""Which bytes a network is: the weight fingerprint that keys every stored result, the pass
-that also counts non-finite weights, and identical checkpoints found by fingerprint."""
+"""Which bytes a network is: the weight fingerprint, the pass that also counts non-finite
+weights, identical checkpoints found by fingerprint, and the digest of the network a layout
+builds from them (:func:`network_digest`).
+
+A stored result is keyed by both (:func:`result_key`): the weights alone do not make the network,
+``config.json`` shapes it too (GPT-NeoX's ``num_attention_heads`` with ``layout="heads"``, Llama's
+``num_key_value_heads`` and ``head_dim``, the number of blocks), so a corrected config never
+meets the results of the old one."""
 from __future__ import annotations
 
+import functools
 import hashlib
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -11,7 +18,7 @@ from ..config import DEFAULT_CONFIG
 from ..io.sources import resolve_source
 from .architectures import get_layout
 
-__all__ = ["find_identical", "fingerprint", "fingerprint_and_scan"]
+__all__ = ["find_identical", "fingerprint", "fingerprint_and_scan", "network_digest", "result_key"]
 
 
 def fingerprint(
@@ -94,6 +101,50 @@ def fingerprint_and_scan(
             bad[n] = count.total
     digest = h.hexdigest()
     return digest, bad
+
+
+def _callable_id(f: Optional[Callable]) -> str:
+    """A stable description of a layout's index map or synthetic block: the function's dotted
+    name and, for a ``functools.partial``, its bound arguments (head sizes, offsets)."""
+    if f is None:
+        return ""
+    if isinstance(f, functools.partial):
+        kw = sorted((k, repr(v)) for k, v in f.keywords.items())
+        return f"{_callable_id(f.func)}({[repr(a) for a in f.args]}, {kw})"
+    name = f"{getattr(f, '__module__', '')}.{getattr(f, '__qualname__', type(f).__name__)}"
+    cells = getattr(f, "__closure__", None) or ()
+    return name + "".join(f"[{c.cell_contents!r}]" for c in cells)
+
+
+def network_digest(layout: Any) -> str:
+    """16 hex digits naming the network a :class:`~.architectures.base.Layout` builds: its node
+    layers (names, sizes, how they are drawn), its matrices (tensors, orientations) and the
+    index maps and synthetic blocks with their parameters (head sizes). Two configs that build
+    the same network from the same tensors give the same digest; any change to it another.
+
+    Examples
+    --------
+    >>> import neuromfa_native as nm
+    >>> from neuromfa_native.network.nin import load_layout
+    >>> _, ref = load_layout("examples/pythia-tiny/step0", "reference")
+    >>> _, heads = load_layout("examples/pythia-tiny/step0", "heads")
+    >>> len(network_digest(ref)), network_digest(ref) == network_digest(heads)
+    (16, False)
+    """
+    h = hashlib.blake2b(digest_size=8)
+    h.update(f"network-v1\0{layout.architecture}\0{layout.name}\0".encode())
+    for nl in layout.node_layers:
+        h.update(f"N\0{nl.name}\0{nl.size}\0{nl.draw}\0{nl.draw_size}\0{nl.draw_factor}\0"
+                 f"{_callable_id(nl.expand)}\0".encode())
+    for m in layout.matrices:
+        h.update(f"M\0{m.name}\0{m.in_layer}\0{m.out_layer}\0{m.orientation}\0{m.nnz}\0"
+                 f"{_callable_id(m.synthetic)}\0".encode())
+    return h.hexdigest()
+
+
+def result_key(weights: str, network: str) -> str:
+    """The key of a stored result: the weight fingerprint and the network digest."""
+    return f"{weights}-{network}"
 
 
 #: dtype -> (numpy view of its little-endian bytes, exponent mask): a value is non-finite when

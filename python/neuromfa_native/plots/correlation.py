@@ -174,8 +174,9 @@ def write_correlation_plots(corr, out: os.PathLike, *, quantity: str = "E", dpi:
 
     if quantity not in corr.values:
         quantity = next(iter(corr.values))
-    d = Path(out) / "plots"
-    d.mkdir(parents=True, exist_ok=True)
+    from .._fs import own_dir
+
+    d = own_dir(Path(out) / "plots")  # never a link out of the run directory
     figs = {}
     pairs = _top_pairs(corr, quantity, MAX_PANELS)
     ncol = min(4, len(pairs))

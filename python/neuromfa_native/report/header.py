@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import os
 import platform
 import shlex
@@ -13,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._fs import no_link, read_json
 from .._html import esc
 from .._version import __version__
 from ..config import DEFAULT_CONFIG, AnalysisConfig, command_line
@@ -46,7 +46,7 @@ def reproduce_command(info: dict, run_dir: os.PathLike) -> str:
         args += ["--baseline", str(agg["baseline"])]
     if (Path(run_dir) / "correlations.csv").is_file():
         try:
-            args += ["--evals", str(json.loads((Path(run_dir) / "correlations.json").read_text())["evals"])]
+            args += ["--evals", str(read_json(Path(run_dir) / "correlations.json")["evals"])]
         except (OSError, ValueError, KeyError, TypeError):
             notes.append("and --evals SOURCE: correlations.csv holds scores whose source was not recorded")
     steps = [e.get("step", 0) for e in series]
@@ -102,7 +102,7 @@ def _whose_scores(run: RunData) -> str:
     from ..scores.provenance import model_mismatch
 
     try:
-        info = json.loads((run.path / "correlations.json").read_text())
+        info = read_json(no_link(run.path / "correlations.json"))
         msg = model_mismatch(str(info.get("scores_model") or ""), str(info.get("run_model") or ""))
     except (OSError, ValueError, AttributeError):
         return ""

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
-from ..run.store import load_run
+from .._fs import no_link, read_json
+from ..run.store import load_run, run_info
 from .page import read_csv
 
 __all__ = ["RunData"]
@@ -20,20 +20,15 @@ class RunData:
 
     def __init__(self, path: os.PathLike):
         self.path = Path(path)
-        if not (self.path / "run.json").is_file():
-            raise ValueError(f"{str(self.path)!r} is not a neuromfa run directory (no run.json)")
-        try:
-            self.info = json.loads((self.path / "run.json").read_text())
-        except ValueError as exc:
-            raise ValueError(f"{str(self.path / 'run.json')!r} is unreadable: {exc}") from None
+        self.info = run_info(self.path)  # checked against its schema: a run directory may come from elsewhere
         self.problems: list = []  # tables that could not be shown, with the reason
         self.reuse_plots = False  # embed plots/<name>.png just written by write_report instead of redrawing
 
     def fresh_plot(self, name: str) -> Optional[Path]:
         """``plots/<name>.png`` when reusing plots is on and it is newer than every result."""
         p = self.path / "plots" / f"{name}.png"
-        if not self.reuse_plots or not p.is_file():
-            return None
+        if not self.reuse_plots or not p.is_file() or p.is_symlink() or p.parent.is_symlink():
+            return None  # a link could embed a file from elsewhere in the page
         res = self.path / "results"
         newest = max((q.stat().st_mtime for q in res.glob("*/*.npz")), default=0.0) if res.is_dir() else 0.0
         return p if p.stat().st_mtime >= newest else None
@@ -58,7 +53,7 @@ class RunData:
 
         step = None
         try:
-            step = json.loads((self.path / "summary.json").read_text())["verdict"]["requested_step"]
+            step = read_json(no_link(self.path / "summary.json"))["verdict"]["requested_step"]
         except (OSError, ValueError, KeyError, TypeError):
             pass
         try:
@@ -81,7 +76,8 @@ class RunData:
         return s is not None and any(len(r) for r in s.results)
 
     def has_table(self, name: str) -> bool:
-        return (self.path / f"{name}.csv").is_file()
+        p = self.path / f"{name}.csv"
+        return p.is_file() and not p.is_symlink()  # a link could show a file from elsewhere in the page
 
     def table(self, name: str) -> list:
         """Rows of ``RUN_DIR/<name>.csv`` (an empty list when absent or unreadable)."""
@@ -89,7 +85,7 @@ class RunData:
         if name not in cache:
             p = self.path / f"{name}.csv"
             try:
-                cache[name] = read_csv(p) if p.is_file() else []
+                cache[name] = read_csv(p) if self.has_table(name) else []
             except (OSError, ValueError, csv.Error) as exc:
                 self.problems.append(f"{name}.csv could not be read: {exc}")
                 cache[name] = []

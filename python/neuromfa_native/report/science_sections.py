@@ -180,9 +180,10 @@ def render_stats(run: RunData) -> str:
 
 def _plots_matching(run: RunData, words: tuple) -> list:
     d = run.path / "plots"
-    if not d.is_dir():
+    if not d.is_dir() or d.is_symlink():
         return []
-    return sorted(p for p in d.glob("*.png") if any(w in p.stem.lower() for w in words))
+    return sorted(p for p in d.glob("*.png") if any(w in p.stem.lower() for w in words)
+                  and not p.is_symlink())  # a link could embed a file from elsewhere in the page
 
 
 #: The figures ``neuromfa correlate`` writes (plotting_correlation.write_correlation_plots),

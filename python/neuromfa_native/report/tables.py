@@ -26,7 +26,7 @@ import numpy as np
 
 from ..science.controls import CONTROL_COLUMNS, STATS_COLUMNS, scale_sentence
 from .._version import __version__
-from .._fs import atomic_write_bytes, atomic_write_text, dumps
+from .._fs import atomic_write_bytes, atomic_write_text, dumps, own_dir
 from ..run.store import run_info
 from ..config import DEFAULT_CONFIG
 from ..run.verdict import verdict
@@ -150,8 +150,7 @@ def write_plots(series, out: os.PathLike, *, dpi: int = 120) -> list:
     matplotlib backend is left alone (the CLI selects Agg itself)."""
     from ..plots import series as plotting
 
-    d = Path(out) / "plots"
-    d.mkdir(parents=True, exist_ok=True)
+    d = own_dir(Path(out) / "plots")  # never a link out of the run directory
     written = plotting.save_pngs(((name, plot(series)) for name, plot in plotting.PLOTS.items()), d, dpi=dpi)
     from ..plots.controls import write_control_plots  # controls / rival statistics
     written += write_control_plots(series, d, dpi=dpi)

@@ -6,14 +6,19 @@ import numpy as np
 from .._html import esc, nb_table, small_png
 
 
+def _g(v) -> object:
+    return f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
 def series_html(series) -> str:
     """Compact HTML of a :class:`~neuromfa_native.run.series.Series`: one row per checkpoint and a
     small E plot."""
     rows = [{k: r[k] for k in ("step", "checkpoint", "n_kept", "alpha0_mean", "width_mean", "emergence",
                                "emergence_low", "emergence_high")} for r in series.checkpoint_rows()]
     k = len(series.samples) if series.config.get("per_layer") is not None else 1
-    head = (f"<b>Series</b>: {len(series.checkpoints)} checkpoints x {k} samples, {series.config.get('box')} boxes, "
-            f"S={series.config.get('per_layer')}, T={series.config.get('threshold'):g}, baseline "
+    cfg = series.config
+    head = (f"<b>Series</b>: {len(series.checkpoints)} checkpoints x {k} samples, {esc(cfg.get('box'))} boxes, "
+            f"S={esc(cfg.get('per_layer'))}, T={esc(_g(cfg.get('threshold')))}, baseline "
             f"{esc(series.checkpoints[series.baseline].label)}"
             + ("" if series.complete else f" &mdash; <b>partial</b>: {len(series.missing)} result(s) missing"))
 

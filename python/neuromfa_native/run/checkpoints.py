@@ -9,25 +9,49 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
+from .. import _validation as check
 from .._results import fields_equal
 
-__all__ = ["Checkpoint", "baseline_index", "make_series", "parse_step"]
+__all__ = ["Checkpoint", "baseline_index", "make_series", "parse_step", "step_value"]
 
-_STEP_RE = re.compile(r"(?:^|[^a-z0-9])(?:global[_-]?step|step|checkpoint|ckpt|iter|iteration)[_-]?(\d+)(?![0-9])",
-                      re.IGNORECASE)
+_STEP_RE = re.compile(r"(?:^|[^a-z0-9])(?:global[_-]?step|step|checkpoint|ckpt|iter|iteration)[_-]?"
+                      r"(\d+(?:\.\d+)?)([a-z]*)(?![0-9a-z])", re.IGNORECASE)
+#: unit suffixes of a step in a name: ``step1k`` is step 1000, ``step2M`` step 2000000
+STEP_UNITS = {"": 1, "k": 10**3, "m": 10**6}
 _WEIGHT_FILE_RE = re.compile(r"^(model|pytorch_model).*\.(safetensors|bin|index\.json)$")
 
 
 def parse_step(name: str) -> Optional[int]:
-    """Training step from a checkpoint name such as ``step1000``, ``checkpoint-500`` or
-    ``global_step20``, else ``None``.  The last match in the name wins."""
+    """Training step from a checkpoint name such as ``step1000``, ``checkpoint-500``,
+    ``global_step20`` or ``step1.5k`` (a unit suffix ``k`` or ``M`` is read as what it says),
+    else ``None``: also for a number followed by other letters (``step1x``), a fraction
+    without a unit, or a step beyond 2**53.  The last match in the name wins.
+
+    Examples
+    --------
+    >>> from neuromfa_native.run.checkpoints import parse_step
+    >>> parse_step("step1000"), parse_step("step1k"), parse_step("step1.5k"), parse_step("step1x")
+    (1000, 1000, 1500, None)
+    """
     found = _STEP_RE.findall(str(name))
-    return int(found[-1]) if found else None
+    return step_value(*found[-1]) if found else None
+
+
+def step_value(number: str, unit: str) -> Optional[int]:
+    """The step ``number`` (digits, maybe a decimal fraction) times its ``unit`` (``""``,
+    ``k``, ``M``), or ``None`` when that is no whole step in ``[0, 2**53]`` or no known unit."""
+    if unit.lower() not in STEP_UNITS or ("." in number and not unit):
+        return None
+    value = Fraction(number) * STEP_UNITS[unit.lower()]
+    if value.denominator != 1 or value > check.MAX_STEP:
+        return None
+    return int(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,6 +139,9 @@ def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: O
             raise TypeError(f"sources must be paths or hub ids (tasks carry names, not tensors), "
                             f"got {type(s).__name__}")
     sources = [os.fspath(s) for s in sources]
+    for k, s in enumerate(sources):
+        if not s.strip():
+            raise ValueError(f"sources[{k}] is an empty name (it would mean the current directory)")
     if revisions is not None:
         if isinstance(revisions, str):
             revisions = [r for r in revisions.split(",")]
@@ -141,7 +168,10 @@ def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: O
         steps = list(steps)
         if len(steps) != n:
             raise ValueError(f"steps must have one value per checkpoint ({n}), got {len(steps)}")
-        parsed: list[Any] = [int(x) for x in steps]
+        parsed: list[Any] = [check.integer(x, "steps[]") for x in steps]
+        bad = [x for x in parsed if not 0 <= x <= check.MAX_STEP]
+        if bad:
+            raise ValueError(f"steps must lie in [0, 2**53], got {bad[0]}")
         ok = True
     else:
         parsed = [parse_step(lab) for _, _, lab in pairs]

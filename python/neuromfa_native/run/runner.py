@@ -37,9 +37,10 @@ from .checkpoints import Checkpoint, baseline_index, make_series
 from ..config import DEFAULT, AnalysisConfig
 from ..science.controls import scale_to_of
 from ..science.nulls import needing_baseline
-from ..network.fingerprint import fingerprint_and_scan
+from ..network.fingerprint import fingerprint_and_scan, network_digest, result_key
 from ..network.nin import load_layout, prefetch_samples
 from .series import Series, summarize
+from ..io.safetensors import parse_index
 from ..io.sources import resolve_source
 from .store import RunStore
 
@@ -157,7 +158,7 @@ class _Plan:
     cfg: AnalysisConfig
     baseline: int
     fps: list
-    keys: list  # result key of each checkpoint: its fingerprint, else "#<index>"
+    keys: list  # result key of each checkpoint: its weights and network (result_key), else "#<index>"
     notes: list  # per checkpoint: non-finite weights found while fingerprinting, else ""
     done: dict  # (key, sample) -> SampleResult
     tasks: list = field(default_factory=list)  # (key, checkpoint index, sample) to compute
@@ -174,16 +175,17 @@ def _plan(cps: tuple, cfg: AnalysisConfig, b: int, executor: Any, store: Optiona
     read without a download are fingerprinted through ``hf://``), the identical-checkpoint
     warning, and the tasks not finished yet; records the series in the store."""
     fps: list = [None] * len(cps)
+    nets: list = [None] * len(cps)
     bad: list = [{}] * len(cps)
     if fingerprints:
-        fps, bad = _fingerprint_pass(fp_cps or cps, cfg, executor, store.fingerprint_cache if store else None)
+        fps, nets, bad = _fingerprint_pass(fp_cps or cps, cfg, executor, store.fingerprint_cache if store else None)
     notes = [_nonfinite_note(c, counts) for c, counts in zip(cps, bad)]
     for note in filter(None, notes):
         warnings.warn(note, RuntimeWarning, stacklevel=3)
-    keys = [fp if fp is not None else f"#{k}" for k, fp in enumerate(fps)]
+    keys = [result_key(fp, net) if fp is not None else f"#{k}" for k, (fp, net) in enumerate(zip(fps, nets))]
     if store is not None:
         store.begin(cps, fps, dict(samples=list(cfg.samples), filter=cfg.filter, baseline=cps[b].label,
-                                   n_bootstrap=cfg.n_bootstrap, ci=cfg.ci, seed=cfg.seed), notes=notes)
+                                   n_bootstrap=cfg.n_bootstrap, ci=cfg.ci, seed=cfg.seed), notes=notes, keys=keys)
     _warn_identical(cps, fps)
     done = store.load() if store is not None else {}
     seen = set()
@@ -280,16 +282,18 @@ def _check_layout(c: Checkpoint, layout: Any) -> None:
 
 def _fingerprint_pass(cps: Sequence[Checkpoint], cfg: AnalysisConfig, executor: Any,
                       cache: Optional[dict]) -> tuple:
-    """Weight fingerprints and non-finite counts, reusing ``cache`` (stat signature and layout ->
-    digest; ``nonfinite|`` + signature -> counts) for unchanged local files."""
+    """Weight fingerprints, network digests and non-finite counts, reusing ``cache`` (stat
+    signature and layout -> digest; ``network|`` + signature -> network digest; ``nonfinite|``
+    + signature -> counts) for unchanged local files (config.json included)."""
     fps: list = [None] * len(cps)
+    nets: list = [None] * len(cps)
     bad: list = [{} for _ in cps]
     tag = json.dumps(cfg.result_json()["layout"], sort_keys=True)  # the hashed tensors depend on the layout
     sigs = [None if sig is None else f"{sig}|layout={tag}" for sig in map(_stat_signature, cps)]
     todo = []
     for k, sig in enumerate(sigs):
-        if cache is not None and sig is not None and sig in cache:
-            fps[k], bad[k] = cache[sig], dict(cache.get(f"nonfinite|{sig}", {}))
+        if cache is not None and sig is not None and sig in cache and f"network|{sig}" in cache:
+            fps[k], nets[k], bad[k] = cache[sig], cache[f"network|{sig}"], dict(cache.get(f"nonfinite|{sig}", {}))
         else:
             todo.append(k)
     if executor is None:
@@ -297,27 +301,42 @@ def _fingerprint_pass(cps: Sequence[Checkpoint], cfg: AnalysisConfig, executor: 
     else:
         futs = {k: executor.submit(_fingerprint_task, cps[k].source, cps[k].revision, cfg.layout) for k in todo}
         found = {k: f.result() for k, f in futs.items()}
-    for k, (fp, counts) in found.items():
-        fps[k], bad[k] = fp, counts
+    for k, (fp, net, counts) in found.items():
+        fps[k], nets[k], bad[k] = fp, net, counts
         if cache is not None and sigs[k] is not None:
             cache[sigs[k]] = fp
+            cache[f"network|{sigs[k]}"] = net
             if counts:
                 cache[f"nonfinite|{sigs[k]}"] = counts
-    return fps, bad
+    return fps, nets, bad
 
 
 def _stat_signature(c: Checkpoint) -> Optional[str]:
-    """Size and modification time of a local checkpoint's files (None for hub ids): a changed
-    file changes the signature, so a cached fingerprint is only reused for unchanged files."""
+    """Size and modification time of the files a local checkpoint is read from (None for hub
+    ids): a folder's files; a single file, the ``config.json`` beside it and, for a sharded
+    index, the shards it names. A changed file changes the signature, so a cached fingerprint
+    is only reused for unchanged files (an index whose shards were replaced is not)."""
     p = Path(c.source)
     if c.revision is not None or not p.exists():
         return None
-    files = sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p]
+    files = sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p, *_companions(p)]
     parts = [str(p.resolve())]
     for x in files:
         st = x.stat()
         parts.append(f"{x.name}:{st.st_size}:{st.st_mtime_ns}")
     return "|".join(parts)
+
+
+def _companions(p: Path) -> list:
+    """The other files a single-file source reads: ``config.json`` beside it, an index's shards."""
+    out = [x for x in (p.parent / "config.json",) if x.is_file()]
+    if p.name.endswith(".index.json"):
+        try:
+            wmap, _ = parse_index(p.read_bytes(), p)
+        except (OSError, ValueError):
+            return out  # the fingerprint task says what is wrong with the index
+        out += [p.parent / s for s in sorted(set(wmap.values())) if (p.parent / s).is_file()]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,7 +352,10 @@ def _sample_task(source: Any, revision: Optional[str], sample: Optional[int], co
 
 
 def _fingerprint_task(source: str, revision: Optional[str], layout: Any) -> tuple:
-    return fingerprint_and_scan(source, revision=revision, layout=layout)
+    """``(weight fingerprint, network digest, non-finite counts)`` of one checkpoint."""
+    src, lay = load_layout(source, layout, revision=revision)
+    fp, counts = fingerprint_and_scan(src, layout=layout)
+    return fp, network_digest(lay), counts
 
 
 # ---------------------------------------------------------------------------------------------

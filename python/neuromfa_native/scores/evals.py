@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import gzip
-import json
+import io
 import math
 import os
 import re
@@ -36,7 +36,10 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .. import _validation as check
+from .._fs import parse_json, read_json
 from .._results import fields_equal, readonly
+from ..run.checkpoints import step_value
 
 __all__ = ["EvalTable", "read_evals", "pythia_models", "LOWER_IS_BETTER"]
 
@@ -48,7 +51,7 @@ PYTHIA_DATA = "pythia-v1-evals.csv.gz"
 COLUMNS = ("step", "task", "metric", "value", "stderr", "higher_is_better", "source")
 
 _REVISION_RE = re.compile(r"(?:^|,)\s*revision\s*=\s*step(\d+)\s*(?:,|$)")
-_NAME_STEP_RE = re.compile(r"(?:^|[^a-z0-9])step[_-]?(\d+)(?![0-9])", re.IGNORECASE)
+_NAME_STEP_RE = re.compile(r"(?:^|[^a-z0-9])step[_-]?(\d+(?:\.\d+)?)([a-z]*)(?![0-9a-z])", re.IGNORECASE)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -166,6 +169,8 @@ def _stderr(v: Any, what: str) -> float:
     x = _number(v, what)
     if x < 0:
         raise ValueError(f"{what} is negative: {v!r}")
+    if math.isinf(x):  # an infinite stderr is no measurement: not zero noise (NaN: missing)
+        raise ValueError(f"{what} is not finite: {v!r} (a stderr is a finite number, or missing)")
     return x
 
 
@@ -175,8 +180,8 @@ def _table(records: Iterable[tuple], *, name: str = "", notes: Sequence[str] = (
     notes = list(notes)
     n_same = 0
     for step, task, metric, value, stderr, hib, src in records:
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-            raise ValueError(f"{src}: step must be a non-negative integer, got {step!r}")
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 0 <= step <= check.MAX_STEP:
+            raise ValueError(f"{src}: step must be an integer in [0, 2**53], got {step!r}"[:300])
         if not isinstance(task, str) or not task:
             raise ValueError(f"{src}: task must be a non-empty string, got {task!r}")
         if not isinstance(metric, str) or not metric:
@@ -222,16 +227,17 @@ def _step_from_model_args(model_args: Any) -> Optional[int]:
 def _harness_records(path: Path, notes: list) -> list:
     """The records of one lm-evaluation-harness result file (validated; raises ValueError)."""
     try:
-        doc = json.loads(path.read_bytes())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{str(path)!r} is not JSON: {exc}") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    doc = parse_json(raw, f"{str(path)!r} is not JSON")
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict):
         raise ValueError(f"{str(path)!r} is not an lm-evaluation-harness result: no 'results' object")
     raw_config = doc.get("config")
     config: dict = raw_config if isinstance(raw_config, dict) else {}
     from_content = _step_from_model_args(config.get("model_args"))
     m = _NAME_STEP_RE.search(path.stem)
-    from_name = int(m.group(1)) if m else None
+    from_name = step_value(m.group(1), m.group(2)) if m else None  # step1k: 1000; step1x: none
     if from_content is None and from_name is None:
         raise ValueError(f"{str(path)!r}: no step: config.model_args has no revision=stepN and the "
                          f"file name has no stepN")
@@ -277,7 +283,7 @@ def _pretrained(path: Path) -> str:
     """The model an lm-evaluation-harness result names (``config.model_args`` ``pretrained=``;
     a trailing ``/stepN`` directory dropped: the checkpoint of a model), or ""."""
     try:
-        args = json.loads(path.read_bytes()).get("config", {}).get("model_args")
+        args = read_json(path).get("config", {}).get("model_args")
     except (ValueError, UnicodeDecodeError, AttributeError, OSError):
         return ""
     value = args.get("pretrained") if isinstance(args, Mapping) else None
@@ -329,8 +335,8 @@ def _step_value(v: Any, what: str) -> int:
         f = float(v)
     except (TypeError, ValueError):
         raise ValueError(f"{what} is not an integer step: {v!r}") from None
-    if not math.isfinite(f) or f != int(f):
-        raise ValueError(f"{what} is not an integer step: {v!r}")
+    if not math.isfinite(f) or f != int(f) or not 0 <= f <= check.MAX_STEP:
+        raise ValueError(f"{what} is not an integer step in [0, 2**53]: {v!r}")
     return int(f)
 
 
@@ -355,14 +361,25 @@ def _column_records(cols: Mapping[str, Sequence], src: str) -> list:
     return out
 
 
+#: The most bytes a compressed eval table may inflate to (the whole shipped Pythia table is 17 MB):
+#: a few kB of gzip must not become gigabytes of rows.
+MAX_INFLATED = 64 << 20
+
+
 def _read_csv(path: Path) -> EvalTable:
-    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rt", newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            fields = reader.fieldnames or []
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as gz:
+                raw = gz.read(MAX_INFLATED + 1)
+            if len(raw) > MAX_INFLATED:
+                raise ValueError(f"{str(path)!r} inflates to more than {MAX_INFLATED >> 20} MB: not an eval table")
+            text = raw.decode("utf-8")
+        else:
+            text = path.read_bytes().decode("utf-8")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        fields = reader.fieldnames or []
+        rows = list(reader)
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"{str(path)!r} is not a readable CSV file: {exc}") from None
     cols = {f: [r[f] for r in rows] for f in fields}
     return _with_model(_table(_column_records(cols, str(path)), name=path.name), cols)
@@ -373,11 +390,17 @@ def _read_parquet(path: Path) -> EvalTable:
         import pyarrow.parquet as pq
     except ImportError:
         raise ImportError("reading Parquet needs pyarrow (pip install pyarrow)") from None
-    try:
-        t = pq.read_table(path)
+    cols: dict = {}
+    size = 0
+    try:  # batch by batch, counting what it inflates to (repeated strings compress to nothing)
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 16):
+            for k, v in batch.to_pydict().items():
+                cols.setdefault(k, []).extend(v)
+                size += sum(len(x) if isinstance(x, str) else 8 for x in v)
+            if size > MAX_INFLATED:
+                raise ValueError(f"it inflates to more than {MAX_INFLATED >> 20} MB: not an eval table")
     except Exception as exc:  # pyarrow raises its own error types
         raise ValueError(f"{str(path)!r} is not a readable Parquet file: {exc}") from None
-    cols = t.to_pydict()
     return _with_model(_table(_column_records(cols, str(path)), name=path.name), cols)
 
 
@@ -504,6 +527,8 @@ def read_evals(source: Any, *, metric: str = "acc") -> EvalTable:
     if hasattr(source, "columns") and hasattr(source, "to_dict"):  # a pandas DataFrame
         return _read_frame(source, "DataFrame")
     if isinstance(source, (str, os.PathLike)):
+        if not os.fspath(source).strip():
+            raise ValueError("eval source is an empty name (it would mean the current directory)")
         p = Path(source)
         low = p.name.lower()
         if p.is_file() and low.endswith((".csv", ".csv.gz", ".tsv")):
@@ -517,6 +542,8 @@ def read_evals(source: Any, *, metric: str = "acc") -> EvalTable:
     if isinstance(source, (list, tuple)):
         if not source:
             raise ValueError("eval source is an empty list")
+        if any(not os.fspath(s).strip() for s in source):
+            raise ValueError("eval source lists an empty name (it would mean the current directory)")
         return _read_harness([Path(s) for s in source], "files")
     raise TypeError(f"eval source must be a path, a list of paths, 'pythia:MODEL', a mapping or a "
                     f"DataFrame, got {type(source).__name__}")

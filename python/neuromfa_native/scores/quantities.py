@@ -189,7 +189,10 @@ def as_run(run: Any) -> RunArrays:
         arrs = extract(run)
         if arrs is not None:
             comps[name] = [np.asarray(a, dtype=float) for a in arrs]
-    steps = tuple(None if c.step is None else int(c.step) for c in run.checkpoints)
+    # a position (no step in the name, none given) is no training step: such a checkpoint joins
+    # no score (it is listed as without a step)
+    steps = tuple(None if c.step is None or not getattr(c, "step_parsed", True) else int(c.step)
+                  for c in run.checkpoints)
     known = [s for s in steps if s is not None]
     if len(set(known)) != len(known):
         dup = sorted({s for s in known if known.count(s) > 1})

@@ -337,13 +337,21 @@ def count_blocks(names: set[str], prefix: str, probe: str) -> int:
 
 def n_blocks(config: Mapping[str, Any], keys: Sequence[str], names: set[str], prefix: str, probe: str) -> int:
     """The number of blocks: from the config (the first of ``keys`` it has), else counted from the
-    tensor names ``prefix.format(b=...) + probe``; a model with none names the tensor it lacks."""
-    nb = cfg_int(config, keys) or count_blocks(names, prefix, probe)
+    tensor names ``prefix.format(b=...) + probe``; a model with none names the tensor it lacks,
+    and a config that names fewer blocks than the checkpoint holds is an error (more: the
+    first missing block's tensor is named)."""
+    found = count_blocks(names, prefix, probe)
+    nb = cfg_int(config, keys) or found
     if nb == 0:
         missing_tensor(prefix.format(b=0) + probe, names)
+    if found > nb:  # the network comes from both: they must agree before anything is built
+        key = next((k for k in keys if config.get(k) is not None), keys[0])
+        raise ValueError(f"config[{key!r}] = {nb}, but the checkpoint holds {found} blocks "
+                         f"({prefix.format(b=found - 1) + probe} exists): the config does not describe these "
+                         "weights (a config with fewer layers would silently drop blocks)")
     if prefix.format(b=nb - 1) + probe not in names:
         # a config with more blocks than the tensors: named now, not after laying out every block
-        missing_tensor(prefix.format(b=count_blocks(names, prefix, probe)) + probe, names)
+        missing_tensor(prefix.format(b=found) + probe, names)
     return nb
 
 
