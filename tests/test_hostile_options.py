@@ -45,8 +45,8 @@ def test_correlate_bounds_its_bootstrap(capsys, tmp_path) -> None:
     run = tmp_path / "run"
     nm.analyze_series(make_series_dirs(tmp_path / "c", steps=(0, 10, 100)), samples=1, per_layer=PER_LAYER,
                       n_threads=1, out=run)
-    err = _one_line_error(capsys, ["correlate", str(run), "--evals", "pythia:70m", "--bootstrap", "300000000"], 1)
-    assert "n_boot must be at most" in err
+    err = _one_line_error(capsys, ["correlate", str(run), "--evals", "pythia:70m", "--bootstrap", "300000000"], 2)
+    assert f"--bootstrap must be at most {check.MAX_BOOTSTRAP}" in err  # the flag's parser: the config's bound
 
 
 @pytest.mark.parametrize(("kw", "msg"), [

@@ -474,7 +474,7 @@ class Monitor:
             cfg, scale_to = self._task_options()
             rs = [analyze_sample(snap, k, label=label, n_threads=self.n_threads, config=cfg, scale_to=scale_to(k))
                   for k in self.samples]
-            key = f"{snap.key()}-{self._setup[2]}"  # the weights and the network they build, as a run's keys
+            key = f"{snap.key()}-{cast(tuple, self._setup)[2]}"  # the weights and the network they build, as a run's keys
             self._record(step, label, key, rs, copy_s, time.perf_counter() - t0)
         except Exception as exc:  # noqa: BLE001 - logged, or raised with strict=True
             self._fail(exc, f"step {step}")
