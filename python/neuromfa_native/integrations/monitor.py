@@ -46,6 +46,7 @@ from typing import Any, Callable, Optional, Union, cast
 from .._results import fields_equal
 from ..science.analysis import analyze_sample
 from ..science.controls import scale_to_of
+from ..science.nulls import needing_baseline
 from ..network.architectures import get_layout
 from ..network.fingerprint import network_digest
 from ..run.checkpoints import Checkpoint
@@ -340,7 +341,7 @@ class Monitor:
         if self.out is not None and self.rank == 0:  # fail fast on a directory of another run
             from ..run.store import RunStore
             stored = self.config.result_json()
-            if "scaled" in self.config.controls:  # as the runner records it: scaled results depend on the baseline
+            if needing_baseline(self.config.controls):  # as the runner records it: scaled results depend on the baseline
                 stored["scaled_baseline"] = "the first monitored step"
             self._store = RunStore(self.out, stored, overwrite=overwrite)
         self._worker = _Worker(self._analyse, self._drop) if background and self.rank == 0 else None

@@ -37,6 +37,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from .._results import fields_equal, frozen_mapping
+from ..config import DEFAULT_CONFIG
 from ..mfa.stats import emergence_from_means
 from ..science.controls import control_summary
 from ..science.nulls import CONTROLS
@@ -92,8 +93,8 @@ class Verdict:
     remainder_share_hi: float
     reason: str
     sentence: str
-    ci: float = 0.95
-    n_bootstrap: int = 1000
+    ci: float = DEFAULT_CONFIG.ci
+    n_bootstrap: int = DEFAULT_CONFIG.n_bootstrap
     contrast: tuple = ()
     notes: tuple = ()
     thresholds: Mapping[str, float] = field(default_factory=lambda: dict(THRESHOLDS))
@@ -257,13 +258,14 @@ def checkpoint_contrast(series, step: Any = None, *, n_bootstrap: Optional[int] 
     """
     t = _index(series, step)
     boot = series.bootstrap or {}
-    return _contrast_at(series, t, int(boot.get("n_bootstrap", 1000)) if n_bootstrap is None else int(n_bootstrap),
-                        float(boot.get("ci", 0.95)) if ci is None else float(ci),
-                        boot.get("seed", 0) if seed is None else seed)
+    return _contrast_at(series, t, int(boot.get("n_bootstrap", DEFAULT_CONFIG.n_bootstrap)) if n_bootstrap is None
+                        else int(n_bootstrap), float(boot.get("ci", DEFAULT_CONFIG.ci)) if ci is None else float(ci),
+                        boot.get("seed", DEFAULT_CONFIG.seed) if seed is None else seed)
 
 
 def _contrast_at(series, t: int, n_bootstrap: int, level: float, seed: Any) -> list:
-    ctl = [c for c in series.config.get("controls", ()) if not (c == "scaled" and t == series.baseline)]
+    ctl = [c for c in series.config.get("controls", ()) if not (c in CONTROLS and CONTROLS[c].needs_baseline
+                                                                 and t == series.baseline)]
     if not ctl or not len(series.results[t]):
         return []
     networks = ("none",) + tuple(ctl)
@@ -399,7 +401,8 @@ def verdict(series: Any, step: Any = None) -> Verdict:
     t = _index(series, step)
     cp, base = series.checkpoints[t], series.checkpoints[series.baseline]
     boot = series.bootstrap or {}
-    level, n_boot, seed = float(boot.get("ci", 0.95)), int(boot.get("n_bootstrap", 1000)), boot.get("seed", 0)
+    level, n_boot, seed = (float(boot.get("ci", DEFAULT_CONFIG.ci)), int(boot.get("n_bootstrap", DEFAULT_CONFIG.n_bootstrap)),
+                           boot.get("seed", DEFAULT_CONFIG.seed))
     where = cp.label if not cp.step_parsed or cp.label == f"step{cp.step}" else f"{cp.label} (step {cp.step})"
     e = (float(series.emergence[t]), float(series.emergence_ci[t, 0]), float(series.emergence_ci[t, 1]))
     g = r = (math.nan,) * 3
