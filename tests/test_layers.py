@@ -21,7 +21,7 @@ ROOT = "neuromfa_native"
 #: Bottom first.  A layer is a tuple of module names or subpackage prefixes.
 LAYERS = (
     # foundations: the compiled core, input checks, result helpers, files, HTML escaping, version
-    ("_core", "_validation", "_results", "_fs", "_html", "_version"),
+    ("_core", "_validation", "_results", "_fs", "_html", "_text", "_version"),
     ("mfa.boxes", "science.nulls"),  # the box-type and control registries the configuration validates against
     ("config",),
     ("mfa", "io"),  # the method on any graph; reading weights

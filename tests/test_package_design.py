@@ -211,7 +211,7 @@ def test_no_function_is_longer_than_80_lines():
 
 #: Private modules meant to be shared: the package's foundations, each subpackage's notebook view
 #: and the CLI's common parts.
-SHARED_PRIVATE = ("_core", "_validation", "_results", "_fs", "_html", "_version", "_display", "_common", "__version__")
+SHARED_PRIVATE = ("_core", "_validation", "_results", "_fs", "_html", "_text", "_version", "_display", "_common", "__version__")
 
 
 def test_private_helpers_are_not_imported_across_modules():

@@ -55,7 +55,7 @@ def _showwarning(message, category, filename, lineno, file=None, line=None):
     if issubclass(category, _DEPRECATIONS) and not _is_own_warning(category, filename):
         return
     text = " ".join(str(message).split())
-    print(f"{PROG}: warning: {text}", file=sys.stderr, flush=True)
+    say(f"{PROG}: warning: {text}", err=True)
 
 
 #: The subcommands and the function that runs each.

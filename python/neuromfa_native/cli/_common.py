@@ -8,6 +8,7 @@ import dataclasses
 import sys
 
 from .. import _validation as check
+from .._text import terminal
 from ..config import AnalysisConfig, Flag, flags
 
 PROG = "neuromfa"
@@ -115,7 +116,7 @@ AGGREGATION_OPTIONS = ("n_bootstrap", "ci", "seed")
 
 
 def say(msg: str = "", *, err: bool = False) -> None:
-    print(msg, file=sys.stderr if err else sys.stdout, flush=True)
+    print(terminal(msg), file=sys.stderr if err else sys.stdout, flush=True)
 
 
 def headless_plots(args) -> None:

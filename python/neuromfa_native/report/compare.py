@@ -20,8 +20,6 @@ hold across the choices?
 """
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 import math
@@ -35,6 +33,7 @@ import numpy as np
 from .._fs import atomic_write_bytes, atomic_write_text, dumps
 from ..config import DEFAULT_CONFIG, AnalysisConfig, flags
 from .._html import esc, table
+from .._text import csv_text
 from .html import write_html_report
 from .page import Figures, figure, page
 from .run_data import RunData
@@ -187,14 +186,8 @@ def _mean_spectrum(s, t: int):
 
 
 def _write_csv(path: Path, rows: list, columns: Optional[list] = None) -> None:
-    """A CSV table written as report.py writes its own (finite floats by repr, None empty)."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns or (list(rows[0]) if rows else []), lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) and math.isfinite(v) else v)
-                    for k, v in r.items()})
-    atomic_write_bytes(path, buf.getvalue().encode())
+    """A CSV table written as report/tables.py writes its own (:func:`~.._text.csv_text`)."""
+    atomic_write_bytes(path, csv_text(rows, columns or (list(rows[0]) if rows else [])).encode())
 
 
 def compare_runs(run_dirs: Sequence[os.PathLike], out: os.PathLike, *, names: Optional[Sequence[str]] = None,

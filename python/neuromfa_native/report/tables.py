@@ -14,7 +14,6 @@ column.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -26,6 +25,7 @@ import numpy as np
 
 from ..science.controls import CONTROL_COLUMNS, STATS_COLUMNS, scale_sentence
 from .._version import __version__
+from .._text import csv_text
 from .._fs import atomic_write_bytes, atomic_write_text, dumps, own_dir
 from ..run.store import run_info
 from ..config import DEFAULT_CONFIG
@@ -36,13 +36,7 @@ __all__ = ["format_table", "write_report", "write_tables"]
 
 
 def _csv_bytes(rows: list, columns: Sequence[str]) -> bytes:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) and math.isfinite(v) else v)
-                    for k, v in r.items()})
-    return buf.getvalue().encode()
+    return csv_text(rows, columns).encode()
 
 
 def _parquet_bytes(rows: list, columns: Sequence[str]) -> Optional[bytes]:

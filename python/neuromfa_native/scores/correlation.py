@@ -30,6 +30,7 @@ import numpy as np
 
 from . import rankcorr as rc
 from .._results import fields_equal, frozen_mapping, readonly
+from .._text import csv_text
 from ..config import DEFAULT, CorrelationConfig
 from ._display import correlation_html
 from .evals import COLUMNS as EVAL_COLUMNS
@@ -187,14 +188,7 @@ class Correlation:
 
     def to_csv(self) -> str:
         """The sorted rows as CSV text (the ``correlations.csv`` of a run directory)."""
-        import csv
-        import io
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(COLUMNS)
-        for r in self.sorted_rows():
-            w.writerow(["" if r[c] is None else (repr(r[c]) if isinstance(r[c], float) else r[c]) for c in COLUMNS])
-        return buf.getvalue()
+        return csv_text(self.sorted_rows(), COLUMNS)
 
     def format(self, max_rows: Optional[int] = 20, *, more: str = "to_pandas() has them all") -> str:
         """A text table, E's rows first (then by ``|rho|``), and the join report; ``more`` says how

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from .._text import one_line
+
 __all__ = ["format_correlation", "display_order"]
 
 ALPHA = 0.05
@@ -26,12 +28,6 @@ def _p(x: Optional[float]) -> str:
 
 def _iv(lo: float, hi: float) -> str:
     return f"[{_f(lo, 2, True)}, {_f(hi, 2, True)}]"
-
-
-def _printable(text: str) -> str:
-    """A name read from a file, with anything a terminal would act on (escapes, newlines) shown
-    as its Python escape."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def _abs_rho(r: dict) -> float:
@@ -54,8 +50,8 @@ def _lines(corr, quantity: str, clock: list) -> list:
            f"{corr.ci:.0%} bootstrap interval of rho, B={corr.n_boot}, seed {corr.seed}",
            "  " + corr.interval_note]
     if corr.scores_model or corr.run_model:
-        out.append(f"  scores of {_printable(corr.scores_model) or '(no model named)'}; the run's checkpoints: "
-                   f"{_printable(corr.run_model) or '(no model named)'}")
+        out.append(f"  scores of {one_line(corr.scores_model) or '(no model named)'}; the run's checkpoints: "
+                   f"{one_line(corr.run_model) or '(no model named)'}")
     rho = corr.with_step.get(quantity, math.nan)
     if math.isfinite(rho):
         out.append(f"  rho({quantity}, step) = {rho:+.2f}: whatever changes monotonically over training correlates "
