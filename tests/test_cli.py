@@ -205,3 +205,14 @@ def test_debug_shows_the_traceback(tmp_path):
     assert p.returncode != 0 and "Traceback" in p.stderr and "ValueError" in p.stderr
     p = _run(["report", str(tmp_path)])
     assert p.returncode == 1 and "Traceback" not in p.stderr
+
+
+def test_a_reader_that_goes_away_is_no_error():
+    """`neuromfa info ... | head -1`: the reader closes the pipe before the command writes; no
+    error line and no traceback, the status a shell gives a command ended by SIGPIPE."""
+    p = subprocess.Popen([sys.executable, "-m", "neuromfa_native", "info", "examples/pythia-tiny/step0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # gone before the interpreter has even started
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    assert p.wait(timeout=120) == 141 and err == ""

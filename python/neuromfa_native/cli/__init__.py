@@ -112,6 +112,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         say(f"{PROG}: interrupted" + ("; finished results are kept in --out, rerun the same command to resume"
                                        if args.command == "analyze" else ""), err=True)
         return 130
+    except BrokenPipeError:  # the reader went away (`neuromfa ... | head`): nothing more to say to it
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except OSError:
+            pass
+        return 141  # as a shell reports a command ended by SIGPIPE
     except (UserError, ValueError, TypeError, OSError, ImportError) as exc:
         if debug:
             raise
