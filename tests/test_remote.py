@@ -174,13 +174,17 @@ def test_import_pulls_no_fsspec() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_hub_url_quotes_revisions_with_slashes() -> None:
-    from neuromfa_native.io.remote import _hub_url
+def test_hub_urls_are_parsed_with_revisions_holding_slashes() -> None:
+    from neuromfa_native.io.hub import parse_hub_url
 
-    assert _hub_url("hf://org/m@step1000") == "hf://org/m@step1000"
-    assert _hub_url("hf://org/m@step1000/model.safetensors") == "hf://org/m@step1000/model.safetensors"
-    assert _hub_url("hf://org/m@refs/pr/1/config.json") == "hf://org/m@refs%2Fpr%2F1/config.json"
-    assert _hub_url("https://host/a@b/c") == "https://host/a@b/c"
+    assert parse_hub_url("hf://org/m@step1000") == ("org/m", "step1000", "")
+    assert parse_hub_url("hf://org/m@step1000/model.safetensors") == ("org/m", "step1000", "model.safetensors")
+    assert parse_hub_url("hf://org/m@refs/pr/1/config.json") == ("org/m", "refs/pr/1", "config.json")
+    assert parse_hub_url("hf://org/m") == ("org/m", None, "")
+    assert parse_hub_url("hf://org/m/sub/model.safetensors") == ("org/m", None, "sub/model.safetensors")
+    for bad in ("hf://org", "hf://org/m@", "hf:///m"):
+        with pytest.raises(ValueError, match="expected hf://org/name"):
+            parse_hub_url(bad)
 
 
 def test_plan_takes_the_whole_span_when_requests_cost_more_than_bytes() -> None:

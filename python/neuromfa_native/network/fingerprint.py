@@ -7,6 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..io.hub import hub_fingerprint, parse_hub_url
 from ..io.sources import resolve_source
 from .architectures import get_layout
 
@@ -74,6 +75,10 @@ def fingerprint_and_scan(
     (:meth:`~.sources.TensorSource.metadata_fingerprint`) is not read: its counts are empty
     (a non-finite weight in a sampled row still fails that sample).
     """
+    if revision is None and isinstance(source, str) and source.startswith("hf://"):
+        repo, rev, path = parse_hub_url(source)
+        if not path:  # a hub revision: from the hub's hashes, before any byte is read
+            return hub_fingerprint(repo, rev), {}
     src = resolve_source(source, revision=revision)
     known = src.tensor_names()
     names = sorted(known) if layout is None else sorted(

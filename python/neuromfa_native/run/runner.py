@@ -32,10 +32,13 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from .. import _validation as check
 from ..science.analysis import SampleResult, analyze_sample, progress_bar
-from ..io.checkpoint_reader import CACHE_MODES, CheckpointReader, reading_checkpoints, reading_record
+from ..io.checkpoint_reader import (CACHE_MODES, CheckpointReader, hub_identity, hub_signature, list_hub_commits,
+                                    reading_checkpoints, reading_record)
 from .checkpoints import Checkpoint, baseline_index, make_series
 from ..config import DEFAULT, AnalysisConfig
 from ..science.controls import scale_to_of
+from ..io.hub import pin_url
+from ..io.ratelimit import status_reporter
 from ..network.fingerprint import fingerprint_and_scan
 from ..network.nin import load_layout, prefetch_samples
 from .series import Series, summarize
@@ -129,11 +132,12 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
         plan = _plan(cps, cfg, b, executor, store, check_identical or store is not None, fp_cps)
         sink = _Sink(plan, store, progress_bar(plan.n_total, "checkpoints x samples", "task", progress,
                                                initial=plan.n_reused), on_result)
-        try:
-            if executor is None:
-                _run_in_process(plan, n_threads, sink, cache)
-            else:
-                _run_on_executor(plan, n_threads, executor, sink)
+        try:  # a rate-limit wait shows on the progress line ("hub rate limit: waiting 41 s")
+            with status_reporter(sink.status) if sink.bar is not None else contextlib.nullcontext():
+                if executor is None:
+                    _run_in_process(plan, n_threads, sink, cache)
+                else:
+                    _run_on_executor(plan, n_threads, executor, sink)
         finally:
             sink.close()
         _raise_failures(plan, sink.errors, store)
@@ -179,6 +183,7 @@ def _plan(cps: tuple, cfg: AnalysisConfig, b: int, executor: Any, store: Optiona
     notes = [_nonfinite_note(c, counts) for c, counts in zip(cps, bad)]
     for note in filter(None, notes):
         warnings.warn(note, RuntimeWarning, stacklevel=3)
+    notes = [_join_notes(n, m) for n, m in zip(notes, _identical_notes(cps, fps, fp_cps or cps))]
     keys = [fp if fp is not None else f"#{k}" for k, fp in enumerate(fps)]
     if store is not None:
         store.begin(cps, fps, dict(samples=list(cfg.samples), filter=cfg.filter, baseline=cps[b].label,
@@ -234,6 +239,27 @@ def _warn_identical(cps: Sequence[Checkpoint], fps: Sequence[Optional[str]]) -> 
                       + "; ".join(" = ".join(g) for g in same), UserWarning, stacklevel=4)
 
 
+def _identical_notes(cps: Sequence[Checkpoint], fps: Sequence[Optional[str]], fp_cps: Sequence[Checkpoint]) -> list:
+    """For each checkpoint whose fingerprint an earlier one has: a note saying so (and that it is
+    analysed once: its results are the earlier one's, its weights are not read)."""
+    first: dict = {}
+    out = []
+    for c, fp, f in zip(cps, fps, fp_cps):
+        if fp is None or fp not in first:
+            first.setdefault(fp, c.label)
+            out.append("")
+            continue
+        how = ("the same weight files and config on the hub (by its sha256 hashes, before any byte was read)"
+               if str(f.source).startswith("hf://") or hub_identity(f.source, f.revision) is not None
+               else "the same weight bytes")
+        out.append(f"identical to {first[fp]}: {how}; analysed once, its weights not read again")
+    return out
+
+
+def _join_notes(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
 def _nonfinite_note(c: Checkpoint, counts: dict) -> str:
     if not counts:
         return ""
@@ -279,23 +305,35 @@ def _check_layout(c: Checkpoint, layout: Any) -> None:
 
 def _fingerprint_pass(cps: Sequence[Checkpoint], cfg: AnalysisConfig, executor: Any,
                       cache: Optional[dict]) -> tuple:
-    """Weight fingerprints and non-finite counts, reusing ``cache`` (stat signature and layout ->
-    digest; ``nonfinite|`` + signature -> counts) for unchanged local files."""
+    """Weight fingerprints and non-finite counts, reusing ``cache`` (signature and layout ->
+    digest; ``nonfinite|`` + signature -> counts) for unchanged local files and hub commits.
+    Hub revisions with the same files (by the hub's hashes) are fingerprinted once."""
     fps: list = [None] * len(cps)
     bad: list = [{} for _ in cps]
     tag = json.dumps(cfg.result_json()["layout"], sort_keys=True)  # the hashed tensors depend on the layout
+    list_hub_commits(cps)  # one call per repository: the commits key the cache
     sigs = [None if sig is None else f"{sig}|layout={tag}" for sig in map(_stat_signature, cps)]
-    todo = []
+    todo, same = [], {}
     for k, sig in enumerate(sigs):
         if cache is not None and sig is not None and sig in cache:
             fps[k], bad[k] = cache[sig], dict(cache.get(f"nonfinite|{sig}", {}))
         else:
             todo.append(k)
+    firsts: dict = {}
+    for k in list(todo):  # identical hub revisions: download and hash the first only
+        ident = hub_identity(cps[k].source, cps[k].revision)
+        if ident is not None and ident in firsts:
+            same[k] = firsts[ident]
+            todo.remove(k)
+        elif ident is not None:
+            firsts[ident] = k
     if executor is None:
         found = {k: _fingerprint_task(cps[k].source, cps[k].revision, cfg.layout) for k in todo}
     else:
         futs = {k: executor.submit(_fingerprint_task, cps[k].source, cps[k].revision, cfg.layout) for k in todo}
         found = {k: f.result() for k, f in futs.items()}
+    found.update({k: found[j] for k, j in same.items() if j in found})
+    sigs = [None if sig is None else f"{sig}|layout={tag}" for sig in map(_stat_signature, cps)]  # commits now known
     for k, (fp, counts) in found.items():
         fps[k], bad[k] = fp, counts
         if cache is not None and sigs[k] is not None:
@@ -306,11 +344,12 @@ def _fingerprint_pass(cps: Sequence[Checkpoint], cfg: AnalysisConfig, executor: 
 
 
 def _stat_signature(c: Checkpoint) -> Optional[str]:
-    """Size and modification time of a local checkpoint's files (None for hub ids): a changed
-    file changes the signature, so a cached fingerprint is only reused for unchanged files."""
+    """Size and modification time of a local checkpoint's files (a changed file changes the
+    signature, so a cached fingerprint is only reused for unchanged files); a hub revision's
+    commit, when known (immutable); else None."""
     p = Path(c.source)
     if c.revision is not None or not p.exists():
-        return None
+        return hub_signature(c.source, c.revision)
     files = sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p]
     parts = [str(p.resolve())]
     for x in files:
@@ -356,6 +395,11 @@ class _Sink:
             self.bar.update(1)
         if self.on_result is not None:
             self.on_result(self.plan.cps[k], res)
+
+    def status(self, msg: Optional[str]) -> None:
+        """A passing state (a rate-limit wait) on the progress line; None clears it."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(msg or "", refresh=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -424,8 +468,8 @@ def _run_wave(plan: _Plan, tasks: list, n_threads: Optional[int], executor: Any,
         except ValueError as exc:
             sink.errors.append(_with_context(exc, c, s))
             continue
-        futs[executor.submit(_sample_task, c.source, c.revision, s, _task_config(plan), n_threads, c.label,
-                             scale_to)] = (key, k, s)
+        futs[executor.submit(_sample_task, pin_url(c.source), c.revision, s, _task_config(plan), n_threads,
+                             c.label, scale_to)] = (key, k, s)
     try:
         for f in cf.as_completed(futs):
             key, k, s = futs[f]
