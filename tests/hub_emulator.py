@@ -38,8 +38,15 @@ _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 LFS_SUFFIXES = (".safetensors", ".bin")
 
 
-def _blob_id(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+def _hashes(p: Path) -> tuple[int, str, str]:
+    """(size, git blob id, sha256) of a file, read in pieces."""
+    size = p.stat().st_size
+    sha1, sha256 = hashlib.sha1(b"blob %d\0" % size), hashlib.sha256()
+    with open(p, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 24), b""):
+            sha1.update(chunk)
+            sha256.update(chunk)
+    return size, sha1.hexdigest(), sha256.hexdigest()
 
 
 class HubEmulator:
@@ -52,11 +59,11 @@ class HubEmulator:
             self.branches[repo] = {}
             for rev, folder in revs.items():
                 entries = {}
-                for p in sorted(Path(folder).iterdir()):
-                    data = p.read_bytes()
-                    sha = hashlib.sha256(data).hexdigest() if p.name.endswith(LFS_SUFFIXES) else None
-                    entries[p.name] = (p, len(data), _blob_id(data), sha)
-                    if sha:
+                for p in sorted(x for x in Path(folder).iterdir() if x.is_file()):
+                    size, blob, sha = _hashes(p)
+                    lfs = p.name.endswith(LFS_SUFFIXES)
+                    entries[p.name] = (p, size, blob, sha if lfs else None)
+                    if lfs:
                         self.blobs[sha] = p
                 commit = hashlib.sha1(f"{repo}\0{rev}\0".encode() + json.dumps(
                     sorted((n, e[2]) for n, e in entries.items())).encode()).hexdigest()
@@ -239,7 +246,7 @@ class HubEmulator:
         path, size, blob, sha = entry
         common = {**limit_headers, "X-Repo-Commit": commit, "Accept-Ranges": "bytes"}
         if sha is None:  # a small git file: served here
-            return self._data(h, path.read_bytes(), {**common, "ETag": f'"{blob}"'}, head)
+            return self._data(h, path, {**common, "ETag": f'"{blob}"'}, head)
         loc = f"{self.cdn_endpoint}/cdn/{sha}?expires={time.time() + self.cdn_ttl:.3f}"
         self._reply(h, 302, b"", {**common, "Location": loc, "ETag": f'"{sha}"', "X-Linked-Etag": f'"{sha}"',
                                   "X-Linked-Size": str(size)}, head)
@@ -252,14 +259,31 @@ class HubEmulator:
             return self._reply(h, 404, b"", {}, head)
         if float(query.get("expires", ["0"])[0]) < time.time():
             return self._reply(h, 403, b"<Error>Request has expired</Error>", {}, head)
-        self._data(h, p.read_bytes(), {"ETag": f'"{sha}"', "Accept-Ranges": "bytes"}, head)
+        self._data(h, p, {"ETag": f'"{sha}"', "Accept-Ranges": "bytes"}, head)
 
-    def _data(self, h, data: bytes, headers: dict, head: bool) -> None:
+    def _data(self, h, path: Path, headers: dict, head: bool) -> None:
+        size = path.stat().st_size
         m = _RANGE.match(h.headers.get("Range", ""))
-        if m is None or head:
-            return self._reply(h, 200, data, headers, head)
-        a = int(m.group(1))
-        b = min(int(m.group(2)) if m.group(2) else len(data) - 1, len(data) - 1)
-        if a >= len(data) or b < a:
-            return self._reply(h, 416, b"", {**headers, "Content-Range": f"bytes */{len(data)}"})
-        self._reply(h, 206, data[a: b + 1], {**headers, "Content-Range": f"bytes {a}-{b}/{len(data)}"})
+        a, b, code = 0, size - 1, 200
+        if m is not None and not head:
+            a, code = int(m.group(1)), 206
+            b = min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
+            if a >= size or b < a:
+                return self._reply(h, 416, b"", {**headers, "Content-Range": f"bytes */{size}"})
+            headers = {**headers, "Content-Range": f"bytes {a}-{b}/{size}"}
+        h.send_response(code)
+        h.send_header("Content-Length", str(b - a + 1 if size else 0))
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.end_headers()
+        if head:
+            return
+        with open(path, "rb") as fh:
+            fh.seek(a)
+            left = b - a + 1
+            while left > 0:
+                chunk = fh.read(min(left, 1 << 20))
+                if not chunk:
+                    return
+                self._send(h, chunk)
+                left -= len(chunk)

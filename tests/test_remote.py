@@ -201,7 +201,7 @@ def test_plan_takes_the_whole_span_when_requests_cost_more_than_bytes() -> None:
 
 def test_link_model_measures_bandwidth_and_request_cost() -> None:
     link = LinkModel(latency=0.02)
-    link.observe_batch(100 << 20, 1.0 + 4 * 0.02, n_requests=4)  # 4 large requests: 100 MB in ~1 s
+    link.observe_batch(100 << 20, 1.0 + 0.02, n_requests=4)  # 4 large requests in parallel: one latency, 100 MB in 1 s
     assert link.bandwidth == pytest.approx((100 << 20) / 1.0)
     link.observe_batch(64 * 2048, 0.256 + 64 * 2048 / link.bandwidth, n_requests=64)  # 64 small ones: 4 ms each
     assert link.per_request == pytest.approx(0.004) and link.calibrated

@@ -63,6 +63,7 @@ from .base import is_url
 from .http import TransientError
 from .httpfile import HttpFile
 from .hub import hub_file, parse_hub_url, revision_info
+from .linkmodel import LinkModel, link_for
 from .ranged import RangedSource, RangedTensors, TensorEntry
 from .safetensors import MAX_HEADER, SAFETENSORS_DTYPES
 
@@ -103,66 +104,6 @@ class _Fsspec:
         self.tally[0] += 1
         self.tally[1] += len(got)
         return got
-
-
-class LinkModel:
-    """Cost of requests on a link, from the requests made on it (thread-safe).
-
-    A batch of ``n`` parallel requests moving ``b`` bytes is modelled as taking
-    ``n x per_request + b / bandwidth`` seconds: ``per_request`` is the aggregate cost one more
-    request adds to a batch on *this client* (the link's latency shared by the requests in
-    flight, plus the client's and server's per-request work, which dominates on a Python HTTP
-    client), ``bandwidth`` the aggregate rate. Both are measured: ``bandwidth`` on batches of
-    large requests, ``per_request`` on batches of many small ones; until ``per_request`` is
-    measured it is taken as ``latency / workers`` (latency: the fastest request seen)."""
-
-    def __init__(self, latency: float | None = None, bandwidth: float | None = None,
-                 per_request: float | None = None):
-        self.latency = latency  # seconds of the fastest request seen (small ones measure latency)
-        self.bandwidth = bandwidth  # bytes/s, aggregate, measured on a batch of large requests
-        self.per_request = per_request  # seconds one request adds to a parallel batch
-        self._lock = threading.Lock()
-
-    def observe(self, nbytes: int, seconds: float) -> None:
-        """One request: the fastest one seen is the latency estimate."""
-        with self._lock:
-            if self.latency is None or seconds < self.latency:
-                self.latency = seconds
-
-    def observe_batch(self, nbytes: int, seconds: float, n_requests: int = 1) -> None:
-        """A batch of parallel requests. Large requests (>= 256 kB on average) measure the
-        bandwidth (less the requests' own cost); many small ones (>= 8) measure ``per_request``
-        (less the bytes' time; without a bandwidth yet, the whole time: an upper bound)."""
-        with self._lock:
-            if nbytes >= max(n_requests, 1) << 18:
-                own = n_requests * (self.per_request if self.per_request is not None else (self.latency or 0.0))
-                if nbytes >= 1 << 20 and seconds > own:
-                    self.bandwidth = nbytes / (seconds - own)
-            elif n_requests >= 8:
-                moving = nbytes / self.bandwidth if self.bandwidth else 0.0
-                self.per_request = max(seconds - moving, 0.0) / n_requests
-
-    def request_cost(self, workers: int = 1) -> float:
-        """Seconds one more request adds to a batch with ``workers`` requests in flight."""
-        if self.per_request is not None:
-            return self.per_request
-        return (self.latency or 0.0) / max(workers, 1)
-
-    @property
-    def calibrated(self) -> bool:
-        return self.bandwidth is not None and self.per_request is not None
-
-    def gap_bytes(self, workers: int = 1) -> int:
-        """Bytes the link moves in the time one more request costs: a smaller gap between two
-        ranges is cheaper to read through than to skip. 0 (merge nothing) until the bandwidth
-        has been measured."""
-        if self.bandwidth is None:
-            return 0
-        return int(self.request_cost(workers) * self.bandwidth)
-
-    def cost(self, n_requests: int, nbytes: int, workers: int) -> float:
-        """Seconds for ``n_requests`` requests (``workers`` in flight) moving ``nbytes`` in all."""
-        return n_requests * self.request_cost(workers) + nbytes / (self.bandwidth or 100e6)
 
 
 class RemoteFile:
@@ -267,19 +208,20 @@ class RemoteFile:
         the link model says is cheaper; all requests of all groups go out in parallel.
 
         On a link not measured yet, a batch of several groups first calibrates the model on
-        its own groups: a few fetched whole (bandwidth), then the one with the most ranges
-        fetched range by range (the cost of one request on this client); the rest is planned
-        with the measured model."""
+        its own groups: the largest fetched whole (bandwidth), then the one with the most
+        ranges fetched range by range (the cost of one request on this client); the rest is
+        planned with the measured model, which the process keeps for the link
+        (:func:`~.linkmodel.link_for`)."""
         for jobs in groups:
             for pos, dst in jobs:
                 if pos < 0 or pos + len(dst) > self.size:
                     raise ValueError(f"{self.name}: read of {len(dst)} bytes at {pos} goes beyond the end of the "
                                      f"file ({self.size} bytes)")
         todo = [g for g in groups if g]
-        if len(todo) > 2 and self.link.bandwidth is None:
-            first = sorted(todo, key=_span_bytes)[-min(4, len(todo) // 2):]  # the largest: bandwidth-bound
-            self._fetch_groups(first, whole=True)
-            todo = [g for g in todo if not any(g is f for f in first)]
+        if len(todo) > 2 and self.link.bandwidth is None and self.link.merge_factor > 0:
+            first = max(todo, key=_span_bytes)  # the largest tensor, read whole: the link's bandwidth
+            self._fetch_groups([first], whole=True)
+            todo = [g for g in todo if g is not first]
         if len(todo) > 2 and self.link.per_request is None:
             many = max(todo, key=len)
             if len(many) >= 8:
@@ -312,7 +254,7 @@ class RemoteFile:
         else:
             with ThreadPoolExecutor(min(self.workers, len(ranges))) as ex:
                 blobs = list(ex.map(lambda r: self._fetch(*r), ranges))
-        self.link.observe_batch(sum(e - s for s, e in ranges), time.perf_counter() - t0, len(ranges))
+        self.link.observe_batch(sum(e - s for s, e in ranges), time.perf_counter() - t0, len(ranges), self.workers)
         base = 0
         for jobs, order, rs in plans:
             k = 0
@@ -461,7 +403,7 @@ def resolve_url(url: str, config: Optional[Mapping[str, Any]] = None, *,
                 storage_options: Optional[Mapping] = None, link: Optional[LinkModel] = None) -> RemoteSource:
     """A :class:`RemoteSource` for the URL of a weights file or a model folder: ``http(s)://``,
     ``hf://org/name[@rev][/file]``, or any other fsspec URL."""
-    link = link or LinkModel()
+    link = link or link_for(url)
     if url.startswith("hf://"):
         return _open_hub(url, config, link)
     if url.startswith(("http://", "https://")):
