@@ -60,13 +60,15 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                    ci: float = DEFAULT, seed: int = DEFAULT,
                    on_result: Optional[Callable[[Checkpoint, SampleResult], None]] = None,
                    controls: Any = DEFAULT, stats: bool = DEFAULT, by_layer: bool = DEFAULT,
-                   config: Optional[AnalysisConfig] = None, cache: str = "keep") -> Series:
+                   config: Optional[AnalysisConfig] = None, cache: str = "keep",
+                   values: Optional[Union[str, Sequence[int]]] = None) -> Series:
     """Analyse a checkpoint series: K sampled networks per checkpoint, the same neurons in each.
 
     Parameters
     ----------
     checkpoints : paths/hub ids (or :class:`Checkpoint` objects), see :func:`make_series`;
-        ``revisions``, ``steps`` and ``sort`` are passed to it.
+        ``revisions`` (names, ``"all"``, globs), ``values`` (of ``{N}`` in a repository
+        pattern), ``steps`` and ``sort`` are passed to it.
     samples, per_layer, layout, box, direction, threshold, min_edges, decimals, q, filter : options
     node_dimension, nfd_threshold, n_bootstrap, ci, seed :
         the options of :class:`~neuromfa_native.AnalysisConfig` (its defaults, or those of
@@ -115,7 +117,7 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
     >>> [c.step for c in s.checkpoints], s.alpha0_mean.shape
     ([0, 16], (2,))
     """
-    cps = make_series(checkpoints, revisions=revisions, steps=steps, sort=sort)
+    cps = make_series(checkpoints, revisions=revisions, steps=steps, sort=sort, values=values)
     cfg = AnalysisConfig.from_options(
         config, samples=samples, per_layer=per_layer, layout=layout, box=box, direction=direction,
         threshold=threshold, min_edges=min_edges, decimals=decimals, q=q, filter=filter,
