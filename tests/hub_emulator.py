@@ -110,7 +110,9 @@ class HubEmulator:
             self.resolves: list = []  # (commit-or-rev, file) of resolves answered
             self.cdn = 0  # CDN requests
             self.bytes_served = 0  # body bytes of every reply
+            self.api_bytes = 0  # of which the API's (JSON metadata)
             self.n_429 = 0
+            self.auth: dict = {"hub": set(), "cdn": set()}  # Authorization headers seen, by host
 
     @property
     def endpoint(self) -> str:
@@ -163,6 +165,11 @@ class HubEmulator:
             time.sleep(self.latency)
         parts = urlsplit(h.path)
         path, query = unquote(parts.path), parse_qs(parts.query)
+        cdn = h.server is self._cdn_httpd
+        with self._lock:
+            self.auth["cdn" if cdn else "hub"].add(h.headers.get("Authorization"))
+        if cdn != path.startswith("/cdn/"):  # the CDN serves only /cdn/, the hub everything else
+            return self._reply(h, 404, b"", {}, head)
         if path.startswith("/api/models/"):
             return self._api(h, path[len("/api/models/"):], query)
         if path.startswith("/cdn/"):
@@ -173,6 +180,9 @@ class HubEmulator:
         self._reply(h, 404, b"", {}, head)
 
     def _reply(self, h, code: int, body: bytes, headers: dict, head: bool = False) -> None:
+        if h.path.startswith("/api/") and not head:
+            with self._lock:
+                self.api_bytes += len(body)
         h.send_response(code)
         h.send_header("Content-Length", str(len(body)))
         for k, v in headers.items():

@@ -235,8 +235,8 @@ class Transport:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url}: not an http(s) URL")
-        host = parts.hostname
-        key = (parts.scheme, host, parts.port or (443 if parts.scheme == "https" else 80))
+        host = parts.netloc  # rate limits are per server (host and port)
+        key = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         bucket = _bucket_of(parts.path)
         while True:
@@ -250,7 +250,7 @@ class Transport:
             self.limits.observe(host, reply.headers)
             if reply.status != 429:
                 return reply
-            wait = self.limits.retry_after(host, reply.headers)
+            wait = self.limits.retry_after(reply.headers)
             self.limits.wait(wait, f"{what} rate limit: waiting {wait:.0f} s")
 
     def _once(self, method: str, url: str, key: tuple, target: str, headers: dict, cap: int,

@@ -37,7 +37,7 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from .httpfile import HttpFile
 from .http import transport
@@ -100,26 +100,34 @@ def token() -> Optional[str]:
 
 # ----------------------------------------------------------------------------- API calls
 class _ApiPacer:
-    """Our API calls in the current window, kept below the budget (thread-safe)."""
+    """Our API calls in the current window of each endpoint, kept below its budget (thread-safe):
+    the documented one until a 429's ``RateLimit-Policy`` says another."""
 
     def __init__(self) -> None:
-        self.sent: deque = deque()
+        self.sent: dict = {}  # endpoint -> deque of send times
+        self.policy: dict = {}  # endpoint -> (quota, window seconds), learnt from a 429
         self.lock = threading.Lock()
-        self.budget: Optional[int] = None  # from a 429's RateLimit-Policy
 
-    def before(self, authenticated: bool) -> None:
+    def before(self, ep: str, authenticated: bool) -> None:
         limits = transport().limits
         while True:
             with self.lock:
                 now = time.monotonic()
-                while self.sent and now - self.sent[0] > API_WINDOW:
-                    self.sent.popleft()
-                budget = self.budget or API_BUDGET[1 if authenticated else 0]
-                if len(self.sent) < budget * 0.98:
-                    self.sent.append(now)
+                quota, window = self.policy.get(ep, (API_BUDGET[1 if authenticated else 0], API_WINDOW))
+                sent = self.sent.setdefault(ep, deque())
+                while sent and now - sent[0] > window:
+                    sent.popleft()
+                if len(sent) < max(1, int(quota * 0.98)):
+                    sent.append(now)
                     return
-                wait = API_WINDOW - (now - self.sent[0]) + 0.5
+                wait = window - (now - sent[0]) + 0.5
             limits.wait(wait, f"hub rate limit (api): waiting {wait:.0f} s")
+
+    def learn(self, ep: str, headers: dict) -> None:
+        m = re.search(r"q\s*=\s*(\d+).*?w\s*=\s*(\d+)", headers.get("ratelimit-policy", ""))
+        if m:
+            with self.lock:
+                self.policy[ep] = (int(m.group(1)), float(m.group(2)))
 
 
 _PACER = _ApiPacer()
@@ -140,12 +148,12 @@ def api_call(fn: Callable[[Any], T], what: str) -> T:
     hub = _hub()
     from huggingface_hub.utils import HfHubHTTPError
 
-    tok = token()
-    api = hub.HfApi(endpoint=endpoint(), token=tok)
+    tok, ep = token(), endpoint()
+    api = hub.HfApi(endpoint=ep, token=tok)
     limits = transport().limits
     fails = 0
     while True:
-        _PACER.before(tok is not None)
+        _PACER.before(ep, tok is not None)
         stats.api_calls += 1
         try:
             return fn(api)
@@ -154,8 +162,8 @@ def api_call(fn: Callable[[Any], T], what: str) -> T:
             code = getattr(resp, "status_code", None)
             if code == 429 and resp is not None:
                 headers = {k.lower(): v for k, v in resp.headers.items()}
-                _learn_budget(headers)
-                wait = limits.retry_after(urlsplit(endpoint()).hostname or "", headers)
+                _PACER.learn(ep, headers)
+                wait = limits.retry_after(headers)
                 limits.wait(wait, f"hub rate limit (api): waiting {wait:.0f} s")
                 continue
             raise ValueError(_hub_error(exc, what)) from exc
@@ -164,15 +172,6 @@ def api_call(fn: Callable[[Any], T], what: str) -> T:
             if fails >= 3 or isinstance(exc, getattr(hub.errors, "OfflineModeIsEnabled", ())):
                 raise ValueError(f"{what}: the hub could not be reached ({type(exc).__name__}: {exc})") from exc
             time.sleep(0.5 * 2 ** fails)
-
-
-def _learn_budget(headers: dict) -> None:
-    import re
-
-    m = re.search(r"q\s*=\s*(\d+)", headers.get("ratelimit-policy", ""))
-    if m:
-        with _PACER.lock:
-            _PACER.budget = int(m.group(1))
 
 
 def _hub_error(exc: Exception, what: str) -> str:

@@ -115,7 +115,7 @@ class RateLimits:
             self.waited += max(seconds, 0.0)
         announce(None)
 
-    def retry_after(self, host: str, headers: Mapping[str, str]) -> float:
+    def retry_after(self, headers: Mapping[str, str]) -> float:
         """Seconds a ``429`` asks to wait: ``Retry-After`` (seconds or a date), else the
         ``RateLimit`` header's reset, else 10 s."""
         with self._lock:
