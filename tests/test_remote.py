@@ -18,8 +18,6 @@ from neuromfa_native.io.sources import resolve_source
 from neuromfa_native.io.torch_zip import open_torch_zip
 from range_server import RangeServer
 
-pytest.importorskip("fsspec", reason="fsspec is optional (the remote extra); it reads URLs")
-pytest.importorskip("aiohttp", reason="aiohttp is optional (the remote extra); fsspec's HTTP needs it")
 try:
     import torch
 except ImportError:  # the .bin checkpoints below are written with torch.save
@@ -275,3 +273,21 @@ def test_killed_mid_download_then_resumed(served, tmp_path) -> None:
     assert [[r.spectrum for r in rs] for rs in again.results] == [[r.spectrum for r in rs] for rs in local.results]
     reading = json.loads((out / "run.json").read_text())["reading"]
     assert list(reading["checkpoints"]) == [again.labels[1]] and reading["bytes_read"] > 0
+
+
+def test_http_needs_no_fsspec_and_other_schemes_go_through_it(served) -> None:
+    """http(s):// is read by the package's own client (a process where fsspec cannot be imported
+    reads it); file:// and other schemes still go through fsspec, with the same numbers."""
+    import subprocess
+    import sys
+
+    want = build_nin(served / "safetensors", sample=2, per_layer=4).edge_array()
+    with RangeServer(served) as srv:
+        code = ("import sys; sys.modules['fsspec'] = None; from neuromfa_native.network.nin import build_nin; "
+                f"n = build_nin({srv.url('safetensors')!r}, sample=2, per_layer=4); print(n.edge_array().sum())")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) == float(want.sum())
+    pytest.importorskip("fsspec", reason="fsspec is optional; it reads the schemes other than http(s) and hf")
+    src = resolve_url((served / "safetensors").as_uri())
+    np.testing.assert_array_equal(build_nin(src, sample=2, per_layer=4).edge_array(), want)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import atexit
 import heapq
 import http.client
+import select
 import socket
 import ssl
 import threading
@@ -183,12 +184,23 @@ class Transport:
         return http.client.HTTPConnection(host, port, timeout=TIMEOUT)
 
     def _take(self, key: tuple) -> tuple[http.client.HTTPConnection, bool]:
-        """A pooled connection (and True), else a new one (and False)."""
-        with self._lock:
-            idle = self._idle.get(key)
-            if idle:
-                return idle.pop(), True
-        return self._connect(*key), False
+        """A pooled connection (and True), else a new one (and False). A pooled connection with
+        anything to read before a request was sent (bytes the server added after its last
+        answer, or its close) is dropped: it would be read as the next answer."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                conn = idle.pop() if idle else None
+            if conn is None:
+                return self._connect(*key), False
+            sock = getattr(conn, "sock", None)
+            try:
+                ready = sock is None or bool(select.select([sock], [], [], 0)[0])
+            except (OSError, ValueError):
+                ready = True
+            if not ready:
+                return conn, True
+            conn.close()
 
     def _give(self, key: tuple, conn: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -262,6 +274,7 @@ class Transport:
         allowed = TIMEOUT + cap / MIN_RATE
         token = _WATCHDOG.arm(time.monotonic() + allowed, conn)
         reusable = False
+        resp: Optional[http.client.HTTPResponse] = None
         try:
             try:
                 conn.request(method, target, headers=headers)
@@ -276,7 +289,12 @@ class Transport:
             self._count(kind, 0, request=True, tally=tally)
             limit = MAX_ERROR_BODY
             if accept is not None:
-                limit = accept(status, hdrs)
+                try:
+                    limit = accept(status, hdrs)
+                except ValueError:
+                    if reused:  # perhaps bytes a server left on a kept-alive connection: once more, fresh
+                        raise _Stale() from None
+                    raise
             elif status in (200, 206):
                 limit = cap
             body, complete = self._read_body(resp, limit, kind, method, status, url, tally)
@@ -293,6 +311,8 @@ class Transport:
             if reusable and not fired:
                 self._give(key, conn)
             else:
+                if resp is not None:
+                    resp.close()  # a reply left unread may hold the socket (Connection: close)
                 conn.close()
             if fired:
                 raise TransientError(f"no complete answer within {allowed:.0f} s (the server is too slow)")
