@@ -329,8 +329,10 @@ def _fingerprint_pass(cps: Sequence[Checkpoint], cfg: AnalysisConfig, executor: 
             todo.remove(k)
         elif ident is not None:
             firsts[ident] = k
-    if executor is None:
-        found = {k: _fingerprint_task(cps[k].source, cps[k].revision, cfg.layout) for k in todo}
+    if executor is None:  # checkpoints hash in parallel (hashlib and the scan release the GIL)
+        with cf.ThreadPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1, 4))) as pool:
+            futs = {k: pool.submit(_fingerprint_task, cps[k].source, cps[k].revision, cfg.layout) for k in todo}
+            found = {k: f.result() for k, f in futs.items()}
     else:
         futs = {k: executor.submit(_fingerprint_task, cps[k].source, cps[k].revision, cfg.layout) for k in todo}
         found = {k: f.result() for k, f in futs.items()}
