@@ -39,8 +39,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import quote
 
-from .httpfile import HttpFile
-from .http import transport
 
 __all__ = ["HubFile", "HubRevision", "commit_of", "hub_file", "hub_fingerprint", "list_branches", "parse_hub_url",
            "pin_url", "refs", "revision_info", "stats"]
@@ -109,7 +107,7 @@ class _ApiPacer:
         self.lock = threading.Lock()
 
     def before(self, ep: str, authenticated: bool) -> None:
-        limits = transport().limits
+        limits = _limits()
         while True:
             with self.lock:
                 now = time.monotonic()
@@ -142,6 +140,12 @@ class _Stats:
 stats = _Stats()
 
 
+def _limits() -> Any:
+    from .http import transport  # the HTTP stack is imported only when the hub is asked
+
+    return transport().limits
+
+
 def api_call(fn: Callable[[Any], T], what: str) -> T:
     """``fn(HfApi(endpoint=...))``, paced below the API budget, a ``429`` waited out (as often
     as it takes), a network failure tried 3 times; the hub's errors become one-line ValueErrors."""
@@ -150,7 +154,7 @@ def api_call(fn: Callable[[Any], T], what: str) -> T:
 
     tok, ep = token(), endpoint()
     api = hub.HfApi(endpoint=ep, token=tok)
-    limits = transport().limits
+    limits = _limits()
     fails = 0
     while True:
         _PACER.before(ep, tok is not None)
@@ -335,9 +339,11 @@ def hub_fingerprint(repo: str, revision: Optional[str]) -> str:
 _FILES: OrderedDict = OrderedDict()
 
 
-def hub_file(rev: HubRevision, name: str) -> HttpFile:
+def hub_file(rev: HubRevision, name: str) -> Any:
     """The process's :class:`~.httpfile.HttpFile` of one file of a revision (by commit): its
     resolved CDN location and pinned version are reused by every reader of that file."""
+    from .httpfile import HttpFile
+
     f = rev.file(name)
     key = (endpoint(), rev.repo, rev.commit, name)
     with _INFO_LOCK:

@@ -16,7 +16,6 @@ progress line; otherwise to the ``neuromfa_native`` logger.
 """
 from __future__ import annotations
 
-import email.utils
 import logging
 import re
 import threading
@@ -124,6 +123,8 @@ class RateLimits:
         if ra.isdigit():
             return min(float(ra), MAX_WAIT)
         if ra:
+            import email.utils
+
             try:
                 when = email.utils.parsedate_to_datetime(ra).timestamp()
                 return min(max(when - time.time(), 1.0), MAX_WAIT)
