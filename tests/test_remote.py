@@ -155,10 +155,25 @@ def test_merge_plan_follows_the_link() -> None:
             self.link, self.workers, self.size, self.name = link, 16, 10**9, "x"
 
     ranges = [(0, 100), (1_000, 1_100), (50_000, 50_100)]
-    # 16 requests in flight: a gap is read through when smaller than latency x bandwidth / 16
-    assert F(LinkModel(1e-6, 1e9)).plan(ranges) == ranges  # 1 us per request: 62 B gaps, nothing merged
-    assert F(LinkModel(1.6, 1e6)).plan(ranges) == [(0, 50_100)]  # 1.6 s at 1 MB/s: 100 kB gaps read through
-    assert F(LinkModel(0.016, 1e6)).plan(ranges) == [(0, 1_100), (50_000, 50_100)]  # 1 kB gaps
+    # 16 requests in flight (per request: latency / 16); a gap is merged while the batch stays
+    # bound by its requests: (bytes + gap) / bandwidth < requests x per-request cost
+    assert F(LinkModel(1e-6, 1e9)).plan(ranges) == ranges  # 1 us per request: nothing merged
+    assert F(LinkModel(1.6, 1e6)).plan(ranges) == [(0, 50_100)]  # 0.1 s per request at 1 MB/s: all merged
+    assert F(LinkModel(0.016, 1e6)).plan(ranges) == [(0, 1_100), (50_000, 50_100)]  # 1 ms: the small gap only
+    assert F(LinkModel(0.016, 1e6)).plan([(0, 100), (100, 200)]) == [(0, 200)]  # touching: always one
+
+
+def test_plan_of_a_batch_merges_the_smallest_gaps_of_all_groups_first() -> None:
+    class F(RemoteFile):
+        def __init__(self, link):
+            self.link, self.workers, self.size, self.name = link, 32, 10**9, "x"
+
+    a = [(0, 10), (20, 30)]  # a 10-byte gap
+    b = [(1_000, 1_010), (1_500, 1_510), (5_000, 5_010)]  # gaps of 490 and 3490 bytes
+    # 5 requests of 1 ms at 1 MB/s: merging pays while (bytes + gap) / 1e6 < requests x 1 ms
+    plan = F(LinkModel(0.02, 1e6, per_request=0.001)).plan_groups([a, b])
+    assert plan == [[(0, 30)], [(1_000, 1_510), (5_000, 5_010)]]  # never across groups (tensors)
+    assert F(LinkModel(0.02, 1e6, per_request=0.0)).plan_groups([a, b]) == [a, b]
 
 
 def test_import_pulls_no_fsspec() -> None:
@@ -185,15 +200,17 @@ def test_hub_urls_are_parsed_with_revisions_holding_slashes() -> None:
             parse_hub_url(bad)
 
 
-def test_plan_takes_the_whole_span_when_requests_cost_more_than_bytes() -> None:
+def test_plan_reads_through_when_requests_cost_more_than_bytes() -> None:
     class F(RemoteFile):
         def __init__(self, link):
             self.link, self.workers, self.size, self.name = link, 32, 10**9, "x"
 
     ranges = [(i * 10_000, i * 10_000 + 2_000) for i in range(100)]  # 100 rows of 2 kB, 1 MB apart in all
-    # a Python client: 4 ms per request at 100 MB/s: 100 requests (0.4 s) cost more than 1 MB (0.01 s)
-    assert F(LinkModel(0.02, 100e6, per_request=0.004)).plan(ranges) == [(0, 992_000)]
-    # 1 us per request at 1 GB/s: a gap of 8 kB costs more than a request; nothing merged
+    # a Python client: 4 ms per request at 100 MB/s: 100 requests (0.4 s) cost far more than 1 MB
+    # (0.01 s): merged down to where requests and bytes take about as long (2 requests, 8 ms)
+    plan = F(LinkModel(0.02, 100e6, per_request=0.004)).plan(ranges)
+    assert len(plan) <= 2 and plan[0][0] == 0 and plan[-1][1] == 992_000
+    # 1 us per request at 1 GB/s: 100 requests (0.1 ms) cost less than their bytes; nothing merged
     assert F(LinkModel(1e-4, 1e9, per_request=1e-6)).plan(ranges) == ranges
 
 
@@ -203,7 +220,6 @@ def test_link_model_measures_bandwidth_and_request_cost() -> None:
     assert link.bandwidth == pytest.approx((100 << 20) / 1.0)
     link.observe_batch(64 * 2048, 0.256 + 64 * 2048 / link.bandwidth, n_requests=64)  # 64 small ones: 4 ms each
     assert link.per_request == pytest.approx(0.004) and link.calibrated
-    assert link.gap_bytes() == int(0.004 * link.bandwidth)
 
 
 def test_samples_of_a_checkpoint_are_fetched_in_one_batch_each_byte_once(served, tmp_path) -> None:

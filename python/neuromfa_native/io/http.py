@@ -71,7 +71,7 @@ class FileChangedError(ValueError):
 class Reply(NamedTuple):
     status: int
     headers: Mapping[str, str]  # lower-case names
-    body: bytes
+    body: bytes | bytearray
     url: str
 
 
@@ -166,6 +166,8 @@ class Transport:
 
     def _connect(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
         from urllib.request import getproxies, proxy_bypass
+
+        conn: http.client.HTTPConnection
 
         proxy = None if proxy_bypass(host) else getproxies().get(scheme)
         if scheme == "https":
@@ -318,17 +320,17 @@ class Transport:
                 raise TransientError(f"no complete answer within {allowed:.0f} s (the server is too slow)")
 
     def _read_body(self, resp: http.client.HTTPResponse, cap: int, kind: str, method: str, status: int,
-                   url: str, tally: Optional[list]) -> tuple[bytes, bool]:
+                   url: str, tally: Optional[list]) -> tuple[bytearray, bool]:
         """The body, at most ``cap`` bytes (more, announced or sent, is an error for a data
         reply; an error reply is cut at its cap). Returns (body, whether it was read whole)."""
         data_reply = status in (200, 206)
         if method == "HEAD" or status in (204, 304):
-            return b"", True
+            return bytearray(), True
         n = resp.length
         if n is not None and n > cap:
             if data_reply:
                 raise ValueError(f"{url}: the server announces {n} bytes where at most {cap} were asked for")
-            return b"", False
+            return bytearray(), False
         out = bytearray()
         while True:
             chunk = resp.read1(min(1 << 20, cap + 1 - len(out)))
@@ -339,10 +341,10 @@ class Transport:
             if len(out) > cap:
                 if data_reply:
                     raise ValueError(f"{url}: the server sends more than the {cap} bytes asked for")
-                return bytes(out[:cap]), False
+                return out[:cap], False
         if n is not None and len(out) < n:
             raise TransientError(f"connection closed after {len(out)} of {n} bytes")
-        return bytes(out), True
+        return out, True
 
 
 _TRANSPORT: Optional[Transport] = None

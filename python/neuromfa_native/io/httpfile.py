@@ -23,7 +23,8 @@ class Pin:
     (``ETag``, else ``Last-Modified``); every later reply must carry the same."""
 
     def __init__(self, size: Optional[int] = None, etag: Optional[str] = None):
-        self.size, self.etag, self.modified = size, etag, None
+        self.size, self.etag = size, etag
+        self.modified: Optional[str] = None
         self._lock = threading.Lock()
 
     def if_range(self) -> Optional[str]:
@@ -88,7 +89,7 @@ class HttpFile:
         return dict(self.headers) if same else {}
 
     # ---------------------------------------------------------------- reading
-    def fetch(self, start: int, end: int) -> bytes:
+    def fetch(self, start: int, end: int) -> bytes | bytearray:
         """Bytes from ``start`` (at most ``end - start``), by one checked range request; an
         expired redirect target is resolved again (once per read)."""
         for _ in range(2):
@@ -130,7 +131,7 @@ class HttpFile:
                                  "range reads need it")
             self.pin.size = int(size)
 
-    def read_small(self, cap: int) -> Optional[bytes]:
+    def read_small(self, cap: int) -> bytes | bytearray | None:
         """The whole file (a config or an index), at most ``cap`` bytes; None if not found."""
         try:
             with self._lock:
@@ -138,17 +139,22 @@ class HttpFile:
         except _NotFound:
             return None
 
-    def _get(self, url: str, method: str, start: int, end: int, missing_ok: bool = False) -> bytes:
+    def _get(self, url: str, method: str, start: int, end: int, missing_ok: bool = False) -> bytes | bytearray:
         """One read from ``url``, following redirects (the first one from the origin is
         remembered); HEAD and SMALL (a whole small file) are retried here, GET by the caller."""
         for _ in range(MAX_REDIRECTS + 1):
             h = self._headers_for(url)
             if method == "GET":
                 h["Range"] = f"bytes={start}-{end - 1}"
-                if self.pin.if_range():
-                    h["If-Range"] = self.pin.if_range()  # type: ignore[assignment]
-                r = self.client.exchange("GET", url, h, cap=end - start, what=self.what,
-                                         accept=lambda s, hd, a=start, b=end: self._accept(s, hd, a, b), tally=self.tally)
+                validator = self.pin.if_range()
+                if validator:
+                    h["If-Range"] = validator
+
+                def accept(status: int, headers: Mapping[str, str], a: int = start, b: int = end) -> int:
+                    return self._accept(status, headers, a, b)
+
+                r = self.client.exchange("GET", url, h, cap=end - start, what=self.what, accept=accept,
+                                         tally=self.tally)
             else:
                 r = self.client.exchange("HEAD" if method == "HEAD" else "GET", url, h,
                                          cap=end if method == "SMALL" else 0, what=self.what, tally=self.tally)

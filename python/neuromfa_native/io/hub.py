@@ -84,8 +84,8 @@ def _hub() -> Any:
 
 def endpoint() -> str:
     """``HF_ENDPOINT`` as set now (else huggingface_hub's), without a trailing slash."""
-    ep = os.environ.get("HF_ENDPOINT") or getattr(_hub().constants, "ENDPOINT", "https://huggingface.co")
-    return ep.rstrip("/")
+    ep = os.environ.get("HF_ENDPOINT") or getattr(_hub().constants, "ENDPOINT", None) or "https://huggingface.co"
+    return str(ep).rstrip("/")
 
 
 def token() -> Optional[str]:

@@ -1,8 +1,8 @@
 """What a request and a byte cost on a link, measured on the requests made on it.
 
-:class:`LinkModel` is what :class:`~.remote.RemoteFile` plans its range reads with: a tensor's
-row ranges are merged across gaps the link moves faster than it answers one more request, or
-replaced by one read of the tensor's used span when that is cheaper still. :func:`link_for`
+:class:`LinkModel` is what :class:`~.remote.RemoteFile` plans its range reads with: the
+rows asked for, and the gaps between them merged, smallest first, while a batch is bound by its
+requests rather than by its bytes (:meth:`~.remote.RemoteFile.plan_groups`). :func:`link_for`
 keeps one model per server for the process, so a series measures its link once.
 """
 from __future__ import annotations
@@ -16,8 +16,9 @@ __all__ = ["LinkModel", "link_for"]
 class LinkModel:
     """Cost of requests on a link, from the requests made on it (thread-safe).
 
-    A batch of ``n`` parallel requests moving ``b`` bytes is modelled as taking
-    ``n x per_request + b / bandwidth`` seconds: ``per_request`` is the aggregate cost one more
+    A batch of ``n`` parallel requests moving ``b`` bytes is planned as taking
+    ``max(n x per_request, b / bandwidth)`` seconds (:meth:`~.remote.RemoteFile.plan_groups`;
+    the calibration reads the sum as an upper bound): ``per_request`` is the aggregate cost one more
     request adds to a batch on *this client* (the link's latency shared by the requests in
     flight, plus the client's and server's per-request work, which dominates on a Python HTTP
     client), ``bandwidth`` the aggregate rate. Both are measured: ``bandwidth`` on batches of
@@ -68,18 +69,6 @@ class LinkModel:
     @property
     def calibrated(self) -> bool:
         return self.bandwidth is not None and self.per_request is not None
-
-    def gap_bytes(self, workers: int = 1) -> int:
-        """Bytes the link moves in the time one more request costs: a smaller gap between two
-        ranges is cheaper to read through than to skip. 0 (merge nothing) until the bandwidth
-        has been measured."""
-        if self.bandwidth is None:
-            return 0
-        return int(self.request_cost(workers) * self.bandwidth)
-
-    def cost(self, n_requests: int, nbytes: int, workers: int) -> float:
-        """Seconds for ``n_requests`` requests (``workers`` in flight) moving ``nbytes`` in all."""
-        return n_requests * self.request_cost(workers) + nbytes / (self.bandwidth or 100e6)
 
 
 _LINKS: dict = {}

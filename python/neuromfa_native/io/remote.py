@@ -145,13 +145,13 @@ class RemoteFile:
         return None
 
     # ------------------------------------------------------------------ reading
-    def _fetch(self, start: int, end: int) -> bytes:
+    def _fetch(self, start: int, end: int) -> bytes | bytearray:
         """Bytes ``[start, end)``, exactly. A short answer is continued from where it stopped;
         a failed request (dropped connection, timeout, 5xx) is retried; ``RETRIES`` failures
         in a row without progress are an error; a refused answer (another range, a whole file,
         a changed file) is an error at once."""
         out = bytearray()
-        fails, last = 0, None
+        fails, last = 0, None  # type: int, Optional[Exception]
         while len(out) < end - start:
             pos = start + len(out)
             t0 = time.perf_counter()
@@ -174,28 +174,50 @@ class RemoteFile:
                 continue
             fails = 0
             self.link.observe(len(got), time.perf_counter() - t0)
+            if not out and len(got) == end - start:
+                return got  # the whole range in one answer: no copy
             out += got
         else:
-            return bytes(out)
+            return out
         raise ValueError(f"{self.name}: reading bytes [{start}, {end}) failed after {RETRIES} tries: {last}")
 
     def plan(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-        """Merge sorted ``[start, end)`` ranges whose gap is cheaper to read than a new request;
-        one covering range if that is cheaper still (by :meth:`LinkModel.cost`)."""
-        if not ranges:
-            return []
-        gap = self.link.gap_bytes(self.workers)
-        merged = [list(ranges[0])]
-        for s, e in ranges[1:]:
-            if s - merged[-1][1] <= gap:
-                merged[-1][1] = max(merged[-1][1], e)
-            else:
-                merged.append([s, e])
-        out = [(s, e) for s, e in merged]
-        whole = (out[0][0], max(e for _, e in out))
-        if len(out) > 1 and self.link.bandwidth is not None and self.link.cost(1, whole[1] - whole[0], self.workers) < self.link.cost(
-                len(out), sum(e - s for s, e in out), self.workers):
-            return [whole]
+        """The ranges of one group (sorted ``[start, end)``) as :meth:`plan_groups` fetches them."""
+        return self.plan_groups([ranges])[0] if ranges else []
+
+    def plan_groups(self, groups: Sequence[Sequence[tuple[int, int]]]) -> list:
+        """The requests of a batch of groups (each a tensor's sorted ``[start, end)`` ranges):
+        touching ranges joined, then the gaps merged, smallest first and never across groups,
+        while the batch is bound by its requests rather than by its bytes.
+
+        A batch of ``n`` requests moving ``b`` bytes over parallel connections takes about
+        ``max(n x per_request, b / bandwidth)`` (:class:`LinkModel`: the requests' cost and the
+        link's bytes are spent at the same time); merging a gap of ``g`` bytes saves one request
+        and costs ``g`` bytes, so it pays while ``(b + g) / bandwidth < n x per_request``. The
+        plan is the fastest by the model and, among the fastest, the one with the fewest bytes:
+        on a link where a request costs little, the rows asked for; where it costs much, spans
+        up to whole tensors."""
+        rs = [_touching(r) if r else [] for r in groups]
+        c, bw = self.link.request_cost(self.workers), self.link.bandwidth
+        if not bw or c <= 0:
+            return rs
+        n = sum(len(r) for r in rs)
+        b = sum(e - s for r in rs for s, e in r)
+        merge = set()
+        for gap, g, i in sorted((r[i + 1][0] - r[i][1], g, i) for g, r in enumerate(rs) for i in range(len(r) - 1)):
+            if (b + gap) / bw >= n * c:
+                break
+            n, b = n - 1, b + gap
+            merge.add((g, i))
+        out = []
+        for g, r in enumerate(rs):
+            m: list = []
+            for i, (s, e) in enumerate(r):
+                if i and (g, i - 1) in merge:
+                    m[-1] = (m[-1][0], e)
+                else:
+                    m.append((s, e))
+            out.append(m)
         return out
 
     def readinto_many(self, jobs: Sequence[tuple[int, memoryview]]) -> None:
@@ -234,27 +256,22 @@ class RemoteFile:
         """Fetch the groups in one parallel batch (``whole``: each as one covering range;
         ``merge=False``: each job as its own range; default: as :meth:`plan` says) and tell the
         link model how long the batch took."""
-        plans = []
+        orders, sorted_ranges = [], []
         for jobs in groups:
             order = sorted(range(len(jobs)), key=lambda i: jobs[i][0])
-            ranges = [(jobs[i][0], jobs[i][0] + len(jobs[i][1])) for i in order]
-            if whole:
-                rs = [(ranges[0][0], max(e for _, e in ranges))]
-            elif not merge:
-                rs = _touching(ranges)
-            else:
-                rs = self.plan(ranges)
-            plans.append((jobs, order, rs))
+            orders.append(order)
+            sorted_ranges.append([(jobs[i][0], jobs[i][0] + len(jobs[i][1])) for i in order])
+        if whole:
+            planned = [[(r[0][0], max(e for _, e in r))] for r in sorted_ranges]
+        elif not merge:
+            planned = [_touching(r) for r in sorted_ranges]
+        else:
+            planned = self.plan_groups(sorted_ranges)
+        plans = list(zip(groups, orders, planned))
         ranges = [r for _, _, rs in plans for r in rs]
         if not ranges:
             return
-        t0 = time.perf_counter()
-        if len(ranges) == 1:
-            blobs = [self._fetch(*ranges[0])]
-        else:
-            with ThreadPoolExecutor(min(self.workers, len(ranges))) as ex:
-                blobs = list(ex.map(lambda r: self._fetch(*r), ranges))
-        self.link.observe_batch(sum(e - s for s, e in ranges), time.perf_counter() - t0, len(ranges), self.workers)
+        dests: list = [[] for _ in ranges]  # per range: the (offset in it, destination) of its jobs
         base = 0
         for jobs, order, rs in plans:
             k = 0
@@ -262,12 +279,24 @@ class RemoteFile:
                 pos, dst = jobs[i]
                 while not rs[k][0] <= pos < rs[k][1] or pos + len(dst) > rs[k][1]:
                     k += 1
-                a = pos - rs[k][0]
-                dst[:] = blobs[base + k][a: a + len(dst)]
+                dests[base + k].append((pos - rs[k][0], dst))
             base += len(rs)
 
+        def get(i: int) -> None:  # each range copied into its jobs as it arrives, then dropped
+            blob = memoryview(self._fetch(*ranges[i]))
+            for a, dst in dests[i]:
+                dst[:] = blob[a: a + len(dst)]
+
+        t0 = time.perf_counter()
+        if len(ranges) == 1:
+            get(0)
+        else:
+            with ThreadPoolExecutor(min(self.workers, len(ranges))) as ex:
+                list(ex.map(get, range(len(ranges))))
+        self.link.observe_batch(sum(e - s for s, e in ranges), time.perf_counter() - t0, len(ranges), self.workers)
+
     def read(self, pos: int, n: int) -> bytes:
-        return self._fetch(pos, pos + n) if n else b""
+        return bytes(self._fetch(pos, pos + n)) if n else b""
 
 
 def _span_bytes(jobs: Sequence[tuple[int, memoryview]]) -> int:
@@ -361,14 +390,14 @@ def _join(url: str, name: str) -> str:
     return url.rstrip("/") + "/" + name
 
 
-def _json(raw: bytes, what: str) -> Any:
+def _json(raw: bytes | bytearray, what: str) -> Any:
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{what}: corrupt JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
-def _config(raw: Optional[bytes], where: str) -> Optional[dict]:
+def _config(raw: bytes | bytearray | None, where: str) -> Optional[dict]:
     if raw is None:
         return None
     cfg = _json(raw, f"{where}/config.json")
@@ -377,7 +406,7 @@ def _config(raw: Optional[bytes], where: str) -> Optional[dict]:
     return cfg
 
 
-def _shards(raw: Optional[bytes], where: str) -> list:
+def _shards(raw: bytes | bytearray | None, where: str) -> list:
     """The shard file names of an index, each a plain file name next to the index."""
     if raw is None:
         raise ValueError(f"{where}: not found")

@@ -352,7 +352,7 @@ def hub_snapshot(repo: str, rev: str | None, cache_dir: str | None, offline: boo
     return _hub_snapshot(repo, rev, cache_dir, offline, os.environ.get("HF_ENDPOINT"))
 
 
-hub_snapshot.cache_clear = lambda: _hub_snapshot.cache_clear()  # type: ignore[attr-defined]
+hub_snapshot.cache_clear = lambda: _hub_snapshot.cache_clear()  # type: ignore[attr-defined,has-type]
 
 
 @functools.lru_cache(maxsize=512)

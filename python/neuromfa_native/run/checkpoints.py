@@ -188,8 +188,9 @@ def _steps(pairs: list, hub: list, steps: Optional[Sequence[int]]) -> tuple:
                           f"{', ...' if len(bad) > 5 else ''}): the checkpoints are kept in the given order and "
                           "their steps are their positions", UserWarning, stacklevel=3)
         return list(range(n)), False, [(0, 0, k) for k in range(n)], [None] * n
-    order = [rn.order if rn is not None else (0, 0, int(p)) for rn, p in zip(revs, parsed)]
-    return parsed, True, order, [rn.tokens if rn is not None else None for rn in revs]
+    steps_ = [int(p) for p in parsed if p is not None]
+    order = [rn.order if rn is not None else (0, 0, st) for rn, st in zip(revs, steps_)]
+    return steps_, True, order, [rn.tokens if rn is not None else None for rn in revs]
 
 
 def _check_unique(cps: Sequence[Checkpoint]) -> None:
