@@ -182,32 +182,6 @@ def _make_executor(args):
     return None, lambda: None, args.threads
 
 
-class _PreloadTables:
-    """Imports what writes the Parquet tables (pyarrow, and the pandas it imports on first use:
-    about half a second) in a background thread once the first result exists, while the other
-    tasks run in the core (the fingerprint pass before them hashes in Python threads, which the
-    import would slow); the tables, written at the end, then find them imported."""
-
-    def __init__(self) -> None:
-        self.started = False
-
-    def __call__(self, *_result) -> None:
-        if self.started:
-            return
-        self.started = True
-        import threading
-
-        threading.Thread(target=self._load, name="neuromfa-preload-tables", daemon=True).start()
-
-    @staticmethod
-    def _load() -> None:
-        try:
-            import pyarrow.parquet  # noqa: F401
-            import pandas  # noqa: F401
-        except ImportError:  # no Parquet: CSV only (report/tables.py)
-            pass
-
-
 def cmd_analyze(args) -> int:
     headless_plots(args)
     from ..report.tables import format_table, write_report
@@ -224,7 +198,7 @@ def cmd_analyze(args) -> int:
         series = analyze_series(args.sources, revisions=args.revisions, config=config, n_threads=n_threads,
                                 baseline=args.baseline, sort=not args.keep_order, out=args.out,
                                 overwrite=args.overwrite, executor=executor, progress=not args.quiet,
-                                cache=args.cache, values=args.values, on_result=_PreloadTables())
+                                cache=args.cache, values=args.values)
     finally:
         close()
     with report_lock(args.out):  # `series` is the run's final state: nothing newer to load
