@@ -170,12 +170,22 @@ def api_call(fn: Callable[[Any], T], what: str) -> T:
                 wait = limits.retry_after(headers)
                 limits.wait(wait, f"hub rate limit (api): waiting {wait:.0f} s")
                 continue
-            raise ValueError(_hub_error(exc, what)) from exc
-        except (OSError, ConnectionError) as exc:  # network: a few tries
-            fails += 1
-            if fails >= 3 or isinstance(exc, getattr(hub.errors, "OfflineModeIsEnabled", ())):
-                raise ValueError(f"{what}: the hub could not be reached ({type(exc).__name__}: {exc})") from exc
-            time.sleep(0.5 * 2 ** fails)
+            if code is None or (code < 500 and code != 408):
+                raise ValueError(_hub_error(exc, what)) from exc
+            last: Exception = exc  # a server error: tried again
+        except ValueError as exc:  # a malformed repository id or revision (huggingface_hub's check)
+            raise ValueError(f"{what}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+        except Exception as exc:  # noqa: BLE001 - the API client's network errors (httpx), offline mode
+            if isinstance(exc, getattr(hub.errors, "OfflineModeIsEnabled", ())):
+                raise ValueError(f"{what}: the hub is not asked under HF_HUB_OFFLINE; read the revision with "
+                                 "--cache keep from the local cache, or unset HF_HUB_OFFLINE") from exc
+            last = exc
+        fails += 1
+        if fails >= 3:
+            msg = str(last).splitlines()[0] if str(last) else ""
+            raise ValueError(f"{what}: the hub could not be reached after 3 tries ({type(last).__name__}: {msg})") \
+                from last
+        time.sleep(0.5 * 2 ** fails)
 
 
 def _hub_error(exc: Exception, what: str) -> str:
