@@ -134,8 +134,9 @@ _WATCHDOG = _Watchdog()
 
 # ----------------------------------------------------------------------------- transport
 def _bucket_of(path: str) -> Optional[str]:
+    """The start of the name of the rate-limit bucket a hub request counts in (None: not limited)."""
     if "/resolve/" in path:
-        return "resolvers"
+        return "resolv"
     if path.startswith("/api/"):
         return "api"
     return None
@@ -253,14 +254,14 @@ class Transport:
         key = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         bucket = _bucket_of(parts.path)
+        kind = {"resolv": "resolvers", "api": "api"}.get(bucket or "", "data")
         while True:
             self.limits.before(host, bucket, what)
             try:
-                reply = self._once(method, url, key, target, dict(headers or {}), cap, accept, bucket or "data",
-                                   tally)
+                reply = self._once(method, url, key, target, dict(headers or {}), cap, accept, kind, tally)
             except _Stale:  # a pooled connection the server had closed: once more on a new one
-                reply = self._once(method, url, key, target, dict(headers or {}), cap, accept, bucket or "data",
-                                   tally, fresh=True)
+                reply = self._once(method, url, key, target, dict(headers or {}), cap, accept, kind, tally,
+                                   fresh=True)
             self.limits.observe(host, reply.headers)
             if reply.status != 429:
                 return reply

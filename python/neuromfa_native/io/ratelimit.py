@@ -92,8 +92,9 @@ class RateLimits:
         if bucket is None:
             return
         while True:
-            with self._lock:
-                b = self._buckets.get((host, bucket))
+            with self._lock:  # the bucket the server named ("resolvers" for "resolv", "api" for "api")
+                name, b = next(((n, v) for (h, n), v in self._buckets.items() if h == host and n.startswith(bucket)),
+                               (bucket, None))
                 if b is None or b.remaining is None:
                     return
                 now = time.monotonic()
@@ -105,7 +106,7 @@ class RateLimits:
                     b.remaining -= 1
                     return
                 wait = min(b.reset_at - now, MAX_WAIT)
-            self.wait(wait, f"{what} rate limit ({bucket}): waiting {wait:.0f} s")
+            self.wait(wait, f"{what} rate limit ({name}): waiting {wait:.0f} s")
 
     def wait(self, seconds: float, msg: str) -> None:
         announce(msg)
