@@ -181,7 +181,8 @@ def test_import_pulls_no_fsspec() -> None:
     import sys
 
     code = ("import sys, neuromfa_native, neuromfa_native.io.sources, neuromfa_native.io.torch_zip; "
-            "print([m for m in ('fsspec', 'aiohttp', 'torch') if m in sys.modules])")
+            "print([m for m in ('fsspec', 'aiohttp', 'torch', 'http.client', 'ssl', 'neuromfa_native.io.http') "
+            "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
