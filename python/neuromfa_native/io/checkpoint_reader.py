@@ -8,8 +8,9 @@ thread; :meth:`release` lets ``k`` go. For hub ids (``org/name`` with a revision
 - ``evict``: the same download, and :meth:`release` deletes what *this run* downloaded for
   that checkpoint (blobs and snapshot links that were not in the cache before it started);
   files already in the cache are never deleted, nor a blob another kept revision links to;
-- ``none``: nothing is written: the checkpoint is read by range requests through
-  ``huggingface_hub``'s ``HfFileSystem`` (``hf://org/name@rev``, :mod:`.remote`).
+- ``none``: nothing is written: the checkpoint is read by range requests
+  (``hf://org/name@rev``: :mod:`.hub` and :mod:`.remote`; one API call per revision, one
+  resolve per file, within the hub's rate limits).
 
 Local paths and URLs are opened as they are in every mode. A download killed midway leaves
 what ``huggingface_hub`` leaves: a partial file under ``blobs/*.incomplete``, never a snapshot
@@ -173,7 +174,7 @@ def _weights_size(folder: Path) -> int:
 
 
 def hub_url(source: Any, revision: Optional[str]) -> Optional[str]:
-    """``hf://org/name@rev`` for a hub id (read by range through HfFileSystem), else None."""
+    """``hf://org/name@rev`` for a hub id (read by range, :mod:`.hub`), else None."""
     if not is_hub_id(source):
         return None
     repo, rev = split_hub_id(source, revision)

@@ -14,8 +14,8 @@
 - a Hugging Face hub id, ``"org/name"`` or ``"org/name@revision"`` (or ``revision=``),
   fetched with ``huggingface_hub.snapshot_download`` (config and weight files only), which
   uses the local cache and honours ``HF_HUB_OFFLINE``;
-- an fsspec URL of a weights file or model folder (``https://...``, ``hf://org/name@rev``,
-  ``file://...``, ``s3://...``), read by byte range (:mod:`.remote`, needs fsspec);
+- a URL of a weights file or model folder (``https://...``, ``hf://org/name@rev``, or through
+  fsspec ``file://...``, ``s3://...``), read by byte range (:mod:`.remote`);
 - an already resolved :class:`TensorSource` (returned as is).
 
 torch and huggingface_hub are imported only inside the functions that need them.
@@ -438,7 +438,7 @@ def resolve_source(
         if config is not None:
             source.config = dict(config)
         return source
-    if is_url(source):  # remote.py: range reads through fsspec
+    if is_url(source):  # remote.py: range reads (the package's HTTP client, the hub, or fsspec)
         from .remote import resolve_url
 
         if revision is not None:
