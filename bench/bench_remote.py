@@ -43,15 +43,16 @@ def range_job(url, samples):
 
 
 def download_job(url, samples, tmp):
-    import fsspec
+    import shutil
+    import urllib.request
 
     from neuromfa_native.science.analysis import analyze_sample
 
     t0 = time.perf_counter()
-    fs, path = fsspec.core.url_to_fs(url)
     os.makedirs(tmp, exist_ok=True)
     for name in ("config.json", "model.safetensors"):
-        fs.get_file(f"{path}/{name}", os.path.join(tmp, name))
+        with urllib.request.urlopen(f"{url}/{name}") as r, open(os.path.join(tmp, name), "wb") as fh:
+            shutil.copyfileobj(r, fh, 1 << 20)
     size = os.path.getsize(os.path.join(tmp, "model.safetensors"))
     for s in range(samples):
         analyze_sample(tmp, s, per_layer=32, n_threads=2)

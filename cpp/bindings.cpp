@@ -12,6 +12,7 @@
 #include "neuromfa/stream.hpp"
 #include "neuromfa/half_stats.hpp"
 #include "neuromfa/weight_stats.hpp"
+#include "neuromfa/scan.hpp"
 
 namespace py = pybind11;
 using namespace neuromfa;
@@ -279,6 +280,24 @@ py::array_t<double> half_stats_pooled_counts(const HalfStats& h) {
 }
 // ---- end rival statistics -----------------------------------------------------------------------
 
+// --- the finiteness scan of the fingerprint pass (scan.hpp) ---
+std::int64_t count_nonfinite_py(const carray<std::uint8_t>& data, const std::string& dtype, int n_threads) {
+    FloatKind kind;
+    if (dtype == "float16") kind = FloatKind::f16;
+    else if (dtype == "bfloat16") kind = FloatKind::bf16;
+    else if (dtype == "float32") kind = FloatKind::f32;
+    else if (dtype == "float64") kind = FloatKind::f64;
+    else throw py::value_error("dtype must be one of 'float16', 'bfloat16', 'float32', 'float64', got '" + dtype + "'");
+    if (data.ndim() != 1) throw py::value_error("data must be a 1-d uint8 array");
+    const std::int64_t n_bytes = data.shape(0);
+    if (n_bytes % float_size(kind) != 0)
+        throw py::value_error("data holds " + std::to_string(n_bytes) + " bytes, not a whole number of " + dtype +
+                              " values");
+    const std::uint8_t* ptr = data.data();
+    py::gil_scoped_release release;
+    return count_nonfinite(ptr, n_bytes / float_size(kind), kind, n_threads);
+}
+
 const char* const openmp_enabled_doc = R"doc(Whether the compiled core was built with OpenMP.
 
 Returns
@@ -388,6 +407,29 @@ void def_rival_statistics(py::module_& m) {
           "scale, iterations, converged (False: the last iterate after max_iter iterations).");
 }
 
+void def_scan(py::module_& m) {
+    m.def("count_nonfinite", &count_nonfinite_py, py::arg("data").noconvert(), py::arg("dtype"), py::arg("n_threads"),
+          R"doc(Non-finite values (NaN, +-inf) among little-endian floats, counted in parallel.
+
+Parameters
+----------
+data : numpy.ndarray
+    a contiguous 1-d uint8 array holding whole values (``np.frombuffer(b, np.uint8)``: no copy).
+dtype : str
+    'float16', 'bfloat16', 'float32' or 'float64'.
+n_threads : int
+    OpenMP threads (-1: all cores); the count does not depend on it.
+
+Examples
+--------
+>>> import numpy as np
+>>> from neuromfa_native import _core
+>>> x = np.array([1.0, np.nan, -np.inf, 0.0], dtype=np.float16)
+>>> _core.count_nonfinite(x.view(np.uint8), "float16", 1)
+2
+)doc");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -399,4 +441,5 @@ PYBIND11_MODULE(_core, m) {
     m.def("max_threads", [] { return resolve_threads(-1); }, "Threads that n_threads=-1 means.");
     def_boxes(m);
     def_rival_statistics(m);
+    def_scan(m);
 }

@@ -24,9 +24,14 @@ import os
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer as _Threading
 from pathlib import Path
 from typing import Callable
+
+
+
+class ThreadingHTTPServer(_Threading):
+    request_queue_size = 128  # a client opens up to 32 connections at once (the default backlog is 5)
 
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 

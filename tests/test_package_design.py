@@ -288,6 +288,7 @@ def zoo(tmp_path_factory):
     other dataclass of the package (registry rows, configurations, layouts, internal records)."""
     from neuromfa_native.config import flags
     from neuromfa_native.integrations.monitor import MonitorResult
+    from neuromfa_native.io.hub import HubFile, HubRevision
     from neuromfa_native.io.ranged import TensorEntry
     from neuromfa_native.mfa.boxes import BOX_TYPES
     from neuromfa_native.network.architectures.base import row_part
@@ -311,6 +312,7 @@ def zoo(tmp_path_factory):
     public = [series, analysis, corr, nm.verdict(series), nm.load_run(root / "run"), nm.make_series(dirs),
               nm.build_nin(dirs[0], sample=0, per_layer=PER_LAYER), nm.read_evals({0: {"piqa": 0.3}}), _spectrum(),
               nm.node_fractal_dimension(np.zeros(12, int), np.linspace(0.02, 0.5, 12)),
+              nm.parse_revision("stage1-step1000-tokens5B"),
               MonitorResult(step=100, results=first, alpha0=1.2, width=0.4, E=0.01, E_lo=float("nan"),
                             E_hi=0.02, copy_seconds=0.0, seconds=0.1)]  # what Monitor.step returns (needs torch)
     p = "model.layers.0."
@@ -324,7 +326,9 @@ def zoo(tmp_path_factory):
     others = [cfg, nm.CorrelationConfig(metric="acc,loss"), *BOX_TYPES.values(), *FAMILIES.values(),
               load_layout(dirs[0], "reference")[1], *SECTIONS, *QUANTITIES.values(), *nm.CONTROLS.values(),
               *flags().values(), TensorEntry(name="w", dtype="F16", shape=(2, 3), offset=8), as_run(series),
-              SampledVariants.build(dirs[0], 0, cfg, None, 1), *specs]
+              SampledVariants.build(dirs[0], 0, cfg, None, 1), *specs,
+              HubRevision(repo="org/m", revision="step1000", commit="0" * 40,
+                          files=(HubFile(name="config.json", size=2, blob_id="1" * 40, sha256=None),))]
     return public, others
 
 

@@ -18,8 +18,6 @@ from neuromfa_native.io.sources import resolve_source
 from neuromfa_native.io.torch_zip import open_torch_zip
 from range_server import RangeServer
 
-pytest.importorskip("fsspec", reason="fsspec is optional (the remote extra); it reads URLs")
-pytest.importorskip("aiohttp", reason="aiohttp is optional (the remote extra); fsspec's HTTP needs it")
 try:
     import torch
 except ImportError:  # the .bin checkpoints below are written with torch.save
@@ -157,10 +155,25 @@ def test_merge_plan_follows_the_link() -> None:
             self.link, self.workers, self.size, self.name = link, 16, 10**9, "x"
 
     ranges = [(0, 100), (1_000, 1_100), (50_000, 50_100)]
-    # 16 requests in flight: a gap is read through when smaller than latency x bandwidth / 16
-    assert F(LinkModel(1e-6, 1e9)).plan(ranges) == ranges  # 1 us per request: 62 B gaps, nothing merged
-    assert F(LinkModel(1.6, 1e6)).plan(ranges) == [(0, 50_100)]  # 1.6 s at 1 MB/s: 100 kB gaps read through
-    assert F(LinkModel(0.016, 1e6)).plan(ranges) == [(0, 1_100), (50_000, 50_100)]  # 1 kB gaps
+    # 16 requests in flight (per request: latency / 16); a gap is merged while the batch stays
+    # bound by its requests: (bytes + gap) / bandwidth < requests x per-request cost
+    assert F(LinkModel(1e-6, 1e9)).plan(ranges) == ranges  # 1 us per request: nothing merged
+    assert F(LinkModel(1.6, 1e6)).plan(ranges) == [(0, 50_100)]  # 0.1 s per request at 1 MB/s: all merged
+    assert F(LinkModel(0.016, 1e6)).plan(ranges) == [(0, 1_100), (50_000, 50_100)]  # 1 ms: the small gap only
+    assert F(LinkModel(0.016, 1e6)).plan([(0, 100), (100, 200)]) == [(0, 200)]  # touching: always one
+
+
+def test_plan_of_a_batch_merges_the_smallest_gaps_of_all_groups_first() -> None:
+    class F(RemoteFile):
+        def __init__(self, link):
+            self.link, self.workers, self.size, self.name = link, 32, 10**9, "x"
+
+    a = [(0, 10), (20, 30)]  # a 10-byte gap
+    b = [(1_000, 1_010), (1_500, 1_510), (5_000, 5_010)]  # gaps of 490 and 3490 bytes
+    # 5 requests of 1 ms at 1 MB/s: merging pays while (bytes + gap) / 1e6 < requests x 1 ms
+    plan = F(LinkModel(0.02, 1e6, per_request=0.001)).plan_groups([a, b])
+    assert plan == [[(0, 30)], [(1_000, 1_510), (5_000, 5_010)]]  # never across groups (tensors)
+    assert F(LinkModel(0.02, 1e6, per_request=0.0)).plan_groups([a, b]) == [a, b]
 
 
 def test_import_pulls_no_fsspec() -> None:
@@ -168,40 +181,46 @@ def test_import_pulls_no_fsspec() -> None:
     import sys
 
     code = ("import sys, neuromfa_native, neuromfa_native.io.sources, neuromfa_native.io.torch_zip; "
-            "print([m for m in ('fsspec', 'aiohttp', 'torch') if m in sys.modules])")
+            "print([m for m in ('fsspec', 'aiohttp', 'torch', 'http.client', 'ssl', 'neuromfa_native.io.http') "
+            "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
 
-def test_hub_url_quotes_revisions_with_slashes() -> None:
-    from neuromfa_native.io.remote import _hub_url
+def test_hub_urls_are_parsed_with_revisions_holding_slashes() -> None:
+    from neuromfa_native.io.hub import parse_hub_url
 
-    assert _hub_url("hf://org/m@step1000") == "hf://org/m@step1000"
-    assert _hub_url("hf://org/m@step1000/model.safetensors") == "hf://org/m@step1000/model.safetensors"
-    assert _hub_url("hf://org/m@refs/pr/1/config.json") == "hf://org/m@refs%2Fpr%2F1/config.json"
-    assert _hub_url("https://host/a@b/c") == "https://host/a@b/c"
+    assert parse_hub_url("hf://org/m@step1000") == ("org/m", "step1000", "")
+    assert parse_hub_url("hf://org/m@step1000/model.safetensors") == ("org/m", "step1000", "model.safetensors")
+    assert parse_hub_url("hf://org/m@refs/pr/1/config.json") == ("org/m", "refs/pr/1", "config.json")
+    assert parse_hub_url("hf://org/m") == ("org/m", None, "")
+    assert parse_hub_url("hf://org/m/sub/model.safetensors") == ("org/m", None, "sub/model.safetensors")
+    for bad in ("hf://org", "hf://org/m@", "hf:///m"):
+        with pytest.raises(ValueError, match="expected hf://org/name"):
+            parse_hub_url(bad)
 
 
-def test_plan_takes_the_whole_span_when_requests_cost_more_than_bytes() -> None:
+def test_plan_reads_through_when_requests_cost_more_than_bytes() -> None:
     class F(RemoteFile):
         def __init__(self, link):
             self.link, self.workers, self.size, self.name = link, 32, 10**9, "x"
 
     ranges = [(i * 10_000, i * 10_000 + 2_000) for i in range(100)]  # 100 rows of 2 kB, 1 MB apart in all
-    # a Python client: 4 ms per request at 100 MB/s: 100 requests (0.4 s) cost more than 1 MB (0.01 s)
-    assert F(LinkModel(0.02, 100e6, per_request=0.004)).plan(ranges) == [(0, 992_000)]
-    # 1 us per request at 1 GB/s: a gap of 8 kB costs more than a request; nothing merged
+    # a Python client: 4 ms per request at 100 MB/s: 100 requests (0.4 s) cost far more than 1 MB
+    # (0.01 s): merged down to where requests and bytes take about as long (2 requests, 8 ms)
+    plan = F(LinkModel(0.02, 100e6, per_request=0.004)).plan(ranges)
+    assert len(plan) <= 2 and plan[0][0] == 0 and plan[-1][1] == 992_000
+    # 1 us per request at 1 GB/s: 100 requests (0.1 ms) cost less than their bytes; nothing merged
     assert F(LinkModel(1e-4, 1e9, per_request=1e-6)).plan(ranges) == ranges
 
 
 def test_link_model_measures_bandwidth_and_request_cost() -> None:
     link = LinkModel(latency=0.02)
-    link.observe_batch(100 << 20, 1.0 + 4 * 0.02, n_requests=4)  # 4 large requests: 100 MB in ~1 s
+    link.observe_batch(100 << 20, 1.0 + 0.02, n_requests=4)  # 4 large requests in parallel: one latency, 100 MB in 1 s
     assert link.bandwidth == pytest.approx((100 << 20) / 1.0)
     link.observe_batch(64 * 2048, 0.256 + 64 * 2048 / link.bandwidth, n_requests=64)  # 64 small ones: 4 ms each
     assert link.per_request == pytest.approx(0.004) and link.calibrated
-    assert link.gap_bytes() == int(0.004 * link.bandwidth)
 
 
 def test_samples_of_a_checkpoint_are_fetched_in_one_batch_each_byte_once(served, tmp_path) -> None:
@@ -271,3 +290,21 @@ def test_killed_mid_download_then_resumed(served, tmp_path) -> None:
     assert [[r.spectrum for r in rs] for rs in again.results] == [[r.spectrum for r in rs] for rs in local.results]
     reading = json.loads((out / "run.json").read_text())["reading"]
     assert list(reading["checkpoints"]) == [again.labels[1]] and reading["bytes_read"] > 0
+
+
+def test_http_needs_no_fsspec_and_other_schemes_go_through_it(served) -> None:
+    """http(s):// is read by the package's own client (a process where fsspec cannot be imported
+    reads it); file:// and other schemes still go through fsspec, with the same numbers."""
+    import subprocess
+    import sys
+
+    want = build_nin(served / "safetensors", sample=2, per_layer=4).edge_array()
+    with RangeServer(served) as srv:
+        code = ("import sys; sys.modules['fsspec'] = None; from neuromfa_native.network.nin import build_nin; "
+                f"n = build_nin({srv.url('safetensors')!r}, sample=2, per_layer=4); print(n.edge_array().sum())")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) == float(want.sum())
+    pytest.importorskip("fsspec", reason="fsspec is optional; it reads the schemes other than http(s) and hf")
+    src = resolve_url((served / "safetensors").as_uri())
+    np.testing.assert_array_equal(build_nin(src, sample=2, per_layer=4).edge_array(), want)

@@ -7,6 +7,7 @@ from .network.fingerprint import find_identical, fingerprint
 from .network.nin import NIN, build_nin, describe, iter_full_matrices
 from .io.sources import resolve_source
 from .run.checkpoints import Checkpoint, make_series
+from .run.revisions import parse_revision  # hub revision names -> steps and tokens (docs/remote.md)
 from .config import AnalysisConfig
 from .run.series import Series
 from .run.runner import analyze_series
@@ -51,6 +52,7 @@ __all__ = [
     "analyze_series",
     "load_run",
     "make_series",
+    "parse_revision",
     "write_report",
     "Verdict",
     "checkpoint_contrast",

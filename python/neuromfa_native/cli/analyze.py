@@ -22,6 +22,13 @@ examples:
   # hub revisions of one model (downloads, or the cache with HF_HUB_OFFLINE=1)
   neuromfa analyze EleutherAI/pythia-160m --revisions step0,step1000,step143000 --threads 8
 
+  # every revision of a suite, read by range without writing weights (HF_TOKEN raises the
+  # hub's rate limits; waits are shown on the progress line)
+  neuromfa analyze allenai/OLMo-2-1124-7B --revisions 'stage1-*' --cache none
+
+  # a suite published as one repository per checkpoint; or a file of ids: @ids.txt
+  neuromfa analyze 'google/multiberts-seed_0-step_{N}k' --values 0:200:20 --cache none
+
   # path boxes, 64 neurons per layer, E relative to step 1000
   neuromfa analyze ckpts/step* --box path --per-layer 64 --baseline step1000 --out run-path
 
@@ -64,8 +71,14 @@ def add_analyze(sub) -> None:
                                    "multifractal spectra, and the degree of emergence E with a bootstrap "
                                    "confidence interval. Writes tables, spectra and plots to --out.")
     a.add_argument("sources", nargs="+", metavar="SOURCE", type=nonempty("SOURCE"),
-                   help="checkpoint directories/files or hub ids (org/name@rev); one hub id with --revisions")
-    a.add_argument("--revisions", metavar="R1,R2,...", help="comma-separated hub revisions of the one hub id")
+                   help="checkpoint directories/files, URLs or hub ids (org/name@rev); one hub id with --revisions; "
+                        "@FILE for a file of sources")
+    a.add_argument("--revisions", metavar="R1,R2,...",
+                   help="comma-separated hub revisions of the one hub id: names, 'all' (every branch but main) "
+                        "or globs ('step*', quoted); steps and tokens come from the names (docs/remote.md)")
+    a.add_argument("--values", metavar="N1,N2,...",
+                   help="values of {N} in a repository pattern (one repository per checkpoint, e.g. "
+                        "'google/multiberts-seed_0-step_{N}k'): a list, or start:stop:step ranges")
     add_options(a, AnalysisConfig, ANALYZE_OPTIONS)
     a.add_argument("--baseline", metavar="NAME",
                    help="emergence baseline: a checkpoint label (step1000), source or step number "
@@ -161,7 +174,7 @@ def cmd_analyze(args) -> int:
         series = analyze_series(args.sources, revisions=args.revisions, config=config, n_threads=n_threads,
                                 baseline=args.baseline, sort=not args.keep_order, out=args.out,
                                 overwrite=args.overwrite, executor=executor, progress=not args.quiet,
-                                cache=args.cache)
+                                cache=args.cache, values=args.values)
     finally:
         close()
     corr = None

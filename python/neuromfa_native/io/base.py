@@ -27,7 +27,7 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # https://, hf://, file://, s
 
 
 def is_url(source: Any) -> bool:
-    """True for an fsspec URL string (``scheme://...``), read by :mod:`.remote`."""
+    """True for a URL string (``scheme://...``), read by range by :mod:`.remote`."""
     return isinstance(source, str) and bool(_URL.match(source))
 
 

@@ -8,8 +8,9 @@ thread; :meth:`release` lets ``k`` go. For hub ids (``org/name`` with a revision
 - ``evict``: the same download, and :meth:`release` deletes what *this run* downloaded for
   that checkpoint (blobs and snapshot links that were not in the cache before it started);
   files already in the cache are never deleted, nor a blob another kept revision links to;
-- ``none``: nothing is written: the checkpoint is read by range requests through
-  ``huggingface_hub``'s ``HfFileSystem`` (``hf://org/name@rev``, :mod:`.remote`).
+- ``none``: nothing is written: the checkpoint is read by range requests
+  (``hf://org/name@rev``: :mod:`.hub` and :mod:`.remote`; one API call per revision, one
+  resolve per file, within the hub's rate limits).
 
 Local paths and URLs are opened as they are in every mode. A download killed midway leaves
 what ``huggingface_hub`` leaves: a partial file under ``blobs/*.incomplete``, never a snapshot
@@ -35,7 +36,8 @@ from typing import Any, Callable, Optional, Sequence
 from .base import TensorSource, is_hub_id
 from .sources import hub_snapshot, resolve_source, split_hub_id
 
-__all__ = ["CACHE_MODES", "CheckpointReader", "hub_url", "reading_checkpoints", "reading_record"]
+__all__ = ["CACHE_MODES", "CheckpointReader", "hub_identity", "hub_signature", "hub_url", "list_hub_commits",
+           "reading_checkpoints", "reading_record"]
 
 CACHE_MODES = ("keep", "evict", "none")
 
@@ -172,7 +174,7 @@ def _weights_size(folder: Path) -> int:
 
 
 def hub_url(source: Any, revision: Optional[str]) -> Optional[str]:
-    """``hf://org/name@rev`` for a hub id (read by range through HfFileSystem), else None."""
+    """``hf://org/name@rev`` for a hub id (read by range, :mod:`.hub`), else None."""
     if not is_hub_id(source):
         return None
     repo, rev = split_hub_id(source, revision)
@@ -207,3 +209,56 @@ def reading_record(reading: dict) -> dict:
     known = [v for v in per.values() if v["bytes_read"] is not None and v["size"] is not None]
     return dict(checkpoints=per, bytes_read=sum(v["bytes_read"] for v in known),
                 size=sum(v["size"] for v in known), n_known=len(known))
+
+
+def _hub_target(source: Any, revision: Optional[str]) -> Optional[tuple]:
+    """``(repo, revision, kind)`` of a hub checkpoint: ``kind`` "meta" for an ``hf://`` URL
+    (fingerprinted from the hub's hashes), "bytes" for a hub id (fingerprinted from the
+    downloaded bytes); None for anything else or, for hub ids, offline."""
+    if isinstance(source, str) and source.startswith("hf://") and revision is None:
+        from .hub import parse_hub_url
+
+        repo, rev, path = parse_hub_url(source)
+        return None if path else (repo, rev, "meta")
+    if is_hub_id(source) and not hub_offline():
+        repo, rev = split_hub_id(source, revision)
+        return repo, rev, "bytes"
+    return None
+
+
+def list_hub_commits(cps: Sequence[Any]) -> None:
+    """One ``list_repo_refs`` call per repository with two or more revisions in ``cps``: every
+    revision's commit becomes known without a call of its own (:func:`.hub.commit_of`)."""
+    from collections import Counter
+
+    repos = Counter(t[0] for t in (_hub_target(c.source, c.revision) for c in cps) if t is not None)
+    if repos:
+        from .hub import refs
+
+        for repo, n in repos.items():
+            if n >= 2:
+                refs(repo)
+
+
+def hub_signature(source: Any, revision: Optional[str]) -> Optional[str]:
+    """A key under which a hub checkpoint's fingerprint can be kept between runs: its
+    endpoint, repository and commit (immutable) and the kind of fingerprint; None when not a
+    hub checkpoint or its commit is not known yet."""
+    t = _hub_target(source, revision)
+    if t is None:
+        return None
+    from .hub import commit_of, endpoint
+
+    commit = commit_of(t[0], t[1])
+    return None if commit is None else f"hub|{endpoint()}|{t[0]}|{commit}|{t[2]}"
+
+
+def hub_identity(source: Any, revision: Optional[str]) -> Optional[str]:
+    """The hub's identity of a hub id's revision (one API call: :meth:`.hub.HubRevision.identity`),
+    so identical revisions are downloaded and hashed once; None for other checkpoints."""
+    t = _hub_target(source, revision)
+    if t is None or t[2] != "bytes":
+        return None
+    from .hub import revision_info
+
+    return revision_info(t[0], t[1]).identity()

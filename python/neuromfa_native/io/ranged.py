@@ -8,7 +8,7 @@ A *byte reader* is any object with
 - ``bytes_read``: bytes fetched so far.
 
 :class:`LocalFile` is the local one (positioned reads, ``os.pread``); :mod:`.remote` has the
-fsspec one (merged ranges, requests in parallel).
+remote one over HTTP or fsspec (planned ranges, requests in parallel).
 
 :class:`RangedTensors` is a table of tensors (dtype code, shape, strides, absolute byte offset)
 over one byte reader, with the same ``get``/``get_slice`` contract as

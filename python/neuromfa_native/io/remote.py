@@ -1,48 +1,50 @@
-"""Checkpoints read by byte range from anywhere fsspec reaches (SPEC 12).
+"""Checkpoints read by byte range from a server (SPEC 12).
 
-A source ``"https://host/path/model-folder"``, ``"hf://org/name@rev"``, ``"file:///..."``,
-``"s3://..."`` (any fsspec URL, of a weights file or of a model folder) becomes a
-:class:`RemoteSource`. A folder is read by name, since HTTP has no listing:
+A source ``"https://host/path/model-folder"``, ``"hf://org/name@rev"`` (the Hugging Face hub),
+or any other fsspec URL (``"s3://..."``, ``"file:///..."``) of a weights file or of a model
+folder becomes a :class:`RemoteSource`. A folder is read by name, since HTTP has no listing:
 ``config.json`` (optional), then the first of ``model.safetensors.index.json``,
-``model.safetensors``, ``pytorch_model.bin.index.json``, ``pytorch_model.bin`` that exists.
+``model.safetensors``, ``pytorch_model.bin.index.json``, ``pytorch_model.bin`` that exists (a
+``HEAD`` each); a hub revision's files come from its listing (:mod:`.hub`).
+
+Transports: ``http(s)://`` and ``hf://`` go through this package's own HTTP client
+(:mod:`.http`, :mod:`.httpfile`: every reply checked against the request, the file's version
+pinned, bodies capped, exchanges timed, bytes counted where they arrive, rate limits waited
+out; the hub: one API call per revision and one resolve per file, :mod:`.hub`); other schemes
+through fsspec (``pip install fsspec`` and the scheme's package), which is imported only then.
 
 What is fetched: each weights file's header (safetensors: 8 bytes + the JSON header; torch
 zip: the central directory, ``data.pkl`` and 30-byte local headers) and then only the byte
-ranges of the rows the network asks for, never a tensor it does not use. Within one request
-for rows (:meth:`RemoteFile.readinto_many`) the ranges are sorted and merged when the gap
-between two costs less than a new request (``gap < latency x bandwidth / workers``: latency the
-fastest request so far, bandwidth the aggregate rate of a batch of large requests; nothing is
-merged until the bandwidth has been measured), the whole span is fetched instead when that is
-cheaper still, and the pieces are fetched in parallel (a thread pool of 32). A fast local disk
-has a latency near zero, so nothing is merged there.
+ranges of the rows the network asks for, never a tensor it does not use, and nothing more (no
+read-ahead). Within one request for rows (:meth:`RemoteFile.readinto_groups`) the ranges of a
+tensor are merged when the gap between two costs less than a new request, or replaced by the
+tensor's used span when that is cheaper still (:class:`LinkModel`, measured on the link), and
+all are fetched in parallel (a thread pool of 32).
 
-Errors: a missing file is a ``ValueError`` naming the URL; a dropped connection or a short
-read is retried (3 tries, only the missing bytes) and then a ``ValueError``; a server that
-ignores ``Range`` (it sends more bytes than asked for) is a ``ValueError`` saying so. A read
-never returns bytes it did not receive: no number is computed from a partial read.
+Errors: a missing file is a ``ValueError`` naming the URL; a dropped connection, a timeout or a
+short read is retried (3 tries in a row without progress, only the missing bytes) and then a
+``ValueError``; a server that ignores ``Range`` or answers another range than asked is a
+``ValueError`` saying so. A read never returns bytes it did not receive: no number is computed
+from a partial or misplaced read.
 
-Accounting: :attr:`RemoteSource.bytes_read` (all bytes received, headers included) and
+Accounting: :attr:`RemoteSource.bytes_read` (the body bytes the server sent for this source,
+counted by the transport: headers, rows, and replies that were refused or cut) and
 :attr:`RemoteSource.size` (the checkpoint's weights files, from the server's metadata).
 
 Fingerprints (:meth:`RemoteSource.fingerprint`): reading every byte of a remote checkpoint to
 fingerprint it would defeat range reads, so a remote fingerprint is built from what the server
-already says about each weights file plus what was read of it: a content hash where the server
-gives one (the hub's LFS ``sha256``), else the URL with its ``ETag`` (or ``Last-Modified``)
-and size, plus, per tensor, its name, dtype, shape and byte range in the file. What this can
-and cannot see:
+says about each weights file:
 
-- two hub revisions whose weights files are byte-identical (same LFS sha256) get the same
-  fingerprint: identical checkpoints (pythia's early steps) are detected without reading them;
-- an ETag identifies one version of one URL (many servers derive it from the modification
-  time and size, not the content), so with ETags only a rerun recognises the same checkpoint,
-  while identical files at two URLs are *not* detected (never wrongly merged either);
-- the same weights in a different container (safetensors vs ``.bin``, another shard split or
-  header order) are not detected; a local copy of a remote checkpoint gets the local, byte-based
-  fingerprint, which differs from the remote one;
-- a server with neither a hash nor an ETag nor Last-Modified: the fingerprint falls back to
-  reading the tensors (the byte-based one, as for local files).
+- a hub revision: :func:`.hub.hub_fingerprint`, the blob ids and LFS sha256 of its config and
+  weight files: revisions with byte-identical files get the same fingerprint, known from one
+  API call before any byte is read (the same for every layout);
+- another server: a content hash where it gives one, else the URL with its ``ETag`` (or
+  ``Last-Modified``) and size, plus, per tensor, its name, dtype, shape and byte range. An ETag
+  identifies one version of one URL, so a rerun recognises the same checkpoint while identical
+  files at two URLs are *not* detected (never wrongly merged either); with neither hash nor
+  ETag nor Last-Modified the fingerprint falls back to reading the tensors (the byte-based one).
 
-fsspec (and aiohttp for HTTP) is needed only here; this module is imported only for URLs.
+The same weights in another container, or a local copy, get another fingerprint.
 """
 
 from __future__ import annotations
@@ -52,154 +54,115 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Optional
 
 import numpy as np
 
+from .base import is_url
+from .http import TransientError
+from .httpfile import HttpFile
+from .hub import hub_file, parse_hub_url, revision_info
+from .linkmodel import LinkModel, link_for
 from .ranged import RangedSource, RangedTensors, TensorEntry
 from .._fs import parse_json
 from .safetensors import MAX_HEADER, parse_header, parse_index
-from .base import is_url
 
-__all__ = ["RemoteFile", "RemoteSource", "is_url", "resolve_url"]
+__all__ = ["LinkModel", "RemoteFile", "RemoteSource", "is_url", "resolve_url"]
 
 #: names tried, in order, when a URL names a folder
 FOLDER_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_model.bin.index.json",
                 "pytorch_model.bin")
 RETRIES = 3
 MAX_WORKERS = 32
+MAX_CONFIG = 4 << 20  # bytes: a config.json larger than this is not a model's config
+MAX_INDEX = 64 << 20  # bytes: a shard index (weight_map) larger than this is refused
 
 
 def _fsspec():
     try:
         import fsspec
     except ImportError:
-        raise ValueError("reading a URL needs fsspec (pip install 'neuromfa-native[remote]'; "
-                         "https:// also needs aiohttp)") from None
+        raise ValueError("reading this URL needs fsspec (pip install fsspec, and the package of its scheme); "
+                         "http(s):// and hf:// URLs need nothing more") from None
     return fsspec
 
 
-class LinkModel:
-    """Cost of requests on a link, from the requests made on it (thread-safe).
+class _Fsspec:
+    """A byte source over an fsspec file (schemes other than http(s) and hf)."""
 
-    A batch of ``n`` parallel requests moving ``b`` bytes is modelled as taking
-    ``n x per_request + b / bandwidth`` seconds: ``per_request`` is the aggregate cost one more
-    request adds to a batch on *this client* (the link's latency shared by the requests in
-    flight, plus the client's and server's per-request work, which dominates on a Python HTTP
-    client), ``bandwidth`` the aggregate rate. Both are measured: ``bandwidth`` on batches of
-    large requests, ``per_request`` on batches of many small ones; until ``per_request`` is
-    measured it is taken as ``latency / workers`` (latency: the fastest request seen)."""
+    def __init__(self, fs: Any, path: str):
+        self.fs, self.path = fs, path
+        self.tally = [0, 0]
 
-    def __init__(self, latency: float | None = None, bandwidth: float | None = None,
-                 per_request: float | None = None):
-        self.latency = latency  # seconds of the fastest request seen (small ones measure latency)
-        self.bandwidth = bandwidth  # bytes/s, aggregate, measured on a batch of large requests
-        self.per_request = per_request  # seconds one request adds to a parallel batch
-        self._lock = threading.Lock()
-
-    def observe(self, nbytes: int, seconds: float) -> None:
-        """One request: the fastest one seen is the latency estimate."""
-        with self._lock:
-            if self.latency is None or seconds < self.latency:
-                self.latency = seconds
-
-    def observe_batch(self, nbytes: int, seconds: float, n_requests: int = 1) -> None:
-        """A batch of parallel requests. Large requests (>= 256 kB on average) measure the
-        bandwidth (less the requests' own cost); many small ones (>= 8) measure ``per_request``
-        (less the bytes' time; without a bandwidth yet, the whole time: an upper bound)."""
-        with self._lock:
-            if nbytes >= max(n_requests, 1) << 18:
-                own = n_requests * (self.per_request if self.per_request is not None else (self.latency or 0.0))
-                if nbytes >= 1 << 20 and seconds > own:
-                    self.bandwidth = nbytes / (seconds - own)
-            elif n_requests >= 8:
-                moving = nbytes / self.bandwidth if self.bandwidth else 0.0
-                self.per_request = max(seconds - moving, 0.0) / n_requests
-
-    def request_cost(self, workers: int = 1) -> float:
-        """Seconds one more request adds to a batch with ``workers`` requests in flight."""
-        if self.per_request is not None:
-            return self.per_request
-        return (self.latency or 0.0) / max(workers, 1)
-
-    @property
-    def calibrated(self) -> bool:
-        return self.bandwidth is not None and self.per_request is not None
-
-    def gap_bytes(self, workers: int = 1) -> int:
-        """Bytes the link moves in the time one more request costs: a smaller gap between two
-        ranges is cheaper to read through than to skip. 0 (merge nothing) until the bandwidth
-        has been measured."""
-        if self.bandwidth is None:
-            return 0
-        return int(self.request_cost(workers) * self.bandwidth)
-
-    def cost(self, n_requests: int, nbytes: int, workers: int) -> float:
-        """Seconds for ``n_requests`` requests (``workers`` in flight) moving ``nbytes`` in all."""
-        return n_requests * self.request_cost(workers) + nbytes / (self.bandwidth or 100e6)
+    def fetch(self, start: int, end: int) -> bytes:
+        try:
+            got = self.fs.cat_file(self.path, start=start, end=end)
+        except FileNotFoundError:
+            raise ValueError(f"{self.fs.unstrip_protocol(self.path)}: not found (HTTP 404 or missing file)") from None
+        except Exception as exc:  # dropped connection, timeout, 5xx: retried by the caller
+            raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+        self.tally[0] += 1
+        self.tally[1] += len(got)
+        return got
 
 
 class RemoteFile:
-    """A byte reader (see :mod:`.rangeio`) over one fsspec file, by range requests."""
+    """A byte reader (see :mod:`.ranged`) over one remote file, by range requests through a
+    byte source (``fetch(start, end)``: an :class:`~.httpfile.HttpFile`, or fsspec)."""
 
-    def __init__(self, fs: Any, path: str, url: str, info: Mapping[str, Any] | None = None,
-                 link: LinkModel | None = None, workers: int = MAX_WORKERS):
-        self.fs, self.path, self.name = fs, path, url
-        try:
-            self.info = dict(info if info is not None else fs.info(path))
-        except FileNotFoundError:
-            raise ValueError(f"{url}: not found") from None
-        except Exception as exc:
-            raise ValueError(f"{url}: could not get its size: {type(exc).__name__}: {exc}") from exc
-        if self.info.get("size") is None:
-            raise ValueError(f"{url}: the server does not say the file's size (no Content-Length); range reads need it")
-        self.size = int(self.info["size"])
+    def __init__(self, source: Any, name: str, size: int, info: Optional[Mapping[str, Any]] = None,
+                 link: Optional[LinkModel] = None, workers: int = MAX_WORKERS):
+        self.source, self.name, self.size = source, name, int(size)
+        self.info = dict(info or {})
         self.link = link or LinkModel()
         self.workers = workers
-        self.bytes_read = 0
-        self.requests = 0
+        self._tally0 = list(getattr(source, "tally", (0, 0)))
         self._lock = threading.Lock()
 
+    @property
+    def bytes_read(self) -> int:
+        """Body bytes the server sent for this file since it was opened (counted by the transport)."""
+        return int(self.source.tally[1] - self._tally0[1])
+
+    @property
+    def requests(self) -> int:
+        return int(self.source.tally[0] - self._tally0[0])
+
     # ------------------------------------------------------------------ identity
-    def content_id(self) -> str | None:
+    def content_id(self) -> Optional[str]:
         """A content hash (``sha256:...``) or a version of this URL (``etag:URL:...``), or None."""
-        lfs = self.info.get("lfs")
+        info = {k.lower(): v for k, v in self.info.items()}
+        lfs = info.get("lfs")
         if isinstance(lfs, Mapping) and lfs.get("sha256"):
             return f"sha256:{lfs['sha256']}"
         for k in ("sha256", "checksum"):
-            if self.info.get(k):
-                return f"{k}:{self.info[k]}"
-        for k in ("ETag", "etag", "Last-Modified", "mtime", "last_commit"):
-            v = self.info.get(k)
+            if info.get(k):
+                return f"{k}:{info[k]}"
+        for k in ("etag", "last-modified", "mtime", "last_commit"):
+            v = info.get(k)
             if v:
                 return f"{k}:{self.name}:{v}:{self.size}"
         return None
 
     # ------------------------------------------------------------------ reading
-    def _fetch(self, start: int, end: int) -> bytes:
+    def _fetch(self, start: int, end: int) -> bytes | bytearray:
         """Bytes ``[start, end)``, exactly. A short answer is continued from where it stopped;
         a failed request (dropped connection, timeout, 5xx) is retried; ``RETRIES`` failures
-        in a row without progress are an error."""
+        in a row without progress are an error; a refused answer (another range, a whole file,
+        a changed file) is an error at once."""
         out = bytearray()
-        fails, last = 0, None
+        fails, last = 0, None  # type: int, Optional[Exception]
         while len(out) < end - start:
             pos = start + len(out)
             t0 = time.perf_counter()
             try:
-                got = self.fs.cat_file(self.path, start=pos, end=end)
-            except FileNotFoundError:
-                raise ValueError(f"{self.name}: not found (HTTP 404 or missing file)") from None
-            except Exception as exc:  # dropped connection, timeout, 5xx: retry the missing part
+                got = self.source.fetch(pos, end)
+            except TransientError as exc:
                 fails, last = fails + 1, exc
                 if fails >= RETRIES:
                     break
                 time.sleep(0.05 * 2**fails)
                 continue
-            dt = time.perf_counter() - t0
-            with self._lock:
-                self.bytes_read += len(got)
-                self.requests += 1
             if len(got) > end - pos:
                 raise ValueError(
                     f"{self.name}: asked for bytes [{pos}, {end}) and received {len(got)} bytes: the server "
@@ -210,30 +173,51 @@ class RemoteFile:
                     break
                 continue
             fails = 0
-            self.link.observe(len(got), dt)
+            self.link.observe(len(got), time.perf_counter() - t0)
+            if not out and len(got) == end - start:
+                return got  # the whole range in one answer: no copy
             out += got
         else:
-            return bytes(out)
-        raise ValueError(f"{self.name}: reading bytes [{start}, {end}) failed after {RETRIES} tries: "
-                         f"{type(last).__name__}: {last}")
+            return out
+        raise ValueError(f"{self.name}: reading bytes [{start}, {end}) failed after {RETRIES} tries: {last}")
 
     def plan(self, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-        """Merge sorted ``[start, end)`` ranges whose gap is cheaper to read than a new request;
-        one covering range if that is cheaper still (by :meth:`LinkModel.cost`)."""
-        if not ranges:
-            return []
-        gap = self.link.gap_bytes(self.workers)
-        merged = [list(ranges[0])]
-        for s, e in ranges[1:]:
-            if s - merged[-1][1] <= gap:
-                merged[-1][1] = max(merged[-1][1], e)
-            else:
-                merged.append([s, e])
-        out = [(s, e) for s, e in merged]
-        whole = (out[0][0], max(e for _, e in out))
-        if len(out) > 1 and self.link.bandwidth is not None and self.link.cost(1, whole[1] - whole[0], self.workers) < self.link.cost(
-                len(out), sum(e - s for s, e in out), self.workers):
-            return [whole]
+        """The ranges of one group (sorted ``[start, end)``) as :meth:`plan_groups` fetches them."""
+        return self.plan_groups([ranges])[0] if ranges else []
+
+    def plan_groups(self, groups: Sequence[Sequence[tuple[int, int]]]) -> list:
+        """The requests of a batch of groups (each a tensor's sorted ``[start, end)`` ranges):
+        touching ranges joined, then the gaps merged, smallest first and never across groups,
+        while the batch is bound by its requests rather than by its bytes.
+
+        A batch of ``n`` requests moving ``b`` bytes over parallel connections takes about
+        ``max(n x per_request, b / bandwidth)`` (:class:`LinkModel`: the requests' cost and the
+        link's bytes are spent at the same time); merging a gap of ``g`` bytes saves one request
+        and costs ``g`` bytes, so it pays while ``(b + g) / bandwidth < n x per_request``. The
+        plan is the fastest by the model and, among the fastest, the one with the fewest bytes:
+        on a link where a request costs little, the rows asked for; where it costs much, spans
+        up to whole tensors."""
+        rs = [_touching(r) if r else [] for r in groups]
+        c, bw = self.link.request_cost(self.workers), self.link.bandwidth
+        if not bw or c <= 0:
+            return rs
+        n = sum(len(r) for r in rs)
+        b = sum(e - s for r in rs for s, e in r)
+        merge = set()
+        for gap, g, i in sorted((r[i + 1][0] - r[i][1], g, i) for g, r in enumerate(rs) for i in range(len(r) - 1)):
+            if (b + gap) / bw >= n * c:
+                break
+            n, b = n - 1, b + gap
+            merge.add((g, i))
+        out = []
+        for g, r in enumerate(rs):
+            m: list = []
+            for i, (s, e) in enumerate(r):
+                if i and (g, i - 1) in merge:
+                    m[-1] = (m[-1][0], e)
+                else:
+                    m.append((s, e))
+            out.append(m)
         return out
 
     def readinto_many(self, jobs: Sequence[tuple[int, memoryview]]) -> None:
@@ -246,19 +230,20 @@ class RemoteFile:
         the link model says is cheaper; all requests of all groups go out in parallel.
 
         On a link not measured yet, a batch of several groups first calibrates the model on
-        its own groups: a few fetched whole (bandwidth), then the one with the most ranges
-        fetched range by range (the cost of one request on this client); the rest is planned
-        with the measured model."""
+        its own groups: the largest fetched whole (bandwidth), then the one with the most
+        ranges fetched range by range (the cost of one request on this client); the rest is
+        planned with the measured model, which the process keeps for the link
+        (:func:`~.linkmodel.link_for`)."""
         for jobs in groups:
             for pos, dst in jobs:
                 if pos < 0 or pos + len(dst) > self.size:
                     raise ValueError(f"{self.name}: read of {len(dst)} bytes at {pos} goes beyond the end of the "
                                      f"file ({self.size} bytes)")
         todo = [g for g in groups if g]
-        if len(todo) > 2 and self.link.bandwidth is None:
-            first = sorted(todo, key=_span_bytes)[-min(4, len(todo) // 2):]  # the largest: bandwidth-bound
-            self._fetch_groups(first, whole=True)
-            todo = [g for g in todo if not any(g is f for f in first)]
+        if len(todo) > 2 and self.link.bandwidth is None and self.link.merge_factor > 0:
+            first = max(todo, key=_span_bytes)  # the largest tensor, read whole: the link's bandwidth
+            self._fetch_groups([first], whole=True)
+            todo = [g for g in todo if g is not first]
         if len(todo) > 2 and self.link.per_request is None:
             many = max(todo, key=len)
             if len(many) >= 8:
@@ -271,27 +256,22 @@ class RemoteFile:
         """Fetch the groups in one parallel batch (``whole``: each as one covering range;
         ``merge=False``: each job as its own range; default: as :meth:`plan` says) and tell the
         link model how long the batch took."""
-        plans = []
+        orders, sorted_ranges = [], []
         for jobs in groups:
             order = sorted(range(len(jobs)), key=lambda i: jobs[i][0])
-            ranges = [(jobs[i][0], jobs[i][0] + len(jobs[i][1])) for i in order]
-            if whole:
-                rs = [(ranges[0][0], max(e for _, e in ranges))]
-            elif not merge:
-                rs = _touching(ranges)
-            else:
-                rs = self.plan(ranges)
-            plans.append((jobs, order, rs))
+            orders.append(order)
+            sorted_ranges.append([(jobs[i][0], jobs[i][0] + len(jobs[i][1])) for i in order])
+        if whole:
+            planned = [[(r[0][0], max(e for _, e in r))] for r in sorted_ranges]
+        elif not merge:
+            planned = [_touching(r) for r in sorted_ranges]
+        else:
+            planned = self.plan_groups(sorted_ranges)
+        plans = list(zip(groups, orders, planned))
         ranges = [r for _, _, rs in plans for r in rs]
         if not ranges:
             return
-        t0 = time.perf_counter()
-        if len(ranges) == 1:
-            blobs = [self._fetch(*ranges[0])]
-        else:
-            with ThreadPoolExecutor(min(self.workers, len(ranges))) as ex:
-                blobs = list(ex.map(lambda r: self._fetch(*r), ranges))
-        self.link.observe_batch(sum(e - s for s, e in ranges), time.perf_counter() - t0, len(ranges))
+        dests: list = [[] for _ in ranges]  # per range: the (offset in it, destination) of its jobs
         base = 0
         for jobs, order, rs in plans:
             k = 0
@@ -299,12 +279,24 @@ class RemoteFile:
                 pos, dst = jobs[i]
                 while not rs[k][0] <= pos < rs[k][1] or pos + len(dst) > rs[k][1]:
                     k += 1
-                a = pos - rs[k][0]
-                dst[:] = blobs[base + k][a: a + len(dst)]
+                dests[base + k].append((pos - rs[k][0], dst))
             base += len(rs)
 
+        def get(i: int) -> None:  # each range copied into its jobs as it arrives, then dropped
+            blob = memoryview(self._fetch(*ranges[i]))
+            for a, dst in dests[i]:
+                dst[:] = blob[a: a + len(dst)]
+
+        t0 = time.perf_counter()
+        if len(ranges) == 1:
+            get(0)
+        else:
+            with ThreadPoolExecutor(min(self.workers, len(ranges))) as ex:
+                list(ex.map(get, range(len(ranges))))
+        self.link.observe_batch(sum(e - s for s, e in ranges), time.perf_counter() - t0, len(ranges), self.workers)
+
     def read(self, pos: int, n: int) -> bytes:
-        return self._fetch(pos, pos + n) if n else b""
+        return bytes(self._fetch(pos, pos + n)) if n else b""
 
 
 def _span_bytes(jobs: Sequence[tuple[int, memoryview]]) -> int:
@@ -353,12 +345,15 @@ class RemoteSource(RangedSource):
 
     def __init__(self, stores: Sequence[RangedTensors], config: Mapping[str, Any] | None, description: str):
         super().__init__(stores, config, description)
+        self.hub_identity: Optional[str] = None  # a hub revision's fingerprint (see hub.py)
 
     def fingerprint(self, names: Sequence[str] | None = None) -> str:
         fp = self.metadata_fingerprint(names)
         return super().fingerprint(names) if fp is None else fp  # None: nothing from the server to go by
 
     def metadata_fingerprint(self, names: Sequence[str] | None = None) -> str | None:
+        if self.hub_identity is not None:  # byte-identical weight files and config on the hub
+            return self.hub_identity
         ids = {id(s.reader): s.reader.content_id() for s in self.stores}
         if any(v is None for v in ids.values()):
             return None
@@ -373,91 +368,178 @@ class RemoteSource(RangedSource):
         return h.hexdigest()
 
 
+
+
 # ----------------------------------------------------------------------------- resolving
 def _join(url: str, name: str) -> str:
     return url.rstrip("/") + "/" + name
 
 
-def _hub_url(url: str) -> str:
-    """``hf://org/name@rev/...``: a revision with '/' must be URL-quoted for HfFileSystem."""
-    if not url.startswith("hf://") or "@" not in url:
-        return url
-    head, _, rest = url.partition("@")
-    rev, sep, tail = rest.partition("/")
-    parts = rest.split("/")
-    if rev.startswith("refs") and len(parts) >= 3 and parts[1] in ("pr", "convert"):
-        rev, tail = "/".join(parts[:3]), "/".join(parts[3:])
-        sep = "/" if tail else ""
-    return f"{head}@{quote(rev, safe='')}{sep}{tail}"
+def _config(raw: bytes | bytearray | None, where: str) -> Optional[dict]:
+    if raw is None:
+        return None
+    cfg = parse_json(bytes(raw), f"{where}/config.json")  # the one JSON reader: depth-capped, one line
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{where}/config.json: must hold a JSON object")
+    return cfg
 
 
-def resolve_url(url: str, config: Mapping[str, Any] | None = None, *, storage_options: Mapping | None = None,
-                link: LinkModel | None = None) -> RemoteSource:
-    """A :class:`RemoteSource` for an fsspec URL of a weights file or a model folder."""
+def _shards(raw: bytes | bytearray | None, where: str) -> list:
+    """The shard file names of an index, each a plain file name next to the index (checked by
+    :func:`~.safetensors.parse_index`, as for local indexes)."""
+    if raw is None:
+        raise ValueError(f"{where}: not found")
+    wmap, _ = parse_index(bytes(raw), where)
+    if not wmap:
+        raise ValueError(f"{where}: corrupt index (no weight_map of tensor -> shard file)")
+    return sorted(set(wmap.values()))
+
+
+def _open_all(files: Sequence[RemoteFile]) -> list:
+    if len(files) == 1:
+        return [_open_weights(files[0])]
+    with ThreadPoolExecutor(min(len(files), MAX_WORKERS)) as ex:
+        return list(ex.map(_open_weights, files))
+
+
+def resolve_url(url: str, config: Optional[Mapping[str, Any]] = None, *,
+                storage_options: Optional[Mapping] = None, link: Optional[LinkModel] = None) -> RemoteSource:
+    """A :class:`RemoteSource` for the URL of a weights file or a model folder: ``http(s)://``,
+    ``hf://org/name[@rev][/file]``, or any other fsspec URL."""
+    link = link or link_for(url)
+    if url.startswith("hf://"):
+        return _open_hub(url, config, link)
+    if url.startswith(("http://", "https://")):
+        if storage_options:
+            raise ValueError("storage_options apply to fsspec URLs, not to http(s):// (read by this package's client)")
+        return _open_http(url, config, link)
+    return _open_fsspec(url, config, storage_options, link)
+
+
+def _is_file_name(name: str) -> bool:
+    return name.endswith((".safetensors", ".bin", ".pt", ".pth", ".index.json"))
+
+def _http_file(url: str, link: LinkModel) -> RemoteFile:
+    hf = HttpFile(url)
+    hf.head()
+    return RemoteFile(hf, url, hf.size or 0, info=hf.info, link=link)
+
+
+def _open_http(url: str, config: Optional[Mapping[str, Any]], link: LinkModel) -> RemoteSource:
+    path = url.split("?", 1)[0].rstrip("/")
+    is_file = _is_file_name(path.rsplit("/", 1)[-1])
+    folder = path.rsplit("/", 1)[0] if is_file else path
+    target = url if is_file else None
+    if target is None:
+        for cand in FOLDER_FILES:  # a HEAD each (a 404 is cheap), in order
+            if HttpFile(_join(folder, cand)).exists():
+                target = _join(folder, cand)
+                break
+        if target is None:
+            raise ValueError(f"{url}: no weights found: tried {list(FOLDER_FILES)} in this folder")
+    cf = HttpFile(_join(folder, "config.json"))
+    cfg = dict(config) if config is not None else _config(cf.read_small(MAX_CONFIG), folder)
+    extra = cf.tally[1]
+    if target.split("?", 1)[0].endswith(".index.json"):
+        ix = HttpFile(target)
+        shards = _shards(ix.read_small(MAX_INDEX), target)
+        extra += ix.tally[1]
+        base = target.split("?", 1)[0].rsplit("/", 1)[0]
+        with ThreadPoolExecutor(min(len(shards), MAX_WORKERS)) as ex:
+            files = list(ex.map(lambda s: _http_file(_join(base, s), link), shards))
+    else:
+        files = [_http_file(target, link)]
+    src = RemoteSource(_open_all(files), cfg, url)
+    src.extra_bytes_read = extra
+    return src
+
+
+def _open_hub(url: str, config: Optional[Mapping[str, Any]], link: LinkModel) -> RemoteSource:
+    repo, rev, path = parse_hub_url(url)
+    info = revision_info(repo, rev)
+    target = path or info.weights()
+    if info.file(target) is None:
+        raise ValueError(f"{url}: the revision has no file {target!r}")
+    where = f"hf://{repo}@{info.revision}"
+    extra = 0
+    cfg = dict(config) if config is not None else None
+    if cfg is None and info.file("config.json") is not None:
+        cf = hub_file(info, "config.json")
+        before = cf.tally[1]
+        cfg = _config(cf.read_small(MAX_CONFIG), where)
+        extra += cf.tally[1] - before
+    names = [target]
+    if target.endswith(".index.json"):
+        ix = hub_file(info, target)
+        before = ix.tally[1]
+        base = target.rsplit("/", 1)[0] + "/" if "/" in target else ""
+        names = [base + s for s in _shards(ix.read_small(MAX_INDEX), f"{where}/{target}")]
+        extra += ix.tally[1] - before
+        missing = [n for n in names if info.file(n) is None]
+        if missing:
+            raise ValueError(f"{where}/{target}: the index names shards the revision does not have: {missing[:3]}")
+    files = []
+    for n in names:
+        hf, meta = hub_file(info, n), info.file(n)
+        ident = {"lfs": {"sha256": meta.sha256}} if meta is not None and meta.sha256 else {"etag": meta and meta.blob_id}
+        files.append(RemoteFile(hf, hf.name, meta.size if meta is not None and meta.size is not None else 0,
+                                info=ident, link=link))
+    src = RemoteSource(_open_all(files), cfg, url)
+    src.extra_bytes_read = extra
+    if not path or path == info.weights():
+        src.hub_identity = info.identity()
+    return src
+
+
+def _open_fsspec(url: str, config: Optional[Mapping[str, Any]], storage_options: Optional[Mapping],
+                 link: LinkModel) -> RemoteSource:
     fsspec = _fsspec()
-    url = _hub_url(url)
     try:
         fs, root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
     except (ImportError, ValueError) as exc:
         raise ValueError(f"{url}: cannot open this URL with fsspec: {exc}") from None
-    link = link or LinkModel()
-    extra = 0
     infos: dict[str, Any] = {}
 
-    def small(path: str) -> bytes | None:
-        nonlocal extra
+    def small(path: str, cap: int) -> Optional[bytes]:
         try:
-            data = fs.cat_file(path)
+            if int(fs.info(path).get("size") or 0) > cap:
+                raise ValueError(f"{fs.unstrip_protocol(path)}: larger than {cap} bytes")
+            return fs.cat_file(path)
         except FileNotFoundError:
             return None
+        except ValueError:
+            raise
         except Exception as exc:
             raise ValueError(f"{fs.unstrip_protocol(path)}: {type(exc).__name__}: {exc}") from exc
-        extra += len(data)
-        return data
 
     def rfile(path: str) -> RemoteFile:
-        return RemoteFile(fs, path, fs.unstrip_protocol(path), infos.get(path), link=link)
+        try:
+            info = infos.get(path) or fs.info(path)
+        except FileNotFoundError:
+            raise ValueError(f"{fs.unstrip_protocol(path)}: not found") from None
+        if info.get("size") is None:
+            raise ValueError(f"{fs.unstrip_protocol(path)}: the server does not say the file's size; range reads "
+                             "need it")
+        return RemoteFile(_Fsspec(fs, path), fs.unstrip_protocol(path), int(info["size"]), info=info, link=link)
 
-    name = root.rstrip("/").rsplit("/", 1)[-1]
-    is_file = name.endswith((".safetensors", ".bin", ".pt", ".pth", ".index.json"))
+    is_file = _is_file_name(root.rstrip("/").rsplit("/", 1)[-1])
     folder = root.rstrip("/").rsplit("/", 1)[0] if is_file else root.rstrip("/")
-    if is_file:
-        target = root
-    else:
-        target = None
-        for cand in FOLDER_FILES:  # info (HTTP HEAD), not exists: fsspec's HTTP exists() is a GET
-            p = _join(folder, cand)
-            try:
-                infos[p] = fs.info(p)
-            except FileNotFoundError:
-                continue
-            except Exception as exc:
-                raise ValueError(f"{url}: {type(exc).__name__}: {exc}") from exc
-            target = p
-            break
-        if target is None:
-            raise ValueError(f"{url}: no weights found: tried {list(FOLDER_FILES)} in this folder")
-    cfg = config
-    if cfg is None:
-        raw = small(_join(folder, "config.json"))
-        if raw is not None:
-            cfg = parse_json(raw, f"{url}: corrupt config.json")
-            if not isinstance(cfg, dict):
-                raise ValueError(f"{url}: config.json must hold a JSON object")
+    target = root if is_file else None
+    for cand in () if is_file else FOLDER_FILES:
+        try:
+            infos[_join(folder, cand)] = fs.info(_join(folder, cand))
+        except FileNotFoundError:
+            continue
+        except Exception as exc:
+            raise ValueError(f"{url}: {type(exc).__name__}: {exc}") from exc
+        target = _join(folder, cand)
+        break
+    if target is None:
+        raise ValueError(f"{url}: no weights found: tried {list(FOLDER_FILES)} in this folder")
+    cfg = dict(config) if config is not None else _config(small(_join(folder, "config.json"), MAX_CONFIG), url)
     if target.endswith(".index.json"):
-        raw = small(target)
-        if raw is None:
-            raise ValueError(f"{fs.unstrip_protocol(target)}: not found")
-        wmap, _ = parse_index(raw, fs.unstrip_protocol(target))  # shard names: plain names in the folder
-        shards = sorted(set(wmap.values()))
+        shards = _shards(small(target, MAX_INDEX), fs.unstrip_protocol(target))
         files = [rfile(_join(target.rsplit("/", 1)[0], s)) for s in shards]
     else:
         files = [rfile(target)]
-    if len(files) > 1:
-        with ThreadPoolExecutor(min(len(files), MAX_WORKERS)) as ex:
-            stores = list(ex.map(_open_weights, files))
-    else:
-        stores = [_open_weights(files[0])]
-    src = RemoteSource(stores, cfg, url)
-    src.extra_bytes_read = extra
-    return src
+    return RemoteSource(_open_all(files), cfg, url)

@@ -14,8 +14,8 @@
 - a Hugging Face hub id, ``"org/name"`` or ``"org/name@revision"`` (or ``revision=``),
   fetched with ``huggingface_hub.snapshot_download`` (config and weight files only), which
   uses the local cache and honours ``HF_HUB_OFFLINE``;
-- an fsspec URL of a weights file or model folder (``https://...``, ``hf://org/name@rev``,
-  ``file://...``, ``s3://...``), read by byte range (:mod:`.remote`, needs fsspec);
+- a URL of a weights file or model folder (``https://...``, ``hf://org/name@rev``, or through
+  fsspec ``file://...``, ``s3://...``), read by byte range (:mod:`.remote`);
 - an already resolved :class:`TensorSource` (returned as is).
 
 torch and huggingface_hub are imported only inside the functions that need them.
@@ -342,15 +342,22 @@ def clear_dead_partials(repo: str, cache_dir: str | None) -> list[str]:
     return gone
 
 
-@functools.lru_cache(maxsize=512)
 def hub_snapshot(repo: str, rev: str | None, cache_dir: str | None, offline: bool) -> str:
-    """The local snapshot folder of ``repo@rev``, resolved once per process (a series runs one
-    task per sample: one hub round trip per checkpoint, not per task)."""
+    """The local snapshot folder of ``repo@rev``, resolved once per process and endpoint (a
+    series runs one task per sample: one hub round trip per checkpoint, not per task)."""
+    return _hub_snapshot(repo, rev, cache_dir, offline, os.environ.get("HF_ENDPOINT"))
+
+
+hub_snapshot.cache_clear = lambda: _hub_snapshot.cache_clear()  # type: ignore[attr-defined,has-type]
+
+
+@functools.lru_cache(maxsize=512)
+def _hub_snapshot(repo: str, rev: str | None, cache_dir: str | None, offline: bool, endpoint: str | None) -> str:
     from huggingface_hub import snapshot_download
 
-    def fetch(patterns):
+    def fetch(patterns):  # HF_ENDPOINT as set now (huggingface_hub reads it once, at import)
         return snapshot_download(repo, revision=rev, allow_patterns=patterns, cache_dir=cache_dir,
-                                 local_files_only=offline)
+                                 local_files_only=offline, endpoint=endpoint.rstrip("/") if endpoint else None)
 
     if not offline:
         clear_dead_partials(repo, cache_dir)
@@ -427,7 +434,7 @@ def resolve_source(
         if config is not None:
             source.config = dict(config)
         return source
-    if is_url(source):  # remote.py: range reads through fsspec
+    if is_url(source):  # remote.py: range reads (the package's HTTP client, the hub, or fsspec)
         from .remote import resolve_url
 
         if revision is not None:

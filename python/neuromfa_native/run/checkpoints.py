@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +18,8 @@ import numpy as np
 
 from .. import _validation as check
 from .._results import fields_equal
+from ..io.base import HUB_ID
+from .revisions import expand_revisions, expand_sources, parse_revision
 
 __all__ = ["Checkpoint", "baseline_index", "make_series", "parse_step", "step_value"]
 
@@ -64,6 +67,7 @@ class Checkpoint:
     label: str
     step: int
     step_parsed: bool = True
+    tokens: Optional[int] = None  # training tokens, where the revision's name says (step1000-tokens4B)
 
     __eq__ = fields_equal
 
@@ -91,7 +95,7 @@ def _label_of(source: str) -> str:
 
 def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: Optional[Sequence[str]] = None,
                 steps: Optional[Sequence[int]] = None, labels: Optional[Sequence[str]] = None,
-                sort: bool = True) -> tuple:
+                sort: bool = True, values: Optional[Union[str, Sequence[int]]] = None) -> tuple:
     """Ordered checkpoints of one model.
 
     Parameters
@@ -100,7 +104,14 @@ def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: O
         local directories/files or hub ids (``org/name@rev``), or exactly one hub id when
         ``revisions`` is given.  :class:`Checkpoint` objects are passed through.
     revisions:
-        hub revisions (e.g. ``["step0", "step1000"]``) of the one hub id in ``sources``.
+        hub revisions (e.g. ``["step0", "step1000"]``) of the one hub id in ``sources``;
+        ``"all"`` (every branch but ``main``) and globs (``"step*"``) are expanded through the
+        hub (:func:`~.revisions.expand_revisions`). Hub names give steps, tokens and stages by
+        the families' grammars (:func:`~.revisions.parse_revision`).
+    values:
+        the values of ``N`` in a source pattern such as ``"google/multiberts-seed_0-step_{N}k"``
+        (a suite of one repository per checkpoint): a list, or ``"0:200:20,300"`` ranges.
+        A source ``"@ids.txt"`` names a file of sources, one a line.
     steps, labels:
         explicit training steps / table names, one per checkpoint.  By default the label is the
         directory name (or the revision) and the step is parsed from it (:func:`parse_step`);
@@ -142,6 +153,7 @@ def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: O
     for k, s in enumerate(sources):
         if not s.strip():
             raise ValueError(f"sources[{k}] is an empty name (it would mean the current directory)")
+    sources = expand_sources(sources, values)
     if revisions is not None:
         if isinstance(revisions, str):
             revisions = [r for r in revisions.split(",")]
@@ -155,31 +167,21 @@ def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: O
             raise ValueError(f"sources[0] {repo!r} already names a revision; drop '@...' or drop revisions")
         if os.path.exists(repo):
             raise ValueError(f"revisions only apply to hub ids, but {repo!r} is a local path")
+        revisions = expand_revisions(repo, revisions)
         pairs: list[tuple[str, Optional[str], str]] = [(repo, r, r) for r in revisions]
     else:
         pairs = [(s, None, _label_of(s)) for s in sources]
+    hub = [revisions is not None or (not os.path.exists(s) and bool(HUB_ID.match(s))) for s, _, _ in pairs]
     n = len(pairs)
     if labels is not None:
         labels = [str(x) for x in labels]
         if len(labels) != n:
             raise ValueError(f"labels must have one name per checkpoint ({n}), got {len(labels)}")
         pairs = [(s, r, lab) for (s, r, _), lab in zip(pairs, labels)]
-    if steps is not None:
-        steps = list(steps)
-        if len(steps) != n:
-            raise ValueError(f"steps must have one value per checkpoint ({n}), got {len(steps)}")
-        parsed: list[Any] = [check.integer(x, "steps[]") for x in steps]
-        bad = [x for x in parsed if not 0 <= x <= check.MAX_STEP]
-        if bad:
-            raise ValueError(f"steps must lie in [0, 2**53], got {bad[0]}")
-        ok = True
-    else:
-        parsed = [parse_step(lab) for _, _, lab in pairs]
-        ok = all(p is not None for p in parsed)
-    if not ok:
-        parsed = list(range(n))
-    cps = [Checkpoint(source=s, revision=r, label=lab, step=int(st), step_parsed=ok)
-           for (s, r, lab), st in zip(pairs, parsed)]
+    parsed, ok, order, tokens = _steps(pairs, hub, steps)
+    cps = [Checkpoint(source=s, revision=r, label=lab, step=int(st), step_parsed=ok, tokens=tk)
+           for (s, r, lab), st, tk in zip(pairs, parsed, tokens)]
+    rank = {c.spec: o for c, o in zip(cps, order)}
     # labels must be unique (they name rows); fall back to the full source for clashes
     seen: dict = {}
     for c in cps:
@@ -189,13 +191,44 @@ def make_series(sources: Union[str, os.PathLike, Sequence[Any]], *, revisions: O
     cps = tuple(cps)
     _check_unique(cps)
     if ok:
-        dup = sorted({c.step for c in cps if sum(d.step == c.step for d in cps) > 1})
+        keys = [rank[c.spec] for c in cps]
+        dup = sorted({k for k in keys if keys.count(k) > 1})
         if dup:
-            raise ValueError(f"two checkpoints have the same training step {dup[0]} "
-                             f"({[c.spec for c in cps if c.step == dup[0]]}); pass steps= explicitly")
+            raise ValueError(f"two checkpoints have the same training step {dup[0][2]} "
+                             f"({[c.spec for c in cps if rank[c.spec] == dup[0]]}); pass steps= explicitly")
         if sort:
-            cps = tuple(sorted(cps, key=lambda c: c.step))
+            cps = tuple(sorted(cps, key=lambda c: rank[c.spec]))
     return cps
+
+
+def _steps(pairs: list, hub: list, steps: Optional[Sequence[int]]) -> tuple:
+    """``(steps, all parsed or given, order keys, tokens)`` of the checkpoints: given steps, or
+    parsed from the names (hub names by the families' grammars, with tokens and stages; local
+    names by :func:`parse_step`); when some name gives none, positions, and a hub series says so."""
+    n = len(pairs)
+    if steps is not None:
+        steps = list(steps)
+        if len(steps) != n:
+            raise ValueError(f"steps must have one value per checkpoint ({n}), got {len(steps)}")
+        given = [check.integer(x, "steps[]") for x in steps]
+        bad = [x for x in given if not 0 <= x <= check.MAX_STEP]
+        if bad:
+            raise ValueError(f"steps must lie in [0, 2**53], got {bad[0]}")
+        return given, True, [(0, 0, x) for x in given], [None] * n
+    names = [lab for _, _, lab in pairs]
+    revs = [parse_revision(lab) if h else None for lab, h in zip(names, hub)]
+    parsed = [rn.step if rn is not None else None for rn in revs]
+    parsed = [p if h else parse_step(lab) for p, h, lab in zip(parsed, hub, names)]
+    if not all(p is not None for p in parsed):
+        if any(hub):
+            nameless = [lab for lab, p in zip(names, parsed) if p is None]
+            warnings.warn(f"{len(nameless)} of {n} checkpoint names give no training step ({', '.join(nameless[:5])}"
+                          f"{', ...' if len(nameless) > 5 else ''}): the checkpoints are kept in the given order and "
+                          "their steps are their positions", UserWarning, stacklevel=3)
+        return list(range(n)), False, [(0, 0, k) for k in range(n)], [None] * n
+    steps_ = [int(p) for p in parsed if p is not None]
+    order = [rn.order if rn is not None else (0, 0, st) for rn, st in zip(revs, steps_)]
+    return steps_, True, order, [rn.tokens if rn is not None else None for rn in revs]
 
 
 def _check_unique(cps: Sequence[Checkpoint]) -> None:

@@ -32,12 +32,15 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from .. import _validation as check
 from ..science.analysis import SampleResult, analyze_sample, progress_bar
-from ..io.checkpoint_reader import CACHE_MODES, CheckpointReader, reading_checkpoints, reading_record
+from ..io.checkpoint_reader import (CACHE_MODES, CheckpointReader, hub_identity, hub_signature, list_hub_commits,
+                                    reading_checkpoints, reading_record)
 from .checkpoints import Checkpoint, baseline_index, make_series
 from ..config import DEFAULT, AnalysisConfig
 from ..science.controls import scale_to_of
 from ..science.nulls import needing_baseline
-from ..network.fingerprint import fingerprint_and_scan, network_digest, result_key
+from ..io.hub import pin_url
+from ..io.ratelimit import status_reporter
+from ..network.fingerprint import fingerprint_and_scan, hub_revision_fingerprint, network_digest, result_key
 from ..network.nin import load_layout, prefetch_samples
 from .series import Series, summarize
 from ..io.safetensors import parse_index
@@ -59,13 +62,15 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
                    ci: float = DEFAULT, seed: int = DEFAULT,
                    on_result: Optional[Callable[[Checkpoint, SampleResult], None]] = None,
                    controls: Any = DEFAULT, stats: bool = DEFAULT, by_layer: bool = DEFAULT,
-                   config: Optional[AnalysisConfig] = None, cache: str = "keep") -> Series:
+                   config: Optional[AnalysisConfig] = None, cache: str = "keep",
+                   values: Optional[Union[str, Sequence[int]]] = None) -> Series:
     """Analyse a checkpoint series: K sampled networks per checkpoint, the same neurons in each.
 
     Parameters
     ----------
     checkpoints : paths/hub ids (or :class:`Checkpoint` objects), see :func:`make_series`;
-        ``revisions``, ``steps`` and ``sort`` are passed to it.
+        ``revisions`` (names, ``"all"``, globs), ``values`` (of ``{N}`` in a repository
+        pattern), ``steps`` and ``sort`` are passed to it.
     samples, per_layer, layout, box, direction, threshold, min_edges, decimals, q, filter : options
     node_dimension, nfd_threshold, n_bootstrap, ci, seed :
         the options of :class:`~neuromfa_native.AnalysisConfig` (its defaults, or those of
@@ -114,7 +119,7 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
     >>> [c.step for c in s.checkpoints], s.alpha0_mean.shape
     ([0, 16], (2,))
     """
-    cps = make_series(checkpoints, revisions=revisions, steps=steps, sort=sort)
+    cps = make_series(checkpoints, revisions=revisions, steps=steps, sort=sort, values=values)
     cfg = AnalysisConfig.from_options(
         config, samples=samples, per_layer=per_layer, layout=layout, box=box, direction=direction,
         threshold=threshold, min_edges=min_edges, decimals=decimals, q=q, filter=filter,
@@ -131,11 +136,12 @@ def analyze_series(checkpoints: Union[str, os.PathLike, Sequence[Any]], *,
         plan = _plan(cps, cfg, b, executor, store, check_identical or store is not None, fp_cps)
         sink = _Sink(plan, store, progress_bar(plan.n_total, "checkpoints x samples", "task", progress,
                                                initial=plan.n_reused), on_result)
-        try:
-            if executor is None:
-                _run_in_process(plan, n_threads, sink, cache)
-            else:
-                _run_on_executor(plan, n_threads, executor, sink)
+        try:  # a rate-limit wait shows on the progress line ("hub rate limit: waiting 41 s")
+            with status_reporter(sink.status) if sink.bar is not None else contextlib.nullcontext():
+                if executor is None:
+                    _run_in_process(plan, n_threads, sink, cache)
+                else:
+                    _run_on_executor(plan, n_threads, executor, sink)
         finally:
             sink.close()
         _raise_failures(plan, sink.errors, store)
@@ -182,6 +188,7 @@ def _plan(cps: tuple, cfg: AnalysisConfig, b: int, executor: Any, store: Optiona
     notes = [_nonfinite_note(c, counts) for c, counts in zip(cps, bad)]
     for note in filter(None, notes):
         warnings.warn(note, RuntimeWarning, stacklevel=3)
+    notes = [_join_notes(n, m) for n, m in zip(notes, _identical_notes(cps, fps, fp_cps or cps))]
     keys = [result_key(fp, net) if fp is not None else f"#{k}" for k, (fp, net) in enumerate(zip(fps, nets))]
     if store is not None:
         store.begin(cps, fps, dict(samples=list(cfg.samples), filter=cfg.filter, baseline=cps[b].label,
@@ -237,6 +244,27 @@ def _warn_identical(cps: Sequence[Checkpoint], fps: Sequence[Optional[str]]) -> 
                       + "; ".join(" = ".join(g) for g in same), UserWarning, stacklevel=4)
 
 
+def _identical_notes(cps: Sequence[Checkpoint], fps: Sequence[Optional[str]], fp_cps: Sequence[Checkpoint]) -> list:
+    """For each checkpoint whose fingerprint an earlier one has: a note saying so (and that it is
+    analysed once: its results are the earlier one's, its weights are not read)."""
+    first: dict = {}
+    out = []
+    for c, fp, f in zip(cps, fps, fp_cps):
+        if fp is None or fp not in first:
+            first.setdefault(fp, c.label)
+            out.append("")
+            continue
+        how = ("the same weight files and config on the hub (by its sha256 hashes, before any byte was read)"
+               if str(f.source).startswith("hf://") or hub_identity(f.source, f.revision) is not None
+               else "the same weight bytes")
+        out.append(f"identical to {first[fp]}: {how}; analysed once, its weights not read again")
+    return out
+
+
+def _join_notes(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
 def _nonfinite_note(c: Checkpoint, counts: dict) -> str:
     if not counts:
         return ""
@@ -284,23 +312,37 @@ def _fingerprint_pass(cps: Sequence[Checkpoint], cfg: AnalysisConfig, executor: 
                       cache: Optional[dict]) -> tuple:
     """Weight fingerprints, network digests and non-finite counts, reusing ``cache`` (stat
     signature and layout -> digest; ``network|`` + signature -> network digest; ``nonfinite|``
-    + signature -> counts) for unchanged local files (config.json included)."""
+    + signature -> counts) for unchanged local files (config.json included) and hub commits.
+    Hub revisions with the same files (by the hub's hashes) are fingerprinted once."""
     fps: list = [None] * len(cps)
     nets: list = [None] * len(cps)
     bad: list = [{} for _ in cps]
     tag = json.dumps(cfg.result_json()["layout"], sort_keys=True)  # the hashed tensors depend on the layout
+    list_hub_commits(cps)  # one call per repository: the commits key the cache
     sigs = [None if sig is None else f"{sig}|layout={tag}" for sig in map(_stat_signature, cps)]
-    todo = []
+    todo, same = [], {}
     for k, sig in enumerate(sigs):
         if cache is not None and sig is not None and sig in cache and f"network|{sig}" in cache:
             fps[k], nets[k], bad[k] = cache[sig], cache[f"network|{sig}"], dict(cache.get(f"nonfinite|{sig}", {}))
         else:
             todo.append(k)
-    if executor is None:
-        found = {k: _fingerprint_task(cps[k].source, cps[k].revision, cfg.layout) for k in todo}
+    firsts: dict = {}
+    for k in list(todo):  # identical hub revisions: download and hash the first only
+        ident = hub_identity(cps[k].source, cps[k].revision)
+        if ident is not None and ident in firsts:
+            same[k] = firsts[ident]
+            todo.remove(k)
+        elif ident is not None:
+            firsts[ident] = k
+    if executor is None:  # checkpoints hash in parallel (hashlib and the scan release the GIL)
+        with cf.ThreadPoolExecutor(max(1, min(len(todo), os.cpu_count() or 1, 4))) as pool:
+            futs = {k: pool.submit(_fingerprint_task, cps[k].source, cps[k].revision, cfg.layout) for k in todo}
+            found = {k: f.result() for k, f in futs.items()}
     else:
         futs = {k: executor.submit(_fingerprint_task, cps[k].source, cps[k].revision, cfg.layout) for k in todo}
         found = {k: f.result() for k, f in futs.items()}
+    found.update({k: found[j] for k, j in same.items() if j in found})
+    sigs = [None if sig is None else f"{sig}|layout={tag}" for sig in map(_stat_signature, cps)]  # commits now known
     for k, (fp, net, counts) in found.items():
         fps[k], nets[k], bad[k] = fp, net, counts
         if cache is not None and sigs[k] is not None:
@@ -312,13 +354,14 @@ def _fingerprint_pass(cps: Sequence[Checkpoint], cfg: AnalysisConfig, executor: 
 
 
 def _stat_signature(c: Checkpoint) -> Optional[str]:
-    """Size and modification time of the files a local checkpoint is read from (None for hub
-    ids): a folder's files; a single file, the ``config.json`` beside it and, for a sharded
-    index, the shards it names. A changed file changes the signature, so a cached fingerprint
-    is only reused for unchanged files (an index whose shards were replaced is not)."""
+    """Size and modification time of the files a local checkpoint is read from: a folder's
+    files; a single file, the ``config.json`` beside it and, for a sharded index, the shards it
+    names (a changed file changes the signature, so a cached fingerprint is only reused for
+    unchanged files; an index whose shards were replaced is not); a hub revision's commit, when
+    known (immutable); else None."""
     p = Path(c.source)
     if c.revision is not None or not p.exists():
-        return None
+        return hub_signature(c.source, c.revision)
     files = sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p, *_companions(p)]
     parts = [str(p.resolve())]
     for x in files:
@@ -351,8 +394,17 @@ def _sample_task(source: Any, revision: Optional[str], sample: Optional[int], co
                           config=config)
 
 
+#: The network part of a hub revision's result key: its fingerprint already covers config.json.
+HUB_NETWORK = "hub"
+
+
 def _fingerprint_task(source: str, revision: Optional[str], layout: Any) -> tuple:
-    """``(weight fingerprint, network digest, non-finite counts)`` of one checkpoint."""
+    """``(weight fingerprint, network digest, non-finite counts)`` of one checkpoint. A hub
+    revision read by range is fingerprinted from the hub's hashes of its files, config.json
+    included, which fix its network as well: nothing of it is read here."""
+    hub = hub_revision_fingerprint(source, revision)
+    if hub is not None:
+        return hub, HUB_NETWORK, {}
     src, lay = load_layout(source, layout, revision=revision)
     fp, counts = fingerprint_and_scan(src, layout=layout)
     return fp, network_digest(lay), counts
@@ -379,6 +431,11 @@ class _Sink:
             self.bar.update(1)
         if self.on_result is not None:
             self.on_result(self.plan.cps[k], res)
+
+    def status(self, msg: Optional[str]) -> None:
+        """A passing state (a rate-limit wait) on the progress line; None clears it."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(msg or "", refresh=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -447,8 +504,8 @@ def _run_wave(plan: _Plan, tasks: list, n_threads: Optional[int], executor: Any,
         except ValueError as exc:
             sink.errors.append(_with_context(exc, c, s))
             continue
-        futs[executor.submit(_sample_task, c.source, c.revision, s, _task_config(plan), n_threads, c.label,
-                             scale_to)] = (key, k, s)
+        futs[executor.submit(_sample_task, pin_url(c.source), c.revision, s, _task_config(plan), n_threads,
+                             c.label, scale_to)] = (key, k, s)
     try:
         for f in cf.as_completed(futs):
             key, k, s = futs[f]

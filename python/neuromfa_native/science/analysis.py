@@ -21,7 +21,7 @@ from .._results import fields_equal, frozen_mapping, readonly
 from ._display import analysis_html
 from ..config import DEFAULT, DEFAULT_CONFIG, AnalysisConfig
 from ..mfa.engine import Spectrum, analyze_graph, analyze_table, box_params
-from ..network.nin import build_nin, load_layout
+from ..network.nin import build_nin, load_layout, prefetch_samples
 from ..io.base import TensorSource
 from ..io.sources import resolve_source
 from .nulls import check_controls
@@ -549,6 +549,8 @@ def analyze(source: Any, *, samples: Union[int, Sequence[int]] = DEFAULT, per_la
     else:
         tsrc = resolve_source(source, revision=revision)
         label = _label(source, tsrc, revision)
+        # a source read by range: the rows of all K samples in one batch (their union, each row once)
+        prefetch_samples(tsrc, ids, cfg.per_layer, cfg.layout)
         results = [_tick(bar, analyze_sample(tsrc, k, n_threads=n_threads, label=label, config=cfg)) for k in ids]
     if bar is not None:
         bar.close()
