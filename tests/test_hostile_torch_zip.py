@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import bz2
 import pickle
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 import zlib
@@ -274,6 +276,58 @@ def test_a_bool_offset_or_size_is_refused(tmp_path) -> None:
     p = write_bin(tmp_path / "b.bin", state_dict({"w": pid}), ONE)
     with pytest.raises(ValueError, match="non-negative integer"):
         open_torch_zip(p)
+
+
+def test_a_deeply_nested_tuple_used_as_a_dict_key_is_refused_not_a_crash(tmp_path) -> None:
+    """A dict key made of a tuple nested 200 000 deep: hashing it recursed in C and killed the
+    interpreter (SIGSEGV). Read in a child process, so a regression shows as a crash."""
+    pkl = pickle.PROTO + b"\x02" + pickle.EMPTY_DICT + pickle.EMPTY_TUPLE + pickle.TUPLE1 * 200_000 + pickle.NONE \
+        + pickle.SETITEM + pickle.STOP
+    p = write_bin(tmp_path / "deep.bin", pkl, {})
+    code = ("import sys\nfrom neuromfa_native.io.torch_zip import open_torch_zip\n"
+            "try:\n    open_torch_zip(sys.argv[1])\nexcept ValueError as e:\n    print(e)\n")
+    run = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, (run.returncode, run.stderr[-500:])
+    assert run.stdout.startswith(f"{p}: refused") and "nested deeper than" in run.stdout
+    assert run.stdout.count("\n") == 1
+
+
+def _nested(depth: int, opcode: bytes) -> bytes:
+    """A container nested ``depth`` levels: tuples (TUPLE1) or lists (EMPTY_LIST ... APPEND)."""
+    if opcode == pickle.TUPLE1:
+        return pickle.EMPTY_TUPLE + pickle.TUPLE1 * (depth - 1)
+    return pickle.EMPTY_LIST * depth + pickle.APPEND * (depth - 1)
+
+
+@pytest.mark.parametrize("opcode", [pickle.TUPLE1, pickle.APPEND], ids=["tuples", "lists"])
+def test_containers_nested_deeper_than_a_state_dict_needs_are_refused(tmp_path, opcode) -> None:
+    def wrapped(depth):  # {"state_dict": {"w": tensor}, "extra": <nested depth levels>}
+        sd = dict_of({"w": tensor("0", "HalfStorage", 4, (2, 2), (2, 1))})
+        return (pickle.PROTO + b"\x02" + pickle.EMPTY_DICT + pickle.MARK + text("state_dict") + sd + text("extra")
+                + _nested(depth, opcode) + pickle.SETITEMS + pickle.STOP)
+    ok = write_bin(tmp_path / "ok.bin", wrapped(20), ONE)
+    assert open_torch_zip(ok).tensor_names() == ["w"]
+    bad = write_bin(tmp_path / "bad.bin", wrapped(40), ONE)
+    with pytest.raises(ValueError, match=rf"^{tmp_path}/bad\.bin: refused.*nested deeper than 32 levels") as err:
+        open_torch_zip(bad)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("key", [pickle.EMPTY_TUPLE, integer(1) + pickle.TUPLE1, pickle.NONE, pickle.BINFLOAT + bytes(8)],
+                         ids=["empty-tuple", "tuple", "none", "float"])
+def test_a_dict_key_that_is_not_a_string_or_an_integer_is_refused(tmp_path, key) -> None:
+    pkl = pickle.PROTO + b"\x02" + pickle.EMPTY_DICT + key + integer(1) + pickle.SETITEM + pickle.STOP
+    with pytest.raises(ValueError, match=r"refused.*dict key .* not a string or an integer"):
+        open_torch_zip(write_bin(tmp_path / "k.bin", pkl, {}))
+
+
+def test_integer_dict_keys_are_read(tmp_path) -> None:
+    """Training checkpoints key optimizer states by integers: still read."""
+    opt = pickle.EMPTY_DICT + integer(0) + integer(1) + pickle.SETITEM
+    pkl = (pickle.PROTO + b"\x02" + pickle.EMPTY_DICT + pickle.MARK + text("state_dict")
+           + dict_of({"w": tensor("0", "HalfStorage", 4, (2, 2), (2, 1))}) + text("opt") + opt + pickle.SETITEMS
+           + pickle.STOP)
+    assert open_torch_zip(write_bin(tmp_path / "o.bin", pkl, ONE)).tensor_names() == ["w"]
 
 
 # ----------------------------------------------------------------------------- fuzz campaign

@@ -158,7 +158,12 @@ def _size(dims: Any = ()) -> tuple:
 _OBJECT_BUDGET = 64 << 20
 #: what an opcode may build, in bytes (64 for the rest; strings are charged as read)
 _COST = {"EMPTY_DICT": 640, "EMPTY_SET": 640, "EMPTY_LIST": 128, "MARK": 128, "REDUCE": 640, "NEWOBJ": 640,
-         "TUPLE": 128, "BINUNICODE": 64, "LONG1": 320}
+         "TUPLE": 128, "TUPLE1": 128, "TUPLE2": 128, "TUPLE3": 128, "BINUNICODE": 64, "LONG1": 320}
+#: the deepest nesting of containers a pickle may build: a state dict (with its ``_metadata``,
+#: in a training checkpoint) needs fewer than 10 levels. Deeper ones are refused as they are
+#: built, before anything hashes or walks them (CPython hashes a tuple recursively in C).
+MAX_DEPTH = 32
+_CONTAINERS = (tuple, list, dict, collections.OrderedDict, set)
 
 _OPS = {getattr(pickle, name)[0]: name for name in (
     # exactly the opcodes of torch's weights-only unpickler
@@ -240,6 +245,7 @@ class RestrictedUnpickler:
         self.stack: list = []
         self.marks: list = []
         self.memo: dict = {}
+        self._depths: dict[int, tuple[int, Any]] = {}  # id -> (nesting, the container: kept alive)
         budget = _OBJECT_BUDGET + 16 * len(self.data)  # bytes of Python objects the pickle may build
         while True:
             op = self._byte()
@@ -301,33 +307,49 @@ class RestrictedUnpickler:
             raise pickle.UnpicklingError(f"BUILD state of an OrderedDict must be a dict, got {type(state).__name__}")
         # the state dict's ``_metadata`` (module versions): read and dropped, never set
 
+    def _depth(self, x: Any) -> int:
+        return self._depths.get(id(x), (1,))[0] if type(x) in _CONTAINERS else 0
+
+    def _holds(self, box: Any, items: Any) -> Any:
+        """``box`` now holds ``items``: its nesting, refused past :data:`MAX_DEPTH` levels. Each
+        container nesting deeper than 1 is kept alive, so that no other object takes its id."""
+        depth = max(self._depth(box), 1 + max(map(self._depth, items), default=0))
+        if depth > MAX_DEPTH:
+            raise pickle.UnpicklingError(f"containers nested deeper than {MAX_DEPTH} levels (a state dict needs "
+                                         "fewer than 10)")
+        if depth > 1:
+            self._depths[id(box)] = (depth, box)
+        return box
+
     def _setitems(self, items: list) -> None:
         target = self._top()
         if type(target) not in (dict, collections.OrderedDict):
             raise pickle.UnpicklingError(f"SETITEM on a {type(target).__name__}: only dicts")
         if len(items) % 2:
             raise pickle.UnpicklingError("SETITEMS with an odd number of items")
-        for i in range(0, len(items), 2):
-            try:
-                target[items[i]] = items[i + 1]
-            except TypeError:
-                raise pickle.UnpicklingError(f"unhashable dict key {type(items[i]).__name__}") from None
+        keys = items[::2]
+        bad = [type(k).__name__ for k in keys if not isinstance(k, (str, int))]
+        if bad:  # checked before hashing: torch writes string keys (integers in optimizer states)
+            raise pickle.UnpicklingError(f"dict key of type {bad[0]}: not a string or an integer")
+        self._holds(target, items[1::2])
+        target.update(zip(keys, items[1::2]))
 
     def _append(self, items: list) -> None:
         target = self._top()
         if type(target) is not list:
             raise pickle.UnpicklingError(f"APPEND on a {type(target).__name__}: only lists")
+        self._holds(target, items)
         target.extend(items)
 
     def _tuple(self, n: int) -> None:
         if len(self.stack) < n:
             raise pickle.UnpicklingError("pickle stack underflow")
         items = tuple(self.stack[len(self.stack) - n:]) if n else ()
-        self.stack[len(self.stack) - n:] = [items]
+        self.stack[len(self.stack) - n:] = [self._holds(items, items)]
 
     def _tuple_mark(self) -> None:
         items = tuple(self._pop_mark())
-        self.stack.append(items)
+        self.stack.append(self._holds(items, items))
 
     def _persid(self) -> None:
         self.stack.append(self.persistent_load(self._pop()))
