@@ -111,6 +111,32 @@ def test_good_headers_still_read_the_same_everywhere(tmp_path, kind) -> None:
         np.testing.assert_array_equal(np.asarray(src.get(name)), want)
 
 
+#: (shape, data_offsets, what the message says): numbers a file may give, beyond any array
+HUGE_NUMBERS = {
+    "two-3000-digit-dims": ([10**3000 - 1] * 2, [0, 4], "dimension above 2\\*\\*63, .*: an integer of 3000 digits"),
+    "64-4000-digit-dims": ([10**4000 - 1] * 64, [0, 4], "dimension above 2\\*\\*63, .*: an integer of 4000 digits"),
+    "2000-4000-digit-dims": ([10**4000 - 1] * 2000, [0, 4], "2000 dimensions, more than 64"),
+    "65-dims": ([1] * 65, [0, 4], "65 dimensions, more than 64"),
+    "dim-above-2**63": ([2**63 + 1], [0, 4], "above 2\\*\\*63"),
+    "offset-of-3000-digits": ([1], [0, 10**3000], "an integer of 3001 digits"),
+    "product-past-the-data": ([2**62] * 64, [0, 4], "span 4 bytes but shape .* needs more than the 4 bytes of the data section"),
+}
+
+
+@pytest.mark.parametrize("kind", _readers())
+@pytest.mark.parametrize("case", sorted(HUGE_NUMBERS))
+def test_huge_numbers_in_a_header_are_refused_at_once_with_a_short_message(tmp_path, kind, case) -> None:
+    """Dimensions above 2**63 and ranks above 64 are refused before any product (a product of
+    thousands of 4000-digit integers took hours), and no huge number is formatted into the
+    message (Python refuses to format more than 4300 digits, and the message named no file)."""
+    shape, offs, msg = HUGE_NUMBERS[case]
+    header = {"w": {"dtype": "F32", "shape": shape, "data_offsets": offs}}
+    p = _st(tmp_path / "m.safetensors", header, bytes(4))
+    with pytest.raises(ValueError, match=msg) as err:
+        _open(kind, p)
+    assert "m.safetensors" in str(err.value) and "\n" not in str(err.value) and len(str(err.value)) < 600
+
+
 # ----------------------------------------------------------------------------- shard names
 
 SHARD_NAMES = ["../../secret.safetensors", "/abs/secret.safetensors", "sub/../../secret.safetensors",

@@ -9,7 +9,7 @@ import sys
 
 from tiny_series import PER_LAYER, make_series_dirs
 
-from neuromfa_native._text import csv_cell, csv_text, one_line, terminal
+from neuromfa_native._text import csv_cell, csv_text, digits, one_line, short, terminal
 
 ESC = "\x1b]0;owned\x07\x1b[2J"  # set the window title, clear the screen
 FORMULA = '=SUM(1+1)*cmd|x!A1'  # no slash: it is a folder name
@@ -20,6 +20,16 @@ def test_terminal_and_one_line_escape_what_a_terminal_acts_on():
     assert one_line("a\nb\rc\x9b") == "a\\nb\\rc\\x9b"
     assert terminal("plain, naïve, 日本") == "plain, naïve, 日本"  # printable text is left alone
 
+
+
+def test_short_says_a_huge_integer_by_its_digit_count_without_formatting_it():
+    for k in range(0, 3000, 7):  # digits() against str() around every power of ten it can format
+        for n in (10**k - 1, 10**k, 10**k + 1, -(10**k)):
+            assert digits(n) == len(str(abs(n))), n
+    assert short(10**5000) == "an integer of 5001 digits"  # str() refuses past 4300 digits
+    assert short([2**128, 2**127]) == f"[an integer of 39 digits, {2**127}]"
+    assert short(-(10**40)) == "a negative integer of 41 digits"
+    assert len(short(list(range(10**6)))) < 100 and len(short("x" * 10**6)) < 100
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_quoted_and_numbers_stay_numbers():
     assert [csv_cell(v) for v in ("=1+1", "+1", "-x", "@SUM(A1)", "\tx", "ok", -0.5, 3, None, float("nan"))] == \

@@ -12,6 +12,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ._text import short
+
 #: Upper bounds of the integer options (a larger value is a one-line error, never an overflow
 #: or an allocation the machine cannot hold): counts of neurons or distances, samples per
 #: checkpoint (and the largest sample index), bootstrap replicates, threads, training steps
@@ -22,6 +24,11 @@ MAX_SAMPLE_INDEX = 2**32 - 1
 MAX_BOOTSTRAP = 100_000
 MAX_THREADS = 4096
 MAX_STEP = 2**53
+#: The largest dimension, stride or offset (in elements) a file may give, and the most
+#: dimensions of a tensor: checked before any arithmetic on them (a product of huge integers
+#: costs quadratic time). An int64 holds the one; numpy allows 64 dimensions.
+MAX_DIM = 2**63
+MAX_RANK = 64
 
 #: The reference moments -3.0, -2.9, ..., 3.0 (61 values, correctly rounded decimals).
 DEFAULT_Q = np.arange(-30, 31) / 10.0
@@ -65,6 +72,33 @@ def integer(value: Any, name: str) -> int:
     if not is_int(value):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     return int(value)
+
+
+def dims(values: Any, what: str) -> tuple:
+    """``values`` (a shape or strides read from a file: a list or tuple of non-negative
+    integers) as a tuple; ``ValueError`` naming ``what`` for more than :data:`MAX_RANK` of
+    them or one above :data:`MAX_DIM`. Nothing is multiplied or formatted beyond a bound."""
+    if not isinstance(values, (list, tuple)) or not all(is_int(v) and v >= 0 for v in values):
+        raise ValueError(f"{what} must be a list of non-negative integers, got {short(values)}")
+    if len(values) > MAX_RANK:
+        raise ValueError(f"{what} has {len(values)} dimensions, more than {MAX_RANK}")
+    big = [v for v in values if v > MAX_DIM]
+    if big:
+        raise ValueError(f"{what} has a dimension above 2**63, too large for any array: {short(big[0])}")
+    return tuple(int(v) for v in values)
+
+
+def capped_product(values: Sequence[int], cap: int) -> int:
+    """The product of ``values`` (non-negative integers) when it is at most ``cap``, else
+    ``cap + 1``: the multiplication stops as soon as the product passes ``cap``."""
+    if 0 in values:
+        return 0
+    out = 1
+    for v in values:
+        out *= v
+        if out > cap:
+            return cap + 1
+    return out
 
 
 def positive_int_or_none(value: Any, name: str, none_means: str) -> Optional[int]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import os
 import struct
 from pathlib import Path
@@ -41,6 +40,8 @@ from typing import Generic, Iterable, Mapping, Protocol, Sequence, TypeVar
 import numpy as np
 
 from .._fs import parse_json
+from .._text import short as _short
+from .._validation import capped_product, dims
 
 __all__ = [
     "SAFETENSORS_DTYPES",
@@ -118,23 +119,23 @@ def _header_entry(where: str, entry: object, data_size: int) -> tuple[str, tuple
         raise ValueError(
             f"{where}: unknown or unsupported dtype {_short(dtype)}; supported: {sorted(SAFETENSORS_DTYPES)}"
         )
-    shape = entry["shape"]
-    if not isinstance(shape, list) or not all(_is_count(s) for s in shape):
-        raise ValueError(f"{where}: shape must be a list of non-negative integers, got {_short(shape)}")
+    if not isinstance(entry["shape"], list):
+        raise ValueError(f"{where}: shape must be a list of non-negative integers, got {_short(entry['shape'])}")
+    shape = dims(entry["shape"], f"{where}: shape")
     offs = entry["data_offsets"]
     if not isinstance(offs, list) or len(offs) != 2 or not all(_is_count(o) for o in offs) or offs[0] > offs[1]:
         raise ValueError(f"{where}: data_offsets must be [begin, end] with 0 <= begin <= end, got {_short(offs)}")
     if offs[1] > data_size:
         raise ValueError(
-            f"{where}: data_offsets {offs} go beyond the data section ({data_size} bytes): truncated file"
+            f"{where}: data_offsets {_short(offs)} go beyond the data section ({data_size} bytes): truncated file"
         )
-    want = math.prod(shape) * SAFETENSORS_DTYPES[dtype][0].itemsize  # exact: never wraps
-    if offs[1] - offs[0] != want:
-        raise ValueError(
-            f"{where}: data_offsets {offs} span {offs[1] - offs[0]} bytes but shape {_short(shape)} "
-            f"of {dtype} needs {want}"
-        )
-    return dtype, tuple(shape), offs[0], offs[1]
+    span, itemsize = offs[1] - offs[0], SAFETENSORS_DTYPES[dtype][0].itemsize
+    n = capped_product(shape, data_size // itemsize)  # exact up to the data's size, never multiplied past it
+    if n * itemsize != span:
+        need = n * itemsize if n <= data_size // itemsize else f"more than the {data_size} bytes of the data section"
+        raise ValueError(f"{where}: data_offsets {offs} span {span} bytes but shape {_short(shape)} of {dtype} "
+                         f"needs {need}")
+    return dtype, shape, offs[0], offs[1]
 
 
 def parse_header(raw: bytes, data_size: int, where: object) -> tuple[dict, dict]:
@@ -190,11 +191,6 @@ def parse_index(raw: bytes, where: object) -> tuple[dict, dict]:
         check_shard_name(shard, where)
     meta = index.get("metadata")
     return dict(wmap), dict(meta) if isinstance(meta, dict) else {}
-
-
-def _short(x: object) -> str:
-    import reprlib
-    return reprlib.repr(x)
 
 
 def as_index(idx: object, length: int, what: str, name: str) -> np.ndarray | slice:
