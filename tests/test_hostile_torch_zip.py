@@ -36,6 +36,7 @@ from pickle_ops import (
 )
 
 from neuromfa_native.io.sources import resolve_source
+from neuromfa_native.io.ranged import TensorEntry
 from neuromfa_native.io.torch_zip import open_torch_zip
 
 ONE = {"0": np.ones(4, np.float16).tobytes()}
@@ -266,6 +267,39 @@ def test_shapes_whose_product_wraps_are_refused(tmp_path, shape, stride, numel) 
     p = write_bin(tmp_path / "big.bin", pkl, {"0": bytes(4 * numel)})
     with pytest.raises(ValueError, match="reaches beyond its storage|too large for any array"):
         open_torch_zip(p)
+
+
+BIG = (1 << 2030) + 1  # 612 digits: a LONG1 of 255 bytes
+
+#: (shape, stride, storage offset, numel, what the message says): numbers beyond any array
+HUGE_NUMBERS = {
+    "8-dims-of-612-digits": ((BIG,) * 8, (1,) * 8, 0, 4, "size has a dimension above 2\\*\\*63, .*: an integer of 612 digits"),
+    "1000-dims-of-612-digits": ((BIG,) * 1000, (1,) * 1000, 0, 4, "size has 1000 dimensions, more than 64"),
+    "65-dims": ((1,) * 65, (1,) * 65, 0, 4, "size has 65 dimensions, more than 64"),
+    "stride-of-612-digits": ((2, 2), (BIG, 1), 0, 4, "stride has a dimension above 2\\*\\*63, .*: an integer of 612 digits"),
+    "offset-of-612-digits": ((2, 2), (2, 1), BIG, 4, "storage offset is above 2\\*\\*63 elements: an integer of 612 digits"),
+    "numel-of-612-digits": ((2, 2), (2, 1), 0, BIG, "storage .* above 2\\*\\*63 elements: an integer of 612 digits"),
+    "64-dims-of-2**62": ((2**62,) * 64, (0,) * 64, 0, 4, "too large for any array"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HUGE_NUMBERS))
+def test_huge_numbers_in_a_pickle_are_refused_at_once_with_a_short_message(tmp_path, case) -> None:
+    """LONG1 sizes, strides and offsets above 2**63 or ranks above 64 are refused before any
+    product (a product of thousands of 612-digit integers took hours), and no huge number is
+    formatted into the message (Python refuses more than 4300 digits; the message named no file)."""
+    shape, stride, offset, numel, msg = HUGE_NUMBERS[case]
+    pkl = state_dict({"w": tensor("0", "FloatStorage", numel, shape, stride, offset)})
+    p = write_bin(tmp_path / "big.bin", pkl, {"0": bytes(16)})
+    with pytest.raises(ValueError, match=rf"^{tmp_path}/big\.bin: .*{msg}") as err:
+        open_torch_zip(p)
+    assert "\n" not in str(err.value) and len(str(err.value)) < 600
+
+
+@pytest.mark.parametrize(("shape", "strides"), [((2**70,), None), ((1,) * 65, None), ((2, 2), (2**70, 1))])
+def test_a_tensor_entry_refuses_numbers_beyond_any_array(shape, strides) -> None:
+    with pytest.raises(ValueError, match="above 2\\*\\*63|more than 64"):
+        TensorEntry("w", "F32", shape, 0, strides)
 
 
 def test_a_bool_offset_or_size_is_refused(tmp_path) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import dims
 from .safetensors import SAFETENSORS_DTYPES, HeaderQueries, as_index, bf16_to_float32, close_names, row_view
 from .base import TensorSource
 
@@ -91,6 +92,12 @@ class TensorEntry:
     shape: tuple[int, ...]
     offset: int
     strides: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        # bounded before any arithmetic on them: a product of huge integers costs quadratic time
+        dims(self.shape, f"tensor {self.name!r}: shape")
+        if self.strides is not None:
+            dims(self.strides, f"tensor {self.name!r}: strides")
 
     @property
     def itemsize(self) -> int:

@@ -40,15 +40,15 @@ from __future__ import annotations
 
 import collections
 import io
-import math
 import pickle
-import reprlib
 import struct
 import zipfile
 import zlib
 from collections.abc import Mapping
 from typing import Any, Callable
 
+from .._text import short as _short
+from .._validation import MAX_DIM, capped_product, dims
 from .ranged import LocalFile, RangedTensors, TensorEntry, is_c_contiguous
 
 __all__ = ["TORCH_STORAGE_CODES", "RestrictedUnpickler", "is_torch_zip", "open_torch_zip"]
@@ -109,25 +109,27 @@ def _nonneg(v: Any) -> bool:
 
 
 def _ints(x: Any, what: str) -> tuple:
+    """A size or stride: at most 64 non-negative integers, none above 2**63 (checked before any
+    arithmetic on them, see :func:`~.._validation.dims`)."""
     if not isinstance(x, tuple) or not all(_nonneg(v) for v in x):
         raise pickle.UnpicklingError(f"tensor {what} must be a tuple of non-negative integers, got {_short(x)}")
-    return x
+    return dims(x, f"tensor {what}")
 
 
-def _short(x: Any) -> str:
-    """A bounded repr (file content goes into messages only this way)."""
-    try:
-        return reprlib.repr(x)
-    except RecursionError:
-        return f"<a deeply nested {type(x).__name__}>"
+def _count(v: Any, what: str) -> int:
+    """A storage offset or element count: a non-negative integer, at most 2**63."""
+    if not _nonneg(v):
+        raise pickle.UnpicklingError(f"{what} must be a non-negative integer, got {_short(v)}")
+    if v > MAX_DIM:
+        raise pickle.UnpicklingError(f"{what} is above 2**63 elements: {_short(v)}")
+    return v
 
 
 def _rebuild_tensor_v2(storage: Any, storage_offset: Any, size: Any, stride: Any, requires_grad: Any = False,
                        backward_hooks: Any = None, metadata: Any = None) -> _TensorRef:
     if not isinstance(storage, _Storage):
         raise pickle.UnpicklingError(f"_rebuild_tensor_v2 needs a storage, got {type(storage).__name__}")
-    if not _nonneg(storage_offset):
-        raise pickle.UnpicklingError(f"tensor storage offset must be a non-negative integer, got {storage_offset!r}")
+    _count(storage_offset, "tensor storage offset")
     shape, strides = _ints(size, "size"), _ints(stride, "stride")
     if len(shape) != len(strides):
         raise pickle.UnpicklingError(f"tensor size {shape} and stride {strides} differ in length")
@@ -231,6 +233,7 @@ class RestrictedUnpickler:
                 or not isinstance(pid[3], str) or not _nonneg(pid[4])):
             raise pickle.UnpicklingError(f"refused persistent id {_short(pid)} (expected a typed torch storage)")
         _, stype, key, _location, numel = pid
+        _count(numel, f"storage {_short(key)}")
         s = self.storages.get(key)
         if s is None:
             s = self.storages[key] = _Storage(key, stype.code, numel)
@@ -580,9 +583,9 @@ def _entry(name: str, r: _TensorRef, data_start: int, data_len: int, where: str)
     if s.numel * isz > data_len:
         raise ValueError(f"{where}: storage {s.key!r} claims {s.numel} elements of {code}, "
                          f"but its entry holds {data_len} bytes: truncated or corrupt")
-    if math.prod(r.shape) * isz >= 1 << 63:
+    if capped_product(r.shape, ((1 << 63) - 1) // isz) * isz >= 1 << 63:  # never multiplied past the bound
         raise ValueError(f"{where}: tensor {name!r} of size {_short(r.shape)} is too large for any array "
-                         f"({math.prod(r.shape)} elements)")
+                         "(2**63 bytes or more)")
     strides = None if is_c_contiguous(r.shape, r.strides) else r.strides
     e = TensorEntry(name, code, r.shape, data_start + r.offset * isz, strides)
     if e.span[1] - data_start > s.numel * isz:
