@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from neuromfa_native.run.derived import run_state
 from neuromfa_native.run.runner import analyze_series
+from neuromfa_native.run.store import run_info
 from neuromfa_native.science.by_layer import BY_LAYER_COLUMNS
 from neuromfa_native.science.controls import CONTROL_COLUMNS, STATS_COLUMNS
 from neuromfa_native.scores.correlation import COLUMNS as CORRELATION_COLUMNS
@@ -77,6 +79,13 @@ def add_tables(run: Path, steps=STEPS) -> None:
                              spearman_lo=r - 0.3, spearman_hi=min(r + 0.2, 1), p_spearman=0.04, kendall=r * 0.8,
                              pearson=r * 0.9, partial_spearman="", covariate=""))
     _write(run / "correlations.csv", CORRELATION_COLUMNS, [[r.get(c, "") for c in CORRELATION_COLUMNS] for r in rows])
+    stamp_correlation(run)
+
+
+def stamp_correlation(run: Path, **fields) -> None:
+    """correlations.json as ``neuromfa correlate`` writes it beside its table: the run state it
+    belongs to (the run as it is now), and ``fields``."""
+    (run / "correlations.json").write_text(json.dumps(dict(fields, run_state=run_state(run_info(run)))))
 
 
 def make_partial(run: Path) -> None:

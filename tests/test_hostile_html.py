@@ -23,6 +23,8 @@ from tiny_series import PER_LAYER, make_series_dirs
 
 import neuromfa_native as nm
 from neuromfa_native.report.page import CSP, SORT_JS, page
+from neuromfa_native.run.derived import run_state
+from neuromfa_native.run.store import run_info
 
 pytest.importorskip("matplotlib", reason="the report pages embed matplotlib figures")
 
@@ -167,10 +169,12 @@ def hostile_run(tmp_path_factory):
         nm.write_report(s, run)
         corr = nm.correlate(s, _evals(), metric=None, n_boot=20)
     (run / "correlations.csv").write_text(corr.to_csv())
-    (run / "correlations.json").write_text(json.dumps({"evals": HOSTILE}))
     _rewrite_results(run)
     _rewrite_run_json(run)
     _rewrite_csvs(run)
+    # of the run as it now is (the report shows a correlation only of the run's current state)
+    state = run_state(run_info(run))
+    (run / "correlations.json").write_text(json.dumps({"evals": HOSTILE, "run_state": state}))
     return run, dirs
 
 

@@ -18,7 +18,7 @@ from neuromfa_native.report import html as hr  # noqa: E402
 from neuromfa_native.report.science_sections import CORRELATE_PLOTS  # noqa: E402
 from neuromfa_native.report.compare import run_sensitivity  # noqa: E402
 from neuromfa_native.scores.correlation import COLUMNS, correlate  # noqa: E402
-from neuromfa_native.plots.correlation import write_correlation_plots  # noqa: E402
+from neuromfa_native.report.tables import write_correlation  # noqa: E402
 from report_fixtures import STEPS, copy_run, make_run  # noqa: E402
 from test_html_report import external_refs  # noqa: E402
 from tiny_series import PER_LAYER, make_series_dirs  # noqa: E402
@@ -42,9 +42,9 @@ def base(tmp_path_factory):
 
 def test_section_shows_what_correlate_writes(base, tmp_path):
     run = copy_run(base, tmp_path / "r")
-    corr = correlate(run, write_evals(tmp_path / "evals.csv", STEPS), n_boot=200)
-    (run / "correlations.csv").write_text(corr.to_csv())
-    written = {p.stem for p in write_correlation_plots(corr, run)}
+    evals = write_evals(tmp_path / "evals.csv", STEPS)
+    corr = correlate(run, evals, n_boot=200)
+    written = {p.stem for p in write_correlation(corr, run, evals)}
     text = hr.render_report(run, sections=["correlation"])
     assert external_refs(text) == []
     for name, (alt, _) in CORRELATE_PLOTS.items():  # each figure correlate wrote, with its caption
@@ -62,8 +62,9 @@ def test_section_shows_what_correlate_writes(base, tmp_path):
 
 def test_heat_map_drawn_when_correlate_wrote_no_plots(base, tmp_path):
     run = copy_run(base, tmp_path / "r")
-    corr = correlate(run, write_evals(tmp_path / "evals.csv", STEPS), n_boot=0)
-    (run / "correlations.csv").write_text(corr.to_csv())
+    evals = write_evals(tmp_path / "evals.csv", STEPS)
+    corr = correlate(run, evals, n_boot=0)
+    write_correlation(corr, run, evals, plots=False)
     text = hr.render_report(run, sections=["correlation"])
     assert text.count("<img") == 1 and 'alt="heat map of Spearman rho, quantities x scores"' in text
     assert {r["quantity"] for r in corr.rows} <= {c["quantity"] for c in hr.RunData(run).table("correlations")}

@@ -165,3 +165,104 @@ def test_config_integers_beyond_any_array_are_refused(tmp_path) -> None:
     _set_config(d, hidden_size=2**70)
     with pytest.raises(ValueError, match=r"config\['hidden_size'\] must be at most"):
         nm.describe(d)
+
+
+# ----------------------------------------------------------------------------- derived files
+
+def _evals_csv(path, steps) -> str:
+    rows = ["step,task,metric,value,stderr"] + [f"{s},piqa,acc,{0.5 + 0.05 * i},0.01" for i, s in enumerate(steps)]
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def _analyze(*args) -> None:
+    from neuromfa_native import cli
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert cli.main(["analyze", *map(str, args), "--samples", "2", "--per-layer", str(PER_LAYER), "--threads", "1",
+                         "-q", "--no-plots"]) == 0
+
+
+def _page(out) -> str:
+    from neuromfa_native import cli
+    from neuromfa_native.report.html import render_report
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert cli.main(["report", str(out), "--no-plots", "-q"]) == 0
+        return render_report(out)
+
+
+SECTIONS = ("Controls: what each keeps", "Rival statistics", "Correlation with benchmark scores")
+
+
+def test_overwrite_discards_every_derived_file_of_the_old_run(tmp_path) -> None:
+    """--overwrite into an --out of another configuration: the old controls, rival statistics
+    and correlation are not presented as the new run's (summary.json, report.html)."""
+    steps = (0, 100, 1000, 2000)
+    dirs = make_series_dirs(tmp_path / "c", steps=steps)
+    out = tmp_path / "run"
+    _analyze(*dirs, "--controls", "gaussian,scaled", "--stats", "--evals", _evals_csv(tmp_path / "e.csv", steps),
+             "--out", out)
+    old = {p.name for p in out.iterdir()}
+    assert {"controls.csv", "stats.csv", "correlations.csv", "correlations.json"} <= old
+    page = _page(out)
+    assert all(s in page for s in SECTIONS)
+    (out / "plots").mkdir(exist_ok=True)
+    for name in ("controls.png", "statistics.png", "correlation_heatmap.png", "mine.png"):
+        (out / "plots" / name).write_bytes(b"old")
+    _analyze(dirs[0], dirs[3], "--overwrite", "--out", out)
+    left = {p.name for p in out.iterdir()}
+    assert not left & {"controls.csv", "stats.csv", "correlations.csv", "correlations.json", "by_layer.csv"}, left
+    assert sorted(p.name for p in (out / "plots").iterdir()) == ["mine.png"]  # the package's plots only
+    summary = json.loads((out / "summary.json").read_text())
+    assert "correlation" not in summary and len(summary["checkpoints"]) == 2
+    page = _page(out)
+    assert not any(s in page for s in SECTIONS)
+
+
+def test_a_rerun_with_another_checkpoint_list_does_not_present_the_old_correlation(tmp_path) -> None:
+    """The same configuration, fewer checkpoints: the results are reused, and correlations.json
+    (of four checkpoints) is of another state of the run: not in summary.json, not on the page,
+    and a note says so and how to redo it; correlating again brings it back."""
+    steps = (0, 100, 1000, 2000)
+    dirs = make_series_dirs(tmp_path / "c", steps=steps)
+    out = tmp_path / "run"
+    evals = _evals_csv(tmp_path / "e.csv", steps)
+    _analyze(*dirs, "--evals", evals, "--out", out)
+    assert json.loads((out / "summary.json").read_text())["correlation"]["n_units"] == 4
+    _analyze(dirs[0], dirs[1], dirs[3], "--out", out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert "correlation" not in summary
+    assert any("another state of this run directory" in n and "neuromfa correlate" in n for n in summary["notes"])
+    page = _page(out)
+    assert "Correlation with benchmark scores" not in page and "another state of this run directory" in page
+    from neuromfa_native import cli
+    assert cli.main(["correlate", str(out), "--evals", evals, "-q", "--no-plots"]) == 0
+    page = _page(out)
+    assert json.loads((out / "summary.json").read_text())["correlation"]["n_units"] == 3
+    assert "Correlation with benchmark scores" in page and "another state of this run directory" not in page
+
+
+def test_a_correlation_that_records_no_run_state_is_not_used(tmp_path) -> None:
+    steps = (0, 100, 1000)
+    dirs = make_series_dirs(tmp_path / "c", steps=steps)
+    out = tmp_path / "run"
+    _analyze(*dirs, "--evals", _evals_csv(tmp_path / "e.csv", steps), "--out", out)
+    info = json.loads((out / "correlations.json").read_text())
+    del info["run_state"]
+    (out / "correlations.json").write_text(json.dumps(info))
+    page = _page(out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert "correlation" not in summary and "Correlation with benchmark scores" not in page
+    assert any("record no run state" in n for n in summary["notes"])
+
+
+def test_write_report_removes_the_tables_it_no_longer_writes(tmp_path) -> None:
+    """Without a run directory's reset: a series without controls or rival statistics written
+    over one that had them leaves no controls.csv or stats.csv behind."""
+    dirs = make_series_dirs(tmp_path / "c", steps=(0, 100))
+    out = tmp_path / "tables"
+    nm.write_report(_run(dirs, controls="gaussian", stats=True, by_layer=True), out, plots=False)
+    assert {"controls.csv", "stats.csv", "by_layer.csv"} <= {p.name for p in out.iterdir()}
+    nm.write_report(_run(dirs), out, plots=False)
+    assert not {"controls.csv", "stats.csv", "by_layer.csv", "controls.parquet"} & {p.name for p in out.iterdir()}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..config import CorrelationConfig, flags
 from ._common import HelpFormatter, add_options, headless_plots, nonempty, options_from, positive_int, say
@@ -58,19 +57,15 @@ def correlate_and_write(series, out, evals, *, plots=True, quiet=False, rows=20,
     defaults where not given), write correlations.csv, correlations.json and the plots into
     ``out``, print the table (``rows`` of it, None: all) unless ``quiet``; returns
     ``(correlation, the plot files)``."""
-    from .._fs import atomic_write_text, dumps
+    from ..report.tables import write_correlation
     from ..scores.correlation import correlate
 
     if options.get("metric") == "all":
         options["metric"] = None
     corr = correlate(series, evals, config=CorrelationConfig(**options))
-    atomic_write_text(Path(out) / "correlations.csv", corr.to_csv())
-    # where the scores came from (report.html's reproduce command), whose they are, what the table holds
-    atomic_write_text(Path(out) / "correlations.json", dumps(dict(corr.summary(), evals=str(evals)), indent=1) + "\n")
-    written = []
-    if plots:
-        from ..plots.correlation import write_correlation_plots
-        written = write_correlation_plots(corr, out)
+    # where the scores came from (report.html's reproduce command), whose they are, what the table
+    # holds, and the state of the run it belongs to (summary.json and report.html check it)
+    written = write_correlation(corr, out, evals, plots=plots)
     if not quiet:
         print_correlation(corr, out, written, rows)
     return corr, written

@@ -103,6 +103,10 @@ def plot_statistics(series, fig=None):
     return fig
 
 
+#: the figures :func:`write_control_plots` may write (``<name>.png``)
+CONTROL_PLOTS = ("controls", "statistics", "by_layer")
+
+
 def write_control_plots(series, d: Path, *, dpi: int = 120) -> list:
     """``controls.png`` and ``statistics.png`` into ``d`` when the series has them."""
     import matplotlib.pyplot as plt

@@ -168,6 +168,10 @@ def plot_rho_heatmap(corr, ax=None):
     return draw_rho_heatmap(corr.rows, ax, title=title)
 
 
+#: the figures :func:`write_correlation_plots` may write (``<name>.png``)
+CORRELATION_PLOTS = ("correlation_scatter", "correlation_training", "correlation_heatmap")
+
+
 def write_correlation_plots(corr, out: os.PathLike, *, quantity: str = "E", dpi: int = 120) -> list:
     """Write ``out/plots/correlation_{scatter,training,heatmap}.png``; returns the paths."""
     import matplotlib.pyplot as plt

@@ -37,6 +37,7 @@ from .._text import csv_text
 from .html import write_html_report
 from .page import Figures, figure, page
 from .run_data import RunData
+from .tables import write_correlation
 from .answers import (
     check_runs,
     correlation_summary,
@@ -495,8 +496,7 @@ def _correlate_cell(series, d: Path, evals: Any, *, n_boot: int, seed: int, firs
         if not first:
             warnings.simplefilter("ignore")
         corr = correlate(series, evals, n_boot=n_boot, seed=seed)
-    atomic_write_text(d / "correlations.csv", corr.to_csv())
-    atomic_write_text(d / "correlations.json", dumps(dict(corr.summary(), evals=str(evals)), indent=1) + "\n")
+    write_correlation(corr, d, evals, plots=False)
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:

@@ -7,12 +7,11 @@ import datetime as _dt
 import os
 import platform
 import shlex
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._fs import no_link, read_json
+from ..run.derived import current_correlation
 from .._html import esc
 from .._version import __version__
 from ..config import DEFAULT_CONFIG, AnalysisConfig, command_line
@@ -44,10 +43,11 @@ def reproduce_command(info: dict, run_dir: os.PathLike) -> str:
     args += flags
     if agg.get("baseline") and series and agg["baseline"] != series[0].get("label"):
         args += ["--baseline", str(agg["baseline"])]
-    if (Path(run_dir) / "correlations.csv").is_file():
-        try:
-            args += ["--evals", str(read_json(Path(run_dir) / "correlations.json")["evals"])]
-        except (OSError, ValueError, KeyError, TypeError):
+    corr, _ = current_correlation(run_dir, info)  # of the run as it is now, read from no link
+    if corr is not None:
+        if isinstance(corr, dict) and isinstance(corr.get("evals"), str):
+            args += ["--evals", corr["evals"]]
+        else:
             notes.append("and --evals SOURCE: correlations.csv holds scores whose source was not recorded")
     steps = [e.get("step", 0) for e in series]
     if steps != sorted(steps):
@@ -101,11 +101,10 @@ def _whose_scores(run: RunData) -> str:
     """A warning when correlations.json says the scores are another model's than the run's."""
     from ..scores.provenance import model_mismatch
 
-    try:
-        info = read_json(no_link(run.path / "correlations.json"))
-        msg = model_mismatch(str(info.get("scores_model") or ""), str(info.get("run_model") or ""))
-    except (OSError, ValueError, AttributeError):
+    info = run.correlation  # read (from no link) and checked to be of the run as it is now
+    if not isinstance(info, dict):
         return ""
+    msg = model_mismatch(str(info.get("scores_model") or ""), str(info.get("run_model") or ""))
     return f'<p class="banner partial" id="whose-scores">Warning: {esc(msg)}.</p>' if msg else ""
 
 

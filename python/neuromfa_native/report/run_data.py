@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from .._fs import no_link, read_json
+from ..run.derived import current_correlation
 from ..run.store import load_run, run_info
 from .page import read_csv
 
@@ -23,6 +24,9 @@ class RunData:
         self.info = run_info(self.path)  # checked against its schema: a run directory may come from elsewhere
         self.problems: list = []  # tables that could not be shown, with the reason
         self.reuse_plots = False  # embed plots/<name>.png just written by write_report instead of redrawing
+        # the correlation with scores, when correlate wrote it for the run as it is now (else why not)
+        self.correlation, note = current_correlation(self.path, self.info)
+        self.problems += [note] if note else []
 
     def fresh_plot(self, name: str) -> Optional[Path]:
         """``plots/<name>.png`` when reusing plots is on and it is newer than every result."""
@@ -77,6 +81,8 @@ class RunData:
 
     def has_table(self, name: str) -> bool:
         p = self.path / f"{name}.csv"
+        if name == "correlations" and self.correlation is None:  # of another state of the run, or unreadable
+            return False
         return p.is_file() and not p.is_symlink()  # a link could show a file from elsewhere in the page
 
     def table(self, name: str) -> list:

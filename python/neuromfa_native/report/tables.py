@@ -10,12 +10,14 @@
     plots/*.png                            with matplotlib (see :mod:`.plotting`)
 
 Parquet files are written only when pyarrow is importable.  See docs/outputs.md for every
-column.
+column.  Each writer removes the files of its own it does not write this time (a series
+without controls leaves no old ``controls.csv``), and :func:`write_correlation` records the
+run state the correlation belongs to, which ``summary.json`` and the report check
+(:mod:`~neuromfa_native.run.derived`).
 """
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 from pathlib import Path
@@ -27,11 +29,12 @@ from ..science.controls import CONTROL_COLUMNS, STATS_COLUMNS, scale_sentence
 from .._version import __version__
 from .._text import csv_text
 from .._fs import atomic_write_bytes, atomic_write_text, dumps, own_dir
+from ..run.derived import TABLES, current_correlation, remove_derived, run_state
 from ..run.store import run_info
 from ..config import DEFAULT_CONFIG
 from ..run.verdict import verdict
 
-__all__ = ["format_table", "write_report", "write_tables"]
+__all__ = ["format_table", "write_correlation", "write_report", "write_tables"]
 
 
 
@@ -129,16 +132,20 @@ def write_tables(series, out: os.PathLike, *, verdict_step: Any = None) -> list:
     if scale_sentence(series):  # controls
         summary["controls"] = scale_sentence(series)
     summary["verdict"] = answer
-    try:  # the correlation with scores, as correlate last wrote it (its rows: correlations.csv)
-        summary["correlation"] = json.loads((out / "correlations.json").read_text())
-    except (OSError, ValueError):
-        pass
     try:
-        summary["run"] = {k: v for k, v in run_info(out).items() if k not in ("config",)}
+        info = run_info(out)
     except (OSError, ValueError):
-        pass
+        info = None
+    if info is not None:  # the correlation with scores, if correlate wrote it for the run as it is now
+        corr, note = current_correlation(out, info)
+        if corr is not None:
+            summary["correlation"] = corr
+        summary["notes"] += [note] if note else []
+        summary["run"] = {k: v for k, v in info.items() if k not in ("config",)}
     atomic_write_text(out / "summary.json", dumps(summary, indent=1))
     written.append(out / "summary.json")
+    tables = [f"{t}.{ext}" for t in TABLES for ext in ("csv", "parquet")]
+    remove_derived(out, tuple(n for n in tables if out / n not in written), plots=())  # of another state
     return written
 
 
@@ -176,8 +183,32 @@ def write_plots(series, out: os.PathLike, *, dpi: int = 120) -> list:
 
     d = own_dir(Path(out) / "plots")  # never a link out of the run directory
     written = plotting.save_pngs(((name, plot(series)) for name, plot in plotting.PLOTS.items()), d, dpi=dpi)
-    from ..plots.controls import write_control_plots  # controls / rival statistics
+    from ..plots.controls import CONTROL_PLOTS, write_control_plots  # controls / rival statistics
     written += write_control_plots(series, d, dpi=dpi)
+    remove_derived(out, (), plots=tuple(n for n in CONTROL_PLOTS if d / f"{n}.png" not in written))
+    return written
+
+
+def write_correlation(corr, out: os.PathLike, evals: Any, *, plots: bool = True) -> list:
+    """``correlations.csv``, ``correlations.json`` (:meth:`~neuromfa_native.scores.correlation.Correlation.summary`,
+    the scores' source ``evals`` and the run state it belongs to) and, with ``plots``, the
+    figures ``plots/correlation_*.png`` of ``corr`` into the run directory ``out``; earlier
+    correlation figures not drawn this time are removed. Returns the figures written."""
+    out = Path(out)
+    try:
+        state = run_state(run_info(out))
+    except ValueError:
+        state = None  # no run.json: no state to belong to, never used by a report
+    atomic_write_text(out / "correlations.csv", corr.to_csv())
+    atomic_write_text(out / "correlations.json", dumps(dict(corr.summary(), evals=str(evals), run_state=state),
+                                                       indent=1) + "\n")
+    from ..plots.correlation import CORRELATION_PLOTS
+
+    written = []
+    if plots:
+        from ..plots.correlation import write_correlation_plots
+        written = write_correlation_plots(corr, out)
+    remove_derived(out, (), plots=tuple(n for n in CORRELATION_PLOTS if out / "plots" / f"{n}.png" not in written))
     return written
 
 

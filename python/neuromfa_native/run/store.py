@@ -24,12 +24,14 @@ Guarantees:
 - ``run.json`` holds the parameters that change the numbers (per_layer, layout, box,
   direction, threshold, min_edges, decimals, q, node_dimension, nfd_threshold).  Opening a
   directory with a different configuration is a ``ValueError`` naming the differences,
-  unless ``overwrite=True``, which deletes the old results first.  Every result file also
+  unless ``overwrite=True``, which deletes the old results first. Discarding the results, or
+  ``overwrite=True``, also removes every file derived from them (:mod:`.derived`).  Every result file also
   carries the configuration hash and is validated on load; a file that fails validation is
   renamed ``*.corrupt``, warned about and recomputed.
 - A run directory's own tree is the only thing a run touches: ``run.json``,
-  ``fingerprints.json``, ``results/``, the lock files and ``plots/`` may not be symbolic links
-  (a ``ValueError`` says so), and links inside ``results/`` are skipped with a warning, never
+  ``fingerprints.json``, ``results/``, the lock files, ``plots/`` and the derived files the
+  package reads back (``summary.json``, ``correlations.json``, the CSV tables) may not be
+  symbolic links (a ``ValueError`` says so), and links inside ``results/`` are skipped with a warning, never
   followed, read or renamed.  ``run.json`` is read only through
   :func:`~.schema.check_run_info`; a result file that cannot be read whole (a bad checksum, a
   missing field, a wrong type) is quarantined and recomputed with a warning, never a
@@ -61,6 +63,7 @@ import numpy as np
 from .. import _validation as check
 from .._version import __version__
 from .._fs import TMP_PREFIX, atomic_write_bytes, atomic_write_text, dumps, fsync_dir, no_link, parse_json
+from .derived import OWN_DERIVED, remove_derived
 from .schema import FORMAT, check_run_info
 from .._results import readonly
 from ..science.analysis import NodeDimensions, SampleResult
@@ -74,7 +77,7 @@ __all__ = ["RunStore", "config_hash", "load_run", "report_lock"]
 RESULT_FORMAT = "neuromfa-result/1"
 LOCK_NAMES = (".lock", ".report.lock")
 #: the run directory's own entries, none of which may be a symbolic link
-OWN_NAMES = ("run.json", "fingerprints.json", "results", "plots") + LOCK_NAMES
+OWN_NAMES = ("run.json", "fingerprints.json", "results", "plots") + LOCK_NAMES + OWN_DERIVED
 
 
 def config_hash(config: dict) -> str:
@@ -317,6 +320,8 @@ class RunStore:
                 raise ValueError(f"out {str(self.path)!r} is not empty and holds no neuromfa run (no run.json); "
                                  "choose a new or empty directory" + ("" if "results" in entries else
                                                                       ", or pass --overwrite"))
+            if overwrite:  # nothing derived from earlier results is presented as the new run's
+                remove_derived(self.path)
             return
         try:
             old = run_info(self.path)
@@ -326,6 +331,8 @@ class RunStore:
                 raise ValueError(f"{exc}; remove it or pass --overwrite") from None
             old, old_config = {}, None
         if old.get("config_hash") == self.hash and old_config == json.loads(dumps(self.config)):
+            if overwrite:  # the results of the same configuration are kept; what was derived from them is not
+                remove_derived(self.path)
             return
         if not overwrite and old_config is not None:
             new = json.loads(dumps(self.config))
@@ -334,6 +341,7 @@ class RunStore:
             shown = "; ".join(d if len(d) < 80 else d[:77] + "..." for d in diff)
             raise ValueError(f"out {str(self.path)!r} holds results of another configuration ({shown}); "
                              "pass --overwrite (overwrite=True) to discard them, or choose another --out")
+        remove_derived(self.path)
         if (self.path / "results").exists():
             shutil.rmtree(self.path / "results")  # an error here must stop, not leave stale results
         fp = self.path / "fingerprints.json"
