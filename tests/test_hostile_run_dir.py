@@ -79,7 +79,12 @@ def test_a_linked_result_file_is_neither_read_nor_renamed(ckpts, done, tmp_path)
     np.testing.assert_array_equal(s.alpha0_mean, fresh.alpha0_mean)
 
 
-@pytest.mark.parametrize("name", ["results", "run.json", "fingerprints.json", ".lock", "plots"])
+#: the derived files the package reads back (summary.json, the report): never links either
+READ_BACK = ["summary.json", "correlations.json", "correlations.csv", "samples.csv", "checkpoints.csv",
+             "node_dimensions.csv", "controls.csv", "stats.csv", "by_layer.csv"]
+
+
+@pytest.mark.parametrize("name", ["results", "run.json", "fingerprints.json", ".lock", "plots", *READ_BACK])
 def test_a_link_among_the_directory_s_own_entries_is_refused(ckpts, done, tmp_path, name) -> None:
     out, _ = done
     target = tmp_path / f"target-{name.strip('.')}"
@@ -118,6 +123,57 @@ def test_load_run_skips_a_linked_results_folder(done, tmp_path) -> None:
     with pytest.warns(RuntimeWarning, match="symbolic link"):
         s = load_run(out)
     assert not s.complete
+
+
+SECRET = '{"evals": "SECRET-EVALS", "aws_secret_access_key": "SECRET-DO-NOT-SHARE"}'
+
+
+@pytest.mark.parametrize("name", READ_BACK)
+def test_neuromfa_report_refuses_a_derived_file_that_is_a_link(done, tmp_path, capsys, name) -> None:
+    from neuromfa_native.cli import main
+    out, _ = done
+    secret = tmp_path / "credentials.json"
+    secret.write_text(SECRET)
+    (out / name).symlink_to(secret)
+    assert main(["report", str(out), "--no-plots"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("neuromfa: error:") and err.count("\n") == 1 and "symbolic link" in err
+    assert "SECRET" not in "".join(p.read_text() for p in out.glob("*.json") if not p.is_symlink())
+
+
+def test_a_linked_correlation_is_never_copied_into_summary_json_or_the_page(done, tmp_path) -> None:
+    """write_report and report.html read no lock (the API): the linked correlations.json is not
+    read, and a note says why; nothing of the file it points to reaches summary.json, the
+    page, or the page's reproduce command."""
+    from neuromfa_native.report.html import render_report
+    out, s = done
+    secret = tmp_path / "credentials.json"
+    secret.write_text(SECRET)
+    (out / "correlations.json").symlink_to(secret)
+    (out / "correlations.csv").write_text("quantity,task,metric\nE,piqa,acc\n")
+    nm.write_report(s, out, plots=False)
+    summary = (out / "summary.json").read_text()
+    assert "SECRET" not in summary and "correlation" not in json.loads(summary)
+    assert any("symbolic link" in n for n in json.loads(summary)["notes"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        page = render_report(out)
+    assert "SECRET" not in page and "symbolic link" in page
+
+
+def test_a_correlation_json_nested_without_end_is_one_note_not_a_traceback(done) -> None:
+    """A correlations.json nested 100 000 deep: `neuromfa report` writes its files, and the
+    summary says why the correlation is not used (it ended in a RecursionError traceback)."""
+    from neuromfa_native.cli import main
+    from neuromfa_native.report.html import render_report
+    out, _ = done
+    (out / "correlations.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    assert main(["report", str(out), "--no-plots", "-q"]) == 0
+    notes = json.loads((out / "summary.json").read_text())["notes"]
+    assert any("correlations.json" in n and "nested too deeply" in n and "\n" not in n for n in notes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert "nested too deeply" in render_report(out)
 
 
 # ----------------------------------------------------------------------------- result files
