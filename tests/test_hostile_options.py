@@ -59,6 +59,35 @@ def test_the_library_bounds_the_same_options(kw, msg) -> None:
         nm.AnalysisConfig(**kw)
 
 
+@pytest.mark.parametrize("cls", ["AnalysisConfig", "CorrelationConfig"])
+def test_a_negative_seed_is_refused_by_both_configurations(cls) -> None:
+    """numpy's generators take no negative seed: refused before any work, naming the seed."""
+    with pytest.raises(ValueError, match=r"^seed must be a non-negative integer.*got -1$"):
+        getattr(nm, cls)(seed=-1)
+    assert getattr(nm, cls)(seed=2**70).seed == 2**70  # any non-negative integer is a seed
+
+
+@pytest.mark.parametrize("argv", [["analyze", "examples/pythia-tiny/step0", "--out", "OUT"], ["report", "OUT"],
+                                  ["correlate", "OUT", "--evals", "pythia:70m"]])
+def test_a_negative_seed_flag_is_one_line_before_any_work(capsys, tmp_path, argv) -> None:
+    argv = [str(tmp_path / "o") if a == "OUT" else a for a in argv]
+    err = _one_line_error(capsys, [*argv, "--no-plots", "--seed", "-1"], 2)
+    assert "--seed must be >= 0, got -1" in err
+    assert not (tmp_path / "o").exists()  # nothing computed, nothing stored
+
+
+def test_a_run_json_with_a_negative_seed_is_not_valid(tmp_path) -> None:
+    run = tmp_path / "run"
+    nm.analyze_series(make_series_dirs(tmp_path / "c", steps=(0, 10)), samples=1, per_layer=PER_LAYER,
+                      n_threads=1, out=run)
+    info = json.loads((run / "run.json").read_text())
+    info["aggregation"]["seed"] = -1
+    (run / "run.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match=r"run\.json' is not a valid run\.json: 'aggregation': seed must be a "
+                                         "non-negative integer"):
+        nm.load_run(run)
+
+
 def test_threads_bounded_before_the_core_sees_them() -> None:
     with pytest.raises(ValueError, match="n_threads must be at most"):
         nm.analyze("examples/pythia-tiny/step0", samples=1, per_layer=8, n_threads=10**12)

@@ -101,6 +101,14 @@ def capped_product(values: Sequence[int], cap: int) -> int:
     return out
 
 
+def seed(value: Any, name: str = "seed") -> int:
+    """``value`` as a non-negative ``int`` (numpy's random generators take no negative seed)."""
+    if not is_int(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer (numpy's random generators take no negative "
+                         f"seed), got {short(value)}")
+    return int(value)
+
+
 def positive_int_or_none(value: Any, name: str, none_means: str) -> Optional[int]:
     """``value`` as an ``int >= 1``, or ``None`` (which means ``none_means``)."""
     if value is not None and (not is_int(value) or value < 1):

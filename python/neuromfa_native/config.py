@@ -293,7 +293,7 @@ class AnalysisConfig:
                                parse=_int_text("--bootstrap", 1, v.MAX_BOOTSTRAP))
     ci: float = _option(0.95, "--ci", "confidence level of the E interval", parse=_float_text("--ci"),
                         show=_float_show)
-    seed: int = _option(0, "--seed", "bootstrap seed", parse=_int_text("--seed", maximum=None))
+    seed: int = _option(0, "--seed", "bootstrap seed", parse=_int_text("--seed", 0, maximum=None))
     controls: Any = _option((), "--controls", "null-network controls: any of " + ",".join(CONTROLS)
                             + " (writes controls.csv)", metavar="C1,C2", show=_names_show)
     stats: bool = _option(False, "--stats", "rival weight statistics (rms, kurtosis, Weibull fit, ...; writes "
@@ -318,7 +318,7 @@ class AnalysisConfig:
         set_(self, "filter", v.one_of(self.filter, "filter", SPECTRUM_FILTERS))
         set_(self, "n_bootstrap", v.positive_int(self.n_bootstrap, "n_bootstrap", v.MAX_BOOTSTRAP))
         set_(self, "ci", v.confidence_level(self.ci))
-        set_(self, "seed", v.integer(self.seed, "seed"))
+        set_(self, "seed", v.seed(self.seed))
         set_(self, "controls", v.names(self.controls, "controls", tuple(CONTROLS)))
         set_(self, "stats", bool(self.stats))
         set_(self, "by_layer", bool(self.by_layer))
@@ -490,7 +490,7 @@ class CorrelationConfig:
                               show=_names_show)
     n_boot: int = _option(2000, "--bootstrap", "bootstrap replicates (0: none)", metavar="N",
                           parse=_int_text("--bootstrap", 0, v.MAX_BOOTSTRAP))
-    seed: int = _option(0, "--seed", "bootstrap seed", parse=_int_text("--seed", maximum=None))
+    seed: int = _option(0, "--seed", "bootstrap seed", parse=_int_text("--seed", 0, maximum=None))
     covariate: Optional[str] = _option(None, "--covariate", "partial rho given this quantity, or 'step'",
                                        metavar="NAME")
     ci: float = 0.95
@@ -500,7 +500,7 @@ class CorrelationConfig:
         for name in ("tasks", "metric", "quantities"):
             set_(self, name, _names(getattr(self, name), name))
         set_(self, "n_boot", v.non_negative_int(self.n_boot, "n_boot", "no interval", v.MAX_BOOTSTRAP))
-        set_(self, "seed", v.integer(self.seed, "seed"))
+        set_(self, "seed", v.seed(self.seed))
         if self.covariate is not None and (not isinstance(self.covariate, str) or not self.covariate):
             raise ValueError(f"covariate must be a quantity name or 'step', got {self.covariate!r}")
         set_(self, "ci", v.confidence_level(self.ci))
