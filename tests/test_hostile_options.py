@@ -165,6 +165,36 @@ def test_an_eval_file_named_with_a_unit_is_read_as_what_it_says(tmp_path) -> Non
 # ----------------------------------------------------------------------------- scores
 
 
+HUGE = "1" + "0" * 400  # a JSON integer no float holds
+
+
+@pytest.mark.parametrize(("acc", "err", "field"), [(HUGE, "0.01", "acc,none"), ("0.5", HUGE, "acc_stderr,none")])
+def test_a_score_too_large_for_a_float_is_one_line_naming_the_file(tmp_path, capsys, acc, err, field) -> None:
+    ev = tmp_path / "evals"
+    ev.mkdir()
+    for s, v, e in ((0, acc, err), (10, "0.5", "0.01"), (100, "0.6", "0.01")):
+        (ev / f"step{s}.json").write_text('{"results": {"t": {"acc,none": %s, "acc_stderr,none": %s}}}' % (v, e))
+    with pytest.raises(ValueError, match=rf"step0\.json: t {field} is not a finite number: an integer of 401 digits") \
+            as exc:
+        nm.read_evals(ev)
+    assert "\n" not in str(exc.value)
+    run = tmp_path / "run"
+    nm.analyze_series(make_series_dirs(tmp_path / "c", steps=(0, 10, 100)), samples=1, per_layer=PER_LAYER,
+                      n_threads=1, out=run)
+    err = _one_line_error(capsys, ["correlate", str(run), "--evals", str(ev), "-q", "--no-plots"], 1)
+    assert "step0.json" in err and "not a finite number" in err
+
+
+@pytest.mark.parametrize(("mapping", "msg"), [
+    ({0: {"t": 10**400}, 1: {"t": 0.5}}, r"mapping\[0\]\['t'\] acc is not a finite number"),
+    ({0: {"t": (0.5, 10**400)}, 1: {"t": 0.5}}, r"mapping\[0\]\['t'\] acc stderr is not a finite number"),
+    ({10**5000: {"t": 0.5}}, r"step must be an integer in \[0, 2\*\*53\], got an integer of 5001 digits"),
+])
+def test_a_mapping_value_too_large_for_a_float_is_one_line(mapping, msg) -> None:
+    with pytest.raises(ValueError, match=msg):
+        nm.read_evals(mapping)
+
+
 @pytest.mark.parametrize("bad", [float("inf"), "inf", "Infinity", 1e400])
 def test_an_infinite_stderr_is_refused(tmp_path, bad) -> None:
     with pytest.raises(ValueError, match="stderr is not finite"):

@@ -39,6 +39,7 @@ import numpy as np
 from .. import _validation as check
 from .._fs import parse_json, read_json
 from .._results import fields_equal, readonly
+from .._text import short
 from ..run.checkpoints import step_value
 
 __all__ = ["EvalTable", "read_evals", "pythia_models", "LOWER_IS_BETTER"]
@@ -159,8 +160,11 @@ def _number(v: Any, what: str) -> float:
                 return float(v)
             except ValueError:
                 pass
-        raise ValueError(f"{what} is not a number: {v!r}")
-    return float(v)
+        raise ValueError(f"{what} is not a number: {short(v)}")
+    try:
+        return float(v)
+    except OverflowError:  # a JSON integer beyond any float
+        raise ValueError(f"{what} is not a finite number: {short(v)}") from None
 
 
 def _stderr(v: Any, what: str) -> float:
@@ -168,9 +172,9 @@ def _stderr(v: Any, what: str) -> float:
         return math.nan
     x = _number(v, what)
     if x < 0:
-        raise ValueError(f"{what} is negative: {v!r}")
+        raise ValueError(f"{what} is negative: {short(v)}")
     if math.isinf(x):  # an infinite stderr is no measurement: not zero noise (NaN: missing)
-        raise ValueError(f"{what} is not finite: {v!r} (a stderr is a finite number, or missing)")
+        raise ValueError(f"{what} is not finite: {short(v)} (a stderr is a finite number, or missing)")
     return x
 
 
@@ -181,7 +185,7 @@ def _table(records: Iterable[tuple], *, name: str = "", notes: Sequence[str] = (
     n_same = 0
     for step, task, metric, value, stderr, hib, src in records:
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 0 <= step <= check.MAX_STEP:
-            raise ValueError(f"{src}: step must be an integer in [0, 2**53], got {step!r}"[:300])
+            raise ValueError(f"{src}: step must be an integer in [0, 2**53], got {short(step)}")
         if not isinstance(task, str) or not task:
             raise ValueError(f"{src}: task must be a non-empty string, got {task!r}")
         if not isinstance(metric, str) or not metric:
@@ -333,10 +337,10 @@ def _bool(v: Any, what: str) -> Optional[bool]:
 def _step_value(v: Any, what: str) -> int:
     try:
         f = float(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} is not an integer step: {v!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{what} is not an integer step: {short(v)}") from None
     if not math.isfinite(f) or f != int(f) or not 0 <= f <= check.MAX_STEP:
-        raise ValueError(f"{what} is not an integer step in [0, 2**53]: {v!r}")
+        raise ValueError(f"{what} is not an integer step in [0, 2**53]: {short(v)}")
     return int(f)
 
 
@@ -473,7 +477,7 @@ def _read_mapping(m: Mapping, metric: str) -> EvalTable:
             if not mm:
                 raise ValueError(f"mapping key {step!r} is not a step")
             step = int(mm.group(1))
-        where = f"mapping[{step!r}]"
+        where = f"mapping[{short(step)}]"
         if not isinstance(tasks, Mapping):
             raise ValueError(f"{where} must map task -> value, got {type(tasks).__name__}")
         for task, v in tasks.items():
