@@ -173,7 +173,7 @@ def test_a_score_too_large_for_a_float_is_one_line_naming_the_file(tmp_path, cap
     ev = tmp_path / "evals"
     ev.mkdir()
     for s, v, e in ((0, acc, err), (10, "0.5", "0.01"), (100, "0.6", "0.01")):
-        (ev / f"step{s}.json").write_text('{"results": {"t": {"acc,none": %s, "acc_stderr,none": %s}}}' % (v, e))
+        (ev / f"step{s}.json").write_text(f'{{"results": {{"t": {{"acc,none": {v}, "acc_stderr,none": {e}}}}}}}')
     with pytest.raises(ValueError, match=rf"step0\.json: t {field} is not a finite number: an integer of 401 digits") \
             as exc:
         nm.read_evals(ev)
