@@ -17,6 +17,7 @@ import pytest
 from tiny_series import PER_LAYER, make_series_dirs
 
 import neuromfa_native as nm
+from neuromfa_native.run.schema import check_run_info
 from neuromfa_native.run.store import RunStore, load_run, report_lock, run_info
 
 
@@ -249,6 +250,13 @@ def test_a_compressed_result_member_is_never_inflated(ckpts, done) -> None:
     (lambda i: i.update(format="other/9"), "format"),
     (lambda i: i.update(created="yesterday"), "'created' has the wrong type"),
     (lambda i: i.update(errors=[{"x": 1}]), "'errors' must hold strings"),
+    (lambda i: i["aggregation"].update(seed=-1), "seed must be a non-negative integer"),
+    (lambda i: i["series"][1].update(label=i["series"][0]["label"]),
+     r"series\[1\] has the label 'step0' of series\[0\]: labels must be distinct"),
+    (lambda i: i["series"][1].update(step=i["series"][0]["step"]),
+     r"series\[1\] has the training step 0 of series\[0\]: steps must be distinct"),
+    (lambda i: i["series"][1].update(source=i["series"][0]["source"]),
+     r"series\[1\] names the checkpoint of series\[0\]"),
 ])
 def test_a_run_json_with_wrong_types_is_one_line(ckpts, done, change, what) -> None:
     out, _ = done
@@ -259,6 +267,25 @@ def test_a_run_json_with_wrong_types_is_one_line(ckpts, done, change, what) -> N
         with pytest.raises(ValueError, match=what) as err:
             attempt()
         assert "run.json" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_hub_revisions_of_one_step_in_two_stages_are_not_refused(done) -> None:
+    """make_series keeps hub revisions of one step in two training stages (their names order
+    them): the check of run.json refuses repeated steps only where make_series does."""
+    out, _ = done
+    info = json.loads((out / "run.json").read_text())
+    for e in info["series"]:
+        e.update(revision="stage1-step0" if e is info["series"][0] else "stage2-step0", step=0)
+    assert [e["step"] for e in check_run_info(info, "run.json")["series"]] == [0, 0]
+
+
+def test_baseline_index_says_when_a_label_names_several_checkpoints() -> None:
+    from neuromfa_native.run.checkpoints import Checkpoint, baseline_index
+    cps = [Checkpoint("a", None, "step0", 0), Checkpoint("b", None, "step0", 1), Checkpoint("c", None, "x", 2)]
+    with pytest.raises(ValueError, match=r"baseline 'step0' names 2 checkpoints of the series \(labels: "):
+        baseline_index(cps, "step0")
+    with pytest.raises(ValueError, match=r"baseline 'y' names no checkpoint of the series"):
+        baseline_index(cps, "y")
 
 
 def test_overwrite_replaces_a_broken_run_json(ckpts, done) -> None:

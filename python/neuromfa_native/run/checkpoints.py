@@ -252,12 +252,13 @@ def baseline_index(cps: Sequence[Checkpoint], baseline: Any) -> int:
             raise ValueError(f"baseline must index a checkpoint (0..{len(cps) - 1}), got {baseline}")
         return int(baseline) % len(cps)
     b = str(baseline)
-    for how in (lambda c: c.label, lambda c: c.spec, lambda c: c.source):
-        hits = [k for k, c in enumerate(cps) if how(c) == b]
+    most = 0
+    number = re.fullmatch(r"\d+", b) is not None
+    for names in (lambda c: c.label == b, lambda c: c.spec == b, lambda c: c.source == b,
+                  lambda c: number and c.step == int(b)):
+        hits = [k for k, c in enumerate(cps) if names(c)]
         if len(hits) == 1:
             return hits[0]
-    if re.fullmatch(r"\d+", b):
-        hits = [k for k, c in enumerate(cps) if c.step == int(b)]
-        if len(hits) == 1:
-            return hits[0]
-    raise ValueError(f"baseline {b!r} names no checkpoint of the series (labels: {[c.label for c in cps]})")
+        most = max(most, len(hits))
+    what = f"names {most} checkpoints" if most else "names no checkpoint"
+    raise ValueError(f"baseline {b!r} {what} of the series (labels: {[c.label for c in cps]})")

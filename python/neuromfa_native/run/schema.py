@@ -59,6 +59,25 @@ def _series(series: Any) -> None:
                 raise ValueError(f"series[{k}].{name} has the wrong type: {reprlib.repr(e[name])}")
         if not 0 <= e["step"] <= check.MAX_STEP:
             raise ValueError(f"series[{k}].step is out of range: {e['step']}")
+    _distinct(series)
+
+
+def _distinct(series: list) -> None:
+    """What :func:`~.checkpoints.make_series` refuses twice: a checkpoint, a label (labels name
+    rows and the baseline), a training step read from a local name or given (hub revisions of
+    one step may differ in their training stage)."""
+    seen: dict = {}
+    for k, e in enumerate(series):
+        spec = (e["source"], e["revision"] or None)
+        step = e["step"] if e.get("step_parsed", True) and not e["revision"] else None
+        for what, key in (("names the checkpoint", ("spec", spec)), ("has the label", ("label", e["label"])),
+                          ("has the training step", ("step", step))):
+            j = seen.setdefault(key, k)
+            if j != k and key[1] is not None:
+                shown = "" if key[0] == "spec" else f" {reprlib.repr(key[1])}"
+                rule = {"spec": "a checkpoint is listed once", "label": "labels must be distinct",
+                        "step": "steps must be distinct"}[key[0]]
+                raise ValueError(f"series[{k}] {what}{shown} of series[{j}]: {rule}")
 
 
 def _aggregation(agg: Any, started: bool) -> None:
