@@ -321,3 +321,20 @@ def test_the_cli_reports_a_broken_run_in_one_line(done, capsys) -> None:
     assert main(["report", str(out), "--no-plots"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("neuromfa: error:") and err.count("\n") == 1 and os.fspath(out) in err
+
+
+def test_the_cli_lines_read_from_the_run_directory_survive_hostile_json(tmp_path) -> None:
+    """The verdict line (summary.json) and the bytes-read line (run.json) the CLI prints after a
+    run read their files through the one JSON reader: nested without end, or a link, they are
+    left out (a RecursionError traceback before)."""
+    from neuromfa_native.cli.analyze import _reading_line, verdict_line
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for name in ("summary.json", "run.json"):
+        (tmp_path / name).write_bytes(deep)
+    assert verdict_line(tmp_path) == "" and _reading_line(tmp_path) == ""
+    secret = tmp_path / "elsewhere.json"
+    secret.write_text(json.dumps({"verdict": {"sentence": "SECRET", "label": "x"}, "reading": {"n_known": 1}}))
+    for name in ("summary.json", "run.json"):
+        (tmp_path / name).unlink()
+        (tmp_path / name).symlink_to(secret)
+    assert verdict_line(tmp_path) == "" and _reading_line(tmp_path) == ""

@@ -213,14 +213,15 @@ def verdict_step(args):
 
 def verdict_line(out) -> str:
     """``Verdict: <sentence>`` from the summary.json just written (docs/spec.md section 13)."""
-    import json
     from pathlib import Path
 
+    from .._fs import no_link, read_json
+
     try:
-        v = json.loads((Path(out) / "summary.json").read_text())["verdict"]
-    except (OSError, ValueError, KeyError, TypeError):
+        v = read_json(no_link(Path(out) / "summary.json"))["verdict"]
+        return f"\nVerdict: {v['sentence']} [{v['label']}]" + "".join(f"\n  note: {n}" for n in v.get("notes") or ())
+    except (ValueError, KeyError, TypeError, AttributeError):
         return ""
-    return f"\nVerdict: {v['sentence']} [{v['label']}]" + "".join(f"\n  note: {n}" for n in v.get("notes") or ())
 
 
 def files_written(paths, out, *, html: bool) -> str:
@@ -247,13 +248,13 @@ def files_written(paths, out, *, html: bool) -> str:
 
 def _reading_line(out) -> str:
     """'read 31 MB of 2.9 GB' from run.json's ``reading``, or '' when not known."""
-    import json
+    from .._fs import no_link, read_json
 
     try:
-        r = json.loads((Path(out) / "run.json").read_text()).get("reading") or {}
-    except (OSError, ValueError):
+        r = read_json(no_link(Path(out) / "run.json")).get("reading") or {}
+    except (ValueError, AttributeError):
         return ""
-    if not r.get("n_known"):
+    if not isinstance(r, dict) or not r.get("n_known"):
         return ""
 
     def h(n: float) -> str:
