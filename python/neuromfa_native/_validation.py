@@ -103,7 +103,7 @@ def capped_product(values: Sequence[int], cap: int) -> int:
 
 def seed(value: Any, name: str = "seed") -> int:
     """``value`` as a non-negative ``int`` (numpy's random generators take no negative seed)."""
-    if not is_int(value) or value < 0:
+    if integer(value, name) < 0:
         raise ValueError(f"{name} must be a non-negative integer (numpy's random generators take no negative "
                          f"seed), got {short(value)}")
     return int(value)

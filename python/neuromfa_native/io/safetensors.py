@@ -133,7 +133,7 @@ def _header_entry(where: str, entry: object, data_size: int) -> tuple[str, tuple
     n = capped_product(shape, data_size // itemsize)  # exact up to the data's size, never multiplied past it
     if n * itemsize != span:
         need = n * itemsize if n <= data_size // itemsize else f"more than the {data_size} bytes of the data section"
-        raise ValueError(f"{where}: data_offsets {offs} span {span} bytes but shape {_short(shape)} of {dtype} "
+        raise ValueError(f"{where}: data_offsets {offs} span {span} bytes but shape {_short(list(shape))} of {dtype} "
                          f"needs {need}")
     return dtype, shape, offs[0], offs[1]
 
