@@ -5,7 +5,7 @@
 hidden 32, 2 blocks, 4 heads; Llama-family models use grouped-query attention with 2
 key/value heads; the other families' configs and shapes are in ``tests/family_models.py``), with weights drawn from ``numpy.random.default_rng(seed)``: matrices and
 embeddings ``N(0, 0.02)``, norm scales 1, biases 0 (the ``transformers`` initialisation).
-No torch is needed; ``tests/test_model_factory.py`` checks, where ``transformers`` is
+No torch is needed; ``tests/network/test_model_factory.py`` checks, where ``transformers`` is
 installed, that it loads these folders with no missing, unexpected or mismatched tensor.
 
 The session fixture ``tiny_model`` caches one folder per (architecture, dtype, format):
