@@ -4,7 +4,9 @@
 run directory) with eval records (:func:`~neuromfa_native.scores.evals.read_evals`) on the training
 step and, for every quantity (E, alpha0, width, and whatever else is registered and present in
 the run) against every (task, metric), gives n, Spearman's rho with a percentile bootstrap
-interval and its p-value, Kendall's tau-b, Pearson's r and, given a covariate, the partial rho.
+interval and its p-value (scipy's t approximation, and the exact permutation p-value where n <=
+9, each with its Benjamini-Hochberg q-value), Kendall's tau-b, Pearson's r and, given a
+covariate, the partial rho.
 :func:`correlate_models` does the same across models at one step.
 
 Quantities are a registry: a *component* is a per-sample value of every checkpoint

@@ -29,7 +29,8 @@ def _p(x: Optional[float]) -> str:
 
 
 def _iv(lo: float, hi: float, excludes: bool = False) -> str:
-    return f"[{_f(lo, 2, True)}, {_f(hi, 2, True)}]" + ("*" if excludes else "")
+    """An interval with the point's 3 decimals (with 2, a point on its bound looked outside)."""
+    return f"[{_f(lo, 3, True)}, {_f(hi, 3, True)}]" + ("*" if excludes else "")
 
 
 #: Why a percentile interval can exclude its own point (docs/correlation.md).
