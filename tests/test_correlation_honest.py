@@ -194,6 +194,7 @@ def test_an_interval_that_excludes_its_point_is_flagged_and_not_read_as_worse():
     text = c.format()
     row_line = next(ln for ln in text.splitlines() if ln.startswith("E "))
     assert row_line.count("]*") == 2  # the interval of rho and that of vs step
+    assert f"[{r['spearman_lo']:+.3f}, {r['spearman_hi']:+.3f}]*" in row_line  # the point's 3 decimals
     assert "* the interval excludes its own point" in text
     assert "noise attenuates a correlation" in text and "the step has none" in text
     for word in ("worse", "better", "no better"):
