@@ -54,6 +54,7 @@ def test_exact_pvalue_equals_scipy_permutation_test(tied):
         assert got == pytest.approx(ref, rel=1e-12, abs=0), (n, x, y)
 
 
+@pytest.mark.slow
 def test_exact_pvalue_of_nine_pairs_equals_a_brute_force_count():
     """9! = 362,880 orders, counted with scipy's spearmanr on every one (vectorised by rows)."""
     rng = np.random.default_rng(11)
