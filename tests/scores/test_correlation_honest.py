@@ -203,6 +203,8 @@ def test_an_interval_that_excludes_its_point_is_flagged_and_not_read_as_worse():
     head = correlation_headline([{k: (str(v) if isinstance(v, str) else v) for k, v in r.items()}])
     assert "worse" not in head and "better" not in head
     assert "above the training step" in head and "excludes the point" in head
+    both = correlation_headline([dict(r), dict(c.rows[0], quantity="alpha0")])
+    assert "1 other quantity correlates at least as strongly (alpha0)" in both
 
 
 def test_an_interval_that_contains_its_point_is_not_flagged():

@@ -151,7 +151,9 @@ def correlation_headline(rows: list, quantity: str = "E") -> str:
             txt += "; " + words
     if same:
         names = ", ".join(esc(r["quantity"]) for r in same[:6]) + (" ..." if len(same) > 6 else "")
-        txt += f"; {len(same)} other quantit{'y' if len(same) == 1 else 'ies'} correlate at least as strongly ({names})"
+        one = len(same) == 1
+        txt += (f"; {len(same)} other quantit{'y' if one else 'ies'} correlate{'s' if one else ''} at least as strongly "
+                f"({names})")
     if any("q_spearman" in r for r in rows):
         txt += "; " + significance_count(rows, quantity)
     return txt
