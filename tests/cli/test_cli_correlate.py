@@ -20,9 +20,9 @@ ROOT = ROOT
 EXAMPLE = ROOT / "examples" / "pythia-tiny"
 STEPS = (0, 10, 30, 100, 300, 1000)
 CSV_COLUMNS = ["quantity", "task", "metric", "higher_is_better", "n", "spearman", "spearman_lo", "spearman_hi",
-               "p_spearman", "q_spearman", "kendall", "pearson", "rho_step", "diff_step", "diff_step_lo",
-               "diff_step_hi", "rho_rms", "diff_rms", "diff_rms_lo", "diff_rms_hi", "partial_spearman", "covariate",
-               "partial_note"]
+               "p_spearman", "q_spearman", "p_exact", "q_exact", "kendall", "pearson", "rho_step", "diff_step",
+               "diff_step_lo", "diff_step_hi", "rho_rms", "diff_rms", "diff_rms_lo", "diff_rms_hi",
+               "interval_excludes_point", "partial_spearman", "covariate", "partial_note"]
 
 
 def _cli(*args, timeout=300):

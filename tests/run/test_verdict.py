@@ -11,7 +11,8 @@ import pytest
 
 import neuromfa_native as nm
 from neuromfa_native.run.series import summarize
-from neuromfa_native.run.verdict import THRESHOLDS, paired_means
+from neuromfa_native.mfa.stats import emergence_from_means
+from neuromfa_native.run.verdict import THRESHOLDS, left_out_notes, paired_means
 from tiny_series import constant_rms_weights, scale_growth_weights, write_checkpoints
 
 STEPS = (0, 100, 1000)
@@ -75,6 +76,12 @@ def test_a_series_without_change_has_no_emergence(tmp_path):
     assert v.label == "no_emergence"
     assert "contains 0" in v.reason and v.sentence.startswith("No emergence to explain")
     assert math.isnan(v.gaussian_share)  # a share of E = 0 is not defined
+    # every sample kept, no filter: some replicates have E = 0 exactly (0/0 shares), which is no
+    # news where there is no emergence, and no filter dropped anything
+    reps = paired_means(s, ("none",), s.bootstrap["n_bootstrap"], s.bootstrap["seed"])
+    e_rep = emergence_from_means(reps[("none", "alpha0")], reps[("none", "width")], s.baseline)[-1]
+    assert (e_rep == 0).sum() > 0 and s.filter == "none"
+    assert v.notes == ()
 
 
 @pytest.mark.parametrize("controls, named", [((), "lacks the gaussian and scaled controls"),
@@ -127,8 +134,11 @@ def _slow_intervals(series, t: int, n_boot: int, seed, level: float) -> dict:
 
     b = series.baseline
     ratios: dict = {"gaussian": [], "scaled": [], "none": []}
+    missing = []  # a network drew no kept sample at the baseline or at t
     for i in range(n_boot):
         e = {}
+        missing.append(any(math.isnan(mean(u, i, c, k)) for u in (b, t) for c in ("none", "gaussian", "scaled")
+                           for k in ("alpha0", "width")))
         for c in ("none", "gaussian", "scaled"):
             e[c] = (mean(t, i, c, "width") / mean(b, i, c, "width")) * math.log(mean(b, i, c, "alpha0")
                                                                                / mean(t, i, c, "alpha0"))
@@ -137,7 +147,9 @@ def _slow_intervals(series, t: int, n_boot: int, seed, level: float) -> dict:
             ratios[c].append(e[c] / e["none"])
     q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
     both = np.isfinite(ratios["gaussian"]) & np.isfinite(ratios["scaled"])  # a replicate without a kept sample
-    return {c: np.percentile(np.asarray(v)[np.isfinite(v)], q) for c, v in ratios.items()}, int((~both).sum())
+    lost = dict(missing=sum(missing), zero=sum(1 for m, e in zip(missing, ratios["none"]) if not m and e == 0),
+                total=int((~both).sum()))
+    return {c: np.percentile(np.asarray(v)[np.isfinite(v)], q) for c, v in ratios.items()}, lost
 
 
 def _with_bootstrap(series, n_boot: int, seed: int, filter: str = "none", results=None):
@@ -150,7 +162,7 @@ def test_shares_intervals_equal_a_slow_reference_bootstrap(scale_only):
     s = _with_bootstrap(scale_only, 300, 7)
     v = nm.verdict(s)
     ref, lost = _slow_intervals(s, 2, 300, 7, 0.9)
-    assert lost == 0 and v.notes == ()
+    assert lost == dict(missing=0, zero=0, total=0) and v.notes == ()
     assert [v.gaussian_share_lo, v.gaussian_share_hi] == pytest.approx(ref["gaussian"], rel=1e-12)
     assert [v.remainder_share_lo, v.remainder_share_hi] == pytest.approx(ref["scaled"], rel=1e-12, abs=1e-15)
     # the draw is the series' own: the real network's replicates give E's interval
@@ -177,13 +189,50 @@ def test_shares_intervals_with_dropped_samples_equal_the_slow_reference(constant
     s = _with_bootstrap(s0, 200, 3, filter="f_positive", results=results)
     v = nm.verdict(s)
     ref, lost = _slow_intervals(s, 2, 200, 3, 0.9)
-    assert lost > 0 and v.notes == (f"{lost} of 200 bootstrap replicates drew no kept sample of a network at the "
-                                    "baseline or the verdict step (a spectrum filter dropped them) and were left out "
-                                    "of the intervals",)
+    assert lost["missing"] > 0 and lost["zero"] == 0 and lost["total"] == lost["missing"]
+    assert v.notes == (f"{lost['missing']} of 200 bootstrap replicates drew, at the baseline or the verdict step, no "
+                       "sample of a network that the spectrum filter 'f_positive' keeps, and were left out of the "
+                       "shares' intervals",)
     assert [v.gaussian_share_lo, v.gaussian_share_hi] == pytest.approx(ref["gaussian"], rel=1e-9, abs=1e-12)
     assert [v.remainder_share_lo, v.remainder_share_hi] == pytest.approx(ref["scaled"], rel=1e-9)
     reps = paired_means(s, ("none", "gaussian"), 200, 3)
     assert np.isnan(reps[("none", "alpha0")]).any()  # a replicate that drew only dropped samples has no mean
+
+
+def test_a_missing_control_without_a_filter_is_not_blamed_on_a_filter(constant_rms):
+    """No filter, but the gaussian control is missing for two samples of the verdict step: the
+    replicates that drew neither of the others are counted, and the note names no filter."""
+    s0 = constant_rms
+    results = [[dataclasses.replace(r, controls={c: x for c, x in r.controls.items()
+                                                 if not (t == 2 and r.sample in (0, 1) and c == "gaussian")})
+                for r in rs] for t, rs in enumerate(s0.results)]
+    s = _with_bootstrap(s0, 200, 5, results=results)
+    v = nm.verdict(s)
+    drawn = np.random.default_rng(5)
+    idx = [drawn.integers(0, len(rs), size=(200, len(rs))) for rs in s.results][2]
+    expected = int(np.all(idx < 2, axis=1).sum())  # only samples 0 and 1 drawn at the verdict step
+    assert expected > 0
+    assert v.notes == (f"{expected} of 200 bootstrap replicates drew, at the baseline or the verdict step, no sample "
+                       "for which a network has a spectrum, and were left out of the shares' intervals",)
+    assert "filter" not in v.notes[0]
+
+
+@pytest.mark.parametrize("counts, filt, label, expected", [
+    ((0, 0, 0), "none", "scale", []),
+    ((3, 0, 0), "none", "scale", ["3 of 100 bootstrap replicates drew, at the baseline or the verdict step, no sample "
+                                  "for which a network has a spectrum, and were left out of the shares' intervals"]),
+    ((3, 0, 0), "both", "mixed", ["3 of 100 bootstrap replicates drew, at the baseline or the verdict step, no sample "
+                                  "of a network that the spectrum filter 'both' keeps, and were left out of the "
+                                  "shares' intervals"]),
+    ((0, 39, 0), "none", "no_emergence", []),  # E = 0 replicates are no news where there is no emergence
+    ((0, 39, 0), "none", "mixed", ["39 of 100 bootstrap replicates have E = 0 exactly at the verdict step (the "
+                                   "resampled alpha0 mean equals the baseline's), where a share E_control / E is "
+                                   "undefined; they were left out of the shares' intervals"]),
+    ((0, 0, 2), "none", "scale", ["2 of 100 bootstrap replicates gave a share that is not finite (a control's E is "
+                                  "not finite) and were left out of the shares' intervals"]),
+])
+def test_left_out_replicates_are_counted_by_cause(counts, filt, label, expected):
+    assert left_out_notes(*counts, n_bootstrap=100, filter=filt, label=label) == expected
 
 
 # --- one checkpoint ---------------------------------------------------------------------------
