@@ -180,7 +180,8 @@ def test_unknown_architecture_logged_once_or_strict(caplog):
             assert mon.step(k) is None
         mon.close()
     assert not mon.results and len(mon.errors) == 1 and "cannot analyse this model" in mon.errors[0]
-    assert len(caplog.records) == 1
+    # logged once (records of other tests' monitor threads, still finishing, are not this one's)
+    assert len([r for r in caplog.records if "cannot analyse this model" in r.getMessage()]) == 1
     with pytest.raises(ValueError, match="cannot analyse this model"):
         Monitor(net, strict=True, **OPTS).step(0)
     # a custom layout makes any model analysable
@@ -500,6 +501,7 @@ def test_monitor_with_controls_and_stats_matches_the_offline_series(tmp_path, ca
         with Monitor(model, out=run, controls=",".join(ctl), stats=True, **OPTS) as mon:
             for step in (0, 3, 6):
                 mon.step(step)
+                mon.wait()  # no step dropped because the machine is slow (a waiting request is replaced)
                 model.save_pretrained(tmp_path / f"step{step}")
                 _train_steps(model, 3, seed=step)
     assert not mon.errors and [r.step for r in mon.results] == [0, 3, 6]
