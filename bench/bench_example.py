@@ -1,7 +1,7 @@
 """Benchmark of the README quick start: ``neuromfa analyze examples/pythia-tiny/step* --out DIR``.
 
 The README promises that the bundled example runs in well under a minute on 2 cores.  This
-used to be a wall-clock assertion in the test suite (``tests/test_cli.py``), which failed on a
+used to be a wall-clock assertion in the test suite (``tests/cli/test_cli.py``), which failed on a
 loaded shared machine; the house rule is that speed is measured by benchmarks, recorded in
 docs/benchmarks.md, never asserted by timed tests.
 

@@ -1,4 +1,39 @@
-import pathlib
-import sys
+"""Shared fixtures of the whole suite, and where the support modules are.
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
+The support modules (model_factory, tiny_series, range_server, reference_impl, ...) live in
+tests/ beside this file; tests in the subfolders (one per subpackage of the library) import
+them by name, as this folder is put on ``sys.path`` here.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from model_factory import write_bin_model, write_model  # noqa: E402  (a support module of this folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Factory fixture: ``tiny_model(arch, dtype="float32", fmt="safetensors") -> folder``."""
+    cache: dict[tuple[str, str, str], Path] = {}
+
+    def get(arch: str, dtype: str = "float32", fmt: str = "safetensors") -> Path:
+        key = (arch, dtype, fmt)
+        if key not in cache:
+            folder = tmp_path_factory.mktemp(f"{arch}_{dtype}_{fmt}")
+            if fmt == "safetensors":
+                write_model(arch, folder, dtype=dtype)
+            elif fmt == "bin":
+                pytest.importorskip("torch", reason="pytorch_model.bin is written and read with torch")
+                write_bin_model(arch, folder, dtype=dtype)
+            else:
+                raise ValueError(f"fmt must be 'safetensors' or 'bin', got {fmt!r}")
+            cache[key] = folder
+        return cache[key]
+
+    return get

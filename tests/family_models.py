@@ -1,7 +1,7 @@
 """Configs and tensor shapes of tiny checkpoints of the families beyond the original six, as
 ``transformers`` 5's ``save_pretrained`` writes them (hidden 32, 2 blocks, 4 heads, 2 key/value
 heads where the family has grouped attention, MLP 48, 4 experts of 16).  Used by
-``model_factory`` (which writes the weights with numpy); ``tests/test_model_factory.py`` checks,
+``model_factory`` (which writes the weights with numpy); ``tests/network/test_model_factory.py`` checks,
 where transformers is installed, that it loads each folder with no missing, unexpected or
 mismatched tensor, and saves the same names, shapes and bytes back.
 

@@ -106,7 +106,7 @@ class HubEmulator:
         self._threads = []
         for srv in (self._httpd, self._cdn_httpd):
             srv.daemon_threads = True
-            self._threads.append(threading.Thread(target=srv.serve_forever, daemon=True))
+            self._threads.append(threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True))
 
     # ------------------------------------------------------------------ bookkeeping
     def reset(self) -> None:

@@ -5,7 +5,7 @@
 hidden 32, 2 blocks, 4 heads; Llama-family models use grouped-query attention with 2
 key/value heads; the other families' configs and shapes are in ``tests/family_models.py``), with weights drawn from ``numpy.random.default_rng(seed)``: matrices and
 embeddings ``N(0, 0.02)``, norm scales 1, biases 0 (the ``transformers`` initialisation).
-No torch is needed; ``tests/test_model_factory.py`` checks, where ``transformers`` is
+No torch is needed; ``tests/network/test_model_factory.py`` checks, where ``transformers`` is
 installed, that it loads these folders with no missing, unexpected or mismatched tensor.
 
 The session fixture ``tiny_model`` caches one folder per (architecture, dtype, format):
@@ -18,10 +18,9 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-import pytest
 
 from family_models import CONFIGS as FAMILY_CONFIGS, FAMILY_ARCHS, shapes as family_shapes
 from neuromfa_native.io.safetensors import write_safetensors
@@ -251,25 +250,3 @@ def make_model(arch: str, folder: Path | None = None, *, dtype: str = "float32",
 
 def read_config(folder: Path) -> dict:
     return json.loads((Path(folder) / "config.json").read_text())
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
-    """Factory fixture: ``tiny_model(arch, dtype="float32", fmt="safetensors") -> folder``."""
-    cache: dict[tuple[str, str, str], Path] = {}
-
-    def get(arch: str, dtype: str = "float32", fmt: str = "safetensors") -> Path:
-        key = (arch, dtype, fmt)
-        if key not in cache:
-            folder = tmp_path_factory.mktemp(f"{arch}_{dtype}_{fmt}")
-            if fmt == "safetensors":
-                write_model(arch, folder, dtype=dtype)
-            elif fmt == "bin":
-                pytest.importorskip("torch", reason="pytorch_model.bin is written and read with torch")
-                write_bin_model(arch, folder, dtype=dtype)
-            else:
-                raise ValueError(f"fmt must be 'safetensors' or 'bin', got {fmt!r}")
-            cache[key] = folder
-        return cache[key]
-
-    return get

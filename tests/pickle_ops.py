@@ -1,5 +1,5 @@
 """Pickle opcodes written by hand, and torch's zip container around them: what the hostile
-``pytorch_model.bin`` tests (tests/test_hostile_torch_zip.py) build their files from.
+``pytorch_model.bin`` tests (tests/io/test_hostile_torch_zip.py) build their files from.
 
 The benign helpers write exactly what ``torch.save`` writes for a plain state dict (pickle
 protocol 2, ``_rebuild_tensor_v2`` over typed storages, every zip entry stored); the tests then

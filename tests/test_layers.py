@@ -111,6 +111,7 @@ def graph() -> dict:
     return GRAPH
 
 
+@pytest.mark.slow
 def test_every_module_has_a_layer():
     missing = []
     for m in graph():

@@ -183,6 +183,7 @@ def _module_files() -> dict:
 # The layers and the absence of import circles are checked over every import in tests/test_layers.py.
 
 
+@pytest.mark.slow  # a fresh interpreter per module
 @pytest.mark.parametrize("module", sorted(m for m in _module_files() if not m.endswith("__main__")))
 def test_each_module_imports_alone_in_a_fresh_interpreter(module):
     # the training callbacks import their framework (optional; the Trainer needs torch)
@@ -258,6 +259,7 @@ def _dataclass_defs() -> list:
     return out
 
 
+@pytest.mark.slow
 def test_every_dataclass_in_the_package_is_frozen():
     thawed = [f"{m}.{n}" for m, n, d in _dataclass_defs()
               if not (isinstance(d, ast.Call) and any(k.arg == "frozen" and getattr(k.value, "value", False) is True

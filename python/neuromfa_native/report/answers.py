@@ -95,15 +95,18 @@ def verdict_table(rows: list, note: str = "") -> str:
 
 
 def correlation_summary(run: RunData, tasks: Optional[Sequence[tuple]] = None) -> dict:
-    """From a run's correlations.csv: the number of E rows with q < 0.05, and for each (task,
-    metric) of ``tasks`` (default: every E row) rho of E and its difference to the training step."""
+    """From a run's correlations.csv: the number of E rows with q < 0.05 (``q_spearman``, and
+    ``q_exact``: the valid count, from exact p-values where a row has few checkpoints), and for
+    each (task, metric) of ``tasks`` (default: every E row) rho of E and its difference to the
+    training step."""
     rows = [r for r in run.table("correlations") if str(r.get("quantity")) == "E"]
     out: dict = {}
     if not rows:
         return out
-    q = [fl(r.get("q_spearman")) for r in rows]
-    if any(math.isfinite(x) for x in q):
-        out["E_rows_q_below_0_05"] = sum(1 for x in q if math.isfinite(x) and x < 0.05)
+    for column, count in (("q_spearman", "E_rows_q_below_0_05"), ("q_exact", "E_rows_q_exact_below_0_05")):
+        q = [fl(r.get(column)) for r in rows]
+        if any(math.isfinite(x) for x in q):
+            out[count] = sum(1 for x in q if math.isfinite(x) and x < 0.05)
     by = {(str(r["task"]), str(r.get("metric") or "acc")): r for r in rows}
     for key in (tasks if tasks is not None else list(by)):
         r = by.get(key)

@@ -549,8 +549,10 @@ def _sensitivity_page(out: Path, dirs: list, names: list, vary: dict, *, n_boot:
              "<i>rho_with_first_cell</i>: the rank correlation of each cell's E curve with that of "
              f"<b>{esc(names[0])}</b> over the common steps; <i>rho_E_&lt;task&gt;</i>: E's correlation with a score "
              "and <i>E_vs_step_&lt;task&gt;</i> its |rho| minus the training step's (the strongest scores of the first "
-             "cell), <i>E_rows_q_below_0_05</i>: E's rows with a Benjamini-Hochberg q below 0.05, when --evals was "
-             "given.</p>"
+             "cell), <i>E_rows_q_below_0_05</i>: E's rows with a Benjamini-Hochberg q below 0.05 by the t "
+             "approximation (scipy's p-values), <i>E_rows_q_exact_below_0_05</i>: the same from exact permutation "
+             "p-values where a row has at most 9 checkpoints (the valid count: the t approximation gives a perfect "
+             "order p = 0), when --evals was given.</p>"
              + table(rows, list(dict.fromkeys(k for r in rows for k in r)), table_id="sensitivity-table", nd=3))
     if len(dirs) < 2:
         p = out / "sensitivity.html"

@@ -16,6 +16,8 @@ from ..run.verdict import KEEPS
 from ..science.by_layer import BY_LAYER_COLUMNS
 from ..science.controls import CONTROL_COLUMNS, STATS_COLUMNS
 from ..scores.correlation import COLUMNS as CORRELATION_COLUMNS
+from ..scores.rankcorr import EXACT_MAX_N
+from ..scores.text import EXCLUDES_NOTE
 
 
 def render_controls(run: RunData) -> str:
@@ -101,10 +103,35 @@ def control_shares(rows: list) -> str:
     return f"At the last step ({fmt(int(last))}) the real network has E = {final['none']:.3f}; " + "; ".join(parts)
 
 
+def _excludes(row: dict) -> list:
+    """The columns whose interval excludes the row's point (``interval_excludes_point``)."""
+    return [c for c in str(row.get("interval_excludes_point") or "").split(", ") if c]
+
+
+def significance_count(rows: list, quantity: str = "E") -> str:
+    """How many rows have q < 0.05, in words: by the exact q where a row has at most
+    EXACT_MAX_N units (with the t approximation's count beside it, said not to be valid), else
+    by ``q_spearman``; and how many of ``quantity``'s."""
+    def count(key, only=None):
+        return sum(1 for r in rows if (only is None or str(r.get("quantity")) == only) and fl(r.get(key)) < 0.05)
+
+    n_mine = sum(1 for r in rows if str(r.get("quantity")) == quantity)
+    small = sorted({int(fl(r.get("n"))) for r in rows if np.isfinite(fl(r.get("p_exact")))
+                    and fl(r.get("n")) <= EXACT_MAX_N})
+    if not small:
+        return (f"{count('q_spearman')} of {len(rows)} rows have q &lt; 0.05 (Benjamini-Hochberg), "
+                f"{count('q_spearman', quantity)} of {n_mine} of {esc(quantity)}'s")
+    return (f"{count('q_exact')} of {len(rows)} rows have an exact q &lt; 0.05 (Benjamini-Hochberg over exact "
+            f"permutation p-values, {count('q_exact', quantity)} of {n_mine} of {esc(quantity)}'s; with "
+            f"{', '.join(map(str, small))} checkpoints the t approximation's count, {count('q_spearman')}, is not "
+            "valid: it gives a perfect order p = 0)")
+
+
 def correlation_headline(rows: list, quantity: str = "E") -> str:
     """E's strongest correlation with a score; rho of the training step and of weight RMS with
-    that score and E's paired difference to them (docs/spec.md section 13); how many other
-    quantities correlate at least as strongly; the rows with q < 0.05."""
+    that score and E's paired difference to them (docs/spec.md section 13), the points compared;
+    how many other quantities correlate at least as strongly; the rows with q < 0.05
+    (:func:`significance_count`)."""
     mine = [r for r in rows if str(r.get("quantity")) == quantity and np.isfinite(fl(r.get("spearman")))]
     if not mine:
         return ""
@@ -114,6 +141,8 @@ def correlation_headline(rows: list, quantity: str = "E") -> str:
             and str(r.get("quantity")) != quantity and abs(fl(r.get("spearman"))) >= abs(rho) - 1e-12]
     lo, hi = fl(best.get("spearman_lo")), fl(best.get("spearman_hi"))
     iv = f" [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+    if "spearman" in _excludes(best):
+        iv += " (an interval that excludes the point: noise attenuates a correlation)"
     txt = (f"Spearman rho of {esc(quantity)} with {esc(best['task'])} {esc(best['metric'])}: <b>{rho:+.2f}</b>{iv} "
            f"over {esc(best['n'])} checkpoints")
     for key, what in (("step", "the training step"), ("rms", "weight RMS")):
@@ -122,26 +151,31 @@ def correlation_headline(rows: list, quantity: str = "E") -> str:
             txt += "; " + words
     if same:
         names = ", ".join(esc(r["quantity"]) for r in same[:6]) + (" ..." if len(same) > 6 else "")
-        txt += f"; {len(same)} other quantit{'y' if len(same) == 1 else 'ies'} correlate at least as strongly ({names})"
-    qv = [fl(r.get("q_spearman")) for r in rows if "q_spearman" in r]
-    if qv:
-        sig = sum(1 for x in qv if np.isfinite(x) and x < 0.05)
-        txt += (f"; {sig} of {len(rows)} rows have q &lt; 0.05 (Benjamini-Hochberg), "
-                f"{sum(1 for r in mine if fl(r.get('q_spearman')) < 0.05)} of {len(mine)} of {esc(quantity)}'s")
+        one = len(same) == 1
+        txt += (f"; {len(same)} other quantit{'y' if one else 'ies'} correlate{'s' if one else ''} at least as strongly "
+                f"({names})")
+    if any("q_spearman" in r for r in rows):
+        txt += "; " + significance_count(rows, quantity)
     return txt
 
 
 def _versus(row: dict, key: str, what: str, quantity: str) -> str:
-    """'the training step gives +1.00; E minus it -0.01 [-0.09, -0.01]: worse than the clock'."""
+    """'the training step gives +1.00 (|rho| of E minus it: -0.005 [-0.090, -0.010]: E's |rho|
+    is below the training step's)': the points compare the two; the paired interval leans
+    towards the side with less noise (the step has none), so it is not read as better or worse."""
     rho_x, d = fl(row.get(f"rho_{key}")), fl(row.get(f"diff_{key}"))
     if not (np.isfinite(rho_x) and np.isfinite(d)):
         return ""
     lo, hi = fl(row.get(f"diff_{key}_lo")), fl(row.get(f"diff_{key}_hi"))
     txt = f"{what} gives {rho_x:+.2f} (|rho| of {esc(quantity)} minus it: {d:+.3f}"
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return txt + ")"
-    verdict = "better than" if lo > 0 else "worse than" if hi < 0 else "no better than"
-    return txt + f" [{lo:+.3f}, {hi:+.3f}]: {verdict} {what})"
+    if np.isfinite(lo) and np.isfinite(hi):
+        txt += f" [{lo:+.3f}, {hi:+.3f}]"
+    side = "above" if d > 0 else "below" if d < 0 else "equal to"
+    txt += f": {esc(quantity)}'s |rho| is {side} {what}'s"
+    if f"diff_{key}" in _excludes(row):
+        txt += ("; the interval excludes the point: it leans towards the side with less noise, "
+                + ("the step has none" if key == "step" else "here weight RMS"))
+    return txt + ")"
 
 
 def render_stats(run: RunData) -> str:
@@ -221,14 +255,19 @@ def render_correlation(run: RunData) -> str:
     out = f'<div class="figrow">{"".join(figs[:2])}</div>' + "".join(figs[2:])
     cols = [c for c in list(CORRELATION_COLUMNS) + [c for c in rows[0] if c not in CORRELATION_COLUMNS]
             if any(_shown(r.get(c)) for r in rows)]
-    out += table(rows, cols, nd=3, caption="correlations.csv, E's rows first, then by |rho|: n matched checkpoints, "
-                                           "Spearman rho with its bootstrap interval, p-value and Benjamini-Hochberg "
-                                           "q-value over the table, Kendall tau-b, Pearson r; rho_step and rho_rms: rho "
-                                           "of the training step and of weight RMS with the score, diff_step and "
-                                           "diff_rms: |rho| minus theirs with a paired bootstrap interval (one that "
-                                           "contains 0: no better than the clock, or than weight scale); "
-                                           "partial_note: why a partial rho is undefined.",
-                 table_id="correlation-table")
+    flagged = sum(1 for r in rows if _excludes(r))
+    caption = ("correlations.csv, E's rows first, then by |rho|: n matched checkpoints, Spearman rho with its "
+               "bootstrap interval, p-value (scipy's t approximation) and Benjamini-Hochberg q-value over the table; "
+               f"p_exact and q_exact: the exact permutation p-value where n &lt;= {EXACT_MAX_N} (a perfect order of n "
+               "checkpoints has p = 2/n!, not 0; above, the t approximation) and its q-value, whose count is the "
+               "valid one; Kendall tau-b, Pearson r; rho_step and rho_rms: rho of the training step and of weight "
+               "RMS with the score, diff_step and diff_rms: |rho| minus theirs (the points compare the two) with a "
+               "paired bootstrap interval that leans towards the side with less noise (the step has none); "
+               "interval_excludes_point: the intervals that do not contain their own point; partial_note: why a "
+               "partial rho is undefined.")
+    if flagged:
+        caption += f" {flagged} of {len(rows)} rows have an interval that excludes its own point: {esc(EXCLUDES_NOTE)}."
+    out += table(rows, cols, nd=3, caption=caption, table_id="correlation-table")
     return out
 
 

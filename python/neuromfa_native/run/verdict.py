@@ -361,7 +361,10 @@ def verdict(series: Any, step: Any = None) -> Verdict:
     real network and every control; the series' bootstrap settings), and the label of
     :data:`LABELS`: ``undetermined`` (a control missing, one checkpoint, or the verdict step at
     the baseline; the reason says which and how to add it), ``no_emergence`` (E's interval
-    contains 0), ``scale``, ``beyond_scale`` or ``mixed`` by :data:`THRESHOLDS`.
+    contains 0), ``scale``, ``beyond_scale`` or ``mixed`` by :data:`THRESHOLDS`.  The
+    ``notes`` count the replicates left out of the shares' intervals by cause
+    (:func:`left_out_notes`): no sample with a (kept) spectrum of a network drawn, or E = 0
+    exactly (not mentioned in a ``no_emergence`` verdict).
 
     Parameters
     ----------
@@ -424,11 +427,9 @@ def verdict(series: Any, step: Any = None) -> Verdict:
         with np.errstate(divide="ignore", invalid="ignore"):
             gs, rs = rep["gaussian"] / rep["none"], rep["scaled"] / rep["none"]
         g, r = (_ratio(eg, e[0]), *interval(gs, level)), (_ratio(es, e[0]), *interval(rs, level))
-        lost = int((~(np.isfinite(gs) & np.isfinite(rs))).sum())
-        if lost:
-            notes.append(f"{lost} of {n_boot} bootstrap replicates drew no kept sample of a network at the baseline or "
-                         "the verdict step (a spectrum filter dropped them) and were left out of the intervals")
         label, reason = label_of(e[1], e[2], g, r)
+        notes += left_out_notes(*_left_out(reps, rep["none"], gs, rs, (series.baseline, t)), n_bootstrap=n_boot,
+                                filter=series.filter, label=label)
     sentence = _sentence(label, where, e, g, r, reason, level)
     if len(series.checkpoints) < 2 and contrast:
         sentence = f"Undetermined: one checkpoint has no E. {contrast_sentence(contrast, where, level)}"
@@ -437,6 +438,39 @@ def verdict(series: Any, step: Any = None) -> Verdict:
                    gaussian_share=g[0], gaussian_share_lo=g[1], gaussian_share_hi=g[2], remainder_share=r[0],
                    remainder_share_lo=r[1], remainder_share_hi=r[2], reason=reason, sentence=sentence, ci=level,
                    n_bootstrap=n_boot, contrast=tuple(contrast), notes=tuple(notes))
+
+
+def _left_out(reps: dict, e: np.ndarray, gs: np.ndarray, rs: np.ndarray, at: tuple) -> tuple:
+    """``(missing, zero, other)``: how many replicates have no share because a network drew no
+    kept sample at a checkpoint of ``at`` (baseline, verdict step), because the real network's
+    E is exactly 0 there (the share is 0/0 or x/0), or for another reason (a control's E not
+    finite); each replicate is counted once, under the first cause that applies."""
+    missing = np.zeros(e.shape, dtype=bool)
+    for arr in reps.values():
+        missing |= ~np.isfinite(arr[list(at)]).all(axis=0)
+    lost = ~(np.isfinite(gs) & np.isfinite(rs))
+    zero = lost & ~missing & (e == 0)
+    return int(missing.sum()), int(zero.sum()), int((lost & ~missing & ~zero).sum())
+
+
+def left_out_notes(missing: int, zero: int, other: int, *, n_bootstrap: int, filter: str, label: str) -> list:
+    """The verdict's notes on the bootstrap replicates left out of the shares' intervals, one
+    per cause (see :func:`verdict`): a filter is named only when the run has one; replicates
+    with E = 0 are not mentioned in a ``no_emergence`` verdict, whose shares do not count."""
+    out = []
+    if missing:
+        what = ("for which a network has a spectrum" if filter == "none"
+                else f"of a network that the spectrum filter {filter!r} keeps")
+        out.append(f"{missing} of {n_bootstrap} bootstrap replicates drew, at the baseline or the verdict step, no "
+                   f"sample {what}, and were left out of the shares' intervals")
+    if zero and label != "no_emergence":
+        out.append(f"{zero} of {n_bootstrap} bootstrap replicates have E = 0 exactly at the verdict step (the "
+                   "resampled alpha0 mean equals the baseline's), where a share E_control / E is undefined; they "
+                   "were left out of the shares' intervals")
+    if other:
+        out.append(f"{other} of {n_bootstrap} bootstrap replicates gave a share that is not finite (a control's E is "
+                   "not finite) and were left out of the shares' intervals")
+    return out
 
 
 def _undetermined(series, t: int, e: tuple) -> str:

@@ -4,7 +4,9 @@
 run directory) with eval records (:func:`~neuromfa_native.scores.evals.read_evals`) on the training
 step and, for every quantity (E, alpha0, width, and whatever else is registered and present in
 the run) against every (task, metric), gives n, Spearman's rho with a percentile bootstrap
-interval and its p-value, Kendall's tau-b, Pearson's r and, given a covariate, the partial rho.
+interval and its p-value (scipy's t approximation, and the exact permutation p-value where n <=
+9, each with its Benjamini-Hochberg q-value), Kendall's tau-b, Pearson's r and, given a
+covariate, the partial rho.
 :func:`correlate_models` does the same across models at one step.
 
 Quantities are a registry: a *component* is a per-sample value of every checkpoint
@@ -55,8 +57,9 @@ __all__ = ["Correlation", "JoinReport", "Quantity", "available_quantities", "cor
 
 #: Columns of :meth:`Correlation.to_pandas` and of ``correlations.csv``: see docs/outputs.md.
 COLUMNS = ("quantity", "task", "metric", "higher_is_better", "n", "spearman", "spearman_lo", "spearman_hi",
-           "p_spearman", "q_spearman", "kendall", "pearson", "rho_step", "diff_step", "diff_step_lo", "diff_step_hi",
-           "rho_rms", "diff_rms", "diff_rms_lo", "diff_rms_hi", "partial_spearman", "covariate", "partial_note")
+           "p_spearman", "q_spearman", "p_exact", "q_exact", "kendall", "pearson", "rho_step", "diff_step",
+           "diff_step_lo", "diff_step_hi", "rho_rms", "diff_rms", "diff_rms_lo", "diff_rms_hi",
+           "interval_excludes_point", "partial_spearman", "covariate", "partial_note")
 
 INTERVAL_NOTE = ("the interval covers measurement noise of both sides (the samples of each checkpoint and the "
                  "scores' stderr), not the dependence between neighbouring checkpoints")
@@ -142,18 +145,24 @@ class Correlation:
     scores_model: str = ""
     run_model: str = ""
 
-    def n_significant(self, alpha: float = 0.05, quantity: Optional[str] = None) -> int:
-        """Rows (of ``quantity`` only, if given) whose Benjamini-Hochberg q-value is below ``alpha``."""
+    def n_significant(self, alpha: float = 0.05, quantity: Optional[str] = None, *, exact: bool = False) -> int:
+        """Rows (of ``quantity`` only, if given) whose Benjamini-Hochberg q-value is below ``alpha``:
+        ``q_spearman`` (of scipy's t-approximation p-values), or with ``exact=True`` ``q_exact`` (of
+        the exact permutation p-values where n <= 9), the valid count when a row has few units."""
+        key = "q_exact" if exact else "q_spearman"
         return sum(1 for r in self.rows if (quantity is None or r["quantity"] == quantity)
-                   and math.isfinite(r["q_spearman"]) and r["q_spearman"] < alpha)
+                   and math.isfinite(r[key]) and r[key] < alpha)
 
     def summary(self) -> dict:
         """What ``correlations.json`` records: the scores' source and model, the run's model, the
-        table's size, the rows with q < 0.05 (all, and E's), rho of each quantity with the step."""
+        table's size, the rows with q < 0.05 (all, and E's) by ``q_spearman`` and by ``q_exact``
+        (the valid count), rho of each quantity with the step."""
         return dict(evals=self.evals_name, scores_model=self.scores_model, run_model=self.run_model, unit=self.unit,
                     n_units=len(self.labels), n_rows=len(self.rows), n_q_below_0_05=self.n_significant(),
                     n_E_rows=sum(r["quantity"] == "E" for r in self.rows),
                     n_E_q_below_0_05=self.n_significant(quantity="E"),
+                    n_q_exact_below_0_05=self.n_significant(exact=True),
+                    n_E_q_exact_below_0_05=self.n_significant(quantity="E", exact=True),
                     rho_with_step={q: (v if math.isfinite(v) else None) for q, v in self.with_step.items()},
                     notes=list(self.notes))
 

@@ -7,19 +7,27 @@ ranks, ``numpy.corrcoef``, a two-sided p-value from Student's t with n - 2 degre
 function, evaluated by its continued fraction (modified Lentz).  The tests compare all of them
 with scipy.
 
+``spearman_exact_pvalue`` is the exact permutation p-value of rho over at most
+:data:`EXACT_MAX_N` pairs (every order of one side against the other), equal to
+``scipy.stats.permutation_test(..., permutation_type="pairings")`` with all ``n!`` orders: the
+t approximation gives p = 0 to a perfect order, which 2 of the 6 orders of 3 pairs are.
+
 Private to the package (used by :mod:`~neuromfa_native.scores.correlation`), like ``_validation``.
 Statistics of a series over its samples (means, E, the bootstrap of means, percentile
 intervals) are :mod:`~neuromfa_native.mfa.stats`; nothing here repeats them.
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from typing import Optional
 
 import numpy as np
 
 __all__ = ["rankdata", "rank_columns", "rank_rows", "standardized_rows", "sign_matrix", "kendall_from_signs",
-           "spearman_from_ranks", "spearman", "spearman_pvalue", "kendall_tau_b", "pearson",
+           "spearman_from_ranks", "spearman", "spearman_pvalue", "spearman_exact_pvalue", "exact_min_p",
+           "EXACT_MAX_N", "kendall_tau_b", "pearson",
            "t_sf", "betainc", "column_spearman", "partial"]
 
 
@@ -98,6 +106,54 @@ def spearman_pvalue(rho: float, n: int) -> float:
         return 0.0
     t = rho * math.sqrt(max(dof / denom, 0.0))
     return 2.0 * t_sf(abs(t), dof)
+
+
+#: Up to this many pairs the exact p-value of rho enumerates every order (9! = 362,880).
+EXACT_MAX_N = 9
+
+
+@functools.cache
+def _orders(n: int) -> np.ndarray:
+    """Every permutation of ``range(n)``, one per row (``(n!, n)``, int8; 3.3 MB for n = 9)."""
+    return np.array(list(itertools.permutations(range(n))), dtype=np.int8).reshape(-1, n)
+
+
+@functools.lru_cache(maxsize=8)
+def _null(a: tuple, b: tuple) -> np.ndarray:
+    """The sorted values of ``sum_i a_i b_perm(i)`` over every permutation (integers: doubled
+    average ranks); they depend on the two multisets only, so rows with the same ties share them."""
+    x = np.asarray(a, dtype=np.int64)
+    y = np.asarray(b, dtype=np.int64)
+    return np.sort(y[_orders(len(a))] @ x)
+
+
+def spearman_exact_pvalue(rx: np.ndarray, ry: np.ndarray) -> float:
+    """Exact two-sided permutation p-value of Spearman's rho of two rank vectors (average ranks,
+    at most :data:`EXACT_MAX_N` pairs; NaN for a constant side).
+
+    Every order of ``ry`` against ``rx`` is equally likely under independence; with ``less`` and
+    ``greater`` the fractions of orders whose rho is at most and at least the observed one, the
+    p-value is ``min(1, 2 min(less, greater))``, as ``scipy.stats.permutation_test`` gives it.
+    rho is an increasing function of ``sum rx_i ry_i`` for fixed rank multisets, so the count
+    runs on that sum of doubled (integer) ranks: ties compare exactly.
+    """
+    n = rx.size
+    if n > EXACT_MAX_N:
+        raise ValueError(f"the exact p-value enumerates every order: at most {EXACT_MAX_N} pairs, got {n}")
+    if n < 2 or np.all(rx == rx[0]) or np.all(ry == ry[0]):
+        return math.nan
+    a, b = np.rint(2 * rx).astype(np.int64), np.rint(2 * ry).astype(np.int64)
+    null = _null(tuple(sorted(a.tolist())), tuple(sorted(b.tolist())))
+    obs = int(a @ b)
+    less = np.searchsorted(null, obs, side="right") / null.size
+    greater = (null.size - np.searchsorted(null, obs, side="left")) / null.size
+    return float(min(1.0, 2.0 * min(less, greater)))
+
+
+def exact_min_p(n: int) -> float:
+    """The smallest exact two-sided p-value of rho over ``n`` untied pairs, ``2 / n!`` (ties
+    only raise it); NaN above :data:`EXACT_MAX_N`."""
+    return min(1.0, 2.0 / math.factorial(n)) if 2 <= n <= EXACT_MAX_N else math.nan
 
 
 def sign_matrix(x) -> np.ndarray:

@@ -8,6 +8,19 @@ with the weight scale (``rho_rms``, ``diff_rms``), each difference with an inter
 bootstrap replicates as rho (the same resampled samples, the same draws of the scores); given a
 covariate, the partial rho, or in ``partial_note`` why it is undefined; and over the whole table
 the Benjamini-Hochberg q-values of the p-values (``q_spearman``).
+
+``p_spearman`` is scipy's (the t approximation), which gives p = 0 to any perfect order, also
+of 3 checkpoints, where one order in three is perfect by chance.  ``p_exact`` is the exact
+permutation p-value over at most :data:`~neuromfa_native.scores.rankcorr.EXACT_MAX_N` units and
+the t approximation above (where the two agree closely), and ``q_exact`` its Benjamini-Hochberg
+q-value over the table: the count of rows with ``q_exact`` < 0.05 is the valid one.
+
+``interval_excludes_point`` names the columns (``spearman``, ``diff_step``, ``diff_rms``)
+whose percentile interval does not contain the row's own point value.  It happens because
+resampling adds the samples' noise once more to means that already carry it, and noise
+attenuates a correlation: the replicates of |rho| sit below the point, most for a quantity
+with much noise, not at all for the step, which has none; so a paired difference's interval
+leans towards the side with less noise.
 """
 from __future__ import annotations
 
@@ -20,7 +33,7 @@ import numpy as np
 from . import rankcorr as rc
 from ..mfa import stats
 
-__all__ = ["bh_qvalues", "correlation_rows", "intervals", "partial_reason"]
+__all__ = ["bh_qvalues", "correlation_rows", "excludes_point", "intervals", "partial_reason"]
 
 #: A correlation needs at least this many matched units.
 MIN_MATCHED = 3
@@ -93,12 +106,28 @@ def _interval(rep: Optional[np.ndarray], ci: float) -> tuple:
     return float(lo), float(hi)
 
 
+#: A point within this distance of its interval's bound counts as inside (floating-point noise).
+INSIDE_TOLERANCE = 1e-9
+
+
+def excludes_point(row: dict) -> str:
+    """The columns of a row (``spearman``, ``diff_step``, ``diff_rms``) whose interval does not
+    contain their own point value, comma-separated ("" when each contains it or has none)."""
+    out = []
+    for name in ("spearman", "diff_step", "diff_rms"):
+        x, lo, hi = row.get(name, math.nan), row.get(f"{name}_lo", math.nan), row.get(f"{name}_hi", math.nan)
+        if all(math.isfinite(v) for v in (x, lo, hi)) and not lo - INSIDE_TOLERANCE <= x <= hi + INSIDE_TOLERANCE:
+            out.append(name)
+    return ", ".join(out)
+
+
 def _empty_row(q: str, task: str, metric: str, hib: bool, n: int, covariate: Optional[str], units: str) -> dict:
     nan = math.nan
     return dict(quantity=q, task=task, metric=metric, higher_is_better=hib, n=n, spearman=nan, spearman_lo=nan,
-                spearman_hi=nan, p_spearman=nan, q_spearman=nan, kendall=nan, pearson=nan, rho_step=nan,
-                diff_step=nan, diff_step_lo=nan, diff_step_hi=nan, rho_rms=nan, diff_rms=nan, diff_rms_lo=nan,
-                diff_rms_hi=nan, partial_spearman=nan, covariate=covariate or "",
+                spearman_hi=nan, p_spearman=nan, q_spearman=nan, p_exact=nan, q_exact=nan, kendall=nan, pearson=nan,
+                rho_step=nan, diff_step=nan, diff_step_lo=nan, diff_step_hi=nan, rho_rms=nan, diff_rms=nan,
+                diff_rms_lo=nan, diff_rms_hi=nan, interval_excludes_point="", partial_spearman=nan,
+                covariate=covariate or "",
                 partial_note="" if covariate is None else f"fewer than {MIN_MATCHED} matched {units}")
 
 
@@ -157,21 +186,23 @@ def correlation_rows(labels, values: dict, boot: Optional[dict], scores: dict, h
                 ycache[mkey] = _score_side(val[mask], err, mask, noise, cov, steps, rival_values, qside)
             y, ry, sy, zy, r_yz, clock = ycache[mkey]
             rho = rc.spearman_from_ranks(rx, ry)
-            row.update(spearman=rho, p_spearman=rc.spearman_pvalue(rho, n),
-                       kendall=rc.kendall_from_signs(sx, sy), pearson=rc.pearson(x, y))
+            p_t = rc.spearman_pvalue(rho, n)
+            row.update(spearman=rho, p_spearman=p_t, p_exact=rc.spearman_exact_pvalue(rx, ry)
+                       if n <= rc.EXACT_MAX_N else p_t, kendall=rc.kendall_from_signs(sx, sy), pearson=rc.pearson(x, y))
             r = None
             if zq is not None and zy is not None:
                 r = np.clip(np.einsum("ij,ij->i", zq, zy), -1.0, 1.0)
                 row["spearman_lo"], row["spearman_hi"] = _interval(r, ci)
             _compare(row, rho, r, clock, ci, q)
+            row["interval_excludes_point"] = excludes_point(row)
             if covariate is not None and cov is not None:
                 row["partial_note"] = partial_reason(q, f"{task} {metric}", covariate, n, rx, ry,
                                                      rc.rankdata(cov[mask]), units)
                 if not row["partial_note"] and r_xz is not None:
                     row["partial_spearman"] = rc.partial(rho, r_xz, r_yz)
-    q_values = bh_qvalues([r["p_spearman"] for r in rows])
-    for row, qv in zip(rows, q_values):
-        row["q_spearman"] = float(qv)
+    for p, q in (("p_spearman", "q_spearman"), ("p_exact", "q_exact")):
+        for row, qv in zip(rows, bh_qvalues([r[p] for r in rows])):
+            row[q] = float(qv)
     return rows
 
 
