@@ -244,6 +244,8 @@ def test_a_compressed_result_member_is_never_inflated(ckpts, done) -> None:
     (lambda i: i["series"].append(7), r"series\[2\] must be an object"),
     (lambda i: i["series"][0].update(step="zero"), r"series\[0\].step has the wrong type"),
     (lambda i: i["series"][0].update(step=2**70), r"series\[0\].step is out of range"),
+    (lambda i: i["series"][0].update(tokens="4B"), r"series\[0\].tokens has the wrong type"),
+    (lambda i: i["series"][0].update(tokens=-1), r"series\[0\].tokens is out of range"),
     (lambda i: i["series"][0].pop("label"), r"series\[0\] has no 'label'"),
     (lambda i: i["series"][1].update(source=["a"]), r"series\[1\].source"),
     (lambda i: i.update(aggregation=[]), "'aggregation' must be an object"),

@@ -21,7 +21,7 @@ FORMAT = "neuromfa-run/1"
 #: series entry field -> (accepted types, required)
 _ENTRY = {"source": ((str,), True), "revision": ((str, type(None)), True), "label": ((str,), True),
           "step": ((int,), True), "step_parsed": ((bool,), False), "fingerprint": ((str, type(None)), False),
-          "key": ((str, type(None)), False), "notes": ((str,), False)}
+          "key": ((str, type(None)), False), "notes": ((str,), False), "tokens": ((int, type(None)), False)}
 #: top-level optional fields -> accepted types
 _TOP = {"version": (str,), "config_hash": (str,), "status": (str,), "created": (int, float),
         "updated": (int, float), "finished": (int, float), "n_computed": (int,), "n_reused": (int,),
@@ -59,6 +59,8 @@ def _series(series: Any) -> None:
                 raise ValueError(f"series[{k}].{name} has the wrong type: {reprlib.repr(e[name])}")
         if not 0 <= e["step"] <= check.MAX_STEP:
             raise ValueError(f"series[{k}].step is out of range: {e['step']}")
+        if e.get("tokens") is not None and not 0 <= e["tokens"] <= check.MAX_STEP:
+            raise ValueError(f"series[{k}].tokens is out of range: {e['tokens']}")
     _distinct(series)
 
 
