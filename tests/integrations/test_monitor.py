@@ -86,6 +86,7 @@ def test_plain_loop_matches_saved_checkpoints_and_reports(tmp_path, capsys):
         Monitor(model, out=run, samples=K, per_layer=4)
 
 
+@pytest.mark.slow
 def test_synchronous_mode_returns_the_result():
     model = make_model("gpt_neox")
     mon = Monitor(model, background=False, **OPTS)

@@ -55,6 +55,7 @@ def test_compare_shows_each_runs_verdict_and_marks_e_not_comparable(runs, tmp_pa
     assert "(not comparable: see below)" in text and "<b>Not comparable:</b> E values of these runs" in text
 
 
+@pytest.mark.slow
 def test_runs_of_one_configuration_are_not_marked(runs, tmp_path):
     other = _controlled(tmp_path, "again")  # the same configuration, another directory
     text = compare_runs([runs["a"], other], tmp_path / "cmp", n_boot=50).read_text()

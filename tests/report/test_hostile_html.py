@@ -191,6 +191,7 @@ def test_the_report_page_holds_hostile_strings_as_text(hostile_run) -> None:
     assert "&amp;lt;xss8&amp;gt;" in html  # escaped text stays text, not markup
 
 
+@pytest.mark.slow
 def test_the_notebook_views_hold_hostile_strings_as_text(hostile_run) -> None:
     run, dirs = hostile_run
     with warnings.catch_warnings():

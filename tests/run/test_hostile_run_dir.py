@@ -143,6 +143,7 @@ def test_neuromfa_report_refuses_a_derived_file_that_is_a_link(done, tmp_path, c
     assert "SECRET" not in "".join(p.read_text() for p in out.glob("*.json") if not p.is_symlink())
 
 
+@pytest.mark.slow
 def test_a_linked_correlation_is_never_copied_into_summary_json_or_the_page(done, tmp_path) -> None:
     """write_report and report.html read no lock (the API): the linked correlations.json is not
     read, and a note says why; nothing of the file it points to reaches summary.json, the

@@ -195,6 +195,7 @@ def _page(out) -> str:
 SECTIONS = ("Controls: what each keeps", "Rival statistics", "Correlation with benchmark scores")
 
 
+@pytest.mark.slow
 def test_overwrite_discards_every_derived_file_of_the_old_run(tmp_path) -> None:
     """--overwrite into an --out of another configuration: the old controls, rival statistics
     and correlation are not presented as the new run's (summary.json, report.html)."""
@@ -220,6 +221,7 @@ def test_overwrite_discards_every_derived_file_of_the_old_run(tmp_path) -> None:
     assert not any(s in page for s in SECTIONS)
 
 
+@pytest.mark.slow
 def test_a_rerun_with_another_checkpoint_list_does_not_present_the_old_correlation(tmp_path) -> None:
     """The same configuration, fewer checkpoints: the results are reused, and correlations.json
     (of four checkpoints) is of another state of the run: not in summary.json, not on the page,
