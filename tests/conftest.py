@@ -37,3 +37,33 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
         return cache[key]
 
     return get
+
+
+def _reset_hub_sessions() -> None:
+    """huggingface_hub < 1.0 mounts its offline adapter on a cached requests session when the
+    session is made; drop the cached session so the next request sees the current mode."""
+    http = sys.modules.get("huggingface_hub.utils._http")
+    reset = getattr(http, "reset_sessions", None)
+    if callable(reset):
+        reset()
+
+
+@pytest.fixture
+def hub_mode(monkeypatch: pytest.MonkeyPatch):
+    """``hub_mode(offline)``: this process's hub mode for one test, in the environment *and* in
+    huggingface_hub, which reads ``HF_HUB_OFFLINE`` once, when it is first imported (by whichever
+    test comes first). Without this a test's mode would depend on the tests run before it."""
+    hc = pytest.importorskip("huggingface_hub.constants", reason="huggingface_hub is optional; it resolves hub ids")
+
+    def set_mode(offline: bool) -> None:
+        monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+        if offline:
+            monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        else:
+            monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setattr(hc, "HF_HUB_OFFLINE", offline)
+        _reset_hub_sessions()
+
+    yield set_mode
+    monkeypatch.undo()
+    _reset_hub_sessions()

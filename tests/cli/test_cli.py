@@ -126,8 +126,8 @@ def test_analyse_is_analyze(capsys):
     assert capsys.readouterr().out.startswith("usage: neuromfa analyze")
 
 
-def test_revisions_form_goes_to_the_hub_ids(monkeypatch, capsys, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_revisions_form_goes_to_the_hub_ids(monkeypatch, capsys, tmp_path, hub_mode):
+    hub_mode(offline=True)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     rc = cli.main(["analyze", "nobody-x/no-model", "--revisions", "step0,step10", "--out", str(tmp_path / "o"),
                    "--no-plots", "-q"])

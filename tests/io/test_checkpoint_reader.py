@@ -75,13 +75,13 @@ def test_evict_deletes_only_what_this_run_downloaded(steps, tmp_path) -> None:
     assert before <= _tree(cache)  # nothing that was cached before is gone
 
 
-def test_evict_and_keep_give_the_same_numbers_from_the_offline_cache(steps, tmp_path, monkeypatch) -> None:
+def test_evict_and_keep_give_the_same_numbers_from_the_offline_cache(steps, tmp_path, monkeypatch, hub_mode) -> None:
     from neuromfa_native.io.sources import hub_snapshot
 
     cache = tmp_path / "hub"
     for t, d in zip((0, 10, 100), steps):
         _put_revision(cache, "org/m", f"step{t}", Path(d))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub_mode(offline=True)
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     import huggingface_hub.constants as hc
 
@@ -148,6 +148,7 @@ def _hub_env(srv: RangeServer, cache: Path) -> dict:
     env = dict(os.environ, HF_ENDPOINT=srv.url().rstrip("/"), HF_HUB_CACHE=str(cache),
                HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_XET="1")
     env.pop("HF_HUB_OFFLINE", None)
+    env.pop("TRANSFORMERS_OFFLINE", None)
     return env
 
 

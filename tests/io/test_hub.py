@@ -42,7 +42,7 @@ def _revs(steps):
 
 
 @pytest.fixture
-def hub_env(monkeypatch, tmp_path):
+def hub_env(monkeypatch, tmp_path, hub_mode):
     """Point this process at an emulated hub: HF_ENDPOINT, an empty cache, no token."""
     import huggingface_hub.constants as hc
 
@@ -51,7 +51,7 @@ def hub_env(monkeypatch, tmp_path):
     def use(hub):
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
         monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        hub_mode(offline=False)
         monkeypatch.delenv("HF_TOKEN", raising=False)
         monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "cache"))
         monkeypatch.setattr(hc, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
@@ -161,6 +161,50 @@ def test_revisions_all_and_globs_use_one_refs_call(steps, hub_env) -> None:
             make_series("org/m", revisions=["nope*"])
 
 
+@pytest.mark.parametrize("how", ["environment", "huggingface_hub"])
+def test_offline_mode_is_one_answer_and_the_hub_is_not_asked(steps, hub_env, monkeypatch, how) -> None:
+    """huggingface_hub reads HF_HUB_OFFLINE once, at import; the variable can differ from it later.
+    Either one saying offline: no request reaches the hub, and the error says offline mode."""
+    import huggingface_hub.constants as hc
+
+    from neuromfa_native.io.hub import revision_info
+
+    with HubEmulator({"org/m": _revs(steps)}) as hub:
+        hub_env(hub)
+        if how == "environment":  # set after huggingface_hub was imported online
+            monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        else:  # set when it was imported, unset since
+            monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
+        with pytest.raises(ValueError, match=r"org/m@step10: the hub is not asked in offline mode"):
+            revision_info("org/m", "step10")
+        assert not hub.api and not hub.resolves
+
+
+def test_hub_offline_reads_the_environment_and_a_loaded_huggingface_hub(monkeypatch) -> None:
+    import types
+
+    from neuromfa_native.io.base import hub_offline
+
+    for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(v, raising=False)
+    fake = types.ModuleType("huggingface_hub.constants")
+    monkeypatch.setitem(sys.modules, "huggingface_hub.constants", fake)
+    assert hub_offline() is False  # loaded, no mode attribute: online
+    fake.HF_HUB_OFFLINE = True  # huggingface_hub < 1.0 (a constant)
+    assert hub_offline() is True
+    fake.is_offline_mode = lambda: False  # >= 1.0 (a function, preferred)
+    assert hub_offline() is False
+    monkeypatch.delitem(sys.modules, "huggingface_hub.constants")
+    assert hub_offline() is False  # not loaded: only the environment counts, nothing is imported
+    assert "huggingface_hub.constants" not in sys.modules
+    for v, val in (("TRANSFORMERS_OFFLINE", "1"), ("HF_HUB_OFFLINE", "yes")):
+        monkeypatch.setenv(v, val)
+        assert hub_offline() is True
+        monkeypatch.delenv(v)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert hub_offline() is False
+
+
 @pytest.mark.slow
 def test_expired_cdn_urls_are_resolved_again(steps, hub_env) -> None:
     from neuromfa_native.io.sources import resolve_source
@@ -204,6 +248,7 @@ def test_killed_hub_run_resumes(steps, local, tmp_path) -> None:
                    HF_TOKEN_PATH=str(tmp_path / "no-token"))
         env.pop("HF_TOKEN", None)
         env.pop("HF_HUB_OFFLINE", None)
+        env.pop("TRANSFORMERS_OFFLINE", None)
         p = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 120

@@ -206,9 +206,9 @@ def _hub_cache(root: Path, repo: str, revision: str, files: dict[str, Path]) -> 
     return commit
 
 
-def test_hub_id_from_local_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_id_from_local_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hub_mode) -> None:
     pytest.importorskip("huggingface_hub", reason="huggingface_hub is optional; it resolves hub ids")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub_mode(offline=True)
     cache = tmp_path / "hub"
     _hub_cache(cache, "EleutherAI/pythia-tiny", "step3000",
                {"config.json": FIXTURE / "config.json", "model.safetensors": FIXTURE / "model.safetensors"})
@@ -225,13 +225,13 @@ def test_hub_id_from_local_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         resolve_source("EleutherAI/pythia-tiny@step3000", revision="step1", cache_dir=cache)
 
 
-def test_hub_revision_with_only_a_pickle_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_revision_with_only_a_pickle_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hub_mode) -> None:
     """Safetensors are asked for first; a revision without them falls back to pytorch_model.bin."""
     pytest.importorskip("huggingface_hub", reason="huggingface_hub is optional; it resolves hub ids")
     torch = pytest.importorskip("torch", reason="torch is optional; this test reads or writes torch objects")
     from neuromfa_native.io.sources import hub_snapshot
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub_mode(offline=True)
     hub_snapshot.cache_clear()
     bin_path = tmp_path / "pytorch_model.bin"
     sd = {k: torch.from_numpy(np.array(v)) for k, v in

@@ -12,7 +12,9 @@ It reads every byte of the tensors it covers (about 1 GB/s on one core).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -29,6 +31,24 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # https://, hf://, file://, s
 def is_url(source: Any) -> bool:
     """True for a URL string (``scheme://...``), read by range by :mod:`.remote`."""
     return isinstance(source, str) and bool(_URL.match(source))
+
+
+def hub_offline() -> bool:
+    """True when the hub is not to be asked (files come from the local cache only).
+
+    That is ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``, which huggingface_hub also honours)
+    set now, or huggingface_hub already in offline mode: it reads the variable once, when it is
+    imported, and refuses every request after, even once the variable is unset.  Asking it then
+    would only fail; this answer agrees with what it will do.
+    """
+    if any(os.environ.get(v, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+           for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
+        return True
+    hc = sys.modules.get("huggingface_hub.constants")  # never imported here: only asked if loaded
+    if hc is None:
+        return False
+    mode = getattr(hc, "is_offline_mode", None)
+    return bool(mode() if callable(mode) else getattr(hc, "HF_HUB_OFFLINE", False))
 
 
 def is_hub_id(source: Any) -> bool:

@@ -33,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from .base import TensorSource, is_hub_id
+from .base import TensorSource, hub_offline, is_hub_id
 from .sources import hub_snapshot, resolve_source, split_hub_id
 
 __all__ = ["CACHE_MODES", "CheckpointReader", "hub_identity", "hub_signature", "hub_url", "list_hub_commits",
@@ -179,11 +179,6 @@ def hub_url(source: Any, revision: Optional[str]) -> Optional[str]:
         return None
     repo, rev = split_hub_id(source, revision)
     return f"hf://{repo}" + (f"@{rev}" if rev else "")
-
-
-def hub_offline() -> bool:
-    """True under ``HF_HUB_OFFLINE`` (the hub is not asked; files come from the cache)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
 def reading_checkpoints(cps: Sequence[Any], cache: str) -> tuple[tuple, tuple]:

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import quote
 
+from .base import hub_offline
+
 
 __all__ = ["HubFile", "HubRevision", "commit_of", "hub_file", "hub_fingerprint", "list_branches", "parse_hub_url",
            "pin_url", "refs", "revision_info", "stats"]
@@ -150,12 +152,19 @@ def _limits() -> Any:
     return transport().limits
 
 
+_OFFLINE = ("{what}: the hub is not asked in offline mode (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE, set now or "
+            "when huggingface_hub was imported); read the revision with --cache keep from the local cache, or "
+            "run again without it")
+
+
 def api_call(fn: Callable[[Any], T], what: str) -> T:
     """``fn(HfApi(endpoint=...))``, paced below the API budget, a ``429`` waited out (as often
     as it takes), a network failure tried 3 times; the hub's errors become one-line ValueErrors."""
     hub = _hub()
     from huggingface_hub.utils import HfHubHTTPError
 
+    if hub_offline():  # the environment says offline though huggingface_hub may not (it reads it once)
+        raise ValueError(_OFFLINE.format(what=what))
     tok, ep = token(), endpoint()
     api = hub.HfApi(endpoint=ep, token=tok)
     limits = _limits()
@@ -181,8 +190,7 @@ def api_call(fn: Callable[[Any], T], what: str) -> T:
             raise ValueError(f"{what}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
         except Exception as exc:  # noqa: BLE001 - the API client's network errors (httpx), offline mode
             if isinstance(exc, getattr(hub.errors, "OfflineModeIsEnabled", ())):
-                raise ValueError(f"{what}: the hub is not asked under HF_HUB_OFFLINE; read the revision with "
-                                 "--cache keep from the local cache, or unset HF_HUB_OFFLINE") from exc
+                raise ValueError(_OFFLINE.format(what=what)) from exc
             last = exc
         fails += 1
         if fails >= 3:

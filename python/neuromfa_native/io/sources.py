@@ -38,7 +38,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .base import HUB_ID, TensorSource, is_hub_id, is_url
+from .base import HUB_ID, TensorSource, hub_offline, is_hub_id, is_url
 from .._fs import parse_json
 from .safetensors import SafetensorsFile, ShardedSafetensors, bf16_to_float32, close_names, gather, parse_index, row_view
 
@@ -378,11 +378,11 @@ def _from_hub(
             f"{source!r} is not a local path and looks like a hub id; fetching it needs "
             "huggingface_hub (pip install huggingface_hub)"
         )
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+    offline = hub_offline()
     try:
         folder = hub_snapshot(repo, rev, None if cache_dir is None else str(cache_dir), offline)
     except Exception as exc:  # the hub's errors are many; keep them as the cause
-        how = "in the local cache (HF_HUB_OFFLINE is set)" if offline else "on the hub or in the local cache"
+        how = "in the local cache (offline mode: HF_HUB_OFFLINE)" if offline else "on the hub or in the local cache"
         raise ValueError(
             f"could not find {repo!r} at revision {rev or 'main'!r} {how}: {type(exc).__name__}: {exc}"
         ) from exc
