@@ -117,6 +117,20 @@ def test_arrays_are_never_silently_converted():
         _core.onehop_boxes(np.zeros(3, np.int32), np.zeros(3), "f64", 150.0, 0, 1, 1)
 
 
+@pytest.mark.parametrize("row_offset", [-1, 3, 2**62, 2**63 - 2])
+def test_accumulate_matrix_refuses_columns_outside_the_table(row_offset):
+    # rows 0..4 hold the 3 columns only from offset 0 to 2; a huge offset once overflowed the
+    # end (offset + n_in) to a negative number that passed the check and wrote far outside
+    _, nb = _core.key_range(150.0, 0)
+    table = np.zeros((5, nb), np.uint32)
+    w = np.full((2, 3), 0.5, np.float32)
+    with pytest.raises(IndexError, match="fall outside the table of 5 nodes"):
+        _core.accumulate_matrix(table, w, "f32", row_offset, 150.0, 0, 1)
+    assert not table.any()
+    assert _core.accumulate_matrix(table, w, "f32", 2, 150.0, 0, 1) == -1
+    assert table[2:].sum() == 6 and not table[:2].any()
+
+
 def test_default_threads_follow_omp_num_threads():
     import os
     import subprocess

@@ -120,10 +120,11 @@ inline std::int64_t accumulate_matrix(const WeightView& w, std::int64_t n_out, s
                                       const DistanceFilter& filter, int n_threads) {
     const std::int64_t nb = filter.n_keys();
     if (n_out < 0 || n_in < 0) throw std::invalid_argument("matrix shape must be non-negative");
-    if (row_offset < 0 || row_offset + n_in > table_rows)
-        throw std::out_of_range("matrix columns " + std::to_string(row_offset) + ".." +
-                                std::to_string(row_offset + n_in) + " fall outside the table of " +
-                                std::to_string(table_rows) + " nodes");
+    // row_offset comes from the caller unchecked: compared without forming row_offset + n_in,
+    // which a huge offset would overflow (to a negative end that passed, and wild writes)
+    if (row_offset < 0 || row_offset > table_rows - n_in)
+        throw std::out_of_range("matrix columns from " + std::to_string(row_offset) + " (" + std::to_string(n_in) +
+                                " of them) fall outside the table of " + std::to_string(table_rows) + " nodes");
     const detail::HalfBins bins = w.is_half() ? detail::half_bins(w, filter) : detail::HalfBins{};
     const std::uint16_t* const half = static_cast<const std::uint16_t*>(w.data);
     const std::int64_t cols = 64, n_chunks = n_blocks(n_in, cols);
