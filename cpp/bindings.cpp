@@ -63,6 +63,20 @@ void put_partition(py::dict& d, Partition&& p, std::size_t n_q) {
     d["log_z"] = to_numpy(std::move(p.log_z), {static_cast<py::ssize_t>(n_q), n_r});
 }
 
+// A CSR histogram from Python, the one check of its arrays' shapes for every binding that takes
+// one (the core's validate_histogram then checks the values): 1-d arrays, key and count of one
+// length (a 2-d count of shape (n, 0) would otherwise pass for n values and be read past its end)
+// and indptr ending at it.
+HistogramView histogram_view(const carray<std::int64_t>& indptr, const carray<std::int64_t>& key,
+                             const carray<std::int64_t>& count) {
+    if (indptr.ndim() != 1 || indptr.shape(0) < 1) throw py::value_error("indptr must be a 1-d array of length >= 1");
+    if (key.ndim() != 1 || count.ndim() != 1 || key.shape(0) != count.shape(0))
+        throw py::value_error("key and count must be 1-d arrays of the same length");
+    const HistogramView h{indptr.data(), key.data(), count.data(), indptr.shape(0) - 1};
+    if (indptr.at(h.n_centres) != key.shape(0)) throw py::value_error("indptr[-1] must equal len(key)");
+    return h;
+}
+
 // A dense (node x key) table whose columns are the filter's keys.
 void check_table(const carray<std::uint32_t>& table, const DistanceFilter& filter) {
     if (table.ndim() != 2 || table.shape(1) != filter.n_keys())
@@ -86,11 +100,7 @@ py::dict onehop_boxes_py(const carray<std::int64_t>& src, const py::array& weigh
 py::dict log_partition_py(const carray<std::int64_t>& indptr, const carray<std::int64_t>& key,
                           const carray<std::int64_t>& count, int decimals, const std::vector<double>& q,
                           int n_threads) {
-    if (indptr.ndim() != 1 || indptr.shape(0) < 1) throw py::value_error("indptr must be a 1-d array of length >= 1");
-    if (key.ndim() != 1 || count.ndim() != 1 || key.shape(0) != count.shape(0))
-        throw py::value_error("key and count must be 1-d arrays of the same length");
-    const HistogramView h{indptr.data(), key.data(), count.data(), indptr.shape(0) - 1};
-    if (indptr.at(h.n_centres) != key.shape(0)) throw py::value_error("indptr[-1] must equal len(key)");
+    const HistogramView h = histogram_view(indptr, key, count);
     const Rounding rounding(decimals);
     Partition p;
     {
@@ -153,9 +163,7 @@ py::dict path_boxes_py(const carray<std::int64_t>& src, const carray<std::int64_
 
 py::array_t<double> node_fractal_dimension_py(const carray<std::int64_t>& indptr, const carray<std::int64_t>& key,
                                               const carray<std::int64_t>& count, int n_threads) {
-    if (indptr.ndim() != 1 || indptr.shape(0) < 1 || key.shape(0) != count.shape(0) || indptr.at(indptr.shape(0) - 1) != key.shape(0))
-        throw py::value_error("indptr, key and count must form a CSR histogram");
-    const HistogramView h{indptr.data(), key.data(), count.data(), indptr.shape(0) - 1};
+    const HistogramView h = histogram_view(indptr, key, count);
     std::vector<double> nfd;
     {
         py::gil_scoped_release release;

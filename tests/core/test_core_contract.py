@@ -63,6 +63,24 @@ def test_core_errors_are_value_errors():
         _core.log_partition(np.array([0, 5]), np.array([3]), np.array([1]), 0, [0.0, 1.0], 1)
 
 
+@pytest.mark.parametrize("fn", ["log_partition", "node_fractal_dimension"])
+def test_histogram_arrays_are_checked_alike(fn):
+    # both bindings take a CSR histogram through one shape check: a count of shape (3, 0) has
+    # shape[0] == len(key) but no values, and was once read past its end by node_fractal_dimension
+    call = {"log_partition": lambda i, k, c: _core.log_partition(i, k, c, 0, [0.0, 1.0], 1),
+            "node_fractal_dimension": lambda i, k, c: _core.node_fractal_dimension(i, k, c, 1)}[fn]
+    indptr, key = np.array([0, 3]), np.array([1, 2, 3])
+    with pytest.raises(ValueError, match="key and count must be 1-d arrays of the same length"):
+        call(indptr, key, np.zeros((3, 0), np.int64))
+    with pytest.raises(ValueError, match="key and count must be 1-d arrays of the same length"):
+        call(indptr, key.reshape(3, 1), np.ones(3, np.int64))
+    with pytest.raises(ValueError, match=r"indptr\[-1\] must equal len\(key\)"):
+        call(np.array([0, 2]), key, np.ones(3, np.int64))
+    with pytest.raises(ValueError, match="indptr must be a 1-d array of length >= 1"):
+        call(np.zeros(0, np.int64), key, np.ones(3, np.int64))
+    call(indptr, key, np.ones(3, np.int64))
+
+
 def test_float16_table_matches_numpy_widening():
     bits = np.arange(65536, dtype=np.uint16)
     w16 = bits.view(np.float16)
