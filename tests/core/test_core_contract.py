@@ -149,6 +149,28 @@ def test_accumulate_matrix_refuses_columns_outside_the_table(row_offset):
     assert table[2:].sum() == 6 and not table[:2].any()
 
 
+def test_accumulate_matrix_bins_follow_each_calls_kind_and_filter():
+    # the bins of 16-bit patterns are kept per thread between calls: a change of kind, threshold
+    # or lower bound alone (same number of keys) must still bin by the call's own filter
+    rng = np.random.default_rng(3)
+    w = np.abs(rng.normal(0, 0.02, (50, 7))).astype(np.float32)
+    w[0, :] = 1 / 149.8  # distances in (149.6, 150]: kept by T = 150, filtered by T = 149.6
+    bits = {"f16": w.astype(np.float16).view(np.uint16),
+            "bf16": (w.view(np.uint32) >> 16).astype(np.uint16)}  # truncated: exact bfloat16 values
+    values = {"f16": bits["f16"].view(np.float16).astype(np.float64),
+              "bf16": (bits["bf16"].astype(np.uint32) << 16).view(np.float32).astype(np.float64)}
+    for kind, t, low in [("f16", 150.0, 1.0), ("f16", 149.6, 1.0), ("bf16", 149.6, 1.0), ("f16", 150.0, 1.0),
+                         ("bf16", 150.0, 0.6), ("f16", 150.0, 1.0)]:
+        kmin, nb = _core.key_range(t, 0, low)
+        table = np.zeros((7, nb), np.uint32)
+        assert _core.accumulate_matrix(table, bits[kind], kind, 0, t, 0, 1, low) == -1
+        d = 1.0 / values[kind]
+        expect = np.zeros_like(table)
+        for j, i in zip(*np.nonzero((d > low) & (d <= t))):
+            expect[i, int(np.rint(d[j, i])) - kmin] += 1
+        np.testing.assert_array_equal(table, expect, err_msg=f"{kind} T={t} lower={low}")
+
+
 def test_default_threads_follow_omp_num_threads():
     import os
     import subprocess

@@ -40,6 +40,28 @@ inline HalfBins half_bins(const WeightView& w, const DistanceFilter& filter) {
     return b;
 }
 
+// half_bins of the last (kind, filter) this thread asked for, kept: its 65536 keys take ~0.5 ms,
+// longer than binning a whole 768 x 768 matrix, and a network streams every matrix with one filter.
+// One entry per thread (64 KiB narrow, 256 KiB wide), so concurrent callers never share it.
+inline const HalfBins& cached_half_bins(const WeightView& w, const DistanceFilter& filter) {
+    struct Last {
+        bool set = false;
+        WeightKind kind = WeightKind::f16;
+        double threshold = 0, lower = 0;
+        int decimals = 0;
+        HalfBins bins;
+    };
+    thread_local Last last;
+    const int decimals = filter.rounding().decimals();
+    if (!last.set || last.kind != w.kind || last.threshold != filter.threshold() || last.lower != filter.lower() ||
+        last.decimals != decimals) {
+        last.bins = half_bins(w, filter);  // a throw leaves the old entry whole (the move does not throw)
+        last.kind = w.kind, last.threshold = filter.threshold(), last.lower = filter.lower(), last.decimals = decimals;
+        last.set = true;
+    }
+    return last.bins;
+}
+
 // The columns [i0, i1) of an (n_out x n_in) matrix: a chunk of accumulate_matrix, its table rows
 // from `base` (nb cells each).  Each returns the flat index of the chunk's first NaN/Inf weight in
 // row-major order, or -1.
@@ -125,7 +147,8 @@ inline std::int64_t accumulate_matrix(const WeightView& w, std::int64_t n_out, s
     if (row_offset < 0 || row_offset > table_rows - n_in)
         throw std::out_of_range("matrix columns from " + std::to_string(row_offset) + " (" + std::to_string(n_in) +
                                 " of them) fall outside the table of " + std::to_string(table_rows) + " nodes");
-    const detail::HalfBins bins = w.is_half() ? detail::half_bins(w, filter) : detail::HalfBins{};
+    const detail::HalfBins no_bins;
+    const detail::HalfBins& bins = w.is_half() ? detail::cached_half_bins(w, filter) : no_bins;
     const std::uint16_t* const half = static_cast<const std::uint16_t*>(w.data);
     const std::int64_t cols = 64, n_chunks = n_blocks(n_in, cols);
     std::vector<std::int64_t> bad(static_cast<std::size_t>(n_chunks), -1);
