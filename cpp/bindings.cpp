@@ -204,6 +204,14 @@ py::dict table_node_fractal_dimension_py(const carray<std::uint32_t>& table, dou
 }
 
 // ---- rival statistics (docs/controls.md): weight_stats.hpp ----------------------------------------
+// The counts and moment sums, in every dict that carries them: weight_moments' WeightMoments and
+// HalfStats.finish's HalfTensorStats have these fields alike.
+template <class Moments>
+void put_moments(py::dict& d, const Moments& m) {
+    d["n"] = m.n, d["n_zero"] = m.n_zero, d["n_kept"] = m.n_kept, d["n_nonfinite"] = m.n_nonfinite;
+    d["s1"] = m.s1, d["s2"] = m.s2, d["s3"] = m.s3, d["s4"] = m.s4, d["s_abs"] = m.s_abs;
+}
+
 py::dict weight_moments_py(const py::array& weight, const std::string& weight_kind, double threshold, int n_threads) {
     const WeightView w = weight_view(weight, weight_kind, 2);
     const std::int64_t rows = weight.shape(0), cols = weight.shape(1);
@@ -213,8 +221,7 @@ py::dict weight_moments_py(const py::array& weight, const std::string& weight_ki
         mo = weight_moments(w, rows, cols, threshold, n_threads);
     }
     py::dict d;
-    d["n"] = mo.n, d["n_zero"] = mo.n_zero, d["n_kept"] = mo.n_kept, d["n_nonfinite"] = mo.n_nonfinite;
-    d["s1"] = mo.s1, d["s2"] = mo.s2, d["s3"] = mo.s3, d["s4"] = mo.s4, d["s_abs"] = mo.s_abs;
+    put_moments(d, mo);
     d["row_abs"] = to_numpy(std::move(mo.row_abs));
     return d;
 }
@@ -264,8 +271,7 @@ py::dict half_stats_finish(HalfStats& h) {
         s = h.finish();
     }
     py::dict d;
-    d["n"] = s.n, d["n_zero"] = s.n_zero, d["n_kept"] = s.n_kept, d["n_nonfinite"] = s.n_nonfinite;
-    d["s1"] = s.s1, d["s2"] = s.s2, d["s3"] = s.s3, d["s4"] = s.s4, d["s_abs"] = s.s_abs;
+    put_moments(d, s);
     put_fit(d, s.fit);
     return d;
 }
