@@ -119,7 +119,7 @@ void test_table_scan_and_span_pass(std::mt19937_64& rng) {
         std::vector<double> cba(nr * g.W), cbb(nr * g.W), pa(32768, 1.0), pb(32768, 1.0), ra(3 * nr), rbv(3 * nr);
         auto pass = [&](std::vector<double>& cb, std::vector<double>& pooled, std::vector<double>& r) {
             SpanPass p;
-            p.ml = &mantissa_logs(g.mbits), p.mbits = g.mbits, p.bias = g.mbits == 10 ? 15 : 127;
+            p.ml = &mantissa_logs(g.mbits), p.mbits = g.mbits, p.bias = g.bias;
             p.W = g.W, p.rb = rb, p.re = re, p.base = rb * g.W, p.klo = ha[2], p.khi = ha[3];
             const bool fit = trial % 4 != 0;
             p.cb = fit ? cb.data() : nullptr, p.pooled = fit ? pooled.data() : nullptr;

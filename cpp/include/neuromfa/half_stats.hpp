@@ -425,7 +425,7 @@ class HalfStats {
         if (fit_) half_detail::grow(cb, end - base), half_detail::grow(r0, nr), half_detail::grow(r1, nr),
             half_detail::grow(r2, nr);
         half_detail::SpanPass pass;
-        pass.ml = &mantissa_logs(g.mbits), pass.mbits = g.mbits, pass.bias = g.mbits == 10 ? 15 : 127;
+        pass.ml = &mantissa_logs(g.mbits), pass.mbits = g.mbits, pass.bias = g.bias;
         pass.W = W, pass.rb = rb, pass.re = re, pass.base = base, pass.klo = klo, pass.khi = khi;
         pass.cb = fit_ ? cb.data() : nullptr, pass.pooled = fit_ ? pooled_.get() : nullptr;
         pass.r0 = r0.data(), pass.r1 = r1.data(), pass.r2 = r2.data();

@@ -80,6 +80,7 @@ namespace half_detail {
 // of W mantissas (the Weibull fit's Gaussian points), inf/NaN from `top` on.
 struct Geometry {
     int mbits;            // mantissa bits: 10 (f16) or 7 (bf16)
+    int bias;             // exponent bias: 15 (f16) or 127 (bf16)
     std::uint32_t F;      // mantissas per binade
     std::uint32_t W;      // mantissas per run (F / 32)
     std::uint32_t top;    // magnitude patterns >= top are inf/NaN
@@ -87,6 +88,7 @@ struct Geometry {
         if (kind != WeightKind::f16 && kind != WeightKind::bf16)
             throw std::invalid_argument("16-bit statistics: the kind must be f16 or bf16");
         mbits = kind == WeightKind::f16 ? 10 : 7;
+        bias = kind == WeightKind::f16 ? 15 : 127;
         F = 1u << mbits;
         W = F / 32;
         top = 32768u - F;
