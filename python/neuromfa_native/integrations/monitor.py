@@ -52,6 +52,7 @@ from ..network.fingerprint import network_digest
 from ..run.checkpoints import Checkpoint
 from ..config import AGGREGATION_FIELDS, DEFAULT, EXTRA_RESULT_FIELDS, RESULT_FIELDS, AnalysisConfig
 from ..run.series import Series, summarize
+from ..run.verdict import NEEDED as VERDICT_CONTROLS
 from .snapshot import Shapes, Snapshot, plan_snapshot, take_snapshot
 
 __all__ = ["Monitor", "MonitorResult", "VERDICT_METRICS", "monitor_config"]
@@ -481,10 +482,10 @@ class Monitor:
             self._fail(exc, f"step {step}")
 
     def _task_options(self) -> tuple:
-        """The analysis configuration and ``scale_to(sample)`` of the next step: with the ``scaled``
-        control every step keeps its statistics, the first (the baseline) is scaled to itself and
+        """The analysis configuration and ``scale_to(sample)`` of the next step: with a control that
+        needs the baseline (:func:`~..science.nulls.needing_baseline`: ``scaled``) every step keeps its statistics, the first (the baseline) is scaled to itself and
         the later ones to the baseline's RMS of the same sample's rows (as ``analyze_series``)."""
-        if "scaled" not in self.config.controls:
+        if not needing_baseline(self.config.controls):
             return self.config, lambda k: None
         with self._lock:
             base = {r.sample: r for r in self._per_step[0]} if self._per_step else None
@@ -507,7 +508,7 @@ class Monitor:
                 self._store.begin(self._cps, self._fps, self._aggregation())
             s = self._summary()
             t = len(self._cps) - 1
-            v = s.verdict() if {"gaussian", "scaled"} <= set(self.config.controls) else None
+            v = s.verdict() if set(VERDICT_CONTROLS) <= set(self.config.controls) else None
             res = MonitorResult(step=step, results=tuple(rs), alpha0=float(s.alpha0_mean[t]),
                                 width=float(s.width_mean[t]), E=float(s.emergence[t]),
                                 E_lo=float(s.emergence_ci[t, 0]), E_hi=float(s.emergence_ci[t, 1]),

@@ -47,7 +47,7 @@ class Snapshot(TensorSource):
     def __init__(self, blocks: Mapping[str, tuple], names: Sequence[str], shapes: Mapping[str, tuple],
                  dtypes: Mapping[str, str], config: Optional[dict], description: str):
         super().__init__(config, description)
-        self._blocks = dict(blocks)  # name -> (rows, cols) sorted int64 indices
+        self._blocks = dict(blocks)  # name -> (rows, cols: sorted int64 indices, the copied CPU tensor)
         self._names, self._shapes, self._dtypes = list(names), dict(shapes), dict(dtypes)
 
     def tensor_names(self) -> list:

@@ -364,6 +364,18 @@ def need(value: int | None, key: str, arch: str, layout: str) -> int:
     return value
 
 
+def hidden_and_heads(config: Mapping[str, Any], hidden_keys: Sequence[str], head_keys: Sequence[str], arch: str,
+                     layout: str) -> tuple[int, int, int]:
+    """``(hidden size, attention heads, head size)`` from the first of ``hidden_keys`` and of
+    ``head_keys`` the config has (each required, named by its first key); the hidden size must
+    be a multiple of the heads."""
+    h = need(cfg_int(config, hidden_keys), hidden_keys[0], arch, layout)
+    nh = need(cfg_int(config, head_keys), head_keys[0], arch, layout)
+    if h % nh:
+        raise ValueError(f"{hidden_keys[0]} {h} is not a multiple of {head_keys[0]} {nh}")
+    return h, nh, h // nh
+
+
 def missing_tensor(name: str, names: set[str] | Sequence[str]) -> None:
     close = difflib.get_close_matches(name, list(names), n=5, cutoff=0.5)
     hint = f"; close names: {close}" if close else ""

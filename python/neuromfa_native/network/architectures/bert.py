@@ -12,6 +12,7 @@ from .base import (
     attention_nodes,
     cfg_int,
     first_prefix,
+    hidden_and_heads,
     n_blocks,
     need,
     separate_qkv_matrices,
@@ -21,13 +22,9 @@ from .base import (
 def _bert(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tuple], layout: str) -> Layout:
     prefixes, probe = FAMILY.tensor_prefixes, FAMILY.probe
     prefix = first_prefix(names, prefixes, probe) or prefixes[0]
-    h = need(cfg_int(config, ["hidden_size"]), "hidden_size", "bert", layout)
-    nh = need(cfg_int(config, ["num_attention_heads"]), "num_attention_heads", "bert", layout)
+    h, nh, hd = hidden_and_heads(config, ["hidden_size"], ["num_attention_heads"], "bert", layout)
     inter = need(cfg_int(config, ["intermediate_size"]), "intermediate_size", "bert", layout)
     nb = n_blocks(config, ["num_hidden_layers"], names, prefix, probe)
-    if h % nh:
-        raise ValueError(f"hidden_size {h} is not a multiple of num_attention_heads {nh}")
-    hd = h // nh
     nls: list[NodeLayer] = []
     mats: list[MatrixSpec] = []
     for b in range(nb):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from .base import Family, Layout, cfg_int, first_prefix, n_blocks, need, row_part
+from .base import Family, Layout, first_prefix, hidden_and_heads, n_blocks, row_part
 from .decoder import Block, Dims, Plain, Ref, decoder_layout
 from .llama import DEFAULT_ONLY
 
@@ -19,12 +19,8 @@ def _bloom(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], t
     arch = "bloom"
     prefixes, probe = FAMILY.tensor_prefixes, FAMILY.probe
     prefix = first_prefix(names, prefixes, probe) or prefixes[0]
-    h = need(cfg_int(config, ["hidden_size", "n_embed"]), "hidden_size", arch, layout)
-    nh = need(cfg_int(config, ["n_head", "num_attention_heads"]), "n_head", arch, layout)
+    h, nh, hd = hidden_and_heads(config, ["hidden_size", "n_embed"], ["n_head", "num_attention_heads"], arch, layout)
     nb = n_blocks(config, ["n_layer", "num_hidden_layers"], names, prefix, probe)
-    if h % nh:
-        raise ValueError(f"hidden_size {h} is not a multiple of n_head {nh}")
-    hd = h // nh
     blocks = []
     for b in range(nb):
         p = prefix.format(b=b)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from .base import Family, Layout, cfg_int, first_prefix, n_blocks, need, row_part
+from .base import Family, Layout, cfg_int, first_prefix, hidden_and_heads, n_blocks, row_part
 from .decoder import Block, Dims, Plain, Ref, decoder_layout
 from .llama import DEFAULT_ONLY
 
@@ -41,12 +41,8 @@ def _falcon(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], 
     arch = "falcon"
     prefixes, probe = FAMILY.tensor_prefixes, FAMILY.probe
     prefix = first_prefix(names, prefixes, probe) or prefixes[0]
-    h = need(cfg_int(config, ["hidden_size", "n_embed"]), "hidden_size", arch, layout)
-    nh = need(cfg_int(config, ["num_attention_heads", "n_head"]), "num_attention_heads", arch, layout)
+    h, nh, hd = hidden_and_heads(config, ["hidden_size", "n_embed"], ["num_attention_heads", "n_head"], arch, layout)
     nb = n_blocks(config, ["num_hidden_layers", "n_layer"], names, prefix, probe)
-    if h % nh:
-        raise ValueError(f"hidden_size {h} is not a multiple of num_attention_heads {nh}")
-    hd = h // nh
     nkv, shape, parts = qkv_parts(config, nh, hd)
     inter = cfg_int(config, ["ffn_hidden_size"], 4 * h)
     blocks = []

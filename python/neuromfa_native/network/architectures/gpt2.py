@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .base import Family, Layout, cfg_int, first_prefix, fused_qkv_network, n_blocks, need, offsets_map
+from .base import Family, Layout, cfg_int, first_prefix, fused_qkv_network, hidden_and_heads, n_blocks, offsets_map
 
 
 def syn_blocked_heads(o: np.ndarray, i: np.ndarray, hidden: int, head_dim: int) -> np.ndarray:
@@ -21,13 +21,9 @@ def syn_blocked_heads(o: np.ndarray, i: np.ndarray, hidden: int, head_dim: int) 
 def _gpt2(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tuple], layout: str) -> Layout:
     prefixes, probe = FAMILY.tensor_prefixes, FAMILY.probe
     prefix = first_prefix(names, prefixes, probe) or prefixes[0]
-    h = need(cfg_int(config, ["n_embd", "hidden_size"]), "n_embd", "gpt2", layout)
-    nh = need(cfg_int(config, ["n_head", "num_attention_heads"]), "n_head", "gpt2", layout)
+    h, nh, hd = hidden_and_heads(config, ["n_embd", "hidden_size"], ["n_head", "num_attention_heads"], "gpt2", layout)
     nb = n_blocks(config, ["n_layer", "num_hidden_layers"], names, prefix, probe)
     inter = cfg_int(config, ["n_inner"], 4 * h)
-    if h % nh:
-        raise ValueError(f"n_embd {h} is not a multiple of n_head {nh}")
-    hd = h // nh
     qkv_map = functools.partial(offsets_map, offsets=(0, h, 2 * h))
     syn = functools.partial(syn_blocked_heads, hidden=h, head_dim=hd)
     nls, mats = fused_qkv_network(nb, prefix, h, inter, qkv_map, (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from .base import Family, Layout, cfg_int, first_prefix, n_blocks, need
+from .base import Family, Layout, cfg_int, first_prefix, hidden_and_heads, n_blocks
 from .decoder import Block, Dims, Plain, Ref, decoder_layout
 from .llama import DEFAULT_ONLY
 
@@ -14,18 +14,15 @@ def _gptj(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tu
     arch = "gptj"
     prefixes, probe = FAMILY.tensor_prefixes, FAMILY.probe
     prefix = first_prefix(names, prefixes, probe) or prefixes[0]
-    h = need(cfg_int(config, ["n_embd", "hidden_size"]), "n_embd", arch, layout)
-    nh = need(cfg_int(config, ["n_head", "num_attention_heads"]), "n_head", arch, layout)
+    h, nh, hd = hidden_and_heads(config, ["n_embd", "hidden_size"], ["n_head", "num_attention_heads"], arch, layout)
     nb = n_blocks(config, ["n_layer", "num_hidden_layers"], names, prefix, probe)
-    if h % nh:
-        raise ValueError(f"n_embd {h} is not a multiple of n_head {nh}")
     inter = cfg_int(config, ["n_inner"], 4 * h)
     blocks = []
     for b in range(nb):
         p = prefix.format(b=b)
         q, k, v, o = (Ref(p + f"attn.{x}_proj.weight") for x in ("q", "k", "v", "out"))
         blocks.append(Block(q, k, v, o, Plain(Ref(p + "mlp.fc_in.weight"), Ref(p + "mlp.fc_out.weight"), inter)))
-    return decoder_layout(arch, layout, config, Dims(h, nh, nh, h // nh), blocks)
+    return decoder_layout(arch, layout, config, Dims(h, nh, nh, hd), blocks)
 
 
 FAMILY = Family(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from .base import Family, Layout, cfg_int, first_prefix, n_blocks, need, row_part
+from .base import Family, Layout, cfg_int, first_prefix, hidden_and_heads, n_blocks, row_part
 from .decoder import Block, Dims, Gated, Plain, Ref, decoder_layout
 from .llama import DEFAULT_ONLY
 
@@ -35,11 +35,8 @@ def _hf_olmo(config: Mapping[str, Any], names: set[str], shapes: Callable[[str],
     if (cfg_int(config, ["block_group_size"], 1) or 1) > 1:
         raise ValueError(f"OLMo block groups (block_group_size={config.get('block_group_size')}) are not supported; "
                          "unshard the checkpoint into plain blocks first")
-    d = need(cfg_int(config, ["d_model", "hidden_size"]), "d_model", arch, layout)
-    nh = need(cfg_int(config, ["n_heads", "num_attention_heads"]), "n_heads", arch, layout)
-    if d % nh:
-        raise ValueError(f"d_model {d} is not a multiple of n_heads {nh}")
-    hd, nkv = d // nh, _kv_heads(config, nh)
+    d, nh, hd = hidden_and_heads(config, ["d_model", "hidden_size"], ["n_heads", "num_attention_heads"], arch, layout)
+    nkv = _kv_heads(config, nh)
     hidden = cfg_int(config, ["mlp_hidden_size"], None) or cfg_int(config, ["mlp_ratio"], 4) * d
     gated = str(config.get("activation_type") or "swiglu").lower() == "swiglu"
     if gated and hidden % 2:

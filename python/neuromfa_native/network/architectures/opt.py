@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from .base import Family, Layout, cfg_int, first_prefix, n_blocks, need
+from .base import Family, Layout, cfg_int, first_prefix, hidden_and_heads, n_blocks, need
 from .decoder import Block, Dims, Plain, Ref, decoder_layout
 from .llama import DEFAULT_ONLY
 
@@ -14,18 +14,15 @@ def _opt(config: Mapping[str, Any], names: set[str], shapes: Callable[[str], tup
     arch = "opt"
     prefixes, probe = FAMILY.tensor_prefixes, FAMILY.probe
     prefix = first_prefix(names, prefixes, probe) or prefixes[0]
-    h = need(cfg_int(config, ["hidden_size"]), "hidden_size", arch, layout)
-    nh = need(cfg_int(config, ["num_attention_heads"]), "num_attention_heads", arch, layout)
+    h, nh, hd = hidden_and_heads(config, ["hidden_size"], ["num_attention_heads"], arch, layout)
     inter = need(cfg_int(config, ["ffn_dim"]), "ffn_dim", arch, layout)
     nb = n_blocks(config, ["num_hidden_layers"], names, prefix, probe)
-    if h % nh:
-        raise ValueError(f"hidden_size {h} is not a multiple of num_attention_heads {nh}")
     blocks = []
     for b in range(nb):
         p = prefix.format(b=b)
         q, k, v, o = (Ref(p + f"self_attn.{x}_proj.weight") for x in ("q", "k", "v", "out"))
         blocks.append(Block(q, k, v, o, Plain(Ref(p + "fc1.weight"), Ref(p + "fc2.weight"), inter)))
-    return decoder_layout(arch, layout, config, Dims(h, nh, nh, h // nh), blocks)
+    return decoder_layout(arch, layout, config, Dims(h, nh, nh, hd), blocks)
 
 
 FAMILY = Family(
