@@ -207,3 +207,30 @@ def test_a_hostile_model_name_reaches_the_terminal_escaped(tiny, tmp_path):
         c = correlate(tiny, tmp_path / "s.csv", n_boot=0)
     text = c.format()
     assert "\x1b" not in text and "scores of evil\\x1b[2J\\nname;" in text
+
+
+def test_rho_interval_and_q_values_of_the_rows_equal_a_direct_computation(tiny):
+    """spearman_lo/hi: percentiles of scipy's rho over replicates built from the definition (one
+    resampling of every checkpoint's samples, the score drawn from Normal(value, stderr));
+    q_spearman and q_exact: scipy's Benjamini-Hochberg over the table's own p-values."""
+    ev = _scores(STEPS)
+    n_boot, seed, ci = 300, 4, 0.9
+    c = correlate(tiny, ev, n_boot=n_boot, seed=seed, ci=ci)
+    arr = tiny.spectra_arrays()
+    n = len(tiny.checkpoints)
+    m = bootstrap_means({k: [arr[k][t][arr["kept"][t]] for t in range(n)] for k in ("alpha0", "width")}, n_boot, seed)
+    e_rep = emergence_from_means(m["alpha0"], m["width"], tiny.baseline)
+    for task in ("piqa", "arc"):
+        y = np.array([ev[s][task]["acc"][0] for s in STEPS])
+        err = np.array([ev[s][task]["acc"][1] for s in STEPS])
+        noise = np.random.default_rng([seed, zlib.crc32(f"{task}\0acc".encode())]).standard_normal((n_boot, n))
+        reps = [st.spearmanr(e_rep[:, b], y + err * noise[b]).statistic for b in range(n_boot)]
+        row = [r for r in c.rows if r["quantity"] == "E" and r["task"] == task][0]
+        assert [row["spearman_lo"], row["spearman_hi"]] == pytest.approx(
+            np.percentile(reps, [100 * (1 - ci) / 2, 100 * (1 + ci) / 2]), abs=1e-12)
+    for p, q in (("p_spearman", "q_spearman"), ("p_exact", "q_exact")):
+        ps = np.array([r[p] for r in c.rows])
+        ok = np.isfinite(ps)
+        assert ok.sum() >= 4
+        np.testing.assert_allclose(np.array([r[q] for r in c.rows])[ok],
+                                   st.false_discovery_control(ps[ok], method="bh"), rtol=1e-12, atol=0)
