@@ -234,3 +234,25 @@ def test_rho_interval_and_q_values_of_the_rows_equal_a_direct_computation(tiny):
         assert ok.sum() >= 4
         np.testing.assert_allclose(np.array([r[q] for r in c.rows])[ok],
                                    st.false_discovery_control(ps[ok], method="bh"), rtol=1e-12, atol=0)
+
+
+def test_run_model_and_the_mismatch_sentence_on_known_runs():
+    from types import SimpleNamespace as NS
+
+    def run(*cps):
+        return NS(checkpoints=[NS(source=s, revision=r) for s, r in cps])
+
+    assert run_model(run(("EleutherAI/pythia-70m", "step0"), ("EleutherAI/pythia-70m", "step1000"))) == \
+        "EleutherAI/pythia-70m"  # revisions of one hub model
+    assert run_model(run(("/ckpt/run7/step0", None), ("/ckpt/run7/step100/", None))) == "/ckpt/run7"
+    assert run_model(run(("/ckpt/run7/checkpoint-5/model.safetensors", None),
+                         ("/ckpt/run7/global_step9", None))) == "/ckpt/run7"  # weights file and step folder dropped
+    assert run_model(run(("/ckpt/a/step0", None), ("/ckpt/b/step0", None))) == "/ckpt"  # the common directory
+    assert run_model(run(("/ckpt/a/step0", None), ("rel/step0", None))) == ""  # absolute and relative mixed
+    assert run_model(run(("EleutherAI/pythia-70m", "step0"), ("/ckpt/step0", None))) == ""  # hub and local mixed
+    assert run_model(run(("monitor:trainer", None), ("monitor:trainer", None))) == ""
+    assert run_model(run(("/ckpt/step0", None), ("", None))) == ""
+    assert model_mismatch("EleutherAI/pythia-70m, /ckpt/Pythia-160M", "/data/pythia-160m") == ""  # one of the named
+    assert model_mismatch("EleutherAI/pythia-160m", "examples/pythia-tiny") == (
+        "the scores are of 'EleutherAI/pythia-160m' and the run's checkpoints of 'examples/pythia-tiny': a "
+        "correlation of one model's weights with another model's scores says nothing about either")
