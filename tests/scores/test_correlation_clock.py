@@ -256,3 +256,17 @@ def test_run_model_and_the_mismatch_sentence_on_known_runs():
     assert model_mismatch("EleutherAI/pythia-160m", "examples/pythia-tiny") == (
         "the scores are of 'EleutherAI/pythia-160m' and the run's checkpoints of 'examples/pythia-tiny': a "
         "correlation of one model's weights with another model's scores says nothing about either")
+
+
+def test_hostile_task_and_metric_names_reach_the_terminal_escaped(tiny):
+    ev = _scores(STEPS)
+    for i, s in enumerate(STEPS):
+        ev[s]["evil\x1b[2J\nname"] = {"acc\rx": 0.1 + i / 10}
+        ev[s]["fl\x07at"] = {"acc": 0.5}  # constant: its partial is undefined, and the reason names it
+    c = correlate(tiny, ev, covariate="step", n_boot=0, metric=None)  # every metric, "acc\rx" too
+    text = c.format(max_rows=None)
+    assert not any(ch in text for ch in "\x1b\r\x07")
+    rows = [line for line in text.splitlines() if line.startswith("E ")]
+    assert len(rows) == 4  # one line per E row: no name broke a row in two
+    assert any("evil\\x1b[2J\\nname  acc\\rx" in line for line in rows)
+    assert "partial undefined: fl\\x07at acc is constant over the matched checkpoints" in text
