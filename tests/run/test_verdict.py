@@ -381,3 +381,24 @@ def test_the_contrast_intervals_equal_a_slow_reference_bootstrap(scale_only):
             assert [row[f"d_{key}_lo"], row[f"d_{key}_hi"]] == pytest.approx(
                 np.percentile([own[d].mean() - real[d].mean() for d in draws[t]], q), rel=1e-9, abs=1e-12)
         assert row["n"] == len(s.results[t])
+
+
+def test_the_share_interval_rule_and_the_repr_on_known_values():
+    from neuromfa_native.run.verdict import Verdict, interval
+
+    rep = np.arange(101, dtype=float)  # percentiles of 0..100 are the percentages themselves
+    assert interval(rep, 0.9) == pytest.approx((5.0, 95.0))
+    half = np.r_[np.arange(50.0), [np.nan] * 50]  # half finite: the interval of those
+    assert interval(half, 0.5) == pytest.approx(tuple(np.percentile(np.arange(50.0), [25, 75])))
+    fewer = np.r_[np.arange(49.0), [np.nan] * 51]  # fewer than half finite: no interval
+    assert all(math.isnan(x) for x in interval(fewer, 0.5)) and all(math.isnan(x) for x in interval([], 0.5))
+    nan = math.nan
+    v = Verdict(label="scale", step=5, checkpoint="step5", baseline="step0", E=0.5, E_lo=0.4, E_hi=0.6,
+                E_gaussian=0.45, E_scaled=0.05, gaussian_share=0.9, gaussian_share_lo=0.8, gaussian_share_hi=1.0,
+                remainder_share=0.1, remainder_share_lo=0.0, remainder_share_hi=0.2, reason="r", sentence="s")
+    assert repr(v) == "<Verdict at step5: scale; gaussian share 90% [80%, 100%], remainder 10% [0%, 20%]>"
+    assert str(v) == "s"
+    u = dataclasses.replace(v, label="undetermined", checkpoint="", gaussian_share=nan, remainder_share_hi=nan)
+    assert repr(u) == "<Verdict: undetermined; gaussian share nan [80%, 100%], remainder 10% [0%, nan]>"
+    d = u.to_dict()
+    assert d["gaussian_share"] is None and d["remainder_share_hi"] is None and json.dumps(d, allow_nan=False)
