@@ -279,3 +279,126 @@ def test_the_labels_follow_the_rules_of_section_13_in_order(e, g, r, label):
 
     got, reason = label_of(e[1], e[2], g, r)
     assert got == label and reason
+
+
+# --- every printed sentence on a case with a known answer -------------------------------------
+
+
+def _pct(x: float) -> str:
+    return f"{round(100 * x)}%"
+
+
+def _shares_text(v) -> str:
+    return (f"a Gaussian network with the same row RMS reproduces {_pct(v.gaussian_share)} "
+            f"[{_pct(v.gaussian_share_lo)}, {_pct(v.gaussian_share_hi)}] of E, and with the growth of the weight scale "
+            f"divided out {_pct(v.remainder_share)} [{_pct(v.remainder_share_lo)}, {_pct(v.remainder_share_hi)}] of "
+            f"it remains ({round(100 * v.ci)}% intervals)")
+
+
+def test_the_scale_and_beyond_scale_sentences_whole(scale_only, constant_rms):
+    v = nm.verdict(scale_only)
+    assert v.remainder_share == 0.0 and " divided out 0% [" in v.sentence  # E_scaled = 0 by construction
+    assert v.sentence == (f"E is mostly weight scale: at step1000 (E = {v.E:.3f} [{v.E_lo:.3f}, {v.E_hi:.3f}]) "
+                          f"{_shares_text(v)}.")
+    v = nm.verdict(constant_rms)
+    assert " reproduces 0% [" in v.sentence and " divided out 100% [" in v.sentence  # shares 0 and 1 exactly
+    assert v.sentence == (f"E is more than weight scale: at step1000 (E = {v.E:.3f} [{v.E_lo:.3f}, {v.E_hi:.3f}]) "
+                          f"{_shares_text(v)}.")
+
+
+def test_the_reasons_and_sentences_of_section_13_word_for_word():
+    from neuromfa_native.run.verdict import _sentence, label_of
+
+    nan = (math.nan,) * 3
+    e = (0.5, 0.4, 0.6)
+    assert label_of(0.4, 0.6, (0.9, 0.76, 1.0), (0.1, 0.0, 0.24)) == (
+        "scale", "the remainder's upper bound 24% is below 25% and the Gaussian share's lower bound 76% above 75%")
+    assert label_of(-0.6, -0.4, (0.1, 0.0, 0.49), (0.9, 0.51, 1.0)) == (
+        "beyond_scale", "the remainder's lower bound 51% is above 50% and the Gaussian share's upper bound 49% "
+        "below 50%")
+    label, reason = label_of(0.4, 0.6, (0.7, 0.66, 0.74), (0.09, 0.09, 0.09))
+    assert (label, reason) == ("mixed", "neither rule holds: 'scale' needs the remainder's upper bound below 25% and "
+                               "the Gaussian share's lower bound above 75%; 'beyond_scale' the remainder's lower bound "
+                               "above 50% and the Gaussian share's upper bound below 50%")
+    assert _sentence(label, "step2000", e, (0.7, 0.66, 0.74), (0.09, 0.09, 0.09), reason, 0.95) == (
+        "E is neither clearly weight scale nor clearly more (mixed): at step2000 (E = 0.500 [0.400, 0.600]) a "
+        "Gaussian network with the same row RMS reproduces 70% [66%, 74%] of E, and with the growth of the weight "
+        "scale divided out 9% [9%, 9%] of it remains (95% intervals).")
+    label, reason = label_of(-0.01, 0.9, nan, nan)
+    assert (label, reason) == ("no_emergence", "E's interval [-0.010, +0.900] contains 0: there is no emergence to "
+                               "explain")
+    assert _sentence(label, "ckpt (step 5)", (0.5, -0.01, 0.9), nan, nan, reason, 0.9) == (
+        "No emergence to explain: at ckpt (step 5) E = 0.500 [-0.010, 0.900] (90% interval), an interval that "
+        "contains 0.")
+    label, reason = label_of(0.4, 0.6, (0.9, math.nan, 1.0), (0.1, 0.0, 0.2))
+    assert (label, reason) == ("undetermined", "a share's interval is undefined (a bootstrap replicate of E, or of a "
+                               "control's E, is not finite)")
+    assert _sentence(label, "step5", e, nan, nan, reason, 0.95) == f"Undetermined: {reason}."
+
+
+def test_the_contrast_sentence_word_for_word():
+    from neuromfa_native.run.verdict import contrast_sentence
+
+    real = dict(network="real", alpha0=2.5, alpha0_lo=2.4, alpha0_hi=2.6, width=1.25, width_lo=1.2, width_hi=1.3)
+    gauss = dict(network="gaussian", d_alpha0=-0.125, d_alpha0_lo=-0.2, d_alpha0_hi=-0.05, d_width=0.5,
+                 d_width_lo=0.25, d_width_hi=0.75)
+    assert contrast_sentence([], "step0", 0.95) == ""
+    assert contrast_sentence([real, gauss], "step0", 0.9) == (
+        "At step0 the real network has alpha0 = 2.500 [2.400, 2.600] and width 1.250 [1.200, 1.300] (90% "
+        "intervals); the gaussian control, which keeps only the weight scale, differs by -0.125 [-0.200, -0.050] "
+        "in alpha0 and +0.500 [+0.250, +0.750] in width. A difference whose interval excludes 0 says that what the "
+        "control removes shapes this network's spectrum now; it cannot say whether training built it, nor whether "
+        "E is more than weight scale: that needs checkpoints over training, the first one included.")
+
+
+def test_the_contrast_intervals_equal_a_slow_reference_bootstrap(scale_only):
+    """Per checkpoint (in order) one (n_boot, K) draw of sample indices from one generator; in
+    replicate i each network's mean over the drawn samples, the control's minus the real one's."""
+    n_boot, seed, level = 150, 11, 0.9
+    s = _with_bootstrap(scale_only, n_boot, seed)
+    t = len(s.checkpoints) - 1
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(rs), size=(n_boot, len(rs))) for rs in s.results]
+    rows = nm.checkpoint_contrast(s)
+    assert [r["network"] for r in rows] == ["real", "gaussian", "scaled"]
+    q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+
+    def value(r, c, key):
+        return getattr(r.spectrum if c == "none" else r.controls[c], key)
+
+    for row in rows:
+        c = "none" if row["network"] == "real" else row["network"]
+        for key in ("alpha0", "width"):
+            own = np.array([value(r, c, key) for r in s.results[t]])
+            real = np.array([value(r, "none", key) for r in s.results[t]])
+            assert row[key] == pytest.approx(own.mean(), rel=1e-12)
+            assert [row[f"{key}_lo"], row[f"{key}_hi"]] == pytest.approx(
+                np.percentile([own[d].mean() for d in draws[t]], q), rel=1e-12)
+            if c == "none":
+                assert math.isnan(row[f"d_{key}"])
+                continue
+            assert row[f"d_{key}"] == pytest.approx(own.mean() - real.mean(), rel=1e-12, abs=1e-15)
+            assert [row[f"d_{key}_lo"], row[f"d_{key}_hi"]] == pytest.approx(
+                np.percentile([own[d].mean() - real[d].mean() for d in draws[t]], q), rel=1e-9, abs=1e-12)
+        assert row["n"] == len(s.results[t])
+
+
+def test_the_share_interval_rule_and_the_repr_on_known_values():
+    from neuromfa_native.run.verdict import Verdict, interval
+
+    rep = np.arange(101, dtype=float)  # percentiles of 0..100 are the percentages themselves
+    assert interval(rep, 0.9) == pytest.approx((5.0, 95.0))
+    half = np.r_[np.arange(50.0), [np.nan] * 50]  # half finite: the interval of those
+    assert interval(half, 0.5) == pytest.approx(tuple(np.percentile(np.arange(50.0), [25, 75])))
+    fewer = np.r_[np.arange(49.0), [np.nan] * 51]  # fewer than half finite: no interval
+    assert all(math.isnan(x) for x in interval(fewer, 0.5)) and all(math.isnan(x) for x in interval([], 0.5))
+    nan = math.nan
+    v = Verdict(label="scale", step=5, checkpoint="step5", baseline="step0", E=0.5, E_lo=0.4, E_hi=0.6,
+                E_gaussian=0.45, E_scaled=0.05, gaussian_share=0.9, gaussian_share_lo=0.8, gaussian_share_hi=1.0,
+                remainder_share=0.1, remainder_share_lo=0.0, remainder_share_hi=0.2, reason="r", sentence="s")
+    assert repr(v) == "<Verdict at step5: scale; gaussian share 90% [80%, 100%], remainder 10% [0%, 20%]>"
+    assert str(v) == "s"
+    u = dataclasses.replace(v, label="undetermined", checkpoint="", gaussian_share=nan, remainder_share_hi=nan)
+    assert repr(u) == "<Verdict: undetermined; gaussian share nan [80%, 100%], remainder 10% [0%, nan]>"
+    d = u.to_dict()
+    assert d["gaussian_share"] is None and d["remainder_share_hi"] is None and json.dumps(d, allow_nan=False)

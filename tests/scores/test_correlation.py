@@ -357,3 +357,25 @@ def test_options_and_defaults_live_in_correlation_config():
     assert {r["metric"] for r in c2.rows} == {"acc"} and c2.n_boot == 50
     with pytest.raises(TypeError, match="config must be a CorrelationConfig"):
         correlate(s, ev, config={"n_boot": 5})
+
+
+def test_correlate_models_takes_each_models_own_e_and_interval():
+    """Across models: each model's E is that of its own run (relative to its own baseline) at the
+    step, by the formula; its interval is its own run's E bootstrap, seeded (seed, model index)."""
+    from neuromfa_native.mfa.stats import bootstrap_emergence
+
+    runs, evs, aw = {}, {}, {}
+    for i, name in enumerate(["a", "b", "c", "d"]):
+        s, a, w = _run(n=3, steps=[0, 10, 20], seed=10 + i, noise=0.05)
+        runs[name], aw[name] = s, (a, w)
+        evs[name] = {20: {"piqa": 0.2 + 0.1 * i}}
+    c = correlate_models(runs, evs, step=20, n_boot=300, seed=5, ci=0.9)
+    assert c.labels == ("a", "b", "c", "d")
+    for j, name in enumerate(c.labels):
+        a, w = aw[name]
+        am, wm = a.mean(axis=1), w.mean(axis=1)
+        assert c.values["E"][j] == pytest.approx((wm[2] / wm[0]) * math.log(am[0] / am[2]), rel=1e-12)
+        ref = bootstrap_emergence(list(a), list(w), baseline=0, n_bootstrap=300, ci=0.9, seed=[5, j])
+        np.testing.assert_allclose(c.intervals["E"][j], ref[2], rtol=1e-12)
+    row = [r for r in c.rows if r["quantity"] == "E"][0]
+    assert row["spearman"] == pytest.approx(st.spearmanr(c.values["E"], [0.2, 0.3, 0.4, 0.5]).statistic, abs=1e-12)

@@ -207,3 +207,66 @@ def test_a_hostile_model_name_reaches_the_terminal_escaped(tiny, tmp_path):
         c = correlate(tiny, tmp_path / "s.csv", n_boot=0)
     text = c.format()
     assert "\x1b" not in text and "scores of evil\\x1b[2J\\nname;" in text
+
+
+def test_rho_interval_and_q_values_of_the_rows_equal_a_direct_computation(tiny):
+    """spearman_lo/hi: percentiles of scipy's rho over replicates built from the definition (one
+    resampling of every checkpoint's samples, the score drawn from Normal(value, stderr));
+    q_spearman and q_exact: scipy's Benjamini-Hochberg over the table's own p-values."""
+    ev = _scores(STEPS)
+    n_boot, seed, ci = 300, 4, 0.9
+    c = correlate(tiny, ev, n_boot=n_boot, seed=seed, ci=ci)
+    arr = tiny.spectra_arrays()
+    n = len(tiny.checkpoints)
+    m = bootstrap_means({k: [arr[k][t][arr["kept"][t]] for t in range(n)] for k in ("alpha0", "width")}, n_boot, seed)
+    e_rep = emergence_from_means(m["alpha0"], m["width"], tiny.baseline)
+    for task in ("piqa", "arc"):
+        y = np.array([ev[s][task]["acc"][0] for s in STEPS])
+        err = np.array([ev[s][task]["acc"][1] for s in STEPS])
+        noise = np.random.default_rng([seed, zlib.crc32(f"{task}\0acc".encode())]).standard_normal((n_boot, n))
+        reps = [st.spearmanr(e_rep[:, b], y + err * noise[b]).statistic for b in range(n_boot)]
+        row = [r for r in c.rows if r["quantity"] == "E" and r["task"] == task][0]
+        assert [row["spearman_lo"], row["spearman_hi"]] == pytest.approx(
+            np.percentile(reps, [100 * (1 - ci) / 2, 100 * (1 + ci) / 2]), abs=1e-12)
+    for p, q in (("p_spearman", "q_spearman"), ("p_exact", "q_exact")):
+        ps = np.array([r[p] for r in c.rows])
+        ok = np.isfinite(ps)
+        assert ok.sum() >= 4
+        np.testing.assert_allclose(np.array([r[q] for r in c.rows])[ok],
+                                   st.false_discovery_control(ps[ok], method="bh"), rtol=1e-12, atol=0)
+
+
+def test_run_model_and_the_mismatch_sentence_on_known_runs():
+    from types import SimpleNamespace as NS
+
+    def run(*cps):
+        return NS(checkpoints=[NS(source=s, revision=r) for s, r in cps])
+
+    assert run_model(run(("EleutherAI/pythia-70m", "step0"), ("EleutherAI/pythia-70m", "step1000"))) == \
+        "EleutherAI/pythia-70m"  # revisions of one hub model
+    assert run_model(run(("/ckpt/run7/step0", None), ("/ckpt/run7/step100/", None))) == "/ckpt/run7"
+    assert run_model(run(("/ckpt/run7/checkpoint-5/model.safetensors", None),
+                         ("/ckpt/run7/global_step9", None))) == "/ckpt/run7"  # weights file and step folder dropped
+    assert run_model(run(("/ckpt/a/step0", None), ("/ckpt/b/step0", None))) == "/ckpt"  # the common directory
+    assert run_model(run(("/ckpt/a/step0", None), ("rel/step0", None))) == ""  # absolute and relative mixed
+    assert run_model(run(("EleutherAI/pythia-70m", "step0"), ("/ckpt/step0", None))) == ""  # hub and local mixed
+    assert run_model(run(("monitor:trainer", None), ("monitor:trainer", None))) == ""
+    assert run_model(run(("/ckpt/step0", None), ("", None))) == ""
+    assert model_mismatch("EleutherAI/pythia-70m, /ckpt/Pythia-160M", "/data/pythia-160m") == ""  # one of the named
+    assert model_mismatch("EleutherAI/pythia-160m", "examples/pythia-tiny") == (
+        "the scores are of 'EleutherAI/pythia-160m' and the run's checkpoints of 'examples/pythia-tiny': a "
+        "correlation of one model's weights with another model's scores says nothing about either")
+
+
+def test_hostile_task_and_metric_names_reach_the_terminal_escaped(tiny):
+    ev = _scores(STEPS)
+    for i, s in enumerate(STEPS):
+        ev[s]["evil\x1b[2J\nname"] = {"acc\rx": 0.1 + i / 10}
+        ev[s]["fl\x07at"] = {"acc": 0.5}  # constant: its partial is undefined, and the reason names it
+    c = correlate(tiny, ev, covariate="step", n_boot=0, metric=None)  # every metric, "acc\rx" too
+    text = c.format(max_rows=None)
+    assert not any(ch in text for ch in "\x1b\r\x07")
+    rows = [line for line in text.splitlines() if line.startswith("E ")]
+    assert len(rows) == 4  # one line per E row: no name broke a row in two
+    assert any("evil\\x1b[2J\\nname  acc\\rx" in line for line in rows)
+    assert "partial undefined: fl\\x07at acc is constant over the matched checkpoints" in text

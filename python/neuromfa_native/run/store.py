@@ -268,6 +268,7 @@ class RunStore:
                              "choose a new or empty directory, or pass --overwrite")
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_fh: Optional[Any] = None
+        self._created: Any = None  # run.json's "created": kept from a resumed run, else set when claimed
         self._lock()
         try:
             self._check_or_reset(overwrite)
@@ -277,9 +278,10 @@ class RunStore:
             self.fingerprint_cache = _read_fingerprint_cache(self.path / "fingerprints.json")
             self._run: dict = {}
             if not (self.path / "run.json").exists():  # claim the directory before any slow step
+                self._created = time.time()
                 atomic_write_text(self.path / "run.json", dumps(dict(
                     format=FORMAT, version=__version__, config=self.config, config_hash=self.hash,
-                    created=time.time(), status="starting", series=[], aggregation={}), indent=1))
+                    created=self._created, status="starting", series=[], aggregation={}), indent=1))
         except BaseException:
             self.close()
             raise
@@ -331,6 +333,7 @@ class RunStore:
                 raise ValueError(f"{exc}; remove it or pass --overwrite") from None
             old, old_config = {}, None
         if old.get("config_hash") == self.hash and old_config == json.loads(dumps(self.config)):
+            self._created = old.get("created")
             if overwrite:  # the results of the same configuration are kept; what was derived from them is not
                 remove_derived(self.path)
             return
@@ -365,21 +368,15 @@ class RunStore:
         """Record the series (with each checkpoint's note and result key, if any) and its
         configuration in ``run.json`` (before any result).  ``keys``: the folder of each
         checkpoint's results under ``results/`` (default: its fingerprint)."""
-        run = self.path / "run.json"
-        created = None
-        if run.exists():
-            try:
-                created = run_info(self.path).get("created")
-            except ValueError:
-                pass
+        self._created = self._created or time.time()  # what run.json holds: no need to read it back
         notes = notes or [""] * len(checkpoints)
         keys = keys or list(fingerprints)
         series = [dict(c.to_dict(), fingerprint=fp, **({"key": k} if k != fp else {}), **({"notes": n} if n else {}))
                   for c, fp, k, n in zip(checkpoints, fingerprints, keys, notes)]
         self._run = dict(format=FORMAT, version=__version__, config=self.config, config_hash=self.hash,
-                         created=created or time.time(), updated=time.time(), series=series,
+                         created=self._created, updated=time.time(), series=series,
                          aggregation=aggregation, status="running")
-        atomic_write_text(run, dumps(self._run, indent=1))
+        atomic_write_text(self.path / "run.json", dumps(self._run, indent=1))
         atomic_write_text(self.path / "fingerprints.json", dumps(self.fingerprint_cache, indent=0))
 
     def finish(self, info: dict, status: str = "complete") -> None:

@@ -173,6 +173,13 @@ def paired_means(series, networks: tuple, n_bootstrap: int, seed: Any) -> dict:
     resampled with replacement once per replicate, and the same indices serve every network;
     a mean skips the samples that network lacks (NaN when it lacks all that were drawn)."""
     units, values = _per_sample(series, networks)
+    return _bootstrap(units, values, n_bootstrap, seed)
+
+
+def _bootstrap(units: list, values: dict, n_bootstrap: int, seed: Any) -> dict:
+    """:func:`paired_means` of the per-sample values of :func:`_per_sample`: the draw of each
+    checkpoint depends on its number of samples only, so every network gets the same draws
+    whichever others are bootstrapped with it."""
     rng = np.random.default_rng(seed)
     out = {key: np.full((len(units), n_bootstrap), np.nan) for key in values}
     for t, size in enumerate(units):
@@ -263,16 +270,26 @@ def checkpoint_contrast(series, step: Any = None, *, n_bootstrap: Optional[int] 
                         boot.get("seed", DEFAULT_CONFIG.seed) if seed is None else seed)
 
 
+def _contrast_networks(series, t: int) -> tuple:
+    """The controls compared with the real network at checkpoint ``t`` (not ``scaled`` at the
+    baseline, where it is the real network)."""
+    return tuple(c for c in series.config.get("controls", ()) if not (c in CONTROLS and CONTROLS[c].needs_baseline
+                                                                       and t == series.baseline))
+
+
 def _contrast_at(series, t: int, n_bootstrap: int, level: float, seed: Any) -> list:
-    ctl = [c for c in series.config.get("controls", ()) if not (c in CONTROLS and CONTROLS[c].needs_baseline
-                                                                 and t == series.baseline)]
+    ctl = _contrast_networks(series, t)
     if not ctl or not len(series.results[t]):
         return []
-    networks = ("none",) + tuple(ctl)
-    reps = paired_means(series, networks, n_bootstrap, seed)
-    _, values = _per_sample(series, networks)
+    units, values = _per_sample(series, ("none",) + ctl)
+    return _contrast_rows(ctl, t, values, _bootstrap(units, values, n_bootstrap, seed), level)
+
+
+def _contrast_rows(ctl: tuple, t: int, values: dict, reps: dict, level: float) -> list:
+    """The rows of :func:`checkpoint_contrast` at checkpoint ``t`` from the per-sample values and
+    the paired replicates of the real network and of the controls ``ctl``."""
     rows: list = []
-    for c in networks:
+    for c in ("none",) + ctl:
         row: dict = dict(network="real" if c == "none" else c)
         for k in ("alpha0", "width"):
             v = values[(c, k)][t]
@@ -414,14 +431,22 @@ def verdict(series: Any, step: Any = None) -> Verdict:
     if series.config.get("per_layer") is None:
         notes.append("one network per checkpoint (the full network): the intervals have zero width, no sampling "
                      "uncertainty is measured")
-    contrast = _contrast_at(series, t, n_boot, level, seed)
+    # one paired bootstrap of the real network and every control serves the contrast and the shares
+    controls = tuple(dict.fromkeys(series.config.get("controls", ())))
+    values: dict = {}
+    reps: dict = {}
+    if controls and len(series.results[t]):
+        units, values = _per_sample(series, ("none",) + controls)
+        reps = _bootstrap(units, values, n_boot, seed)
+    ctl = _contrast_networks(series, t)
+    contrast = _contrast_rows(ctl, t, values, reps, level) if ctl and reps else []
     reason = _undetermined(series, t, e)
     if reason:
         label = "undetermined"
-    else:
+    else:  # both controls are in the run and E is finite at t, so t has samples: ``reps`` holds them
         summ = control_summary(series)
         eg, es = float(summ["gaussian"]["E"][t]), float(summ["scaled"]["E"][t])
-        reps = paired_means(series, ("none",) + NEEDED, n_boot, seed)
+        reps = {k: v for k, v in reps.items() if k[0] in ("none",) + NEEDED}  # the notes count these networks
         rep = {c: emergence_from_means(reps[(c, "alpha0")], reps[(c, "width")], series.baseline)[t]
                for c in ("none",) + NEEDED}
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -316,19 +316,20 @@ def correlate(run: Any, evals: Any, *, tasks: Optional[Sequence[str]] = DEFAULT,
     pairs = _pairs(ev, tasks, metric)
     groups = _groups(ev)
     sel = {p: groups[p] for p in pairs}
-    score_steps = sorted({int(s) for st, *_ in sel.values() for s in st})
+    score_set = {int(s) for st, *_ in sel.values() for s in st}
+    score_steps = sorted(score_set)
     cov_names = set() if covariate is None or covariate == "step" else {covariate}
     if RIVAL in available_quantities(r):  # compared with every quantity (docs/spec.md section 13)
         cov_names.add(RIVAL)
     point = point_values(r, sorted(set(names) | cov_names))
     has_result = np.array([all(np.isfinite(point[q][i]) for q in names) for i in range(len(r.labels))])
     ck_steps = set(s for s in r.steps if s is not None)
-    idx = [i for i, s in enumerate(r.steps) if s is not None and s in set(score_steps) and has_result[i]]
+    idx = [i for i, s in enumerate(r.steps) if s is not None and s in score_set and has_result[i]]
     dups = ev.duplicated_steps() if tasks is None and metric is None else _dup_subset(ev, pairs)
     join = JoinReport(
         matched=tuple(r.labels[i] for i in idx), matched_steps=tuple(r.steps[i] for i in idx),
         without_scores=tuple(r.labels[i] for i, s in enumerate(r.steps)
-                             if s is not None and s not in set(score_steps) and has_result[i]),
+                             if s is not None and s not in score_set and has_result[i]),
         without_results=tuple(r.labels[i] for i in range(len(r.labels)) if not has_result[i]),
         without_step=tuple(r.labels[i] for i, s in enumerate(r.steps) if s is None),
         scores_without_checkpoint=tuple(s for s in score_steps if s not in ck_steps),

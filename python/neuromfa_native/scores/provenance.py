@@ -26,12 +26,13 @@ class ScoresModelWarning(UserWarning):
 
 
 def _model_dir(source: str) -> str:
-    parts = [p for p in str(source).replace("\\", "/").rstrip("/").split("/") if p not in ("", ".")]
+    text = str(source).replace("\\", "/")
+    parts = [p for p in text.rstrip("/").split("/") if p not in ("", ".")]
     if parts and _WEIGHTS.search(parts[-1]):
         parts = parts[:-1]
     if parts and _STEP_DIR.match(parts[-1]):
         parts = parts[:-1]
-    return "/".join(parts)
+    return ("/" if text.startswith("/") else "") + "/".join(parts)  # an absolute directory stays absolute
 
 
 def run_model(series: Any) -> str:

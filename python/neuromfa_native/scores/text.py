@@ -121,7 +121,8 @@ def format_correlation(corr, max_rows: Optional[int] = 20, *, quantity: str = "E
     for r in shown:
         arrow = "" if r["higher_is_better"] else " (lower better)"
         out = (r.get("interval_excludes_point") or "").split(", ")
-        line = [r["quantity"], r["task"], r["metric"] + arrow, str(r["n"]), _f(r["spearman"], 3),
+        line = [one_line(r["quantity"]), one_line(r["task"]), one_line(r["metric"]) + arrow, str(r["n"]),
+                _f(r["spearman"], 3),
                 _iv(r["spearman_lo"], r["spearman_hi"], "spearman" in out), _p(r["p_spearman"]),
                 _p(r.get("q_spearman"))] + [_p(r.get("p_exact")), _p(r.get("q_exact"))] * exact
         for k in clock:
@@ -140,7 +141,7 @@ def format_correlation(corr, max_rows: Optional[int] = 20, *, quantity: str = "E
     text = _lines(corr, quantity, clock)
     for row in table:
         text.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
-    text.extend(f"{mark} partial undefined: {why}" for why, mark in reasons.items())
+    text.extend(f"{mark} partial undefined: {one_line(why)}" for why, mark in reasons.items())
     flagged = sum(1 for r in rows if r.get("interval_excludes_point"))
     if flagged:
         text.append(f"* the interval excludes its own point ({flagged} of {len(rows)} rows, column "
@@ -151,6 +152,6 @@ def format_correlation(corr, max_rows: Optional[int] = 20, *, quantity: str = "E
     text.extend(_count_lines(rows, quantity))
     if len(rows) > len(shown):
         text.append(f"... {len(rows) - len(shown)} more row(s); {more}")
-    text.extend("join: " + line for line in corr.join.lines())
-    text.extend("note: " + n for n in corr.notes)
+    text.extend("join: " + one_line(line) for line in corr.join.lines())
+    text.extend("note: " + one_line(n) for n in corr.notes)
     return "\n".join(text)
