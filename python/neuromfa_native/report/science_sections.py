@@ -96,8 +96,12 @@ def control_shares(rows: list) -> str:
     words = {"gaussian": "a Gaussian network with the same row RMS (<i>gaussian</i>) reproduces {p} of it",
              "shuffle": "the shuffled weights (<i>shuffle</i>, the same distribution) reproduce {p}",
              "scaled": "with the growth of the weight scale divided out (<i>scaled</i>) {p} remains"}
-    parts = [words.get(str(c), f"<i>{esc(c)}</i> gives {{p}}").format(p=f"{100 * v / final['none']:.0f}%")
-             for c, v in final.items() if c != "none" and np.isfinite(v)]
+    parts = []
+    for c, v in final.items():
+        if c != "none" and np.isfinite(v):
+            p = f"{100 * v / final['none']:.0f}%"
+            # a name of controls.csv is escaped, never read as a format string ("{x}" would raise)
+            parts.append(words[str(c)].format(p=p) if str(c) in words else f"<i>{esc(c)}</i> gives {p}")
     if not parts:
         return ""
     return f"At the last step ({fmt(int(last))}) the real network has E = {final['none']:.3f}; " + "; ".join(parts)
