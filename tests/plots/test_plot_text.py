@@ -58,6 +58,7 @@ def math_run(tmp_path_factory):
     return s, root / "run"
 
 
+@pytest.mark.slow
 def test_series_plots_of_labels_like_mathematics(math_run) -> None:
     s, _ = math_run
     assert all(MATH in c.label for c in s.checkpoints)
@@ -75,6 +76,7 @@ def test_correlation_plots_of_scores_named_like_mathematics(math_run, tmp_path) 
     assert write_correlation_plots(corr, tmp_path)
 
 
+@pytest.mark.slow
 def test_report_sections_of_statistics_and_groups_like_mathematics(tmp_path) -> None:
     run = make_run(tmp_path)
     add_tables(run)
@@ -91,6 +93,7 @@ def test_report_sections_of_statistics_and_groups_like_mathematics(tmp_path) -> 
     assert 'id="stats-table"' in page and 'id="by-layer-table"' in page
 
 
+@pytest.mark.slow
 def test_compare_page_of_runs_named_like_mathematics(math_run, tmp_path) -> None:
     from neuromfa_native.report.compare import compare_runs
 
