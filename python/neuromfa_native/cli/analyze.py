@@ -256,6 +256,12 @@ def _reading_line(out) -> str:
         return ""
     if not isinstance(r, dict) or not r.get("n_known"):
         return ""
+    # run.json's schema checks only that reading is a dict: without two byte counts, no line (not a failed command)
+    counts = [x for x in (r.get("bytes_read"), r.get("size"))
+              if isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 2**63]
+    if len(counts) != 2:
+        return ""
+    got, size = counts
 
     def h(n: float) -> str:
         for unit in ("B", "kB", "MB", "GB", "TB"):
@@ -264,7 +270,7 @@ def _reading_line(out) -> str:
             n /= 1000
         return ""
 
-    return f"read {h(r['bytes_read'])} of {h(r['size'])}"
+    return f"read {h(got)} of {h(size)}"
 
 
 def cmd_report(args) -> int:

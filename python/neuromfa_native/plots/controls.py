@@ -9,7 +9,7 @@ import numpy as np
 
 from ..science.by_layer import group_emergence
 from ..science.controls import stats_summary
-from .series import axes_or_new, save_pngs, step_axis
+from .series import axes_or_new, plain, save_pngs, step_axis
 
 
 __all__ = ["control_curves", "plot_by_layer", "plot_contrast", "plot_control_emergence", "plot_statistics",
@@ -48,7 +48,7 @@ def plot_control_emergence(data, ax=None):
         ok = np.isfinite(lo) & np.isfinite(hi)
         ax.fill_between(st[ok], lo[ok], hi[ok], color=colour, alpha=0.18, lw=0)
         ax.plot(st, e, "o-" if real else "s--", color=colour, ms=3.5, lw=2.2 if real else 1.3,
-                label="real network" if real else f"control: {c}")
+                label="real network" if real else f"control: {plain(c)}")
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set_ylabel("degree of emergence E")
     ax.legend(fontsize="small", frameon=False)
@@ -70,7 +70,7 @@ def plot_contrast(rows: list, axes=None):
         err = np.abs(np.array([[r[key] - r[f"{key}_lo"], r[f"{key}_hi"] - r[key]] for r in rows], float).T)
         ax.errorbar(x, v, yerr=np.where(np.isfinite(err), err, 0), fmt="o", capsize=4, color="k")
         ax.scatter(x[:1], v[:1], color="C3", zorder=3, s=40)
-        ax.set_xticks(x, names)
+        ax.set_xticks(x, [plain(n) for n in names])
         ax.set_ylabel(key)
         ax.grid(True, axis="y", alpha=0.3)
     axes[0].set_title("alpha0: real network (red) and controls", fontsize="medium")
@@ -95,7 +95,7 @@ def plot_statistics(series, fig=None):
         ax.plot(steps, vals[:, -1, j], marker="o", ms=3)
         step_axis(ax, steps)
         ax.set_xlabel("")
-        ax.set_title(s, fontsize=10)
+        ax.set_title(plain(s), fontsize=10)
         ax.tick_params(axis="x", labelrotation=45, labelsize="small")  # 1,000 and 2,000 sit close
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -158,9 +158,9 @@ def plot_by_layer(series, fig=None):
             ax.set_visible(False)
             continue
         im = ax.imshow(grid[t], cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
-        ax.set_xticks(range(len(kinds)), kinds, rotation=45, ha="right", fontsize=7)
-        ax.set_yticks(range(len(blocks)), blocks, fontsize=7)
-        ax.set_title(series.checkpoints[t].label, fontsize=9)
+        ax.set_xticks(range(len(kinds)), [plain(k) for k in kinds], rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(blocks)), [plain(b) for b in blocks], fontsize=7)
+        ax.set_title(plain(series.checkpoints[t].label), fontsize=9)
     if im is not None:
         fig.colorbar(im, ax=list(axes[:n]), label="E of the node layer (blank: no centres)")
     return fig

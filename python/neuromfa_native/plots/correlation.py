@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .series import axes_or_new, save_pngs, step_axis, step_norm_cmap
+from .series import axes_or_new, plain, save_pngs, step_axis, step_norm_cmap
 
 __all__ = ["draw_rho_heatmap", "plot_quantity_vs_score", "plot_over_training", "plot_rho_heatmap", "rho_matrix",
            "write_correlation_plots"]
@@ -58,10 +58,10 @@ def plot_quantity_vs_score(corr, task: str, metric: str, quantity: str = "E", ax
     else:
         ax.scatter(v[ok], y[ok], zorder=2, edgecolors="k", linewidths=0.4)
         for xi, yi, lab in zip(v[ok], y[ok], np.array(corr.labels)[ok]):
-            ax.annotate(lab, (xi, yi), fontsize="x-small", xytext=(3, 3), textcoords="offset points")
+            ax.annotate(plain(lab), (xi, yi), fontsize="x-small", xytext=(3, 3), textcoords="offset points")
     r = _row(corr, quantity, task, metric)
-    ax.set_xlabel(f"{task} {metric}" + ("" if r["higher_is_better"] else " (lower is better)"))
-    ax.set_ylabel(quantity)
+    ax.set_xlabel(plain(f"{task} {metric}") + ("" if r["higher_is_better"] else " (lower is better)"))
+    ax.set_ylabel(plain(quantity))
     ax.set_title(f"rho = {r['spearman']:.2f} [{r['spearman_lo']:.2f}, {r['spearman_hi']:.2f}], n = {r['n']}",
                  fontsize="small")
     ax.grid(True, alpha=0.3)
@@ -87,16 +87,16 @@ def plot_over_training(corr, quantity: str = "E", ax=None, *, pairs=None):
         ok = np.isfinite(v)
         y = _normalise(-v if flip else v)
         ax.plot(steps[ok], y[ok], marker=".", lw=1, alpha=0.8,
-                label=f"{task} {metric}" + (" (flipped)" if flip else "") + f"  rho {r['spearman']:.2f}")
+                label=plain(f"{task} {metric}") + (" (flipped)" if flip else "") + f"  rho {r['spearman']:.2f}")
     q = corr.values[quantity]
     iv = corr.intervals[quantity]
     lo, hi = np.nanmin(q), np.nanmax(q)
     scale = (hi - lo) if hi > lo else 1.0
     ax.fill_between(steps, (iv[:, 0] - lo) / scale, (iv[:, 1] - lo) / scale, color="k", alpha=0.15, lw=0)
-    ax.plot(steps, _normalise(q), color="k", lw=2.2, marker="o", label=quantity)
+    ax.plot(steps, _normalise(q), color="k", lw=2.2, marker="o", label=plain(quantity))
     step_axis(ax, steps)
     ax.set_ylabel("normalised (min 0, max 1)")
-    ax.set_title(f"{quantity} and scores over training", fontsize="medium")
+    ax.set_title(f"{plain(quantity)} and scores over training", fontsize="medium")
     ax.legend(fontsize="x-small", loc="best")
     return ax
 
@@ -144,8 +144,9 @@ def draw_rho_heatmap(rows, ax=None, *, title: str = "Spearman rho", quantity: st
         _, ax = plt.subplots(figsize=heatmap_size(len(scores), len(quantities), longest), layout="constrained")
     data, down, across = (m.T, quantities, scores) if wide else (m, scores, quantities)
     im = ax.imshow(data, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
-    ax.set_yticks(range(len(down)), down, fontsize="small" if len(down) <= 30 else "x-small")
-    ax.set_xticks(range(len(across)), across, rotation=40 if wide else 60, ha="right", fontsize="small")
+    ax.set_yticks(range(len(down)), [plain(x) for x in down], fontsize="small" if len(down) <= 30 else "x-small")
+    ax.set_xticks(range(len(across)), [plain(x) for x in across], rotation=40 if wide else 60, ha="right",
+                  fontsize="small")
     if data.size <= 200:
         for (i, j), v in np.ndenumerate(data):
             if math.isfinite(v):
@@ -164,7 +165,7 @@ def draw_rho_heatmap(rows, ax=None, *, title: str = "Spearman rho", quantity: st
 def plot_rho_heatmap(corr, ax=None):
     """Spearman's rho of every quantity with every (task, metric) (:func:`draw_rho_heatmap`)."""
     metrics = sorted({r["metric"] for r in corr.rows})
-    title = f"Spearman rho over {len(corr.labels)} {corr.unit}s" + (f" ({metrics[0]})" if len(metrics) == 1 else "")
+    title = f"Spearman rho over {len(corr.labels)} {corr.unit}s" + (f" ({plain(metrics[0])})" if len(metrics) == 1 else "")
     return draw_rho_heatmap(corr.rows, ax, title=title)
 
 
@@ -191,7 +192,7 @@ def write_correlation_plots(corr, out: os.PathLike, *, quantity: str = "E", dpi:
         plot_quantity_vs_score(corr, t, m, quantity, ax=ax)
     for ax in list(axs.flat)[len(pairs):]:
         ax.set_visible(False)
-    note = textwrap.fill(f"Error bars: {corr.ci:.0%} bootstrap interval of {quantity}, +-1.96 stderr of the "
+    note = textwrap.fill(f"Error bars: {corr.ci:.0%} bootstrap interval of {plain(quantity)}, +-1.96 stderr of the "
                          f"score; {corr.interval_note}.", width=max(85, 45 * ncol))
     fig.suptitle(note, fontsize="small")
     figs["correlation_scatter"] = fig

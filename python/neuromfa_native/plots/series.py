@@ -12,10 +12,18 @@ import numpy as np
 from ..config import DEFAULT_CONFIG
 
 __all__ = ["PLOTS", "plot_alpha0", "plot_emergence", "plot_node_dimensions", "plot_overview", "plot_spectra", "draw_overview",
-           "plot_width", "step_axis"]
+           "plain", "plot_width", "step_axis"]
 
 #: At most this many checkpoints get a legend in :func:`plot_spectra`; more get a colour bar.
 LEGEND_MAX = 8
+
+
+def plain(text) -> str:
+    """``text`` from elsewhere (a checkpoint label, a task, control, statistic or layer name) as
+    a figure shows it: matplotlib reads the text between two ``$`` as mathematics (``$\\x$``
+    fails to draw, ``$5 and $10`` turns italic), so every ``$`` is escaped.  Every outside string
+    a figure holds goes through here; the library's own labels keep their mathematics."""
+    return str(text).replace("$", r"\$")
 
 
 def axes_or_new(ax):
@@ -109,7 +117,7 @@ def plot_spectra(series, ax=None, *, show_samples: bool = False):
         a = arr["alpha"][t, keep].mean(axis=0)
         f = arr["f"][t, keep].mean(axis=0)
         c = series.checkpoints[t]
-        ax.plot(a, f, color=colour, lw=1.8, label=f"step {c.step}" if c.step_parsed else c.label)
+        ax.plot(a, f, color=colour, lw=1.8, label=f"step {c.step}" if c.step_parsed else plain(c.label))
         drawn += 1
     ax.set_xlabel(r"$\alpha$ (singularity exponent)")
     ax.set_ylabel(r"$f(\alpha)$")
@@ -172,7 +180,7 @@ def plot_emergence(series, ax=None):
     ax.plot(steps[ok], e[ok], "o-", color="C3", ms=4, lw=1.6, label="E (from sample means)")
     step_axis(ax, steps)
     base = series.checkpoints[series.baseline]
-    ax.set_ylabel(f"degree of emergence E (baseline: {base.label})")
+    ax.set_ylabel(f"degree of emergence E (baseline: {plain(base.label)})")
     ax.set_title("Emergence over training")
     ax.legend(fontsize="small", frameon=False, loc="best")
     return ax
@@ -229,7 +237,7 @@ def plot_node_dimensions(series, ax=None, *, checkpoints=None):
             box.set_facecolor(colour)
             box.set_alpha(0.8)
         handles.append(Patch(facecolor=colour, alpha=0.8, label=f"step {series.checkpoints[i].step:,}"))
-    ax.set_xticks(range(len(kinds)), kinds, rotation=25, ha="right")
+    ax.set_xticks(range(len(kinds)), [plain(k) for k in kinds], rotation=25, ha="right")
     ax.set_xlim(-0.6, len(kinds) - 0.4)
     ax.set_ylabel("node fractal dimension")
     ax.set_title("Node fractal dimensions per layer kind")

@@ -291,7 +291,7 @@ def _compare_header(title: str, intro: str, runs: Sequence[RunData], names: Sequ
 
 
 def _emergence_section(names: Sequence[str], series: Sequence, ci_pct: int, not_comparable: str = "") -> str:
-    from ..plots.series import step_axis
+    from ..plots.series import plain, step_axis
     fig, ax = Figures.subplots(figsize=(12, 4.6), layout="constrained")
     all_steps = [float(x) for s in series for x in s.steps]
     step_axis(ax, all_steps)  # before plotting: axhline would freeze linear limits (step 0 far from the edge)
@@ -302,7 +302,7 @@ def _emergence_section(names: Sequence[str], series: Sequence, ci_pct: int, not_
         ok = np.isfinite(e)
         band = ok & np.isfinite(lo) & np.isfinite(hi)
         ax.fill_between(st[band], lo[band], hi[band], color=f"C{i % 10}", alpha=0.2, lw=0)
-        ax.plot(st[ok], e[ok], "o-", color=f"C{i % 10}", ms=3.5, lw=1.6, label=n)
+        ax.plot(st[ok], e[ok], "o-", color=f"C{i % 10}", ms=3.5, lw=1.6, label=plain(n))
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set_ylabel("degree of emergence E")
     ax.set_title("E over training, each run relative to its own baseline"
@@ -318,7 +318,7 @@ def _emergence_section(names: Sequence[str], series: Sequence, ci_pct: int, not_
 
 
 def _difference_section(drows: list, names: Sequence[str], ci_pct: int, n_boot: int, not_comparable: str = "") -> str:
-    from ..plots.series import step_axis
+    from ..plots.series import plain, step_axis
     fig, ax = Figures.subplots(figsize=(12, 3.8), layout="constrained")
     step_axis(ax, [r["step"] for r in drows])  # before plotting, as above
     for j in range(1, len(names)):
@@ -329,9 +329,9 @@ def _difference_section(drows: list, names: Sequence[str], ci_pct: int, n_boot: 
         hi = np.array([r["difference_hi"] for r in rr])
         ok = np.isfinite(lo) & np.isfinite(hi)
         ax.fill_between(st[ok], lo[ok], hi[ok], color=f"C{j % 10}", alpha=0.2, lw=0)
-        ax.plot(st, d, "o-", color=f"C{j % 10}", ms=3.5, label=f"{names[j]} - {names[0]}")
+        ax.plot(st, d, "o-", color=f"C{j % 10}", ms=3.5, label=plain(f"{names[j]} - {names[0]}"))
     ax.axhline(0, color="0.3", lw=1)
-    ax.set_ylabel(f"E difference vs {names[0]}")
+    ax.set_ylabel(f"E difference vs {plain(names[0])}")
     ax.legend(fontsize="small", frameon=False)
     ax.set_title("Difference of E per common step")
     warn = f"<b>Not comparable:</b> {esc(not_comparable)} " if not_comparable else ""
@@ -343,6 +343,7 @@ def _difference_section(drows: list, names: Sequence[str], ci_pct: int, n_boot: 
 
 
 def _spectra_section(names: Sequence[str], series: Sequence, common: list) -> str:
+    from ..plots.series import plain
     picks = sorted({common[0], common[len(common) // 2], common[-1]})
     fig, axs = Figures.subplots(1, len(picks), figsize=(3.6 * len(picks) + 0.5, 3.4), layout="constrained",
                                 squeeze=False)
@@ -350,7 +351,7 @@ def _spectra_section(names: Sequence[str], series: Sequence, common: list) -> st
         for i, (n, s) in enumerate(zip(names, series)):
             m = _mean_spectrum(s, _step_index(s)[st])
             if m is not None:
-                ax.plot(m[0], m[1], color=f"C{i % 10}", lw=1.6, label=n)
+                ax.plot(m[0], m[1], color=f"C{i % 10}", lw=1.6, label=plain(n))
         ax.set_title(f"step {st:,}", fontsize="medium")
         ax.set_xlabel(r"$\alpha$")
         ax.grid(True, alpha=0.3)
@@ -381,13 +382,14 @@ def _scaling_rows(runs: Sequence[RunData], names: Sequence[str], series: Sequenc
 
 
 def _scaling_section(srows: list, at: int, ci_pct: int, not_comparable: str = "") -> str:
+    from ..plots.series import plain
     fig, ax = Figures.subplots(figsize=(6, 3.8), layout="constrained")
     x = np.array([r["parameters"] for r in srows])
     e = np.array([r["E"] for r in srows])
     yerr = np.abs(np.array([[r["E"] - r["E_lo"], r["E_hi"] - r["E"]] for r in srows]).T)
     ax.errorbar(x, e, yerr=np.where(np.isfinite(yerr), yerr, 0), fmt="o-", capsize=3, color="C3")
     for r in srows:
-        ax.annotate(r["run"], (r["parameters"], r["E"]), fontsize="x-small", xytext=(4, 4),
+        ax.annotate(plain(r["run"]), (r["parameters"], r["E"]), fontsize="x-small", xytext=(4, 4),
                     textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("model parameters")

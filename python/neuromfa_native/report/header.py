@@ -25,6 +25,13 @@ def reproduce_command(info: dict, run_dir: os.PathLike) -> str:
     """The ``neuromfa analyze`` command line that recomputes this run (into the same directory):
     the flag of every option that differs from its default (:func:`~neuromfa_native.config.command_line`),
     and a ``#`` note for what the command line cannot say."""
+    corr, _ = current_correlation(run_dir, info)  # of the run as it is now, read from no link
+    return _command(info, run_dir, corr)
+
+
+def _command(info: dict, run_dir: os.PathLike, corr: Any) -> str:
+    """:func:`reproduce_command` given the run's current correlation ``corr`` (the page passes
+    the one :class:`RunData` has read, so that correlations.json is read once per page)."""
     agg = info.get("aggregation", {})
     series = info.get("series") or []
     hub = [e for e in series if e.get("revision")]
@@ -43,7 +50,6 @@ def reproduce_command(info: dict, run_dir: os.PathLike) -> str:
     args += flags
     if agg.get("baseline") and series and agg["baseline"] != series[0].get("label"):
         args += ["--baseline", str(agg["baseline"])]
-    corr, _ = current_correlation(run_dir, info)  # of the run as it is now, read from no link
     if corr is not None:
         if isinstance(corr, dict) and isinstance(corr.get("evals"), str):
             args += ["--evals", corr["evals"]]
@@ -94,7 +100,7 @@ def header(run: RunData) -> str:
             ("last update", _when(info.get("finished") or info.get("updated"))), ("machine", machine)]
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in meta)
     return (f"<dl class=\"meta\">{dl}</dl><p class=\"note\" style=\"margin:6px 0 0\">Reproduce:</p>"
-            f"<pre class=\"cmd\">{esc(reproduce_command(info, run.path))}</pre>")
+            f"<pre class=\"cmd\">{esc(_command(info, run.path, run.correlation))}</pre>")
 
 
 def _whose_scores(run: RunData) -> str:

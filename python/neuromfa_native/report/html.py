@@ -11,8 +11,9 @@ marked partial.
 
 The page makes no request to any server: plots are embedded as base64 PNG, the CSS and the
 few lines of script that sort tables are inline, and a Content-Security-Policy forbids any
-other source.  It also serves the notebook helpers (``_repr_html_``) and
-:mod:`neuromfa_native.report.compare`.
+other source.  The page itself (CSS, script, policy, figures) is :mod:`.page`, shared with
+:mod:`neuromfa_native.report.compare`; the notebook views (``_repr_html_``) use
+:mod:`neuromfa_native._html` directly.
 """
 from __future__ import annotations
 

@@ -96,8 +96,12 @@ def control_shares(rows: list) -> str:
     words = {"gaussian": "a Gaussian network with the same row RMS (<i>gaussian</i>) reproduces {p} of it",
              "shuffle": "the shuffled weights (<i>shuffle</i>, the same distribution) reproduce {p}",
              "scaled": "with the growth of the weight scale divided out (<i>scaled</i>) {p} remains"}
-    parts = [words.get(str(c), f"<i>{esc(c)}</i> gives {{p}}").format(p=f"{100 * v / final['none']:.0f}%")
-             for c, v in final.items() if c != "none" and np.isfinite(v)]
+    parts = []
+    for c, v in final.items():
+        if c != "none" and np.isfinite(v):
+            p = f"{100 * v / final['none']:.0f}%"
+            # a name of controls.csv is escaped, never read as a format string ("{x}" would raise)
+            parts.append(words[str(c)].format(p=p) if str(c) in words else f"<i>{esc(c)}</i> gives {p}")
     if not parts:
         return ""
     return f"At the last step ({fmt(int(last))}) the real network has E = {final['none']:.3f}; " + "; ".join(parts)
@@ -179,6 +183,8 @@ def _versus(row: dict, key: str, what: str, quantity: str) -> str:
 
 
 def render_stats(run: RunData) -> str:
+    from ..plots.series import plain
+
     rows = run.table("stats")
     require_columns(rows, STATS_COLUMNS, "stats.csv")
     pooled = [r for r in rows if str(r["tensor"]) == "all"] or rows
@@ -193,7 +199,7 @@ def render_stats(run: RunData) -> str:
         ax.plot([a for a, _ in rr], [b for _, b in rr], "o-", ms=3, color="C0")
         step_axis(ax, steps)
         ax.set_xlabel("")
-        ax.set_title(str(n), fontsize="medium")
+        ax.set_title(plain(n), fontsize="medium")
         ax.tick_params(labelsize="x-small")
         ax.tick_params(axis="x", labelrotation=45)
     for ax in list(axs.flat)[len(names):]:
@@ -319,6 +325,8 @@ def _whole(x: float) -> Any:
 
 
 def render_by_layer(run: RunData) -> str:
+    from ..plots.series import plain
+
     rows = run.table("by_layer")
     require_columns(rows, BY_LAYER_COLUMNS, "by_layer.csv")
     base = None
@@ -332,7 +340,7 @@ def render_by_layer(run: RunData) -> str:
     lim = np.nanmax(np.abs(e)) if np.isfinite(e).any() else 1.0
     im = ax.imshow(np.ma.masked_invalid(e), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(len(steps)), [f"{x:,.0f}" for x in steps], rotation=45, ha="right", fontsize="x-small")
-    ax.set_yticks(range(len(groups)), groups, fontsize="x-small")
+    ax.set_yticks(range(len(groups)), [plain(g) for g in groups], fontsize="x-small")
     ax.set_xlabel("training step")
     fig.colorbar(im, ax=ax, label="E of the group")
     ax.set_title("E per group over training", fontsize="medium")

@@ -151,21 +151,29 @@ def render_noticed(run: RunData) -> str:
     return f"<p>{esc(head)}.</p><ul class=\"issues\">{li}</ul>{more}"
 
 
+def _count(x: object) -> object:
+    """A byte count of run.json as it is shown: a number below 2**63, else None (a string or an
+    integer too large for a float would break the table and the chart)."""
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) and abs(x) < 2**63 else None
+
+
 def cost_rows(run: RunData) -> list:
     """Time per checkpoint from the results; bytes read and checkpoint size from run.json's
     ``reading`` (recorded by runs that read their checkpoints by range or download them)."""
     s = run.series
-    reading = (run.info.get("reading") or {}).get("checkpoints") or {}
+    reading = (run.info.get("reading") or {}).get("checkpoints")  # the schema checks only that reading is a dict
+    reading = reading if isinstance(reading, dict) else {}
     rows = []
     for t, c in enumerate(s.checkpoints):
         sec = [r.seconds for r in s.results[t]]
-        got = reading.get(c.label) or {}
+        got = reading.get(c.label)
+        got = got if isinstance(got, dict) else {}
         rows.append(dict(step=c.step, checkpoint=c.label, results=len(sec),
                          seconds_total=float(np.sum(sec)) if sec else math.nan,
                          seconds_per_sample=float(np.mean(sec)) if sec else math.nan,
                          network_edges=round(float(np.mean([r.n_network_edges for r in s.results[t]])))
                          if sec else None,
-                         bytes_read=got.get("bytes_read"), checkpoint_bytes=got.get("size"),
+                         bytes_read=_count(got.get("bytes_read")), checkpoint_bytes=_count(got.get("size")),
                          identical_to=s.identical_to[t] or ""))
     return rows
 
