@@ -102,6 +102,12 @@ def fingerprint_and_scan(
     known = src.tensor_names()
     names = sorted(known) if layout is None else sorted(
         set(get_layout(src.config, known, src.shape, layout).tensor_names))
+    return scan_names(src, names)
+
+
+def scan_names(src: Any, names: Sequence[str]) -> tuple[str, dict[str, int]]:
+    """:func:`fingerprint_and_scan` of the tensors ``names`` of an opened source, for a caller
+    that has built the layout already (the runner: the layout is not built a second time)."""
     fp = src.metadata_fingerprint(names)
     if fp is not None:  # a remote checkpoint identified by the server's hashes: no byte is read
         return fp, {}

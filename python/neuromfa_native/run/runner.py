@@ -40,7 +40,7 @@ from ..science.controls import scale_to_of
 from ..science.nulls import needing_baseline
 from ..io.hub import pin_url
 from ..io.ratelimit import status_reporter
-from ..network.fingerprint import fingerprint_and_scan, hub_revision_fingerprint, network_digest, result_key
+from ..network.fingerprint import hub_revision_fingerprint, network_digest, result_key, scan_names
 from ..network.nin import load_layout, prefetch_samples
 from .series import Series, summarize
 from ..io.safetensors import parse_index
@@ -406,7 +406,7 @@ def _fingerprint_task(source: str, revision: Optional[str], layout: Any) -> tupl
     if hub is not None:
         return hub, HUB_NETWORK, {}
     src, lay = load_layout(source, layout, revision=revision)
-    fp, counts = fingerprint_and_scan(src, layout=layout)
+    fp, counts = scan_names(src, sorted(set(lay.tensor_names)))
     return fp, network_digest(lay), counts
 
 
