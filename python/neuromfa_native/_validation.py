@@ -23,6 +23,8 @@ MAX_SAMPLES = 100_000
 MAX_SAMPLE_INDEX = 2**32 - 1
 MAX_BOOTSTRAP = 100_000
 MAX_THREADS = 4096
+#: checkpoints one pattern's values may name (`--values`); the longest published series has a few hundred
+MAX_VALUES = 100_000
 MAX_STEP = 2**53
 #: The largest dimension, stride or offset (in elements) a file may give, and the most
 #: dimensions of a tensor: checked before any arithmetic on them (a product of huge integers

@@ -123,3 +123,20 @@ def test_counts_beyond_what_a_run_can_have_are_no_counts():
     r = parse_revision("step1000-tokens" + "9" * 30 + "B")
     assert r.step == 1000 and r.tokens is None
     assert parse_revision("step1000-tokens4.5B").tokens == 4_500_000_000
+
+
+def test_values_are_counted_before_they_are_made():
+    """A few characters of --values must not fill memory: the count is checked first."""
+    from neuromfa_native._validation import MAX_VALUES
+
+    assert len(parse_values(f"1:{MAX_VALUES}")) == MAX_VALUES
+    with pytest.raises(ValueError, match=r"values: '0:10000000000' names 10000000001 values; at most 100000 in all"):
+        parse_values("0:10000000000")
+    with pytest.raises(ValueError, match=r"at most 100000 in all"):
+        parse_values(f"1:{MAX_VALUES},0:5")  # the sum of the ranges counts
+    with pytest.raises(ValueError, match=r"more than 100000 values"):
+        parse_values(f"1:{MAX_VALUES},7")
+    with pytest.raises(ValueError, match=r"'9007199254740993' has a number above 2\*\*53"):
+        parse_values("9007199254740993")
+    with pytest.raises(ValueError, match=r"is not an integer or a start:stop:step range"):
+        parse_values("9" * 5000)  # no 5000-digit integer is made (Python refuses beyond 4300)

@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .._results import fields_equal
+from .._text import short
+from .._validation import MAX_STEP, MAX_VALUES
 
 __all__ = ["RevisionName", "expand_revisions", "expand_sources", "parse_revision", "parse_values"]
 
@@ -167,13 +169,22 @@ def parse_values(spec: str | Sequence) -> list:
         return [int(v) for v in spec]
     out: list = []
     for part in (p.strip() for p in spec.split(",")):
+        if len(part) > 64:
+            raise ValueError(f"values: {short(part)} is not an integer or a start:stop:step range")
+        if any(int(d) > MAX_STEP for d in re.findall(r"\d+", part)):  # at most 64 digits here
+            raise ValueError(f"values: {part!r} has a number above 2**53")
         m = re.fullmatch(r"(\d+):(\d+)(?::(\d+))?", part)
         if m:
             a, b, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
             if s <= 0 or b < a:
                 raise ValueError(f"values: range {part!r} must be start:stop:step with start <= stop and step > 0")
+            n = (b - a) // s + 1
+            if len(out) + n > MAX_VALUES:  # counted before anything is made
+                raise ValueError(f"values: {part!r} names {n} values; at most {MAX_VALUES} in all")
             out.extend(range(a, b + 1, s))
         elif re.fullmatch(r"\d+", part):
+            if len(out) >= MAX_VALUES:
+                raise ValueError(f"values: more than {MAX_VALUES} values")
             out.append(int(part))
         else:
             raise ValueError(f"values: {part!r} is not an integer or a start:stop:step range")
