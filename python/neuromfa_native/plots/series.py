@@ -1,4 +1,4 @@
-"""Plots of a checkpoint series (matplotlib; this module is imported only when plotting).
+"""Plots of a checkpoint series (matplotlib is imported only inside the functions that draw).
 
 Every function takes a :class:`~neuromfa_native.run.series.Series` and ``ax=None`` (a new figure
 when ``None``) and returns the axes.  The step axis is symmetric-logarithmic (linear below the
