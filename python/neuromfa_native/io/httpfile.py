@@ -15,7 +15,10 @@ from .http import MAX_ERROR_BODY, MAX_REDIRECTS, FileChangedError, Reply, Transp
 
 __all__ = ["HttpFile", "Pin", "content_range"]
 
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+# ASCII numbers of at most 20 digits (2**64 has 20): a longer one is malformed, not a Python
+# int-from-string limit error that names no file
+_CONTENT_RANGE = re.compile(r"^bytes ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20}|\*)$")
+_SIZE = re.compile(r"[0-9]{1,20}")
 
 
 class Pin:
@@ -126,7 +129,7 @@ class HttpFile:
     def _size_from_info(self) -> None:
         size = self.info.get("x-linked-size") or self.info.get("content-length")
         if self.pin.size is None:
-            if size is None or not str(size).isdigit():
+            if size is None or not _SIZE.fullmatch(str(size)):
                 raise ValueError(f"{self.name}: the server does not say the file's size (no Content-Length); "
                                  "range reads need it")
             self.pin.size = int(size)
