@@ -56,6 +56,18 @@ def test_a_redirect_without_a_location_is_refused() -> None:
         f.fetch(0, 10)
 
 
+def test_a_location_refused_twice_is_an_error_after_one_new_resolve_each() -> None:
+    def answer(method, url, headers):
+        return (302, {"location": CDN}, b"") if url == ORIGIN else (403, {}, b"")
+
+    f, client = _file(answer)
+    with pytest.raises(ValueError, match=r"model.safetensors: the server refused the file's location twice "
+                                         r"\(HTTP 403/410\)"):
+        f.fetch(0, 10)
+    assert [u for _, u in client.asked] == [ORIGIN, CDN, ORIGIN, CDN]
+    assert "Authorization" not in str(client.asked)
+
+
 @pytest.mark.parametrize("status, said", [
     (416, r"range not satisfiable \(HTTP 416\): the file is shorter than its header says"),
     (401, r"access refused \(HTTP 401\); a gated or private repository needs a token \(HF_TOKEN\)"),
@@ -79,3 +91,14 @@ def test_a_whole_small_file_answered_by_a_range_is_refused() -> None:
     with pytest.raises(ValueError, match=r"a whole file was asked for and HTTP 206 came back"):
         f.read_small(1 << 20)
 
+
+def test_a_head_whose_redirect_target_refuses_says_access_refused() -> None:
+    def answer(method, url, headers):
+        return (302, {"location": CDN}, b"") if url == ORIGIN else (410, {}, b"")
+
+    f, _ = _file(answer, size=None)
+    with pytest.raises(ValueError, match=r"model.safetensors: unexpected HTTP 410$"):
+        f.head()
+    f, _ = _file(lambda m, u, h: (302, {"location": CDN}, b"") if u == ORIGIN else (403, {}, b""))
+    with pytest.raises(ValueError, match=r"model.safetensors: access refused \(HTTP 403\)"):
+        f.read_small(100)

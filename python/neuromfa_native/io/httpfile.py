@@ -97,12 +97,12 @@ class HttpFile:
         expired redirect target is resolved again (once per read)."""
         for _ in range(2):
             loc = self.location
-            if loc is None:
-                with self._lock:
-                    if self.location is None:
-                        return self._get(self.origin, "GET", start, end)
-                    loc = self.location
-            try:
+            try:  # the origin's redirect target may be refused too (then resolved once more)
+                if loc is None:
+                    with self._lock:
+                        if self.location is None:
+                            return self._get(self.origin, "GET", start, end)
+                        loc = self.location
                 return self._get(loc, "GET", start, end)
             except _Expired:
                 with self._lock:
@@ -170,8 +170,8 @@ class HttpFile:
                     raise ValueError(f"{self.name}: a {r.status} redirect without a Location")
                 url = urljoin(url, loc)
                 continue
-            if r.status in (403, 410) and url != self.origin:
-                raise _Expired()
+            if r.status in (403, 410) and url != self.origin and method == "GET":
+                raise _Expired()  # HEAD and SMALL: the refusal below
             if r.status == 404 and missing_ok:
                 raise _NotFound()
             self._raise_for(r)
