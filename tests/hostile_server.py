@@ -24,18 +24,13 @@ It counts requests (:attr:`requests`) and stops, with every connection thread, o
 from __future__ import annotations
 
 import os
-import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer as _Threading
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable, Optional
 
+from _http_test_server import RANGE as _RANGE, serving, stop
 
-
-class ThreadingHTTPServer(_Threading):
-    request_queue_size = 128  # a client opens up to 32 connections at once (the default backlog is 5)
-
-_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 BEHAVIOURS = ("ok", "wrong-start", "prefix-200", "changed", "wrong-total", "bad-content-range", "huge-length",
               "endless", "trickle", "drop", "short", "junk", "429", "503", "redirect-loop")
 
@@ -48,29 +43,7 @@ class HostileServer:
         self.seen: list = []  # behaviours used, in order
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def handle(self):
-                try:
-                    super().handle()
-                except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
-                    pass
-
-            def do_HEAD(self):
-                outer._serve(self, head=True)
-
-            def do_GET(self):
-                outer._serve(self, head=False)
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._httpd, self._thread = serving("127.0.0.1", self._serve, gone=(OSError,))
 
     def url(self, rel: str = "") -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/{rel.lstrip('/')}"
@@ -81,9 +54,7 @@ class HostileServer:
 
     def __exit__(self, *exc) -> None:
         self._stop.set()  # endless and trickling answers end
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=10)
+        stop(self._httpd, self._thread)
 
     # ------------------------------------------------------------------ answering
     def _head(self, h, code: int, headers: dict) -> None:

@@ -30,16 +30,12 @@ import math
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer as _Threading
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from _http_test_server import RANGE as _RANGE, Link, serving, stop
 
-
-class ThreadingHTTPServer(_Threading):
-    request_queue_size = 128  # a client opens up to 32 connections at once (the default backlog is 5)
-
-_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 LFS_SUFFIXES = (".safetensors", ".bin")
 
 
@@ -79,34 +75,11 @@ class HubEmulator:
         self.latency, self.bandwidth, self.cdn_ttl = latency, bandwidth, cdn_ttl
         self._lock = threading.Lock()
         self._windows: dict = {}  # bucket -> [window start, used]
-        self._free_at = 0.0
+        self._link = Link(bandwidth)
         self.reset()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def handle(self):
-                try:
-                    super().handle()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def do_HEAD(self):
-                outer._serve(self, head=True)
-
-            def do_GET(self):
-                outer._serve(self, head=False)
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._cdn_httpd = ThreadingHTTPServer(("127.0.0.2", 0), Handler)  # another host, as the hub's CDN is
-        self._threads = []
-        for srv in (self._httpd, self._cdn_httpd):
-            srv.daemon_threads = True
-            self._threads.append(threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True))
+        self._httpd, hub_thread = serving("127.0.0.1", self._serve)
+        self._cdn_httpd, cdn_thread = serving("127.0.0.2", self._serve)  # another host, as the hub's CDN is
+        self._threads = [hub_thread, cdn_thread]
 
     # ------------------------------------------------------------------ bookkeeping
     def reset(self) -> None:
@@ -137,9 +110,7 @@ class HubEmulator:
 
     def __exit__(self, *exc) -> None:
         for srv, t in zip((self._httpd, self._cdn_httpd), self._threads):
-            srv.shutdown()
-            srv.server_close()
-            t.join(timeout=10)
+            stop(srv, t)
 
     # ------------------------------------------------------------------ rate limits
     def _limit(self, bucket: str) -> tuple[bool, dict]:
@@ -199,13 +170,7 @@ class HubEmulator:
     def _send(self, h, body: bytes) -> None:
         for i in range(0, len(body), 1 << 16):
             chunk = body[i: i + (1 << 16)]
-            if self.bandwidth:
-                with self._lock:
-                    start = max(time.perf_counter(), self._free_at)
-                    self._free_at = start + len(chunk) / self.bandwidth
-                    wait = self._free_at - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
+            self._link.pace(len(chunk))
             try:
                 h.wfile.write(chunk)
             except (BrokenPipeError, ConnectionResetError):

@@ -21,19 +21,14 @@ from this server through ``HF_ENDPOINT``): a dict, or a function of the request 
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer as _Threading
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable
 
+from _http_test_server import RANGE as _RANGE, Link, ThreadingHTTPServer, stop
 
-
-class ThreadingHTTPServer(_Threading):
-    request_queue_size = 128  # a client opens up to 32 connections at once (the default backlog is 5)
-
-_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
 class RangeServer:
@@ -47,7 +42,7 @@ class RangeServer:
         self.requests = 0
         self.ranges: list[tuple[str, int, int]] = []
         self._lock = threading.Lock()
-        self._free_at = 0.0
+        self._link = Link(bandwidth)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -135,13 +130,7 @@ class RangeServer:
                         chunk = fh.read(min(left, 1 << 16))
                         if not chunk:
                             break
-                        if outer.bandwidth:  # one link shared by all connections
-                            with outer._lock:
-                                start = max(time.perf_counter(), outer._free_at)
-                                outer._free_at = start + len(chunk) / outer.bandwidth
-                                wait = outer._free_at - time.perf_counter()
-                            if wait > 0:
-                                time.sleep(wait)
+                        outer._link.pace(len(chunk))  # one link shared by all connections
                         try:
                             self.wfile.write(chunk)
                         except (BrokenPipeError, ConnectionResetError):
@@ -151,7 +140,6 @@ class RangeServer:
                             outer.bytes_served += len(chunk)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     @property
@@ -170,6 +158,4 @@ class RangeServer:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=10)
+        stop(self._httpd, self._thread)

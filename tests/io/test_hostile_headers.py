@@ -6,10 +6,12 @@ one-line error naming the file.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import struct
 from pathlib import Path
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import pytest
@@ -37,15 +39,30 @@ def _readers():
     return out + [pytest.param("file", id="file-url"), pytest.param("http", id="http")]
 
 
-def _open(kind: str, path: Path):
+@contextlib.contextmanager
+def _serving(kind: str, folder: Path) -> Iterator[Optional[Callable[[str], str]]]:
+    """For ``http``: a RangeServer of ``folder`` while the block runs (its ``url``); else None."""
+    if kind != "http":
+        yield None
+        return
+    from range_server import RangeServer
+    with RangeServer(folder) as srv:
+        yield srv.url
+
+
+def _open(kind: str, path: Path, url: Optional[Callable[[str], str]] = None):
+    """The reader of ``path`` of this kind; ``http`` without ``url``: served only while the
+    header is read (enough for a refusal; a read of data needs the server, see :func:`_serving`)."""
     if kind == "local":
         return SafetensorsFile(path)
     from neuromfa_native.io.remote import resolve_url
     if kind == "file":
         return resolve_url(path.resolve().as_uri())
-    from range_server import RangeServer
-    with RangeServer(path.parent) as srv:
-        return resolve_url(srv.url(path.name))
+    if url is not None:
+        return resolve_url(url(path.name))
+    with _serving(kind, path.parent) as served:
+        assert served is not None
+        return resolve_url(served(path.name))
 
 
 #: (header entries, data bytes, what the message says): every one refused by every reader
@@ -107,9 +124,10 @@ def test_good_headers_still_read_the_same_everywhere(tmp_path, kind) -> None:
     arrs = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "z": np.zeros((0, 4), np.float16),
             "s": np.array(3.5, np.float64), "b": np.arange(4, dtype=np.uint8)}
     write_safetensors(tmp_path / "m.safetensors", arrs, metadata={"format": "pt"})
-    src = _open(kind, tmp_path / "m.safetensors")
-    for name, want in arrs.items():
-        np.testing.assert_array_equal(np.asarray(src.get(name)), want)
+    with _serving(kind, tmp_path) as url:  # the server stays up for the reads, not only the header
+        src = _open(kind, tmp_path / "m.safetensors", url)
+        for name, want in arrs.items():
+            np.testing.assert_array_equal(np.asarray(src.get(name)), want)
 
 
 #: (shape, data_offsets, what the message says): numbers a file may give, beyond any array

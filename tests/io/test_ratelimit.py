@@ -66,3 +66,28 @@ def test_waits_go_to_the_log_without_a_reporter(slept, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="neuromfa_native"):
         RateLimits().wait(3, "hub rate limit: waiting 3 s")
     assert slept == [3] and "neuromfa: hub rate limit: waiting 3 s" in caplog.text
+
+
+def test_overlong_or_non_ascii_numbers_in_rate_limit_headers_are_not_read(slept) -> None:
+    """A header's numbers are bounded before arithmetic: a 400-digit reset neither overflows the
+    clock nor a 5,000-digit count Python's int-from-string limit; "²" is not a number of seconds."""
+    limits = RateLimits()
+    limits.observe("h", {"ratelimit": '"api";r=1;t=' + "9" * 400})
+    limits.observe("h", {"ratelimit": '"api";r=' + "9" * 5000 + ";t=1"})
+    assert not limits._buckets
+    assert limits.retry_after({"retry-after": "\u00b2"}) == 10.0  # "²".isdigit() is True; float("²") fails
+    assert limits.retry_after({"retry-after": "9" * 5000}) == ratelimit.MAX_WAIT
+    assert ratelimit.policy({"ratelimit-policy": "q=" + "9" * 5000 + ";w=300"}) is None
+    assert ratelimit.policy({"ratelimit-policy": '"fixed window";"api";q=500;w=300'}) == (500, 300.0)
+
+
+def test_every_wait_is_at_most_max_wait_the_api_pacer_included(slept) -> None:
+    RateLimits().wait(10**9, "hub rate limit: waiting")
+    assert slept == [ratelimit.MAX_WAIT]
+    from neuromfa_native.io.hub import _ApiPacer
+
+    pacer = _ApiPacer()
+    pacer.learn("ep", {"ratelimit-policy": "q=1;w=2000"})  # a window longer than MAX_WAIT
+    pacer.before("ep", False)
+    pacer.before("ep", False)  # waits out the window in steps of at most MAX_WAIT
+    assert slept[1:] == [ratelimit.MAX_WAIT, ratelimit.MAX_WAIT, pytest.approx(200.5)]

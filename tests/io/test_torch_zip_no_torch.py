@@ -10,58 +10,15 @@ that would run code are refused before anything runs.
 from __future__ import annotations
 
 import pickle
-import struct
 import subprocess
 import sys
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 from neuromfa_native.io.sources import resolve_source
 from neuromfa_native.io.torch_zip import open_torch_zip
-
-
-def _glob(module: str, name: str) -> bytes:
-    return pickle.GLOBAL + f"{module}\n{name}\n".encode()
-
-
-def _str(text: str) -> bytes:
-    raw = text.encode()
-    return pickle.BINUNICODE + struct.pack("<I", len(raw)) + raw
-
-
-def _int(n: int) -> bytes:
-    return pickle.BININT + struct.pack("<i", n)
-
-
-def _tuple(*items: bytes) -> bytes:
-    return pickle.MARK + b"".join(items) + pickle.TUPLE
-
-
-def _tensor(key: str, storage: str, numel: int, shape: tuple, stride: tuple, offset: int = 0) -> bytes:
-    """``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())``
-    with the storage as torch's persistent id ``("storage", torch.<storage>, key, "cpu", numel)``."""
-    pid = _tuple(_str("storage"), _glob("torch", storage), _str(key), _str("cpu"), _int(numel)) + pickle.BINPERSID
-    hooks = _glob("collections", "OrderedDict") + pickle.EMPTY_TUPLE + pickle.REDUCE
-    args = _tuple(pid, _int(offset), _tuple(*map(_int, shape)), _tuple(*map(_int, stride)), pickle.NEWFALSE, hooks)
-    return _glob("torch._utils", "_rebuild_tensor_v2") + args + pickle.REDUCE
-
-
-def _state_dict(items: dict[str, bytes]) -> bytes:
-    body = b"".join(_str(k) + v for k, v in items.items())
-    return pickle.PROTO + b"\x02" + pickle.EMPTY_DICT + pickle.MARK + body + pickle.SETITEMS + pickle.STOP
-
-
-def _write_bin(path: Path, pkl: bytes, storages: dict[str, bytes]) -> Path:
-    """A zip laid out as torch.save writes it: every entry stored, under one archive folder."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pkl)
-        z.writestr("archive/byteorder", b"little")
-        for key, raw in storages.items():
-            z.writestr(f"archive/data/{key}", raw)
-        z.writestr("archive/version", b"3\n")
-    return path
+from pickle_ops import glob as _glob, state_dict as _state_dict, tensor as _tensor, text as _str, tup as _tuple
+from pickle_ops import write_bin as _write_bin
 
 
 def test_hand_written_bin_reads_its_values(tmp_path) -> None:

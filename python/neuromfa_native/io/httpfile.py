@@ -15,7 +15,10 @@ from .http import MAX_ERROR_BODY, MAX_REDIRECTS, FileChangedError, Reply, Transp
 
 __all__ = ["HttpFile", "Pin", "content_range"]
 
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+# ASCII numbers of at most 20 digits (2**64 has 20): a longer one is malformed, not a Python
+# int-from-string limit error that names no file
+_CONTENT_RANGE = re.compile(r"^bytes ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20}|\*)$")
+_SIZE = re.compile(r"[0-9]{1,20}")
 
 
 class Pin:
@@ -94,12 +97,12 @@ class HttpFile:
         expired redirect target is resolved again (once per read)."""
         for _ in range(2):
             loc = self.location
-            if loc is None:
-                with self._lock:
-                    if self.location is None:
-                        return self._get(self.origin, "GET", start, end)
-                    loc = self.location
-            try:
+            try:  # the origin's redirect target may be refused too (then resolved once more)
+                if loc is None:
+                    with self._lock:
+                        if self.location is None:
+                            return self._get(self.origin, "GET", start, end)
+                        loc = self.location
                 return self._get(loc, "GET", start, end)
             except _Expired:
                 with self._lock:
@@ -126,7 +129,7 @@ class HttpFile:
     def _size_from_info(self) -> None:
         size = self.info.get("x-linked-size") or self.info.get("content-length")
         if self.pin.size is None:
-            if size is None or not str(size).isdigit():
+            if size is None or not _SIZE.fullmatch(str(size)):
                 raise ValueError(f"{self.name}: the server does not say the file's size (no Content-Length); "
                                  "range reads need it")
             self.pin.size = int(size)
@@ -167,8 +170,8 @@ class HttpFile:
                     raise ValueError(f"{self.name}: a {r.status} redirect without a Location")
                 url = urljoin(url, loc)
                 continue
-            if r.status in (403, 410) and url != self.origin:
-                raise _Expired()
+            if r.status in (403, 410) and url != self.origin and method == "GET":
+                raise _Expired()  # HEAD and SMALL: the refusal below
             if r.status == 404 and missing_ok:
                 raise _NotFound()
             self._raise_for(r)

@@ -40,6 +40,7 @@ from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import quote
 
 from .base import hub_offline
+from .ratelimit import policy
 
 
 __all__ = ["HubFile", "HubRevision", "commit_of", "hub_file", "hub_fingerprint", "list_branches", "parse_hub_url",
@@ -124,10 +125,10 @@ class _ApiPacer:
             limits.wait(wait, f"hub rate limit (api): waiting {wait:.0f} s")
 
     def learn(self, ep: str, headers: dict) -> None:
-        m = re.search(r"q\s*=\s*(\d+).*?w\s*=\s*(\d+)", headers.get("ratelimit-policy", ""))
-        if m:
+        p = policy(headers)  # the transport's reading of the header (numbers bounded)
+        if p is not None:
             with self.lock:
-                self.policy[ep] = (int(m.group(1)), float(m.group(2)))
+                self.policy[ep] = p
 
 
 _PACER = _ApiPacer()

@@ -24,12 +24,15 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
 
-__all__ = ["RateLimits", "announce", "status_reporter"]
+__all__ = ["RateLimits", "announce", "policy", "status_reporter"]
 
 MAX_WAIT = 900.0  # seconds: the longest single rate-limit wait (a larger Retry-After is capped)
 RESERVE = 0.02  # fraction of a rate-limit bucket left unspent for other clients of the same IP
-_RATELIMIT = re.compile(r'"(?P<bucket>[\w-]+)"\s*;\s*r\s*=\s*(?P<r>\d+)\s*;\s*t\s*=\s*(?P<t>\d+)')
-_POLICY = re.compile(r"q\s*=\s*(?P<q>\d+).*?w\s*=\s*(?P<w>\d+)")
+# numbers of at most 12 ASCII digits: a longer one (a broken or hostile server) leaves the header
+# unread rather than overflow the clock or Python's int-from-string limit
+_RATELIMIT = re.compile(r'"(?P<bucket>[\w-]+)"\s*;\s*r\s*=\s*(?P<r>[0-9]{1,12})\s*;\s*t\s*=\s*(?P<t>[0-9]{1,12})(?![0-9])')
+_POLICY = re.compile(r"q\s*=\s*(?P<q>[0-9]{1,12})(?![0-9]).*?w\s*=\s*(?P<w>[0-9]{1,12})(?![0-9])")
+_SECONDS = re.compile(r"[0-9]+")  # ASCII digits only ("²".isdigit() is True, float("²") fails)
 log = logging.getLogger("neuromfa_native")
 
 
@@ -57,6 +60,12 @@ def announce(msg: Optional[str]) -> None:
         log.warning("neuromfa: %s", msg)
 
 
+def policy(headers: Mapping[str, str]) -> Optional[tuple[int, float]]:
+    """``(quota, window seconds)`` of a ``RateLimit-Policy`` header, or None."""
+    p = _POLICY.search(headers.get("ratelimit-policy", ""))
+    return None if p is None else (int(p.group("q")), float(p.group("w")))
+
+
 class _Bucket:
     __slots__ = ("remaining", "reset_at", "quota")
 
@@ -79,13 +88,13 @@ class RateLimits:
         m = _RATELIMIT.search(headers.get("ratelimit", ""))
         if m is None:
             return
-        p = _POLICY.search(headers.get("ratelimit-policy", ""))
+        p = policy(headers)
         with self._lock:
             b = self._buckets.setdefault((host, m.group("bucket")), _Bucket())
             b.remaining = int(m.group("r"))
             b.reset_at = time.monotonic() + int(m.group("t"))
             if p is not None:
-                b.quota = int(p.group("q"))
+                b.quota = p[0]
 
     def before(self, host: str, bucket: Optional[str], what: str) -> None:
         """Wait while ``bucket`` of ``host`` is (nearly) spent; then count one request in it."""
@@ -109,10 +118,12 @@ class RateLimits:
             self.wait(wait, f"{what} rate limit ({name}): waiting {wait:.0f} s")
 
     def wait(self, seconds: float, msg: str) -> None:
+        """Sleep ``seconds``, at most :data:`MAX_WAIT` (every caller checks again after it)."""
+        seconds = min(max(seconds, 0.0), MAX_WAIT)
         announce(msg)
-        time.sleep(max(seconds, 0.0))
+        time.sleep(seconds)
         with self._lock:
-            self.waited += max(seconds, 0.0)
+            self.waited += seconds
         announce(None)
 
     def retry_after(self, headers: Mapping[str, str]) -> float:
@@ -121,7 +132,7 @@ class RateLimits:
         with self._lock:
             self.n_429 += 1
         ra = headers.get("retry-after", "").strip()
-        if ra.isdigit():
+        if _SECONDS.fullmatch(ra):
             return min(float(ra), MAX_WAIT)
         if ra:
             import email.utils

@@ -61,7 +61,7 @@ import numpy as np
 from .base import is_url
 from .http import TransientError
 from .httpfile import HttpFile
-from .hub import hub_file, parse_hub_url, revision_info
+from .hub import WEIGHT_NAMES, hub_file, parse_hub_url, revision_info
 from .linkmodel import LinkModel, link_for
 from .ranged import RangedSource, RangedTensors, TensorEntry
 from .._fs import parse_json
@@ -69,9 +69,8 @@ from .safetensors import MAX_HEADER, parse_header, parse_index
 
 __all__ = ["LinkModel", "RemoteFile", "RemoteSource", "is_url", "resolve_url"]
 
-#: names tried, in order, when a URL names a folder
-FOLDER_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_model.bin.index.json",
-                "pytorch_model.bin")
+#: names tried, in order, when a URL names a folder (the hub's own order of weight files)
+FOLDER_FILES = WEIGHT_NAMES
 RETRIES = 3
 MAX_WORKERS = 32
 MAX_CONFIG = 4 << 20  # bytes: a config.json larger than this is not a model's config
