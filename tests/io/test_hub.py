@@ -317,3 +317,14 @@ def test_executor_tasks_read_the_commit_the_run_planned_with(steps, local, hub_e
         commits = {hub.commit("org/m", r) for r in REVS}
     assert _alpha0(s) == _alpha0(local)
     assert sent and all(src.split("@", 1)[1] in commits for src in sent)
+
+
+def test_an_error_line_from_the_hub_is_escaped_and_cut() -> None:
+    """The hub's (or any HF_ENDPOINT's) error text enters our message escaped, one line, bounded."""
+    from neuromfa_native.io.hub import _hub_error
+
+    exc = RuntimeError("\x1b[31m" + "x" * 5000 + "\nsecond line")
+    assert _hub_error(exc, "org/m") == ("org/m: the hub answered RuntimeError: \\x1b[31m" + "x" * 292
+                                        + "... (4708 more characters)")
+    assert _hub_error(RuntimeError("short"), "org/m") == "org/m: the hub answered RuntimeError: short"
+    assert _hub_error(RuntimeError(), "org/m") == "org/m: the hub answered RuntimeError: "

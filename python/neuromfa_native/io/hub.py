@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import quote
 
+from .._text import one_line
 from .base import hub_offline
 from .ratelimit import policy
 
@@ -188,17 +189,25 @@ def api_call(fn: Callable[[Any], T], what: str) -> T:
                 raise ValueError(_hub_error(exc, what)) from exc
             last: Exception = exc  # a server error: tried again
         except ValueError as exc:  # a malformed repository id or revision (huggingface_hub's check)
-            raise ValueError(f"{what}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+            raise ValueError(f"{what}: {_first_line(exc) or type(exc).__name__}") from exc
         except Exception as exc:  # noqa: BLE001 - the API client's network errors (httpx), offline mode
             if isinstance(exc, getattr(hub.errors, "OfflineModeIsEnabled", ())):
                 raise ValueError(_OFFLINE.format(what=what)) from exc
             last = exc
         fails += 1
         if fails >= 3:
-            msg = str(last).splitlines()[0] if str(last) else ""
+            msg = _first_line(last)
             raise ValueError(f"{what}: the hub could not be reached after 3 tries ({type(last).__name__}: {msg})") \
                 from last
         time.sleep(0.5 * 2 ** fails)
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an error from the hub or its client, for a message: it comes from a
+    server (``HF_ENDPOINT`` may be anyone), so it is escaped and cut at ``limit`` characters."""
+    text = str(exc)
+    line = one_line(text.splitlines()[0] if text else "")
+    return line if len(line) <= limit else line[:limit] + f"... ({len(line) - limit} more characters)"
 
 
 def _hub_error(exc: Exception, what: str) -> str:
@@ -207,7 +216,7 @@ def _hub_error(exc: Exception, what: str) -> str:
         return f"{what}: repository not found on the hub (or private/gated: set HF_TOKEN)"
     if name == "RevisionNotFoundError":
         return f"{what}: no such revision on the hub"
-    return f"{what}: the hub answered {name}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return f"{what}: the hub answered {name}: {_first_line(exc)}"
 
 
 # ----------------------------------------------------------------------------- revisions
